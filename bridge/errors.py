@@ -1,0 +1,166 @@
+"""The project's exceptions.
+
+One base class, :class:`BridgeError`; subclasses are named for what the caller
+should do about them:
+
+* fix the input or the configuration: :class:`InvalidEventError`,
+  :class:`ConfigError`, :class:`RejectedError`, :class:`AuthError`,
+  :class:`MissingDependencyError`;
+* try again later: :class:`RetriableError` and its subclasses
+  (:class:`ConnectionFailedError`, :class:`QueueFullError`);
+* give up on what is left: :class:`UndeliveredError` (``flush`` could not
+  deliver everything; it carries the count and the first errors).
+
+Third-party errors are converted at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "AuthError",
+    "BridgeError",
+    "ConfigError",
+    "ConnectionFailedError",
+    "DeliveryError",
+    "InvalidEventError",
+    "MissingDependencyError",
+    "QueueFullError",
+    "RejectedError",
+    "RetriableError",
+    "UndeliveredError",
+]
+
+
+class BridgeError(Exception):
+    """Base class of every error the bridge raises on purpose."""
+
+
+class ConfigError(BridgeError, ValueError):
+    """The configuration is wrong: fix it. ``key`` names the setting."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        super().__init__(f"{key}: {message}" if key else message)
+
+
+class MissingDependencyError(BridgeError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package = package
+        self.extra = extra
+        super().__init__(
+            f"{package} is not installed; install it with: pip install 'lineage-bridge[{extra}]'"
+        )
+
+
+def require(module: str, extra: str) -> Any:
+    """Import an optional dependency lazily, or raise :class:`MissingDependencyError`."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(module.split(".")[0], extra) from exc
+
+
+class InvalidEventError(BridgeError, ValueError):
+    """An event cannot be used: fix the input.
+
+    Attributes:
+        field: dotted path of the offending field (``run.runId``), if known.
+        reason: what is wrong with it.
+        location: where the event came from (``file.jsonl:12``), if known.
+    """
+
+    def __init__(self, reason: str, *, field: str | None = None, location: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        self.location = location
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = f"{self.field}: {self.reason}" if self.field else self.reason
+        return f"{self.location}: {text}" if self.location else text
+
+    def at(self, location: str) -> InvalidEventError:
+        """Return a copy of this error that says where the event came from."""
+        err = InvalidEventError(self.reason, field=self.field, location=location)
+        err.__cause__ = self.__cause__
+        return err
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "reason": self.reason, "location": self.location}
+
+
+class DeliveryError(BridgeError):
+    """Delivering metadata to DataHub failed.
+
+    Attributes:
+        urn: entity URN of the proposal concerned, if one is known.
+        aspect: aspect name of the proposal concerned, if one is known.
+        status: HTTP status (REST) if there was a response.
+        server_message: what the server said, verbatim (never contains our credentials).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        urn: str | None = None,
+        aspect: str | None = None,
+        status: int | None = None,
+        server_message: str | None = None,
+    ) -> None:
+        self.urn = urn
+        self.aspect = aspect
+        self.status = status
+        self.server_message = server_message
+        parts = [message]
+        if urn:
+            parts.append(f"urn={urn}")
+        if aspect:
+            parts.append(f"aspect={aspect}")
+        if status is not None:
+            parts.append(f"status={status}")
+        if server_message:
+            parts.append(f"server said: {server_message}")
+        super().__init__("; ".join(parts))
+
+
+class RetriableError(DeliveryError):
+    """A transient failure (connection, timeout, 429, 5xx): retry later."""
+
+
+class ConnectionFailedError(RetriableError):
+    """Nothing answered at the configured address, or the connection broke."""
+
+
+class QueueFullError(RetriableError):
+    """The emitter's local queue stayed full for longer than allowed; slow down or flush."""
+
+
+class RejectedError(DeliveryError):
+    """The server rejected the proposal as invalid (400/422): fix the input; retrying won't help."""
+
+
+class AuthError(DeliveryError):
+    """The server refused the credentials (401/403): fix the token or permissions."""
+
+
+class UndeliveredError(DeliveryError):
+    """``flush`` ended with items not delivered.
+
+    Attributes:
+        failed: how many items were not delivered.
+        errors: the first errors (at most ten), in the order they happened.
+    """
+
+    def __init__(self, failed: int, errors: Sequence[BaseException]) -> None:
+        self.failed = failed
+        self.errors = list(errors)[:10]
+        first = f"; first error: {self.errors[0]}" if self.errors else ""
+        super().__init__(f"{failed} item(s) were not delivered{first}")

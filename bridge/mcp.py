@@ -1,0 +1,163 @@
+"""The MCP envelope: one aspect of one DataHub entity.
+
+:class:`MetadataChangeProposalWrapper` is what translators produce and emitters
+deliver. Its JSON forms are exactly what DataHub takes:
+
+* :meth:`~MetadataChangeProposalWrapper.to_gms` -- the ``proposal`` object of
+  GMS's ``POST /aspects?action=ingestProposal`` (aspect serialised as a JSON
+  string with ``contentType``);
+* :meth:`~MetadataChangeProposalWrapper.to_obj` -- the object DataHub's file
+  source reads (aspect under ``{"json": ...}``), also what ``bridge translate``
+  writes.
+
+The Avro form (DataHub's ``MetadataChangeProposal`` record) lives with the
+Kafka emitter.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from bridge.errors import InvalidEventError
+
+__all__ = ["AspectLike", "MetadataChangeProposalWrapper", "entity_type_of"]
+
+CHANGE_TYPES = frozenset({"UPSERT", "CREATE", "UPDATE", "DELETE", "PATCH", "RESTATE", "CREATE_ENTITY"})
+
+
+@runtime_checkable
+class AspectLike(Protocol):
+    """Anything with an aspect name and a JSON-able form can be an aspect."""
+
+    ASPECT_NAME: str
+
+    def to_obj(self) -> dict[str, Any]: ...
+
+
+def entity_type_of(urn: str) -> str:
+    """Return the entity type of a URN: ``urn:li:dataset:(...)`` -> ``dataset``.
+
+    Raises:
+        InvalidEventError: the string is not a ``urn:li:<type>:<key>`` URN.
+    """
+    if not isinstance(urn, str) or not urn.startswith("urn:li:"):
+        raise InvalidEventError(f"not a DataHub URN: {urn!r}", field="entityUrn")
+    end = urn.find(":", 7)
+    if end <= 7:
+        raise InvalidEventError(f"URN has no entity type: {urn!r}", field="entityUrn")
+    return urn[7:end]
+
+
+def _aspect_name(instance: Any, attribute: Any, value: str | None) -> None:
+    if not value:
+        raise InvalidEventError("aspect name is required (pass aspect_name= or a typed aspect)", field="aspectName")
+
+
+@attrs.frozen(kw_only=True)
+class MetadataChangeProposalWrapper:
+    """One proposal: entity URN + aspect name + aspect value.
+
+    Args:
+        entity_urn: the entity's URN, e.g. ``urn:li:dataset:(urn:li:dataPlatform:hive,db.t,PROD)``.
+        aspect: a typed aspect (anything with ``ASPECT_NAME`` and ``to_obj()``) or a plain dict.
+        aspect_name: required when ``aspect`` is a dict; derived from a typed aspect otherwise.
+        entity_type: derived from the URN unless given.
+        change_type: ``UPSERT`` unless given.
+        system_metadata: optional DataHub ``SystemMetadata`` as a dict (``runId``, ``lastObserved``, ...).
+    """
+
+    entity_urn: str
+    aspect: Mapping[str, Any] | AspectLike
+    aspect_name: str = attrs.field(default=None, validator=_aspect_name)
+    entity_type: str = attrs.field(default=None)
+    change_type: str = "UPSERT"
+    system_metadata: Mapping[str, Any] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.aspect_name is None and isinstance(self.aspect, AspectLike):
+            object.__setattr__(self, "aspect_name", self.aspect.ASPECT_NAME)
+        if self.entity_type is None:
+            object.__setattr__(self, "entity_type", entity_type_of(self.entity_urn))
+        if self.change_type not in CHANGE_TYPES:
+            raise InvalidEventError(f"unknown change type {self.change_type!r}", field="changeType")
+
+    @functools.cached_property
+    def aspect_value(self) -> dict[str, Any]:
+        """The aspect as a JSON-able dict."""
+        if isinstance(self.aspect, AspectLike):
+            return self.aspect.to_obj()
+        return dict(self.aspect)
+
+    @functools.cached_property
+    def aspect_json(self) -> str:
+        """The aspect serialised compactly, as GMS and the Avro record carry it."""
+        return json.dumps(self.aspect_value, separators=(",", ":"), ensure_ascii=False)
+
+    def to_gms(self) -> dict[str, Any]:
+        """The ``proposal`` object GMS's ``ingestProposal`` takes."""
+        obj: dict[str, Any] = {
+            "entityType": self.entity_type,
+            "entityUrn": self.entity_urn,
+            "changeType": self.change_type,
+            "aspectName": self.aspect_name,
+            "aspect": {"value": self.aspect_json, "contentType": "application/json"},
+        }
+        if self.system_metadata:
+            obj["systemMetadata"] = dict(self.system_metadata)
+        return obj
+
+    def to_obj(self) -> dict[str, Any]:
+        """The object DataHub's file source reads (``bridge translate`` output)."""
+        obj: dict[str, Any] = {
+            "entityType": self.entity_type,
+            "entityUrn": self.entity_urn,
+            "changeType": self.change_type,
+            "aspectName": self.aspect_name,
+            "aspect": {"json": self.aspect_value},
+        }
+        if self.system_metadata:
+            obj["systemMetadata"] = dict(self.system_metadata)
+        return obj
+
+    @classmethod
+    def from_obj(cls, obj: Mapping[str, Any]) -> MetadataChangeProposalWrapper:
+        """Read an MCP in either JSON form (file-source ``json`` or GMS ``value`` string).
+
+        Raises:
+            InvalidEventError: the object is not an MCP; the error names the field.
+        """
+        if not isinstance(obj, Mapping):
+            raise InvalidEventError(f"expected an object, got {type(obj).__name__}")
+        urn = obj.get("entityUrn")
+        if not isinstance(urn, str):
+            raise InvalidEventError("missing or not a string", field="entityUrn")
+        name = obj.get("aspectName")
+        if not isinstance(name, str):
+            raise InvalidEventError("missing or not a string", field="aspectName")
+        wrapped = obj.get("aspect")
+        if not isinstance(wrapped, Mapping):
+            raise InvalidEventError("missing or not an object", field="aspect")
+        if "json" in wrapped:
+            value = wrapped["json"]
+        elif "value" in wrapped:
+            try:
+                value = json.loads(wrapped["value"])
+            except (TypeError, ValueError) as exc:
+                raise InvalidEventError(f"not valid JSON: {exc}", field="aspect.value") from exc
+        else:
+            raise InvalidEventError("has neither 'json' nor 'value'", field="aspect")
+        if not isinstance(value, Mapping):
+            raise InvalidEventError("aspect value must be an object", field="aspect")
+        return cls(
+            entity_urn=urn,
+            aspect_name=name,
+            aspect=value,
+            entity_type=obj.get("entityType") or None,
+            change_type=obj.get("changeType") or "UPSERT",
+            system_metadata=obj.get("systemMetadata") or None,
+        )

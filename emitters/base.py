@@ -1,0 +1,124 @@
+"""The one interface every emitter implements, and the registry that finds them by kind.
+
+An emitter delivers :class:`~bridge.mcp.MetadataChangeProposalWrapper` items
+somewhere (GMS over REST, Kafka, a file, the console). It never translates.
+
+Emitters are looked up by ``kind`` (``rest``, ``kafka``, ``file``, ``console``).
+Third-party emitters register the same way the built-ins do: an entry point in
+the ``lineage_bridge.emitters`` group naming ``module:Class``.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
+from types import TracebackType
+from typing import Any, ClassVar
+
+from bridge.errors import ConfigError
+from bridge.mcp import MetadataChangeProposalWrapper
+
+__all__ = ["Callback", "Emitter", "create_emitter", "emitter_class", "emitter_kinds"]
+
+#: ``callback(error, message)``: ``error`` is ``None`` on success, ``message`` says what happened.
+Callback = Callable[[BaseException | None, str], None]
+
+ENTRY_POINT_GROUP = "lineage_bridge.emitters"
+
+_BUILTIN: dict[str, str] = {
+    "rest": "emitters.rest:RestEmitter",
+    "kafka": "emitters.kafka:KafkaEmitter",
+    "file": "emitters.file:FileEmitter",
+    "console": "emitters.console:ConsoleEmitter",
+}
+
+
+class Emitter(abc.ABC):
+    """Delivers MCPs. Subclasses set ``kind`` and ``config_class`` and implement ``emit``.
+
+    A ``config_class`` is a frozen attrs class with a ``from_dict(mapping)``
+    classmethod; constructors take that config object and never do network IO.
+    """
+
+    kind: ClassVar[str]
+    config_class: ClassVar[type]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any] | Any) -> Emitter:
+        """Build the emitter from its config object or from a plain dict."""
+        if isinstance(config, Mapping):
+            config = cls.config_class.from_dict(config)
+        return cls(config)  # type: ignore[call-arg]
+
+    @abc.abstractmethod
+    def emit(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None) -> None:
+        """Deliver (or queue) one MCP. ``callback(error, message)`` is called once it is settled."""
+
+    def emit_many(self, items: Iterable[MetadataChangeProposalWrapper]) -> int:
+        """Deliver many MCPs; returns how many were handed over. Emitters batch where they can."""
+        count = 0
+        for item in items:
+            self.emit(item)
+            count += 1
+        return count
+
+    # DataHub's REST emitter calls it ``emit_mcps``; keep the familiar name.
+    def emit_mcps(self, items: Iterable[MetadataChangeProposalWrapper]) -> int:
+        return self.emit_many(items)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Deliver everything pending. Raises :class:`~bridge.errors.UndeliveredError` if some could not be."""
+
+    def close(self) -> None:
+        """Flush and release resources. Safe to call twice."""
+        self.flush()
+
+    def test_connection(self) -> dict[str, Any]:
+        """Check that the destination is reachable and usable; return what it said about itself.
+
+        Raises:
+            BridgeError subclass with a plain explanation when it is not.
+        """
+        return {}
+
+    def __enter__(self) -> Emitter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def emitter_kinds() -> list[str]:
+    """Every kind that can be created: built-ins plus registered entry points."""
+    kinds = set(_BUILTIN)
+    kinds.update(ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(kinds)
+
+
+def emitter_class(kind: str) -> type[Emitter]:
+    """Find the emitter class for ``kind`` (imports it lazily)."""
+    target = _BUILTIN.get(kind)
+    if target is None:
+        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name == kind:
+                target = ep.value
+                break
+    if target is None:
+        raise ConfigError(f"unknown emitter {kind!r}; known: {', '.join(emitter_kinds())}", key="emitter")
+    module_name, _, class_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Emitter)):
+        raise ConfigError(f"{target} is not an Emitter subclass", key="emitter")
+    return cls
+
+
+def create_emitter(kind: str, config: Mapping[str, Any] | Any = None) -> Emitter:
+    """Create an emitter of ``kind`` from its config (object or dict)."""
+    return emitter_class(kind).from_config(config if config is not None else {})

@@ -131,6 +131,7 @@ class Tag:
     key: str = attrs.field(validator=_non_empty)
     value: str | None = attrs.field(default=None, validator=_optional_str)
     source: str | None = attrs.field(default=None, validator=_optional_str)
+    field: str | None = attrs.field(default=None, validator=_optional_str)  # dataset tags: the column tagged
 
     @property
     def label(self) -> str:
@@ -145,6 +146,7 @@ class SchemaField:
     type: str | None = attrs.field(default=None, validator=_optional_str)
     description: str | None = attrs.field(default=None, validator=_optional_str)
     fields: tuple[SchemaField, ...] = attrs.field(factory=tuple, converter=_tuple)
+    ordinal_position: int | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -250,11 +252,16 @@ class Dataset:
     tags: tuple[Tag, ...] = _seq(Tag)
     symlinks: tuple[Symlink, ...] = _seq(Symlink)
     data_source_uri: str | None = None
+    data_source_name: str | None = None
     storage_layer: str | None = None
     file_format: str | None = None
     version: str | None = None
     lifecycle_state: str | None = None
+    previous_identifier: tuple[str, str] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )  # (namespace, name) before a RENAME
     column_lineage: tuple[ColumnLineage, ...] = _seq(ColumnLineage)
+    dataset_lineage: tuple[InputField, ...] = _seq(InputField)  # columns affecting the whole dataset
     input_statistics: DatasetStatistics | None = None
     output_statistics: DatasetStatistics | None = None
     facets: Mapping[str, Any] = _facet_field()
@@ -302,6 +309,8 @@ class Run:
     error: ErrorInfo | None = None
     processing_engine: str | None = None
     processing_engine_version: str | None = None
+    openlineage_adapter_version: str | None = None
+    tags: tuple[Tag, ...] = _seq(Tag)
     facets: Mapping[str, Any] = _facet_field()
 
 

@@ -1,0 +1,1 @@
+"""Real local servers the tests (and benchmarks) start: Kafka broker, Schema Registry, HTTP servers."""

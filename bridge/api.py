@@ -1,0 +1,209 @@
+"""The Python API orchestrators call: :class:`Bridge`.
+
+Example::
+
+    from bridge import Bridge, Dataset
+
+    with Bridge.from_config(emitter="rest", emitters={"rest": {"gms_server": "http://gms:8080"}}) as lineage:
+        with lineage.run("nightly_load", namespace="my-scheduler",
+                         inputs=[Dataset(namespace="postgres://db:5432", name="shop.public.orders")],
+                         outputs=[Dataset(namespace="s3://lake", name="orders/2024")]) as run:
+            do_the_work()          # START was sent on entry
+        # COMPLETE on normal exit; FAIL with the exception's message and stack on error
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import traceback
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import attrs
+
+from bridge.config import BridgeConfig, load_config
+from bridge.lineage import LineageMemory
+from bridge.model import (
+    Dataset,
+    DatasetEvent,
+    ErrorInfo,
+    Event,
+    EventType,
+    Job,
+    JobEvent,
+    Owner,
+    ParentRun,
+    Run,
+    RunEvent,
+    Tag,
+)
+from bridge.pipeline import Pipeline, SendResult, Translator
+from emitters.base import Callback, Emitter, create_emitter
+
+__all__ = ["Bridge", "RunHandle", "PRODUCER"]
+
+PRODUCER = "https://github.com/lineage-bridge/lineage-bridge/python-api"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _as_dataset(item: Dataset | tuple[str, str]) -> Dataset:
+    if isinstance(item, Dataset):
+        return item
+    if isinstance(item, tuple) and len(item) == 2:
+        return Dataset(namespace=item[0], name=item[1])
+    raise TypeError(f"a dataset is a bridge.Dataset or a (namespace, name) tuple, not {item!r}")
+
+
+@attrs.define
+class RunHandle:
+    """The run inside ``with bridge.run(...)``: its id, its job, and a way to report progress."""
+
+    run_id: str
+    job: Job
+    _bridge: Bridge
+    _base: dict[str, Any]
+
+    def running(self, *, outputs: Sequence[Dataset | tuple[str, str]] = ()) -> None:
+        """Send a RUNNING event (optionally with outputs learned so far)."""
+        extra = {"outputs": tuple(_as_dataset(d) for d in outputs)} if outputs else {}
+        self._bridge.emit(self._bridge._event(self, EventType.RUNNING, **extra))
+
+    def add_outputs(self, *outputs: Dataset | tuple[str, str]) -> None:
+        """Record more outputs; they are sent with the final event."""
+        self._base["outputs"] = self._base["outputs"] + tuple(_as_dataset(d) for d in outputs)
+
+
+class Bridge:
+    """Emit neutral events to DataHub through the configured translator and emitter.
+
+    Args:
+        config: the resolved configuration (see :func:`bridge.load_config`).
+        emitter: an emitter to use instead of the configured one.
+        translator: a translator to use instead of ``DataHubTranslator(config.translator)``.
+        memory: lineage memory to use instead of an in-process one.
+        namespace: default job namespace for :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        config: BridgeConfig | None = None,
+        *,
+        emitter: Emitter | None = None,
+        translator: Translator | None = None,
+        memory: LineageMemory | None = None,
+        namespace: str = "default",
+    ) -> None:
+        self.config = config or BridgeConfig()
+        if emitter is None:
+            emitter = create_emitter(self.config.emitter, self.config.emitter_config)
+        if translator is None:
+            from translators.datahub import DataHubTranslator, TranslatorConfig
+
+            translator = DataHubTranslator(TranslatorConfig.from_dict(self.config.translator))
+        self.pipeline = Pipeline(emitter, translator, memory=memory)
+        self.namespace = namespace
+
+    @classmethod
+    def from_config(cls, path: str | None = None, **overrides: Any) -> Bridge:
+        """Resolve config from file/environment/arguments (:func:`bridge.load_config`) and build a Bridge.
+
+        ``overrides`` use the config file's shape, e.g. ``emitter="rest", emitters={"rest": {...}}``;
+        ``namespace=`` sets the default job namespace.
+        """
+        namespace = overrides.pop("namespace", "default")
+        return cls(load_config(path, overrides=overrides), namespace=namespace)
+
+    @property
+    def emitter(self) -> Emitter:
+        return self.pipeline.emitter
+
+    def emit(self, events: Event | Iterable[Event], callback: Callback | None = None) -> SendResult:
+        """Translate and emit one event or many. Delivery may be asynchronous: call :meth:`flush`."""
+        if isinstance(events, RunEvent | JobEvent | DatasetEvent):
+            events = [events]
+        return self.pipeline.send(events, callback)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.pipeline.flush(timeout)
+
+    def close(self) -> None:
+        self.pipeline.close()
+
+    def test_connection(self) -> dict[str, Any]:
+        return self.emitter.test_connection()
+
+    def __enter__(self) -> Bridge:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def run(
+        self,
+        job: str | Job,
+        *,
+        namespace: str | None = None,
+        inputs: Sequence[Dataset | tuple[str, str]] = (),
+        outputs: Sequence[Dataset | tuple[str, str]] = (),
+        run_id: str | None = None,
+        parent: ParentRun | None = None,
+        description: str | None = None,
+        owners: Sequence[str] = (),
+        tags: Sequence[str] = (),
+    ) -> Iterator[RunHandle]:
+        """Report a run: START on entry, COMPLETE on normal exit, FAIL (message + stack) on error.
+
+        The exception is re-raised after FAIL is sent. Events are flushed on exit.
+        """
+        if not isinstance(job, Job):
+            job = Job(
+                namespace=namespace or self.namespace,
+                name=job,
+                description=description,
+                owners=tuple(Owner(name=o) for o in owners),
+                tags=tuple(Tag(key=t) for t in tags),
+                integration="PYTHON",
+                processing_type="BATCH",
+            )
+        handle = RunHandle(
+            run_id=run_id or str(uuid.uuid4()),
+            job=job,
+            bridge=self,
+            base={
+                "parent": parent,
+                "inputs": tuple(_as_dataset(d) for d in inputs),
+                "outputs": tuple(_as_dataset(d) for d in outputs),
+            },
+        )
+        self.emit(self._event(handle, EventType.START))
+        try:
+            yield handle
+        except BaseException as exc:
+            error = ErrorInfo(
+                message=f"{type(exc).__name__}: {exc}",
+                stack_trace="".join(traceback.format_exception(exc)),
+                language="python",
+            )
+            self.emit(self._event(handle, EventType.FAIL, error=error))
+            self.flush()
+            raise
+        self.emit(self._event(handle, EventType.COMPLETE))
+        self.flush()
+
+    def _event(self, handle: RunHandle, event_type: EventType, *, error: ErrorInfo | None = None, **extra: Any) -> RunEvent:
+        base = handle._base
+        return RunEvent(
+            event_type=event_type,
+            event_time=_utcnow(),
+            producer=PRODUCER,
+            run=Run(run_id=handle.run_id, parent=base["parent"], error=error),
+            job=handle.job,
+            inputs=extra.get("inputs", base["inputs"]),
+            outputs=extra.get("outputs", base["outputs"]),
+        )

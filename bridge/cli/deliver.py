@@ -1,0 +1,147 @@
+"""``bridge emit``, ``bridge send`` and ``bridge check``: delivering to the configured emitter."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import click
+
+from bridge.cli.options import config_from_options, delivery_options, fail, handle_errors
+from bridge.cli.report import Report, iter_events, iter_mcps
+from bridge.config import BridgeConfig
+from bridge.errors import BridgeError, UndeliveredError
+from emitters.base import Emitter, create_emitter
+
+__all__ = ["check", "emit", "send"]
+
+
+class _Failures:
+    """Delivery callback that counts failures and reports each (without the stack)."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+
+    def __call__(self, error: BaseException | None, message: str) -> None:
+        if error is not None:
+            self.report.failed += 1
+            click.echo(f"failed: {error}", err=True)
+
+
+def _emitter(config: BridgeConfig) -> Emitter:
+    return create_emitter(config.emitter, config.emitter_config)
+
+
+def _finish(emitter: Emitter, report: Report, noun: str) -> None:
+    """Flush and close; a flush that reports undelivered items is counted, not raised twice."""
+    try:
+        emitter.close()
+    except UndeliveredError as exc:
+        # Each failure already went through the callback; make sure none is uncounted.
+        report.failed = max(report.failed, exc.failed)
+    click.echo(report.summary(noun), err=True)
+    if report.rejected or report.failed:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="MCPFILE...")
+@delivery_options
+@handle_errors
+def emit(paths: tuple[str, ...], **options: Any) -> None:
+    """Deliver MCP files to DataHub through the configured emitter.
+
+    MCPFILE is DataHub's file format (a JSON array of MCPs, as `bridge translate`
+    writes), JSON Lines of MCPs, a folder of them, or - for standard input.
+    Bad MCPs and failed deliveries are reported with their location and reason;
+    the exit status is 1 if any.
+
+    \b
+    Examples:
+      bridge emit mcps.json --emitter rest --gms-server http://localhost:8080 --token "$TOKEN"
+      bridge emit mcps.json --emitter kafka --kafka-bootstrap localhost:9092 --schema-registry-url http://localhost:8081
+    """
+    config = config_from_options(options)
+    report = Report()
+    emitter = _emitter(config)
+    callback = _Failures(report)
+    for mcp in iter_mcps(paths, report):
+        emitter.emit(mcp, callback=callback)
+        report.count_mcp(mcp)
+    _finish(emitter, report, "MCPs")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option(
+    "--to", "to_url", metavar="URL",
+    help="Post the events to a running `bridge serve` (e.g. http://127.0.0.1:5000) instead of delivering them here.",
+)
+@click.option("--bridge-token", metavar="TOKEN", envvar="BRIDGE_TOKEN", help="With --to: the bridge's bearer token.")
+@delivery_options
+@handle_errors
+def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, **options: Any) -> None:
+    """Translate OpenLineage events and deliver them in one step.
+
+    PATH is as for `bridge translate`. Without --to, the events are translated
+    here and delivered through the configured emitter (REST, Kafka, file,
+    console). With --to, they are posted to a running `bridge serve`, which
+    makes them durable before it acknowledges them.
+
+    \b
+    Examples:
+      bridge send spark-events/ --emitter rest --gms-server http://localhost:8080
+      bridge send events.jsonl --to http://127.0.0.1:5000
+    """
+    if to_url:
+        _send_to(paths, to_url, bridge_token)
+        return
+    from bridge.pipeline import Pipeline
+    from translators.datahub import DataHubTranslator, TranslatorConfig
+
+    config = config_from_options(options)
+    report = Report()
+    pipeline = Pipeline(_emitter(config), DataHubTranslator(TranslatorConfig.from_dict(config.translator)))
+    callback = _Failures(report)
+    for event in iter_events(paths, report):
+        result = pipeline.send([event], callback=callback)
+        report.unchanged += result.unchanged
+        for mcp in result.sent:
+            report.count_mcp(mcp)
+    _finish(pipeline.emitter, report, "events")
+
+
+def _send_to(paths: Iterable[str], url: str, token: str | None) -> None:
+    from bridge.intake.client import send_files
+
+    try:
+        summary = send_files(list(paths), url, token=token)
+    except BridgeError as exc:
+        fail(exc)
+    click.echo(str(summary), err=True)
+    if not summary.ok:
+        sys.exit(1)
+
+
+@click.command()
+@delivery_options
+@handle_errors
+def check(**options: Any) -> None:
+    """Test the connection of the configured emitter and say what is wrong if it fails.
+
+    For REST: GMS answers /config (and not the DataHub frontend), the token is
+    accepted. For Kafka: the broker and the Schema Registry answer. For file:
+    the output file can be written.
+    """
+    config = config_from_options(options)
+    emitter = _emitter(config)
+    try:
+        details = emitter.test_connection()
+    finally:
+        try:
+            emitter.close()
+        except BridgeError:
+            pass
+    shown = ", ".join(f"{k}={v}" for k, v in (details or {}).items())
+    click.echo(f"ok: {config.emitter} emitter" + (f" ({shown})" if shown else ""))

@@ -1,0 +1,70 @@
+"""Reading inputs for the CLI: files, folders (recursively) and ``-`` for stdin, with progress."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["INPUT_SUFFIXES", "expand_paths", "read_inputs"]
+
+#: file name endings read when walking a folder (explicitly named files are always read).
+INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson")
+
+
+def expand_paths(paths: Sequence[str]) -> list[str]:
+    """Files to read, in a stable order: named files as given, folders walked recursively."""
+    out: list[str] = []
+    for raw in paths:
+        if raw == "-":
+            out.append(raw)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            out.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+        elif path.is_file():
+            out.append(raw)
+        else:
+            raise click.BadParameter(f"{raw}: no such file or folder", param_hint="PATH")
+    return out
+
+
+def _size(path: str) -> int:
+    return 0 if path == "-" else Path(path).stat().st_size
+
+
+def read_inputs(paths: Sequence[str], *, progress: bool | None = None, unit: str = "B") -> Iterator[tuple[str, bytes]]:
+    """Yield ``(name, content)`` of each input, showing a byte progress bar on a terminal.
+
+    Args:
+        paths: files, folders, or ``-``.
+        progress: force the bar on/off; by default shown when stderr is a terminal and input is over 1 MiB.
+    """
+    files = expand_paths(paths)
+    total = sum(_size(p) for p in files)
+    if progress is None:
+        progress = sys.stderr.isatty() and total > 1 << 20
+    bar: Any = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit=unit, unit_scale=True, desc="reading", file=sys.stderr, leave=False)
+    try:
+        for name in files:
+            if name == "-":
+                data = sys.stdin.buffer.read()
+                yield "<stdin>", data
+                continue
+            try:
+                data = Path(name).read_bytes()
+            except OSError as exc:
+                raise click.FileError(name, hint=exc.strerror) from exc
+            yield name, data
+            if bar is not None:
+                bar.update(len(data))
+    finally:
+        if bar is not None:
+            bar.close()

@@ -1,0 +1,101 @@
+"""Options shared by the commands that deliver: which emitter, where, and how to translate.
+
+Flags become explicit overrides for :func:`bridge.load_config`, so a flag beats
+an environment variable, which beats the config file.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bridge.config import BridgeConfig, load_config
+from bridge.errors import BridgeError
+
+__all__ = ["config_from_options", "delivery_options", "fail", "translator_options"]
+
+
+def fail(error: BaseException) -> None:
+    """Print a BridgeError plainly (no traceback) and exit 2."""
+    raise click.ClickException(str(error)) from error
+
+
+def translator_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--config, --env, --platform-instance."""
+    options = [
+        click.option(
+            "--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG",
+            help="Config file (TOML, JSON or YAML). Default: ./bridge.toml if present.",
+        ),
+        click.option("--env", "dh_env", metavar="ENV", help="DataHub environment (fabric) of dataset URNs, e.g. PROD, DEV."),
+        click.option("--platform-instance", metavar="NAME", help="DataHub platform instance for datasets and flows."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def delivery_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--emitter and each emitter's connection flags, plus the translator options."""
+    options = [
+        click.option(
+            "--emitter", type=click.Choice(["rest", "kafka", "file", "console"]), envvar="BRIDGE_EMITTER",
+            help="Where MCPs go. Default: from config, else 'file' under the state directory.",
+        ),
+        click.option("--gms-server", metavar="URL", help="REST: DataHub GMS URL, e.g. http://localhost:8080 ($DATAHUB_GMS_URL)."),
+        click.option("--token", metavar="TOKEN", help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
+        click.option("--kafka-bootstrap", metavar="HOST:PORT", help="Kafka: bootstrap servers ($BRIDGE_KAFKA_BOOTSTRAP)."),
+        click.option("--schema-registry-url", metavar="URL", help="Kafka: Schema Registry URL ($BRIDGE_SCHEMA_REGISTRY_URL)."),
+        click.option("-o", "--output", metavar="FILE", help="File emitter: the DataHub file to write (appends to an existing one)."),
+        click.option("--state-dir", metavar="DIR", help="Where state (spool, default output) lives. Default: .bridge-state."),
+    ]
+    func = translator_options(func)
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def config_from_options(options: dict[str, Any]) -> BridgeConfig:
+    """Resolve the config with the command's flags as the highest-priority layer.
+
+    Consumes the option keys it knows from ``options`` (so the command sees only its own).
+    """
+    pop = options.pop
+    emitters: dict[str, Any] = {
+        "rest": {"gms_server": pop("gms_server", None), "token": pop("token", None)},
+        "kafka": {
+            "connection": {
+                "bootstrap": pop("kafka_bootstrap", None),
+                "schema_registry_url": pop("schema_registry_url", None),
+            }
+        },
+        "file": {"filename": pop("output", None)},
+    }
+    overrides = {
+        "emitter": pop("emitter", None),
+        "state_dir": pop("state_dir", None),
+        "emitters": emitters,
+        "translator": {"env": pop("dh_env", None), "platform_instance": pop("platform_instance", None)},
+    }
+    path = pop("config_path", None)
+    try:
+        config = load_config(path, overrides=overrides)
+    except BridgeError as exc:
+        fail(exc)
+    return config
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the project's errors into a one-line message and exit status 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BridgeError as exc:
+            fail(exc)
+
+    return wrapper

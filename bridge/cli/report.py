@@ -1,0 +1,97 @@
+"""Counting what a command did, and saying it: rejected inputs as they come, a summary at the end."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+
+import attrs
+import click
+
+from bridge.errors import InvalidEventError
+from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.model import Event
+from bridge.cli.inputs import read_inputs
+
+__all__ = ["Report", "iter_events", "iter_mcps"]
+
+
+@attrs.define
+class Report:
+    """Running totals of one command."""
+
+    read: int = 0
+    rejected: int = 0
+    mcps: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    entities: Counter = attrs.field(factory=Counter)
+    _urns: set = attrs.field(factory=set)
+
+    def reject(self, error: InvalidEventError) -> None:
+        self.rejected += 1
+        click.echo(f"rejected: {error}", err=True)
+
+    def count_mcp(self, mcp: MetadataChangeProposalWrapper) -> None:
+        self.mcps += 1
+        if mcp.entity_urn not in self._urns:
+            self._urns.add(mcp.entity_urn)
+            self.entities[mcp.entity_type] += 1
+
+    def summary(self, noun: str = "events") -> str:
+        entities = ", ".join(f"{kind}={n}" for kind, n in sorted(self.entities.items())) or "none"
+        text = f"{noun} read: {self.read}, rejected: {self.rejected}, MCPs: {self.mcps}"
+        if self.unchanged:
+            text += f", unchanged (not re-sent): {self.unchanged}"
+        if self.failed:
+            text += f", failed: {self.failed}"
+        return f"{text}; entities: {entities}"
+
+
+def iter_events(paths: Sequence[str], report: Report) -> Iterator[Event]:
+    """Parse OpenLineage events from the inputs; rejected ones are reported with file, line and reason."""
+    from translators.openlineage import parse_events
+
+    for name, data in read_inputs(paths):
+        for _location, result in parse_events(data, source=name):
+            report.read += 1
+            if isinstance(result, InvalidEventError):
+                report.reject(result)
+            else:
+                yield result
+
+
+def _mcp_objects(name: str, data: bytes) -> Iterable[tuple[str, object]]:
+    import json
+
+    text = data.decode("utf-8-sig", errors="replace").strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError as exc:
+            yield name, InvalidEventError(f"not valid JSON: {exc}", location=name)
+            return
+        for i, item in enumerate(items):
+            yield f"{name}[{i}]", item
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield f"{name}:{number}", json.loads(line)
+        except ValueError as exc:
+            yield f"{name}:{number}", InvalidEventError(f"not valid JSON: {exc.msg}", location=f"{name}:{number}")
+
+
+def iter_mcps(paths: Sequence[str], report: Report) -> Iterator[MetadataChangeProposalWrapper]:
+    """Read MCPs from DataHub file-format files (JSON arrays) or JSON Lines; bad ones are reported."""
+    for name, data in read_inputs(paths):
+        for location, obj in _mcp_objects(name, data):
+            report.read += 1
+            if isinstance(obj, InvalidEventError):
+                report.reject(obj)
+                continue
+            try:
+                yield MetadataChangeProposalWrapper.from_obj(obj)  # type: ignore[arg-type]
+            except InvalidEventError as exc:
+                report.reject(exc.at(location))

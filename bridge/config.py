@@ -1,0 +1,212 @@
+"""Configuration: one frozen object, one documented lookup order.
+
+:func:`load_config` is the only place that reads the environment or a config
+file. Lookup order, first match wins, per setting:
+
+1. explicit arguments (``overrides``: CLI flags, keyword arguments of the Python API);
+2. environment variables (``BRIDGE_*``, and DataHub's own ``DATAHUB_GMS_URL`` /
+   ``DATAHUB_GMS_TOKEN`` for the REST emitter);
+3. the config file: ``path`` if given, else ``$BRIDGE_CONFIG``, else
+   ``./bridge.toml`` if it exists (TOML, JSON or YAML by extension);
+4. defaults (file emitter writing under the state directory).
+
+Config file shape (TOML)::
+
+    emitter = "rest"                 # rest | kafka | file | console | <entry point>
+    state_dir = ".bridge-state"
+
+    [emitters.rest]                  # the emitter's own config (its from_dict shape)
+    gms_server = "http://localhost:8080"
+    token = "..."
+
+    [emitters.kafka.connection]
+    bootstrap = "localhost:9092"
+    schema_registry_url = "http://localhost:8081"
+
+    [translator]                     # translators.datahub TranslatorConfig
+    env = "PROD"
+
+    [serve]                          # bridge serve
+    host = "127.0.0.1"
+    port = 5000
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from bridge.errors import ConfigError
+
+__all__ = ["BridgeConfig", "load_config", "DEFAULT_STATE_DIR"]
+
+DEFAULT_STATE_DIR = ".bridge-state"
+DEFAULT_CONFIG_FILE = "bridge.toml"
+
+# environment variable -> (section, key) it sets; section None = top level.
+_ENV: dict[str, tuple[str | None, str]] = {
+    "BRIDGE_EMITTER": (None, "emitter"),
+    "BRIDGE_STATE_DIR": (None, "state_dir"),
+    "BRIDGE_TOKEN": ("serve", "token"),
+    "BRIDGE_ENV": ("translator", "env"),
+    "BRIDGE_PLATFORM_INSTANCE": ("translator", "platform_instance"),
+    "DATAHUB_GMS_URL": ("emitters.rest", "gms_server"),
+    "DATAHUB_GMS_HOST": ("emitters.rest", "gms_server"),
+    "DATAHUB_GMS_TOKEN": ("emitters.rest", "token"),
+    "BRIDGE_KAFKA_BOOTSTRAP": ("emitters.kafka.connection", "bootstrap"),
+    "BRIDGE_SCHEMA_REGISTRY_URL": ("emitters.kafka.connection", "schema_registry_url"),
+    "BRIDGE_OUTPUT": ("emitters.file", "filename"),
+}
+
+
+def _freeze_mapping(value: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(value or {})
+
+
+@attrs.frozen(kw_only=True)
+class BridgeConfig:
+    """Everything the bridge needs to know; never holds live sessions or producers.
+
+    Attributes:
+        emitter: kind of the emitter to deliver with.
+        emitters: per-kind emitter config dicts (each emitter's ``from_dict`` shape).
+        translator: ``translators.datahub.TranslatorConfig`` as a dict.
+        state_dir: where the spool, dead letters and default file output live.
+        serve: ``bridge serve`` settings (host, port, token, ...).
+        source: where the config came from (for messages), not a setting.
+    """
+
+    emitter: str = "file"
+    emitters: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, converter=_freeze_mapping)
+    translator: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    state_dir: str = DEFAULT_STATE_DIR
+    serve: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    source: str = attrs.field(default="defaults", eq=False)
+
+    @property
+    def emitter_config(self) -> dict[str, Any]:
+        """The config dict of the selected emitter, with the embedded defaults filled in."""
+        config = dict(self.emitters.get(self.emitter, {}))
+        if self.emitter == "file" and not config.get("filename"):
+            config["filename"] = str(Path(self.state_dir) / "mcps.json")
+        return config
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "dict") -> BridgeConfig:
+        """Build from a plain mapping (the config file's shape); unknown top-level keys are errors."""
+        known = {a.name for a in attrs.fields(cls)} - {"source"}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s) {', '.join(sorted(unknown))} in {source}; known: {', '.join(sorted(known))}"
+            )
+        for section in ("emitters", "translator", "serve"):
+            if section in data and not isinstance(data[section], Mapping):
+                raise ConfigError(f"must be a table/object in {source}", key=section)
+        return cls(**dict(data), source=source)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(raw)
+        elif suffix in (".yaml", ".yml"):
+            from bridge.errors import require
+
+            data = require("yaml", "yaml").safe_load(raw)
+        else:
+            import tomllib
+
+            data = tomllib.loads(raw.decode("utf-8"))
+    except ConfigError:
+        raise
+    except Exception as exc:  # parsers raise their own error types; say which file and why
+        raise ConfigError(f"cannot parse config file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table/object at the top")
+    return data
+
+
+def _set(data: dict[str, Any], section: str | None, key: str, value: Any) -> None:
+    node = data
+    if section:
+        for part in section.split("."):
+            node = node.setdefault(part, {})
+    node[key] = value
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> BridgeConfig:
+    """Resolve the configuration (see the module docstring for the order).
+
+    Args:
+        path: config file to read; ``None`` means ``$BRIDGE_CONFIG`` or ``./bridge.toml`` if present.
+        env: environment to read (defaults to ``os.environ``; tests pass their own).
+        overrides: explicit settings in the config file's shape; ``None`` values are ignored.
+
+    Returns:
+        The frozen :class:`BridgeConfig`.
+
+    Raises:
+        ConfigError: the file is missing/unreadable/malformed or holds unknown settings.
+    """
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    sources: list[str] = []
+    file_path = path or env.get("BRIDGE_CONFIG")
+    if file_path:
+        file = Path(file_path)
+        if not file.is_file():
+            raise ConfigError(f"config file {file} does not exist")
+        data = _read_file(file)
+        sources.append(str(file))
+    elif Path(DEFAULT_CONFIG_FILE).is_file():
+        data = _read_file(Path(DEFAULT_CONFIG_FILE))
+        sources.append(DEFAULT_CONFIG_FILE)
+    from_env: dict[str, Any] = {}
+    for name, (section, key) in _ENV.items():
+        value = env.get(name)
+        if value:
+            _set(from_env, section, key, value)
+            sources.append(f"${name}")
+    data = _merge(data, from_env)
+    if overrides:
+        data = _merge(data, _drop_none(overrides))
+        sources.append("arguments")
+    return BridgeConfig.from_dict(data, source=", ".join(sources) or "defaults")
+
+
+def _drop_none(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping):
+            value = _drop_none(value)
+            if value:
+                out[key] = value
+        elif value is not None:
+            out[key] = value
+    return out

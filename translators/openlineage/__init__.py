@@ -1,0 +1,24 @@
+"""OpenLineage JSON (spec 1.x and 2.x) <-> the neutral event model.
+
+Pure functions: no IO except :func:`read_events`, no clock, no environment.
+
+* :func:`parse_event` — one decoded event -> :class:`~bridge.model.RunEvent`,
+  :class:`~bridge.model.JobEvent` or :class:`~bridge.model.DatasetEvent`.
+* :func:`parse_events` / :func:`read_events` — a JSON object, array or JSON Lines;
+  bad events are yielded as errors with their location, the rest go on.
+* :func:`to_openlineage` — the way back, OpenLineage 2.x JSON.
+* :func:`from_client_event` — openlineage-python event objects.
+"""
+
+from ._client import from_client_event
+from ._dump import to_openlineage
+from ._parse import parse_event
+from ._read import parse_events, read_events
+
+__all__ = [
+    "from_client_event",
+    "parse_event",
+    "parse_events",
+    "read_events",
+    "to_openlineage",
+]

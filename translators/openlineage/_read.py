@@ -1,0 +1,143 @@
+"""Many OpenLineage events from bytes or a file: one object, a JSON array, or JSON Lines.
+
+A bad event (or an unparseable line) is yielded as an :class:`InvalidEventError`
+with its location; it never stops the good events around it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+
+from bridge.errors import InvalidEventError
+from bridge.model import Event
+
+from ._parse import parse_event
+
+__all__ = ["parse_events", "read_events"]
+
+_TOO_DEEP = "JSON nested too deeply to read"
+
+Result = tuple[str, "Event | InvalidEventError"]
+
+
+def parse_events(
+    data: bytes | str, *, source: str = "<input>", received_at: dt.datetime | None = None
+) -> Iterator[Result]:
+    """Parse a single JSON object, a JSON array of events, or JSON Lines.
+
+    Args:
+        data: the raw text (bytes are read as UTF-8, with or without a BOM).
+        source: a name for ``data`` used in locations (usually the file name).
+        received_at: passed to :func:`parse_event` for events without a usable ``eventTime``.
+
+    Yields:
+        ``(location, result)``: location is ``source`` for a single object,
+        ``source[3]`` for the 4th array element, ``source:12`` for line 12 of JSON Lines;
+        result is the parsed event or the :class:`InvalidEventError` saying why it was refused.
+    """
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(data).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            yield source, InvalidEventError(
+                f"not UTF-8 text (byte {exc.start}): {exc.reason}", location=source
+            )
+            return
+    else:
+        text = data[1:] if data[:1] == "\ufeff" else data
+    stripped = text.lstrip()
+    if not stripped:
+        return
+    if stripped[0] == "[":
+        yield from _array(text, source, received_at)
+        return
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        yield source, InvalidEventError(_TOO_DEEP, location=source)
+        return
+    except json.JSONDecodeError as exc:
+        if not _looks_like_lines(text, exc):
+            yield source, InvalidEventError(
+                f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source
+            )
+            return
+    else:
+        yield source, _one(obj, source, received_at)
+        return
+    yield from _lines(text, source, received_at)
+
+
+def read_events(path: str | os.PathLike[str], *, received_at: dt.datetime | None = None) -> Iterator[Result]:
+    """Read a file of OpenLineage events (see :func:`parse_events`); locations use the path as given.
+
+    Raises:
+        OSError: the file cannot be read (raised when iteration starts).
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    yield from parse_events(data, source=os.fspath(path), received_at=received_at)
+
+
+def _one(obj: object, location: str, received_at: dt.datetime | None) -> Event | InvalidEventError:
+    try:
+        return parse_event(obj, location=location, received_at=received_at)  # type: ignore[arg-type]
+    except InvalidEventError as exc:
+        return exc if exc.location == location else exc.at(location)
+
+
+def _looks_like_lines(text: str, exc: json.JSONDecodeError) -> bool:
+    """JSON Lines, as opposed to one (broken) pretty-printed object?
+
+    One object followed by more ("Extra data") is JSON Lines; so is text where several
+    lines start with ``{`` in the first column (pretty-printed JSON indents nested objects).
+    """
+    if exc.msg == "Extra data":
+        return True
+    starts = 0
+    for line in text.split("\n"):
+        if line[:1] == "{":
+            starts += 1
+            if starts > 1:
+                return True
+    return False
+
+
+def _lines(text: str, source: str, received_at: dt.datetime | None) -> Iterator[Result]:
+    loads = json.loads
+    # split on "\n" only: str.splitlines() also splits on U+2028 & co., which JSON strings may hold raw
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line or line.isspace():
+            continue
+        location = f"{source}:{number}"
+        try:
+            obj = loads(line)
+        except json.JSONDecodeError as exc:
+            yield location, InvalidEventError(f"invalid JSON at column {exc.colno}: {exc.msg}", location=location)
+            continue
+        except RecursionError:
+            yield location, InvalidEventError(_TOO_DEEP, location=location)
+            continue
+        yield location, _one(obj, location, received_at)
+
+
+def _array(text: str, source: str, received_at: dt.datetime | None) -> Iterator[Result]:
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield source, InvalidEventError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source
+        )
+        return
+    except RecursionError:
+        yield source, InvalidEventError(_TOO_DEEP, location=source)
+        return
+    if not isinstance(items, list):  # e.g. "[1] [2]" cannot get here; kept for clarity
+        yield source, _one(items, source, received_at)
+        return
+    for index, obj in enumerate(items):
+        location = f"{source}[{index}]"
+        yield location, _one(obj, location, received_at)

@@ -1,3 +1,41 @@
+
+# ---------------------------------------------------------------------------
+# Kafka: a real broker (tansu) and a Schema Registry test server.
+# Owner: Kafka emitter (issue 4). Other sections: append your own block.
+# ---------------------------------------------------------------------------
+import pytest as _kafka_pytest
+
+
+@_kafka_pytest.fixture(scope="session")
+def kafka_broker_server():
+    """The running tansu broker (a tests.servers.kafka_broker.TansuBroker) for the whole session.
+
+    ``MetadataChangeProposal_v1`` exists; create others with ``.create_topics([...])``.
+    """
+    from tests.servers.kafka_broker import kafka_broker as _run_broker
+
+    with _run_broker(topics=["MetadataChangeProposal_v1"]) as broker:
+        yield broker
+
+
+@_kafka_pytest.fixture(scope="session")
+def kafka_broker(kafka_broker_server) -> str:
+    """Bootstrap string (``127.0.0.1:<port>``) of the session's real Kafka-protocol broker."""
+    return kafka_broker_server.bootstrap
+
+
+@_kafka_pytest.fixture()
+def schema_registry():
+    """A fresh Schema Registry test server (tests.servers.schema_registry.SchemaRegistryServer); ``.url``."""
+    from tests.servers.schema_registry import schema_registry as _run_registry
+
+    with _run_registry() as server:
+        yield server
+
+
+# ----------------------------- end Kafka block -----------------------------
+
+
 # ---------------------------------------------------------------------------
 # REST / GMS: a real GMS test server (tests/servers/gms.py) and a throw-away CA.
 # Owner: REST emitter (issue 3). Other sections: append your own block.

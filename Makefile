@@ -13,7 +13,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(VENV)/bin/bridge translate ../shared/corpus/openlineage -o demo-mcps.json
+	$(VENV)/bin/bridge send tests/corpus/openlineage
+	@echo "MCPs written to .bridge-state/mcps.json (DataHub file format)"
 
 test: install
 	$(VENV)/bin/pytest -q

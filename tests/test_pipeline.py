@@ -1,0 +1,95 @@
+"""The pipeline: lineage never goes backwards; unchanged aspects are not re-sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bridge.lineage import merge_aspect
+from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.model import Dataset, Job, Run, RunEvent
+from bridge.pipeline import Pipeline
+from bridge.testing import RecordingEmitter, RecordingEmitterConfig
+
+JOB_URN = "urn:li:dataJob:(urn:li:dataFlow:(test,flow,prod),job)"
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def ds(name: str) -> str:
+    return f"urn:li:dataset:(urn:li:dataPlatform:hive,{name},PROD)"
+
+
+class IoTranslator:
+    """A user-style translator: one dataJobInputOutput per event, even an empty one."""
+
+    def translate(self, event: RunEvent) -> list[MetadataChangeProposalWrapper]:
+        aspect = {
+            "inputDatasets": [ds(d.name) for d in event.inputs],
+            "outputDatasets": [ds(d.name) for d in event.outputs],
+        }
+        return [MetadataChangeProposalWrapper(entity_urn=JOB_URN, aspect_name="dataJobInputOutput", aspect=aspect)]
+
+
+def event(kind: str, inputs=(), outputs=()) -> RunEvent:
+    return RunEvent(
+        event_type=kind,
+        event_time=T0,
+        run=Run(run_id="r1"),
+        job=Job(namespace="ns", name="job"),
+        inputs=[Dataset(namespace="hive", name=n) for n in inputs],
+        outputs=[Dataset(namespace="hive", name=n) for n in outputs],
+    )
+
+
+def test_later_events_never_erase_lineage():
+    emitter = RecordingEmitter()
+    pipeline = Pipeline(emitter, IoTranslator())
+    pipeline.send([event("START", inputs=["a", "b"], outputs=["c"])])
+    pipeline.send([event("RUNNING", inputs=["a"])])  # fewer datasets
+    pipeline.send([event("COMPLETE")])  # none at all
+    last = emitter.aspects("dataJobInputOutput")[-1].aspect_value
+    assert last == {"inputDatasets": [ds("a"), ds("b")], "outputDatasets": [ds("c")]}
+
+
+def test_new_datasets_are_added_after_the_known_ones():
+    emitter = RecordingEmitter()
+    pipeline = Pipeline(emitter, IoTranslator())
+    pipeline.send([event("START", inputs=["a"])])
+    pipeline.send([event("COMPLETE", inputs=["z", "a"], outputs=["o"])])
+    last = emitter.aspects("dataJobInputOutput")[-1].aspect_value
+    assert last["inputDatasets"] == [ds("a"), ds("z")]
+    assert last["outputDatasets"] == [ds("o")]
+
+
+def test_unchanged_aspects_are_sent_once():
+    emitter = RecordingEmitter()
+    pipeline = Pipeline(emitter, IoTranslator())
+    results = [pipeline.send([event("RUNNING", inputs=["a"])]) for _ in range(5)]
+    assert [r.mcps for r in results] == [1, 0, 0, 0, 0]
+    assert [r.unchanged for r in results] == [0, 1, 1, 1, 1]
+    assert len(emitter.mcps) == 1
+
+
+def test_an_aspect_that_failed_to_deliver_is_sent_again():
+    failing = {"on": True}
+    emitter = RecordingEmitter(RecordingEmitterConfig(fail_when=lambda mcp: failing["on"]))
+    pipeline = Pipeline(emitter, IoTranslator())
+    errors = []
+    pipeline.send([event("RUNNING", inputs=["a"])], callback=lambda err, msg: errors.append(err))
+    assert len(emitter.failed) == 1 and errors[0] is not None
+    failing["on"] = False
+    assert pipeline.send([event("RUNNING", inputs=["a"])]).mcps == 1
+    assert len(emitter.mcps) == 1
+
+
+def test_merge_replaces_items_pointing_at_the_same_urn():
+    old = {"upstreams": [{"dataset": ds("a"), "type": "TRANSFORMED"}, {"dataset": ds("b"), "type": "COPY"}]}
+    new = {"upstreams": [{"dataset": ds("b"), "type": "TRANSFORMED"}]}
+    merged = merge_aspect("upstreamLineage", old, new)
+    assert merged["upstreams"] == [
+        {"dataset": ds("a"), "type": "TRANSFORMED"},
+        {"dataset": ds("b"), "type": "TRANSFORMED"},
+    ]
+
+
+def test_aspects_that_do_not_accumulate_are_replaced():
+    assert merge_aspect("datasetProperties", {"description": "old"}, {"name": "x"}) == {"name": "x"}

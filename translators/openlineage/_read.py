@@ -75,10 +75,14 @@ def read_events(path: str | os.PathLike[str], *, received_at: dt.datetime | None
     """Read a file of OpenLineage events (see :func:`parse_events`); locations use the path as given.
 
     Raises:
-        OSError: the file cannot be read (raised when iteration starts).
+        InvalidEventError: the file cannot be read (raised when iteration starts); ``location``
+            is the path and the cause is the ``OSError``.
     """
-    with open(path, "rb") as handle:
-        data = handle.read()
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise InvalidEventError(f"cannot read the file: {exc.strerror or exc}", location=os.fspath(path)) from exc
     yield from parse_events(data, source=os.fspath(path), received_at=received_at)
 
 

@@ -86,7 +86,7 @@ def to_openlineage(event: Event, *, schema_url: str | None = None) -> dict[str, 
     out["producer"] = event.producer
     out["schemaURL"] = schema_url or event.schema_url or f"{SPEC_URL}#/$defs/{kind}"
     if isinstance(event, DatasetEvent):
-        out["dataset"] = _dataset(event.dataset, producer, static=True)
+        out["dataset"] = _dataset(event.dataset, producer)
         return out
     if isinstance(event, RunEvent):
         out["eventType"] = event.event_type.value
@@ -234,7 +234,7 @@ def _stats(stats: DatasetStatistics | None) -> dict[str, Any] | None:
     return _compact(rowCount=stats.row_count, size=stats.size_bytes, fileCount=stats.file_count)
 
 
-def _dataset(ds: Dataset, producer: str, static: bool = False) -> dict[str, Any]:
+def _dataset(ds: Dataset, producer: str) -> dict[str, Any]:
     lifecycle = None
     if ds.lifecycle_state is not None or ds.previous_identifier is not None:
         lifecycle = _compact(lifecycleStateChange=ds.lifecycle_state)
@@ -261,8 +261,6 @@ def _dataset(ds: Dataset, producer: str, static: bool = False) -> dict[str, Any]
         "name": ds.name,
         "facets": _facets("dataset", ds.facets, built, producer),
     }
-    if static:
-        return out
     input_stats = ds.input_statistics
     # Statistics that came from a dataQualityMetrics facet are already carried by it.
     if input_stats is not None and input_stats == stats_from_quality_metrics(

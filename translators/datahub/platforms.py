@@ -382,7 +382,7 @@ def _fallback(namespace: str, name: str, config: PlatformConfig) -> DatasetRef:
     # DataHub's OpenLineageDatasetMapper: unknown platform, "namespace/name".
     return DatasetRef(
         platform=_UNKNOWN,
-        name=f"{namespace}/{name}".strip("/") or _UNKNOWN,
+        name=f"{namespace}/{name}",
         platform_instance=config.platform_instance,
         env=config.env,
     )

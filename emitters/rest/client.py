@@ -1,0 +1,233 @@
+"""The HTTP side of the REST emitter: one keep-alive ``requests`` session, timeouts, TLS, retries.
+
+Retries (exponential backoff with full jitter, ``Retry-After`` honoured) happen
+here and only for what :func:`~emitters.rest.errors.is_retriable` allows:
+connection failures, timeouts and the configured statuses (429, 5xx). Other
+4xx answers are returned to the caller at once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+import requests
+import requests.adapters
+from requests.structures import CaseInsensitiveDict
+
+from bridge.errors import DeliveryError
+from emitters.rest.config import RestEmitterConfig
+from emitters.rest.errors import error_for_exception, error_for_status, is_retriable
+
+__all__ = ["GmsClient", "GmsResponse", "USER_AGENT"]
+
+logger = logging.getLogger("emitters.rest")
+
+USER_AGENT = "lineage-bridge-rest-emitter/0.1"
+RESTLI_HEADERS = {"X-RestLi-Protocol-Version": "2.0.0", "Content-Type": "application/json"}
+
+
+class GmsResponse:
+    """A settled HTTP answer (any status)."""
+
+    __slots__ = ("status", "body", "headers", "url")
+
+    def __init__(self, status: int, body: bytes, headers: Any, url: str) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers
+        self.url = url
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type", "") if self.headers is not None else ""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class GmsClient:
+    """Talks HTTP to GMS. Builds its session lazily: constructing it does no IO.
+
+    Args:
+        config: the emitter config (URL, token, timeouts, TLS, retry policy).
+    """
+
+    def __init__(self, config: RestEmitterConfig) -> None:
+        self.config = config
+        self.base_url = config.gms_server
+        self._session: requests.Session | None = None
+        self._adapter: requests.adapters.HTTPAdapter | None = None
+        self._settings: dict[str, Any] = {}
+        self._headers: CaseInsensitiveDict[str] | None = None
+        self._lock = threading.Lock()
+        self._random = random.Random()
+        self.closed = False
+
+    # ------------------------------------------------------------------ session
+    def _ensure_session(self) -> None:
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is not None:
+                return
+            if self.closed:
+                raise DeliveryError("the REST emitter is closed")
+            cfg = self.config
+            session = requests.Session()
+            # One pool per host, kept alive; retries are ours (urllib3's would hide Retry-After and errors).
+            adapter = requests.adapters.HTTPAdapter(
+                pool_connections=1, pool_maxsize=cfg.pool_maxsize, max_retries=0, pool_block=False
+            )
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            headers = {"User-Agent": USER_AGENT, "Accept": "application/json", **RESTLI_HEADERS}
+            if cfg.token:
+                headers["Authorization"] = f"Bearer {cfg.token}"
+            headers.update(cfg.extra_headers)
+            session.headers.update(headers)
+            if cfg.disable_ssl_verification:
+                session.verify = False
+            elif cfg.ca_certificate_path:
+                session.verify = cfg.ca_certificate_path
+            if cfg.client_certificate_path:
+                session.cert = (
+                    (cfg.client_certificate_path, cfg.client_key_path)
+                    if cfg.client_key_path else cfg.client_certificate_path
+                )
+            # Resolve proxies / CA bundle from requests' usual sources once, not per request.
+            self._settings = session.merge_environment_settings(
+                self.base_url, {}, False, session.verify, session.cert
+            )
+            self._headers = CaseInsensitiveDict(session.headers)
+            self._adapter = adapter
+            self._session = session
+
+    @property
+    def session(self) -> requests.Session:
+        """The one keep-alive session (built on first use)."""
+        self._ensure_session()
+        assert self._session is not None
+        return self._session
+
+    def close(self) -> None:
+        """Close pooled connections. Safe to call twice."""
+        with self._lock:
+            self.closed = True
+            session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+    # ------------------------------------------------------------------ requests
+    def request_once(self, method: str, path: str, body: bytes | None = None,
+                     timeout: tuple[float, float] | None = None) -> GmsResponse:
+        """One HTTP exchange, no retries.
+
+        Raises:
+            DeliveryError subclass when no answer came (refused, dropped, timeout, TLS).
+        """
+        self._ensure_session()
+        url = self.base_url + path
+        # A prepared request built by hand: Session.request would re-merge environment settings,
+        # cookies and hooks on every call, which costs more than the exchange itself on loopback.
+        prepared = requests.PreparedRequest()
+        prepared.method = method
+        prepared.url = url
+        headers = self._headers.copy()  # type: ignore[union-attr]
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+        else:
+            del headers["Content-Type"]
+        prepared.headers = headers
+        prepared.body = body
+        prepared.hooks = {"response": []}
+        prepared._cookies = None  # type: ignore[attr-defined]
+        try:
+            raw = self._adapter.send(  # type: ignore[union-attr]
+                prepared,
+                timeout=timeout or self.config.timeout,
+                verify=self._settings.get("verify", True),
+                cert=self._settings.get("cert"),
+                proxies=self._settings.get("proxies") or {},
+            )
+            content = raw.content
+        except requests.RequestException as exc:
+            raise error_for_exception(exc, url=self._display(url)) from exc
+        return GmsResponse(raw.status_code, content, raw.headers, url)
+
+    def request(self, method: str, path: str, body: bytes | None = None, *,
+                urn: str | None = None, aspect: str | None = None) -> GmsResponse:
+        """An HTTP exchange with retries; returns a 2xx answer.
+
+        Args:
+            method: ``GET`` or ``POST``.
+            path: path and query under the GMS base URL (``/aspects?action=ingestProposal``).
+            body: the request body (already JSON-encoded).
+            urn: URN to name in errors, when the request carries a single proposal.
+            aspect: aspect name to name in errors, likewise.
+
+        Raises:
+            DeliveryError subclass: the answer was not 2xx, or no answer came, after the retries allowed.
+        """
+        cfg = self.config
+        attempt = 0
+        while True:
+            retry_after = None
+            try:
+                response = self.request_once(method, path, body)
+            except DeliveryError as exc:
+                error: DeliveryError = exc
+            else:
+                if response.status < 300:
+                    return response
+                error = error_for_status(
+                    response.status, response.body, url=self._display(response.url),
+                    retry_status_codes=cfg.retry_status_codes, content_type=response.content_type,
+                    urn=urn, aspect=aspect,
+                )
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if not is_retriable(error) or attempt >= cfg.retry_max_times or self.closed:
+                if is_retriable(error) and attempt:
+                    error = type(error)(
+                        f"gave up after {attempt + 1} attempts: {error.args[0].split('; ')[0]}",
+                        urn=error.urn or urn, aspect=error.aspect or aspect,
+                        status=error.status, server_message=error.server_message,
+                    )
+                raise error
+            wait = self._backoff(attempt, retry_after)
+            logger.warning(
+                "GMS request failed, retrying path=%s attempt=%d wait_sec=%.3f error=%s",
+                path.split("?")[0], attempt + 1, wait, error,
+                extra={"attempt": attempt + 1, "wait_sec": wait, "status": error.status,
+                       "retry_after": retry_after},
+            )
+            time.sleep(wait)
+            attempt += 1
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        cap = self.config.retry_backoff_max_sec
+        if retry_after is not None:
+            return min(retry_after, cap)
+        # Full jitter: spreads retries of many clients hitting the same overloaded GMS.
+        return self._random.uniform(0, min(cap, self.config.retry_backoff_sec * (2 ** attempt)))
+
+    def _display(self, url: str) -> str:
+        """A URL safe to show: without userinfo and query."""
+        return url.split("?", 1)[0]

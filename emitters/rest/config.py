@@ -1,0 +1,288 @@
+"""Configuration of the REST emitter: one frozen object, built from a dict or the environment.
+
+Names follow DataHub's ``DatahubRestEmitter`` / ``DatahubClientConfig`` so a
+DataHub user's settings carry over (``server`` is accepted for ``gms_server``,
+``client_certificate_key_path`` for ``client_key_path``, ``async_flag`` for
+``mode``).
+"""
+
+from __future__ import annotations
+
+import os
+import types
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from bridge.errors import ConfigError
+
+__all__ = ["DEFAULT_GMS_SERVER", "RestEmitterConfig", "normalize_gms_url"]
+
+DEFAULT_GMS_SERVER = "http://localhost:8080"
+# GMS refuses bodies above 16,000,000 bytes; DataHub's emitter keeps 15 MiB to leave room for headers.
+GMS_MAX_BATCH_BYTES = 15 * 1024 * 1024
+# GMS times out (and answers 500) on very large batches; DataHub's emitter caps them at 200 proposals.
+GMS_MAX_BATCH_SIZE = 200
+
+_ALIASES = {
+    "server": "gms_server",
+    "url": "gms_server",
+    "gms_url": "gms_server",
+    "client_certificate_key_path": "client_key_path",
+    "ca_certificate": "ca_certificate_path",
+    "timeout": "timeout_sec",
+    "emit_mode": "mode",
+    "batch_size": "max_batch_size",
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def normalize_gms_url(url: str) -> str:
+    """Make a GMS base URL canonical: scheme added, trailing ``/`` dropped, ``/gms`` for DataHub Cloud.
+
+    Raises:
+        ConfigError: the value is not an http(s) URL.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError("is required (e.g. http://localhost:8080)", key="gms_server")
+    url = url.strip()
+    if "://" not in url:
+        url = f"http://{url}"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"{url!r} is not an http(s) URL", key="gms_server")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{url!r} must not carry a query or fragment", key="gms_server")
+    path = parts.path.rstrip("/")
+    # DataHub Cloud serves GMS under /gms; DataHub's own emitter fixes this up the same way.
+    if parts.hostname.endswith(".acryl.io") and not path:
+        path = "/gms"
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _to_bool(key: str) -> Any:
+    def convert(value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        if isinstance(value, int):
+            return bool(value)
+        raise ConfigError(f"expected true/false, got {value!r}", key=key)
+
+    return convert
+
+
+def _to_number(key: str, kind: type, *, minimum: float = 0, optional: bool = False) -> Any:
+    def convert(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"expected a number, got {value!r}", key=key) from None
+        if isinstance(value, bool) or number < minimum:
+            raise ConfigError(f"must be a number >= {minimum}, got {value!r}", key=key)
+        return number
+
+    return convert
+
+
+def _to_headers(value: Any) -> Mapping[str, str]:
+    if value is None:
+        return types.MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"expected a mapping of header names to values, got {type(value).__name__}",
+                          key="extra_headers")
+    return types.MappingProxyType({str(k): str(v) for k, v in value.items()})
+
+
+def _to_status_codes(value: Any) -> frozenset[int]:
+    if isinstance(value, str):
+        value = [v for v in value.replace(",", " ").split() if v]
+    try:
+        codes = frozenset(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected a list of HTTP status codes, got {value!r}", key="retry_status_codes") from None
+    bad = sorted(c for c in codes if not 400 <= c <= 599)
+    if bad:
+        raise ConfigError(f"only 4xx/5xx statuses can be retried, got {bad}", key="retry_status_codes")
+    return codes
+
+
+def _to_mode(value: Any) -> str:
+    mode = str(value).strip().lower()
+    # DataHub's EmitMode names: SYNC_PRIMARY / SYNC_WAIT are sync on the wire, ASYNC / ASYNC_WAIT async.
+    if mode in {"sync", "sync_primary", "sync_wait"}:
+        return "sync"
+    if mode in {"async", "async_wait"}:
+        return "async"
+    raise ConfigError(f"expected 'sync' or 'async', got {value!r}", key="mode")
+
+
+def _to_delivery(value: Any) -> str:
+    delivery = str(value).strip().lower()
+    if delivery not in {"sync", "background"}:
+        raise ConfigError(f"expected 'sync' or 'background', got {value!r}", key="delivery")
+    return delivery
+
+
+def _optional_path(key: str) -> Any:
+    def convert(value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        return os.fspath(value)
+
+    return convert
+
+
+@attrs.frozen(kw_only=True)
+class RestEmitterConfig:
+    """How to reach GMS and how hard to try.
+
+    Args:
+        gms_server: GMS base URL (``http://localhost:8080``, or the frontend's GMS proxy
+            ``http://host:9002/api/gms``). ``server`` is accepted as an alias.
+        token: personal access token sent as ``Authorization: Bearer``; never logged or shown in repr.
+        extra_headers: more HTTP headers for every request.
+        timeout_sec: connect and read timeout unless the specific ones are set.
+        connect_timeout_sec: time allowed to open a connection.
+        read_timeout_sec: time allowed for GMS to answer.
+        retry_max_times: retries after the first attempt (so ``retry_max_times + 1`` attempts).
+        retry_status_codes: HTTP statuses that are retried (connection errors and timeouts always are).
+        retry_backoff_sec: first backoff; doubles each retry, with full jitter.
+        retry_backoff_max_sec: cap of one backoff, and of an honoured ``Retry-After``.
+        ca_certificate_path: CA bundle to verify GMS's certificate with.
+        client_certificate_path: client certificate (PEM) for mutual TLS.
+        client_key_path: its private key, if not in the certificate file.
+        disable_ssl_verification: don't verify GMS's certificate (insecure; for tests only).
+        mode: GMS ingestion mode: ``sync`` (written before GMS answers) or ``async`` (queued by GMS).
+            ``async_flag=True`` means ``async``.
+        delivery: ``sync``: ``emit`` sends at once and raises on failure, as DataHub's emitter does;
+            ``background``: ``emit`` queues, a sender thread batches, ``flush`` reports failures.
+        max_batch_size: proposals per ``ingestProposalBatch`` request (GMS: 200).
+        max_batch_bytes: bytes per request body (GMS refuses 16,000,000; default 15 MiB).
+        pool_maxsize: keep-alive connections kept to GMS.
+        linger_ms: background delivery waits this long for more items to fill a batch.
+        max_pending: background delivery queue bound; ``emit`` blocks when it is full.
+        queue_timeout_sec: how long ``emit`` blocks on a full queue before raising ``QueueFullError``.
+    """
+
+    gms_server: str = attrs.field(default=DEFAULT_GMS_SERVER, converter=normalize_gms_url)
+    token: str | None = attrs.field(default=None, repr=False)
+    extra_headers: Mapping[str, str] = attrs.field(factory=dict, converter=_to_headers)
+    timeout_sec: float = attrs.field(default=30.0, converter=_to_number("timeout_sec", float, minimum=0.001))
+    connect_timeout_sec: float | None = attrs.field(
+        default=None, converter=_to_number("connect_timeout_sec", float, minimum=0.001, optional=True))
+    read_timeout_sec: float | None = attrs.field(
+        default=None, converter=_to_number("read_timeout_sec", float, minimum=0.001, optional=True))
+    retry_max_times: int = attrs.field(default=4, converter=_to_number("retry_max_times", int))
+    retry_status_codes: frozenset[int] = attrs.field(
+        default=frozenset({429, 500, 502, 503, 504}), converter=_to_status_codes)
+    retry_backoff_sec: float = attrs.field(default=0.5, converter=_to_number("retry_backoff_sec", float))
+    retry_backoff_max_sec: float = attrs.field(default=30.0, converter=_to_number("retry_backoff_max_sec", float))
+    ca_certificate_path: str | None = attrs.field(default=None, converter=_optional_path("ca_certificate_path"))
+    client_certificate_path: str | None = attrs.field(
+        default=None, converter=_optional_path("client_certificate_path"))
+    client_key_path: str | None = attrs.field(default=None, converter=_optional_path("client_key_path"))
+    disable_ssl_verification: bool = attrs.field(default=False, converter=_to_bool("disable_ssl_verification"))
+    mode: str = attrs.field(default="sync", converter=_to_mode)
+    delivery: str = attrs.field(default="sync", converter=_to_delivery)
+    max_batch_size: int = attrs.field(default=GMS_MAX_BATCH_SIZE, converter=_to_number("max_batch_size", int, minimum=1))
+    max_batch_bytes: int = attrs.field(
+        default=GMS_MAX_BATCH_BYTES, converter=_to_number("max_batch_bytes", int, minimum=1024))
+    pool_maxsize: int = attrs.field(default=4, converter=_to_number("pool_maxsize", int, minimum=1))
+    linger_ms: float = attrs.field(default=5.0, converter=_to_number("linger_ms", float))
+    max_pending: int = attrs.field(default=10_000, converter=_to_number("max_pending", int, minimum=1))
+    queue_timeout_sec: float = attrs.field(default=30.0, converter=_to_number("queue_timeout_sec", float))
+
+    def __attrs_post_init__(self) -> None:
+        if self.client_key_path and not self.client_certificate_path:
+            raise ConfigError("is set but client_certificate_path is not", key="client_key_path")
+        for key in ("ca_certificate_path", "client_certificate_path", "client_key_path"):
+            path = getattr(self, key)
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"file {path} does not exist", key=key)
+        if self.ca_certificate_path and self.disable_ssl_verification:
+            raise ConfigError("set either ca_certificate_path or disable_ssl_verification, not both",
+                              key="disable_ssl_verification")
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        """``(connect, read)`` timeouts in seconds."""
+        return (self.connect_timeout_sec or self.timeout_sec, self.read_timeout_sec or self.timeout_sec)
+
+    @property
+    def async_flag(self) -> bool:
+        """The ``async`` parameter GMS gets (DataHub's name for ``mode == "async"``)."""
+        return self.mode == "async"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RestEmitterConfig:
+        """Build from a plain mapping (config file section, CLI flags, DataHub-style names).
+
+        Args:
+            data: settings by name; DataHub's names (``server``, ``async_flag``,
+                ``client_certificate_key_path``) are accepted; ``None`` values are ignored.
+
+        Returns:
+            The frozen config.
+
+        Raises:
+            ConfigError: an unknown setting or a bad value; the error names the setting.
+        """
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"the rest emitter config must be a mapping, got {type(data).__name__}")
+        known = {f.name for f in attrs.fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for raw_key, value in data.items():
+            if value is None or raw_key == "kind":
+                continue
+            key = _ALIASES.get(raw_key, raw_key)
+            if key == "async_flag":
+                key, value = "mode", "async" if _to_bool("async_flag")(value) else "sync"
+            if key not in known:
+                raise ConfigError(
+                    f"unknown setting of the rest emitter; known: {', '.join(sorted(known))}", key=str(raw_key)
+                )
+            if key in kwargs:
+                raise ConfigError(f"given twice (as {raw_key!r} and another alias)", key=key)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RestEmitterConfig:
+        """Build from DataHub's environment variables, as DataHub's CLI reads them.
+
+        ``DATAHUB_GMS_URL`` (or ``DATAHUB_GMS_PROTOCOL`` + ``DATAHUB_GMS_HOST`` +
+        ``DATAHUB_GMS_PORT``) and ``DATAHUB_GMS_TOKEN``. This is the only place
+        the REST emitter reads the environment.
+
+        Args:
+            environ: the environment to read; ``os.environ`` when ``None``.
+            overrides: settings that win over the environment (``from_dict`` names).
+
+        Returns:
+            The frozen config.
+        """
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        if env.get("DATAHUB_GMS_URL"):
+            data["gms_server"] = env["DATAHUB_GMS_URL"]
+        elif env.get("DATAHUB_GMS_HOST"):
+            host = env["DATAHUB_GMS_HOST"]
+            if "://" in host:
+                data["gms_server"] = host
+            else:
+                protocol = env.get("DATAHUB_GMS_PROTOCOL") or "http"
+                port = env.get("DATAHUB_GMS_PORT")
+                data["gms_server"] = f"{protocol}://{host}:{port}" if port else f"{protocol}://{host}"
+        if env.get("DATAHUB_GMS_TOKEN"):
+            data["token"] = env["DATAHUB_GMS_TOKEN"]
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data)

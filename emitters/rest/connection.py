@@ -1,0 +1,116 @@
+"""``test_connection``: is the configured URL really GMS, and does it take our token?
+
+Two requests: ``GET /config`` (what GMS says about itself; the DataHub
+frontend answers it differently, so a frontend URL is recognised) and an
+authenticated read of one aspect (``/config`` is not behind GMS's auth filter,
+so only a real authenticated call shows whether the token is accepted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.parse
+from typing import Any
+
+from bridge.errors import AuthError, ConfigError, DeliveryError
+from emitters.rest.client import GmsClient
+from emitters.rest.errors import error_for_status, server_message
+
+__all__ = ["check_connection"]
+
+logger = logging.getLogger("emitters.rest")
+
+# A read that exists on every DataHub: the key aspect of the built-in admin user. 200 or 404 both
+# prove the token was accepted; nothing is written.
+_PROBE_URN = "urn:li:corpuser:datahub"
+_PROBE_PATH = f"/aspects/{urllib.parse.quote(_PROBE_URN, safe='')}?aspect=corpUserKey&version=0"
+
+
+def _frontend_hint(url: str) -> str:
+    return (
+        f"{url} looks like the DataHub frontend (the web app), not GMS; point gms_server at GMS "
+        f"(usually http://<gms-host>:8080) or at the frontend's GMS proxy {url.rstrip('/')}/api/gms"
+    )
+
+
+def check_connection(client: GmsClient) -> dict[str, Any]:
+    """Check that ``client``'s URL is GMS and that it accepts the token.
+
+    Returns:
+        ``{"gms_server", "version", "commit", "server_type", "server_env", "auth", "config"}``;
+        ``auth`` is ``"accepted"`` or ``"accepted (read not permitted)"``.
+
+    Raises:
+        ConnectionFailedError: nothing listens / connection broke / host unknown.
+        ConfigError: the URL is the DataHub frontend or something else than GMS.
+        AuthError: GMS refused the token (or needs one and none is configured).
+        DeliveryError: any other failure, with GMS's message.
+    """
+    url = client.base_url
+    # No retries: a person is waiting for a plain answer.
+    response = client.request_once("GET", "/config", timeout=client.config.timeout)
+    body = response.body
+    if response.status in (401, 403):
+        raise _auth_error(client, response.status, body)
+    if response.status == 404:
+        said = server_message(body, response.content_type)
+        raise ConfigError(
+            f"{url}/config answered 404 ({said}); this is not GMS. " + _frontend_hint(url), key="gms_server"
+        )
+    if response.status >= 300:
+        raise error_for_status(response.status, body, url=f"{url}/config",
+                               retry_status_codes=client.config.retry_status_codes,
+                               content_type=response.content_type)
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        if "html" in response.content_type or body.lstrip()[:1] == b"<":
+            raise ConfigError(f"{url}/config answered with an HTML page. " + _frontend_hint(url),
+                              key="gms_server") from None
+        raise ConfigError(f"{url}/config did not answer JSON; is this GMS?", key="gms_server") from None
+    if not isinstance(payload, dict):
+        raise ConfigError(f"{url}/config answered {type(payload).__name__}, not GMS's config", key="gms_server")
+    if payload.get("noCode") != "true":
+        if payload.get("application") == "datahub-frontend":
+            raise ConfigError(_frontend_hint(url), key="gms_server")
+        raise ConfigError(f"{url}/config is not GMS's config (no noCode=\"true\"); is this GMS?", key="gms_server")
+
+    auth = "accepted"
+    probe = client.request_once("GET", _PROBE_PATH)
+    if probe.status == 401:
+        raise _auth_error(client, 401, probe.body)
+    if probe.status == 403:
+        # Valid token without read privileges: ingestion may still be allowed, so don't fail here.
+        auth = "accepted (read not permitted)"
+        logger.warning("GMS accepted the token but denied a read; ingestion may need more privileges",
+                       extra={"gms_server": url})
+    elif probe.status >= 500:
+        raise error_for_status(probe.status, probe.body, url=f"{url}/aspects",
+                               retry_status_codes=client.config.retry_status_codes,
+                               content_type=probe.content_type)
+
+    versions = payload.get("versions") or {}
+    info = versions.get("acryldata/datahub") or {}
+    datahub = payload.get("datahub") or {}
+    return {
+        "gms_server": url,
+        "version": info.get("version"),
+        "commit": info.get("commit"),
+        "server_type": datahub.get("serverType"),
+        "server_env": datahub.get("serverEnv"),
+        "auth": auth,
+        "config": payload,
+    }
+
+
+def _auth_error(client: GmsClient, status: int, body: bytes) -> DeliveryError:
+    url = client.base_url
+    said = server_message(body)
+    if status == 403:
+        return AuthError(f"GMS at {url} says the token lacks the privileges needed", status=403, server_message=said)
+    if client.config.token:
+        return AuthError(f"GMS at {url} refused the token (wrong, expired or revoked?)", status=401,
+                         server_message=said)
+    return AuthError(f"GMS at {url} needs a token and none is configured (set token or DATAHUB_GMS_TOKEN)",
+                     status=401, server_message=said)

@@ -1,0 +1,145 @@
+"""HTTP status and transport failure -> the bridge's error classes, decided here and only here.
+
+=====================  =========================================  ===================
+what happened          class                                      the caller should
+=====================  =========================================  ===================
+400, 413, 422          :class:`~bridge.errors.RejectedError`        fix the input
+401, 403               :class:`~bridge.errors.AuthError`            fix the token
+retryable status       :class:`~bridge.errors.RetriableError`       retry later
+(429, 5xx by default)
+connection refused,    :class:`~bridge.errors.ConnectionFailedError` retry later /
+reset, dropped                                                      check the URL
+timeout                :class:`~bridge.errors.RetriableError`       retry later
+TLS failure, 404,      :class:`~bridge.errors.DeliveryError`        fix the config
+other statuses
+=====================  =========================================  ===================
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+from bridge.errors import (
+    AuthError,
+    ConnectionFailedError,
+    DeliveryError,
+    RejectedError,
+    RetriableError,
+)
+
+__all__ = ["error_for_exception", "error_for_status", "is_retriable", "server_message"]
+
+REJECTED_STATUSES = frozenset({400, 413, 422})
+AUTH_STATUSES = frozenset({401, 403})
+
+
+def server_message(body: bytes | str | None, content_type: str = "") -> str | None:
+    """What GMS said: the Rest.li error ``message``, else the start of the body."""
+    if not body:
+        return None
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        obj: Any = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        for key in ("message", "error", "errorMessage"):
+            if isinstance(obj.get(key), str) and obj[key]:
+                return obj[key]
+    if "html" in content_type or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        return "(an HTML page, not a GMS answer)"
+    text = " ".join(text.split())
+    return text[:500] + ("..." if len(text) > 500 else "")
+
+
+def error_for_status(
+    status: int,
+    body: bytes | str | None,
+    *,
+    url: str,
+    retry_status_codes: frozenset[int],
+    content_type: str = "",
+    urn: str | None = None,
+    aspect: str | None = None,
+) -> DeliveryError:
+    """The error for a non-2xx answer from GMS.
+
+    Args:
+        status: the HTTP status.
+        body: the response body (a Rest.li error object, usually).
+        url: what was called (no credentials in it).
+        retry_status_codes: the statuses the emitter retries.
+        content_type: the response's Content-Type.
+        urn: entity URN of the proposal concerned, if a single one.
+        aspect: aspect name of the proposal concerned, if a single one.
+
+    Returns:
+        A :class:`~bridge.errors.DeliveryError` subclass named for what to do.
+    """
+    said = server_message(body, content_type)
+    kw: dict[str, Any] = {"urn": urn, "aspect": aspect, "status": status, "server_message": said}
+    if status in AUTH_STATUSES:
+        what = "refused the token" if status == 401 else "says the token lacks the privileges needed"
+        return AuthError(f"GMS at {url} {what} (check the token / DATAHUB_GMS_TOKEN)", **kw)
+    if status in retry_status_codes:
+        return RetriableError(f"GMS at {url} is unavailable for now", **kw)
+    if status in REJECTED_STATUSES:
+        what = "the request is too large" if status == 413 else "GMS rejected the proposal"
+        return RejectedError(what, **kw)
+    if status in (404, 405):
+        return DeliveryError(
+            f"{url} is not a GMS ingestion endpoint (is gms_server the GMS URL, "
+            "e.g. http://host:8080 or http://frontend:9002/api/gms?)", **kw
+        )
+    return DeliveryError(f"GMS at {url} failed", **kw)
+
+
+def error_for_exception(exc: requests.RequestException, *, url: str) -> DeliveryError:
+    """The error for a request that got no HTTP answer (refused, dropped, timed out, TLS)."""
+    reason = _root_reason(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return DeliveryError(
+            f"TLS handshake with {url} failed ({reason}); set ca_certificate_path to the CA that signed "
+            "GMS's certificate, or client_certificate_path if GMS requires one"
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return ConnectionFailedError(f"no answer from {url} while connecting (timed out; is the host reachable?)")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return RetriableError(f"GMS at {url} did not answer in time ({reason})")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "refused" in reason.lower():
+            return ConnectionFailedError(f"nothing is listening at {url} (connection refused)")
+        if "name or service not known" in reason.lower() or "nodename nor servname" in reason.lower() \
+                or "name resolution" in reason.lower():
+            return ConnectionFailedError(f"cannot resolve the host of {url} ({reason})")
+        return ConnectionFailedError(f"the connection to {url} broke ({reason})")
+    return DeliveryError(f"request to {url} failed ({reason})")
+
+
+def is_retriable(error: BaseException) -> bool:
+    """Whether retrying (after a backoff) may help."""
+    return isinstance(error, RetriableError)
+
+
+def _root_reason(exc: BaseException) -> str:
+    """The innermost cause's message: ``[Errno 111] Connection refused`` rather than urllib3's wrapper chain."""
+    seen = set()
+    current: BaseException | None = exc
+    last = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        last = current
+        nxt = current.__cause__ or current.__context__
+        if nxt is None and current.args and isinstance(current.args[0], BaseException):
+            nxt = current.args[0]
+        if nxt is None and hasattr(current, "reason") and isinstance(current.reason, BaseException):
+            nxt = current.reason
+        current = nxt
+    text = str(last) or type(last).__name__
+    # urllib3 prefixes "<urllib3.connection.HTTPConnection object at 0x...>: "; drop it.
+    if ">: " in text:
+        text = text.split(">: ", 1)[1]
+    return text

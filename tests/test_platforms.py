@@ -488,6 +488,11 @@ def test_config_validation() -> None:
     with pytest.raises(ConfigError, match="platform"):
         PlatformConfig.from_dict({"path_specs": [{"path_spec_list": ["s3://b/{table}"]}]})
     assert PlatformConfig.from_dict({"env": "dev"}).env == "DEV"
+    assert PlatformConfig.from_dict({"use_symlinks": "false", "lowercase_urns": "yes"}) == PlatformConfig(
+        use_symlinks=False, lowercase_urns=True
+    )
+    with pytest.raises(ConfigError):
+        PlatformConfig.from_dict({"use_symlinks": "maybe"})
     assert PlatformConfig.from_dict(None) == PlatformConfig()
     override = PlatformConfig.from_dict(
         {"namespace_overrides": {"kafka://": {"env": "qa"}}}

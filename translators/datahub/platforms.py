@@ -108,6 +108,18 @@ def _optional_env(value: Any) -> str | None:
     return None if value is None else _env(value, "env")
 
 
+def _bool(value: Any) -> bool:
+    # Config files and environment-style settings carry booleans as text.
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ConfigError(f"must be true or false, got {value!r}", key="platforms")
+
+
 def _optional_text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
@@ -199,8 +211,8 @@ class PlatformConfig:
 
     env: str = attrs.field(default="PROD", converter=lambda v: _env(v, "env"))
     platform_instance: str | None = attrs.field(default=None, converter=_optional_text)
-    lowercase_urns: bool = False
-    use_symlinks: bool = True
+    lowercase_urns: bool = attrs.field(default=False, converter=_bool)
+    use_symlinks: bool = attrs.field(default=True, converter=_bool)
     hive_platform_alias: str = "hive"
     namespace_overrides: tuple[NamespaceOverride, ...] = attrs.field(default=(), converter=_overrides)
     path_specs: tuple[PathSpec, ...] = attrs.field(default=(), converter=_path_specs)

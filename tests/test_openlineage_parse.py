@@ -16,7 +16,7 @@ from bridge.model import DatasetEvent, EventType, JobEvent, RunEvent
 from translators.openlineage import parse_event, to_openlineage
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def base() -> dict[str, Any]:
@@ -45,7 +45,11 @@ def rejected(obj: Any) -> InvalidEventError:
         (lambda e: e.update(job=None), "job", "is required but missing"),
         (lambda e: e.pop("job"), "job", "is required but missing"),
         (lambda e: e["inputs"][0].pop("namespace"), "inputs[0].namespace", "is required but missing"),
-        (lambda e: e["outputs"][0].update(name=True), "outputs[0].name", "must be a non-empty string, got bool"),
+        (
+            lambda e: e["outputs"][0].update(name=True),
+            "outputs[0].name",
+            "must be a non-empty string, got bool",
+        ),
         (lambda e: e["outputs"].append(3), "outputs[1]", "must be an object, got number"),
         (lambda e: e.update(inputs="t1"), "inputs", "must be an array, got string"),
     ],
@@ -135,7 +139,10 @@ def test_missing_event_type_is_other() -> None:
     assert isinstance(parsed, RunEvent) and parsed.event_type is EventType.OTHER
 
 
-@pytest.mark.parametrize(("given", "expected"), [("complete", EventType.COMPLETE), ("FINISHED", EventType.OTHER), (3, EventType.OTHER)])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("complete", EventType.COMPLETE), ("FINISHED", EventType.OTHER), (3, EventType.OTHER)],
+)
 def test_odd_event_types(given: Any, expected: EventType) -> None:
     event = base()
     event["eventType"] = given
@@ -149,8 +156,12 @@ def test_numeric_ids_are_taken_as_text() -> None:
 
 
 def test_missing_producer_and_facets() -> None:
-    event = {"eventType": "START", "eventTime": "2024-01-01T00:00:00Z", "run": {"runId": "r"},
-             "job": {"namespace": "n", "name": "j"}}
+    event = {
+        "eventType": "START",
+        "eventTime": "2024-01-01T00:00:00Z",
+        "run": {"runId": "r"},
+        "job": {"namespace": "n", "name": "j"},
+    }
     parsed = parse_event(event)
     assert parsed.producer == "" and parsed.inputs == () and parsed.job.facets == {}
 
@@ -178,7 +189,9 @@ def test_items_without_identity_are_skipped() -> None:
     event["inputs"][0]["facets"]["schema"] = {
         "fields": [{"name": "a", "type": "int"}, {"type": "string"}, {"name": "c", "fields": None}]
     }
-    event["inputs"][0]["facets"]["symlinks"] = {"identifiers": [{"namespace": "x"}, {"namespace": "y", "name": "z"}]}
+    event["inputs"][0]["facets"]["symlinks"] = {
+        "identifiers": [{"namespace": "x"}, {"namespace": "y", "name": "z"}]
+    }
     parsed = parse_event(event)
     assert [f.name for f in parsed.inputs[0].fields] == ["a", "c"]
     assert [(s.namespace, s.name) for s in parsed.inputs[0].symlinks] == [("y", "z")]
@@ -219,14 +232,29 @@ def full_event() -> dict[str, Any]:
         "run": {
             "runId": "0190c5e1-0000-7000-8000-000000000001",
             "facets": {
-                "parent": {**p, "run": {"runId": "p-run"}, "job": {"namespace": "pn", "name": "pj"},
-                           "root": {"run": {"runId": "root-run"}, "job": {"namespace": "rn", "name": "rj"}}},
-                "nominalTime": {**p, "nominalStartTime": "2024-05-01T00:00:00Z",
-                                "nominalEndTime": "2024-05-02T00:00:00Z"},
-                "errorMessage": {**p, "message": "boom", "programmingLanguage": "PYTHON",
-                                 "stackTrace": "Traceback..."},
-                "processing_engine": {**p, "name": "spark", "version": "3.5.1",
-                                      "openlineageAdapterVersion": "1.20.0"},
+                "parent": {
+                    **p,
+                    "run": {"runId": "p-run"},
+                    "job": {"namespace": "pn", "name": "pj"},
+                    "root": {"run": {"runId": "root-run"}, "job": {"namespace": "rn", "name": "rj"}},
+                },
+                "nominalTime": {
+                    **p,
+                    "nominalStartTime": "2024-05-01T00:00:00Z",
+                    "nominalEndTime": "2024-05-02T00:00:00Z",
+                },
+                "errorMessage": {
+                    **p,
+                    "message": "boom",
+                    "programmingLanguage": "PYTHON",
+                    "stackTrace": "Traceback...",
+                },
+                "processing_engine": {
+                    **p,
+                    "name": "spark",
+                    "version": "3.5.1",
+                    "openlineageAdapterVersion": "1.20.0",
+                },
                 "tags": {**p, "tags": [{"key": "env", "value": "prod", "source": "USER"}]},
                 "externalQuery": {**p, "externalQueryId": "q1", "source": "bigquery"},
             },
@@ -237,13 +265,24 @@ def full_event() -> dict[str, Any]:
             "facets": {
                 "jobType": {**p, "processingType": "STREAMING", "integration": "FLINK", "jobType": "JOB"},
                 "documentation": {**p, "description": "does things", "contentType": "text/markdown"},
-                "ownership": {**p, "owners": [{"name": "user:ann", "type": "MAINTAINER"}, {"name": "team:data"}]},
+                "ownership": {
+                    **p,
+                    "owners": [{"name": "user:ann", "type": "MAINTAINER"}, {"name": "team:data"}],
+                },
                 "tags": {**p, "tags": [{"key": "tier", "value": "gold"}]},
                 "sql": {**p, "query": "SELECT 1", "dialect": "spark"},
                 "sourceCode": {**p, "language": "python", "sourceCode": "print(1)"},
-                "sourceCodeLocation": {**p, "type": "git", "url": "https://g/x.py", "repoUrl": "https://g.git",
-                                       "path": "x.py", "version": "abc", "tag": "v1", "branch": "main",
-                                       "pullRequestNumber": "42"},
+                "sourceCodeLocation": {
+                    **p,
+                    "type": "git",
+                    "url": "https://g/x.py",
+                    "repoUrl": "https://g.git",
+                    "path": "x.py",
+                    "version": "abc",
+                    "tag": "v1",
+                    "branch": "main",
+                    "pullRequestNumber": "42",
+                },
             },
         },
         "inputs": [
@@ -251,23 +290,42 @@ def full_event() -> dict[str, Any]:
                 "namespace": "postgres://db:5432",
                 "name": "shop.public.orders",
                 "facets": {
-                    "schema": {**p, "fields": [
-                        {"name": "id", "type": "int", "description": "key", "ordinal_position": 1},
-                        {"name": "address", "type": "struct", "fields": [
-                            {"name": "city", "type": "string"},
-                            {"name": "geo", "type": "struct", "fields": [{"name": "lat", "type": "double"}]},
-                        ]},
-                    ]},
+                    "schema": {
+                        **p,
+                        "fields": [
+                            {"name": "id", "type": "int", "description": "key", "ordinal_position": 1},
+                            {
+                                "name": "address",
+                                "type": "struct",
+                                "fields": [
+                                    {"name": "city", "type": "string"},
+                                    {
+                                        "name": "geo",
+                                        "type": "struct",
+                                        "fields": [{"name": "lat", "type": "double"}],
+                                    },
+                                ],
+                            },
+                        ],
+                    },
                     "dataSource": {**p, "name": "postgres://db:5432", "uri": "postgres://db:5432/shop"},
                     "documentation": {**p, "description": "orders"},
                     "ownership": {**p, "owners": [{"name": "user:bob"}]},
-                    "tags": {**p, "tags": [{"key": "pii", "value": "true", "source": "CATALOG", "field": "id"}]},
+                    "tags": {
+                        **p,
+                        "tags": [{"key": "pii", "value": "true", "source": "CATALOG", "field": "id"}],
+                    },
                     "version": {**p, "datasetVersion": "17"},
                     "storage": {**p, "storageLayer": "iceberg", "fileFormat": "parquet"},
                     "datasetType": {**p, "datasetType": "TABLE"},
                 },
                 "inputFacets": {
-                    "dataQualityMetrics": {**p, "rowCount": 10, "bytes": 500, "columnMetrics": {"id": {"nullCount": 0}}},
+                    "dataQualityMetrics": {
+                        **p,
+                        "rowCount": 10,
+                        "bytes": 500,
+                        "columnMetrics": {"id": {"nullCount": 0}},
+                    },
                 },
             },
             {
@@ -281,21 +339,64 @@ def full_event() -> dict[str, Any]:
                 "namespace": "s3://bucket",
                 "name": "clean/orders",
                 "facets": {
-                    "symlinks": {**p, "identifiers": [{"namespace": "glue://arn", "name": "db.orders", "type": "TABLE"}]},
-                    "lifecycleStateChange": {**p, "lifecycleStateChange": "RENAME",
-                                             "previousIdentifier": {"namespace": "s3://bucket", "name": "old/orders"}},
-                    "columnLineage": {**p, "fields": {
-                        "id": {"inputFields": [{"namespace": "postgres://db:5432", "name": "shop.public.orders",
-                                                "field": "id", "transformations": [
-                                                    {"type": "DIRECT", "subtype": "IDENTITY", "description": "",
-                                                     "masking": False}]}],
-                               "transformationDescription": "copied", "transformationType": "IDENTITY"},
-                        "city_hash": {"inputFields": [{"namespace": "postgres://db:5432", "name": "shop.public.orders",
-                                                       "field": "address.city", "transformations": [
-                                                           {"type": "DIRECT", "subtype": "TRANSFORMATION",
-                                                            "description": "sha256", "masking": True}]}]},
-                    }, "dataset": [{"namespace": "postgres://db:5432", "name": "shop.public.orders", "field": "id",
-                                    "transformations": [{"type": "INDIRECT", "subtype": "FILTER"}]}]},
+                    "symlinks": {
+                        **p,
+                        "identifiers": [{"namespace": "glue://arn", "name": "db.orders", "type": "TABLE"}],
+                    },
+                    "lifecycleStateChange": {
+                        **p,
+                        "lifecycleStateChange": "RENAME",
+                        "previousIdentifier": {"namespace": "s3://bucket", "name": "old/orders"},
+                    },
+                    "columnLineage": {
+                        **p,
+                        "fields": {
+                            "id": {
+                                "inputFields": [
+                                    {
+                                        "namespace": "postgres://db:5432",
+                                        "name": "shop.public.orders",
+                                        "field": "id",
+                                        "transformations": [
+                                            {
+                                                "type": "DIRECT",
+                                                "subtype": "IDENTITY",
+                                                "description": "",
+                                                "masking": False,
+                                            }
+                                        ],
+                                    }
+                                ],
+                                "transformationDescription": "copied",
+                                "transformationType": "IDENTITY",
+                            },
+                            "city_hash": {
+                                "inputFields": [
+                                    {
+                                        "namespace": "postgres://db:5432",
+                                        "name": "shop.public.orders",
+                                        "field": "address.city",
+                                        "transformations": [
+                                            {
+                                                "type": "DIRECT",
+                                                "subtype": "TRANSFORMATION",
+                                                "description": "sha256",
+                                                "masking": True,
+                                            }
+                                        ],
+                                    }
+                                ]
+                            },
+                        },
+                        "dataset": [
+                            {
+                                "namespace": "postgres://db:5432",
+                                "name": "shop.public.orders",
+                                "field": "id",
+                                "transformations": [{"type": "INDIRECT", "subtype": "FILTER"}],
+                            }
+                        ],
+                    },
                 },
                 "outputFacets": {"outputStatistics": {**p, "rowCount": 9, "size": 450, "fileCount": 1}},
             }
@@ -308,33 +409,63 @@ def test_every_standard_facet_fills_the_model() -> None:
     assert isinstance(e, RunEvent) and e.event_type is EventType.FAIL
     run, job = e.run, e.job
     assert (run.parent.run_id, run.parent.job_namespace, run.parent.job_name) == ("p-run", "pn", "pj")
-    assert (run.parent.root_run_id, run.parent.root_job_namespace, run.parent.root_job_name) == ("root-run", "rn", "rj")
+    assert (run.parent.root_run_id, run.parent.root_job_namespace, run.parent.root_job_name) == (
+        "root-run",
+        "rn",
+        "rj",
+    )
     assert run.nominal_start_time == dt.datetime(2024, 5, 1, tzinfo=UTC)
     assert run.nominal_end_time == dt.datetime(2024, 5, 2, tzinfo=UTC)
-    assert (run.error.message, run.error.language, run.error.stack_trace) == ("boom", "PYTHON", "Traceback...")
+    assert (run.error.message, run.error.language, run.error.stack_trace) == (
+        "boom",
+        "PYTHON",
+        "Traceback...",
+    )
     assert (run.processing_engine, run.processing_engine_version, run.openlineage_adapter_version) == (
-        "spark", "3.5.1", "1.20.0")
+        "spark",
+        "3.5.1",
+        "1.20.0",
+    )
     assert [(t.key, t.value, t.source) for t in run.tags] == [("env", "prod", "USER")]
     assert set(run.facets) == {"externalQuery"}
     assert (job.processing_type, job.integration, job.job_type) == ("STREAMING", "FLINK", "JOB")
     assert job.description == "does things"
     assert [(o.name, o.type) for o in job.owners] == [("user:ann", "MAINTAINER"), ("team:data", None)]
     assert [(t.key, t.value) for t in job.tags] == [("tier", "gold")]
-    assert (job.sql, job.sql_dialect, job.source_code, job.source_language) == ("SELECT 1", "spark", "print(1)", "python")
+    assert (job.sql, job.sql_dialect, job.source_code, job.source_language) == (
+        "SELECT 1",
+        "spark",
+        "print(1)",
+        "python",
+    )
     loc = job.source_location
     assert (loc.type, loc.url, loc.repo_url, loc.path, loc.version, loc.tag, loc.branch) == (
-        "git", "https://g/x.py", "https://g.git", "x.py", "abc", "v1", "main")
+        "git",
+        "https://g/x.py",
+        "https://g.git",
+        "x.py",
+        "abc",
+        "v1",
+        "main",
+    )
     # unmodelled keys of standard facets stay as a residue
-    assert job.facets == {"documentation": {"contentType": "text/markdown"},
-                          "sourceCodeLocation": {"pullRequestNumber": "42"}}
+    assert job.facets == {
+        "documentation": {"contentType": "text/markdown"},
+        "sourceCodeLocation": {"pullRequestNumber": "42"},
+    }
 
     orders, raw_events = e.inputs
     assert [(f.name, f.type, f.description, f.ordinal_position) for f in orders.fields] == [
-        ("id", "int", "key", 1), ("address", "struct", None, None)]
+        ("id", "int", "key", 1),
+        ("address", "struct", None, None),
+    ]
     address = orders.fields[1]
     assert [f.name for f in address.fields] == ["city", "geo"]
     assert address.fields[1].fields[0].name == "lat"
-    assert (orders.data_source_name, orders.data_source_uri) == ("postgres://db:5432", "postgres://db:5432/shop")
+    assert (orders.data_source_name, orders.data_source_uri) == (
+        "postgres://db:5432",
+        "postgres://db:5432/shop",
+    )
     assert orders.description == "orders" and [o.name for o in orders.owners] == ["user:bob"]
     assert [(t.key, t.value, t.source, t.field) for t in orders.tags] == [("pii", "true", "CATALOG", "id")]
     assert (orders.version, orders.storage_layer, orders.file_format) == ("17", "iceberg", "parquet")
@@ -351,10 +482,18 @@ def test_every_standard_facet_fills_the_model() -> None:
     assert lineage["id"].transformation_type == "IDENTITY"
     masked = lineage["city_hash"].inputs[0]
     assert (masked.field, masked.transformations[0].subtype, masked.transformations[0].masking) == (
-        "address.city", "TRANSFORMATION", True)
-    assert [(i.field, i.transformations[0].type, i.transformations[0].subtype) for i in out.dataset_lineage] == [
-        ("id", "INDIRECT", "FILTER")]
-    assert (out.output_statistics.row_count, out.output_statistics.size_bytes, out.output_statistics.file_count) == (9, 450, 1)
+        "address.city",
+        "TRANSFORMATION",
+        True,
+    )
+    assert [
+        (i.field, i.transformations[0].type, i.transformations[0].subtype) for i in out.dataset_lineage
+    ] == [("id", "INDIRECT", "FILTER")]
+    assert (
+        out.output_statistics.row_count,
+        out.output_statistics.size_bytes,
+        out.output_statistics.file_count,
+    ) == (9, 450, 1)
 
 
 def test_full_event_round_trips() -> None:
@@ -373,15 +512,24 @@ def test_full_event_round_trips() -> None:
 
 def test_job_event_and_dataset_event() -> None:
     full = full_event()
-    job_event = {"eventTime": full["eventTime"], "producer": "p", "job": full["job"],
-                 "inputs": full["inputs"], "outputs": full["outputs"],
-                 "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent"}
+    job_event = {
+        "eventTime": full["eventTime"],
+        "producer": "p",
+        "job": full["job"],
+        "inputs": full["inputs"],
+        "outputs": full["outputs"],
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+    }
     parsed = parse_event(job_event)
     assert isinstance(parsed, JobEvent) and parsed.job.sql == "SELECT 1" and len(parsed.inputs) == 2
     assert parse_event(json.loads(json.dumps(to_openlineage(parsed)))) == parsed
 
-    ds_event = {"eventTime": full["eventTime"], "producer": "p", "dataset": full["outputs"][0],
-                "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent"}
+    ds_event = {
+        "eventTime": full["eventTime"],
+        "producer": "p",
+        "dataset": full["outputs"][0],
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+    }
     parsed_ds = parse_event(ds_event)
     assert isinstance(parsed_ds, DatasetEvent)
     assert parsed_ds.dataset.symlinks[0].name == "db.orders"

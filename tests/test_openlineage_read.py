@@ -113,7 +113,7 @@ def test_empty_input_yields_nothing() -> None:
 
 
 def test_non_object_values() -> None:
-    results = list(parse_events("[1, null, \"x\"]", source="s"))
+    results = list(parse_events('[1, null, "x"]', source="s"))
     assert all(isinstance(r, InvalidEventError) and "JSON object" in r.reason for _, r in results)
     assert [loc for loc, _ in results] == ["s[0]", "s[1]", "s[2]"]
 

@@ -136,23 +136,41 @@ def _tags(tags: tuple[Tag, ...], with_field: bool = False) -> dict[str, Any] | N
 def _job(job: Job, producer: str) -> dict[str, Any]:
     loc = job.source_location
     built = (
-        ("jobType", _compact(processingType=job.processing_type, integration=job.integration,
-                             jobType=job.job_type) or None),
+        (
+            "jobType",
+            _compact(processingType=job.processing_type, integration=job.integration, jobType=job.job_type)
+            or None,
+        ),
         ("documentation", None if job.description is None else {"description": job.description}),
         ("ownership", _owners(job.owners)),
         ("tags", _tags(job.tags)),
         ("sql", None if job.sql is None else _compact(query=job.sql, dialect=job.sql_dialect)),
         ("sourceCode", _compact(language=job.source_language, sourceCode=job.source_code) or None),
-        ("sourceCodeLocation", None if loc is None else _compact(
-            type=loc.type, url=loc.url, repoUrl=loc.repo_url, path=loc.path, version=loc.version,
-            tag=loc.tag, branch=loc.branch)),
+        (
+            "sourceCodeLocation",
+            None
+            if loc is None
+            else _compact(
+                type=loc.type,
+                url=loc.url,
+                repoUrl=loc.repo_url,
+                path=loc.path,
+                version=loc.version,
+                tag=loc.tag,
+                branch=loc.branch,
+            ),
+        ),
     )
-    return {"namespace": job.namespace, "name": job.name, "facets": _facets("job", job.facets, built, producer)}
+    return {
+        "namespace": job.namespace,
+        "name": job.name,
+        "facets": _facets("job", job.facets, built, producer),
+    }
 
 
 def _run(run: Run, producer: str) -> dict[str, Any]:
     parent = run.parent
-    parent_body = None
+    parent_body: dict[str, Any] | None = None
     if parent is not None:
         parent_body = {
             "run": {"runId": parent.run_id},
@@ -178,8 +196,14 @@ def _run(run: Run, producer: str) -> dict[str, Any]:
     built = (
         ("parent", parent_body),
         ("nominalTime", nominal),
-        ("errorMessage", None if error is None else _compact(
-            message=error.message, programmingLanguage=error.language, stackTrace=error.stack_trace)),
+        (
+            "errorMessage",
+            None
+            if error is None
+            else _compact(
+                message=error.message, programmingLanguage=error.language, stackTrace=error.stack_trace
+            ),
+        ),
         ("processing_engine", engine or None),
         ("tags", _tags(run.tags)),
     )
@@ -246,8 +270,12 @@ def _dataset(ds: Dataset, producer: str) -> dict[str, Any]:
     built = (
         ("schema", None if ds.fields is None else {"fields": _schema_fields(ds.fields)}),
         ("dataSource", _compact(name=ds.data_source_name, uri=ds.data_source_uri) or None),
-        ("symlinks", {"identifiers": [_compact(namespace=s.namespace, name=s.name, type=s.type)
-                                      for s in ds.symlinks]} if ds.symlinks else None),
+        (
+            "symlinks",
+            {"identifiers": [_compact(namespace=s.namespace, name=s.name, type=s.type) for s in ds.symlinks]}
+            if ds.symlinks
+            else None,
+        ),
         ("storage", _compact(storageLayer=ds.storage_layer, fileFormat=ds.file_format) or None),
         ("version", None if ds.version is None else {"datasetVersion": ds.version}),
         ("lifecycleStateChange", lifecycle),

@@ -251,7 +251,9 @@ def _symlinks(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
             warn(loc, f"{p}.identifiers[{i}]", "symlink without namespace or name; skipped")
             continue
         links.append(
-            Symlink(namespace=ns, name=name, type=opt_str(item.get("type"), f"{p}.identifiers[{i}].type", loc))
+            Symlink(
+                namespace=ns, name=name, type=opt_str(item.get("type"), f"{p}.identifiers[{i}].type", loc)
+            )
         )
     return {"symlinks": tuple(links)}
 
@@ -454,7 +456,9 @@ def apply_facets(
             continue
         if not isinstance(facet, Mapping):
             if facet is not None:
-                warn(loc, f"{path}.{name}", f"facet must be an object, got {type(facet).__name__}; kept as is")
+                warn(
+                    loc, f"{path}.{name}", f"facet must be an object, got {type(facet).__name__}; kept as is"
+                )
             rest[name] = facet
             continue
         if facet.get("_deleted"):

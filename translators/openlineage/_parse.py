@@ -202,8 +202,10 @@ def _datasets(value: Any, path: str, location: str | None) -> tuple[Dataset, ...
         return ()
     if type(value) is not list:
         raise InvalidEventError(f"must be an array, got {_json_type(value)}", field=path, location=location)
-    return tuple(_dataset(_object(item, f"{path}[{i}]", location), f"{path}[{i}]", location)
-                 for i, item in enumerate(value))
+    return tuple(
+        _dataset(_object(item, f"{path}[{i}]", location), f"{path}[{i}]", location)
+        for i, item in enumerate(value)
+    )
 
 
 def _dataset(ds: Mapping[str, Any], path: str, location: str | None) -> Dataset:
@@ -229,4 +231,3 @@ def _dataset(ds: Mapping[str, Any], path: str, location: str | None) -> Dataset:
             facets, OUTPUT_FACETS, f"{path}.outputFacets", location, kwargs
         )
     return Dataset(**kwargs)
-

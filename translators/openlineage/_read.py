@@ -42,8 +42,9 @@ def parse_events(
         try:
             text = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            yield source, InvalidEventError(
-                f"not UTF-8 text (byte {exc.start}): {exc.reason}", location=source
+            yield (
+                source,
+                InvalidEventError(f"not UTF-8 text (byte {exc.start}): {exc.reason}", location=source),
             )
             return
     else:
@@ -61,8 +62,11 @@ def parse_events(
         return
     except json.JSONDecodeError as exc:
         if not _looks_like_lines(text, exc):
-            yield source, InvalidEventError(
-                f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source
+            yield (
+                source,
+                InvalidEventError(
+                    f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source
+                ),
             )
             return
     else:
@@ -82,7 +86,9 @@ def read_events(path: str | os.PathLike[str], *, received_at: dt.datetime | None
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise InvalidEventError(f"cannot read the file: {exc.strerror or exc}", location=os.fspath(path)) from exc
+        raise InvalidEventError(
+            f"cannot read the file: {exc.strerror or exc}", location=os.fspath(path)
+        ) from exc
     yield from parse_events(data, source=os.fspath(path), received_at=received_at)
 
 
@@ -120,7 +126,10 @@ def _lines(text: str, source: str, received_at: dt.datetime | None) -> Iterator[
         try:
             obj = loads(line)
         except json.JSONDecodeError as exc:
-            yield location, InvalidEventError(f"invalid JSON at column {exc.colno}: {exc.msg}", location=location)
+            yield (
+                location,
+                InvalidEventError(f"invalid JSON at column {exc.colno}: {exc.msg}", location=location),
+            )
             continue
         except RecursionError:
             yield location, InvalidEventError(_TOO_DEEP, location=location)
@@ -132,8 +141,11 @@ def _array(text: str, source: str, received_at: dt.datetime | None) -> Iterator[
     try:
         items = json.loads(text)
     except json.JSONDecodeError as exc:
-        yield source, InvalidEventError(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source
+        yield (
+            source,
+            InvalidEventError(
+                f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source
+            ),
         )
         return
     except RecursionError:

@@ -27,7 +27,7 @@ __all__ = [
 
 logger = logging.getLogger("translators.openlineage")
 
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 
 
 class Malformed(Exception):
@@ -145,7 +145,9 @@ def identity(value: Any, path: str, location: str | None) -> str:
     if type(value) is str:
         if value.strip():
             return value
-        raise InvalidEventError("must be a non-empty string, got an empty string", field=path, location=location)
+        raise InvalidEventError(
+            "must be a non-empty string, got an empty string", field=path, location=location
+        )
     if value is None:
         raise InvalidEventError("is required but missing", field=path, location=location)
     if isinstance(value, (int, float)) and not isinstance(value, bool):

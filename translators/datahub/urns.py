@@ -257,6 +257,10 @@ class _GuidEncoder(json.JSONEncoder):
         return super().default(o)
 
 
+# One encoder, reused: building a JSONEncoder per call costs more than the hashing.
+_GUID_ENCODER = _GuidEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def datahub_guid(obj: Mapping[str, Any]) -> str:
     """Deterministic id of a JSON-able mapping, as DataHub computes it.
 
@@ -269,7 +273,7 @@ def datahub_guid(obj: Mapping[str, Any]) -> str:
     Returns:
         32 lower-case hex characters.
     """
-    text = json.dumps(dict(obj), separators=(",", ":"), sort_keys=True, cls=_GuidEncoder)
+    text = _GUID_ENCODER.encode(obj if isinstance(obj, dict) else dict(obj))
     return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - an id, not security
 
 

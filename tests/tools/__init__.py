@@ -1,0 +1,1 @@
+"""Maintenance scripts that regenerate data files from reference packages."""

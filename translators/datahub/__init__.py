@@ -1,0 +1,55 @@
+"""The neutral event model -> DataHub MCPs.
+
+* :class:`DataHubTranslator` / :func:`translate` — one event in, a list of
+  :class:`~bridge.mcp.MetadataChangeProposalWrapper` out; subclass and override
+  ``get_*`` methods to customise.
+* :class:`TranslatorConfig` — settings (env, platform instances, flow naming,
+  what to emit).
+* :mod:`.aspects` — aspect builders and typed aspects; :func:`aspect_mcp` sends
+  any aspect DataHub knows by name, checked against DataHub's entity registry.
+* :mod:`.urns` and :mod:`.platforms` — URN builders (DataHub ``mce_builder``
+  names) and OpenLineage dataset -> DataHub dataset identity.
+"""
+
+from translators.datahub.aspects import (
+    DataPlatformInstance,
+    DatasetProperties,
+    GlobalTags,
+    Owner,
+    Ownership,
+    Status,
+    SubTypes,
+    Upstream,
+    UpstreamLineage,
+)
+from translators.datahub.config import FLOW_NAMING, TranslatorConfig
+from translators.datahub.platforms import DatasetRef, PlatformConfig, dataset_urn, resolve_dataset
+from translators.datahub.registry import EntityRegistry, RawAspect, aspect_mcp, entity_registry
+from translators.datahub.schema_types import datahub_type
+from translators.datahub.translator import DataHubTranslator, orchestrator_from_producer, translate
+
+__all__ = [
+    "FLOW_NAMING",
+    "DataHubTranslator",
+    "DataPlatformInstance",
+    "DatasetProperties",
+    "DatasetRef",
+    "EntityRegistry",
+    "GlobalTags",
+    "Owner",
+    "Ownership",
+    "PlatformConfig",
+    "RawAspect",
+    "Status",
+    "SubTypes",
+    "TranslatorConfig",
+    "Upstream",
+    "UpstreamLineage",
+    "aspect_mcp",
+    "datahub_type",
+    "dataset_urn",
+    "entity_registry",
+    "orchestrator_from_producer",
+    "resolve_dataset",
+    "translate",
+]

@@ -1,0 +1,342 @@
+"""Assemble the MCPs of one event (used by :class:`~translators.datahub.translator.DataHubTranslator`).
+
+Order is fixed: flow, job, datasets, run. Rules that protect what DataHub
+already knows:
+
+* ``dataJobInputOutput`` and ``dataProcessInstanceInput``/``Output`` are only
+  emitted when the event names datasets: a RUNNING or COMPLETE event without
+  datasets must not erase lineage learned from START.
+* ``ownership``, ``globalTags``, ``datasetProperties`` and ``schemaMetadata``
+  are only emitted when the event says something about them.
+* A child job's event does not rewrite its flow's ``dataFlowInfo``: the flow's
+  own job (the parent) speaks for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.model import ColumnLineage, Dataset, DatasetEvent, EventType, JobEvent, RunEvent
+from translators.datahub import aspects
+from translators.datahub.properties import dataset_properties
+from translators.datahub.schema_types import field_path_items, schema_field_type
+from translators.datahub.urns import make_schema_field_urn
+
+if TYPE_CHECKING:
+    from translators.datahub.translator import DataHubTranslator
+
+__all__ = ["dataset_event_mcps", "epoch_millis", "job_event_mcps", "run_event_mcps"]
+
+MCPW = MetadataChangeProposalWrapper
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+# OpenLineage run state -> (DataHub run status, result type or None).
+_RUN_STATUS: dict[EventType, tuple[str, str | None]] = {
+    EventType.START: ("STARTED", None),
+    EventType.RUNNING: ("STARTED", None),
+    EventType.COMPLETE: ("COMPLETE", "SUCCESS"),
+    EventType.FAIL: ("COMPLETE", "FAILURE"),
+    EventType.ABORT: ("COMPLETE", "SKIPPED"),
+}
+# OpenLineage lifecycle state change -> DataHub operation type (others are CUSTOM).
+_OPERATIONS = {"CREATE": "CREATE", "ALTER": "ALTER", "DROP": "DROP", "OVERWRITE": "INSERT", "TRUNCATE": "DELETE"}
+
+
+def epoch_millis(value: dt.datetime) -> int:
+    """Milliseconds since the epoch, in integer arithmetic (no float rounding)."""
+    delta = value - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def _mcp(urn: str, entity_type: str, name: str, aspect: dict[str, Any]) -> MCPW:
+    return MCPW(entity_urn=urn, entity_type=entity_type, aspect_name=name, aspect=aspect)
+
+
+class _Datasets:
+    """The datasets of one event: URNs (inputs, outputs) and every sighting per URN."""
+
+    __slots__ = ("by_key", "inputs", "outputs", "sightings", "refs")
+
+    def __init__(self, tr: DataHubTranslator, inputs: Iterable[Dataset], outputs: Iterable[Dataset]) -> None:
+        self.by_key: dict[tuple[str, str], str] = {}
+        self.sightings: dict[str, list[Dataset]] = {}
+        self.refs: dict[str, Any] = {}
+        self.inputs = self._add(tr, inputs)
+        self.outputs = self._add(tr, outputs)
+
+    def _add(self, tr: DataHubTranslator, datasets: Iterable[Dataset]) -> list[str]:
+        urns: list[str] = []
+        for ds in datasets:
+            ref = tr.get_dataset_ref(ds)
+            urn = tr.get_ref_urn(ref)
+            self.by_key.setdefault((ds.namespace, ds.name), urn)
+            seen = self.sightings.get(urn)
+            if seen is None:
+                self.sightings[urn] = [ds]
+                self.refs[urn] = ref
+            else:
+                seen.append(ds)
+            if urn not in urns:
+                urns.append(urn)
+        return urns
+
+    def urn_of(self, tr: DataHubTranslator, namespace: str, name: str) -> str:
+        """URN of a dataset named in column lineage: the event's own dataset if it is one (symlinks applied)."""
+        urn = self.by_key.get((namespace, name))
+        return urn if urn is not None else tr.get_ref_urn(tr.get_dataset_ref_for(namespace, name))
+
+
+def _transform_operation(cl: ColumnLineage) -> str | None:
+    kinds = {
+        f"{t.type}:{t.subtype}" if t.subtype else t.type for field in cl.inputs for t in field.transformations
+    }
+    if kinds:
+        return ",".join(sorted(kinds, key=str.lower))
+    return cl.transformation_type or cl.transformation_description or None
+
+
+def _fine_grained(tr: DataHubTranslator, dsets: _Datasets, urn: str) -> list[dict[str, Any]]:
+    """Column lineage of the dataset ``urn`` (all its sightings), as FineGrainedLineage dicts."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for ds in dsets.sightings[urn]:
+        for cl in ds.column_lineage:
+            if cl.output_field in seen or not cl.inputs:
+                continue
+            seen.add(cl.output_field)
+            upstreams = sorted(
+                {make_schema_field_urn(dsets.urn_of(tr, f.namespace, f.name), f.field) for f in cl.inputs}
+            )
+            out.append(
+                aspects.fine_grained_lineage(
+                    upstreams,
+                    [make_schema_field_urn(urn, cl.output_field)],
+                    transform_operation=_transform_operation(cl),
+                )
+            )
+    return out
+
+
+# -- flow and job -------------------------------------------------------------------
+
+
+def _flow_and_job(tr: DataHubTranslator, event: RunEvent | JobEvent, time_ms: int) -> tuple[list[MCPW], str, str]:
+    job = event.job
+    orchestrator = tr.get_orchestrator(event)
+    flow_id = tr.get_flow_id(event)
+    flow_urn = tr.get_flow_urn(event)
+    job_urn = tr.get_job_urn(event, flow_urn)
+    instance_urn = tr.get_platform_instance_urn(orchestrator)
+    role = tr.get_flow_role(event, flow_id)
+    out: list[MCPW] = []
+
+    if role == "own":
+        out.append(_mcp(flow_urn, "dataFlow", "dataFlowInfo", aspects.data_flow_info(
+            flow_id,
+            description=job.description,
+            custom_properties={"namespace": job.namespace},
+            external_url=job.url,
+        )))  # fmt: skip
+    elif role == "orphan":
+        out.append(_mcp(flow_urn, "dataFlow", "dataFlowInfo",
+                        aspects.data_flow_info(flow_id, custom_properties={"namespace": job.namespace})))  # fmt: skip
+    out.append(_mcp(flow_urn, "dataFlow", "status", aspects.status()))
+    if role == "own":
+        owners = [tr.get_owner(o) for o in job.owners]
+        if owners:
+            out.append(_mcp(flow_urn, "dataFlow", "ownership", aspects.ownership(owners, time_ms)))
+        tags = tr.get_flow_tags(event)
+        if tags:
+            out.append(_mcp(flow_urn, "dataFlow", "globalTags", aspects.global_tags(tags)))
+    if role != "child":
+        path = [(instance_urn, instance_urn)] if instance_urn else []
+        path.append((job.namespace, None))
+        out.append(_mcp(flow_urn, "dataFlow", "browsePathsV2", aspects.browse_paths_v2(path)))
+        if instance_urn:
+            out.append(_mcp(flow_urn, "dataFlow", "dataPlatformInstance",
+                            aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
+
+    out.append(_mcp(job_urn, "dataJob", "dataJobInfo", aspects.data_job_info(
+        tr.get_job_name(event, flow_id),
+        type=tr.get_job_type(event, orchestrator),
+        flow_urn=flow_urn,
+        description=job.description,
+        custom_properties=tr.get_job_properties(event),
+        external_url=job.url,
+    )))  # fmt: skip
+    out.append(_mcp(job_urn, "dataJob", "status", aspects.status()))
+    subtypes = tr.get_job_subtypes(event)
+    if subtypes:
+        out.append(_mcp(job_urn, "dataJob", "subTypes", aspects.sub_types(subtypes)))
+    owners = [tr.get_owner(o) for o in job.owners]
+    if owners:
+        out.append(_mcp(job_urn, "dataJob", "ownership", aspects.ownership(owners, time_ms)))
+    tags = tr.get_job_tags(event)
+    if tags:
+        out.append(_mcp(job_urn, "dataJob", "globalTags", aspects.global_tags(tags)))
+    path = [(instance_urn, instance_urn)] if instance_urn else []
+    path.append((job.namespace, None))
+    path.append((flow_urn, flow_urn))
+    out.append(_mcp(job_urn, "dataJob", "browsePathsV2", aspects.browse_paths_v2(path)))
+    if instance_urn:
+        out.append(_mcp(job_urn, "dataJob", "dataPlatformInstance",
+                        aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
+    return out, flow_urn, job_urn
+
+
+def _job_io(tr: DataHubTranslator, job_urn: str, dsets: _Datasets) -> list[MCPW]:
+    if not dsets.inputs and not dsets.outputs:
+        return []  # never erase lineage learned from an earlier event
+    fine: list[dict[str, Any]] = []
+    if tr.config.emit_column_lineage:
+        for urn in dict.fromkeys(dsets.outputs + dsets.inputs):
+            fine.extend(_fine_grained(tr, dsets, urn))
+    return [_mcp(job_urn, "dataJob", "dataJobInputOutput",
+                 aspects.data_job_input_output(dsets.inputs, dsets.outputs, fine_grained=fine))]  # fmt: skip
+
+
+# -- datasets -------------------------------------------------------------------------
+
+
+def _schema_fields(tr: DataHubTranslator, datasets: list[Dataset]) -> list[dict[str, Any]] | None:
+    source = next((ds for ds in datasets if ds.fields), None)
+    if source is None:
+        return None
+    column_tags: dict[str, list[str]] = {}
+    for ds in datasets:
+        for tag in ds.tags:
+            if tag.field:
+                column_tags.setdefault(tag.field, []).append(tr.get_tag_urn(tag))
+    fields: list[dict[str, Any]] = []
+    for path, f, has_children in field_path_items(source.fields):
+        type_obj = schema_field_type(f.type)
+        if has_children and next(iter(type_obj["type"])).rsplit(".", 1)[1] not in ("ArrayType", "MapType"):
+            type_obj = {"type": {"com.linkedin.schema.RecordType": {}}}
+        obj: dict[str, Any] = {"fieldPath": path, "type": type_obj, "nativeDataType": f.type or ""}
+        if f.description:
+            obj["description"] = f.description
+        tags = column_tags.get(path)
+        if tags:
+            obj["globalTags"] = aspects.global_tags(dict.fromkeys(tags))
+        fields.append(obj)
+    return fields
+
+
+def _dataset_mcps(
+    tr: DataHubTranslator,
+    dsets: _Datasets,
+    time_ms: int,
+    *,
+    materialize: bool,
+    completed: bool,
+) -> list[MCPW]:
+    out: list[MCPW] = []
+    config = tr.config
+    outputs = set(dsets.outputs)
+    for urn, seen in dsets.sightings.items():
+        ref = dsets.refs[urn]
+        if materialize:
+            out.append(_mcp(urn, "dataset", "status", aspects.status()))
+            fields = _schema_fields(tr, seen)
+            if fields:
+                out.append(_mcp(urn, "dataset", "schemaMetadata",
+                                aspects.schema_metadata(ref.name, tr.get_platform_urn(ref.platform), fields)))  # fmt: skip
+            description = next((ds.description for ds in seen if ds.description), None)
+            props = dataset_properties(seen, max_length=config.max_property_length, raw=config.capture_raw_facets)
+            if description or props:
+                out.append(_mcp(urn, "dataset", "datasetProperties",
+                                aspects.dataset_properties(description=description, custom_properties=props)))  # fmt: skip
+            owners = list(dict.fromkeys(tr.get_owner(o) for ds in seen for o in ds.owners))
+            if owners:
+                out.append(_mcp(urn, "dataset", "ownership", aspects.ownership(owners, time_ms)))
+            tags = list(dict.fromkeys(tr.get_tag_urn(t) for ds in seen for t in ds.tags if not t.field))
+            if tags:
+                out.append(_mcp(urn, "dataset", "globalTags", aspects.global_tags(tags)))
+            instance_urn = tr.get_dataset_instance_urn(ref)
+            if instance_urn:
+                out.append(_mcp(urn, "dataset", "dataPlatformInstance",
+                                aspects.data_platform_instance(tr.get_platform_urn(ref.platform), instance_urn)))  # fmt: skip
+            if completed and urn in outputs:
+                out.append(_mcp(urn, "dataset", "operation", _operation(seen, time_ms)))
+        if config.emit_upstream_lineage and urn in outputs:
+            upstreams = [u for u in dsets.inputs if u != urn]
+            fine = _fine_grained(tr, dsets, urn) if config.emit_column_lineage else []
+            for f in fine:
+                for field_urn in f["upstreams"]:
+                    parent = field_urn[len("urn:li:schemaField:(") : field_urn.rindex(",")]
+                    if parent not in upstreams and parent != urn:
+                        upstreams.append(parent)
+            if upstreams:
+                out.append(_mcp(urn, "dataset", "upstreamLineage",
+                                aspects.upstream_lineage(upstreams, time_ms, fine_grained=fine)))  # fmt: skip
+    return out
+
+
+def _operation(datasets: list[Dataset], time_ms: int) -> dict[str, Any]:
+    state = next((ds.lifecycle_state for ds in datasets if ds.lifecycle_state), None)
+    rows = next((ds.output_statistics.row_count for ds in datasets
+                 if ds.output_statistics is not None and ds.output_statistics.row_count is not None), None)  # fmt: skip
+    kind = _OPERATIONS.get((state or "").upper(), "CUSTOM" if state else "UPDATE")
+    return aspects.operation(
+        time_ms, kind, custom_operation_type=state.upper() if kind == "CUSTOM" and state else None, affected_rows=rows
+    )
+
+
+# -- events ----------------------------------------------------------------------------
+
+
+def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
+    """All MCPs of a RunEvent: flow, job, datasets, process instance."""
+    time_ms = epoch_millis(event.event_time)
+    out, _flow_urn, job_urn = _flow_and_job(tr, event, time_ms)
+    dsets = _Datasets(tr, event.inputs, event.outputs)
+    out.extend(_job_io(tr, job_urn, dsets))
+    out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets,
+                             completed=event.event_type is EventType.COMPLETE))  # fmt: skip
+
+    run_urn = tr.get_process_instance_urn(event.run.run_id)
+    dpi = "dataProcessInstance"
+    out.append(_mcp(run_urn, dpi, "dataProcessInstanceProperties", aspects.dpi_properties(
+        tr.get_run_name(event),
+        created_ms=time_ms,
+        type=tr.get_process_type(event),
+        custom_properties=tr.get_run_properties(event),
+        external_url=tr.get_run_url(event),
+    )))  # fmt: skip
+    out.append(_mcp(run_urn, dpi, "dataProcessInstanceRelationships",
+                    aspects.dpi_relationships(job_urn, tr.get_parent_instance_urn(event))))  # fmt: skip
+    state = _RUN_STATUS.get(event.event_type)
+    if state is not None:
+        status, result = state
+        out.append(_mcp(run_urn, dpi, "dataProcessInstanceRunEvent", aspects.dpi_run_event(
+            time_ms, status, result=result, native_result=event.event_type.value if result else None,
+            attempt=tr.get_attempt(event), external_url=tr.get_run_url(event),
+        )))  # fmt: skip
+    if dsets.inputs:
+        out.append(_mcp(run_urn, dpi, "dataProcessInstanceInput", aspects.dpi_io("inputs", dsets.inputs)))
+    if dsets.outputs:
+        out.append(_mcp(run_urn, dpi, "dataProcessInstanceOutput", aspects.dpi_io("outputs", dsets.outputs)))
+    instance_urn = tr.get_platform_instance_urn(tr.get_orchestrator(event))
+    if instance_urn:
+        out.append(_mcp(run_urn, dpi, "dataPlatformInstance",
+                        aspects.data_platform_instance(tr.get_platform_urn(tr.get_orchestrator(event)), instance_urn)))  # fmt: skip
+    return out
+
+
+def job_event_mcps(tr: DataHubTranslator, event: JobEvent) -> list[MCPW]:
+    """All MCPs of a JobEvent: flow, job (with lineage), datasets; no run."""
+    time_ms = epoch_millis(event.event_time)
+    out, _flow_urn, job_urn = _flow_and_job(tr, event, time_ms)
+    dsets = _Datasets(tr, event.inputs, event.outputs)
+    out.extend(_job_io(tr, job_urn, dsets))
+    out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets, completed=False))
+    return out
+
+
+def dataset_event_mcps(tr: DataHubTranslator, event: DatasetEvent) -> list[MCPW]:
+    """All MCPs of a DatasetEvent: the dataset's own aspects (always materialised)."""
+    dsets = _Datasets(tr, (event.dataset,), ())
+    return _dataset_mcps(tr, dsets, epoch_millis(event.event_time), materialize=True, completed=False)

@@ -1,0 +1,206 @@
+"""Custom properties for jobs, runs and datasets, from the neutral model.
+
+DataHub shows ``customProperties`` as a key/value table. Jobs get what describes
+the job (integration, job type, SQL, where the code lives); runs get what
+describes one execution (engine version, nominal times, the error, parent run,
+and a short summary of well-known producer facets such as Spark application
+details or the Airflow task instance). With ``capture_raw_facets`` every facet
+the model has no field for is added as compact JSON under ``facet.<name>``, so
+nothing a producer sent is lost.
+
+Values are strings, cut to ``max_length`` characters (SQL and stack traces can
+be long; GMS rejects very large aspects).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bridge.model import Dataset, Job, Run
+
+__all__ = [
+    "airflow_attempt",
+    "airflow_dag_tags",
+    "dataset_properties",
+    "job_properties",
+    "raw_facet_properties",
+    "run_properties",
+]
+
+# Producer facets worth a summary on the run, and which of their keys to keep
+# (dotted paths into the facet). Anything else stays available through
+# ``capture_raw_facets``.
+_RUN_FACET_SUMMARY: dict[str, tuple[str, ...]] = {
+    "spark_applicationDetails": (
+        "appName", "applicationId", "master", "deployMode", "sparkUser", "userName", "uiWebUrl",
+        "historyUrl", "proxyUrl",
+    ),
+    "spark_jobDetails": ("jobId", "jobDescription", "jobGroup", "jobCallSite"),
+    "spark_version": ("spark-version", "openlineage-spark-version"),
+    "gcp_dataproc_spark": ("appId", "appName", "batchId", "batchUuid", "clusterName", "clusterUuid",
+                           "jobId", "jobUuid", "projectId", "queryNodeName", "sessionId"),
+    "airflowDagRun": ("dag.dag_id", "dagRun.run_id", "dagRun.run_type", "dagRun.external_trigger"),
+    "airflow": ("dag.dag_id", "dagRun.run_id", "dagRun.run_type", "task.task_id", "task.operator_class",
+                "taskInstance.try_number", "taskInstance.map_index", "taskUuid"),
+    "airflowState": ("dagRunState",),
+    "externalQuery": ("externalQueryId", "source"),
+    "dbt_run": ("invocation_id",),
+    "dbt_version": ("version",),
+}  # fmt: skip
+
+
+def _cut(value: str, max_length: int) -> str:
+    return value if len(value) <= max_length else value[: max_length - 1] + "\u2026"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dig(facet: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(facet, Mapping):
+            return None
+        facet = facet.get(part)
+    return facet
+
+
+def _put(out: dict[str, str], key: str, value: Any, max_length: int) -> None:
+    if value is None or value == "":
+        return
+    out[key] = _cut(_text(value), max_length)
+
+
+def raw_facet_properties(facets: Mapping[str, Any], max_length: int) -> dict[str, str]:
+    """Every facet as compact JSON under ``facet.<name>`` (keys sorted, so output is stable)."""
+    return {f"facet.{name}": _cut(_text(facets[name]), max_length) for name in sorted(facets)}
+
+
+def job_properties(job: Job, *, max_length: int, raw: bool) -> dict[str, str]:
+    """Custom properties of a dataJob: what the job is and where its code lives.
+
+    Args:
+        job: the job.
+        max_length: longer values are cut.
+        raw: also add unmodelled job facets as JSON.
+    """
+    out: dict[str, str] = {}
+    _put(out, "namespace", job.namespace, max_length)
+    _put(out, "integration", job.integration, max_length)
+    _put(out, "jobType", job.job_type, max_length)
+    _put(out, "processingType", job.processing_type, max_length)
+    _put(out, "sql", job.sql, max_length)
+    _put(out, "sqlDialect", job.sql_dialect, max_length)
+    _put(out, "sourceCodeLanguage", job.source_language, max_length)
+    loc = job.source_location
+    if loc is not None:
+        for key, value in (
+            ("url", loc.url), ("type", loc.type), ("repoUrl", loc.repo_url), ("path", loc.path),
+            ("version", loc.version), ("tag", loc.tag), ("branch", loc.branch),
+        ):  # fmt: skip
+            _put(out, f"sourceCodeLocation.{key}", value, max_length)
+    if raw and job.facets:
+        out.update(raw_facet_properties(job.facets, max_length))
+    return out
+
+
+def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> dict[str, str]:
+    """Custom properties of a dataProcessInstance: one execution.
+
+    Args:
+        run: the run.
+        event_type: the OpenLineage event type that reported it.
+        max_length: longer values are cut.
+        raw: also add unmodelled run facets as JSON.
+    """
+    out: dict[str, str] = {"runId": run.run_id, "eventType": event_type}
+    _put(out, "processingEngine", run.processing_engine, max_length)
+    _put(out, "processingEngineVersion", run.processing_engine_version, max_length)
+    _put(out, "openlineageAdapterVersion", run.openlineage_adapter_version, max_length)
+    _put(out, "nominalStartTime", _iso(run.nominal_start_time), max_length)
+    _put(out, "nominalEndTime", _iso(run.nominal_end_time), max_length)
+    parent = run.parent
+    if parent is not None:
+        _put(out, "parentRunId", parent.run_id, max_length)
+        _put(out, "parentJob", f"{parent.job_namespace}/{parent.job_name}", max_length)
+        if parent.root_run_id:
+            _put(out, "rootRunId", parent.root_run_id, max_length)
+        if parent.root_job_name:
+            _put(out, "rootJob", f"{parent.root_job_namespace or parent.job_namespace}/{parent.root_job_name}",
+                 max_length)  # fmt: skip
+    error = run.error
+    if error is not None:
+        _put(out, "errorMessage", error.message, max_length)
+        _put(out, "errorStackTrace", error.stack_trace, max_length)
+        _put(out, "errorLanguage", error.language, max_length)
+    if run.tags:
+        _put(out, "tags", ",".join(t.label for t in run.tags), max_length)
+    facets = run.facets
+    if facets:
+        spark_props = _dig(facets.get("spark_properties"), "properties")
+        if isinstance(spark_props, Mapping):
+            for key in sorted(spark_props):
+                _put(out, str(key), spark_props[key], max_length)
+        for name, keys in _RUN_FACET_SUMMARY.items():
+            facet = facets.get(name)
+            if isinstance(facet, Mapping):
+                for key in keys:
+                    _put(out, f"{name}.{key}", _dig(facet, key), max_length)
+        if raw:
+            out.update(raw_facet_properties(facets, max_length))
+    return out
+
+
+def dataset_properties(datasets: Iterable[Dataset], *, max_length: int, raw: bool) -> dict[str, str]:
+    """Custom properties of a dataset, from every sighting of it in one event (first value wins)."""
+    out: dict[str, str] = {}
+    for ds in datasets:
+        for key, value in (
+            ("storageLayer", ds.storage_layer), ("fileFormat", ds.file_format),
+            ("dataSource", ds.data_source_name), ("dataSourceUri", ds.data_source_uri),
+            ("version", ds.version), ("lifecycleState", ds.lifecycle_state),
+        ):  # fmt: skip
+            if key not in out:
+                _put(out, key, value, max_length)
+        if raw:
+            for facets in (ds.facets, ds.input_facets, ds.output_facets):
+                for key, value in raw_facet_properties(facets, max_length).items():
+                    out.setdefault(key, value)
+    return out
+
+
+def airflow_attempt(run: Run) -> int | None:
+    """The Airflow try number of the run, when the producer reported it."""
+    value = _dig(run.facets.get("airflow"), "taskInstance.try_number") if run.facets else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def airflow_dag_tags(run: Run) -> tuple[str, ...]:
+    """DAG tags from the Airflow run facets (a list, or its Python repr as Airflow sends it)."""
+    if not run.facets:
+        return ()
+    for name in ("airflowDagRun", "airflow"):
+        tags = _dig(run.facets.get(name), "dag.tags")
+        if isinstance(tags, str):
+            try:
+                tags = json.loads(tags.replace("'", '"'))
+            except ValueError:
+                continue
+        if isinstance(tags, list):
+            return tuple(sorted({t for t in tags if isinstance(t, str) and t}))
+    return ()

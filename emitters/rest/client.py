@@ -13,10 +13,12 @@ import logging
 import random
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 import requests
 import requests.adapters
+import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from bridge.errors import DeliveryError
@@ -77,6 +79,10 @@ class GmsClient:
         self._adapter: requests.adapters.HTTPAdapter | None = None
         self._settings: dict[str, Any] = {}
         self._headers: CaseInsensitiveDict[str] | None = None
+        self._plain_headers: dict[str, str] = {}
+        self._pool: Any = None
+        self._path_prefix = ""
+        self._timeout: Any = None
         self._lock = threading.Lock()
         self._random = random.Random()
         self.closed = False
@@ -117,8 +123,29 @@ class GmsClient:
                 self.base_url, {}, False, session.verify, session.cert
             )
             self._headers = CaseInsensitiveDict(session.headers)
+            self._plain_headers = dict(self._headers)
             self._adapter = adapter
+            self._pool, self._path_prefix = self._direct_pool(adapter)
+            self._timeout = urllib3.Timeout(connect=cfg.timeout[0], read=cfg.timeout[1])
             self._session = session
+
+    def _direct_pool(self, adapter: requests.adapters.HTTPAdapter) -> tuple[Any, str]:
+        """The session's own urllib3 pool for GMS, unless a proxy is in the way.
+
+        The hot path calls this pool directly: ``Session.request`` re-merges
+        environment settings, cookies and hooks on every call, which on loopback
+        costs as much as the exchange itself. TLS settings are applied by the
+        adapter when it hands out the pool, exactly as for ``Session.request``.
+        """
+        proxies = self._settings.get("proxies") or {}
+        if requests.utils.select_proxy(self.base_url, proxies):
+            return None, ""
+        probe = requests.PreparedRequest()
+        probe.prepare(method="GET", url=self.base_url + "/")
+        pool = adapter.get_connection_with_tls_context(
+            probe, self._settings.get("verify", True), proxies, self._settings.get("cert")
+        )
+        return pool, urllib.parse.urlsplit(self.base_url).path
 
     @property
     def session(self) -> requests.Session:
@@ -145,8 +172,9 @@ class GmsClient:
         """
         self._ensure_session()
         url = self.base_url + path
-        # A prepared request built by hand: Session.request would re-merge environment settings,
-        # cookies and hooks on every call, which costs more than the exchange itself on loopback.
+        if self._pool is not None:
+            return self._request_direct(method, path, body, timeout, url)
+        # Through a proxy: let the adapter build the proxied request.
         prepared = requests.PreparedRequest()
         prepared.method = method
         prepared.url = url
@@ -171,6 +199,21 @@ class GmsClient:
         except requests.RequestException as exc:
             raise error_for_exception(exc, url=self._display(url)) from exc
         return GmsResponse(raw.status_code, content, raw.headers, url)
+
+    def _request_direct(self, method: str, path: str, body: bytes | None,
+                        timeout: tuple[float, float] | None, url: str) -> GmsResponse:
+        headers = self._plain_headers
+        if body is None:
+            headers = {k: v for k, v in headers.items() if k != "Content-Type"}
+        try:
+            raw = self._pool.urlopen(
+                method, self._path_prefix + path, body=body, headers=headers,
+                retries=False, redirect=False, assert_same_host=False, preload_content=True,
+                timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]) if timeout else self._timeout,
+            )
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise error_for_exception(exc, url=self._display(url)) from exc
+        return GmsResponse(raw.status, raw.data, raw.headers, url)
 
     def request(self, method: str, path: str, body: bytes | None = None, *,
                 urn: str | None = None, aspect: str | None = None) -> GmsResponse:

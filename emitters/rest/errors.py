@@ -18,9 +18,11 @@ other statuses
 from __future__ import annotations
 
 import json
+import ssl
 from typing import Any
 
 import requests
+import urllib3
 
 from bridge.errors import (
     AuthError,
@@ -97,24 +99,31 @@ def error_for_status(
     return DeliveryError(f"GMS at {url} failed", **kw)
 
 
-def error_for_exception(exc: requests.RequestException, *, url: str) -> DeliveryError:
-    """The error for a request that got no HTTP answer (refused, dropped, timed out, TLS)."""
+def error_for_exception(exc: BaseException, *, url: str) -> DeliveryError:
+    """The error for a request that got no HTTP answer (refused, dropped, timed out, TLS).
+
+    Handles both ``requests`` and ``urllib3`` exceptions (the client talks to the
+    session's urllib3 pool directly on its hot path).
+    """
     reason = _root_reason(exc)
-    if isinstance(exc, requests.exceptions.SSLError):
+    lowered = reason.lower()
+    if isinstance(exc, (requests.exceptions.SSLError, urllib3.exceptions.SSLError, ssl.SSLError)):
         return DeliveryError(
             f"TLS handshake with {url} failed ({reason}); set ca_certificate_path to the CA that signed "
             "GMS's certificate, or client_certificate_path if GMS requires one"
         )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
+    if isinstance(exc, urllib3.exceptions.NameResolutionError) or "name or service not known" in lowered \
+            or "nodename nor servname" in lowered or "name resolution" in lowered:
+        return ConnectionFailedError(f"cannot resolve the host of {url} ({reason})")
+    if "refused" in lowered:
+        return ConnectionFailedError(f"nothing is listening at {url} (connection refused)")
+    connect_timeout = (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)
+    if isinstance(exc, connect_timeout) and not isinstance(exc, urllib3.exceptions.NewConnectionError):
         return ConnectionFailedError(f"no answer from {url} while connecting (timed out; is the host reachable?)")
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
         return RetriableError(f"GMS at {url} did not answer in time ({reason})")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        if "refused" in reason.lower():
-            return ConnectionFailedError(f"nothing is listening at {url} (connection refused)")
-        if "name or service not known" in reason.lower() or "nodename nor servname" in reason.lower() \
-                or "name resolution" in reason.lower():
-            return ConnectionFailedError(f"cannot resolve the host of {url} ({reason})")
+    if isinstance(exc, (requests.exceptions.ConnectionError, urllib3.exceptions.NewConnectionError,
+                        urllib3.exceptions.ProtocolError, ConnectionError)):
         return ConnectionFailedError(f"the connection to {url} broke ({reason})")
     return DeliveryError(f"request to {url} failed ({reason})")
 

@@ -320,7 +320,7 @@ class GmsServer:
         loop, self._loop = self._loop, None
         if loop is None:
             return
-        loop.call_soon_threadsafe(self._shutdown)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), loop)
         if self._thread is not None:
             self._thread.join(10)
 
@@ -361,12 +361,16 @@ class GmsServer:
             self._serve_connection, self.host, self.port, ssl=ssl_ctx, limit=1 << 16, backlog=256
         )
 
-    def _shutdown(self) -> None:
+    async def _shutdown(self) -> None:
         assert self._server is not None
         self._server.close()
         for writer in list(self._writers):
             writer.transport.abort()
-        asyncio.get_event_loop().stop()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        asyncio.get_running_loop().stop()
 
     # ------------------------------------------------------------------ test API
     def fail_next(
@@ -453,7 +457,8 @@ class GmsServer:
                 await writer.drain()
                 if not keep_alive:
                     return
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
+            # Cancelled at shutdown: end quietly (a cancelled connection task makes asyncio log noise).
             return
         finally:
             self._writers.discard(writer)

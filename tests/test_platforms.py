@@ -487,6 +487,8 @@ def test_config_validation() -> None:
         PlatformConfig(file_partition_regexp="(")
     with pytest.raises(ConfigError, match="platform"):
         PlatformConfig.from_dict({"path_specs": [{"path_spec_list": ["s3://b/{table}"]}]})
+    with pytest.raises(ConfigError, match="table"):
+        PlatformConfig.from_dict({"path_specs": [{"platform": "s3", "path_spec_list": ["s3://b/*"]}]})
     assert PlatformConfig.from_dict({"env": "dev"}).env == "DEV"
     assert PlatformConfig.from_dict({"use_symlinks": "false", "lowercase_urns": "yes"}) == PlatformConfig(
         use_symlinks=False, lowercase_urns=True
@@ -526,3 +528,56 @@ def test_never_raises_and_builds_valid_urns(
     parsed = DatasetUrn.from_string(urn)
     assert parsed.urn() == urn
     assert parsed.env == "PROD"
+
+
+CATALOG = "https://catalog.example/api/catalog"
+
+
+def test_iceberg_catalog_and_blank_logical_names() -> None:
+    # [IDENT] testIcebergCatalogSelectsIcebergPlatformCaseInsensitively
+    lower = PlatformConfig(lowercase_urns=True)
+    link = table(CATALOG, "table/Analytics/Events")
+    assert resolve_dataset_urn(
+        "s3://warehouse-bucket", "catalog/db/table", link, config=lower, catalog_framework="IcEbErG"
+    ) == ds("iceberg", "analytics.events")
+    # [IDENT] testIcebergCatalogPreservesConnectionInstanceAndEnvironment (connection keyed by the
+    # symlink's namespace)
+    config = PlatformConfig(
+        env="QA", namespace_overrides={CATALOG: {"platform_instance": "iceberg_prod", "env": "PROD"}}
+    )
+    assert resolve_dataset_urn(
+        "s3://warehouse-bucket",
+        "catalog/db/table",
+        table(CATALOG, "my_db.events"),
+        config=config,
+        catalog_framework="iceberg",
+    ) == ds("iceberg", "iceberg_prod.my_db.events")
+    # [IDENT] testHiveRestAndGlueSymlinkPlatformsRemainUnchanged: Glue wins over the iceberg framework
+    glue = table("arn:aws:glue:us-east-1:111122223333", "my_db.events")
+    assert resolve_dataset_urn(
+        "s3://warehouse-bucket", "catalog/db/table", glue, config=DEFAULT, catalog_framework="iceberg"
+    ) == ds("glue", "my_db.events")
+    # [IDENT] testMissingLogicalNameKeepsPhysicalIdentity
+    # (a whitespace-only name never reaches us: the model rejects blank symlink names)
+    for blank in ("table/",):
+        assert resolve_dataset_urn(
+            "s3://warehouse-bucket",
+            "catalog/db/table",
+            table(CATALOG, blank),
+            config=DEFAULT,
+            catalog_framework="iceberg",
+        ) == ds("s3", "warehouse-bucket/catalog/db/table")
+    # [IDENT] testPhysicalIdentityContinuesToResolveThroughIcebergAlias
+    aliases: dict[DatasetRef, DatasetRef] = {}
+    logical = resolve_dataset_urn(
+        "s3://warehouse-bucket",
+        "catalog/db/table",
+        table(CATALOG, "my_db.events"),
+        config=DEFAULT,
+        catalog_framework="iceberg",
+        aliases=aliases,
+    )
+    assert (
+        resolve_dataset_urn("s3://warehouse-bucket", "catalog/db/table", config=DEFAULT, aliases=aliases)
+        == logical
+    )

@@ -10,8 +10,9 @@ and lineage joins with DataHub's other sources. In order:
 1. Symlinks (unless ``use_symlinks`` is off): the *last* symlink of type
    ``TABLE`` replaces the dataset. A Glue symlink (namespace ``arn:aws:glue:``
    or, before OpenLineage 0.17.1, ``aws:glue:``) becomes platform ``glue``; any
-   other TABLE symlink becomes ``hive_platform_alias`` (``hive``). A name
-   ``table/db/tbl`` (the OpenLineage Glue form) becomes ``db.tbl``.
+   other TABLE symlink becomes ``iceberg`` when the catalog facet says so, else
+   ``hive_platform_alias`` (``hive``). A name ``table/db/tbl`` (the
+   OpenLineage Glue form) becomes ``db.tbl``; a blank one is ignored.
 2. ``lowercase_urns`` lower-cases namespace and name.
 3. A namespace with ``://`` (or, for old Marquez payloads, a name with ``://``)
    is a URI ``namespace/name``; its scheme is the platform, with
@@ -76,19 +77,8 @@ FABRIC_TYPES = frozenset(
 # OpenLineage scheme -> DataHub platform where they differ (OpenLineagePlatformResolver.PLATFORM_MAP).
 _SCHEME_PLATFORMS = {"awsathena": "athena", "sqlserver": "mssql"}
 # File-system schemes (HdfsPlatform): their datasets are paths.
-_FS_PLATFORMS = {
-    "s3": "s3",
-    "s3a": "s3",
-    "s3n": "s3",
-    "gs": "gcs",
-    "gcs": "gcs",
-    "abfs": "abs",
-    "abfss": "abs",
-    "wasb": "abs",
-    "wasbs": "abs",
-    "dbfs": "dbfs",
-    "file": "file",
-}
+_FS_PLATFORMS = dict.fromkeys(("s3", "s3a", "s3n"), "s3") | dict.fromkeys(("gs", "gcs"), "gcs")
+_FS_PLATFORMS |= dict.fromkeys(("abfs", "abfss", "wasb", "wasbs"), "abs") | {"dbfs": "dbfs", "file": "file"}
 _GLUE_PREFIXES = ("aws:glue:", "arn:aws:glue:")
 _GLUE_ARN = re.compile(r"(?:arn:)?aws:glue:([^:]+):([^:]+)")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
@@ -149,6 +139,13 @@ class PathSpec:
 
     platform: str
     path_spec_list: tuple[str, ...] = attrs.field(converter=tuple, default=())
+
+    @path_spec_list.validator
+    def _check_templates(self, _attribute: Any, value: tuple[str, ...]) -> None:
+        for template in value:
+            if "/{table}" not in template:
+                raise ConfigError(f"path spec {template!r} has no /{{table}} folder", key="path_specs")
+
     platform_instance: str | None = attrs.field(default=None, converter=_optional_text)
     env: str | None = attrs.field(default=None, converter=_optional_env)
 
@@ -261,9 +258,6 @@ def _java_split(text: str, sep: str) -> list[str]:
 
 def _match_path_spec(path: str, spec: str) -> str | None:
     """Cut ``path`` at the ``{table}`` folder of ``spec`` (HdfsPathDataset.getMatchedUri)."""
-    if "/{table}" not in spec:
-        logger.warning("ignoring path spec without {table}: spec=%s", spec)
-        return None
     spec_folders = _java_split(spec.split("/{table}")[0] + "/{table}", "/")
     path_folders = _java_split(path, "/")
     if len(path_folders) < len(spec_folders):
@@ -307,7 +301,9 @@ def _path_dataset(uri: str, scheme: str, config: PlatformConfig) -> tuple[str, s
     raw = path
     if config.file_partition_regexp is not None:
         raw = _strip_partition(path, config.file_partition_regexp)
-    rest = _after_scheme(raw) or ""
+    rest = _after_scheme(raw)
+    if rest is None:
+        return "hdfs", path, None, False
     # DataHub keeps the leading slash of local files only.
     name = rest if platform == "file" else rest.removeprefix("/")
     return platform, name, None, False
@@ -406,6 +402,7 @@ def resolve_dataset(
     symlinks: Sequence[Symlink] = (),
     *,
     config: PlatformConfig,
+    catalog_framework: str | None = None,
     aliases: MutableMapping[DatasetRef, DatasetRef] | None = None,
 ) -> DatasetRef:
     """Work out the DataHub dataset identity of an OpenLineage dataset. Never raises.
@@ -415,6 +412,8 @@ def resolve_dataset(
         name: OpenLineage dataset name.
         symlinks: the dataset's symlinks facet identifiers.
         config: platform rules.
+        catalog_framework: the ``catalog`` facet's ``framework``; ``iceberg`` makes a
+            (non-Glue) TABLE symlink an ``iceberg`` dataset instead of a Hive one.
         aliases: optional caller-owned map; when a TABLE symlink replaces a dataset the
             "path identity -> table identity" pair is recorded, and later datasets that
             resolve to a recorded path identity get the table identity (DataHub's
@@ -423,18 +422,24 @@ def resolve_dataset(
     Returns:
         The dataset's platform, name, platform instance and env.
     """
-    table = [s for s in symlinks if s.type == "TABLE"] if config.use_symlinks and symlinks else []
-    if table:
-        link = table[-1]  # DataHub keeps the last TABLE symlink
-        platform_ns = "glue" if link.namespace.startswith(_GLUE_PREFIXES) else config.hive_platform_alias
-        link_name = link.name
-        if link_name.startswith(_TABLE_PREFIX):
-            link_name = link_name[len(_TABLE_PREFIX) :].replace("/", ".")
+    table = [s for s in symlinks if s.type == "TABLE"] if config.use_symlinks else []
+    link = table[-1] if table else None  # DataHub keeps the last TABLE symlink
+    link_name = link.name if link is not None else ""
+    if link_name.startswith(_TABLE_PREFIX):
+        link_name = link_name[len(_TABLE_PREFIX) :].replace("/", ".")
+    if link is None or not link_name.strip():
+        # No usable logical name: the physical identity stands.
+        ref = _resolve_one(namespace, name, config, None)
+    else:
+        if link.namespace.startswith(_GLUE_PREFIXES):
+            platform_ns = "glue"
+        elif (catalog_framework or "").strip().lower() == "iceberg":
+            platform_ns = "iceberg"
+        else:
+            platform_ns = config.hive_platform_alias
         ref = _resolve_one(platform_ns, link_name, config, _connection_key(link.namespace))
         if aliases is not None:
             aliases[_resolve_one(namespace, name, config, None)] = ref
-    else:
-        ref = _resolve_one(namespace, name, config, None)
     if aliases is not None and ref in aliases:
         return aliases[ref]
     return ref
@@ -446,7 +451,11 @@ def resolve_dataset_urn(
     symlinks: Sequence[Symlink] = (),
     *,
     config: PlatformConfig,
+    catalog_framework: str | None = None,
     aliases: MutableMapping[DatasetRef, DatasetRef] | None = None,
 ) -> str:
     """:func:`resolve_dataset` then :func:`dataset_urn`."""
-    return dataset_urn(resolve_dataset(namespace, name, symlinks, config=config, aliases=aliases))
+    ref = resolve_dataset(
+        namespace, name, symlinks, config=config, catalog_framework=catalog_framework, aliases=aliases
+    )
+    return dataset_urn(ref)

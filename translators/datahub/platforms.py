@@ -40,7 +40,8 @@ prefix, may set the platform, and apply to paths too (DataHub's ``connections``
 map matches exact keys and only for non-path datasets). DataHub remembers
 "original URN -> symlinked URN" aliases across events in a mutable map; pass
 ``aliases`` to get the same effect. Names with ``,`` ``(`` ``)`` are
-percent-encoded as DataHub's Python SDK does.
+percent-encoded as DataHub's Python SDK does (the Java converter's ``TupleKey``
+joins them raw, which yields URNs DataHub's own parsers split wrongly).
 """
 
 from __future__ import annotations

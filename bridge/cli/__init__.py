@@ -21,6 +21,9 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bridge.cli.deliver", "emit"),
     ("bridge.cli.deliver", "send"),
     ("bridge.cli.deliver", "check"),
+    ("bridge.cli.serve", "serve"),
+    ("bridge.cli.consume", "consume"),
+    ("bridge.cli.spool", "spool"),
 ]
 
 

@@ -1,0 +1,109 @@
+"""``bridge serve``: the OpenLineage HTTP endpoint with a durable spool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from bridge.cli.options import config_from_options, fail, handle_errors, translator_options
+from bridge.errors import BridgeError
+
+__all__ = ["serve", "spool_delivery_options"]
+
+
+def spool_delivery_options(func: Callable[..., Any], *, kafka_flags: bool = True) -> Callable[..., Any]:
+    """Emitter flags for long-running commands (``--gms-token`` because ``--token`` is the bridge's own)."""
+    kafka = [
+        click.option("--kafka-bootstrap", metavar="HOST:PORT", help="Kafka emitter: bootstrap servers."),
+        click.option("--schema-registry-url", metavar="URL", help="Kafka emitter: Schema Registry URL."),
+    ]
+    options = [
+        click.option(
+            "--emitter", type=click.Choice(["rest", "kafka", "file", "console"]), envvar="BRIDGE_EMITTER",
+            help="Where MCPs go. Default: from config, else 'file' under the state directory.",
+        ),
+        click.option("--gms-server", metavar="URL", help="REST: DataHub GMS URL ($DATAHUB_GMS_URL)."),
+        click.option("--gms-token", metavar="TOKEN", help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
+        *(kafka if kafka_flags else []),
+        click.option("-o", "--output", metavar="FILE", help="File emitter: the DataHub file to write."),
+        click.option("--state-dir", metavar="DIR", help="Spool, dead letters and default output. Default: .bridge-state."),
+        click.option("--workers", type=click.IntRange(1, 64), help="Delivery threads (default 1: strict order)."),
+        click.option("--batch-size", type=click.IntRange(1, 100_000), help="Events per delivery round (default 500)."),
+        click.option(
+            "--synchronous", type=click.Choice(["FULL", "NORMAL"], case_sensitive=False),
+            help="Spool durability: FULL survives power loss (default), NORMAL survives a killed process.",
+        ),
+    ]
+    func = translator_options(func)
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def resolve(options: dict[str, Any], serve_overrides: dict[str, Any]) -> tuple[Any, Any]:
+    """(BridgeConfig, ServeSettings) from the flags; flags beat env, which beats the config file."""
+    from bridge.intake import ServeSettings
+
+    options["token"] = options.pop("gms_token", None)
+    config = config_from_options(options)
+    serve_section = dict(config.serve)
+    delivery = dict(serve_section.pop("delivery", {}) or {})
+    for key in ("workers", "batch_size"):
+        value = serve_overrides.pop(key, None)
+        if value is not None:
+            delivery[key] = value
+    serve_section.update({k: v for k, v in serve_overrides.items() if v is not None})
+    serve_section["delivery"] = delivery
+    try:
+        settings = ServeSettings.from_dict(serve_section)
+    except BridgeError as exc:
+        fail(exc)
+    return config, settings
+
+
+@click.command()
+@click.option("--host", help="Address to bind. Default 127.0.0.1 (loopback only); 0.0.0.0 to accept from anywhere.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port. Default 5000.")
+@click.option(
+    "--token", "bridge_token", metavar="TOKEN",
+    help="Bearer token producers must send ($BRIDGE_TOKEN or [serve] token). Never logged.",
+)
+@click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body (after gzip). Default 16 MiB.")
+@click.option("--noop-route", is_flag=True, hidden=True, help="Benchmark: also serve a no-op endpoint.")
+@spool_delivery_options
+@handle_errors
+def serve(host: str | None, port: int | None, bridge_token: str | None, max_body_bytes: int | None,
+          noop_route: bool, workers: int | None, batch_size: int | None, synchronous: str | None,
+          **options: Any) -> None:
+    """Accept OpenLineage events over HTTP and deliver them to DataHub, losing nothing.
+
+    Any OpenLineage HTTP transport (Airflow, Spark, dbt, Flink, openlineage-python)
+    can point at it unchanged:
+
+    \b
+      POST /api/v1/lineage                      (OpenLineage / Marquez path)
+      POST /openapi/openlineage/api/v1/lineage  (DataHub GMS path)
+      GET  /healthz  /readyz  /metrics
+
+    An event is answered 201 only once it is committed to the spool (SQLite under
+    the state directory); delivery workers then translate and emit it, retrying
+    while DataHub is down and dead-lettering what DataHub rejects
+    (see `bridge spool`). With no configuration, MCPs go to a DataHub file
+    under .bridge-state/.
+
+    \b
+    Examples:
+      bridge serve
+      bridge serve --emitter rest --gms-server http://localhost:8080 --token s3cret
+    """
+    from bridge.intake import serve as run
+
+    overrides = {
+        "host": host, "port": port, "token": bridge_token, "max_body_bytes": max_body_bytes,
+        "synchronous": synchronous.upper() if synchronous else None, "workers": workers, "batch_size": batch_size,
+        "noop_route": noop_route or None,
+    }
+    config, settings = resolve(options, overrides)
+    run(config, settings)

@@ -1,0 +1,27 @@
+"""``bridge serve``: the OpenLineage HTTP endpoint in front of the durable spool.
+
+* :func:`create_app` / :class:`ServeSettings` -- the Starlette app and its settings;
+* :func:`serve` -- run it under uvicorn in the foreground; :class:`BackgroundServer` -- in a thread;
+* :func:`post_events` -- the client that replays events to a running bridge (``bridge send --to``).
+
+Nothing here imports starlette or uvicorn until it is used.
+"""
+
+from __future__ import annotations
+
+from bridge.intake._app import LINEAGE_ROUTES, ServeSettings, create_app
+from bridge.intake._server import BackgroundServer, build_server, serve
+from bridge.intake.client import PostResult, SendSummary, post_events, send_files
+
+__all__ = [
+    "LINEAGE_ROUTES",
+    "BackgroundServer",
+    "PostResult",
+    "SendSummary",
+    "ServeSettings",
+    "build_server",
+    "create_app",
+    "post_events",
+    "send_files",
+    "serve",
+]

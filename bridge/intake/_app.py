@@ -1,0 +1,265 @@
+"""The OpenLineage HTTP endpoint: a small Starlette app.
+
+``POST /api/v1/lineage`` (the OpenLineage HTTP transport's default, Marquez's
+path) and ``POST /openapi/openlineage/api/v1/lineage`` (DataHub GMS's path)
+take one event or a JSON array, optionally gzip-compressed. The answer is 201
+only once every event of the request is committed to the spool. Bad input is
+a 4xx with a JSON body naming the field and the reason, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hmac
+import json
+import logging
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from bridge.errors import ConfigError, InvalidEventError, require
+from bridge.logs import log_fields
+from bridge.spool import DeliveryConfig, Metrics, SpoolService, event_key
+
+__all__ = ["LINEAGE_ROUTES", "ServeSettings", "create_app"]
+
+log = logging.getLogger(__name__)
+
+LINEAGE_ROUTES = ("/api/v1/lineage", "/openapi/openlineage/api/v1/lineage")
+NOOP_ROUTE = "/_noop/api/v1/lineage"
+
+
+@attrs.frozen(kw_only=True)
+class ServeSettings:
+    """``bridge serve`` settings (the ``[serve]`` table of the config file).
+
+    Args:
+        host: address to bind; loopback unless told otherwise.
+        port: TCP port.
+        token: bearer token producers must send (``Authorization: Bearer <token>``); none = open.
+        max_body_bytes: largest request body accepted, after gzip decompression (413 above it).
+        synchronous: SQLite durability: ``FULL`` (survives power loss) or ``NORMAL`` (survives kill -9).
+        delivery: delivery worker settings (:class:`bridge.spool.DeliveryConfig` fields).
+        noop_route: also serve ``POST /_noop/api/v1/lineage``, which answers 201 without parsing or
+            spooling (the benchmark's ceiling for the server stack).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=5000, converter=int)
+    token: str | None = attrs.field(default=None, repr=False)
+    max_body_bytes: int = attrs.field(default=16 * 1024 * 1024, converter=int)
+    synchronous: str = "FULL"
+    delivery: DeliveryConfig = attrs.field(factory=DeliveryConfig)
+    noop_route: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ServeSettings:
+        data = dict(data)
+        delivery = data.pop("delivery", {})
+        for key in ("workers", "batch_size", "max_attempts"):
+            if key in data:
+                delivery = {**delivery, key: data.pop(key)}
+        known = {a.name for a in attrs.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}", key="serve")
+        try:
+            return cls(**data, delivery=DeliveryConfig.from_dict(delivery))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad setting: {exc}", key="serve") from exc
+
+
+class _Refused(Exception):
+    """A request we answer with a 4xx and a reason."""
+
+    def __init__(self, status: int, error: str, reason: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.body = {"error": error, "field": field, "reason": reason, **extra}
+
+
+def _check_token(headers: Any, token: str | None) -> None:
+    if not token:
+        return
+    header = headers.get("authorization")
+    if not header:
+        raise _Refused(401, "unauthorized", "missing 'Authorization: Bearer <token>' header", field="Authorization")
+    scheme, _, credential = header.partition(" ")
+    # Constant-time comparison so the token cannot be guessed byte by byte from timings.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), token.encode()):
+        raise _Refused(403, "forbidden", "the bearer token is not valid", field="Authorization")
+
+
+async def _read_body(request: Any, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _Refused(413, "too_large", f"body of {length} bytes is over the {limit}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, "too_large", f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decode(body: bytes, encoding: str | None, limit: int) -> bytes:
+    encoding = (encoding or "identity").strip().lower()
+    if encoding in ("identity", ""):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise _Refused(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported (use gzip)")
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise _Refused(400, "invalid_encoding", f"body is not valid {encoding}: {exc}") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _Refused(413, "too_large", f"decompressed body is over the {limit}-byte limit")
+    if not inflater.eof:
+        raise _Refused(400, "invalid_encoding", f"{encoding} body is truncated")
+    return out
+
+
+def _parse(body: bytes, parse_event: Any, received_at: dt.datetime) -> list[tuple[str, str]]:
+    """Validate the events of one request; returns ``(key, compact JSON)`` pairs to spool."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        reason = f"body is not valid JSON: {exc}" if not isinstance(exc, RecursionError) else "JSON nested too deeply"
+        raise _Refused(400, "invalid_json", reason) from exc
+    single = not isinstance(data, list)
+    items = [data] if single else data
+    if not items:
+        raise _Refused(422, "invalid_event", "the array holds no events")
+    errors, out = [], []
+    for index, obj in enumerate(items):
+        location = None if single else f"[{index}]"
+        try:
+            parse_event(obj, location=location, received_at=received_at)
+            out.append((event_key(obj), json.dumps(obj, separators=(",", ":"), ensure_ascii=False)))
+        except InvalidEventError as exc:
+            errors.append({"index": index, "field": exc.field, "reason": exc.reason})
+        except (RecursionError, ValueError, TypeError) as exc:
+            # The parser is meant to raise InvalidEventError only; anything else is still the input's fault.
+            errors.append({"index": index, "field": None, "reason": f"cannot read event: {type(exc).__name__}: {exc}"})
+    if errors:
+        first = errors[0]
+        prefix = "" if single else f"event [{first['index']}]: "
+        raise _Refused(
+            422,
+            "invalid_event",
+            prefix + first["reason"],
+            field=first["field"],
+            errors=errors if not single else None,
+        )
+    return out
+
+
+def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics: Metrics | None = None) -> Any:
+    """Build the ASGI app.
+
+    Args:
+        service: the running spool service events go to (``None`` only with ``noop_route`` for benchmarks).
+        settings: token, body limit, routes.
+        metrics: the registry to update and expose; the service's by default.
+
+    Returns:
+        A Starlette application.
+    """
+    require("starlette", "serve")
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, PlainTextResponse, Response
+    from starlette.routing import Route
+
+    from translators.openlineage import parse_event
+
+    metrics = metrics or (service.metrics if service else Metrics())
+    limit = settings.max_body_bytes
+    ready_cache: dict[str, Any] = {"at": 0.0, "emitter": None}
+
+    def refused(exc: _Refused) -> Response:
+        body = {k: v for k, v in exc.body.items() if v is not None or k in ("field", "reason")}
+        headers = {"WWW-Authenticate": 'Bearer realm="lineage-bridge"'} if exc.status == 401 else None
+        return JSONResponse(body, status_code=exc.status, headers=headers)
+
+    async def lineage(request: Any) -> Response:
+        started = time.perf_counter()
+        try:
+            _check_token(request.headers, settings.token)
+            body = _decode(await _read_body(request, limit), request.headers.get("content-encoding"), limit)
+            items = _parse(body, parse_event, dt.datetime.now(dt.UTC))
+        except _Refused as exc:
+            metrics.reject(exc.body["error"])
+            if exc.status in (401, 403):
+                log.info("request refused", extra=log_fields(status=exc.status, client=_client(request)))
+            return refused(exc)
+        metrics.inc("received", len(items))
+        try:
+            await asyncio.wrap_future(service.submit(items))
+        except Exception as exc:  # noqa: BLE001 - the spool failed: the producer must retry
+            log.error("spool write failed", extra=log_fields(error=str(exc), events=len(items)))
+            return JSONResponse(
+                {"error": "spool_unavailable", "field": None, "reason": f"could not store the events: {exc}"},
+                status_code=503,
+            )
+        metrics.observe_acceptance(time.perf_counter() - started)
+        return JSONResponse({"accepted": len(items)}, status_code=201)
+
+    async def noop(request: Any) -> Response:
+        try:
+            _check_token(request.headers, settings.token)
+            await _read_body(request, limit)
+        except _Refused as exc:
+            return refused(exc)
+        return JSONResponse({"accepted": 1}, status_code=201)
+
+    async def healthz(request: Any) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Any) -> Response:
+        checks: dict[str, str] = {}
+        ok = True
+        try:
+            await asyncio.wait_for(asyncio.to_thread(service.spool.check_writable), 5)
+            checks["spool"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            checks["spool"] = f"not writable: {exc or type(exc).__name__}"
+            ok = False
+        now = time.monotonic()
+        if now - ready_cache["at"] > 5 or ready_cache["emitter"] != "ok":
+            try:
+                await asyncio.wait_for(asyncio.to_thread(service.emitter.test_connection), 10)
+                ready_cache["emitter"] = "ok"
+            except Exception as exc:  # noqa: BLE001 - reported, not raised
+                ready_cache["emitter"] = f"unreachable: {exc or type(exc).__name__}"
+            ready_cache["at"] = now
+        checks["emitter"] = ready_cache["emitter"]
+        ok = ok and checks["emitter"] == "ok"
+        checks["delivery"] = "paused (destination failing)" if service.breaker.is_open else "running"
+        return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+
+    async def metrics_route(request: Any) -> Response:
+        text = await asyncio.to_thread(metrics.render)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    routes = [Route(path, lineage, methods=["POST"]) for path in LINEAGE_ROUTES] if service is not None else []
+    routes += [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_route, methods=["GET"]),
+    ]
+    if service is not None:
+        routes.append(Route("/readyz", readyz, methods=["GET"]))
+    if settings.noop_route:
+        routes.append(Route(NOOP_ROUTE, noop, methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+def _client(request: Any) -> str:
+    client = request.client
+    return f"{client.host}:{client.port}" if client else "unknown"

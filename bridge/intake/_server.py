@@ -1,0 +1,118 @@
+"""Running the intake app under uvicorn: in the foreground (``bridge serve``) or in a thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from bridge.config import BridgeConfig
+from bridge.errors import BridgeError, require
+from bridge.intake._app import ServeSettings, create_app
+from bridge.logs import log_fields
+from bridge.spool import SpoolService
+
+__all__ = ["BackgroundServer", "build_server", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def _fast(module: str) -> bool:
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def build_server(app: Any, settings: ServeSettings) -> Any:
+    """A ``uvicorn.Server`` for ``app`` (uvloop and httptools when installed)."""
+    uvicorn = require("uvicorn", "serve")
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if _fast("uvloop") else "asyncio",
+        http="httptools" if _fast("httptools") else "h11",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_keep_alive=30,
+        backlog=2048,
+    )
+    return uvicorn.Server(config)
+
+
+def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolService | None = None) -> None:
+    """Run ``bridge serve`` in the foreground until SIGINT/SIGTERM, then drain and stop.
+
+    Raises:
+        ConfigError: bad settings, or the state directory is owned by another process.
+    """
+    service = service or SpoolService(config, delivery=settings.delivery, synchronous=settings.synchronous)
+    service.start()
+    try:
+        server = build_server(create_app(service, settings), settings)
+        log.warning(
+            "bridge serve listening",
+            extra=log_fields(
+                url=f"http://{settings.host}:{settings.port}",
+                emitter=config.emitter,
+                state_dir=config.state_dir,
+                auth="token" if settings.token else "none",
+            ),
+        )
+        server.run()
+        if not server.started:
+            raise BridgeError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
+    finally:
+        service.stop()
+
+
+class BackgroundServer:
+    """``bridge serve`` in a background thread (for tests and embedding).
+
+    Usage::
+
+        with BackgroundServer(config, settings) as server:
+            requests.post(server.url + "/api/v1/lineage", json=event)
+    """
+
+    def __init__(self, config: BridgeConfig, settings: ServeSettings, *, service: SpoolService | None = None) -> None:
+        self.settings = settings
+        self.service = service or SpoolService(config, delivery=settings.delivery, synchronous=settings.synchronous)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def start(self, timeout: float = 20.0) -> BackgroundServer:
+        self.service.start()
+        self._server = build_server(create_app(self.service, self.settings), self.settings)
+        self._thread = threading.Thread(target=self._server.run, name="bridge-serve", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.service.stop()
+                raise BridgeError(f"bridge serve did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._thread is not None:
+                self._thread.join(10)
+            self._server = None
+        self.service.stop()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

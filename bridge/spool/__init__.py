@@ -1,0 +1,41 @@
+"""The durable spool between intake (``bridge serve`` / ``bridge consume``) and delivery.
+
+* :class:`Spool` -- SQLite (WAL) queue with group commits and a dead-letter table;
+* :class:`SqliteLineageMemory` -- the durable :class:`bridge.lineage.LineageMemory`;
+* :class:`DeliveryWorker` / :class:`DeliveryConfig` / :class:`CircuitBreaker` -- translate + emit in
+  batches, retry with backoff, dead-letter what GMS rejects;
+* :class:`SpoolService` -- all of it wired together from a :class:`bridge.BridgeConfig`;
+* :class:`Metrics` -- the counters behind ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+from bridge.spool._delivery import CircuitBreaker, DeliveryConfig, DeliveryWorker, deliver_round
+from bridge.spool._memory import SqliteLineageMemory
+from bridge.spool._metrics import Metrics
+from bridge.spool._service import SpoolService, event_key
+from bridge.spool._store import (
+    DeadLetter,
+    PendingEvent,
+    Settlement,
+    Spool,
+    SpoolClosedError,
+    SpoolLockedError,
+)
+
+__all__ = [
+    "CircuitBreaker",
+    "DeadLetter",
+    "DeliveryConfig",
+    "DeliveryWorker",
+    "Metrics",
+    "PendingEvent",
+    "Settlement",
+    "Spool",
+    "SpoolClosedError",
+    "SpoolLockedError",
+    "SpoolService",
+    "SqliteLineageMemory",
+    "deliver_round",
+    "event_key",
+]

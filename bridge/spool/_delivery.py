@@ -1,0 +1,437 @@
+"""Delivery workers: spooled events -> translator -> MCPs -> emitter, in batches.
+
+One round takes the oldest due events (a job's events always go to the same
+worker, in order), translates them, merges lineage aspects with what was
+learned before (never backwards), collapses repeated values of the same aspect
+inside the batch (only the newest is sent, so an older value can never land
+after a newer one), drops values already delivered unchanged, emits, flushes
+and settles the outcome in one spool transaction.
+
+Failures:
+
+* retriable (connection refused, timeouts, 429/5xx, auth): the events stay
+  spooled with a per-event backoff; a round that delivered nothing opens the
+  circuit breaker so a DataHub that is down is probed, not hammered;
+* rejected (GMS said 4xx about a proposal): the round's undecided events are
+  re-delivered one at a time, so only the event whose proposals GMS rejects is
+  dead-lettered, with GMS's message, and its lineage is never merged into the
+  memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from bridge.errors import BridgeError, ConfigError, DeliveryError, InvalidEventError, RejectedError
+from bridge.lineage import MERGED_ASPECTS, aspect_digest, merge_aspect
+from bridge.logs import log_fields
+from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.spool._memory import SqliteLineageMemory
+from bridge.spool._metrics import Metrics
+from bridge.spool._store import PendingEvent, Settlement, Spool
+
+__all__ = ["CircuitBreaker", "DeliveryConfig", "DeliveryWorker", "deliver_round"]
+
+log = logging.getLogger(__name__)
+
+_FALLBACK_TIMESERIES = frozenset(
+    {"dataProcessInstanceRunEvent", "datasetProfile", "operation", "datasetUsageStatistics", "assertionRunEvent"}
+)
+
+
+def _timeseries_aspects() -> frozenset[str]:
+    try:
+        from translators.datahub.registry import entity_registry
+
+        return frozenset(entity_registry().timeseries) | _FALLBACK_TIMESERIES
+    except Exception:  # noqa: BLE001 - the registry is an optimisation; the fallback list is correct for OL
+        return _FALLBACK_TIMESERIES
+
+
+@attrs.frozen(kw_only=True)
+class DeliveryConfig:
+    """How the delivery workers behave.
+
+    Args:
+        workers: delivery threads (each owns a share of the jobs; one keeps strict global order).
+        batch_size: most events per round.
+        backoff_initial: first retry delay of an event, seconds (doubles per attempt, with jitter).
+        backoff_max: longest retry delay, seconds.
+        breaker_threshold: rounds in a row that delivered nothing before the breaker opens.
+        max_attempts: give up (dead-letter) after this many retriable failures; 0 = never.
+        idle_wait: seconds to sleep when nothing is due (new events wake the worker at once).
+    """
+
+    workers: int = 1
+    batch_size: int = 500
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+    breaker_threshold: int = 2
+    max_attempts: int = 0
+    idle_wait: float = 1.0
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DeliveryConfig:
+        known = {a.name for a in attrs.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown delivery setting(s): {', '.join(sorted(unknown))}", key="serve.delivery")
+        try:
+            config = cls(**{k: type(getattr(cls(), k))(v) for k, v in data.items()})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad delivery setting: {exc}", key="serve.delivery") from exc
+        if config.workers < 1 or config.batch_size < 1:
+            raise ConfigError("workers and batch_size must be at least 1", key="serve.delivery")
+        return config
+
+
+class CircuitBreaker:
+    """Stops delivery attempts for a while after rounds that delivered nothing.
+
+    Closed: rounds run. After ``threshold`` failed rounds in a row it opens for a
+    delay that doubles each time (up to ``maximum``); when it expires one probe
+    round runs; a round that delivers anything closes it.
+    """
+
+    def __init__(self, *, threshold: int = 2, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.threshold = threshold
+        self.initial = initial
+        self.maximum = maximum
+        self.failures = 0
+        self.opened = 0
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self._until
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - time.monotonic())
+
+    def success(self) -> None:
+        with self._lock:
+            self.failures = 0
+            self._until = 0.0
+
+    def failure(self) -> float:
+        """Record a round that delivered nothing; returns how long the breaker is now open."""
+        with self._lock:
+            self.failures += 1
+            if self.failures < self.threshold:
+                return 0.0
+            delay = min(self.maximum, self.initial * 2 ** (self.failures - self.threshold))
+            delay *= random.uniform(0.8, 1.0)
+            self._until = time.monotonic() + delay
+            self.opened += 1
+            return delay
+
+
+@attrs.define
+class _Group:
+    """One aspect value to send, and the events it speaks for."""
+
+    mcp: MetadataChangeProposalWrapper
+    rows: list[int]
+    merged: bool
+    digest: str = ""
+    error: BaseException | None = None
+    settled: bool = False
+
+
+def _is_rejection(error: BaseException) -> bool:
+    return isinstance(error, RejectedError | InvalidEventError)
+
+
+def deliver_round(
+    rows: list[PendingEvent],
+    *,
+    parse: Any,
+    translator: Any,
+    emitter: Any,
+    memory: SqliteLineageMemory,
+    timeseries: frozenset[str],
+) -> tuple[dict[int, BaseException | None], dict[int, str], int, int]:
+    """Deliver one batch; returns (per-row error or None, per-row reason it can never work, sent, unchanged).
+
+    Rows absent from both maps were not attempted (only happens when translation of an earlier
+    row of the same key failed).
+    """
+    invalid: dict[int, str] = {}
+    groups: dict[tuple, _Group] = {}
+    order: list[tuple] = []
+    overlay: dict[tuple[str, str], Mapping[str, Any]] = {}
+    row_groups: dict[int, list[tuple]] = {}
+    for row in rows:
+        try:
+            event = parse(json.loads(row.body), location=f"spool event {row.id}")
+            mcps = translator.translate(event)
+        except InvalidEventError as exc:
+            invalid[row.id] = f"invalid event: {exc}"
+            continue
+        except Exception as exc:  # noqa: BLE001 - a translator bug must not block the spool
+            invalid[row.id] = f"cannot translate: {type(exc).__name__}: {exc}"
+            log.exception("translation failed", extra=log_fields(event_id=row.id))
+            continue
+        keys = row_groups.setdefault(row.id, [])
+        for index, mcp in enumerate(mcps):
+            slot = (mcp.entity_urn, mcp.aspect_name)
+            merged = mcp.aspect_name in MERGED_ASPECTS
+            if merged:
+                before = overlay.get(slot)
+                if before is None:
+                    before = memory.get_aspect(*slot)
+                value = merge_aspect(mcp.aspect_name, before, mcp.aspect_value)
+                overlay[slot] = value
+                if value != mcp.aspect_value:
+                    mcp = attrs.evolve(mcp, aspect=value)
+            key = (*slot, row.id, index) if mcp.aspect_name in timeseries else slot
+            group = groups.get(key)
+            if group is None:
+                groups[key] = _Group(mcp=mcp, rows=[row.id], merged=merged)
+                order.append(key)
+            else:
+                # A newer value of the same aspect replaces the older one: only the newest is sent.
+                group.mcp = mcp
+                if row.id not in group.rows:
+                    group.rows.append(row.id)
+            keys.append(key)
+
+    sent = unchanged = 0
+    lock = threading.Lock()
+
+    def callback_for(group: _Group) -> Any:
+        def done(error: BaseException | None, message: str) -> None:
+            with lock:
+                if group.settled:
+                    return
+                group.settled = True
+                group.error = error
+            if error is None:
+                memory.mark_delivered(group.mcp.entity_urn, group.mcp.aspect_name, group.digest)
+                if group.merged:
+                    memory.put_aspect(group.mcp.entity_urn, group.mcp.aspect_name, group.mcp.aspect_value)
+
+        return done
+
+    for key in order:
+        group = groups[key]
+        group.digest = aspect_digest(group.mcp.aspect_json)
+        if memory.delivered_digest(group.mcp.entity_urn, group.mcp.aspect_name) == group.digest:
+            group.settled = True
+            unchanged += 1
+            continue
+        sent += 1
+        try:
+            emitter.emit(group.mcp, callback=callback_for(group))
+        except Exception as exc:  # noqa: BLE001 - classified below like a callback error
+            with lock:
+                if not group.settled:
+                    group.settled, group.error = True, exc
+    if sent:
+        try:
+            emitter.flush()
+        except BridgeError:
+            pass  # the callbacks carry each proposal's own error
+        except Exception as exc:  # noqa: BLE001 - an emitter bug: every unconfirmed proposal is retried
+            log.exception("emitter flush failed")
+            for group in groups.values():
+                with lock:
+                    if not group.settled:
+                        group.settled, group.error = True, exc
+    for group in groups.values():
+        if not group.settled:
+            group.settled = True
+            group.error = DeliveryError("the emitter did not confirm the proposal", urn=group.mcp.entity_urn)
+
+    outcome: dict[int, BaseException | None] = {}
+    for row_id, keys in row_groups.items():
+        error = None
+        for key in keys:
+            err = groups[key].error
+            if err is not None and (error is None or _is_rejection(err)):
+                error = err
+        outcome[row_id] = error
+    return outcome, invalid, sent, unchanged
+
+
+class DeliveryWorker(threading.Thread):
+    """One delivery thread.
+
+    Args:
+        index: this worker's share (``bucket % workers == index``).
+        spool: where events wait.
+        translator: neutral event -> MCPs (``translate(event)``).
+        emitter: where MCPs go.
+        memory: durable lineage memory (shared by all workers).
+        config: batch size, backoff, breaker settings.
+        metrics: counters to update.
+        breaker: shared circuit breaker.
+        parse: OpenLineage JSON -> neutral event (``translators.openlineage.parse_event``).
+    """
+
+    def __init__(
+        self,
+        index: int,
+        *,
+        spool: Spool,
+        translator: Any,
+        emitter: Any,
+        memory: SqliteLineageMemory,
+        config: DeliveryConfig,
+        metrics: Metrics,
+        breaker: CircuitBreaker,
+        parse: Any,
+    ) -> None:
+        super().__init__(name=f"delivery-{index}", daemon=True)
+        self.index = index
+        self.spool = spool
+        self.translator = translator
+        self.emitter = emitter
+        self.memory = memory
+        self.config = config
+        self.metrics = metrics
+        self.breaker = breaker
+        self.parse = parse
+        self.timeseries = _timeseries_aspects()
+        self._stop = threading.Event()
+        self.rounds = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.spool.wake()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            if self.breaker.is_open:
+                self._stop.wait(self.breaker.remaining())
+                continue
+            try:
+                worked = self.run_once()
+            except Exception:  # noqa: BLE001 - keep delivering; the spool still holds the events
+                log.exception("delivery round failed", extra=log_fields(worker=self.index))
+                self._stop.wait(self.config.backoff_initial)
+                continue
+            if not worked:
+                self.spool.wait_for_new(self.config.idle_wait)
+
+    def run_once(self) -> bool:
+        """Run one round; returns whether there was anything to do."""
+        rows = self.spool.pending(limit=self.config.batch_size, worker=self.index, workers=self.config.workers)
+        if not rows:
+            return False
+        self.rounds += 1
+        settlement = Settlement()
+        outcome, invalid, sent, unchanged = self._deliver(rows)
+        rejected = any(e is not None and _is_rejection(e) for e in outcome.values())
+        delivered_any = False
+        held_keys: set[str] = set()
+        isolate: list[PendingEvent] = []
+        now = time.time()
+        for row in rows:
+            if row.id in invalid:
+                settlement.dead.append((row, invalid[row.id], None, None, None))
+                continue
+            error = outcome.get(row.id)
+            if row.key in held_keys:
+                # An earlier event of this job was not delivered: keep this one behind it.
+                if rejected:
+                    isolate.append(row)
+                else:
+                    settlement.retry.append((row.id, now + self._backoff(row.attempts), "waiting for an earlier event"))
+                continue
+            if error is None and row.id in outcome:
+                settlement.done.append(row.id)
+                delivered_any = True
+                self.metrics.observe_delivery(now - row.received)
+                continue
+            held_keys.add(row.key)
+            if rejected:
+                isolate.append(row)
+            else:
+                self._retry_or_give_up(settlement, row, error, now)
+        self._settle(settlement, sent, unchanged)
+        if isolate:
+            # Someone in this round was rejected: find out exactly who, one event at a time.
+            for row in isolate:
+                self._deliver_alone(row)
+            return True
+        if delivered_any or not any(outcome.values()):
+            self.breaker.success()
+        else:
+            delay = self.breaker.failure()
+            if delay:
+                log.warning(
+                    "delivery failing; pausing",
+                    extra=log_fields(worker=self.index, pause_s=round(delay, 2), error=str(next(
+                        e for e in outcome.values() if e is not None))),
+                )
+        return True
+
+    def _deliver(self, rows: list[PendingEvent]) -> tuple[dict, dict, int, int]:
+        return deliver_round(
+            rows,
+            parse=self.parse,
+            translator=self.translator,
+            emitter=self.emitter,
+            memory=self.memory,
+            timeseries=self.timeseries,
+        )
+
+    def _deliver_alone(self, row: PendingEvent) -> None:
+        settlement = Settlement()
+        outcome, invalid, sent, unchanged = self._deliver([row])
+        error = outcome.get(row.id)
+        if row.id in invalid:
+            settlement.dead.append((row, invalid[row.id], None, None, None))
+        elif error is None:
+            settlement.done.append(row.id)
+            self.metrics.observe_delivery(time.time() - row.received)
+        elif _is_rejection(error):
+            settlement.dead.append(_dead_entry(row, error))
+        else:
+            self._retry_or_give_up(settlement, row, error, time.time())
+        self._settle(settlement, sent, unchanged)
+
+    def _backoff(self, attempts: int) -> float:
+        delay = min(self.config.backoff_max, self.config.backoff_initial * 2**attempts)
+        return delay * random.uniform(0.5, 1.0)
+
+    def _retry_or_give_up(self, settlement: Settlement, row: PendingEvent, error: BaseException | None, now: float) -> None:
+        if self.config.max_attempts and row.attempts + 1 >= self.config.max_attempts:
+            entry = _dead_entry(row, error)
+            settlement.dead.append((row, f"gave up after {row.attempts + 1} attempts: {entry[1]}", *entry[2:]))
+            return
+        settlement.retry.append((row.id, now + self._backoff(row.attempts), str(error)))
+
+    def _settle(self, settlement: Settlement, sent: int, unchanged: int) -> None:
+        self.memory.drain_into(settlement)
+        try:
+            self.spool.settle(settlement).result()
+        except Exception:
+            self.memory.restore(settlement)
+            raise
+        self.metrics.inc("mcps_emitted", sent)
+        self.metrics.inc("mcps_unchanged", unchanged)
+        self.metrics.inc("delivered", len(settlement.done))
+        self.metrics.inc("retried", len(settlement.retry))
+        self.metrics.inc("dead_lettered", len(settlement.dead))
+        for row, reason, *_ in settlement.dead:
+            log.warning("event dead-lettered", extra=log_fields(event_id=row.id, key=row.key, reason=reason))
+
+
+def _dead_entry(row: PendingEvent, error: BaseException | None) -> tuple:
+    if isinstance(error, DeliveryError):
+        reason = error.server_message or str(error)
+        return (row, reason, error.urn, error.aspect, error.status)
+    if isinstance(error, InvalidEventError):
+        return (row, str(error), None, None, None)
+    return (row, str(error), None, None, None)

@@ -1,0 +1,116 @@
+"""Counters, gauges and histograms for ``GET /metrics`` (Prometheus text format 0.0.4).
+
+Hand-written so the serve extra needs no metrics library; thread-safe because
+the intake (event loop) and the delivery workers (threads) both update them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class _Histogram:
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.buckets, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def render(self, name: str) -> list[str]:
+        lines, running = [], 0
+        for bound, count in zip(self.buckets, self.counts, strict=False):
+            running += count
+            lines.append(f'{name}_bucket{{le="{bound:g}"}} {running}')
+        lines.append(f'{name}_bucket{{le="+Inf"}} {self.count}')
+        lines.append(f"{name}_sum {self.sum:.6f}")
+        lines.append(f"{name}_count {self.count}")
+        return lines
+
+
+_COUNTERS = {
+    "received": ("bridge_events_received_total", "OpenLineage events received (HTTP or Kafka), valid or not."),
+    "spooled": ("bridge_events_spooled_total", "Events committed to the durable spool."),
+    "delivered": ("bridge_events_delivered_total", "Events whose MCPs were all delivered."),
+    "retried": ("bridge_delivery_retries_total", "Event deliveries that failed retriably and were scheduled again."),
+    "dead_lettered": ("bridge_events_dead_lettered_total", "Events moved to the dead-letter store."),
+    "mcps_emitted": ("bridge_mcps_emitted_total", "MCPs handed to the emitter and confirmed."),
+    "mcps_unchanged": ("bridge_mcps_unchanged_total", "MCPs not sent because the same value was already delivered."),
+}
+
+
+class Metrics:
+    """The bridge's metrics registry.
+
+    Args:
+        gauges: name -> (help, function returning the current value), read at scrape time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counters = dict.fromkeys(_COUNTERS, 0)
+        self._rejected: dict[str, int] = {}
+        self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self.delivery_latency = _Histogram(_LATENCY_BUCKETS)
+        self.acceptance_latency = _Histogram(_LATENCY_BUCKETS)
+
+    def inc(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counters[name] += amount
+
+    def get(self, name: str) -> int:
+        with self._lock:
+            return self._counters[name]
+
+    def reject(self, reason: str, amount: int = 1) -> None:
+        """Count a refused request/event by reason (``invalid_json``, ``invalid_event``, ``unauthorized``, ...)."""
+        with self._lock:
+            self._rejected[reason] = self._rejected.get(reason, 0) + amount
+
+    def rejected(self, reason: str) -> int:
+        with self._lock:
+            return self._rejected.get(reason, 0)
+
+    def observe_delivery(self, seconds: float) -> None:
+        with self._lock:
+            self.delivery_latency.observe(max(seconds, 0.0))
+
+    def observe_acceptance(self, seconds: float) -> None:
+        with self._lock:
+            self.acceptance_latency.observe(max(seconds, 0.0))
+
+    def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
+        """Register a gauge read at scrape time."""
+        self._gauges[name] = (help_text, read)
+
+    def render(self) -> str:
+        """The Prometheus text exposition of everything."""
+        lines: list[str] = []
+        with self._lock:
+            for key, (name, help_text) in _COUNTERS.items():
+                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {self._counters[key]}"]
+            name = "bridge_events_rejected_total"
+            lines += [f"# HELP {name} Requests or events refused, by reason.", f"# TYPE {name} counter"]
+            lines += [f'{name}{{reason="{reason}"}} {count}' for reason, count in sorted(self._rejected.items())]
+            for name, hist, help_text in (
+                ("bridge_delivery_latency_seconds", self.delivery_latency, "Time from acceptance to delivery."),
+                ("bridge_acceptance_latency_seconds", self.acceptance_latency, "Time to make a request durable."),
+            ):
+                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram", *hist.render(name)]
+        for name, (help_text, read) in self._gauges.items():
+            try:
+                value = read()
+            except Exception:  # noqa: BLE001 - a broken gauge must not break the scrape
+                continue
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value:g}"]
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,166 @@
+"""The spool service: spool + lineage memory + translator + emitter + delivery workers, as one unit.
+
+``bridge serve`` and ``bridge consume`` both put events in through
+:meth:`SpoolService.submit` and let the workers deliver them.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bridge.config import BridgeConfig
+from bridge.logs import log_fields
+from bridge.spool._delivery import CircuitBreaker, DeliveryConfig, DeliveryWorker
+from bridge.spool._memory import SqliteLineageMemory
+from bridge.spool._metrics import Metrics
+from bridge.spool._store import Spool
+
+__all__ = ["SpoolService", "event_key"]
+
+log = logging.getLogger(__name__)
+
+
+def event_key(obj: Any) -> str:
+    """The ordering key of a raw OpenLineage event: its job (or dataset), so a run stays in order."""
+    job = obj.get("job") if isinstance(obj, dict) else None
+    if isinstance(job, dict):
+        return f"job:{job.get('namespace')}/{job.get('name')}"
+    dataset = obj.get("dataset") if isinstance(obj, dict) else None
+    if isinstance(dataset, dict):
+        return f"dataset:{dataset.get('namespace')}/{dataset.get('name')}"
+    return "other"
+
+
+class SpoolService:
+    """Durable intake -> delivery, in one process.
+
+    Args:
+        config: the bridge configuration (state dir, emitter, translator settings).
+        delivery: worker settings; defaults to ``DeliveryConfig()``.
+        synchronous: SQLite durability level (``FULL`` or ``NORMAL``).
+        emitter: an emitter to use instead of the configured one (the service closes it).
+        translator: a translator to use instead of ``DataHubTranslator(config.translator)``.
+        metrics: a registry to update; a new one by default.
+        deliver: start delivery workers (``False`` only spools: useful to inspect or test intake).
+    """
+
+    def __init__(
+        self,
+        config: BridgeConfig,
+        *,
+        delivery: DeliveryConfig | None = None,
+        synchronous: str = "FULL",
+        emitter: Any = None,
+        translator: Any = None,
+        metrics: Metrics | None = None,
+        deliver: bool = True,
+    ) -> None:
+        self.config = config
+        self.delivery = delivery or DeliveryConfig()
+        self.synchronous = synchronous
+        self.metrics = metrics or Metrics()
+        self.breaker = CircuitBreaker(
+            threshold=self.delivery.breaker_threshold,
+            initial=self.delivery.backoff_initial,
+            maximum=self.delivery.backoff_max,
+        )
+        self._emitter = emitter
+        self._translator = translator
+        self._deliver = deliver
+        self.spool: Spool | None = None
+        self.memory: SqliteLineageMemory | None = None
+        self.workers: list[DeliveryWorker] = []
+
+    @property
+    def emitter(self) -> Any:
+        return self._emitter
+
+    def start(self) -> SpoolService:
+        """Open the spool and start the workers.
+
+        Raises:
+            ConfigError: the state directory is unusable or owned by another process;
+                the emitter/translator config is wrong.
+            MissingDependencyError: the configured emitter needs an extra that is not installed.
+        """
+        from translators.openlineage import parse_event
+
+        if self._translator is None:
+            from translators.datahub import DataHubTranslator, TranslatorConfig
+
+            self._translator = DataHubTranslator(TranslatorConfig.from_dict(self.config.translator))
+        if self._emitter is None:
+            from emitters.base import create_emitter
+
+            self._emitter = create_emitter(self.config.emitter, self.config.emitter_config)
+        self.spool = Spool(self.config.state_dir, synchronous=self.synchronous)
+        self.memory = SqliteLineageMemory(self.spool)
+        self.metrics.gauge("bridge_spool_depth", "Events waiting in the spool.", self.spool.depth)
+        self.metrics.gauge("bridge_dead_letters", "Events in the dead-letter store.", self.spool.dead_count)
+        self.metrics.gauge(
+            "bridge_delivery_paused", "1 while the circuit breaker holds delivery back.", lambda: self.breaker.is_open
+        )
+        if self._deliver:
+            self.workers = [
+                DeliveryWorker(
+                    i,
+                    spool=self.spool,
+                    translator=self._translator,
+                    emitter=self._emitter,
+                    memory=self.memory,
+                    config=self.delivery,
+                    metrics=self.metrics,
+                    breaker=self.breaker,
+                    parse=parse_event,
+                )
+                for i in range(self.delivery.workers)
+            ]
+            for worker in self.workers:
+                worker.start()
+        log.info(
+            "spool open",
+            extra=log_fields(spool=str(self.spool.path), emitter=self.config.emitter, workers=len(self.workers)),
+        )
+        return self
+
+    def submit(self, items: Sequence[tuple[str, str]]) -> concurrent.futures.Future:
+        """Spool ``(key, event JSON)`` pairs; the future resolves once they are durable."""
+        if self.spool is None:
+            raise RuntimeError("SpoolService.start() was not called")
+        future = self.spool.append(items)
+        count = len(items)
+
+        def counted(done: concurrent.futures.Future) -> None:
+            if done.exception() is None:
+                self.metrics.inc("spooled", count)
+
+        future.add_done_callback(counted)
+        return future
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current round, persist the memory, close the emitter and the spool."""
+        for worker in self.workers:
+            worker.stop()
+        for worker in self.workers:
+            worker.join(timeout)
+        self.workers = []
+        try:
+            if self.memory is not None and self.spool is not None:
+                self.memory.persist()
+        finally:
+            try:
+                if self._emitter is not None:
+                    self._emitter.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the spool close
+                log.warning("emitter close failed", extra=log_fields(error=str(exc)))
+            if self.spool is not None:
+                self.spool.close()
+
+    def __enter__(self) -> SpoolService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,479 @@
+"""The durable spool: an embedded SQLite database (WAL mode) under the state directory.
+
+Every write goes through one writer thread that commits whatever has queued up
+in a single transaction (group commit): many concurrent producers waiting for
+an acknowledgement share one ``fsync``. Reads (delivery workers, status) use
+their own connections; WAL lets them run while the writer commits.
+
+Tables: ``events`` (waiting for delivery, in arrival order), ``dead`` (dead
+letters with the reason), ``lineage`` / ``delivered`` (the durable
+:class:`~bridge.spool.SqliteLineageMemory`).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from bridge.errors import ConfigError
+from bridge.logs import log_fields
+
+__all__ = ["DeadLetter", "PendingEvent", "Settlement", "Spool", "SpoolClosedError", "SpoolLockedError"]
+
+log = logging.getLogger(__name__)
+
+SPOOL_FILE = "spool.sqlite3"
+LOCK_FILE = "spool.lock"
+BUCKETS = 1024
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS events_next_attempt ON events(next_attempt);
+CREATE TABLE IF NOT EXISTS dead(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received REAL NOT NULL,
+    failed_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    urn TEXT,
+    aspect TEXT,
+    status INTEGER
+);
+CREATE TABLE IF NOT EXISTS lineage(
+    urn TEXT NOT NULL, aspect TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(urn, aspect)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delivered(
+    urn TEXT NOT NULL, aspect TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(urn, aspect)
+) WITHOUT ROWID;
+"""
+
+
+class SpoolClosedError(RuntimeError):
+    """The spool was closed; nothing more can be written."""
+
+
+class SpoolLockedError(ConfigError):
+    """Another process already owns this state directory's spool."""
+
+
+@attrs.frozen
+class PendingEvent:
+    """One spooled event waiting for delivery."""
+
+    id: int
+    key: str
+    body: str
+    received: float
+    attempts: int
+
+
+@attrs.frozen(kw_only=True)
+class DeadLetter:
+    """A dead-lettered event and why it was given up on."""
+
+    id: int
+    key: str
+    body: str
+    received: float
+    failed_at: float
+    attempts: int
+    reason: str
+    urn: str | None = None
+    aspect: str | None = None
+    status: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = attrs.asdict(self)
+        body = out.pop("body")
+        try:
+            out["event"] = json.loads(body)
+        except ValueError:
+            out["raw"] = body  # a Kafka message that was not JSON
+        return out
+
+
+@attrs.define
+class Settlement:
+    """The outcome of one delivery round, written in one transaction.
+
+    ``memory`` rows are written first so that lineage learned from an event is
+    durable no later than the event's removal from the spool.
+    """
+
+    done: list[int] = attrs.field(factory=list)
+    dead: list[tuple[PendingEvent, str, str | None, str | None, int | None]] = attrs.field(factory=list)
+    retry: list[tuple[int, float, str]] = attrs.field(factory=list)  # id, next attempt, error
+    lineage: list[tuple[str, str, str]] = attrs.field(factory=list)
+    delivered: list[tuple[str, str, str]] = attrs.field(factory=list)
+
+
+def bucket_of(key: str) -> int:
+    """A stable bucket for an ordering key (workers split buckets, so one key stays with one worker)."""
+    return zlib.crc32(key.encode("utf-8")) % BUCKETS
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Spool:
+    """Durable FIFO of events between intake and delivery.
+
+    Args:
+        state_dir: directory holding ``spool.sqlite3`` (created if missing).
+        synchronous: SQLite ``synchronous`` level: ``FULL`` (survives power loss) or
+            ``NORMAL`` (survives a killed process, not a power cut).
+        max_group: most operations folded into one commit.
+        exclusive: take the state directory's lock so no other server/consumer delivers from it.
+
+    Raises:
+        SpoolLockedError: ``exclusive`` and another process holds the lock.
+        ConfigError: the directory or database cannot be opened.
+    """
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        max_group: int = 512,
+        exclusive: bool = True,
+    ) -> None:
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigError(f"must be FULL, NORMAL or EXTRA, not {synchronous!r}", key="serve.synchronous")
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / SPOOL_FILE
+        self._lock_file = None
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            if exclusive:
+                self._lock_file = open(self.state_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held for our lifetime
+                try:
+                    fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError as exc:
+                    self._lock_file.close()
+                    raise SpoolLockedError(
+                        f"another bridge process is using the spool in {self.state_dir}; "
+                        "give each server/consumer its own --state-dir"
+                    ) from exc
+            self._conn = _connect(self.path, synchronous.upper())
+            self._conn.executescript(_SCHEMA)
+            self._reader = _connect(self.path, synchronous.upper())
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open spool {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"cannot use state directory {self.state_dir}: {exc.strerror}") from exc
+        self._reader_lock = threading.Lock()
+        self._max_group = max_group
+        self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future] | None]
+        self._queue = queue.SimpleQueue()
+        self._closed = False
+        self._new = threading.Condition()
+        self._generation = 0
+        self.commits = 0
+        self.last_error: str | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="spool-writer", daemon=True)
+        self._writer.start()
+
+    # -- the writer thread ---------------------------------------------------
+
+    def submit(self, op: Callable[[sqlite3.Connection], Any]) -> concurrent.futures.Future:
+        """Queue a write; the future resolves (to ``op``'s result) once it is committed."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        if self._closed:
+            future.set_exception(SpoolClosedError("the spool is closed"))
+            return future
+        self._queue.put((op, future))
+        return future
+
+    def _write_loop(self) -> None:
+        conn = self._conn
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            group = [item]
+            stop = False
+            while len(group) < self._max_group:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+            self._commit_group(conn, group)
+            if stop:
+                return
+
+    def _commit_group(self, conn: sqlite3.Connection, group: list[tuple[Callable, concurrent.futures.Future]]) -> None:
+        results: list[tuple[concurrent.futures.Future, bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, future in group:
+                # A savepoint per operation: one failing operation does not undo the others.
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append((future, True, op(conn)))
+                    conn.execute("RELEASE op")
+                except Exception as exc:  # noqa: BLE001 - handed to the waiting caller
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((future, False, exc))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            self.last_error = str(exc)
+            log.error("spool commit failed", extra=log_fields(error=str(exc), operations=len(group)))
+            for _, future in group:
+                future.set_exception(exc)
+            return
+        self.commits += 1
+        self.last_error = None
+        for future, ok, value in results:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        with self._new:
+            self._generation += 1
+            self._new.notify_all()
+
+    # -- writes ----------------------------------------------------------------
+
+    def append(self, items: Sequence[tuple[str, str]], *, received: float | None = None) -> concurrent.futures.Future:
+        """Spool events; the future resolves to the number written once they are durable.
+
+        Args:
+            items: ``(ordering key, event JSON)`` pairs, in order; events with the same key
+                (a job) are delivered in the order they were appended.
+            received: arrival time (epoch seconds); now if omitted.
+        """
+        now = time.time() if received is None else received
+        rows = [(bucket_of(key), key, body, now) for key, body in items]
+
+        def op(conn: sqlite3.Connection) -> int:
+            conn.executemany("INSERT INTO events(bucket, key, body, received) VALUES (?,?,?,?)", rows)
+            return len(rows)
+
+        return self.submit(op)
+
+    def add_dead(self, items: Iterable[tuple[str, str, str]]) -> concurrent.futures.Future:
+        """Dead-letter events that never made it into the queue (``(key, body, reason)``)."""
+        now = time.time()
+        rows = [(key, body, now, now, 0, reason) for key, body, reason in items]
+
+        def op(conn: sqlite3.Connection) -> int:
+            conn.executemany(
+                "INSERT INTO dead(key, body, received, failed_at, attempts, reason) VALUES (?,?,?,?,?,?)", rows
+            )
+            return len(rows)
+
+        return self.submit(op)
+
+    def settle(self, settlement: Settlement) -> concurrent.futures.Future:
+        """Record a delivery round: lineage memory, delivered events, dead letters, retries."""
+        now = time.time()
+
+        def op(conn: sqlite3.Connection) -> None:
+            if settlement.lineage:
+                conn.executemany("INSERT OR REPLACE INTO lineage(urn, aspect, value) VALUES (?,?,?)", settlement.lineage)
+            if settlement.delivered:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO delivered(urn, aspect, digest) VALUES (?,?,?)", settlement.delivered
+                )
+            if settlement.dead:
+                conn.executemany(
+                    "INSERT INTO dead(event_id, key, body, received, failed_at, attempts, reason, urn, aspect, status)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (e.id, e.key, e.body, e.received, now, e.attempts + 1, reason, urn, aspect, status)
+                        for e, reason, urn, aspect, status in settlement.dead
+                    ],
+                )
+            gone = settlement.done + [e.id for e, *_ in settlement.dead]
+            if gone:
+                conn.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in gone])
+            if settlement.retry:
+                conn.executemany(
+                    "UPDATE events SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?",
+                    [(when, error[:2000], i) for i, when, error in settlement.retry],
+                )
+
+        return self.submit(op)
+
+    def requeue_dead(self, ids: Sequence[int] | None = None) -> concurrent.futures.Future:
+        """Move dead letters (all, or those ids) back to the queue; resolves to how many moved."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            where, args = _ids_clause(ids)
+            rows = conn.execute(f"SELECT id, key, body, received FROM dead {where} ORDER BY id", args).fetchall()
+            conn.executemany(
+                "INSERT INTO events(bucket, key, body, received) VALUES (?,?,?,?)",
+                [(bucket_of(key), key, body, received) for _, key, body, received in rows],
+            )
+            conn.executemany("DELETE FROM dead WHERE id = ?", [(r[0],) for r in rows])
+            return len(rows)
+
+        return self.submit(op)
+
+    def purge_dead(self, ids: Sequence[int] | None = None) -> concurrent.futures.Future:
+        """Delete dead letters (all, or those ids); resolves to how many were deleted."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            where, args = _ids_clause(ids)
+            return conn.execute(f"DELETE FROM dead {where}", args).rowcount
+
+        return self.submit(op)
+
+    def check_writable(self, timeout: float = 5.0) -> None:
+        """Round-trip an empty transaction through the writer (readiness probe)."""
+        self.submit(lambda conn: None).result(timeout)
+
+    # -- reads -----------------------------------------------------------------
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        with self._reader_lock:
+            return self._reader.execute(sql, args).fetchall()
+
+    def pending(self, *, limit: int, worker: int = 0, workers: int = 1, now: float | None = None) -> list[PendingEvent]:
+        """The next events due for delivery for one worker, oldest first.
+
+        A key with an event waiting for a retry is held back entirely, so a job's
+        events are never delivered out of order.
+        """
+        now = time.time() if now is None else now
+        rows = self._read(
+            "SELECT id, key, body, received, attempts FROM events"
+            " WHERE next_attempt <= ?1 AND bucket % ?2 = ?3"
+            " AND key NOT IN (SELECT key FROM events WHERE next_attempt > ?1)"
+            " ORDER BY id LIMIT ?4",
+            (now, workers, worker, limit),
+        )
+        return [PendingEvent(*row) for row in rows]
+
+    def wait_for_new(self, timeout: float) -> None:
+        """Block until something is committed (or ``timeout`` seconds pass)."""
+        with self._new:
+            generation = self._generation
+            self._new.wait_for(lambda: self._generation != generation or self._closed, timeout)
+
+    def wake(self) -> None:
+        with self._new:
+            self._generation += 1
+            self._new.notify_all()
+
+    def depth(self) -> int:
+        return self._read("SELECT count(*) FROM events")[0][0]
+
+    def dead_count(self) -> int:
+        return self._read("SELECT count(*) FROM dead")[0][0]
+
+    def status(self) -> dict[str, Any]:
+        """Counts and ages: what ``bridge spool status`` prints."""
+        now = time.time()
+        depth, oldest, retrying, max_attempts = self._read(
+            "SELECT count(*), min(received), sum(attempts > 0), max(attempts) FROM events"
+        )[0]
+        dead, last_dead = self._read("SELECT count(*), max(failed_at) FROM dead")[0]
+        errors = self._read(
+            "SELECT last_error FROM events WHERE last_error IS NOT NULL ORDER BY id LIMIT 1"
+        )
+        return {
+            "spool": str(self.path),
+            "pending": depth,
+            "oldest_pending_age_s": round(now - oldest, 3) if oldest else None,
+            "retrying": retrying or 0,
+            "max_attempts": max_attempts or 0,
+            "last_error": errors[0][0] if errors else None,
+            "dead": dead,
+            "last_dead_at": last_dead,
+        }
+
+    def dead_letters(self, *, limit: int = 100, ids: Sequence[int] | None = None) -> list[DeadLetter]:
+        where, args = _ids_clause(ids)
+        rows = self._read(
+            "SELECT id, key, body, received, failed_at, attempts, reason, urn, aspect, status"
+            f" FROM dead {where} ORDER BY id LIMIT ?",
+            (*args, limit),
+        )
+        return [
+            DeadLetter(
+                id=r[0], key=r[1], body=r[2], received=r[3], failed_at=r[4], attempts=r[5],
+                reason=r[6], urn=r[7], aspect=r[8], status=r[9],
+            )
+            for r in rows
+        ]
+
+    def lineage_value(self, urn: str, aspect: str) -> str | None:
+        rows = self._read("SELECT value FROM lineage WHERE urn = ? AND aspect = ?", (urn, aspect))
+        return rows[0][0] if rows else None
+
+    def delivered_digest(self, urn: str, aspect: str) -> str | None:
+        rows = self._read("SELECT digest FROM delivered WHERE urn = ? AND aspect = ?", (urn, aspect))
+        return rows[0][0] if rows else None
+
+    # -- lifecycle -------------------------------------------------------------
+
+    @property
+    def writer_alive(self) -> bool:
+        return self._writer.is_alive() and not self._closed
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer, close the database. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._writer.join()
+        self.wake()
+        self._conn.close()
+        with self._reader_lock:
+            self._reader.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _ids_clause(ids: Sequence[int] | None) -> tuple[str, tuple]:
+    if ids is None:
+        return "", ()
+    ids = tuple(int(i) for i in ids)
+    return f"WHERE id IN ({','.join('?' * len(ids)) or 'NULL'})", ids

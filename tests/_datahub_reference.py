@@ -1,0 +1,134 @@
+"""acryl-datahub as the reference validator for our MCPs (tests only).
+
+``check_mcp`` proves one of our proposals is something DataHub accepts, using
+DataHub's own code: its MCP wrapper and typed aspect classes (``from_obj`` +
+``validate``), its entity registry, its URN parser, and the ``strlen`` rules of
+its Avro schemas (which the Python ``validate()`` does not enforce but GMS
+does). It also checks that DataHub's parsed aspect still holds everything we
+sent: a field DataHub's schema does not know would be silently dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from datahub.emitter.mcp import MetadataChangeProposalWrapper as DataHubMCPW
+from datahub.emitter.serialization_helper import pre_json_transform
+from datahub.metadata import schema_classes as sc
+from datahub.utilities.urns.urn import Urn
+
+from bridge.mcp import MetadataChangeProposalWrapper
+
+_PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
+
+
+def iter_urns(value: Any) -> Iterator[str]:
+    """Every string in a JSON value that looks like a URN."""
+    if isinstance(value, str):
+        if value.startswith("urn:li:"):
+            yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from iter_urns(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from iter_urns(item)
+
+
+def assert_subset(ours: Any, theirs: Any, path: str = "aspect") -> None:
+    """Everything in ``ours`` is in ``theirs`` unchanged (DataHub may add defaults)."""
+    if isinstance(ours, dict):
+        assert isinstance(theirs, dict), f"{path}: DataHub has {theirs!r}, we sent an object"
+        for key, value in ours.items():
+            assert key in theirs, f"{path}.{key}: dropped by DataHub's schema (unknown field?)"
+            assert_subset(value, theirs[key], f"{path}.{key}")
+    elif isinstance(ours, list):
+        assert isinstance(theirs, list) and len(ours) == len(theirs), f"{path}: list changed"
+        for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+            assert_subset(a, b, f"{path}[{i}]")
+    else:
+        assert ours == theirs, f"{path}: we sent {ours!r}, DataHub read {theirs!r}"
+
+
+def _avro_name(union_key: str) -> str:
+    # JSON uses com.linkedin.schema.X; the Avro schema com.linkedin.pegasus2avro.schema.X.
+    return union_key.replace("com.linkedin.", "com.linkedin.pegasus2avro.", 1)
+
+
+def check_strlen(schema: Any, value: Any, names: dict[str, Any], path: str) -> None:
+    """Enforce the ``validate.strlen`` annotations of DataHub's Avro schema on ``value``."""
+    if value is None:
+        return
+    if isinstance(schema, str):
+        if schema in _PRIMITIVES:
+            return
+        schema = names[schema]
+    if isinstance(schema, list):  # union
+        branches = [b for b in schema if b != "null"]
+        if isinstance(value, dict) and len(value) == 1:
+            (key,) = value
+            for b in branches:
+                full = b if isinstance(b, str) else b.get("namespace", "") + "." + b.get("name", "")
+                if isinstance(b, dict) and b.get("name") and full == _avro_name(key):
+                    names[full] = b
+                    return check_strlen(b, value[key], names, f"{path}.{key}")
+                if isinstance(b, str) and b == _avro_name(key):
+                    return check_strlen(b, value[key], names, f"{path}.{key}")
+        if len(branches) == 1:
+            return check_strlen(branches[0], value, names, path)
+        return
+    kind = schema.get("type")
+    if kind == "record":
+        full = f"{schema.get('namespace', '')}.{schema['name']}"
+        names.setdefault(full, schema)
+        names.setdefault(schema["name"], schema)
+        for f in schema["fields"]:
+            if f["name"] not in value:
+                continue
+            item = value[f["name"]]
+            rule = (f.get("validate") or {}).get("strlen")
+            if rule and isinstance(item, str):
+                assert rule.get("min", 0) <= len(item) <= rule.get("max", 1 << 31), (
+                    f"{path}.{f['name']}: length {len(item)} outside DataHub's strlen {rule}"
+                )
+            check_strlen(f["type"], item, names, f"{path}.{f['name']}")
+    elif kind == "array":
+        for i, item in enumerate(value):
+            check_strlen(schema["items"], item, names, f"{path}[{i}]")
+    elif kind == "map":
+        for key, item in value.items():
+            check_strlen(schema["values"], item, names, f"{path}.{key}")
+    elif isinstance(kind, (dict, list)) or (isinstance(kind, str) and kind not in _PRIMITIVES | {"enum", "fixed"}):
+        check_strlen(kind, value, names, path)
+
+
+def check_mcp(mcp: MetadataChangeProposalWrapper) -> DataHubMCPW:
+    """Assert DataHub accepts ``mcp``; return DataHub's parsed wrapper."""
+    obj = mcp.to_obj()
+    label = f"{mcp.entity_urn} {mcp.aspect_name}"
+    # URNs: the entity's and every URN inside the aspect parse with DataHub's parser.
+    Urn.from_string(mcp.entity_urn)
+    for urn in iter_urns(obj["aspect"]["json"]):
+        Urn.from_string(urn)
+    # The aspect is one DataHub's entity registry allows on this entity type.
+    allowed = sc.ENTITY_TYPE_TO_ASPECT_NAMES.get(mcp.entity_type)
+    assert allowed is not None, f"{label}: DataHub has no entity type {mcp.entity_type!r}"
+    assert mcp.aspect_name in allowed, f"{label}: not an aspect of {mcp.entity_type}"
+    # DataHub's wrapper parses it into its typed aspect class, which validates.
+    parsed = DataHubMCPW.from_obj(copy.deepcopy(obj))
+    assert isinstance(parsed, DataHubMCPW), f"{label}: DataHub could not type the aspect"
+    assert parsed.validate(), f"{label}: DataHub's validate() failed"
+    assert parsed.entityType == mcp.entity_type and parsed.aspectName == mcp.aspect_name, label
+    assert isinstance(parsed.aspect, sc.ASPECT_NAME_MAP[mcp.aspect_name]), label
+    # Nothing we sent was dropped or changed by DataHub's schema.
+    assert_subset(obj["aspect"]["json"], pre_json_transform(parsed.aspect.to_obj()), f"{label}: aspect")
+    check_strlen(parsed.aspect.RECORD_SCHEMA.to_json(), obj["aspect"]["json"], {}, label)
+    # The GMS form parses too (aspect serialised as a JSON string).
+    gms = mcp.to_gms()
+    assert json.loads(gms["aspect"]["value"]) == obj["aspect"]["json"], label
+    again = DataHubMCPW.from_obj(copy.deepcopy(gms))
+    assert isinstance(again, DataHubMCPW) and again.validate(), f"{label}: GMS form rejected"
+    return parsed

@@ -1,0 +1,394 @@
+"""The Kafka emitter: DataHub ``MetadataChangeProposal`` Avro records on ``MetadataChangeProposal_v1``.
+
+Drop-in for DataHub's ``DatahubKafkaEmitter``: same config shape, same topic,
+same Avro schema and Schema Registry subject (``<topic>-value``), key = entity
+URN. ``emit`` hands the message to librdkafka and returns; delivery reports
+arrive through ``callback(error, message)`` when the producer is polled
+(regularly by ``emit`` and by ``flush``).
+
+Nothing is lost silently: a message is either delivered, or reported failed
+through its callback *and* counted by the next ``flush()``, which raises
+:class:`~bridge.errors.UndeliveredError` with the count and the first errors.
+Every wait is bounded: a full local queue by ``max_queue_full_block_seconds``,
+delivery by ``delivery_timeout_seconds`` (librdkafka's ``message.timeout.ms``),
+Schema Registry calls by ``client_timeout_seconds``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from bridge.errors import (
+    BridgeError,
+    ConfigError,
+    ConnectionFailedError,
+    DeliveryError,
+    InvalidEventError,
+    QueueFullError,
+    UndeliveredError,
+    require,
+)
+from bridge.mcp import MetadataChangeProposalWrapper
+from emitters.base import Callback, Emitter
+
+from .avro import MCPAvroEncoder, confluent_header, load_mcp_schema
+from .config import KafkaEmitterConfig
+from .producer import delivery_timeout_ms, kafka_error, producer_settings
+from .registry import SchemaIdResolver, registry_client_config
+
+__all__ = ["KafkaEmitter"]
+
+log = logging.getLogger(__name__)
+
+_MAX_ERRORS_KEPT = 10
+# Serve delivery reports every this many emits, or when this many seconds have
+# passed: polling on every message costs more than the produce itself.
+_POLL_EVERY = 512
+_POLL_INTERVAL = 0.1
+
+
+def _call(callback: Callback, error: BaseException | None, message: str) -> None:
+    try:
+        callback(error, message)
+    except Exception:  # a user callback must not break librdkafka's poll loop
+        log.exception("kafka delivery callback raised")
+
+
+class KafkaEmitter(Emitter):
+    """Produces MCPs to Kafka as DataHub's Avro ``MetadataChangeProposal``.
+
+    Args:
+        config: a :class:`~emitters.kafka.KafkaEmitterConfig` (or use ``from_config(dict)``).
+
+    The constructor does no network IO: the producer and the Schema Registry
+    client start on first use.
+    """
+
+    kind = "kafka"
+    config_class = KafkaEmitterConfig
+
+    def __init__(self, config: KafkaEmitterConfig) -> None:
+        if not isinstance(config, KafkaEmitterConfig):
+            raise ConfigError(f"expected a KafkaEmitterConfig, got {type(config).__name__}", key="kafka")
+        self.config = config
+        self.topic = config.mcp_topic
+        self.subject = f"{self.topic}-value"
+        self._bootstrap = config.connection.bootstrap
+        self._settings = producer_settings(config)
+        self._resolver = SchemaIdResolver(
+            url=config.connection.schema_registry_url,
+            client_config=registry_client_config(
+                config.connection.schema_registry_url,
+                config.connection.schema_registry_config,
+                config.connection.client_timeout_seconds,
+            ),
+            schema_text=load_mcp_schema(),
+            mode=config.schema_registration,
+        )
+        self._producer: Any = None
+        self._encoder: MCPAvroEncoder | None = None
+        self._header: bytes | None = None
+        self._start_lock = threading.Lock()
+        self._error_lock = threading.Lock()
+        self._failed = 0
+        self._errors: list[BaseException] = []
+        self._since_poll = 0
+        self._last_poll = 0.0
+        self._last_client_error: str | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------
+
+    def _start(self) -> Any:
+        """Create the producer and the encoder (first use only)."""
+        with self._start_lock:
+            if self._producer is not None:
+                return self._producer
+            if self._closed:
+                raise DeliveryError("the Kafka emitter is closed")
+            ck = require("confluent_kafka", "kafka")
+            self._encoder = MCPAvroEncoder()
+            settings = dict(self._settings)
+            settings.setdefault("on_delivery", self._on_delivery)
+            settings.setdefault("error_cb", self._on_client_error)
+            try:
+                self._producer = ck.Producer(settings)
+            except (ck.KafkaException, ValueError, TypeError) as exc:
+                raise ConfigError(
+                    f"the Kafka producer refused its settings: {exc}", key="connection.producer_config"
+                ) from exc
+            log.info("kafka producer started bootstrap=%s topic=%s", self._bootstrap, self.topic)
+            return self._producer
+
+    def _schema_header(self) -> bytes:
+        header = self._header
+        if header is None:
+            header = self._header = confluent_header(self._resolver.schema_id(self.subject))
+        return header
+
+    # -- emitting --------------------------------------------------------
+
+    def emit(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None) -> None:
+        """Queue one MCP for delivery and return at once.
+
+        Args:
+            item: the proposal.
+            callback: ``callback(error, message)``, called once the broker has (or has
+                not) taken it; ``error`` is ``None`` on success.
+
+        Raises:
+            InvalidEventError: ``item`` is not an MCP or cannot be written as DataHub's Avro record.
+            RejectedError: the message is larger than ``message.max.bytes``, or the topic does not exist;
+                or (lookup mode) the schema is not registered.
+            ConnectionFailedError / AuthError: the Schema Registry is unreachable or refuses us.
+            QueueFullError: the local queue stayed full for ``max_queue_full_block_seconds``.
+
+            Errors raised here are also passed to ``callback``; they are not counted by ``flush``.
+        """
+        producer = self._producer or self._start()
+        try:
+            value = self._encode(item)
+        except BridgeError as exc:
+            if callback is not None:
+                _call(callback, exc, str(exc))
+            raise
+        try:
+            if callback is None:
+                producer.produce(self.topic, value, item.entity_urn)
+            else:
+                producer.produce(
+                    self.topic, value, item.entity_urn, on_delivery=self._reporter(item, callback)
+                )
+        except BufferError:
+            self._produce_when_room(producer, item, value, callback)
+        except Exception as exc:
+            error = self._sync_error(exc, item, value)
+            if callback is not None:
+                _call(callback, error, str(error))
+            raise error from exc
+        self._since_poll += 1
+        if self._since_poll >= _POLL_EVERY:
+            self._poll()
+
+    def emit_many(
+        self, items: Iterable[MetadataChangeProposalWrapper], callback: Callback | None = None
+    ) -> int:
+        """Queue many MCPs; returns how many were handed over (see :meth:`emit` for errors)."""
+        count = 0
+        emit = self.emit
+        for item in items:
+            emit(item, callback)
+            count += 1
+        return count
+
+    def _encode(self, item: MetadataChangeProposalWrapper) -> bytes:
+        if not isinstance(item, MetadataChangeProposalWrapper):
+            raise InvalidEventError(f"expected a MetadataChangeProposalWrapper, got {type(item).__name__}")
+        header = self._header or self._schema_header()
+        return header + self._encoder.encode(item)  # type: ignore[union-attr]
+
+    def _poll(self) -> None:
+        self._since_poll = 0
+        self._producer.poll(0)
+
+    def _produce_when_room(
+        self, producer: Any, item: MetadataChangeProposalWrapper, value: bytes, callback: Callback | None
+    ) -> None:
+        """The local queue is full: serve delivery reports until there is room, for a bounded time."""
+        limit = self.config.max_queue_full_block_seconds
+        deadline = time.monotonic() + limit
+        log.warning("kafka local queue full, waiting queued=%s limit_s=%s", len(producer), limit)
+        on_delivery = self._reporter(item, callback) if callback is not None else None
+        while True:
+            producer.poll(0.05)
+            try:
+                if on_delivery is None:
+                    producer.produce(self.topic, value, item.entity_urn)
+                else:
+                    producer.produce(self.topic, value, item.entity_urn, on_delivery=on_delivery)
+                return
+            except BufferError:
+                if time.monotonic() >= deadline:
+                    why = f"; last client error: {self._last_client_error}" if self._last_client_error else ""
+                    error = QueueFullError(
+                        f"the local Kafka queue stayed full for {limit:g}s with {len(producer)} message(s) "
+                        f"waiting for {self._bootstrap}{why}",
+                        urn=item.entity_urn,
+                        aspect=item.aspect_name,
+                    )
+                    if callback is not None:
+                        _call(callback, error, str(error))
+                    raise error from None
+            except Exception as exc:
+                error = self._sync_error(exc, item, value)
+                if callback is not None:
+                    _call(callback, error, str(error))
+                raise error from exc
+
+    def _sync_error(self, exc: Exception, item: Any, value: bytes | None) -> BridgeError:
+        """An exception from ``produce`` -> the project's error."""
+        ck = require("confluent_kafka", "kafka")
+        urn = getattr(item, "entity_urn", None)
+        aspect = getattr(item, "aspect_name", None)
+        if isinstance(exc, ck.KafkaException) and exc.args:
+            return kafka_error(
+                exc.args[0],
+                topic=self.topic,
+                bootstrap=self._bootstrap,
+                urn=urn,
+                aspect=aspect,
+                size=len(value) if value else None,
+                max_size=int(self._settings.get("message.max.bytes", 1_000_000)),
+            )
+        return DeliveryError(
+            f"could not queue the message for Kafka: {type(exc).__name__}: {exc}", urn=urn, aspect=aspect
+        )
+
+    # -- delivery reports -----------------------------------------------
+
+    def _reporter(self, item: MetadataChangeProposalWrapper, callback: Callback) -> Any:
+        urn, aspect = item.entity_urn, item.aspect_name
+
+        def report(err: Any, msg: Any) -> None:
+            if err is None:
+                _call(
+                    callback,
+                    None,
+                    f"delivered {urn} {aspect} to {msg.topic()}[{msg.partition()}]@{msg.offset()}",
+                )
+            else:
+                error = self._record_failure(err, msg, urn, aspect)
+                _call(callback, error, str(error))
+
+        return report
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        """Delivery report of messages emitted without a callback: only failures matter."""
+        if err is not None:
+            self._record_failure(err, msg, None, None)
+
+    def _record_failure(self, err: Any, msg: Any, urn: str | None, aspect: str | None) -> DeliveryError:
+        if urn is None:
+            urn, aspect = self._identify(msg)
+        error = kafka_error(
+            err, topic=msg.topic() or self.topic, bootstrap=self._bootstrap, urn=urn, aspect=aspect
+        )
+        if self._last_client_error and isinstance(error, ConnectionFailedError):
+            error.args = (f"{error.args[0]}; last client error: {self._last_client_error}",)
+        with self._error_lock:
+            self._failed += 1
+            if len(self._errors) < _MAX_ERRORS_KEPT:
+                self._errors.append(error)
+        log.warning("kafka delivery failed urn=%s aspect=%s error=%s", urn, aspect, err.name())
+        return error
+
+    def _identify(self, msg: Any) -> tuple[str | None, str | None]:
+        """URN and aspect of a failed message, read back from its key and value (failure path only)."""
+        key = msg.key()
+        urn = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+        aspect = None
+        # Best effort, only to name the aspect in the report.
+        with contextlib.suppress(Exception):
+            aspect = self._encoder.decode(msg.value()).get("aspectName")  # type: ignore[union-attr]
+        return urn, aspect
+
+    def _on_client_error(self, err: Any) -> None:
+        """librdkafka's global errors (broker down, auth): kept to explain later failures."""
+        self._last_client_error = f"{err.name()}: {err.str()}"
+        log.warning("kafka client error bootstrap=%s error=%s", self._bootstrap, self._last_client_error)
+
+    # -- flush / close ----------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything queued is delivered or has failed.
+
+        Args:
+            timeout: seconds to wait; by default the delivery timeout plus a margin, after
+                which every message has been settled by librdkafka.
+
+        Raises:
+            UndeliveredError: some messages failed since the last flush, or are still queued
+                when ``timeout`` ran out (those may still be delivered later).
+        """
+        producer = self._producer
+        if producer is not None:
+            if timeout is None:
+                timeout = delivery_timeout_ms(self._settings) / 1000 + 5
+            self._since_poll = 0
+            remaining = producer.flush(timeout)
+        else:
+            remaining = 0
+        with self._error_lock:
+            failed, errors = self._failed, self._errors
+            self._failed, self._errors = 0, []
+        if remaining:
+            errors = [
+                *errors,
+                ConnectionFailedError(
+                    f"{remaining} message(s) still queued for Kafka at {self._bootstrap} after {timeout:g}s"
+                ),
+            ]
+        if failed or remaining:
+            raise UndeliveredError(failed + remaining, errors)
+
+    def close(self) -> None:
+        """Flush, then release the producer. Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            self._producer = None
+
+    # -- checks -----------------------------------------------------------
+
+    def test_connection(self) -> dict[str, Any]:
+        """Check that the broker answers, the topic exists and the Schema Registry gives a schema id.
+
+        In ``register`` mode this registers the schema (what the first emit would do).
+
+        Returns:
+            ``bootstrap``, ``cluster_id``, ``brokers``, ``topic``, ``partitions``,
+            ``schema_registry``, ``subject``, ``schema_id``.
+
+        Raises:
+            ConnectionFailedError: no broker or no registry answered in time.
+            RejectedError: the topic does not exist, or (lookup mode) the schema is not registered.
+            AuthError: the broker or the registry refused us.
+        """
+        ck = require("confluent_kafka", "kafka")
+        producer = self._producer or self._start()
+        wait = self.config.connection.client_timeout_seconds
+        try:
+            meta = producer.list_topics(topic=self.topic, timeout=wait)
+        except ck.KafkaException as exc:
+            why = f"; {self._last_client_error}" if self._last_client_error else ""
+            raise ConnectionFailedError(
+                f"no Kafka broker answered at {self._bootstrap} within {wait:g}s{why}",
+                server_message=str(exc.args[0]) if exc.args else None,
+            ) from exc
+        topic = meta.topics.get(self.topic)
+        if topic is None or topic.error is not None:
+            raise kafka_error(
+                topic.error if topic is not None else "UNKNOWN_TOPIC_OR_PART",
+                topic=self.topic,
+                bootstrap=self._bootstrap,
+            )
+        self._resolver.subjects()
+        schema_id = self._resolver.schema_id(self.subject)
+        return {
+            "bootstrap": self._bootstrap,
+            "cluster_id": meta.cluster_id,
+            "brokers": len(meta.brokers),
+            "topic": self.topic,
+            "partitions": len(topic.partitions),
+            "schema_registry": self.config.connection.schema_registry_url,
+            "subject": self.subject,
+            "schema_id": schema_id,
+        }

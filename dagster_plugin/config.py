@@ -1,0 +1,252 @@
+"""The plugin's configuration: one frozen object and the one function that reads the environment.
+
+The options are those of DataHub's Dagster guide (``datahub_client_config``,
+``dagster_url``, ``capture_asset_materialization``, ``capture_input_output``,
+``platform_instance``, ``env``, ``asset_lineage_extractor``,
+``asset_keys_to_dataset_urn_converter``), so a user's existing setup reads the
+same. ``datahub_client_config`` takes any bridge emitter config::
+
+    {"kind": "rest", "gms_server": "http://gms:8080", "token": "..."}
+    {"server": "http://gms:8080", "token": "..."}                 # DataHub's DatahubClientConfig shape
+    {"kind": "kafka", "connection": {"bootstrap": "broker:9092", "schema_registry_url": "http://sr:8081"}}
+    {"kind": "file", "filename": "mcps.json"}
+
+Lookup order (first match wins, per option): the arguments given to
+:meth:`DagsterPluginConfig.from_env`, then the environment variables in
+:data:`ENV_VARS`, then the defaults. :meth:`DagsterPluginConfig.from_env` is
+the only place that reads the environment. Building a config never opens a
+connection.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from bridge.errors import ConfigError
+
+__all__ = [
+    "ENV_VARS",
+    "DagsterPluginConfig",
+    "DatahubDagsterSourceConfig",
+    "emitter_kind_and_config",
+]
+
+#: environment variable -> (option, how to parse it). Documented in README.md ("Dagster").
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "BRIDGE_DAGSTER_CLIENT_CONFIG": ("datahub_client_config", "json"),
+    "DATAHUB_GMS_URL": ("datahub_client_config.server", "str"),
+    "DATAHUB_GMS_TOKEN": ("datahub_client_config.token", "str"),
+    "BRIDGE_DAGSTER_URL": ("dagster_url", "str"),
+    "BRIDGE_DAGSTER_CAPTURE_ASSET_MATERIALIZATION": ("capture_asset_materialization", "bool"),
+    "BRIDGE_DAGSTER_CAPTURE_INPUT_OUTPUT": ("capture_input_output", "bool"),
+    "BRIDGE_DAGSTER_PLATFORM_INSTANCE": ("platform_instance", "str"),
+    "BRIDGE_DAGSTER_ENV": ("env", "str"),
+    "BRIDGE_DAGSTER_NAMESPACE": ("namespace", "str"),
+    "BRIDGE_DAGSTER_ASSET_LINEAGE_EXTRACTOR": ("asset_lineage_extractor", "callable"),
+    "BRIDGE_DAGSTER_ASSET_KEY_TO_URN": ("asset_keys_to_dataset_urn_converter", "callable"),
+    "BRIDGE_DAGSTER_MAX_RUNS_PER_TICK": ("max_runs_per_tick", "int"),
+}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _client_config(value: Any) -> dict[str, Any]:
+    """Accept a mapping or an object with DataHub's client-config attributes (server, token, ...)."""
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return dict(value)
+    # A DataHub DatahubClientConfig (pydantic) or similar: read its public fields, import nothing.
+    dump = getattr(value, "model_dump", None) or getattr(value, "dict", None)
+    if callable(dump):
+        return {k: v for k, v in dump().items() if v is not None}
+    raise ConfigError(f"must be a mapping, got {type(value).__name__}", key="datahub_client_config")
+
+
+def _optional_callable(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigError(f"must be callable, got {type(value).__name__}", key=attribute.name)
+
+
+@attrs.frozen(kw_only=True)
+class DagsterPluginConfig:
+    """What the sensor needs; holds no connection.
+
+    Attributes:
+        datahub_client_config: the emitter config (REST, Kafka, file, console, or DataHub's ``{"server": ...}``).
+        dagster_url: base URL of the Dagster UI; when set, flows, jobs, runs and assets link to it.
+        capture_asset_materialization: report materialized/observed assets as datasets.
+        capture_input_output: read datasets from handled outputs / loaded inputs (path, URI, table name).
+        platform_instance: DataHub platform instance of the flows, jobs and the ``dagster`` asset datasets.
+        env: DataHub environment (``PROD``, ``DEV``, ...).
+        namespace: the job namespace the events carry (the DataHub orchestrator cluster).
+        asset_lineage_extractor: ``fn(run) -> {op_name: OpLineage}`` adding datasets per op (see
+            :mod:`dagster_plugin.runs`).
+        asset_keys_to_dataset_urn_converter: ``fn(asset_key_path) -> dataset URN | None`` naming the dataset
+            an asset is (``None`` keeps the default ``dagster`` dataset).
+        translator: extra ``translators.datahub.TranslatorConfig`` settings (a dict).
+        max_runs_per_tick: how many finished runs one sensor tick reports at most.
+    """
+
+    datahub_client_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_client_config)
+    dagster_url: str | None = None
+    capture_asset_materialization: bool = True
+    capture_input_output: bool = True
+    platform_instance: str | None = None
+    env: str = "PROD"
+    namespace: str = "dagster"
+    asset_lineage_extractor: Callable[..., Any] | None = attrs.field(default=None, validator=_optional_callable)
+    asset_keys_to_dataset_urn_converter: Callable[..., Any] | None = attrs.field(
+        default=None, validator=_optional_callable
+    )
+    translator: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+    max_runs_per_tick: int = 25
+
+    def __attrs_post_init__(self) -> None:
+        if self.max_runs_per_tick < 1:
+            raise ConfigError("must be at least 1", key="max_runs_per_tick")
+        if self.dagster_url is not None and not self.dagster_url.startswith(("http://", "https://")):
+            raise ConfigError(f"must be an http(s) URL, got {self.dagster_url!r}", key="dagster_url")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DagsterPluginConfig:
+        """Build from a plain mapping; unknown keys are errors naming the known ones."""
+        known = {a.name for a in attrs.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> DagsterPluginConfig:
+        """Resolve the config: ``options`` first, then the environment (:data:`ENV_VARS`), then defaults.
+
+        This is the only function that reads the environment.
+
+        Args:
+            env: the environment to read (defaults to ``os.environ``).
+            options: explicit options (``None`` values are ignored).
+
+        Returns:
+            The frozen config.
+
+        Raises:
+            ConfigError: a variable cannot be parsed (the message names it).
+        """
+        env = os.environ if env is None else env
+        data: dict[str, Any] = {}
+        for name, (option, kind) in ENV_VARS.items():
+            raw = env.get(name)
+            if raw is None or (raw == "" and kind != "bool"):
+                continue
+            value = _parse(name, raw, kind)
+            if "." in option:
+                section, key = option.split(".", 1)
+                data.setdefault(section, {})
+                if isinstance(data[section], dict):
+                    data[section].setdefault(key, value)
+            elif option == "datahub_client_config":
+                data[option] = {**value, **data.get(option, {})}
+            else:
+                data[option] = value
+        for key, value in options.items():
+            if value is None:
+                continue
+            if key == "datahub_client_config":
+                value = _client_config(value)
+            data[key] = value
+        return cls.from_dict(data)
+
+    def emitter(self) -> tuple[str, dict[str, Any]]:
+        """The emitter kind and its config dict (see :func:`emitter_kind_and_config`)."""
+        return emitter_kind_and_config(self.datahub_client_config)
+
+
+#: The name DataHub's plugin users know.
+DatahubDagsterSourceConfig = DagsterPluginConfig
+
+
+def emitter_kind_and_config(client_config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Decide the emitter kind of a ``datahub_client_config`` and convert DataHub's REST shape.
+
+    ``kind`` wins; else ``connection`` means Kafka, ``filename`` means file, and
+    ``server``/``gms_server`` mean REST. DataHub's ``server`` key becomes ``gms_server``.
+
+    Raises:
+        ConfigError: no kind can be told from the keys.
+    """
+    config = dict(client_config)
+    kind = config.pop("kind", None)
+    if kind is None:
+        if "connection" in config:
+            kind = "kafka"
+        elif "filename" in config:
+            kind = "file"
+        elif "server" in config or "gms_server" in config:
+            kind = "rest"
+        else:
+            raise ConfigError(
+                "cannot tell the emitter: give 'kind' (rest, kafka, file, console) or 'server' "
+                "(or set DATAHUB_GMS_URL / BRIDGE_DAGSTER_CLIENT_CONFIG)",
+                key="datahub_client_config",
+            )
+    if kind == "rest" and "server" in config:
+        server = config.pop("server")
+        config.setdefault("gms_server", server)
+    # DataHub client options this bridge has no use for; dropping them keeps old configs working.
+    for ignored in ("client_mode", "datahub_component", "default_emit_mode"):
+        config.pop(ignored, None)
+    return str(kind), config
+
+
+def _parse(name: str, raw: str, kind: str) -> Any:
+    if kind == "str":
+        return raw
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"${name} must be true or false, got {raw!r}")
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"${name} must be an integer, got {raw!r}") from exc
+    if kind == "json":
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"${name} must be a JSON object: {exc}") from exc
+        if not isinstance(value, dict):
+            raise ConfigError(f"${name} must be a JSON object, got {type(value).__name__}")
+        return value
+    if kind == "callable":
+        return load_callable(raw, name=f"${name}")
+    raise ValueError(f"unknown kind {kind}")  # programming error in ENV_VARS
+
+
+def load_callable(target: str, *, name: str) -> Callable[..., Any]:
+    """Import ``module:function`` (or ``module.function``)."""
+    module_name, sep, attr = target.partition(":")
+    if not sep:
+        module_name, _, attr = target.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(f"{name} must be 'module:function', got {target!r}")
+    try:
+        obj = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{name}: cannot import {target!r}: {exc}") from exc
+    if not callable(obj):
+        raise ConfigError(f"{name}: {target!r} is not callable")
+    return obj

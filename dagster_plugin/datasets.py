@@ -1,0 +1,205 @@
+"""Dagster asset keys, metadata and URNs -> neutral :class:`bridge.Dataset` objects (pure).
+
+Identity rules (the translator turns ``namespace`` + ``name`` into a DataHub
+URN; a namespace without ``://`` is the platform itself):
+
+* an asset is ``dagster`` / ``"."``-joined key (DataHub's Dagster plugin uses
+  the same URN), unless ``asset_keys_to_dataset_urn_converter`` names another
+  dataset URN for it;
+* a dataset URN (from the converter, ``datahub.inputs``/``datahub.outputs``
+  metadata or a lineage extractor) becomes ``namespace=<platform>``,
+  ``name=<name>``;
+* ``dagster/uri`` and ``path`` metadata are URIs (``s3://bucket/key``,
+  ``/tmp/file``); ``dagster/table_name`` is a table of the asset's storage
+  kind (``kinds={"snowflake"}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from bridge.errors import InvalidEventError
+from bridge.model import (
+    ColumnLineage,
+    Dataset,
+    InputField,
+    Owner,
+    SchemaField,
+    Tag,
+    Transformation,
+)
+
+__all__ = [
+    "ASSET_PLATFORM",
+    "AssetNamer",
+    "dataset_from_urn",
+    "dataset_from_uri",
+    "datasets_from_metadata",
+    "owner_from_dagster",
+    "schema_fields",
+]
+
+ASSET_PLATFORM = "dagster"
+
+# Asset kinds / storage kinds that name a table platform for ``dagster/table_name``.
+_TABLE_PLATFORMS = {
+    "athena", "bigquery", "clickhouse", "databricks", "db2", "duckdb", "hive", "mariadb", "mssql",
+    "mysql", "oracle", "postgres", "postgresql", "redshift", "snowflake", "sqlite", "teradata", "trino",
+}
+_PLATFORM_ALIASES = {"postgresql": "postgres", "gs": "gcs", "s3a": "s3", "s3n": "s3"}
+
+
+def dataset_from_urn(urn: str) -> Dataset:
+    """``urn:li:dataset:(urn:li:dataPlatform:<p>,<name>,<env>)`` -> ``Dataset(namespace=p, name=name)``.
+
+    Raises:
+        InvalidEventError: ``urn`` is not a dataset URN.
+    """
+    prefix = "urn:li:dataset:("
+    if not isinstance(urn, str) or not urn.startswith(prefix) or not urn.endswith(")"):
+        raise InvalidEventError(f"not a dataset URN: {urn!r}", field="dataset urn")
+    body = urn[len(prefix) : -1]
+    platform, sep, rest = body.partition(",")
+    name, sep2, env = rest.rpartition(",")
+    if not sep or not sep2 or not name:
+        raise InvalidEventError(f"not a dataset URN: {urn!r}", field="dataset urn")
+    platform = platform.removeprefix("urn:li:dataPlatform:")
+    return Dataset(namespace=platform, name=name, facets={"datahubUrn": {"urn": urn, "env": env}})
+
+
+def dataset_from_uri(uri: str) -> Dataset | None:
+    """A ``dagster/uri`` or ``path`` value as a dataset (OpenLineage naming), or None when empty."""
+    uri = (uri or "").strip()
+    if not uri:
+        return None
+    if "://" not in uri:
+        return Dataset(namespace="file", name=uri)
+    parts = urlsplit(uri)
+    scheme = _PLATFORM_ALIASES.get(parts.scheme, parts.scheme)
+    if scheme == "file":
+        return Dataset(namespace="file", name=parts.path)
+    path = parts.path.lstrip("/")
+    if not parts.netloc or not path:
+        return Dataset(namespace=f"{scheme}://{parts.netloc}", name=path or "/")
+    return Dataset(namespace=f"{scheme}://{parts.netloc}", name=path)
+
+
+def _table_platform(kinds: Iterable[str], tags: Mapping[str, str]) -> str | None:
+    candidates = [*kinds, tags.get("dagster/storage_kind", "")]
+    for kind in candidates:
+        kind = (kind or "").lower()
+        if kind in _TABLE_PLATFORMS:
+            return _PLATFORM_ALIASES.get(kind, kind)
+    return None
+
+
+def datasets_from_metadata(
+    metadata: Mapping[str, Any], *, kinds: Iterable[str] = (), tags: Mapping[str, str] | None = None
+) -> list[Dataset]:
+    """Physical datasets named by plain metadata: ``dagster/table_name``, ``dagster/uri``, ``path``,
+    and ``datahub.inputs``/``datahub.outputs`` URN lists are handled by the caller.
+    """
+    out: list[Dataset] = []
+    table = metadata.get("dagster/table_name")
+    if isinstance(table, str) and table.strip():
+        platform = _table_platform(kinds, tags or {})
+        if platform:
+            out.append(Dataset(namespace=platform, name=table.strip()))
+    for key in ("dagster/uri", "uri", "path"):
+        value = metadata.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("path") or value.get("url")
+        if isinstance(value, str):
+            dataset = dataset_from_uri(value)
+            if dataset is not None:
+                out.append(dataset)
+    return out
+
+
+def urns_in(value: Any) -> list[str]:
+    """Dataset URNs listed in an In/Out metadata value (a URN string or a list of them)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def owner_from_dagster(owner: str) -> Owner:
+    """Dagster ``team:x`` -> a group owner URN; ``alice@example.com`` / ``user`` -> a user owner URN."""
+    if owner.startswith("team:"):
+        return Owner(name=f"urn:li:corpGroup:{owner[5:]}", type="TECHNICAL_OWNER")
+    if owner.startswith("urn:li:"):
+        return Owner(name=owner, type="TECHNICAL_OWNER")
+    return Owner(name=f"urn:li:corpuser:{owner}", type="TECHNICAL_OWNER")
+
+
+def schema_fields(schema: Any) -> tuple[tuple[SchemaField, ...], tuple[Tag, ...]] | None:
+    """``dagster/column_schema`` (plain form) -> schema fields and column tags; None when absent."""
+    if not isinstance(schema, Mapping) or not isinstance(schema.get("columns"), list):
+        return None
+    fields = []
+    tags = []
+    for position, column in enumerate(schema["columns"]):
+        fields.append(
+            SchemaField(
+                name=column["name"],
+                type=column.get("type") or None,
+                description=column.get("description") or None,
+                ordinal_position=position,
+            )
+        )
+        for key, value in (column.get("tags") or {}).items():
+            tags.append(Tag(key=key, value=value or None, field=column["name"], source="DAGSTER"))
+    return tuple(fields), tuple(tags)
+
+
+class AssetNamer:
+    """Names asset keys as datasets, once per key (the user's converter may be slow or strict).
+
+    Args:
+        converter: ``fn(asset_key_path) -> dataset URN str | None`` (DataHub's
+            ``asset_keys_to_dataset_urn_converter``; an object with ``.urn()`` is accepted too).
+    """
+
+    def __init__(self, converter: Callable[[Sequence[str]], Any] | None = None) -> None:
+        self._converter = converter
+        self._cache: dict[tuple[str, ...], Dataset] = {}
+
+    def __call__(self, key: Sequence[str]) -> Dataset:
+        key = tuple(key)
+        if key not in self._cache:
+            self._cache[key] = self._name(key)
+        return self._cache[key]
+
+    def _name(self, key: tuple[str, ...]) -> Dataset:
+        if self._converter is not None:
+            urn = self._converter(list(key))
+            if urn is not None:
+                urn = urn.urn() if callable(getattr(urn, "urn", None)) else str(urn)
+                return dataset_from_urn(urn)
+        return Dataset(namespace=ASSET_PLATFORM, name=".".join(key))
+
+
+def column_lineage(lineage: Any, namer: AssetNamer) -> tuple[ColumnLineage, ...]:
+    """``dagster/column_lineage`` (plain form) -> column lineage edges of the output dataset."""
+    if not isinstance(lineage, Mapping) or not isinstance(lineage.get("deps_by_column"), Mapping):
+        return ()
+    out = []
+    for column, deps in lineage["deps_by_column"].items():
+        inputs = []
+        for dep in deps or ():
+            upstream = namer(dep["asset_key"])
+            inputs.append(
+                InputField(
+                    namespace=upstream.namespace,
+                    name=upstream.name,
+                    field=dep["column_name"],
+                    transformations=(Transformation(type="DIRECT", subtype="TRANSFORMATION"),),
+                )
+            )
+        if inputs:
+            out.append(ColumnLineage(output_field=column, inputs=tuple(inputs)))
+    return tuple(out)

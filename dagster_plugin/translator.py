@@ -1,0 +1,180 @@
+"""The DataHub translator, taught what Dagster events carry (a subclass, as the translator intends).
+
+:class:`DagsterTranslator` keeps everything :class:`~translators.datahub.DataHubTranslator`
+does and adds what the plugin's facets say (see :mod:`dagster_plugin.events`):
+
+* the Dagster run is a process instance of the *flow* (as in DataHub's own
+  Dagster plugin), so the flow-level event makes no extra data job;
+* runs link to the Dagster UI and carry their attempt number, partition,
+  step key and status;
+* flows and jobs are browsed under their code location; jobs carry the op
+  definition and code location as properties and the ``Op`` subtype;
+* assets get the ``Asset`` subtype, a browse path (code location / group),
+  their Dagster metadata as properties, a link to the asset page, and their
+  upstream assets (from the asset graph) with column lineage as ``upstreamLineage``.
+
+It stays pure: the MCPs depend only on the event and the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.model import DatasetEvent, Event, RunEvent
+from translators.datahub import DataHubTranslator, aspects
+from translators.datahub.urns import make_schema_field_urn
+
+__all__ = ["DagsterTranslator"]
+
+MCPW = MetadataChangeProposalWrapper
+
+
+def _facet(facets: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = facets.get(name) if facets else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _mcp(urn: str, entity_type: str, name: str, aspect: dict[str, Any]) -> MCPW:
+    return MCPW(entity_urn=urn, entity_type=entity_type, aspect_name=name, aspect=aspect)
+
+
+class DagsterTranslator(DataHubTranslator):
+    """DataHub translation of the Dagster plugin's events."""
+
+    # -- runs ------------------------------------------------------------------
+
+    def get_run_url(self, event: RunEvent) -> str | None:
+        return _facet(event.run.facets, "dagsterRun").get("url") or super().get_run_url(event)
+
+    def get_attempt(self, event: RunEvent) -> int:
+        attempts = _facet(event.run.facets, "dagsterRun").get("attempts")
+        return int(attempts) if isinstance(attempts, int) and attempts > 0 else super().get_attempt(event)
+
+    def get_run_properties(self, event: RunEvent) -> dict[str, str]:
+        props = super().get_run_properties(event)
+        facet = _facet(event.run.facets, "dagsterRun")
+        for key in ("status", "stepKey", "mappingKey", "attempts", "partition", "dagsterRunId", "parentRunId",
+                    "rootRunId"):  # fmt: skip
+            if facet.get(key) is not None:
+                props[f"dagster.{key}"] = str(facet[key])
+        for key, value in (facet.get("tags") or {}).items():
+            props.setdefault(f"dagster.tag.{key}", str(value))
+        return props
+
+    # -- flows and jobs ----------------------------------------------------------
+
+    def get_job_properties(self, event: Any) -> dict[str, str]:
+        props = super().get_job_properties(event)
+        facet = _facet(event.job.facets, "dagsterJob")
+        for key in ("codeLocation", "repository", "module", "opName", "opDefinition", "assetGroup"):
+            if facet.get(key):
+                props[f"dagster.{key}"] = str(facet[key])
+        if facet.get("upstreamOps"):
+            props["dagster.upstreamOps"] = ",".join(facet["upstreamOps"])
+        for key, value in (facet.get("properties") or {}).items():
+            props.setdefault(key, str(value))
+        return props
+
+    # -- the whole event -----------------------------------------------------------
+
+    def translate(self, event: Event) -> list[MCPW]:
+        mcps = super().translate(event)
+        if isinstance(event, RunEvent) and "dagsterJob" in event.job.facets:
+            return self._adjust_run(event, mcps)
+        if isinstance(event, DatasetEvent) and "dagsterAsset" in event.dataset.facets:
+            return self._adjust_asset(event, mcps)
+        return mcps
+
+    __call__ = translate
+
+    def _browse(self, facet: Mapping[str, Any], *tail: tuple[str, str | None]) -> dict[str, Any] | None:
+        location = [str(p) for p in facet.get("browsePath") or ()]
+        if not location:
+            return None
+        instance = self.get_platform_instance_urn("dagster") if self.config.platform_instance else None
+        entries: list[tuple[str, str | None]] = [(instance, instance)] if instance else []
+        entries.append((location[0], None))
+        entries.extend(tail)
+        return aspects.browse_paths_v2(entries)
+
+    def _adjust_run(self, event: RunEvent, mcps: list[MCPW]) -> list[MCPW]:
+        facet = _facet(event.job.facets, "dagsterJob")
+        is_flow_run = event.run.parent is None
+        flow_urn = self.get_flow_urn(event)
+        job_urn = self.get_job_urn(event, flow_urn)
+        out: list[MCPW] = []
+        for mcp in mcps:
+            if is_flow_run and mcp.entity_urn == job_urn:
+                continue  # the Dagster job is the flow; its run belongs to the flow, not to a data job
+            if mcp.aspect_name == "dataProcessInstanceRelationships" and is_flow_run:
+                value = dict(mcp.aspect_value)
+                value["parentTemplate"] = flow_urn
+                mcp = attrs.evolve(mcp, aspect=value)
+            elif mcp.aspect_name == "browsePathsV2" and mcp.entity_type == "dataFlow":
+                path = self._browse(facet)
+                if path is not None:
+                    mcp = attrs.evolve(mcp, aspect=path)
+            elif mcp.aspect_name == "browsePathsV2" and mcp.entity_type == "dataJob":
+                path = self._browse(facet, (flow_urn, flow_urn))
+                if path is not None:
+                    mcp = attrs.evolve(mcp, aspect=path)
+            elif mcp.aspect_name == "dataFlowInfo" and is_flow_run:
+                value = dict(mcp.aspect_value)
+                value["customProperties"] = {**value.get("customProperties", {}), **self.get_job_properties(event)}
+                mcp = attrs.evolve(mcp, aspect=value)
+            out.append(mcp)
+        return out
+
+    def _adjust_asset(self, event: DatasetEvent, mcps: list[MCPW]) -> list[MCPW]:
+        dataset = event.dataset
+        facet = _facet(dataset.facets, "dagsterAsset")
+        urn = self.get_dataset_urn(dataset)
+        time_ms = int(event.event_time.timestamp() * 1000)
+        props = {f"dagster.{k}": str(facet[k]) for k in ("group", "codeLocation", "partition", "lastRunId")
+                 if facet.get(k) is not None}  # fmt: skip
+        if facet.get("assetKey"):
+            props["dagster.assetKey"] = "/".join(facet["assetKey"])
+        props.update({k: str(v) for k, v in (facet.get("properties") or {}).items()})
+        out: list[MCPW] = []
+        have_properties = False
+        for mcp in mcps:
+            if mcp.aspect_name == "datasetProperties" and mcp.entity_urn == urn:
+                value = dict(mcp.aspect_value)
+                value["customProperties"] = {**props, **value.get("customProperties", {})}
+                if facet.get("url"):
+                    value["externalUrl"] = facet["url"]
+                mcp = attrs.evolve(mcp, aspect=value)
+                have_properties = True
+            out.append(mcp)
+        if not have_properties:
+            out.append(_mcp(urn, "dataset", "datasetProperties", aspects.dataset_properties(
+                description=dataset.description, custom_properties=props, external_url=facet.get("url"))))  # fmt: skip
+        if facet.get("subType"):
+            out.append(_mcp(urn, "dataset", "subTypes", aspects.sub_types([facet["subType"]])))
+        path = self._browse(facet, *[(str(p), None) for p in (facet.get("browsePath") or ())[1:]])
+        if path is not None:
+            out.append(_mcp(urn, "dataset", "browsePathsV2", path))
+        upstreams = [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet.get("upstreams") or ()]
+        fine = []
+        if self.config.emit_column_lineage:
+            for cl in dataset.column_lineage:
+                fields = sorted(
+                    {make_schema_field_urn(self.get_ref_urn(self.get_dataset_ref_for(f.namespace, f.name)), f.field)
+                     for f in cl.inputs}  # fmt: skip
+                )
+                if fields:
+                    fine.append(aspects.fine_grained_lineage(
+                        fields, [make_schema_field_urn(urn, cl.output_field)], transform_operation="DIRECT"))  # fmt: skip
+        for f in fine:
+            for field_urn in f["upstreams"]:
+                parent = field_urn[len("urn:li:schemaField:(") : field_urn.rindex(",")]
+                if parent not in upstreams and parent != urn:
+                    upstreams.append(parent)
+        if upstreams:
+            out.append(_mcp(urn, "dataset", "upstreamLineage",
+                            aspects.upstream_lineage(upstreams, time_ms, fine_grained=fine)))  # fmt: skip
+        return out

@@ -140,3 +140,14 @@ def test_read_events_missing_file(tmp_path: Path) -> None:
         list(read_events(tmp_path / "absent.jsonl"))
     assert info.value.location == str(tmp_path / "absent.jsonl")
     assert isinstance(info.value.__cause__, FileNotFoundError)
+
+
+def test_broken_compact_array_falls_back_to_lines() -> None:
+    """A JSON array cut short still yields the complete events written one per line."""
+    events = airflow_events()[:3]
+    text = "[\n" + ",\n".join(json.dumps(e) for e in events)  # no closing bracket
+    results = list(parse_events(text, source="cut.json"))
+    assert isinstance(results[0][1], InvalidEventError) and results[0][0] == "cut.json:1"
+    # lines 2 and 3 end with the array's comma: read without it
+    assert [r.run.run_id for _, r in results[1:]] == [e["run"]["runId"] for e in events]
+    assert [loc for loc, _ in results[1:]] == ["cut.json:2", "cut.json:3", "cut.json:4"]

@@ -15,6 +15,7 @@ from bridge.errors import InvalidEventError
 from bridge.model import Event
 
 from ._parse import parse_event
+from ._values import warn
 
 __all__ = ["parse_events", "read_events"]
 
@@ -49,11 +50,7 @@ def parse_events(
             return
     else:
         text = data[1:] if data[:1] == "\ufeff" else data
-    stripped = text.lstrip()
-    if not stripped:
-        return
-    if stripped[0] == "[":
-        yield from _array(text, source, received_at)
+    if not text.strip():
         return
     try:
         obj = json.loads(text)
@@ -70,8 +67,14 @@ def parse_events(
             )
             return
     else:
-        yield source, _one(obj, source, received_at)
+        if type(obj) is list:
+            for index, item in enumerate(obj):
+                location = f"{source}[{index}]"
+                yield location, _one(item, location, received_at)
+        else:
+            yield source, _one(obj, source, received_at)
         return
+    # Not one JSON value: JSON Lines (a broken line is reported, the others are read).
     yield from _lines(text, source, received_at)
 
 
@@ -102,8 +105,10 @@ def _one(obj: object, location: str, received_at: dt.datetime | None) -> Event |
 def _looks_like_lines(text: str, exc: json.JSONDecodeError) -> bool:
     """JSON Lines, as opposed to one (broken) pretty-printed object?
 
-    One object followed by more ("Extra data") is JSON Lines; so is text where several
-    lines start with ``{`` in the first column (pretty-printed JSON indents nested objects).
+    Only asked when the whole text is not one JSON value. One value followed by more
+    ("Extra data") is JSON Lines; so is text with several lines starting with ``{`` in
+    the first column, or one such line that is a whole JSON value by itself
+    (pretty-printed JSON indents nested objects, and its first line is a bare ``{``).
     """
     if exc.msg == "Extra data":
         return True
@@ -113,6 +118,11 @@ def _looks_like_lines(text: str, exc: json.JSONDecodeError) -> bool:
             starts += 1
             if starts > 1:
                 return True
+            try:
+                json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            return True
     return False
 
 
@@ -126,34 +136,27 @@ def _lines(text: str, source: str, received_at: dt.datetime | None) -> Iterator[
         try:
             obj = loads(line)
         except json.JSONDecodeError as exc:
-            yield (
-                location,
-                InvalidEventError(f"invalid JSON at column {exc.colno}: {exc.msg}", location=location),
-            )
-            continue
+            obj = _without_trailing_comma(line, location)
+            if obj is None:
+                yield (
+                    location,
+                    InvalidEventError(f"invalid JSON at column {exc.colno}: {exc.msg}", location=location),
+                )
+                continue
         except RecursionError:
             yield location, InvalidEventError(_TOO_DEEP, location=location)
             continue
         yield location, _one(obj, location, received_at)
 
 
-def _array(text: str, source: str, received_at: dt.datetime | None) -> Iterator[Result]:
+def _without_trailing_comma(line: str, location: str) -> object | None:
+    """An array element written one per line (``{...},``), as left by a cut-short array; else ``None``."""
+    stripped = line.rstrip()
+    if not stripped.endswith(","):
+        return None
     try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield (
-            source,
-            InvalidEventError(
-                f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source
-            ),
-        )
-        return
-    except RecursionError:
-        yield source, InvalidEventError(_TOO_DEEP, location=source)
-        return
-    if not isinstance(items, list):  # e.g. "[1] [2]" cannot get here; kept for clarity
-        yield source, _one(items, source, received_at)
-        return
-    for index, obj in enumerate(items):
-        location = f"{source}[{index}]"
-        yield location, _one(obj, location, received_at)
+        obj = json.loads(stripped[:-1])
+    except (ValueError, RecursionError):
+        return None
+    warn(location, "", "line ends with a comma (an element of a broken JSON array?); read without it")
+    return obj

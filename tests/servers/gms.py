@@ -131,6 +131,8 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names
     body_size: int
     status: int | None  # what was answered; None when the connection was dropped
+    body: bytes = b""  # kept when the server stores (store=True)
+    peer: tuple[str, int] | None = None  # client address: one per connection, so keep-alive is visible
 
 
 @dataclass
@@ -447,7 +449,7 @@ class GmsServer:
                 except (asyncio.IncompleteReadError, ConnectionError, ValueError, ssl.SSLError):
                     return
                 keep_alive = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-                response = self._handle(method, target, headers, body)
+                response = self._handle(method, target, headers, body, writer.get_extra_info("peername"))
                 if response.drop:
                     writer.transport.abort()
                     return
@@ -477,7 +479,8 @@ class GmsServer:
             parts.append(await reader.readexactly(size))
             await reader.readexactly(2)
 
-    def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Response:
+    def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes,
+                peer: Any = None) -> _Response:
         split = urllib.parse.urlsplit(target)
         path = split.path
         query = dict(urllib.parse.parse_qsl(split.query))
@@ -498,7 +501,8 @@ class GmsServer:
             self.request_count += 1
             if self.store:
                 self.requests.append(RecordedRequest(
-                    method, path, query, headers, len(body), None if response.drop else response.status
+                    method, path, query, headers, len(body), None if response.drop else response.status,
+                    body, tuple(peer[:2]) if peer else None,
                 ))
         return response
 

@@ -302,23 +302,23 @@ class DeliveryWorker(threading.Thread):
         self.breaker = breaker
         self.parse = parse
         self.timeseries = _timeseries_aspects()
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self.rounds = 0
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self.spool.wake()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             if self.breaker.is_open:
-                self._stop.wait(self.breaker.remaining())
+                self._stopping.wait(self.breaker.remaining())
                 continue
             try:
                 worked = self.run_once()
             except Exception:  # noqa: BLE001 - keep delivering; the spool still holds the events
                 log.exception("delivery round failed", extra=log_fields(worker=self.index))
-                self._stop.wait(self.config.backoff_initial)
+                self._stopping.wait(self.config.backoff_initial)
                 continue
             if not worked:
                 self.spool.wait_for_new(self.config.idle_wait)

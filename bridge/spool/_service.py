@@ -73,6 +73,7 @@ class SpoolService:
         self.spool: Spool | None = None
         self.memory: SqliteLineageMemory | None = None
         self.workers: list[DeliveryWorker] = []
+        self._stopped = False
 
     @property
     def emitter(self) -> Any:
@@ -141,7 +142,10 @@ class SpoolService:
         return future
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the current round, persist the memory, close the emitter and the spool."""
+        """Finish the current round, persist the memory, close the emitter and the spool. Safe to call twice."""
+        if self.spool is None or self._stopped:
+            return
+        self._stopped = True
         for worker in self.workers:
             worker.stop()
         for worker in self.workers:

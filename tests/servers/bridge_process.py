@@ -1,0 +1,98 @@
+"""``bridge serve`` as a real child process, for crash tests and benchmarks.
+
+The process is the real CLI (``python -c 'from bridge.cli import main; main()' serve ...``)
+so it can be killed with SIGKILL part-way and started again on the same state directory.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.servers.kafka_broker import free_port
+
+__all__ = ["BridgeProcess"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class BridgeProcess:
+    """One ``bridge serve`` child process.
+
+    Args:
+        state_dir: the spool's directory (reuse it across restarts).
+        args: extra CLI arguments after ``serve`` (``--emitter rest --gms-server ...``).
+        port: fixed port (a free one by default; kept across restarts).
+        env: extra environment variables.
+    """
+
+    def __init__(self, state_dir: str | os.PathLike[str], *args: str, port: int | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.state_dir = str(state_dir)
+        self.args = list(args)
+        self.port = port or free_port()
+        self.env = env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(self.state_dir).with_suffix(".log")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> BridgeProcess:
+        cmd = [
+            sys.executable, "-c", "from bridge.cli import main; main()", "--log-level", "info", "serve",
+            "--port", str(self.port), "--state-dir", self.state_dir, *self.args,
+        ]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bridge serve exited with {self.process.returncode}: {self.log_tail()}")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"bridge serve did not come up: {self.log_tail()}")
+
+    def log_tail(self, chars: int = 3000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush -- what a crash looks like."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM and wait for the graceful shutdown."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.process.returncode
+
+    def __enter__(self) -> BridgeProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

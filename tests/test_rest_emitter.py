@@ -231,9 +231,9 @@ def test_retry_budget_exhausted_gives_a_clear_error(gms_server):
     gms_server.fail_next(10, status=503, message="GMS is restarting")
     done = Recorder()
     mcp = props_mcp(1)
-    with RestEmitter(gms_server=gms_server.url, retry_max_times=2, **FAST) as emitter:
-        with pytest.raises(RetriableError) as info:
-            emitter.emit(mcp, callback=done)
+    emitter = RestEmitter(gms_server=gms_server.url, retry_max_times=2, **FAST)
+    with pytest.raises(RetriableError) as info:
+        emitter.emit(mcp, callback=done)
     error = info.value
     assert "gave up after 3 attempts" in str(error)
     assert error.status == 503 and error.server_message == "GMS is restarting"
@@ -246,9 +246,9 @@ def test_retry_budget_exhausted_in_a_batch_reports_every_mcp(gms_server):
     gms_server.fail_next(100, status=500)
     mcps = [props_mcp(i) for i in range(250)]
     done = Recorder()
-    with RestEmitter(gms_server=gms_server.url, retry_max_times=1, **FAST) as emitter:
-        with pytest.raises(UndeliveredError) as info:
-            emitter.emit_many(mcps, callback=done)
+    emitter = RestEmitter(gms_server=gms_server.url, retry_max_times=1, **FAST)
+    with pytest.raises(UndeliveredError) as info:
+        emitter.emit_many(mcps, callback=done)
     assert info.value.failed == 250
     assert all(isinstance(e, RetriableError) for e in info.value.errors)
     assert len(done.errors) == 250 and len(done.calls) == 250
@@ -314,9 +314,8 @@ def test_background_delivery_survives_an_outage(gms_server):
 
 @pytest.mark.parametrize("pretend", ["frontend", "frontend-html", "frontend-404"])
 def test_frontend_url_is_recognised(pretend):
-    with GmsServer(pretend=pretend) as frontend:
-        with pytest.raises(ConfigError) as info:
-            RestEmitter(gms_server=frontend.url).test_connection()
+    with GmsServer(pretend=pretend) as frontend, pytest.raises(ConfigError) as info:
+        RestEmitter(gms_server=frontend.url).test_connection()
     message = str(info.value)
     assert "frontend" in message and f"{frontend.url}/api/gms" in message
     assert info.value.key == "gms_server"

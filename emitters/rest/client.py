@@ -178,7 +178,7 @@ class GmsClient:
         prepared = requests.PreparedRequest()
         prepared.method = method
         prepared.url = url
-        headers = self._headers.copy()  # type: ignore[union-attr]
+        headers: Any = self._headers.copy()  # type: ignore[union-attr]
         if body is not None:
             headers["Content-Length"] = str(len(body))
         else:

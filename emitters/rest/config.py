@@ -63,32 +63,83 @@ def normalize_gms_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def _to_bool(key: str) -> Any:
-    def convert(value: Any) -> bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        if isinstance(value, int):
-            return bool(value)
-        raise ConfigError(f"expected true/false, got {value!r}", key=key)
-
-    return convert
+def _bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int):
+        return bool(value)
+    raise ConfigError(f"expected true/false, got {value!r}", key=key)
 
 
-def _to_number(key: str, kind: type, *, minimum: float = 0, optional: bool = False) -> Any:
-    def convert(value: Any) -> Any:
-        if value is None and optional:
-            return None
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"expected a number, got {value!r}", key=key) from None
-        if isinstance(value, bool) or number < minimum:
-            raise ConfigError(f"must be a number >= {minimum}, got {value!r}", key=key)
-        return number
+def _number(value: Any, key: str, kind: type, minimum: float = 0) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected a number, got {value!r}", key=key) from None
+    if isinstance(value, bool) or number < minimum:
+        raise ConfigError(f"must be a number >= {minimum}, got {value!r}", key=key)
+    return number
 
-    return convert
+
+# Named converters, one per field, so type checkers understand them and errors name the setting.
+def _timeout_sec(v: Any) -> float:
+    return float(_number(v, "timeout_sec", float, 0.001))
+
+
+def _connect_timeout_sec(v: Any) -> float | None:
+    return None if v is None else float(_number(v, "connect_timeout_sec", float, 0.001))
+
+
+def _read_timeout_sec(v: Any) -> float | None:
+    return None if v is None else float(_number(v, "read_timeout_sec", float, 0.001))
+
+
+def _retry_max_times(v: Any) -> int:
+    return int(_number(v, "retry_max_times", int))
+
+
+def _retry_backoff_sec(v: Any) -> float:
+    return float(_number(v, "retry_backoff_sec", float))
+
+
+def _retry_backoff_max_sec(v: Any) -> float:
+    return float(_number(v, "retry_backoff_max_sec", float))
+
+
+def _max_batch_size(v: Any) -> int:
+    return int(_number(v, "max_batch_size", int, 1))
+
+
+def _max_batch_bytes(v: Any) -> int:
+    return int(_number(v, "max_batch_bytes", int, 1024))
+
+
+def _pool_maxsize(v: Any) -> int:
+    return int(_number(v, "pool_maxsize", int, 1))
+
+
+def _linger_ms(v: Any) -> float:
+    return float(_number(v, "linger_ms", float))
+
+
+def _max_pending(v: Any) -> int:
+    return int(_number(v, "max_pending", int, 1))
+
+
+def _queue_timeout_sec(v: Any) -> float:
+    return float(_number(v, "queue_timeout_sec", float))
+
+
+def _disable_ssl_verification(v: Any) -> bool:
+    return _bool(v, "disable_ssl_verification")
+
+
+def _optional_path(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return os.fspath(value)
 
 
 def _to_headers(value: Any) -> Mapping[str, str]:
@@ -130,15 +181,6 @@ def _to_delivery(value: Any) -> str:
     return delivery
 
 
-def _optional_path(key: str) -> Any:
-    def convert(value: Any) -> str | None:
-        if value is None or value == "":
-            return None
-        return os.fspath(value)
-
-    return convert
-
-
 @attrs.frozen(kw_only=True)
 class RestEmitterConfig:
     """How to reach GMS and how hard to try.
@@ -174,30 +216,26 @@ class RestEmitterConfig:
     gms_server: str = attrs.field(default=DEFAULT_GMS_SERVER, converter=normalize_gms_url)
     token: str | None = attrs.field(default=None, repr=False)
     extra_headers: Mapping[str, str] = attrs.field(factory=dict, converter=_to_headers)
-    timeout_sec: float = attrs.field(default=30.0, converter=_to_number("timeout_sec", float, minimum=0.001))
-    connect_timeout_sec: float | None = attrs.field(
-        default=None, converter=_to_number("connect_timeout_sec", float, minimum=0.001, optional=True))
-    read_timeout_sec: float | None = attrs.field(
-        default=None, converter=_to_number("read_timeout_sec", float, minimum=0.001, optional=True))
-    retry_max_times: int = attrs.field(default=4, converter=_to_number("retry_max_times", int))
+    timeout_sec: float = attrs.field(default=30.0, converter=_timeout_sec)
+    connect_timeout_sec: float | None = attrs.field(default=None, converter=_connect_timeout_sec)
+    read_timeout_sec: float | None = attrs.field(default=None, converter=_read_timeout_sec)
+    retry_max_times: int = attrs.field(default=4, converter=_retry_max_times)
     retry_status_codes: frozenset[int] = attrs.field(
         default=frozenset({429, 500, 502, 503, 504}), converter=_to_status_codes)
-    retry_backoff_sec: float = attrs.field(default=0.5, converter=_to_number("retry_backoff_sec", float))
-    retry_backoff_max_sec: float = attrs.field(default=30.0, converter=_to_number("retry_backoff_max_sec", float))
-    ca_certificate_path: str | None = attrs.field(default=None, converter=_optional_path("ca_certificate_path"))
-    client_certificate_path: str | None = attrs.field(
-        default=None, converter=_optional_path("client_certificate_path"))
-    client_key_path: str | None = attrs.field(default=None, converter=_optional_path("client_key_path"))
-    disable_ssl_verification: bool = attrs.field(default=False, converter=_to_bool("disable_ssl_verification"))
+    retry_backoff_sec: float = attrs.field(default=0.5, converter=_retry_backoff_sec)
+    retry_backoff_max_sec: float = attrs.field(default=30.0, converter=_retry_backoff_max_sec)
+    ca_certificate_path: str | None = attrs.field(default=None, converter=_optional_path)
+    client_certificate_path: str | None = attrs.field(default=None, converter=_optional_path)
+    client_key_path: str | None = attrs.field(default=None, converter=_optional_path)
+    disable_ssl_verification: bool = attrs.field(default=False, converter=_disable_ssl_verification)
     mode: str = attrs.field(default="sync", converter=_to_mode)
     delivery: str = attrs.field(default="sync", converter=_to_delivery)
-    max_batch_size: int = attrs.field(default=GMS_MAX_BATCH_SIZE, converter=_to_number("max_batch_size", int, minimum=1))
-    max_batch_bytes: int = attrs.field(
-        default=GMS_MAX_BATCH_BYTES, converter=_to_number("max_batch_bytes", int, minimum=1024))
-    pool_maxsize: int = attrs.field(default=4, converter=_to_number("pool_maxsize", int, minimum=1))
-    linger_ms: float = attrs.field(default=5.0, converter=_to_number("linger_ms", float))
-    max_pending: int = attrs.field(default=10_000, converter=_to_number("max_pending", int, minimum=1))
-    queue_timeout_sec: float = attrs.field(default=30.0, converter=_to_number("queue_timeout_sec", float))
+    max_batch_size: int = attrs.field(default=GMS_MAX_BATCH_SIZE, converter=_max_batch_size)
+    max_batch_bytes: int = attrs.field(default=GMS_MAX_BATCH_BYTES, converter=_max_batch_bytes)
+    pool_maxsize: int = attrs.field(default=4, converter=_pool_maxsize)
+    linger_ms: float = attrs.field(default=5.0, converter=_linger_ms)
+    max_pending: int = attrs.field(default=10_000, converter=_max_pending)
+    queue_timeout_sec: float = attrs.field(default=30.0, converter=_queue_timeout_sec)
 
     def __attrs_post_init__(self) -> None:
         if self.client_key_path and not self.client_certificate_path:
@@ -245,7 +283,7 @@ class RestEmitterConfig:
                 continue
             key = _ALIASES.get(raw_key, raw_key)
             if key == "async_flag":
-                key, value = "mode", "async" if _to_bool("async_flag")(value) else "sync"
+                key, value = "mode", "async" if _bool(value, "async_flag") else "sync"
             if key not in known:
                 raise ConfigError(
                     f"unknown setting of the rest emitter; known: {', '.join(sorted(known))}", key=str(raw_key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bridge.errors import (
@@ -242,7 +242,7 @@ class RestEmitter(Emitter):
                 _call(enc.callback, exc, str(exc))
         self._record(failures)
 
-    def _record(self, failures: list[tuple[Encoded | None, BaseException]]) -> None:
+    def _record(self, failures: Sequence[tuple[Encoded | None, BaseException]]) -> None:
         if not failures:
             return
         with self._lock:

@@ -1,0 +1,325 @@
+"""Behaviour of the DataHub translator on hand-built neutral events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bridge.model import (
+    ColumnLineage,
+    Dataset,
+    DatasetEvent,
+    DatasetStatistics,
+    ErrorInfo,
+    InputField,
+    Job,
+    JobEvent,
+    Owner,
+    ParentRun,
+    Run,
+    RunEvent,
+    SchemaField,
+    Symlink,
+    Tag,
+)
+from tests._datahub_reference import check_mcp
+from translators.datahub import DataHubTranslator, TranslatorConfig, orchestrator_from_producer, translate
+
+T0 = dt.datetime(2024, 11, 26, 13, 5, 23, 809955, tzinfo=dt.timezone.utc)
+T0_MS = 1732626323809
+SPARK = "https://github.com/OpenLineage/OpenLineage/tree/1.23.0/integration/spark"
+PG = "postgres://db:5432"
+
+
+def run_event(
+    event_type: str = "COMPLETE",
+    *,
+    job: Job | None = None,
+    run: Run | None = None,
+    inputs: tuple[Dataset, ...] = (),
+    outputs: tuple[Dataset, ...] = (),
+    producer: str = SPARK,
+) -> RunEvent:
+    return RunEvent(
+        event_type=event_type,
+        event_time=T0,
+        run=run or Run(run_id="r-1"),
+        job=job or Job(namespace="etl", name="app.step"),
+        producer=producer,
+        inputs=inputs,
+        outputs=outputs,
+    )
+
+
+def by_name(mcps, urn_part: str = "") -> dict[str, dict]:
+    return {m.aspect_name: m.aspect_value for m in mcps if urn_part in m.entity_urn}
+
+
+def aspects_of(mcps, entity_type: str) -> dict[str, dict]:
+    return {m.aspect_name: m.aspect_value for m in mcps if m.entity_type == entity_type}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "status", "result"),
+    [
+        ("START", "STARTED", None),
+        ("RUNNING", "STARTED", None),
+        ("COMPLETE", "COMPLETE", "SUCCESS"),
+        ("FAIL", "COMPLETE", "FAILURE"),
+        ("ABORT", "COMPLETE", "SKIPPED"),
+    ],
+)
+def test_run_states(event_type, status, result):
+    mcps = translate(run_event(event_type))
+    run = aspects_of(mcps, "dataProcessInstance")["dataProcessInstanceRunEvent"]
+    assert run["status"] == status and run["timestampMillis"] == T0_MS and run["attempt"] == 1
+    if result is None:
+        assert "result" not in run
+    else:
+        assert run["result"] == {"type": result, "nativeResultType": event_type}
+    for m in mcps:
+        check_mcp(m)
+
+
+def test_other_event_carries_metadata_but_no_run_state():
+    mcps = translate(run_event("OTHER"))
+    dpi = aspects_of(mcps, "dataProcessInstance")
+    assert "dataProcessInstanceRunEvent" not in dpi
+    assert dpi["dataProcessInstanceProperties"]["customProperties"]["eventType"] == "OTHER"
+
+
+def test_failure_message_and_stack_go_to_run_properties():
+    run = Run(run_id="r-9", error=ErrorInfo(message="boom", stack_trace="Traceback...", language="PYTHON"))
+    props = aspects_of(translate(run_event("FAIL", run=run)), "dataProcessInstance")[
+        "dataProcessInstanceProperties"
+    ]["customProperties"]
+    assert (props["errorMessage"], props["errorStackTrace"], props["errorLanguage"]) == (
+        "boom", "Traceback...", "PYTHON",
+    )  # fmt: skip
+
+
+def test_long_values_are_cut():
+    run = Run(run_id="r", error=ErrorInfo(message="x" * 50))
+    config = TranslatorConfig(max_property_length=10)
+    props = aspects_of(translate(run_event("FAIL", run=run), config), "dataProcessInstance")[
+        "dataProcessInstanceProperties"
+    ]["customProperties"]
+    assert props["errorMessage"] == "x" * 9 + "\u2026"
+
+
+def test_identity_follows_datahubs_converter():
+    mcps = translate(run_event(job=Job(namespace="default", name="app.execute_insert.t2")))
+    job = next(m for m in mcps if m.entity_type == "dataJob")
+    assert job.entity_urn == "urn:li:dataJob:(urn:li:dataFlow:(spark,app,default),app.execute_insert.t2)"
+    info = aspects_of(mcps, "dataJob")["dataJobInfo"]
+    assert info["name"] == "execute_insert.t2" and info["type"] == {"string": "spark"}
+    assert info["flowUrn"] == "urn:li:dataFlow:(spark,app,default)"
+    dpi = next(m for m in mcps if m.entity_type == "dataProcessInstance")
+    assert dpi.entity_urn == "urn:li:dataProcessInstance:r-1"
+
+
+def test_parent_run_is_linked_run_to_run():
+    parent = ParentRun(run_id="p-1", job_namespace="etl", job_name="app", root_run_id="root-1", root_job_name="app")
+    rel = aspects_of(translate(run_event(run=Run(run_id="c-1", parent=parent))), "dataProcessInstance")[
+        "dataProcessInstanceRelationships"
+    ]
+    assert rel == {
+        "upstreamInstances": [],
+        "parentTemplate": "urn:li:dataJob:(urn:li:dataFlow:(spark,app,etl),app.step)",
+        "parentInstance": "urn:li:dataProcessInstance:p-1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("naming", "flow_id"),
+    [("prefix", "dag"), ("parent", "parent_job"), ("root", "root_job"), ("namespace", "etl"), ("job", "dag.task")],
+)
+def test_flow_naming(naming, flow_id):
+    parent = ParentRun(run_id="p", job_namespace="etl", job_name="parent_job", root_run_id="q", root_job_name="root_job")
+    event = run_event(job=Job(namespace="etl", name="dag.task"), run=Run(run_id="r", parent=parent))
+    translator = DataHubTranslator(TranslatorConfig(flow_naming=naming))
+    assert translator.get_flow_urn(event) == f"urn:li:dataFlow:(spark,{flow_id},etl)"
+
+
+def test_flow_naming_by_function_and_cluster_and_orchestrator_overrides():
+    config = TranslatorConfig(flow_naming=lambda ev: ev.job.name.upper(), cluster="prod", orchestrator="mywf")
+    assert DataHubTranslator(config).get_flow_urn(run_event()) == "urn:li:dataFlow:(mywf,APP.STEP,prod)"
+
+
+def test_flow_own_event_speaks_for_the_flow():
+    job = Job(namespace="airflow", name="dag", description="Daily orders", owners=(Owner(name="user:ann"),),
+              tags=(Tag(key="tier", value="gold"),))  # fmt: skip
+    flow = aspects_of(translate(run_event("START", job=job, producer="https://github.com/apache/airflow/")), "dataFlow")
+    assert flow["dataFlowInfo"]["name"] == "dag" and flow["dataFlowInfo"]["description"] == "Daily orders"
+    assert flow["ownership"]["owners"][0]["owner"] == "urn:li:corpuser:ann"
+    assert flow["globalTags"] == {"tags": [{"tag": "urn:li:tag:tier:gold"}]}
+    assert flow["browsePathsV2"] == {"path": [{"id": "airflow"}]}
+
+
+def test_child_event_does_not_rewrite_its_flow():
+    parent = ParentRun(run_id="p", job_namespace="airflow", job_name="dag")
+    job = Job(namespace="airflow", name="dag.task", description="a task", owners=(Owner(name="bob"),))
+    mcps = translate(run_event(job=job, run=Run(run_id="r", parent=parent)))
+    assert set(aspects_of(mcps, "dataFlow")) == {"status"}
+    job_aspects = aspects_of(mcps, "dataJob")
+    assert job_aspects["dataJobInfo"]["description"] == "a task"
+    assert job_aspects["ownership"]["owners"][0]["owner"] == "urn:li:corpuser:bob"
+
+
+def test_orphan_flow_gets_a_minimal_info():
+    flow = aspects_of(translate(run_event(job=Job(namespace="etl", name="a.b"))), "dataFlow")
+    assert flow["dataFlowInfo"] == {"customProperties": {"namespace": "etl"}, "name": "a"}
+    assert "ownership" not in flow
+
+
+def test_platform_instance_of_the_orchestrator():
+    mcps = translate(run_event(), TranslatorConfig(platform_instance="eu"))
+    instance = "urn:li:dataPlatformInstance:(urn:li:dataPlatform:spark,eu)"
+    for entity_type in ("dataFlow", "dataJob", "dataProcessInstance"):
+        assert aspects_of(mcps, entity_type)["dataPlatformInstance"] == {
+            "platform": "urn:li:dataPlatform:spark", "instance": instance,
+        }  # fmt: skip
+    flow_urns = {m.entity_urn for m in mcps if m.entity_type == "dataFlow"}
+    assert flow_urns == {"urn:li:dataFlow:(spark,app,eu)"}
+    for m in mcps:
+        check_mcp(m)
+
+
+@pytest.mark.parametrize(
+    ("producer", "orchestrator"),
+    [
+        (SPARK, "spark"),
+        ("https://github.com/apache/airflow/tree/providers-openlineage/1.14.0", "airflow"),
+        ("https://github.com/trinodb/trino/432", "trino"),
+        ("https://github.com/acme/tools/blob/v1/Client", "client"),
+        ("producer", "producer"),
+        ("", "openlineage"),
+        ("https://example.com/", "openlineage"),
+        ("not a uri at all (really)", "not a uri at all (really)"),
+    ],
+)
+def test_unknown_producers_never_fail(producer, orchestrator):
+    assert orchestrator_from_producer(producer) == orchestrator
+    mcps = translate(run_event(producer=producer))
+    for m in mcps:
+        check_mcp(m)
+
+
+def test_processing_engine_and_integration_win_over_producer():
+    event = run_event(run=Run(run_id="r", processing_engine="Airflow"), producer="x")
+    assert DataHubTranslator().get_orchestrator(event) == "airflow"
+    event = run_event(job=Job(namespace="n", name="j", integration="DBT"), producer="x")
+    assert DataHubTranslator().get_orchestrator(event) == "dbt"
+
+
+def test_owners_and_types():
+    tr = DataHubTranslator(TranslatorConfig(default_owner_type="DATA_STEWARD"))
+    assert tr.get_owner(Owner(name="user:ann", type="BUSINESS_OWNER")) == ("urn:li:corpuser:ann", "BUSINESS_OWNER")
+    assert tr.get_owner(Owner(name="team:bi")) == ("urn:li:corpGroup:bi", "DATA_STEWARD")
+    assert tr.get_owner(Owner(name="urn:li:corpGroup:x", type="maintainer")) == ("urn:li:corpGroup:x", "DATA_STEWARD")
+    assert tr.get_owner(Owner(name="carl", type="technical owner")) == ("urn:li:corpuser:carl", "TECHNICAL_OWNER")
+
+
+def orders(**kw) -> Dataset:
+    fields = (SchemaField(name="id", type="int"), SchemaField(name="amount", type="decimal(10,2)"))
+    return Dataset(namespace=PG, name="shop.public.orders", fields=fields, **kw)
+
+
+def raw() -> Dataset:
+    return Dataset(namespace=PG, name="shop.public.raw", fields=(SchemaField(name="id", type="int"),))
+
+
+def test_datasets_and_column_lineage():
+    lineage = ColumnLineage(output_field="id", inputs=(InputField(namespace=PG, name="shop.public.raw", field="id"),))
+    event = run_event(inputs=(raw(),), outputs=(orders(column_lineage=(lineage,),
+                                                       output_statistics=DatasetStatistics(row_count=12)),))  # fmt: skip
+    mcps = translate(event, TranslatorConfig(emit_upstream_lineage=True))
+    for m in mcps:
+        check_mcp(m)
+    out_urn = "urn:li:dataset:(urn:li:dataPlatform:postgres,shop.public.orders,PROD)"
+    in_urn = "urn:li:dataset:(urn:li:dataPlatform:postgres,shop.public.raw,PROD)"
+    io = aspects_of(mcps, "dataJob")["dataJobInputOutput"]
+    assert io["inputDatasets"] == [in_urn] and io["outputDatasets"] == [out_urn]
+    assert io["fineGrainedLineages"] == [{
+        "upstreamType": "FIELD_SET", "upstreams": [f"urn:li:schemaField:({in_urn},id)"],
+        "downstreamType": "FIELD", "downstreams": [f"urn:li:schemaField:({out_urn},id)"], "confidenceScore": 1.0,
+    }]  # fmt: skip
+    out = by_name(mcps, "shop.public.orders")
+    assert out["upstreamLineage"]["upstreams"][0]["dataset"] == in_urn
+    assert out["upstreamLineage"]["fineGrainedLineages"] == io["fineGrainedLineages"]
+    assert out["operation"] == {"timestampMillis": T0_MS, "operationType": "UPDATE",
+                                "lastUpdatedTimestamp": T0_MS, "numAffectedRows": 12}  # fmt: skip
+    types = [f["type"]["type"] for f in out["schemaMetadata"]["fields"]]
+    assert types == [{"com.linkedin.schema.NumberType": {}}] * 2
+    assert "upstreamLineage" not in by_name(mcps, "shop.public.raw")
+
+
+def test_column_lineage_inputs_follow_symlinks():
+    source = Dataset(namespace="hdfs://nn", name="/warehouse/raw",
+                     symlinks=(Symlink(namespace="hive://meta:9083", name="db.raw", type="TABLE"),))  # fmt: skip
+    lineage = ColumnLineage(output_field="a", inputs=(InputField(namespace="hdfs://nn", name="/warehouse/raw", field="a"),))
+    event = run_event(inputs=(source,), outputs=(Dataset(namespace="hive", name="db.out", column_lineage=(lineage,)),))
+    io = aspects_of(translate(event), "dataJob")["dataJobInputOutput"]
+    assert io["inputDatasets"] == ["urn:li:dataset:(urn:li:dataPlatform:hive,db.raw,PROD)"]
+    assert io["fineGrainedLineages"][0]["upstreams"] == [
+        "urn:li:schemaField:(urn:li:dataset:(urn:li:dataPlatform:hive,db.raw,PROD),a)"
+    ]
+
+
+def test_switches_turn_parts_off():
+    lineage = ColumnLineage(output_field="id", inputs=(InputField(namespace=PG, name="shop.public.raw", field="id"),))
+    event = run_event(inputs=(raw(),), outputs=(orders(column_lineage=(lineage,)),))
+    mcps = translate(event, TranslatorConfig(materialize_datasets=False, emit_column_lineage=False))
+    assert not [m for m in mcps if m.entity_type == "dataset"]
+    assert "fineGrainedLineages" not in aspects_of(mcps, "dataJob")["dataJobInputOutput"]
+
+
+def test_raw_facets_are_kept_when_asked():
+    run = Run(run_id="r", facets={"acme_cost": {"dollars": 3}})
+    job = Job(namespace="n", name="j", facets={"acme_team": {"name": "bi"}})
+    event = run_event(run=run, job=job, outputs=(Dataset(namespace=PG, name="t", facets={"acme_q": {"ok": True}}),))
+    mcps = translate(event, TranslatorConfig(capture_raw_facets=True))
+    assert aspects_of(mcps, "dataJob")["dataJobInfo"]["customProperties"]["facet.acme_team"] == '{"name":"bi"}'
+    props = aspects_of(mcps, "dataProcessInstance")["dataProcessInstanceProperties"]["customProperties"]
+    assert props["facet.acme_cost"] == '{"dollars":3}'
+    assert aspects_of(mcps, "dataset")["datasetProperties"]["customProperties"]["facet.acme_q"] == '{"ok":true}'
+    assert "facet.acme_cost" not in str(translate(event))  # off by default
+
+
+def test_airflow_try_number_is_the_attempt():
+    run = Run(run_id="r", facets={"airflow": {"taskInstance": {"try_number": 3}}})
+    assert aspects_of(translate(run_event(run=run)), "dataProcessInstance")["dataProcessInstanceRunEvent"][
+        "attempt"
+    ] == 3
+
+
+def test_job_event_has_no_run_and_dataset_event_only_the_dataset():
+    job_event = JobEvent(event_time=T0, job=Job(namespace="n", name="j"), producer="p", outputs=(orders(),))
+    mcps = translate(job_event)
+    assert {m.entity_type for m in mcps} == {"dataFlow", "dataJob", "dataset"}
+    dataset_event = DatasetEvent(event_time=T0, dataset=orders(description="Orders"), producer="p")
+    mcps = translate(dataset_event, TranslatorConfig(materialize_datasets=False))
+    assert {m.entity_type for m in mcps} == {"dataset"}
+    assert aspects_of(mcps, "dataset")["datasetProperties"]["description"] == "Orders"
+    for m in mcps:
+        check_mcp(m)
+
+
+def test_users_customise_by_subclassing():
+    class MyTranslator(DataHubTranslator):
+        def get_flow_id(self, event):
+            return "team-" + event.job.namespace
+
+        def get_run_url(self, event):
+            return f"https://scheduler.example/runs/{event.run.run_id}"
+
+    mcps = MyTranslator().translate(run_event())
+    assert aspects_of(mcps, "dataJob")["dataJobInfo"]["flowUrn"] == "urn:li:dataFlow:(spark,team-etl,etl)"
+    props = aspects_of(mcps, "dataProcessInstance")["dataProcessInstanceProperties"]
+    assert props["externalUrl"] == "https://scheduler.example/runs/r-1"
+
+
+def test_translator_rejects_other_objects():
+    with pytest.raises(TypeError, match="RunEvent, JobEvent or DatasetEvent"):
+        DataHubTranslator().translate({"eventType": "START"})

@@ -96,7 +96,11 @@ class SpoolService:
         if self._emitter is None:
             from emitters.base import create_emitter
 
-            self._emitter = create_emitter(self.config.emitter, self.config.emitter_config)
+            emitter_config = self.config.emitter_config
+            if self.config.emitter == "rest":
+                # Batched background sending: a round's proposals go to GMS in a few batch requests.
+                emitter_config.setdefault("delivery", "background")
+            self._emitter = create_emitter(self.config.emitter, emitter_config)
         self.spool = Spool(self.config.state_dir, synchronous=self.synchronous)
         self.memory = SqliteLineageMemory(self.spool)
         self.metrics.gauge("bridge_spool_depth", "Events waiting in the spool.", self.spool.depth)

@@ -1,0 +1,210 @@
+"""Delivery from the spool to a real GMS test server: outage, poison, lineage that never goes
+backwards, unchanged aspects not re-sent."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import requests
+
+from bridge.mcp import MetadataChangeProposalWrapper
+from tests.servers.gms import GmsServer
+
+CORPUS = Path(__file__).parent / "corpus" / "openlineage"
+FAST = {"backoff_initial": 0.05, "backoff_max": 0.4, "breaker_threshold": 2}
+
+
+def _corpus(folder: str) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((CORPUS / folder).glob("*.json"))]
+
+
+def _rest(gms: GmsServer, **extra) -> dict:
+    return {"rest": {"gms_server": gms.url, "retry_max_times": 0, "timeout_sec": 5, **extra}}
+
+
+def _post(server, events) -> None:
+    response = requests.post(server.url + "/api/v1/lineage", json=events, timeout=30)
+    assert response.status_code == 201, response.text
+
+
+def _settled(server, timeout: float = 30.0) -> None:
+    """Wait until the spool is empty (everything delivered or dead-lettered)."""
+    deadline = time.monotonic() + timeout
+    while server.service.spool.depth():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"spool still holds {server.service.spool.depth()} event(s): "
+                                 f"{server.service.spool.status()}")
+        time.sleep(0.02)
+
+
+def _urns(event: dict, aspect: str) -> list[str]:
+    from translators.datahub import DataHubTranslator
+    from translators.openlineage import parse_event
+
+    return [m.entity_urn for m in DataHubTranslator().translate(parse_event(event)) if m.aspect_name == aspect]
+
+
+def _run_event(kind: str, run_id: str, job: str, inputs=(), outputs=(), time_: str = "2024-10-16T17:00:00Z") -> dict:
+    return {
+        "eventType": kind, "eventTime": time_, "producer": "https://example.com/test",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id}, "job": {"namespace": "tests", "name": job},
+        "inputs": [{"namespace": "postgres://db:5432", "name": n} for n in inputs],
+        "outputs": [{"namespace": "s3://lake", "name": n} for n in outputs],
+    }
+
+
+def test_spark_corpus_is_delivered_to_gms(bridge_serve):
+    with GmsServer(validate_aspects=True) as gms:
+        server = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST)
+        events = _corpus("spark_dataproc_simple_producer_test_complete")
+        _post(server, events)
+        _settled(server)
+        assert server.service.spool.dead_count() == 0, server.service.spool.dead_letters()
+        assert server.service.metrics.get("delivered") == len(events)
+        (job_urn,) = set(_urns(events[-1], "dataJobInfo"))
+        assert (job_urn, "dataJobInfo") in gms.aspects
+
+
+def test_lineage_never_goes_backwards_even_across_restarts(bridge_serve, tmp_path):
+    with GmsServer() as gms:
+        state = tmp_path / "state"
+        start = _run_event("START", "r-1", "load_orders", inputs=["shop.orders", "shop.items"], outputs=["orders"])
+        complete = _run_event("COMPLETE", "r-1", "load_orders", time_="2024-10-16T17:05:00Z")
+        (job_urn,) = _urns(start, "dataJobInputOutput")
+        server = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST, state_dir=state)
+        _post(server, start)
+        _settled(server)
+        learned = gms.aspects[(job_urn, "dataJobInputOutput")]
+        assert len(learned["inputDatasets"]) == 2 and len(learned["outputDatasets"]) == 1
+        _post(server, complete)
+        _settled(server)
+        assert gms.aspects[(job_urn, "dataJobInputOutput")]["inputDatasets"] == learned["inputDatasets"]
+        server.stop()
+
+        # A new process on the same state directory remembers; a later run with fewer datasets adds, never erases.
+        restarted = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST, state_dir=state)
+        _post(restarted, [_run_event("START", "r-2", "load_orders", inputs=["shop.returns"]),
+                          _run_event("COMPLETE", "r-2", "load_orders", time_="2024-10-17T17:05:00Z")])
+        _settled(restarted)
+        final = gms.aspects[(job_urn, "dataJobInputOutput")]
+        assert set(learned["inputDatasets"]) < set(final["inputDatasets"])
+        assert final["outputDatasets"] == learned["outputDatasets"]
+
+
+def test_identical_running_events_are_not_sent_again(bridge_serve):
+    with GmsServer() as gms:
+        server = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST)
+        running = next(e for e in _corpus("spark_dataproc_bigquery_shakespare") if e["eventType"] == "RUNNING")
+        _post(server, running)
+        _settled(server)
+        first = len(gms.proposals)
+        assert first > 0
+        for _ in range(3):
+            _post(server, running)  # one request each: separate delivery rounds
+            _settled(server)
+        _post(server, [running] * 5)  # and several in one round
+        _settled(server)
+        assert len(gms.proposals) == first
+        assert server.service.metrics.get("delivered") == 9
+        assert server.service.metrics.get("mcps_unchanged") > 0
+
+
+def test_gms_outage_503_then_recovery_delivers_everything_dead_letters_nothing(bridge_serve):
+    with GmsServer() as gms:
+        server = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST)
+        events = _corpus("airflow")
+        gms.fail_next(12, status=503, retry_after=0)
+        _post(server, events[:16])
+        _post(server, events[16:])
+        _settled(server)
+        assert server.service.spool.dead_count() == 0
+        assert server.service.metrics.get("delivered") == len(events)
+        assert server.service.metrics.get("retried") > 0
+        for event in events:
+            for urn in _urns(event, "dataJobInfo"):
+                assert (urn, "dataJobInfo") in gms.aspects
+
+
+def test_gms_refusing_connections_for_a_while_then_back(bridge_serve):
+    gms = GmsServer().start()
+    port = gms.port if gms.port else int(gms.url.rsplit(":", 1)[1])
+    url = gms.url
+    gms.stop()  # nothing listens now: connection refused
+    server = bridge_serve(emitter="rest", emitters={"rest": {"gms_server": url, "retry_max_times": 0, "timeout_sec": 2}},
+                          delivery=FAST)
+    events = _corpus("CLL")
+    _post(server, events)
+    deadline = time.monotonic() + 20
+    while server.service.breaker.opened == 0:
+        assert time.monotonic() < deadline, "the breaker never opened while GMS was down"
+        time.sleep(0.02)
+    assert server.service.spool.depth() == len(events)
+    assert requests.get(server.url + "/readyz", timeout=10).status_code == 503
+    with GmsServer(port=port) as back:
+        _settled(server)
+        assert server.service.spool.dead_count() == 0
+        assert server.service.metrics.get("delivered") == len(events)
+        assert back.proposals
+
+
+def test_poison_event_alone_is_dead_lettered_with_gms_message(bridge_serve):
+    with GmsServer() as gms:
+        server = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST)
+        events = _corpus("airflow")[:10]
+        poison = copy.deepcopy(events[4])
+        poison["job"]["name"] = "poison_task"
+        (poison_urn,) = set(_urns(poison, "dataJobInfo"))
+        gms.reject_urns.add(poison_urn)
+        _post(server, events[:4] + [poison] + events[4:])
+        _settled(server)
+        letters = server.service.spool.dead_letters()
+        assert len(letters) == 1
+        (letter,) = letters
+        assert json.loads(letter.body) == poison
+        assert letter.status == 422
+        assert "rejected by validator" in letter.reason and poison_urn in letter.reason
+        assert server.service.metrics.get("delivered") == len(events)
+        assert server.service.metrics.get("dead_lettered") == 1
+        for event in events:
+            for urn in _urns(event, "dataJobInfo"):
+                assert (urn, "dataJobInfo") in gms.aspects
+        assert (poison_urn, "dataJobInfo") not in gms.aspects
+
+
+def test_translator_failure_is_dead_lettered_not_blocking(tmp_path):
+    """A translator that raises on one event (a bug, not bad input) costs that event only."""
+    from bridge.config import BridgeConfig
+    from bridge.spool import SpoolService
+    from emitters.file import FileEmitter
+
+    class Exploding:
+        def translate(self, event):
+            if event.job.name == "explode":
+                raise RuntimeError("translator bug")
+            return [MetadataChangeProposalWrapper(entity_urn=f"urn:li:corpuser:{event.job.name}", aspect_name="status",
+                                                  aspect={"removed": False})]
+
+    out = tmp_path / "out.json"
+    service = SpoolService(BridgeConfig(state_dir=str(tmp_path / "state")), translator=Exploding(),
+                           emitter=FileEmitter.from_config({"filename": str(out)}), delivery=_fast())
+    with service:
+        service.submit([("job:tests/explode", json.dumps(_run_event("START", "r", "explode"))),
+                        ("job:tests/fine", json.dumps(_run_event("START", "r", "fine")))]).result(5)
+        deadline = time.monotonic() + 10
+        while service.spool.depth():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        (letter,) = service.spool.dead_letters()
+        assert "translator bug" in letter.reason and json.loads(letter.body)["job"]["name"] == "explode"
+        assert service.metrics.get("delivered") == 1
+    assert [m["entityUrn"] for m in json.loads(out.read_text())] == ["urn:li:corpuser:fine"]
+
+
+def _fast():
+    from bridge.spool import DeliveryConfig
+
+    return DeliveryConfig.from_dict(FAST)

@@ -38,7 +38,7 @@ def check_connection(client: GmsClient) -> dict[str, Any]:
     """Check that ``client``'s URL is GMS and that it accepts the token.
 
     Returns:
-        ``{"gms_server", "version", "commit", "server_type", "server_env", "auth", "config"}``;
+        ``{"gms_server", "version", "commit", "server_type", "server_env", "auth"}``;
         ``auth`` is ``"accepted"`` or ``"accepted (read not permitted)"``.
 
     Raises:
@@ -100,7 +100,6 @@ def check_connection(client: GmsClient) -> dict[str, Any]:
         "server_type": datahub.get("serverType"),
         "server_env": datahub.get("serverEnv"),
         "auth": auth,
-        "config": payload,
     }
 
 

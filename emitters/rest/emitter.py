@@ -100,7 +100,7 @@ class RestEmitter(Emitter):
         """Check that ``gms_server`` is GMS and accepts the token; returns what GMS says about itself.
 
         Returns:
-            ``{"gms_server", "version", "commit", "server_type", "server_env", "auth", "config"}``.
+            ``{"gms_server", "version", "commit", "server_type", "server_env", "auth"}``.
 
         Raises:
             ConnectionFailedError: nothing listens at the URL, or the host is unknown.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from typing import Any
@@ -16,6 +17,8 @@ from bridge.spool import SpoolService
 __all__ = ["BackgroundServer", "build_server", "serve"]
 
 log = logging.getLogger(__name__)
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _fast(module: str) -> bool:
@@ -64,7 +67,15 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
                 auth="token" if settings.token else "none",
             ),
         )
-        server.run()
+        # uvicorn re-raises the signal that stopped it once it has shut down; catch it so the
+        # spool is closed cleanly (workers finish their round, memory is persisted).
+        received: list[int] = []
+        previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in _SIGNALS}
+        try:
+            server.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if not server.started:
             raise BridgeError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
     finally:

@@ -361,3 +361,56 @@ def test_extra_headers_and_async_mode(gms_server):
     assert single.headers["content-type"] == "application/json"
     assert json.loads(single.body)["async"] == json.loads(batch.body)["async"] == "true"
     assert "authorization" not in single.headers
+
+
+def test_background_queue_full_raises_queue_full_error(gms_server):
+    from bridge.errors import QueueFullError
+
+    gms_server.slow_next(1, seconds=2.0)  # the first batch is stuck in flight while the queue fills
+    emitter = RestEmitter(gms_server=gms_server.url, delivery="background", max_pending=1,
+                          queue_timeout_sec=0.05, linger_ms=0)
+    emitter.emit(props_mcp(0))
+    assert gms_server.wait_for_requests(1)
+    emitter.emit(props_mcp(1))  # waits in the queue (one slot)
+    with pytest.raises(QueueFullError) as info:
+        emitter.emit(props_mcp(2))
+    assert info.value.urn == props_mcp(2).entity_urn
+    emitter.close()
+    assert {p["entityUrn"] for p in gms_server.proposals} == {props_mcp(0).entity_urn, props_mcp(1).entity_urn}
+
+
+def test_flush_timeout_keeps_items_queued(gms_server):
+    gms_server.slow_next(1, seconds=1.0)
+    emitter = RestEmitter(gms_server=gms_server.url, delivery="background", linger_ms=0)
+    emitter.emit(props_mcp(0))
+    with pytest.raises(RetriableError) as info:
+        emitter.flush(timeout=0.01)
+    assert "still pending" in str(info.value)
+    emitter.flush()
+    emitter.close()
+    assert len(gms_server.proposals) == 1
+
+
+def test_a_raising_callback_does_not_stop_delivery(gms_server):
+    def broken(error, message):
+        raise ValueError("callback bug")
+
+    with RestEmitter(gms_server=gms_server.url) as emitter:
+        emitter.emit(props_mcp(0), callback=broken)
+        emitter.emit_many([props_mcp(i) for i in range(1, 5)], callback=broken)
+    assert len(gms_server.proposals) == 5
+
+
+def test_concurrent_sync_emits_share_the_pool(gms_server):
+    import threading
+
+    emitter = RestEmitter(gms_server=gms_server.url, pool_maxsize=3)
+    threads = [threading.Thread(target=lambda k=k: [emitter.emit(props_mcp(k * 100 + i)) for i in range(25)])
+               for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    emitter.close()
+    assert len(gms_server.proposals) == 150
+    assert len({r.peer for r in gms_server.ingest_requests()}) <= 6

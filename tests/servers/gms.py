@@ -56,7 +56,7 @@ Use
         gms.proposals                                # accepted proposal objects, in order
         gms.aspects[(urn, "datasetProperties")]      # latest accepted aspect value (parsed)
         gms.requests                                 # every request: RecordedRequest(method, path, ...)
-        gms.wait_for_proposals(10, timeout=5)
+        gms.wait_for_proposals(10, timeout=5)            # also wait_for_requests(n)
         gms.reset()                                  # forget proposals, requests and faults
 
 ``GmsServer(pretend="frontend")`` answers like datahub-frontend (``/config`` is the
@@ -292,6 +292,7 @@ class GmsServer:
         self.requests: list[RecordedRequest] = []
         self.proposal_count = 0
         self.request_count = 0
+        self._received = 0  # requests read, including ones still being answered slowly
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -406,6 +407,7 @@ class GmsServer:
             self.requests.clear()
             self.proposal_count = 0
             self.request_count = 0
+            self._received = 0
 
     def wait_for_proposals(self, n: int, timeout: float = 10.0) -> bool:
         """Wait until at least ``n`` proposals were accepted; returns whether they were."""
@@ -415,6 +417,15 @@ class GmsServer:
                 return True
             time.sleep(0.01)
         return self.proposal_count >= n
+
+    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+        """Wait until at least ``n`` requests (any route but /health) were received."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._received >= n:
+                return True
+            time.sleep(0.005)
+        return self._received >= n
 
     def ingest_requests(self) -> list[RecordedRequest]:
         """Recorded requests to ``/aspects?action=ingestProposal[Batch]``."""
@@ -490,6 +501,7 @@ class GmsServer:
             return self._handle_admin(method, path)
         fault = None
         with self._lock:
+            self._received += 1
             if self._faults:
                 fault = self._faults.popleft()
         response = self._apply_fault(fault) if fault is not None and fault.kind != "slow" else None

@@ -111,7 +111,7 @@ def _facets(kind: str, kept: Mapping[str, Any], built: Iterable[tuple[str, Any]]
             continue
         facet: dict[str, Any] = {"_producer": producer, "_schemaURL": FACET_SCHEMAS[f"{kind}.{name}"]}
         residue = kept.get(name)
-        if isinstance(residue, Mapping):
+        if type(residue) is dict or isinstance(residue, Mapping):
             facet.update(residue)
         facet.update(body)
         out[name] = facet

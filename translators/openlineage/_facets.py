@@ -57,6 +57,44 @@ def _ident(value: Any) -> str | None:
     return None
 
 
+# Fast paths: the common value (a string, None, a dict) is returned without building
+# the JSON path, which is only needed for a warning or an error.
+
+
+def _s(obj: Mapping[str, Any], key: str, p: str, loc: str | None) -> str | None:
+    value = obj.get(key)
+    if value is None or type(value) is str:
+        return value
+    return opt_str(value, f"{p}.{key}", loc)
+
+
+def _si(obj: Mapping[str, Any], key: str, p: str, i: int, loc: str | None) -> str | None:
+    value = obj.get(key)
+    if value is None or type(value) is str:
+        return value
+    return opt_str(value, f"{p}[{i}].{key}", loc)
+
+
+def _i(obj: Mapping[str, Any], key: str, p: str, loc: str | None) -> int | None:
+    value = obj.get(key)
+    if value is None or type(value) is int:
+        return value
+    return opt_int(value, f"{p}.{key}", loc)
+
+
+def _ii(obj: Mapping[str, Any], key: str, p: str, i: int, loc: str | None) -> int | None:
+    value = obj.get(key)
+    if value is None or type(value) is int:
+        return value
+    return opt_int(value, f"{p}[{i}].{key}", loc)
+
+
+def _item(item: Any, p: str, i: int) -> Mapping[str, Any]:
+    if type(item) is dict:
+        return item
+    return as_mapping(item, f"{p}[{i}]")
+
+
 def _items(value: Any, path: str) -> list[Any]:
     if value is None:
         return []
@@ -70,32 +108,34 @@ def _items(value: Any, path: str) -> list[Any]:
 
 def _job_type(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {
-        "processing_type": opt_str(f.get("processingType"), f"{p}.processingType", loc),
-        "integration": opt_str(f.get("integration"), f"{p}.integration", loc),
-        "job_type": opt_str(f.get("jobType"), f"{p}.jobType", loc),
+        "processing_type": _s(f, "processingType", p, loc),
+        "integration": _s(f, "integration", p, loc),
+        "job_type": _s(f, "jobType", p, loc),
     }
 
 
 def _documentation(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
-    return {"description": opt_str(f.get("description"), f"{p}.description", loc)}
+    return {"description": _s(f, "description", p, loc)}
 
 
 def _owners(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     owners = []
-    for i, item in enumerate(_items(f.get("owners"), f"{p}.owners")):
-        item = as_mapping(item, f"{p}.owners[{i}]")
+    lp = f"{p}.owners"
+    for i, item in enumerate(_items(f.get("owners"), lp)):
+        item = _item(item, lp, i)
         name = _ident(item.get("name"))
         if name is None:
             warn(loc, f"{p}.owners[{i}].name", "owner without a name; skipped")
             continue
-        owners.append(Owner(name=name, type=opt_str(item.get("type"), f"{p}.owners[{i}].type", loc)))
+        owners.append(Owner(name=name, type=_si(item, "type", lp, i, loc)))
     return {"owners": tuple(owners)}
 
 
 def _tag_list(f: Mapping[str, Any], p: str, loc: str | None) -> tuple[Tag, ...]:
     tags = []
-    for i, item in enumerate(_items(f.get("tags"), f"{p}.tags")):
-        item = as_mapping(item, f"{p}.tags[{i}]")
+    lp = f"{p}.tags"
+    for i, item in enumerate(_items(f.get("tags"), lp)):
+        item = _item(item, lp, i)
         key = _ident(item.get("key"))
         if key is None:
             warn(loc, f"{p}.tags[{i}].key", "tag without a key; skipped")
@@ -107,8 +147,8 @@ def _tag_list(f: Mapping[str, Any], p: str, loc: str | None) -> tuple[Tag, ...]:
             Tag(
                 key=key,
                 value=opt_str(value, f"{p}.tags[{i}].value", loc),
-                source=opt_str(item.get("source"), f"{p}.tags[{i}].source", loc),
-                field=opt_str(item.get("field"), f"{p}.tags[{i}].field", loc),
+                source=_si(item, "source", lp, i, loc),
+                field=_si(item, "field", lp, i, loc),
             )
         )
     return tuple(tags)
@@ -120,28 +160,28 @@ def _tags(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
 
 def _sql(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {
-        "sql": opt_str(f.get("query"), f"{p}.query", loc),
-        "sql_dialect": opt_str(f.get("dialect"), f"{p}.dialect", loc),
+        "sql": _s(f, "query", p, loc),
+        "sql_dialect": _s(f, "dialect", p, loc),
     }
 
 
 def _source_code(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {
-        "source_code": opt_str(f.get("sourceCode"), f"{p}.sourceCode", loc),
-        "source_language": opt_str(f.get("language"), f"{p}.language", loc),
+        "source_code": _s(f, "sourceCode", p, loc),
+        "source_language": _s(f, "language", p, loc),
     }
 
 
 def _source_location(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {
         "source_location": SourceLocation(
-            url=opt_str(f.get("url"), f"{p}.url", loc),
-            type=opt_str(f.get("type"), f"{p}.type", loc),
-            repo_url=opt_str(f.get("repoUrl"), f"{p}.repoUrl", loc),
-            path=opt_str(f.get("path"), f"{p}.path", loc),
-            version=opt_str(f.get("version"), f"{p}.version", loc),
-            tag=opt_str(f.get("tag"), f"{p}.tag", loc),
-            branch=opt_str(f.get("branch"), f"{p}.branch", loc),
+            url=_s(f, "url", p, loc),
+            type=_s(f, "type", p, loc),
+            repo_url=_s(f, "repoUrl", p, loc),
+            path=_s(f, "path", p, loc),
+            version=_s(f, "version", p, loc),
+            tag=_s(f, "tag", p, loc),
+            branch=_s(f, "branch", p, loc),
         )
     }
 
@@ -188,20 +228,18 @@ def _nominal_time(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, An
 def _error_message(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {
         "error": ErrorInfo(
-            message=opt_str(f.get("message"), f"{p}.message", loc) or "",
-            stack_trace=opt_str(f.get("stackTrace"), f"{p}.stackTrace", loc),
-            language=opt_str(f.get("programmingLanguage"), f"{p}.programmingLanguage", loc),
+            message=_s(f, "message", p, loc) or "",
+            stack_trace=_s(f, "stackTrace", p, loc),
+            language=_s(f, "programmingLanguage", p, loc),
         )
     }
 
 
 def _processing_engine(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {
-        "processing_engine": opt_str(f.get("name"), f"{p}.name", loc),
-        "processing_engine_version": opt_str(f.get("version"), f"{p}.version", loc),
-        "openlineage_adapter_version": opt_str(
-            f.get("openlineageAdapterVersion"), f"{p}.openlineageAdapterVersion", loc
-        ),
+        "processing_engine": _s(f, "name", p, loc),
+        "processing_engine_version": _s(f, "version", p, loc),
+        "openlineage_adapter_version": _s(f, "openlineageAdapterVersion", p, loc),
     }
 
 
@@ -212,19 +250,31 @@ def _schema_fields(items: Any, p: str, loc: str | None, depth: int) -> tuple[Sch
     if depth > _MAX_SCHEMA_DEPTH:
         raise Malformed(p, f"nested deeper than {_MAX_SCHEMA_DEPTH} levels")
     out = []
+    # The hottest loop of the parser (wide tables): the common case is inlined.
     for i, item in enumerate(_items(items, p)):
-        item = as_mapping(item, f"{p}[{i}]")
-        name = _ident(item.get("name"))
-        if name is None:
-            warn(loc, f"{p}[{i}].name", "schema field without a name; skipped")
-            continue
-        children = item.get("fields")
+        if type(item) is not dict:
+            item = _item(item, p, i)
+        get = item.get
+        name = get("name")
+        if type(name) is not str or not name.strip():
+            name = _ident(name)
+            if name is None:
+                warn(loc, f"{p}[{i}].name", "schema field without a name; skipped")
+                continue
+        kind, description, position = get("type"), get("description"), get("ordinal_position")
+        if kind is not None and type(kind) is not str:
+            kind = opt_str(kind, f"{p}[{i}].type", loc)
+        if description is not None and type(description) is not str:
+            description = opt_str(description, f"{p}[{i}].description", loc)
+        if position is not None and type(position) is not int:
+            position = opt_int(position, f"{p}[{i}].ordinal_position", loc)
+        children = get("fields")
         out.append(
             SchemaField(
                 name=name,
-                type=opt_str(item.get("type"), f"{p}[{i}].type", loc),
-                description=opt_str(item.get("description"), f"{p}[{i}].description", loc),
-                ordinal_position=opt_int(item.get("ordinal_position"), f"{p}[{i}].ordinal_position", loc),
+                type=kind,
+                description=description,
+                ordinal_position=position,
                 fields=_schema_fields(children, f"{p}[{i}].fields", loc, depth + 1) if children else (),
             )
         )
@@ -237,36 +287,33 @@ def _schema(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
 
 def _data_source(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {
-        "data_source_name": opt_str(f.get("name"), f"{p}.name", loc),
-        "data_source_uri": opt_str(f.get("uri"), f"{p}.uri", loc),
+        "data_source_name": _s(f, "name", p, loc),
+        "data_source_uri": _s(f, "uri", p, loc),
     }
 
 
 def _symlinks(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     links = []
-    for i, item in enumerate(_items(f.get("identifiers"), f"{p}.identifiers")):
-        item = as_mapping(item, f"{p}.identifiers[{i}]")
+    lp = f"{p}.identifiers"
+    for i, item in enumerate(_items(f.get("identifiers"), lp)):
+        item = _item(item, lp, i)
         ns, name = _ident(item.get("namespace")), _ident(item.get("name"))
         if ns is None or name is None:
             warn(loc, f"{p}.identifiers[{i}]", "symlink without namespace or name; skipped")
             continue
-        links.append(
-            Symlink(
-                namespace=ns, name=name, type=opt_str(item.get("type"), f"{p}.identifiers[{i}].type", loc)
-            )
-        )
+        links.append(Symlink(namespace=ns, name=name, type=_si(item, "type", lp, i, loc)))
     return {"symlinks": tuple(links)}
 
 
 def _storage(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {
-        "storage_layer": opt_str(f.get("storageLayer"), f"{p}.storageLayer", loc),
-        "file_format": opt_str(f.get("fileFormat"), f"{p}.fileFormat", loc),
+        "storage_layer": _s(f, "storageLayer", p, loc),
+        "file_format": _s(f, "fileFormat", p, loc),
     }
 
 
 def _version(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
-    return {"version": opt_str(f.get("datasetVersion"), f"{p}.datasetVersion", loc)}
+    return {"version": _s(f, "datasetVersion", p, loc)}
 
 
 def _lifecycle(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
@@ -279,7 +326,7 @@ def _lifecycle(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
             raise Malformed(f"{p}.previousIdentifier", "needs a namespace and a name")
         key = (ns, name)
     return {
-        "lifecycle_state": opt_str(f.get("lifecycleStateChange"), f"{p}.lifecycleStateChange", loc),
+        "lifecycle_state": _s(f, "lifecycleStateChange", p, loc),
         "previous_identifier": key,
     }
 
@@ -287,29 +334,30 @@ def _lifecycle(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
 def _transformations(items: Any, p: str, loc: str | None) -> tuple[Transformation, ...]:
     out = []
     for i, item in enumerate(_items(items, p)):
-        item = as_mapping(item, f"{p}[{i}]")
-        masking = item.get("masking")
+        if type(item) is not dict:
+            item = _item(item, p, i)
+        get = item.get
+        masking = get("masking")
         if masking is not None and type(masking) is not bool:
             raise Malformed(f"{p}[{i}].masking", f"expected a boolean, got {type(masking).__name__}")
-        kind = opt_str(item.get("type"), f"{p}[{i}].type", loc)
-        if kind is None:
-            warn(loc, f"{p}[{i}].type", "transformation without a type; taken as DIRECT")
-            kind = "DIRECT"
-        out.append(
-            Transformation(
-                type=kind,
-                subtype=opt_str(item.get("subtype"), f"{p}[{i}].subtype", loc),
-                description=opt_str(item.get("description"), f"{p}[{i}].description", loc),
-                masking=bool(masking),
-            )
-        )
+        kind, subtype, description = get("type"), get("subtype"), get("description")
+        if type(kind) is not str:
+            kind = opt_str(kind, f"{p}[{i}].type", loc)
+            if kind is None:
+                warn(loc, f"{p}[{i}].type", "transformation without a type; taken as DIRECT")
+                kind = "DIRECT"
+        if subtype is not None and type(subtype) is not str:
+            subtype = opt_str(subtype, f"{p}[{i}].subtype", loc)
+        if description is not None and type(description) is not str:
+            description = opt_str(description, f"{p}[{i}].description", loc)
+        out.append(Transformation(type=kind, subtype=subtype, description=description, masking=bool(masking)))
     return tuple(out)
 
 
 def _input_fields(items: Any, p: str, loc: str | None) -> tuple[InputField, ...]:
     out = []
     for i, item in enumerate(_items(items, p)):
-        item = as_mapping(item, f"{p}[{i}]")
+        item = _item(item, p, i)
         ns, name, column = _ident(item.get("namespace")), _ident(item.get("name")), _ident(item.get("field"))
         if ns is None or name is None or column is None:
             warn(loc, f"{p}[{i}]", "input field without namespace, name or field; skipped")
@@ -340,10 +388,8 @@ def _column_lineage(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, 
             ColumnLineage(
                 output_field=out_field,
                 inputs=_input_fields(spec.get("inputFields"), f"{fp}.inputFields", loc),
-                transformation_description=opt_str(
-                    spec.get("transformationDescription"), f"{fp}.transformationDescription", loc
-                ),
-                transformation_type=opt_str(spec.get("transformationType"), f"{fp}.transformationType", loc),
+                transformation_description=_s(spec, "transformationDescription", fp, loc),
+                transformation_type=_s(spec, "transformationType", fp, loc),
             )
         )
     return {
@@ -354,9 +400,9 @@ def _column_lineage(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, 
 
 def _statistics(f: Mapping[str, Any], p: str, loc: str | None, size_key: str = "size") -> DatasetStatistics:
     return DatasetStatistics(
-        row_count=opt_int(f.get("rowCount"), f"{p}.rowCount", loc),
+        row_count=_i(f, "rowCount", p, loc),
         size_bytes=opt_int(f.get(size_key), f"{p}.{size_key}", loc),
-        file_count=opt_int(f.get("fileCount"), f"{p}.fileCount", loc),
+        file_count=_i(f, "fileCount", p, loc),
     )
 
 
@@ -373,7 +419,7 @@ def stats_from_quality_metrics(facet: Any, p: str, loc: str | None) -> DatasetSt
 
     The facet itself stays verbatim in ``input_facets`` (its column metrics have no model field).
     """
-    if not isinstance(facet, Mapping):
+    if not (type(facet) is dict or isinstance(facet, Mapping)):
         return None
     try:
         stats = _statistics(facet, p, loc, size_key="bytes")
@@ -445,7 +491,7 @@ def apply_facets(
     """
     if not facets:
         return {}
-    if not isinstance(facets, Mapping):
+    if not (type(facets) is dict or isinstance(facets, Mapping)):
         warn(loc, path, f"facets must be an object, got {type(facets).__name__}; ignored")
         return {}
     rest: dict[str, Any] = {}
@@ -454,7 +500,7 @@ def apply_facets(
         if entry is None:
             rest[name] = facet
             continue
-        if not isinstance(facet, Mapping):
+        if not (type(facet) is dict or isinstance(facet, Mapping)):
             if facet is not None:
                 warn(
                     loc, f"{path}.{name}", f"facet must be an object, got {type(facet).__name__}; kept as is"
@@ -475,7 +521,6 @@ def apply_facets(
             warn(loc, f"{path}.{name}", f"{exc.reason}; facet kept as is")
             rest[name] = facet
             continue
-        residue = {k: v for k, v in facet.items() if k not in known}
-        if residue:
-            rest[name] = residue
+        if not facet.keys() <= known:  # set comparison in C; the residue is rare
+            rest[name] = {k: v for k, v in facet.items() if k not in known}
     return rest

@@ -57,7 +57,7 @@ def parse_event(
         InvalidEventError: the event cannot be identified; ``field`` is the JSON path
             (``run.runId``, ``job.name``, ``inputs[2].namespace``) and ``reason`` says why.
     """
-    if not isinstance(obj, Mapping):
+    if not (type(obj) is dict or isinstance(obj, Mapping)):
         raise InvalidEventError(
             f"an OpenLineage event must be a JSON object, got {_json_type(obj)}", location=location
         )
@@ -110,7 +110,7 @@ def _json_type(value: Any) -> str:
         return "number"
     if isinstance(value, str):
         return "string"
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return "object"
     if isinstance(value, (list, tuple)):
         return "array"
@@ -139,7 +139,7 @@ def _kind(obj: Mapping[str, Any], location: str | None) -> str:
 
 
 def _object(value: Any, path: str, location: str | None) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return value
     if value is None:
         raise InvalidEventError("is required but missing", field=path, location=location)

@@ -127,7 +127,7 @@ def format_time(value: dt.datetime) -> str:
 
 def as_mapping(value: Any, path: str) -> Mapping[str, Any]:
     """``value`` if it is a JSON object (``None`` -> empty), else :class:`Malformed`."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):
         return value
     if value is None:
         return {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import translators.openlineage as ol
 
@@ -26,6 +27,7 @@ def test_importing_does_not_import_the_openlineage_client() -> None:
     import sys
 
     code = "import sys, translators.openlineage; print('openlineage' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = str(Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "False"
     importlib.import_module("translators.openlineage._client")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -414,3 +415,26 @@ def test_concurrent_sync_emits_share_the_pool(gms_server):
     emitter.close()
     assert len(gms_server.proposals) == 150
     assert len({r.peer for r in gms_server.ingest_requests()}) <= 6
+
+
+def test_through_an_http_proxy_from_the_environment(gms_server, tmp_path):
+    """HTTP(S)_PROXY is honoured as requests does; here the "proxy" is the GMS test server, which
+    answers absolute-form request targets like a forward proxy would pass them on."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from bridge.mcp import MetadataChangeProposalWrapper as M\n"
+        "from emitters.rest import RestEmitter\n"
+        "e = RestEmitter(gms_server='http://gms.invalid:8080')\n"
+        "e.emit(M(entity_urn='urn:li:dataset:(urn:li:dataPlatform:hive,db.proxied,PROD)',"
+        " aspect_name='status', aspect={'removed': False}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    env.update(HTTP_PROXY=gms_server.url, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    (request,) = gms_server.ingest_requests()
+    assert request.headers["host"] == "gms.invalid:8080"
+    assert gms_server.proposals[0]["entityUrn"] == "urn:li:dataset:(urn:li:dataPlatform:hive,db.proxied,PROD)"

@@ -19,7 +19,6 @@ from typing import Any
 import requests
 import requests.adapters
 import urllib3
-from requests.structures import CaseInsensitiveDict
 
 from bridge.errors import DeliveryError
 from emitters.rest.config import RestEmitterConfig
@@ -76,10 +75,8 @@ class GmsClient:
         self.config = config
         self.base_url = config.gms_server
         self._session: requests.Session | None = None
-        self._adapter: requests.adapters.HTTPAdapter | None = None
         self._settings: dict[str, Any] = {}
-        self._headers: CaseInsensitiveDict[str] | None = None
-        self._plain_headers: dict[str, str] = {}
+        self._headers: dict[str, str] = {}
         self._pool: Any = None
         self._path_prefix = ""
         self._timeout: Any = None
@@ -122,9 +119,7 @@ class GmsClient:
             self._settings = session.merge_environment_settings(
                 self.base_url, {}, False, session.verify, session.cert
             )
-            self._headers = CaseInsensitiveDict(session.headers)
-            self._plain_headers = dict(self._headers)
-            self._adapter = adapter
+            self._headers = dict(session.headers)
             self._pool, self._path_prefix = self._direct_pool(adapter)
             self._timeout = urllib3.Timeout(connect=cfg.timeout[0], read=cfg.timeout[1])
             self._session = session
@@ -151,8 +146,10 @@ class GmsClient:
     def session(self) -> requests.Session:
         """The one keep-alive session (built on first use)."""
         self._ensure_session()
-        assert self._session is not None
-        return self._session
+        session = self._session
+        if session is None:  # closed by another thread meanwhile
+            raise DeliveryError("the REST emitter is closed")
+        return session
 
     def close(self) -> None:
         """Close pooled connections. Safe to call twice."""
@@ -174,27 +171,11 @@ class GmsClient:
         url = self.base_url + path
         if self._pool is not None:
             return self._request_direct(method, path, body, timeout, url)
-        # Through a proxy: let the adapter build the proxied request.
-        prepared = requests.PreparedRequest()
-        prepared.method = method
-        prepared.url = url
-        headers: Any = self._headers.copy()  # type: ignore[union-attr]
-        if body is not None:
-            headers["Content-Length"] = str(len(body))
-        else:
-            del headers["Content-Type"]
-        prepared.headers = headers
-        prepared.body = body
-        prepared.hooks = {"response": []}
-        prepared._cookies = None  # type: ignore[attr-defined]
+        # Through a proxy: the ordinary requests path, which knows how to address proxies.
+        session = self.session
         try:
-            raw = self._adapter.send(  # type: ignore[union-attr]
-                prepared,
-                timeout=timeout or self.config.timeout,
-                verify=self._settings.get("verify", True),
-                cert=self._settings.get("cert"),
-                proxies=self._settings.get("proxies") or {},
-            )
+            raw = session.request(method, url, data=body, timeout=timeout or self.config.timeout,
+                                  allow_redirects=False)
             content = raw.content
         except requests.RequestException as exc:
             raise error_for_exception(exc, url=self._display(url)) from exc
@@ -202,7 +183,7 @@ class GmsClient:
 
     def _request_direct(self, method: str, path: str, body: bytes | None,
                         timeout: tuple[float, float] | None, url: str) -> GmsResponse:
-        headers = self._plain_headers
+        headers = self._headers
         if body is None:
             headers = {k: v for k, v in headers.items() if k != "Content-Type"}
         try:

@@ -23,7 +23,13 @@ from bridge.model import ColumnLineage, Dataset, DatasetEvent, EventType, JobEve
 from translators.datahub import aspects
 from translators.datahub.properties import dataset_properties
 from translators.datahub.schema_types import field_path_items, schema_field_type
-from translators.datahub.urns import make_schema_field_urn
+
+def make_schema_field_urn(parent_urn: str, field_path: str) -> str:
+    """``urn:li:schemaField:(<dataset urn>,<field path>)`` (parent is one of our own dataset URNs)."""
+    from translators.datahub.translator import fast_encode
+
+    return f"urn:li:schemaField:({parent_urn},{fast_encode(field_path)})"
+
 
 if TYPE_CHECKING:
     from translators.datahub.translator import DataHubTranslator

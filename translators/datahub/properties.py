@@ -50,6 +50,9 @@ _RUN_FACET_SUMMARY: dict[str, tuple[str, ...]] = {
     "dbt_run": ("invocation_id",),
     "dbt_version": ("version",),
 }  # fmt: skip
+_RUN_FACET_PATHS = {
+    name: tuple((f"{name}.{key}", tuple(key.split("."))) for key in keys) for name, keys in _RUN_FACET_SUMMARY.items()
+}
 
 
 def _cut(value: str, max_length: int) -> str:
@@ -154,11 +157,16 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> 
         if isinstance(spark_props, Mapping):
             for key in sorted(spark_props):
                 _put(out, str(key), spark_props[key], max_length)
-        for name, keys in _RUN_FACET_SUMMARY.items():
-            facet = facets.get(name)
-            if isinstance(facet, Mapping):
-                for key in keys:
-                    _put(out, f"{name}.{key}", _dig(facet, key), max_length)
+        for name, facet in facets.items():
+            paths = _RUN_FACET_PATHS.get(name)
+            if paths is None or not isinstance(facet, Mapping):
+                continue
+            for label, parts in paths:
+                value: Any = facet
+                for part in parts:
+                    value = value.get(part) if isinstance(value, Mapping) else None
+                if value is not None and value != "":
+                    out[label] = _cut(_text(value), max_length)
         if raw:
             out.update(raw_facet_properties(facets, max_length))
     return out

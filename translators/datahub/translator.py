@@ -49,6 +49,16 @@ from translators.datahub.urns import (
     make_user_urn,
 )
 
+_RESERVED = (",", "(", ")", "\u241f")
+
+
+def fast_encode(value: str) -> str:
+    """:func:`~translators.datahub.urns.encode_urn_part`, with a fast path for the common clean case."""
+    for c in _RESERVED:
+        if c in value:
+            return encode_urn_part(value)
+    return value
+
 __all__ = ["DataHubTranslator", "translate"]
 
 _OL_PRODUCER = re.compile(r"^https://github\.com/OpenLineage/OpenLineage/.*/([^/]+)/?$")
@@ -79,6 +89,7 @@ class DataHubTranslator:
         self.config = config if config is not None else TranslatorConfig()
         self._dataset_refs: dict[tuple[Any, ...], DatasetRef] = {}
         self._dataset_urns: dict[DatasetRef, str] = {}
+        self._flow_urns: dict[tuple[str, str, str], str] = {}
 
     # -- entry point -----------------------------------------------------------
 
@@ -149,7 +160,14 @@ class DataHubTranslator:
 
     def get_flow_urn(self, event: RunEvent | JobEvent) -> str:
         """``urn:li:dataFlow:(<orchestrator>,<flow id>,<cluster>)``."""
-        return make_data_flow_urn(self.get_orchestrator(event), self.get_flow_id(event), self.get_flow_cluster(event))
+        key = (self.get_orchestrator(event), self.get_flow_id(event), self.get_flow_cluster(event))
+        urn = self._flow_urns.get(key)
+        if urn is None:
+            urn = make_data_flow_urn(*key)
+            if len(self._flow_urns) >= _CACHE_LIMIT:
+                self._flow_urns.clear()
+            self._flow_urns[key] = urn
+        return urn
 
     def get_flow_role(self, event: RunEvent | JobEvent, flow_id: str) -> str:
         """Whether the event speaks for its flow: ``own``, ``child`` or ``orphan``.
@@ -176,7 +194,7 @@ class DataHubTranslator:
     def get_job_urn(self, event: RunEvent | JobEvent, flow_urn: str | None = None) -> str:
         """``urn:li:dataJob:(<flow urn>,<job id>)``."""
         flow_urn = flow_urn or self.get_flow_urn(event)
-        return f"urn:li:dataJob:({flow_urn},{encode_urn_part(self.get_job_id(event))})"
+        return f"urn:li:dataJob:({flow_urn},{fast_encode(self.get_job_id(event))})"
 
     def get_job_name(self, event: RunEvent | JobEvent, flow_id: str) -> str:
         """Display name of the job: its name without the ``<flow id>.`` prefix."""
@@ -229,7 +247,7 @@ class DataHubTranslator:
 
     def get_process_instance_urn(self, run_id: str) -> str:
         """``urn:li:dataProcessInstance:<runId>`` (as DataHub's converter; reserved characters encoded)."""
-        return make_data_process_instance_urn(encode_urn_part(run_id))
+        return make_data_process_instance_urn(fast_encode(run_id))
 
     def get_parent_instance_urn(self, event: RunEvent) -> str | None:
         """The parent run's process instance URN: the run-to-run link."""

@@ -103,6 +103,7 @@ class _Builder:
     now: dt.datetime
     namer: AssetNamer
     extracted: Mapping[str, OpLineage]
+    _datasets: dict[str, tuple[tuple[Dataset, ...], tuple[Dataset, ...]]] = attrs.field(factory=dict)
 
     # -- jobs ------------------------------------------------------------------
 
@@ -268,6 +269,8 @@ class _Builder:
         start = step.start or step.end or self.run.end or self.now
         end = step.end or self.run.end or self.now
         state = _STEP_STATES.get(step.status, EventType.ABORT)
+        if self.run.status == "CANCELED" and state == EventType.FAIL:
+            state = EventType.ABORT  # interrupted by the cancellation, not failed on its own
         error = None
         if state == EventType.FAIL:
             error = ErrorInfo(message=step.error or "step failed", stack_trace=step.error_stack, language="python")
@@ -300,6 +303,20 @@ class _Builder:
     # -- datasets --------------------------------------------------------------
 
     def step_datasets(self, step: StepInfo) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
+        if step.key not in self._datasets:
+            inputs, outputs = self._own_datasets(step)
+            op = self.run.ops.get(step.op)
+            # Step-level lineage: what the upstream ops wrote is what this op read.
+            for upstream in op.upstream_ops if op else ():
+                for other in self.run.steps:
+                    if other.op == upstream and other.key != step.key:
+                        inputs += tuple(_identity(d) for d in self._own_datasets(other)[1])
+            out_keys = {_key(d) for d in outputs}
+            self._datasets[step.key] = (tuple(d for d in _unique(inputs) if _key(d) not in out_keys), outputs)
+        return self._datasets[step.key]
+
+    def _own_datasets(self, step: StepInfo) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
+        """The datasets a step itself names (assets, metadata, IO events, the extractor)."""
         inputs: list[Dataset] = []
         outputs: list[Dataset] = []
         op = self.run.ops.get(step.op)
@@ -433,6 +450,11 @@ class _Builder:
             DatasetEvent(event_time=time, producer=PRODUCER, dataset=self.asset_dataset(key))
             for key, time in seen.items()
         ]
+
+
+def _identity(dataset: Dataset) -> Dataset:
+    """A dataset as an input: its name only (its schema and lineage belong to the step that wrote it)."""
+    return Dataset(namespace=dataset.namespace, name=dataset.name)
 
 
 def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,18 @@
+"""All the examples as one code location (``dagster dev -f examples/dagster/definitions.py``).
+
+The sensor is configured from the environment (see README "Dagster"), e.g.
+``DATAHUB_GMS_URL=http://localhost:8080``.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dagster_plugin import datahub_sensor
+from examples.dagster import assets_job, ops_job
+
+defs = dg.Definitions(
+    assets=[assets_job.customers, assets_job.orders, assets_job.customer_revenue],
+    jobs=[assets_job.raw_job, assets_job.revenue_job, ops_job.events_pipeline, ops_job.failing_job],
+    sensors=[datahub_sensor],
+)

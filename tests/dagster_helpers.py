@@ -1,0 +1,62 @@
+"""Helpers of the Dagster plugin tests: run jobs in a real instance, tick a sensor as the daemon does."""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from typing import Any
+
+import dagster as dg
+
+from bridge.mcp import MetadataChangeProposalWrapper
+from tests._datahub_reference import check_mcp
+
+
+def execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, *, partition: str | None = None,
+            run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    """Execute ``job`` of ``defs`` in ``instance`` (failures are results, not exceptions)."""
+    return defs.resolve_job_def(job).execute_in_process(
+        instance=instance, partition_key=partition, run_config=run_config or {}, raise_on_error=False
+    )
+
+
+def tick(sensor: dg.SensorDefinition, defs: dg.Definitions, instance: dg.DagsterInstance,
+         cursor: str | None) -> Any:
+    """Evaluate ``sensor`` once the way the daemon does: a context with the instance and the stored cursor."""
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs)
+    return sensor.evaluate_tick(context)
+
+
+def by_aspect(mcps: Iterable[MetadataChangeProposalWrapper]) -> dict[tuple[str, str], list[dict]]:
+    """``(urn, aspect name) -> [aspect values, in order]``."""
+    out: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
+    for mcp in mcps:
+        out[(mcp.entity_urn, mcp.aspect_name)].append(dict(mcp.aspect_value))
+    return out
+
+
+def last(mcps: Iterable[MetadataChangeProposalWrapper], urn: str, aspect: str) -> dict:
+    values = by_aspect(mcps).get((urn, aspect))
+    assert values, f"no {aspect} for {urn}"
+    return values[-1]
+
+
+def validate_all(mcps: Iterable[MetadataChangeProposalWrapper]) -> int:
+    """Check every MCP against acryl-datahub's schema (the core's conformance check); return the count."""
+    count = 0
+    for mcp in mcps:
+        check_mcp(mcp)
+        count += 1
+    return count
+
+
+def flow(job: str, cluster: str = "PROD") -> str:
+    return f"urn:li:dataFlow:(dagster,{job},{cluster})"
+
+
+def datajob(job: str, op: str, cluster: str = "PROD") -> str:
+    return f"urn:li:dataJob:({flow(job, cluster)},{job}.{op})"
+
+
+def dataset(platform: str, name: str, env: str = "PROD") -> str:
+    return f"urn:li:dataset:(urn:li:dataPlatform:{platform},{name},{env})"

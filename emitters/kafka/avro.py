@@ -145,6 +145,12 @@ class MCPAvroEncoder:
         self._entity_parts: dict[str, bytes] = {}
         self._middle_parts: dict[tuple[str, str], bytes] = {}
         self._system_metadata: dict[Any, bytes] = {}
+        try:
+            import orjson
+
+            self._dumps: Any = orjson.dumps
+        except ImportError:  # optional speed-up; the envelope's own JSON is used instead
+            self._dumps = None
 
     def _resolve(self, schema: Any) -> Any:
         """Replace references to named types by their definitions (one level)."""
@@ -160,8 +166,33 @@ class MCPAvroEncoder:
         Raises:
             InvalidEventError: the proposal cannot be written with the schema.
         """
+        return self.frame(mcp, b"")
+
+    def aspect_bytes(self, mcp: MetadataChangeProposalWrapper) -> bytes:
+        """The aspect's compact JSON as UTF-8 bytes.
+
+        orjson (when installed) writes plain-dict aspects straight to bytes, several
+        times faster than ``json.dumps`` + ``encode``; its output is the same compact
+        JSON as :attr:`~bridge.mcp.MetadataChangeProposalWrapper.aspect_json` (only
+        tiny floats differ in spelling: ``1e-7`` for ``1e-07``, the same number).
+        Anything orjson refuses (non-string keys, huge ints) takes the envelope's path.
+        """
+        aspect = mcp.aspect
+        if self._dumps is not None and type(aspect) is dict:
+            try:
+                return self._dumps(aspect)
+            except TypeError:  # orjson.JSONEncodeError is a TypeError
+                pass
+        return mcp.aspect_json.encode("utf-8")
+
+    def frame(self, mcp: MetadataChangeProposalWrapper, header: bytes) -> bytes:
+        """``header`` followed by the Avro binary of ``mcp``: the Kafka message value.
+
+        Raises:
+            InvalidEventError: the proposal cannot be written with the schema.
+        """
         if not self.fast:
-            return self.encode_generic(mcp)
+            return header + self.encode_generic(mcp)
         entity = self._entity_parts.get(mcp.entity_type)
         if entity is None:
             # auditHeader: null (branch 0) | entityType | entityUrn: string (branch 1)
@@ -170,16 +201,17 @@ class MCPAvroEncoder:
         if middle is None:
             middle = self._middle(mcp.change_type, mcp.aspect_name)
         urn = mcp.entity_urn.encode("utf-8")
-        aspect = mcp.aspect_json.encode("utf-8")
+        aspect = self.aspect_bytes(mcp)
         system_metadata = mcp.system_metadata
         tail = b"\x00\x00" if not system_metadata else self._system_metadata_part(system_metadata) + b"\x00"
         return b"".join(
             (
+                header,
                 entity,
-                _length(len(urn)),
+                _LENGTHS[len(urn)] if len(urn) < 8192 else _varint(len(urn)),
                 urn,
                 middle,
-                _length(len(aspect)),
+                _LENGTHS[len(aspect)] if len(aspect) < 8192 else _varint(len(aspect)),
                 aspect,
                 b"\x20application/json",  # contentType: length 16 (zig-zag 32 = 0x20)
                 tail,  # systemMetadata, then headers: null
@@ -228,8 +260,10 @@ class MCPAvroEncoder:
             InvalidEventError: the proposal cannot be written with the schema.
         """
         buf = io.BytesIO()
+        record = mcp_record(mcp)
+        record["aspect"]["value"] = self.aspect_bytes(mcp)
         try:
-            self._writer(buf, self.parsed, mcp_record(mcp))
+            self._writer(buf, self.parsed, record)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise InvalidEventError(
                 f"cannot be written as a DataHub MetadataChangeProposal: {exc}", field="aspect"

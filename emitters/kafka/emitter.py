@@ -152,7 +152,11 @@ class KafkaEmitter(Emitter):
         """
         producer = self._producer or self._start()
         try:
-            value = self._encode(item)
+            if not isinstance(item, MetadataChangeProposalWrapper):
+                raise InvalidEventError(
+                    f"expected a MetadataChangeProposalWrapper, got {type(item).__name__}"
+                )
+            value = self._encoder.frame(item, self._header or self._schema_header())  # type: ignore[union-attr]
         except BridgeError as exc:
             if callback is not None:
                 _call(callback, exc, str(exc))
@@ -185,12 +189,6 @@ class KafkaEmitter(Emitter):
             emit(item, callback)
             count += 1
         return count
-
-    def _encode(self, item: MetadataChangeProposalWrapper) -> bytes:
-        if not isinstance(item, MetadataChangeProposalWrapper):
-            raise InvalidEventError(f"expected a MetadataChangeProposalWrapper, got {type(item).__name__}")
-        header = self._header or self._schema_header()
-        return header + self._encoder.encode(item)  # type: ignore[union-attr]
 
     def _poll(self) -> None:
         self._since_poll = 0

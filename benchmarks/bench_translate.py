@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> None:
 
     # acryl-datahub's typed MCPs for the same output (built outside the timing).
     theirs = [
-        DataHubMCPW.from_obj(m.to_obj()) for b in corpus for m in translator.translate(parse_event(json.loads(b)))
+        DataHubMCPW.from_obj(m.to_obj())
+        for b in corpus
+        for m in translator.translate(parse_event(json.loads(b)))
     ]
     theirs = theirs * args.repeat
 
@@ -99,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     t_dh = _best(datahub_serialise, args.rounds)
     mcps = counter["mcps"]
 
-    print(f"corpus: {len(corpus)} events x {args.repeat} = {n} events, {mcps} MCPs ({mcps / n:.1f} per event)")
+    print(
+        f"corpus: {len(corpus)} events x {args.repeat} = {n} events, {mcps} MCPs ({mcps / n:.1f} per event)"
+    )
     print(f"{'path':42} {'events/s':>10} {'µs/event':>9} {'x json.loads':>13}")
     for label, seconds in (
         ("json.loads (floor)", t_floor),
@@ -109,7 +113,9 @@ def main(argv: list[str] | None = None) -> None:
     ):
         print(f"{label:42} {n / seconds:10,.0f} {seconds / n * 1e6:9.1f} {seconds / t_floor:13.2f}")
     print(f"ratio acryl-datahub serialise / bridge whole path: {t_dh / t_bridge:.2f}x")
-    print("note: acryl-datahub has no Python OpenLineage -> MCP converter; its row serialises the same MCPs only.")
+    print(
+        "note: acryl-datahub has no Python OpenLineage -> MCP converter; its row serialises the same MCPs only."
+    )
 
 
 if __name__ == "__main__":

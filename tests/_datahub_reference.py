@@ -101,7 +101,9 @@ def check_strlen(schema: Any, value: Any, names: dict[str, Any], path: str) -> N
     elif kind == "map":
         for key, item in value.items():
             check_strlen(schema["values"], item, names, f"{path}.{key}")
-    elif isinstance(kind, (dict, list)) or (isinstance(kind, str) and kind not in _PRIMITIVES | {"enum", "fixed"}):
+    elif isinstance(kind, (dict, list)) or (
+        isinstance(kind, str) and kind not in _PRIMITIVES | {"enum", "fixed"}
+    ):
         check_strlen(kind, value, names, path)
 
 

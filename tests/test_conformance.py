@@ -22,7 +22,7 @@ from translators.datahub import DataHubTranslator, TranslatorConfig
 from translators.openlineage import parse_event
 
 CORPUS = pathlib.Path(__file__).parent / "corpus" / "openlineage"
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 FILES = sorted(CORPUS.rglob("*.json"))
 
 CONFIGS = {

@@ -14,6 +14,11 @@ def test_bench_translate_quick(capsys):
     spec.loader.exec_module(module)
     module.main(["--quick"])
     out = capsys.readouterr().out
-    for row in ("json.loads (floor)", "parse_event", "bridge: bytes -> MCPs", "acryl-datahub: serialise same MCPs"):
+    for row in (
+        "json.loads (floor)",
+        "parse_event",
+        "bridge: bytes -> MCPs",
+        "acryl-datahub: serialise same MCPs",
+    ):
         assert row in out
     assert "74 events x 2 = 148 events" in out

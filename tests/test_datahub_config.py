@@ -112,5 +112,11 @@ def test_core_translator_does_not_import_acryl_datahub():
         "'run':{'runId':'r'},'job':{'namespace':'n','name':'j'}})); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('datahub','dagster','confluent_kafka')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=pathlib.Path(__file__).parents[1])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=pathlib.Path(__file__).parents[1],
+    )
     assert out.stdout.strip() == "[]"

@@ -40,7 +40,12 @@ CASES = {
     # The same Spark event with a platform instance, lower-cased URNs and a non-default env.
     "spark_instance_lowercase": (
         CORPUS / "spark_dataproc_simple_producer_test" / "4.json",
-        {"platform_instance": "eu-spark", "dataset_platform_instance": "lake", "lowercase_urns": True, "env": "DEV"},
+        {
+            "platform_instance": "eu-spark",
+            "dataset_platform_instance": "lake",
+            "lowercase_urns": True,
+            "env": "DEV",
+        },
     ),
 }
 

@@ -152,7 +152,12 @@ def test_checker_accepts_a_good_mcp():
     [
         (lambda o: o["aspect"]["json"].update(colour="red"), "dropped by DataHub"),
         (lambda o: o["aspect"]["json"].update(schemaName=""), "strlen"),
-        (lambda o: o["aspect"]["json"]["fields"][0].update(type={"type": {"com.linkedin.schema.Nope": {}}}), None),
+        (
+            lambda o: o["aspect"]["json"]["fields"][0].update(
+                type={"type": {"com.linkedin.schema.Nope": {}}}
+            ),
+            None,
+        ),
         (lambda o: o["aspect"]["json"].pop("platform"), None),
         (lambda o: o.update(aspectName="dataJobInfo"), "not an aspect of dataset"),
         (lambda o: o["aspect"]["json"].update(platform="urn:li:dataPlatform:(a,b"), None),

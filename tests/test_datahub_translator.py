@@ -26,7 +26,7 @@ from bridge.model import (
 from tests._datahub_reference import check_mcp
 from translators.datahub import DataHubTranslator, TranslatorConfig, orchestrator_from_producer, translate
 
-T0 = dt.datetime(2024, 11, 26, 13, 5, 23, 809955, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 11, 26, 13, 5, 23, 809955, tzinfo=dt.UTC)
 T0_MS = 1732626323809
 SPARK = "https://github.com/OpenLineage/OpenLineage/tree/1.23.0/integration/spark"
 PG = "postgres://db:5432"
@@ -120,7 +120,9 @@ def test_identity_follows_datahubs_converter():
 
 
 def test_parent_run_is_linked_run_to_run():
-    parent = ParentRun(run_id="p-1", job_namespace="etl", job_name="app", root_run_id="root-1", root_job_name="app")
+    parent = ParentRun(
+        run_id="p-1", job_namespace="etl", job_name="app", root_run_id="root-1", root_job_name="app"
+    )
     rel = aspects_of(translate(run_event(run=Run(run_id="c-1", parent=parent))), "dataProcessInstance")[
         "dataProcessInstanceRelationships"
     ]
@@ -133,10 +135,18 @@ def test_parent_run_is_linked_run_to_run():
 
 @pytest.mark.parametrize(
     ("naming", "flow_id"),
-    [("prefix", "dag"), ("parent", "parent_job"), ("root", "root_job"), ("namespace", "etl"), ("job", "dag.task")],
+    [
+        ("prefix", "dag"),
+        ("parent", "parent_job"),
+        ("root", "root_job"),
+        ("namespace", "etl"),
+        ("job", "dag.task"),
+    ],
 )
 def test_flow_naming(naming, flow_id):
-    parent = ParentRun(run_id="p", job_namespace="etl", job_name="parent_job", root_run_id="q", root_job_name="root_job")
+    parent = ParentRun(
+        run_id="p", job_namespace="etl", job_name="parent_job", root_run_id="q", root_job_name="root_job"
+    )
     event = run_event(job=Job(namespace="etl", name="dag.task"), run=Run(run_id="r", parent=parent))
     translator = DataHubTranslator(TranslatorConfig(flow_naming=naming))
     assert translator.get_flow_urn(event) == f"urn:li:dataFlow:(spark,{flow_id},etl)"
@@ -150,7 +160,9 @@ def test_flow_naming_by_function_and_cluster_and_orchestrator_overrides():
 def test_flow_own_event_speaks_for_the_flow():
     job = Job(namespace="airflow", name="dag", description="Daily orders", owners=(Owner(name="user:ann"),),
               tags=(Tag(key="tier", value="gold"),))  # fmt: skip
-    flow = aspects_of(translate(run_event("START", job=job, producer="https://github.com/apache/airflow/")), "dataFlow")
+    flow = aspects_of(
+        translate(run_event("START", job=job, producer="https://github.com/apache/airflow/")), "dataFlow"
+    )
     assert flow["dataFlowInfo"]["name"] == "dag" and flow["dataFlowInfo"]["description"] == "Daily orders"
     assert flow["ownership"]["owners"][0]["owner"] == "urn:li:corpuser:ann"
     assert flow["globalTags"] == {"tags": [{"tag": "urn:li:tag:tier:gold"}]}
@@ -215,10 +227,19 @@ def test_processing_engine_and_integration_win_over_producer():
 
 def test_owners_and_types():
     tr = DataHubTranslator(TranslatorConfig(default_owner_type="DATA_STEWARD"))
-    assert tr.get_owner(Owner(name="user:ann", type="BUSINESS_OWNER")) == ("urn:li:corpuser:ann", "BUSINESS_OWNER")
+    assert tr.get_owner(Owner(name="user:ann", type="BUSINESS_OWNER")) == (
+        "urn:li:corpuser:ann",
+        "BUSINESS_OWNER",
+    )
     assert tr.get_owner(Owner(name="team:bi")) == ("urn:li:corpGroup:bi", "DATA_STEWARD")
-    assert tr.get_owner(Owner(name="urn:li:corpGroup:x", type="maintainer")) == ("urn:li:corpGroup:x", "DATA_STEWARD")
-    assert tr.get_owner(Owner(name="carl", type="technical owner")) == ("urn:li:corpuser:carl", "TECHNICAL_OWNER")
+    assert tr.get_owner(Owner(name="urn:li:corpGroup:x", type="maintainer")) == (
+        "urn:li:corpGroup:x",
+        "DATA_STEWARD",
+    )
+    assert tr.get_owner(Owner(name="carl", type="technical owner")) == (
+        "urn:li:corpuser:carl",
+        "TECHNICAL_OWNER",
+    )
 
 
 def orders(**kw) -> Dataset:
@@ -231,7 +252,9 @@ def raw() -> Dataset:
 
 
 def test_datasets_and_column_lineage():
-    lineage = ColumnLineage(output_field="id", inputs=(InputField(namespace=PG, name="shop.public.raw", field="id"),))
+    lineage = ColumnLineage(
+        output_field="id", inputs=(InputField(namespace=PG, name="shop.public.raw", field="id"),)
+    )
     event = run_event(inputs=(raw(),), outputs=(orders(column_lineage=(lineage,),
                                                        output_statistics=DatasetStatistics(row_count=12)),))  # fmt: skip
     mcps = translate(event, TranslatorConfig(emit_upstream_lineage=True))
@@ -258,8 +281,12 @@ def test_datasets_and_column_lineage():
 def test_column_lineage_inputs_follow_symlinks():
     source = Dataset(namespace="hdfs://nn", name="/warehouse/raw",
                      symlinks=(Symlink(namespace="hive://meta:9083", name="db.raw", type="TABLE"),))  # fmt: skip
-    lineage = ColumnLineage(output_field="a", inputs=(InputField(namespace="hdfs://nn", name="/warehouse/raw", field="a"),))
-    event = run_event(inputs=(source,), outputs=(Dataset(namespace="hive", name="db.out", column_lineage=(lineage,)),))
+    lineage = ColumnLineage(
+        output_field="a", inputs=(InputField(namespace="hdfs://nn", name="/warehouse/raw", field="a"),)
+    )
+    event = run_event(
+        inputs=(source,), outputs=(Dataset(namespace="hive", name="db.out", column_lineage=(lineage,)),)
+    )
     io = aspects_of(translate(event), "dataJob")["dataJobInputOutput"]
     assert io["inputDatasets"] == ["urn:li:dataset:(urn:li:dataPlatform:hive,db.raw,PROD)"]
     assert io["fineGrainedLineages"][0]["upstreams"] == [
@@ -268,7 +295,9 @@ def test_column_lineage_inputs_follow_symlinks():
 
 
 def test_switches_turn_parts_off():
-    lineage = ColumnLineage(output_field="id", inputs=(InputField(namespace=PG, name="shop.public.raw", field="id"),))
+    lineage = ColumnLineage(
+        output_field="id", inputs=(InputField(namespace=PG, name="shop.public.raw", field="id"),)
+    )
     event = run_event(inputs=(raw(),), outputs=(orders(column_lineage=(lineage,)),))
     mcps = translate(event, TranslatorConfig(materialize_datasets=False, emit_column_lineage=False))
     assert not [m for m in mcps if m.entity_type == "dataset"]
@@ -278,20 +307,29 @@ def test_switches_turn_parts_off():
 def test_raw_facets_are_kept_when_asked():
     run = Run(run_id="r", facets={"acme_cost": {"dollars": 3}})
     job = Job(namespace="n", name="j", facets={"acme_team": {"name": "bi"}})
-    event = run_event(run=run, job=job, outputs=(Dataset(namespace=PG, name="t", facets={"acme_q": {"ok": True}}),))
+    event = run_event(
+        run=run, job=job, outputs=(Dataset(namespace=PG, name="t", facets={"acme_q": {"ok": True}}),)
+    )
     mcps = translate(event, TranslatorConfig(capture_raw_facets=True))
-    assert aspects_of(mcps, "dataJob")["dataJobInfo"]["customProperties"]["facet.acme_team"] == '{"name":"bi"}'
+    assert (
+        aspects_of(mcps, "dataJob")["dataJobInfo"]["customProperties"]["facet.acme_team"] == '{"name":"bi"}'
+    )
     props = aspects_of(mcps, "dataProcessInstance")["dataProcessInstanceProperties"]["customProperties"]
     assert props["facet.acme_cost"] == '{"dollars":3}'
-    assert aspects_of(mcps, "dataset")["datasetProperties"]["customProperties"]["facet.acme_q"] == '{"ok":true}'
+    assert (
+        aspects_of(mcps, "dataset")["datasetProperties"]["customProperties"]["facet.acme_q"] == '{"ok":true}'
+    )
     assert "facet.acme_cost" not in str(translate(event))  # off by default
 
 
 def test_airflow_try_number_is_the_attempt():
     run = Run(run_id="r", facets={"airflow": {"taskInstance": {"try_number": 3}}})
-    assert aspects_of(translate(run_event(run=run)), "dataProcessInstance")["dataProcessInstanceRunEvent"][
-        "attempt"
-    ] == 3
+    assert (
+        aspects_of(translate(run_event(run=run)), "dataProcessInstance")["dataProcessInstanceRunEvent"][
+            "attempt"
+        ]
+        == 3
+    )
 
 
 def test_job_event_has_no_run_and_dataset_event_only_the_dataset():

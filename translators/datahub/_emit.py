@@ -24,6 +24,7 @@ from translators.datahub import aspects
 from translators.datahub.properties import dataset_properties
 from translators.datahub.schema_types import field_path_items, schema_field_type
 
+
 def make_schema_field_urn(parent_urn: str, field_path: str) -> str:
     """``urn:li:schemaField:(<dataset urn>,<field path>)`` (parent is one of our own dataset URNs)."""
     from translators.datahub.translator import fast_encode
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["dataset_event_mcps", "epoch_millis", "job_event_mcps", "run_event_mcps"]
 
 MCPW = MetadataChangeProposalWrapper
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 # OpenLineage run state -> (DataHub run status, result type or None).
 _RUN_STATUS: dict[EventType, tuple[str, str | None]] = {
@@ -48,7 +49,13 @@ _RUN_STATUS: dict[EventType, tuple[str, str | None]] = {
     EventType.ABORT: ("COMPLETE", "SKIPPED"),
 }
 # OpenLineage lifecycle state change -> DataHub operation type (others are CUSTOM).
-_OPERATIONS = {"CREATE": "CREATE", "ALTER": "ALTER", "DROP": "DROP", "OVERWRITE": "INSERT", "TRUNCATE": "DELETE"}
+_OPERATIONS = {
+    "CREATE": "CREATE",
+    "ALTER": "ALTER",
+    "DROP": "DROP",
+    "OVERWRITE": "INSERT",
+    "TRUNCATE": "DELETE",
+}
 
 
 def epoch_millis(value: dt.datetime) -> int:
@@ -129,7 +136,15 @@ def _fine_grained(tr: DataHubTranslator, dsets: _Datasets, urn: str) -> list[dic
 # -- flow and job -------------------------------------------------------------------
 
 
-def _flow_and_job(tr: DataHubTranslator, event: RunEvent | JobEvent, time_ms: int) -> tuple[list[MCPW], str, str]:
+def _browse(instance_urn: str | None, *entries: tuple[str, str | None]) -> dict[str, Any]:
+    """browsePathsV2: the platform instance (if any), then the given folders."""
+    head: tuple[tuple[str, str | None], ...] = ((instance_urn, instance_urn),) if instance_urn else ()
+    return aspects.browse_paths_v2(head + entries)
+
+
+def _flow_and_job(
+    tr: DataHubTranslator, event: RunEvent | JobEvent, time_ms: int
+) -> tuple[list[MCPW], str, str]:
     job = event.job
     orchestrator = tr.get_orchestrator(event)
     flow_id = tr.get_flow_id(event)
@@ -158,9 +173,7 @@ def _flow_and_job(tr: DataHubTranslator, event: RunEvent | JobEvent, time_ms: in
         if tags:
             out.append(_mcp(flow_urn, "dataFlow", "globalTags", aspects.global_tags(tags)))
     if role != "child":
-        path = [(instance_urn, instance_urn)] if instance_urn else []
-        path.append((job.namespace, None))
-        out.append(_mcp(flow_urn, "dataFlow", "browsePathsV2", aspects.browse_paths_v2(path)))
+        out.append(_mcp(flow_urn, "dataFlow", "browsePathsV2", _browse(instance_urn, (job.namespace, None))))
         if instance_urn:
             out.append(_mcp(flow_urn, "dataFlow", "dataPlatformInstance",
                             aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
@@ -183,10 +196,8 @@ def _flow_and_job(tr: DataHubTranslator, event: RunEvent | JobEvent, time_ms: in
     tags = tr.get_job_tags(event)
     if tags:
         out.append(_mcp(job_urn, "dataJob", "globalTags", aspects.global_tags(tags)))
-    path = [(instance_urn, instance_urn)] if instance_urn else []
-    path.append((job.namespace, None))
-    path.append((flow_urn, flow_urn))
-    out.append(_mcp(job_urn, "dataJob", "browsePathsV2", aspects.browse_paths_v2(path)))
+    out.append(_mcp(job_urn, "dataJob", "browsePathsV2",
+                    _browse(instance_urn, (job.namespace, None), (flow_urn, flow_urn))))  # fmt: skip
     if instance_urn:
         out.append(_mcp(job_urn, "dataJob", "dataPlatformInstance",
                         aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
@@ -217,7 +228,7 @@ def _schema_fields(tr: DataHubTranslator, datasets: list[Dataset]) -> list[dict[
             if tag.field:
                 column_tags.setdefault(tag.field, []).append(tr.get_tag_urn(tag))
     fields: list[dict[str, Any]] = []
-    for path, f, has_children in field_path_items(source.fields):
+    for path, f, has_children in field_path_items(source.fields or ()):
         type_obj = schema_field_type(f.type)
         if has_children and next(iter(type_obj["type"])).rsplit(".", 1)[1] not in ("ArrayType", "MapType"):
             type_obj = {"type": {"com.linkedin.schema.RecordType": {}}}
@@ -251,7 +262,9 @@ def _dataset_mcps(
                 out.append(_mcp(urn, "dataset", "schemaMetadata",
                                 aspects.schema_metadata(ref.name, tr.get_platform_urn(ref.platform), fields)))  # fmt: skip
             description = next((ds.description for ds in seen if ds.description), None)
-            props = dataset_properties(seen, max_length=config.max_property_length, raw=config.capture_raw_facets)
+            props = dataset_properties(
+                seen, max_length=config.max_property_length, raw=config.capture_raw_facets
+            )
             if description or props:
                 out.append(_mcp(urn, "dataset", "datasetProperties",
                                 aspects.dataset_properties(description=description, custom_properties=props)))  # fmt: skip
@@ -287,7 +300,10 @@ def _operation(datasets: list[Dataset], time_ms: int) -> dict[str, Any]:
                  if ds.output_statistics is not None and ds.output_statistics.row_count is not None), None)  # fmt: skip
     kind = _OPERATIONS.get((state or "").upper(), "CUSTOM" if state else "UPDATE")
     return aspects.operation(
-        time_ms, kind, custom_operation_type=state.upper() if kind == "CUSTOM" and state else None, affected_rows=rows
+        time_ms,
+        kind,
+        custom_operation_type=state.upper() if kind == "CUSTOM" and state else None,
+        affected_rows=rows,
     )
 
 

@@ -135,7 +135,11 @@ def data_job_info(
     external_url: str | None = None,
 ) -> dict[str, Any]:
     """``dataJobInfo``; ``type`` is free text (DataHub shows the orchestrator, e.g. ``spark``)."""
-    obj: dict[str, Any] = {"customProperties": _props(custom_properties), "name": name, "type": {"string": type}}
+    obj: dict[str, Any] = {
+        "customProperties": _props(custom_properties),
+        "name": name,
+        "type": {"string": type},
+    }
     if flow_urn:
         obj["flowUrn"] = flow_urn
     if description:

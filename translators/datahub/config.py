@@ -61,7 +61,16 @@ def _optional_text(value: Any) -> str | None:
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+    if isinstance(value, str) and value.strip().lower() in (
+        "true",
+        "false",
+        "1",
+        "0",
+        "yes",
+        "no",
+        "on",
+        "off",
+    ):
         return value.strip().lower() in ("true", "1", "yes", "on")
     raise ConfigError(f"must be true or false, got {value!r}", key="translator")
 
@@ -82,7 +91,9 @@ def _owner_type(instance: Any, attribute: Any, value: str) -> None:
         "DELEGATE", "PRODUCER", "CONSUMER", "STAKEHOLDER",
     }  # fmt: skip
     if value not in known:
-        raise ConfigError(f"must be a DataHub ownership type {sorted(known)}, got {value!r}", key=attribute.name)
+        raise ConfigError(
+            f"must be a DataHub ownership type {sorted(known)}, got {value!r}", key=attribute.name
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -51,7 +51,8 @@ _RUN_FACET_SUMMARY: dict[str, tuple[str, ...]] = {
     "dbt_version": ("version",),
 }  # fmt: skip
 _RUN_FACET_PATHS = {
-    name: tuple((f"{name}.{key}", tuple(key.split("."))) for key in keys) for name, keys in _RUN_FACET_SUMMARY.items()
+    name: tuple((f"{name}.{key}", tuple(key.split("."))) for key in keys)
+    for name, keys in _RUN_FACET_SUMMARY.items()
 }
 
 

@@ -100,9 +100,7 @@ def entity_registry() -> EntityRegistry:
     """The registry shipped with this package (loaded once)."""
     text = resources.files(__package__).joinpath("entity_registry.json").read_text(encoding="utf-8")
     doc = json.loads(text)
-    entities = {
-        name: frozenset(entry["aspects"]) | {entry["key"]} for name, entry in doc["entities"].items()
-    }
+    entities = {name: frozenset(entry["aspects"]) | {entry["key"]} for name, entry in doc["entities"].items()}
     keys = {name: entry["key"] for name, entry in doc["entities"].items()}
     return EntityRegistry(
         source=doc["source"], entities=entities, key_aspects=keys, timeseries=frozenset(doc["timeseries"])

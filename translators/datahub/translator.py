@@ -59,12 +59,23 @@ def fast_encode(value: str) -> str:
             return encode_urn_part(value)
     return value
 
+
 __all__ = ["DataHubTranslator", "translate"]
 
 _OL_PRODUCER = re.compile(r"^https://github\.com/OpenLineage/OpenLineage/.*/([^/]+)/?$")
 _OWNERSHIP_TYPES = frozenset(
-    "TECHNICAL_OWNER BUSINESS_OWNER DATA_STEWARD NONE DEVELOPER DATAOWNER DELEGATE PRODUCER CONSUMER "
-    "STAKEHOLDER".split()
+    [
+        "TECHNICAL_OWNER",
+        "BUSINESS_OWNER",
+        "DATA_STEWARD",
+        "NONE",
+        "DEVELOPER",
+        "DATAOWNER",
+        "DELEGATE",
+        "PRODUCER",
+        "CONSUMER",
+        "STAKEHOLDER",
+    ]
 )
 _GROUP_PREFIXES = ("team:", "group:")
 _USER_PREFIXES = ("user:",)
@@ -182,9 +193,12 @@ class DataHubTranslator:
         if job.name == flow_id:
             return "own"
         parent = self.get_parent(event)
-        if parent is not None and parent.job_namespace == job.namespace:
-            if parent.job_name == flow_id or parent.root_job_name == flow_id:
-                return "child"
+        if (
+            parent is not None
+            and parent.job_namespace == job.namespace
+            and flow_id in (parent.job_name, parent.root_job_name)
+        ):
+            return "child"
         return "orphan"
 
     def get_job_id(self, event: RunEvent | JobEvent) -> str:

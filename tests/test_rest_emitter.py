@@ -438,3 +438,25 @@ def test_through_an_http_proxy_from_the_environment(gms_server, tmp_path):
     (request,) = gms_server.ingest_requests()
     assert request.headers["host"] == "gms.invalid:8080"
     assert gms_server.proposals[0]["entityUrn"] == "urn:li:dataset:(urn:li:dataPlatform:hive,db.proxied,PROD)"
+
+
+def test_acryl_datahub_mcps_can_be_emitted_as_they_are(gms_server):
+    """Users porting DataHub code can hand over DataHub's own MCP objects."""
+    from datahub.emitter.mcp import MetadataChangeProposalWrapper as DataHubMCPW
+    from datahub.metadata.schema_classes import DatasetPropertiesClass, StatusClass
+
+    urn = make_dataset_urn("bigquery", "my-project.my-dataset.user-table")
+    with RestEmitter(gms_server=gms_server.url) as emitter:
+        emitter.emit(DataHubMCPW(entityUrn=urn, aspect=DatasetPropertiesClass(description="Users")))
+        emitter.emit_mcps([DataHubMCPW(entityUrn=urn, aspect=StatusClass(removed=False))])
+    assert gms_server.aspects[(urn, "datasetProperties")]["description"] == "Users"
+    assert gms_server.aspects[(urn, "status")] == {"removed": False}
+
+
+def test_unusable_items_are_reported_not_dropped(gms_server):
+    done = Recorder()
+    with RestEmitter(gms_server=gms_server.url) as emitter, pytest.raises(UndeliveredError) as info:
+        emitter.emit_many([props_mcp(1), {"entityUrn": "not-a-urn"}, 42, props_mcp(2)], callback=done)
+    assert info.value.failed == 2
+    assert len(done.calls) == 4 and len(done.errors) == 2
+    assert len(gms_server.proposals) == 2

@@ -47,6 +47,11 @@ def _as_mcp(item: Any) -> MetadataChangeProposalWrapper:
         return item
     if isinstance(item, Mapping):  # DataHub file-format / GMS-format MCP object
         return MetadataChangeProposalWrapper.from_obj(item)
+    to_obj = getattr(item, "to_obj", None)
+    if callable(to_obj):  # e.g. acryl-datahub's own MetadataChangeProposalWrapper, for users porting code
+        obj = to_obj()
+        if isinstance(obj, Mapping):
+            return MetadataChangeProposalWrapper.from_obj(obj)
     raise InvalidEventError(
         f"the REST emitter delivers MetadataChangeProposalWrapper items (or their JSON objects), "
         f"got {type(item).__name__}"

@@ -69,3 +69,14 @@ def test_golden(case: str) -> None:
     assert json.loads(text) == json.loads(path.read_text(encoding="utf-8")), (
         f"{case}: output differs from {path.name}; if intended, regenerate with BRIDGE_UPDATE_GOLDEN=1"
     )
+
+
+def test_same_entities_as_datahubs_own_converter() -> None:
+    """Lineage sent through the bridge lands on the entities DataHub's own converter would create."""
+    expected = json.loads((GOLDEN / "datahub_converter_urns.json").read_text(encoding="utf-8"))
+    expected.pop("_source")
+    translator = DataHubTranslator()
+    for name, urns in expected.items():
+        event = parse_event(json.loads((CORPUS / name).read_text()))
+        ours = {m.entity_urn for m in translator.translate(event)}
+        assert set(urns) <= ours, f"{name}: DataHub's converter emits {sorted(set(urns) - ours)}, we do not"

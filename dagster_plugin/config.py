@@ -64,9 +64,10 @@ def _client_config(value: Any) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     # A DataHub DatahubClientConfig (pydantic) or similar: read its public fields, import nothing.
+    # Only what the user set: the defaults of DataHub's client are not options of our emitters.
     dump = getattr(value, "model_dump", None) or getattr(value, "dict", None)
     if callable(dump):
-        return {k: v for k, v in dump().items() if v is not None}
+        return {k: v for k, v in dump(exclude_unset=True).items() if v is not None}
     raise ConfigError(f"must be a mapping, got {type(value).__name__}", key="datahub_client_config")
 
 
@@ -127,13 +128,13 @@ class DagsterPluginConfig:
         return cls(**dict(data))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **options: Any) -> DagsterPluginConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> DagsterPluginConfig:
         """Resolve the config: ``options`` first, then the environment (:data:`ENV_VARS`), then defaults.
 
         This is the only function that reads the environment.
 
         Args:
-            env: the environment to read (defaults to ``os.environ``).
+            environ: the environment to read (defaults to ``os.environ``).
             options: explicit options (``None`` values are ignored).
 
         Returns:
@@ -142,10 +143,10 @@ class DagsterPluginConfig:
         Raises:
             ConfigError: a variable cannot be parsed (the message names it).
         """
-        env = os.environ if env is None else env
+        environ = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         for name, (option, kind) in ENV_VARS.items():
-            raw = env.get(name)
+            raw = environ.get(name)
             if raw is None or (raw == "" and kind != "bool"):
                 continue
             value = _parse(name, raw, kind)

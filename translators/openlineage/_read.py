@@ -81,6 +81,13 @@ def parse_events(
 def read_events(path: str | os.PathLike[str], *, received_at: dt.datetime | None = None) -> Iterator[Result]:
     """Read a file of OpenLineage events (see :func:`parse_events`); locations use the path as given.
 
+    Args:
+        path: a file holding one event, a JSON array of events, or JSON Lines.
+        received_at: passed to :func:`parse_event` for events without a usable ``eventTime``.
+
+    Yields:
+        ``(location, event or InvalidEventError)`` as :func:`parse_events` does.
+
     Raises:
         InvalidEventError: the file cannot be read (raised when iteration starts); ``location``
             is the path and the cause is the ``OSError``.

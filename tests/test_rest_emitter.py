@@ -460,3 +460,17 @@ def test_unusable_items_are_reported_not_dropped(gms_server):
     assert info.value.failed == 2
     assert len(done.calls) == 4 and len(done.errors) == 2
     assert len(gms_server.proposals) == 2
+
+
+def test_emitting_to_the_frontend_says_to_fix_the_url():
+    done = Recorder()
+    with GmsServer(pretend="frontend") as frontend:
+        emitter = RestEmitter(gms_server=frontend.url, **FAST)
+        with pytest.raises(ConfigError) as single:
+            emitter.emit(props_mcp(1), callback=done)
+        with pytest.raises(UndeliveredError) as many:
+            emitter.emit_many([props_mcp(i) for i in range(10)], callback=done)
+        assert len(frontend.requests) == 2  # neither retried nor bisected
+    assert "this is not GMS" in str(single.value) and f"{frontend.url}/api/gms" in str(single.value)
+    assert many.value.failed == 10 and all(isinstance(e, ConfigError) for e in many.value.errors)
+    assert len(done.errors) == 11

@@ -20,7 +20,7 @@ import requests
 import requests.adapters
 import urllib3
 
-from bridge.errors import DeliveryError
+from bridge.errors import BridgeError, DeliveryError, RetriableError
 from emitters.rest.config import RestEmitterConfig
 from emitters.rest.errors import error_for_exception, error_for_status, is_retriable
 
@@ -217,18 +217,18 @@ class GmsClient:
             try:
                 response = self.request_once(method, path, body)
             except DeliveryError as exc:
-                error: DeliveryError = exc
+                error: BridgeError = exc
             else:
                 if response.status < 300:
                     return response
                 error = error_for_status(
                     response.status, response.body, url=self._display(response.url),
                     retry_status_codes=cfg.retry_status_codes, content_type=response.content_type,
-                    urn=urn, aspect=aspect,
+                    urn=urn, aspect=aspect, base_url=self.base_url, token_configured=bool(cfg.token),
                 )
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if not is_retriable(error) or attempt >= cfg.retry_max_times or self.closed:
-                if is_retriable(error) and attempt:
+                if isinstance(error, RetriableError) and attempt:
                     error = type(error)(
                         f"gave up after {attempt + 1} attempts: {error.args[0].split('; ')[0]}",
                         urn=error.urn or urn, aspect=error.aspect or aspect,
@@ -239,7 +239,7 @@ class GmsClient:
             logger.warning(
                 "GMS request failed, retrying path=%s attempt=%d wait_sec=%.3f error=%s",
                 path.split("?")[0], attempt + 1, wait, error,
-                extra={"attempt": attempt + 1, "wait_sec": wait, "status": error.status,
+                extra={"attempt": attempt + 1, "wait_sec": wait, "status": getattr(error, "status", None),
                        "retry_after": retry_after},
             )
             time.sleep(wait)

@@ -125,6 +125,7 @@ class RestEmitter(Emitter):
 
         Raises:
             DeliveryError subclass (sync delivery): GMS did not take it; the error names the URN and aspect.
+            ConfigError (sync delivery): ``gms_server`` is not a GMS URL (404).
             QueueFullError (background delivery): the queue stayed full.
         """
         self._check_open()
@@ -139,7 +140,7 @@ class RestEmitter(Emitter):
         try:
             self._client.request("POST", INGEST_PATH, single_body(encoded, self.config.async_flag),
                                  urn=encoded.urn, aspect=encoded.aspect)
-        except DeliveryError as exc:
+        except BridgeError as exc:
             _call(callback, exc, str(exc))
             raise
         _call(callback, None, f"delivered {encoded.urn} {encoded.aspect}")
@@ -279,9 +280,9 @@ class RestEmitter(Emitter):
             # GMS fails a whole batch for one bad proposal and does not say which: halve until found.
             mid = len(batch) // 2
             return self._deliver(batch[:mid]) + self._deliver(batch[mid:])
-        except DeliveryError as exc:
+        except BridgeError as exc:  # auth, retries exhausted, not GMS: the whole batch failed alike
             logger.error("could not deliver %d proposal(s): %s", len(batch), exc,
-                         extra={"count": len(batch), "status": exc.status})
+                         extra={"count": len(batch), "status": getattr(exc, "status", None)})
             for enc in batch:
                 _call(enc.callback, exc, str(exc))
             return [(enc, exc) for enc in batch]

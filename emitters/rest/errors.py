@@ -10,8 +10,9 @@ retryable status       :class:`~bridge.errors.RetriableError`       retry later
 connection refused,    :class:`~bridge.errors.ConnectionFailedError` retry later /
 reset, dropped                                                      check the URL
 timeout                :class:`~bridge.errors.RetriableError`       retry later
-TLS failure, 404,      :class:`~bridge.errors.DeliveryError`        fix the config
-other statuses
+404, 405 (not GMS)     :class:`~bridge.errors.ConfigError`          fix gms_server
+TLS failure, other     :class:`~bridge.errors.DeliveryError`        fix the config
+statuses
 =====================  =========================================  ===================
 """
 
@@ -26,16 +27,17 @@ import urllib3
 
 from bridge.errors import (
     AuthError,
+    BridgeError,
+    ConfigError,
     ConnectionFailedError,
     DeliveryError,
     RejectedError,
     RetriableError,
 )
 
-__all__ = ["error_for_exception", "error_for_status", "is_retriable", "server_message"]
+__all__ = ["error_for_exception", "error_for_status", "gms_url_hint", "is_retriable", "server_message"]
 
 REJECTED_STATUSES = frozenset({400, 413, 422})
-AUTH_STATUSES = frozenset({401, 403})
 
 
 def server_message(body: bytes | str | None, content_type: str = "") -> str | None:
@@ -57,6 +59,13 @@ def server_message(body: bytes | str | None, content_type: str = "") -> str | No
     return text[:500] + ("..." if len(text) > 500 else "")
 
 
+def gms_url_hint(base_url: str) -> str:
+    """How to point ``gms_server`` at GMS, for errors that say the URL is something else."""
+    base = base_url.rstrip("/")
+    return (f"point gms_server at GMS (usually http://<gms-host>:8080) or, through the DataHub frontend, "
+            f"at {base}/api/gms")
+
+
 def error_for_status(
     status: int,
     body: bytes | str | None,
@@ -66,7 +75,9 @@ def error_for_status(
     content_type: str = "",
     urn: str | None = None,
     aspect: str | None = None,
-) -> DeliveryError:
+    base_url: str | None = None,
+    token_configured: bool = True,
+) -> BridgeError:
     """The error for a non-2xx answer from GMS.
 
     Args:
@@ -77,24 +88,32 @@ def error_for_status(
         content_type: the response's Content-Type.
         urn: entity URN of the proposal concerned, if a single one.
         aspect: aspect name of the proposal concerned, if a single one.
+        base_url: the configured GMS URL, to suggest a better one on a 404.
+        token_configured: whether a token was sent (a 401 then means it was refused, else missing).
 
     Returns:
-        A :class:`~bridge.errors.DeliveryError` subclass named for what to do.
+        A :class:`~bridge.errors.BridgeError` subclass named for what to do:
+        :class:`~bridge.errors.ConfigError` when the URL is not GMS's, else a
+        :class:`~bridge.errors.DeliveryError` subclass.
     """
     said = server_message(body, content_type)
     kw: dict[str, Any] = {"urn": urn, "aspect": aspect, "status": status, "server_message": said}
-    if status in AUTH_STATUSES:
-        what = "refused the token" if status == 401 else "says the token lacks the privileges needed"
-        return AuthError(f"GMS at {url} {what} (check the token / DATAHUB_GMS_TOKEN)", **kw)
+    if status == 401:
+        if token_configured:
+            return AuthError(f"GMS at {url} refused the token (wrong, expired or revoked?)", **kw)
+        return AuthError(f"GMS at {url} needs a token and none is configured (set token or DATAHUB_GMS_TOKEN)", **kw)
+    if status == 403:
+        return AuthError(f"GMS at {url} says the token lacks the privileges needed", **kw)
     if status in retry_status_codes:
         return RetriableError(f"GMS at {url} is unavailable for now", **kw)
     if status in REJECTED_STATUSES:
         what = "the request is too large" if status == 413 else "GMS rejected the proposal"
         return RejectedError(what, **kw)
     if status in (404, 405):
-        return DeliveryError(
-            f"{url} is not a GMS ingestion endpoint (is gms_server the GMS URL, "
-            "e.g. http://host:8080 or http://frontend:9002/api/gms?)", **kw
+        return ConfigError(
+            f"{url} answered {status} ({said or 'no message'}); this is not GMS. "
+            + gms_url_hint(base_url or url.rsplit("/", 1)[0]),
+            key="gms_server",
         )
     return DeliveryError(f"GMS at {url} failed", **kw)
 

@@ -35,7 +35,7 @@ def from_client_event(
     serde = require("openlineage.client.serde", "openlineage")
     try:
         data = serde.Serde.to_dict(obj)
-    except Exception as exc:  # the client raises whatever attrs/json raise for foreign objects
+    except (ValueError, TypeError, RecursionError) as exc:  # attrs.NotAnAttrsClassError is a ValueError
         raise InvalidEventError(
             f"cannot serialise {type(obj).__name__} with openlineage Serde: {exc}", location=location
         ) from exc

@@ -9,6 +9,12 @@ and talk to the same server over keep-alive HTTP/1.1:
 * single: ``emit(mcp)`` one by one (one ``ingestProposal`` request per MCP);
 * batch: ``emit_mcps(mcps)`` (``ingestProposalBatch``, 200 per request).
 
+acryl-datahub's emitter talks Rest.li here (``openapi_ingestion=False``), as it
+does with a GMS that does not advertise its OpenAPI SDK endpoints; it adds a
+small ``systemMetadata`` to each proposal, ours sends none (GMS fills it in).
+A third row shows ``emit`` with ``delivery="background"`` (queued, batched by a
+sender thread, then ``flush``), which is what the bridge's pipeline benefits from.
+
 Run: ``python -m benchmarks.bench_rest [--n 4000] [--single-n 1000] [--repeat 3]``.
 """
 

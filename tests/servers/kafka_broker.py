@@ -36,7 +36,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["BrokerStartError", "TansuBroker", "free_port", "kafka_broker", "tansu_binary"]
+__all__ = ["BrokerStartError", "TansuBroker", "free_port", "kafka_broker", "read_topic", "tansu_binary"]
 
 
 class BrokerStartError(RuntimeError):
@@ -190,16 +190,20 @@ class TansuBroker:
                     continue
                 raise BrokerStartError(f"could not create topic {name!r}: {exc}") from exc
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the process (SIGTERM, then SIGKILL). Safe to call twice."""
+    def stop(self, grace: float = 1.0) -> None:
+        """Stop the process (SIGTERM, then SIGKILL after ``grace`` seconds). Safe to call twice.
+
+        tansu waits up to ~5 s for connected clients on SIGTERM; its storage is in
+        memory, so there is nothing to lose by not waiting.
+        """
         proc, self._process = self._process, None
         if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
-                proc.wait(timeout)
+                proc.wait(grace)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(timeout)
+                proc.wait(10)
         log = getattr(self, "_log", None)
         if log is not None:
             log.close()
@@ -233,3 +237,31 @@ def kafka_broker(
         yield broker
     finally:
         broker.stop()
+
+
+def read_topic(bootstrap: str, topic: str, *, count: int, timeout: float = 30.0) -> list:
+    """Read the first ``count`` messages of every partition of ``topic`` (fewer if ``timeout`` runs out).
+
+    Uses direct partition assignment from offset 0 (no consumer group join, which
+    tansu holds for ``session.timeout.ms``). Returns confluent-kafka ``Message``
+    objects in partition, then offset order.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"read-{topic}", "enable.auto.commit": False}
+    )
+    try:
+        meta = consumer.list_topics(topic=topic, timeout=10)
+        partitions = sorted(meta.topics[topic].partitions) if topic in meta.topics else [0]
+        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+        messages: list = []
+        deadline = time.monotonic() + timeout
+        while len(messages) < count and time.monotonic() < deadline:
+            for msg in consumer.consume(min(1000, count - len(messages)), 0.2):
+                if msg.error() is None:
+                    messages.append(msg)
+        messages.sort(key=lambda m: (m.partition(), m.offset()))
+        return messages
+    finally:
+        consumer.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -55,6 +56,9 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
         ConfigError: bad settings, or the state directory is owned by another process.
     """
     service = service or SpoolService(config, delivery=settings.delivery, synchronous=settings.synchronous)
+    # The event loop, the spool writer and the delivery workers share the GIL; a short switch
+    # interval keeps acknowledgements prompt while a worker is busy translating.
+    sys.setswitchinterval(0.0005)
     service.start()
     try:
         server = build_server(create_app(service, settings), settings)

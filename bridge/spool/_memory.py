@@ -19,6 +19,7 @@ from bridge.spool._store import Settlement, Spool
 
 __all__ = ["SqliteLineageMemory"]
 
+
 _MISSING = object()
 
 
@@ -82,6 +83,30 @@ class SqliteLineageMemory:
         with self._lock:
             self._remember(self._digests, key, digest)
             self._dirty_digests[key] = digest
+
+    def prefetch(self, slots: set[tuple[str, str]] | list[tuple[str, str]]) -> None:
+        """Load what the database knows about these (urn, aspect) pairs in a few queries."""
+        with self._lock:
+            missing_urns = sorted({urn for urn, aspect in slots
+                                   if (urn, aspect) not in self._digests or (urn, aspect) not in self._aspects})
+        if not missing_urns:
+            return
+        found_digests: dict[tuple[str, str], str] = {}
+        found_aspects: dict[tuple[str, str], str] = {}
+        for start in range(0, len(missing_urns), 500):
+            chunk = missing_urns[start:start + 500]
+            found_digests.update(((u, a), d) for u, a, d in self._spool.delivered_for(chunk))
+            found_aspects.update(((u, a), v) for u, a, v in self._spool.lineage_for(chunk))
+        wanted = set(missing_urns)
+        with self._lock:
+            for slot in slots:
+                if slot[0] not in wanted:
+                    continue
+                if slot not in self._digests:
+                    self._remember(self._digests, slot, found_digests.get(slot))
+                if slot not in self._aspects:
+                    raw = found_aspects.get(slot)
+                    self._remember(self._aspects, slot, json.loads(raw) if raw is not None else None)
 
     def drain_into(self, settlement: Settlement) -> None:
         """Move the writes not yet committed into ``settlement`` (committed with it)."""

@@ -441,6 +441,16 @@ class Spool:
         rows = self._read("SELECT value FROM lineage WHERE urn = ? AND aspect = ?", (urn, aspect))
         return rows[0][0] if rows else None
 
+    def delivered_for(self, urns: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(urn, aspect, digest) of every delivered aspect of these URNs."""
+        marks = ",".join("?" * len(urns))
+        return self._read(f"SELECT urn, aspect, digest FROM delivered WHERE urn IN ({marks})", tuple(urns))
+
+    def lineage_for(self, urns: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(urn, aspect, merged value JSON) of every remembered lineage aspect of these URNs."""
+        marks = ",".join("?" * len(urns))
+        return self._read(f"SELECT urn, aspect, value FROM lineage WHERE urn IN ({marks})", tuple(urns))
+
     def delivered_digest(self, urn: str, aspect: str) -> str | None:
         rows = self._read("SELECT digest FROM delivered WHERE urn = ? AND aspect = ?", (urn, aspect))
         return rows[0][0] if rows else None

@@ -276,6 +276,8 @@ def test_datasets_and_column_lineage():
     types = [f["type"]["type"] for f in out["schemaMetadata"]["fields"]]
     assert types == [{"com.linkedin.schema.NumberType": {}}] * 2
     assert "upstreamLineage" not in by_name(mcps, "shop.public.raw")
+    # No description: datasetProperties would only erase what DataHub's native source wrote.
+    assert "datasetProperties" not in out
 
 
 def test_column_lineage_inputs_follow_symlinks():

@@ -7,7 +7,10 @@ already knows:
   emitted when the event names datasets: a RUNNING or COMPLETE event without
   datasets must not erase lineage learned from START.
 * ``ownership``, ``globalTags``, ``datasetProperties`` and ``schemaMetadata``
-  are only emitted when the event says something about them.
+  are only emitted when the event says something about them (``datasetProperties``
+  only with a description, or with ``capture_raw_facets``).
+* ``dataProcessInstanceProperties.created`` is the event's time, as DataHub's
+  converter does; a pipeline that has seen the START keeps the earlier value.
 * A child job's event does not rewrite its flow's ``dataFlowInfo``: the flow's
   own job (the parent) speaks for it.
 """
@@ -261,11 +264,14 @@ def _dataset_mcps(
             if fields:
                 out.append(_mcp(urn, "dataset", "schemaMetadata",
                                 aspects.schema_metadata(ref.name, tr.get_platform_urn(ref.platform), fields)))  # fmt: skip
+            # datasetProperties replaces what DataHub's native source wrote (its description
+            # first of all), so it is only sent when the producer documented the dataset or
+            # raw facets were asked for -- never just for storage/format trivia.
             description = next((ds.description for ds in seen if ds.description), None)
-            props = dataset_properties(
-                seen, max_length=config.max_property_length, raw=config.capture_raw_facets
-            )
-            if description or props:
+            if description or config.capture_raw_facets:
+                props = dataset_properties(
+                    seen, max_length=config.max_property_length, raw=config.capture_raw_facets
+                )
                 out.append(_mcp(urn, "dataset", "datasetProperties",
                                 aspects.dataset_properties(description=description, custom_properties=props)))  # fmt: skip
             owners = list(dict.fromkeys(tr.get_owner(o) for ds in seen for o in ds.owners))

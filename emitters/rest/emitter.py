@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from bridge.errors import (
@@ -92,6 +93,7 @@ class RestEmitter(Emitter):
         self._client = GmsClient(config)
         self._lock = threading.Lock()
         self._sender: BackgroundSender | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._failed = 0
         self._errors: list[BaseException] = []
         self._closed = False
@@ -150,7 +152,8 @@ class RestEmitter(Emitter):
 
         Args:
             items: MCPs (or their JSON objects).
-            callback: optional ``callback(error, message)`` called once per MCP.
+            callback: optional ``callback(error, message)`` called once per MCP (from the
+                emitter's sender thread, as batches settle).
 
         Returns:
             How many MCPs were handed over.
@@ -170,10 +173,20 @@ class RestEmitter(Emitter):
             self._record(failures)
             return count + len(failures)
         count = 0
-        for batch in split_batches(encoded_items, self.config.max_batch_size,
-                                   self.config.max_batch_bytes):
-            count += len(batch)
-            failures.extend(self._deliver(batch))
+        in_flight: Future[list[tuple[Encoded, BaseException]]] | None = None
+        try:
+            for batch in split_batches(encoded_items, self.config.max_batch_size,
+                                       self.config.max_batch_bytes):
+                count += len(batch)
+                # One batch in flight on the sender thread while this thread encodes the next:
+                # encoding and GMS's work overlap, and batches still go out one at a time, in order.
+                submitted = self._pipeline().submit(self._deliver, batch)
+                if in_flight is not None:
+                    failures.extend(in_flight.result())
+                in_flight = submitted
+        finally:
+            if in_flight is not None:
+                failures.extend(in_flight.result())
         if failures:
             raise UndeliveredError(len(failures), [err for _, err in failures])
         return count
@@ -208,12 +221,21 @@ class RestEmitter(Emitter):
             self._closed = True
             if self._sender is not None:
                 self._sender.close()
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
             self._client.close()
 
     # ------------------------------------------------------------------ delivery
     def _check_open(self) -> None:
         if self._closed:
             raise DeliveryError("the REST emitter is closed")
+
+    def _pipeline(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rest-emitter-batch")
+        return self._executor
 
     def _ensure_sender(self) -> BackgroundSender:
         if self._sender is None:

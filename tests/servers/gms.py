@@ -55,8 +55,11 @@ Use
         ...
         gms.proposals                                # accepted proposal objects, in order
         gms.aspects[(urn, "datasetProperties")]      # latest accepted aspect value (parsed)
-        gms.requests                                 # every request: RecordedRequest(method, path, ...)
-        gms.wait_for_proposals(10, timeout=5)            # also wait_for_requests(n)
+        gms.requests                                 # every request: RecordedRequest(method, path, query,
+                                                     #   headers, body_size, status, body, peer)
+        gms.ingest_requests()                        # only the POSTs to /aspects
+        gms.wait_for_proposals(10, timeout=5)        # True once 10 proposals were accepted
+        gms.wait_for_requests(1, timeout=5)          # True once a request was read (even if still slow)
         gms.reset()                                  # forget proposals, requests and faults
 
 ``GmsServer(pretend="frontend")`` answers like datahub-frontend (``/config`` is the
@@ -67,7 +70,9 @@ frontend's ``{"application": "datahub-frontend", ...}``, ``/aspects`` is a 404 H
 ``require_client_cert=True`` asks for a client certificate signed by the same CA.
 
 Fault injection applies to every route but ``/health``, in the order given, one fault
-per request. Pytest fixtures: ``gms_server`` (fresh server per test) in ``tests/conftest.py``.
+per request. ``RecordedRequest.peer`` is the client's address: one per connection, so
+keep-alive reuse is visible. Pytest fixtures in ``tests/conftest.py``: ``gms_server``
+(fresh server per test) and ``tls_files`` (a throw-away CA with server/client certificates).
 
 For benchmarks, ``GmsProcess(store=False)`` runs the same server in a child process
 (``python -m tests.servers.gms``); ``GmsProcess.stats()`` reads

@@ -63,9 +63,15 @@ def test_reads_stdin_and_writes_a_json_array_to_stdout():
 
 def test_env_and_platform_instance_flags_reach_the_urns():
     event = (CORPUS / "simple_run_event" / "simple_run_event.json").read_text()
-    result = run("translate", "-", "--env", "DEV", "--platform-instance", "eu", input=event)
-    urns = {o["entityUrn"] for o in json.loads(result.stdout) if o["entityType"] == "dataset"}
-    assert urns and all(u.endswith(",DEV)") and ",eu." in u for u in urns)
+    result = run(
+        "translate", "-", "--env", "DEV", "--platform-instance", "airflow-eu",
+        "--dataset-platform-instance", "warehouse", input=event,
+    )
+    objs = json.loads(result.stdout)
+    datasets = {o["entityUrn"] for o in objs if o["entityType"] == "dataset"}
+    assert datasets and all(u.endswith(",DEV)") and ",warehouse." in u for u in datasets)
+    flows = {o["entityUrn"] for o in objs if o["entityType"] == "dataFlow"}
+    assert flows and all(u.endswith(",airflow-eu)") for u in flows)
 
 
 def test_missing_path_is_a_usage_error(tmp_path):

@@ -24,14 +24,18 @@ def fail(error: BaseException) -> None:
 
 
 def translator_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--config, --env, --platform-instance."""
+    """--config, --env, --platform-instance, --dataset-platform-instance."""
     options = [
         click.option(
             "--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG",
             help="Config file (TOML, JSON or YAML). Default: ./bridge.toml if present.",
         ),
         click.option("--env", "dh_env", metavar="ENV", help="DataHub environment (fabric) of dataset URNs, e.g. PROD, DEV."),
-        click.option("--platform-instance", metavar="NAME", help="DataHub platform instance for datasets and flows."),
+        click.option(
+            "--platform-instance", metavar="NAME",
+            help="The orchestrator's DataHub platform instance (dataFlow cluster; dataPlatformInstance of flows and jobs).",
+        ),
+        click.option("--dataset-platform-instance", metavar="NAME", help="Default DataHub platform instance of datasets."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -78,7 +82,11 @@ def config_from_options(options: dict[str, Any]) -> BridgeConfig:
         "emitter": pop("emitter", None),
         "state_dir": pop("state_dir", None),
         "emitters": emitters,
-        "translator": {"env": pop("dh_env", None), "platform_instance": pop("platform_instance", None)},
+        "translator": {
+            "env": pop("dh_env", None),
+            "platform_instance": pop("platform_instance", None),
+            "dataset_platform_instance": pop("dataset_platform_instance", None),
+        },
     }
     path = pop("config_path", None)
     try:

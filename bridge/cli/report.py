@@ -50,10 +50,14 @@ class Report:
 
 def iter_events(paths: Sequence[str], report: Report) -> Iterator[Event]:
     """Parse OpenLineage events from the inputs; rejected ones are reported with file, line and reason."""
+    import datetime as dt
+
     from translators.openlineage import parse_events
 
     for name, data in read_inputs(paths):
-        for _location, result in parse_events(data, source=name):
+        # An event without a usable eventTime takes the time it was read (the edge may read the clock).
+        received_at = dt.datetime.now(dt.timezone.utc)
+        for _location, result in parse_events(data, source=name, received_at=received_at):
             report.read += 1
             if isinstance(result, InvalidEventError):
                 report.reject(result)

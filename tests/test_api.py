@@ -1,0 +1,72 @@
+"""The Python API: ``with bridge.run(...)`` sends START, then COMPLETE or FAIL with the stack."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bridge import Bridge, Dataset, MetadataChangeProposalWrapper
+from bridge.testing import RecordingEmitter
+
+INPUT = Dataset(namespace="postgres://db:5432", name="shop.public.orders")
+OUTPUT = Dataset(namespace="s3://lake", name="orders/daily")
+
+
+def run_events(emitter: RecordingEmitter) -> list[dict]:
+    return [m.aspect_value for m in emitter.aspects("dataProcessInstanceRunEvent")]
+
+
+def test_run_sends_start_then_complete_with_lineage():
+    emitter = RecordingEmitter()
+    lineage = Bridge(emitter=emitter, namespace="scheduler")
+    with lineage.run("nightly_orders", inputs=[INPUT], outputs=[OUTPUT]) as run:
+        assert [e["status"] for e in run_events(emitter)] == ["STARTED"]
+    events = run_events(emitter)
+    assert [e["status"] for e in events] == ["STARTED", "COMPLETE"]
+    assert events[-1]["result"]["type"] == "SUCCESS"
+    io = emitter.aspects("dataJobInputOutput")[-1].aspect_value
+    assert any("shop.public.orders" in urn for urn in io["inputDatasets"])
+    assert any("orders/daily" in urn for urn in io["outputDatasets"])
+    instances = emitter.urns("dataProcessInstance")
+    assert len(instances) == 1
+    assert emitter.flushes >= 1
+    assert run.run_id
+
+
+def test_run_sends_fail_with_message_and_stack_and_reraises():
+    emitter = RecordingEmitter()
+    lineage = Bridge(emitter=emitter)
+    with pytest.raises(ZeroDivisionError), lineage.run("broken", inputs=[INPUT]):
+        1 / 0  # noqa: B018
+    events = run_events(emitter)
+    assert [e["status"] for e in events] == ["STARTED", "COMPLETE"]
+    assert events[-1]["result"]["type"] == "FAILURE"
+    everything = json.dumps([m.aspect_value for m in emitter.mcps])
+    assert "ZeroDivisionError: division by zero" in everything
+    assert "Traceback" in everything  # the stack trace is kept
+
+
+def test_outputs_added_during_the_run_are_reported():
+    emitter = RecordingEmitter()
+    lineage = Bridge(emitter=emitter)
+    with lineage.run("job", inputs=[("hive", "db.src")]) as run:
+        run.add_outputs(("hive", "db.dst"))
+    io = emitter.aspects("dataJobInputOutput")[-1].aspect_value
+    assert any("db.dst" in urn for urn in io["outputDatasets"])
+    assert any("db.src" in urn for urn in io["inputDatasets"])
+
+
+def test_from_config_uses_the_configured_emitter(tmp_path):
+    out = tmp_path / "mcps.json"
+    with Bridge.from_config(emitter="file", emitters={"file": {"filename": str(out)}}) as lineage:
+        with lineage.run("job", namespace="ns", outputs=[("hive", "db.t")]):
+            pass
+    objs = json.loads(out.read_text())
+    assert {MetadataChangeProposalWrapper.from_obj(o).entity_type for o in objs} >= {"dataJob", "dataProcessInstance"}
+
+
+def test_a_bad_dataset_is_a_clear_error():
+    lineage = Bridge(emitter=RecordingEmitter())
+    with pytest.raises(TypeError, match="namespace, name"), lineage.run("job", inputs=["just-a-name"]):
+        pass

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_plugin import datahub_sensor
+from dagster_plugin import make_datahub_sensor
 from examples.dagster import assets_job, ops_job
+
+# Configured from the environment on its first tick; evaluated every 5 seconds once turned on.
+datahub_sensor = make_datahub_sensor(minimum_interval_seconds=5)
 
 defs = dg.Definitions(
     assets=[assets_job.customers, assets_job.orders, assets_job.customer_revenue],

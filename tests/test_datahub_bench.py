@@ -18,7 +18,7 @@ def test_bench_translate_quick(capsys):
         "json.loads (floor)",
         "parse_event",
         "bridge: bytes -> MCPs",
-        "acryl-datahub: serialise same MCPs",
+        "acryl-datahub: same MCPs -> GMS JSON",
     ):
         assert row in out
     assert "74 events x 2 = 148 events" in out

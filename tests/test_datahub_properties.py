@@ -45,7 +45,9 @@ native_types = st.one_of(st.none(), text, st.sampled_from(["int", "array<string>
 @st.composite
 def fields(draw, depth: int = 0):
     children = draw(st.lists(fields(depth + 1), max_size=2)) if depth < 2 else []
-    return SchemaField(name=draw(names), type=draw(native_types), description=draw(st.none() | text), fields=children)
+    return SchemaField(
+        name=draw(names), type=draw(native_types), description=draw(st.none() | text), fields=children
+    )
 
 
 @st.composite
@@ -56,7 +58,9 @@ def datasets(draw):
             st.builds(
                 ColumnLineage,
                 output_field=names,
-                inputs=st.lists(st.builds(InputField, namespace=namespaces, name=names, field=names), max_size=2),
+                inputs=st.lists(
+                    st.builds(InputField, namespace=namespaces, name=names, field=names), max_size=2
+                ),
             ),
             max_size=2,
         )
@@ -67,8 +71,12 @@ def datasets(draw):
         fields=draw(st.none() | st.lists(fields(), max_size=3)),
         description=draw(st.none() | text),
         owners=draw(st.lists(st.builds(Owner, name=text, type=st.none() | text), max_size=2)),
-        tags=draw(st.lists(st.builds(Tag, key=text, value=st.none() | text, field=st.none() | names), max_size=2)),
-        symlinks=draw(st.lists(st.builds(Symlink, namespace=namespaces, name=names, type=st.just("TABLE")), max_size=1)),
+        tags=draw(
+            st.lists(st.builds(Tag, key=text, value=st.none() | text, field=st.none() | names), max_size=2)
+        ),
+        symlinks=draw(
+            st.lists(st.builds(Symlink, namespace=namespaces, name=names, type=st.just("TABLE")), max_size=1)
+        ),
         column_lineage=lineage,
         lifecycle_state=draw(st.none() | st.sampled_from(["CREATE", "OVERWRITE", "RENAME"])),
     )
@@ -77,7 +85,10 @@ def datasets(draw):
 @st.composite
 def run_events(draw):
     parent = draw(
-        st.none() | st.builds(ParentRun, run_id=text, job_namespace=namespaces, job_name=names, root_job_name=st.none() | names)
+        st.none()
+        | st.builds(
+            ParentRun, run_id=text, job_namespace=namespaces, job_name=names, root_job_name=st.none() | names
+        )
     )
     job = Job(
         namespace=draw(namespaces),
@@ -97,7 +108,7 @@ def run_events(draw):
     )
     return RunEvent(
         event_type=draw(st.sampled_from(["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"])),
-        event_time=draw(st.datetimes(min_value=dt.datetime(2000, 1, 1), timezones=st.just(dt.timezone.utc))),
+        event_time=draw(st.datetimes(min_value=dt.datetime(2000, 1, 1), timezones=st.just(dt.UTC))),
         run=run,
         job=job,
         producer=draw(st.text(_ALPHABET, max_size=40)),

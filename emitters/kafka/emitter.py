@@ -116,6 +116,8 @@ class KafkaEmitter(Emitter):
             settings = dict(self._settings)
             settings.setdefault("on_delivery", self._on_delivery)
             settings.setdefault("error_cb", self._on_client_error)
+            # librdkafka's own log lines go through logging, not raw to stderr.
+            settings.setdefault("logger", logging.getLogger("emitters.kafka.librdkafka"))
             try:
                 self._producer = ck.Producer(settings)
             except (ck.KafkaException, ValueError, TypeError) as exc:

@@ -168,8 +168,8 @@ def _flow_and_job(
         out.append(_mcp(flow_urn, "dataFlow", "dataFlowInfo",
                         aspects.data_flow_info(flow_id, custom_properties={"namespace": job.namespace})))  # fmt: skip
     out.append(_mcp(flow_urn, "dataFlow", "status", aspects.status()))
+    owners = [tr.get_owner(o) for o in job.owners]
     if role == "own":
-        owners = [tr.get_owner(o) for o in job.owners]
         if owners:
             out.append(_mcp(flow_urn, "dataFlow", "ownership", aspects.ownership(owners, time_ms)))
         tags = tr.get_flow_tags(event)
@@ -193,7 +193,6 @@ def _flow_and_job(
     subtypes = tr.get_job_subtypes(event)
     if subtypes:
         out.append(_mcp(job_urn, "dataJob", "subTypes", aspects.sub_types(subtypes)))
-    owners = [tr.get_owner(o) for o in job.owners]
     if owners:
         out.append(_mcp(job_urn, "dataJob", "ownership", aspects.ownership(owners, time_ms)))
     tags = tr.get_job_tags(event)
@@ -204,7 +203,7 @@ def _flow_and_job(
     if instance_urn:
         out.append(_mcp(job_urn, "dataJob", "dataPlatformInstance",
                         aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
-    return out, flow_urn, job_urn
+    return out, orchestrator, job_urn
 
 
 def _job_io(tr: DataHubTranslator, job_urn: str, dsets: _Datasets) -> list[MCPW]:
@@ -319,7 +318,7 @@ def _operation(datasets: list[Dataset], time_ms: int) -> dict[str, Any]:
 def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
     """All MCPs of a RunEvent: flow, job, datasets, process instance."""
     time_ms = epoch_millis(event.event_time)
-    out, _flow_urn, job_urn = _flow_and_job(tr, event, time_ms)
+    out, orchestrator, job_urn = _flow_and_job(tr, event, time_ms)
     dsets = _Datasets(tr, event.inputs, event.outputs)
     out.extend(_job_io(tr, job_urn, dsets))
     out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets,
@@ -347,17 +346,17 @@ def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
         out.append(_mcp(run_urn, dpi, "dataProcessInstanceInput", aspects.dpi_io("inputs", dsets.inputs)))
     if dsets.outputs:
         out.append(_mcp(run_urn, dpi, "dataProcessInstanceOutput", aspects.dpi_io("outputs", dsets.outputs)))
-    instance_urn = tr.get_platform_instance_urn(tr.get_orchestrator(event))
+    instance_urn = tr.get_platform_instance_urn(orchestrator)
     if instance_urn:
         out.append(_mcp(run_urn, dpi, "dataPlatformInstance",
-                        aspects.data_platform_instance(tr.get_platform_urn(tr.get_orchestrator(event)), instance_urn)))  # fmt: skip
+                        aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
     return out
 
 
 def job_event_mcps(tr: DataHubTranslator, event: JobEvent) -> list[MCPW]:
     """All MCPs of a JobEvent: flow, job (with lineage), datasets; no run."""
     time_ms = epoch_millis(event.event_time)
-    out, _flow_urn, job_urn = _flow_and_job(tr, event, time_ms)
+    out, _orchestrator, job_urn = _flow_and_job(tr, event, time_ms)
     dsets = _Datasets(tr, event.inputs, event.outputs)
     out.extend(_job_io(tr, job_urn, dsets))
     out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets, completed=False))

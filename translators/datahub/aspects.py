@@ -9,7 +9,7 @@ the cheapest thing to build and serialise.
 The typed classes (:class:`Status`, :class:`DatasetProperties`,
 :class:`GlobalTags`, :class:`Ownership`, :class:`UpstreamLineage`, ...) are for
 users composing their own MCPs: frozen attrs classes with ``ASPECT_NAME`` and
-``to_obj()``, so ``MetadataChangeProposalWrapper(entity_urn=..., aspect=Status())``
+``to_obj()``: ``MetadataChangeProposalWrapper(entity_urn=..., aspect=Status(), aspect_name=Status.ASPECT_NAME)``
 works. Anything else DataHub knows can be sent by name with
 :func:`translators.datahub.registry.aspect_mcp`.
 

@@ -29,6 +29,7 @@ metadata only and emits no run event.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -224,10 +225,7 @@ class DataHubTranslator:
     def get_job_subtypes(self, event: RunEvent | JobEvent) -> tuple[str, ...]:
         """``subTypes`` of the job, from the OpenLineage job type (``TASK`` -> ``Task``)."""
         job_type = event.job.job_type
-        if not job_type:
-            return ()
-        words = re.split(r"[_\s]+", job_type.strip())
-        return (" ".join(w.upper() if w.upper() in _ACRONYMS else w.capitalize() for w in words if w),)
+        return (_subtype_label(job_type),) if job_type and job_type.strip() else ()
 
     def get_job_properties(self, event: RunEvent | JobEvent) -> dict[str, str]:
         """``customProperties`` of the job (integration, job type, SQL, code location...)."""
@@ -357,6 +355,13 @@ class DataHubTranslator:
     def get_platform_urn(self, platform: str) -> str:
         """``urn:li:dataPlatform:<platform>``."""
         return make_data_platform_urn(platform)
+
+
+@functools.lru_cache(maxsize=256)
+def _subtype_label(job_type: str) -> str:
+    """``SQL_JOB`` -> ``SQL Job``; ``TASK`` -> ``Task``."""
+    words = re.split(r"[_\s]+", job_type.strip())
+    return " ".join(w.upper() if w.upper() in _ACRONYMS else w.capitalize() for w in words if w)
 
 
 def orchestrator_from_producer(producer: str) -> str:

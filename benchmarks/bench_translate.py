@@ -6,6 +6,7 @@ Rows (same run, same corpus of 74 real events repeated N times):
 
 * ``json.loads`` -- decoding the bytes, the floor any Python consumer pays;
 * ``parse_event`` -- decoded JSON -> neutral model (translators.openlineage);
+* ``translate`` -- neutral model -> MCP objects (the DataHub translator alone);
 * ``bridge: bytes -> MCPs`` -- json.loads + parse_event + translate + every
   MCP serialised both ways: ``to_obj()`` (file form) and the GMS
   ``ingestProposal`` request body (``json.dumps({"proposal": mcp.to_gms()})``,
@@ -74,6 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         for d in decoded:
             parse_event(d)
 
+    events = [parse_event(d) for d in decoded]
+
+    def translate_only() -> None:
+        for ev in events:
+            translator.translate(ev)
+
     counter = {"mcps": 0}
 
     def bridge() -> None:
@@ -101,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t_floor = _best(floor, args.rounds)
     t_parse = _best(parse_only, args.rounds)
+    t_translate = _best(translate_only, args.rounds)
     t_bridge = _best(bridge, args.rounds)
     t_dh = _best(datahub_serialise, args.rounds)
     mcps = counter["mcps"]
@@ -112,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     for label, seconds in (
         ("json.loads (floor)", t_floor),
         ("parse_event (decoded JSON -> model)", t_parse),
+        ("translate (model -> MCP objects)", t_translate),
         ("bridge: bytes -> MCPs -> file + GMS JSON", t_bridge),
         ("acryl-datahub: same MCPs -> GMS JSON", t_dh),
     ):

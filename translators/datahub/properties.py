@@ -76,14 +76,23 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 def _dig(facet: Any, path: str) -> Any:
     for part in path.split("."):
-        if not isinstance(facet, Mapping):
+        if not _is_map(facet):
             return None
         facet = facet.get(part)
     return facet
 
 
+def _is_map(value: Any) -> bool:
+    # Facets decoded from JSON are dicts; the abstract check is only the fallback (it is slow).
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _put(out: dict[str, str], key: str, value: Any, max_length: int) -> None:
-    if value is None or value == "":
+    if type(value) is str:  # the common case, kept cheap
+        if value:
+            out[key] = value if len(value) <= max_length else _cut(value, max_length)
+        return
+    if value is None:
         return
     out[key] = _cut(_text(value), max_length)
 
@@ -155,19 +164,18 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> 
     facets = run.facets
     if facets:
         spark_props = _dig(facets.get("spark_properties"), "properties")
-        if isinstance(spark_props, Mapping):
+        if _is_map(spark_props):
             for key in sorted(spark_props):
                 _put(out, str(key), spark_props[key], max_length)
         for name, facet in facets.items():
             paths = _RUN_FACET_PATHS.get(name)
-            if paths is None or not isinstance(facet, Mapping):
+            if paths is None or not _is_map(facet):
                 continue
             for label, parts in paths:
                 value: Any = facet
                 for part in parts:
-                    value = value.get(part) if isinstance(value, Mapping) else None
-                if value is not None and value != "":
-                    out[label] = _cut(_text(value), max_length)
+                    value = value.get(part) if _is_map(value) else None
+                _put(out, label, value, max_length)
         if raw:
             out.update(raw_facet_properties(facets, max_length))
     return out

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -156,7 +156,7 @@ def consume(
                 service.submit(good).result()
                 stats.spooled += len(good)
             if bad:
-                service.spool.add_dead(bad).result()
+                cast(Any, service.spool).add_dead(bad).result()
                 service.metrics.reject("invalid_event", len(bad))
                 service.metrics.inc("dead_lettered", len(bad))
                 stats.dead_lettered += len(bad)

@@ -17,7 +17,7 @@ import logging
 import time
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -46,6 +46,8 @@ class ServeSettings:
         delivery: delivery worker settings (:class:`bridge.spool.DeliveryConfig` fields).
         noop_route: also serve ``POST /_noop/api/v1/lineage``, which answers 201 without parsing or
             spooling (the benchmark's ceiling for the server stack).
+        delivery_process: deliver from a child process (its own GIL and core) instead of threads
+            of the server process, so translation never slows acknowledgements down.
     """
 
     host: str = "127.0.0.1"
@@ -55,6 +57,7 @@ class ServeSettings:
     synchronous: str = "FULL"
     delivery: DeliveryConfig = attrs.field(factory=DeliveryConfig)
     noop_route: bool = False
+    delivery_process: bool = True
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServeSettings:
@@ -137,12 +140,15 @@ def _parse(body: bytes, parse_event: Any, received_at: dt.datetime) -> list[tupl
     items = [data] if single else data
     if not items:
         raise _Refused(422, "invalid_event", "the array holds no events")
-    errors, out = [], []
+    errors: list[dict[str, Any]] = []
+    out: list[tuple[str, str]] = []
     for index, obj in enumerate(items):
         location = None if single else f"[{index}]"
         try:
             parse_event(obj, location=location, received_at=received_at)
-            out.append((event_key(obj), json.dumps(obj, separators=(",", ":"), ensure_ascii=False)))
+            # A single event is stored as received (already valid JSON); array items are re-encoded.
+            text = body.decode("utf-8") if single else json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+            out.append((event_key(obj), text))
         except InvalidEventError as exc:
             errors.append({"index": index, "field": exc.field, "reason": exc.reason})
         except (RecursionError, ValueError, TypeError) as exc:
@@ -180,6 +186,8 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     from translators.openlineage import parse_event
 
     metrics = metrics or (service.metrics if service else Metrics())
+    # Only the probes and the no-op route exist without a service (see the routes below).
+    svc = cast(SpoolService, service)
     limit = settings.max_body_bytes
     ready_cache: dict[str, Any] = {"at": 0.0, "emitter": None}
 
@@ -201,7 +209,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
             return refused(exc)
         metrics.inc("received", len(items))
         try:
-            await asyncio.wrap_future(service.submit(items))
+            await asyncio.wrap_future(svc.submit(items))
         except Exception as exc:  # noqa: BLE001 - the spool failed: the producer must retry
             log.error("spool write failed", extra=log_fields(error=str(exc), events=len(items)))
             return JSONResponse(
@@ -226,7 +234,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         checks: dict[str, str] = {}
         ok = True
         try:
-            await asyncio.wait_for(asyncio.to_thread(service.spool.check_writable), 5)
+            await asyncio.wait_for(asyncio.to_thread(cast(Any, svc.spool).check_writable), 5)
             checks["spool"] = "ok"
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             checks["spool"] = f"not writable: {exc or type(exc).__name__}"
@@ -234,14 +242,14 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         now = time.monotonic()
         if now - ready_cache["at"] > 5 or ready_cache["emitter"] != "ok":
             try:
-                await asyncio.wait_for(asyncio.to_thread(service.emitter.test_connection), 10)
+                await asyncio.wait_for(asyncio.to_thread(svc.check_emitter), 10)
                 ready_cache["emitter"] = "ok"
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 ready_cache["emitter"] = f"unreachable: {exc or type(exc).__name__}"
             ready_cache["at"] = now
         checks["emitter"] = ready_cache["emitter"]
         ok = ok and checks["emitter"] == "ok"
-        checks["delivery"] = "paused (destination failing)" if service.breaker.is_open else "running"
+        checks["delivery"] = "paused (destination failing)" if svc.delivery_paused else "running"
         return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
 
     async def metrics_route(request: Any) -> Response:

@@ -55,7 +55,10 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
     Raises:
         ConfigError: bad settings, or the state directory is owned by another process.
     """
-    service = service or SpoolService(config, delivery=settings.delivery, synchronous=settings.synchronous)
+    service = service or SpoolService(
+        config, delivery=settings.delivery, synchronous=settings.synchronous,
+        deliver="process" if settings.delivery_process else "thread",
+    )
     # The event loop, the spool writer and the delivery workers share the GIL; a short switch
     # interval keeps acknowledgements prompt while a worker is busy translating.
     sys.setswitchinterval(0.0005)

@@ -63,6 +63,11 @@ class Metrics:
         self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
         self.delivery_latency = _Histogram(_LATENCY_BUCKETS)
         self.acceptance_latency = _Histogram(_LATENCY_BUCKETS)
+        # Counters reported by a delivery child process: its latest snapshot, plus what
+        # earlier (dead) children had counted.
+        self._remote: dict | None = None
+        self._remote_base: dict = {"counters": {}, "delivery": {"counts": [0] * (len(_LATENCY_BUCKETS) + 1),
+                                                                "sum": 0.0, "count": 0}}
 
     def inc(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -70,7 +75,50 @@ class Metrics:
 
     def get(self, name: str) -> int:
         with self._lock:
-            return self._counters[name]
+            return self._counters[name] + self._remote_counter(name)
+
+    def _remote_counter(self, name: str) -> int:
+        base = self._remote_base["counters"].get(name, 0)
+        return base + (self._remote["counters"].get(name, 0) if self._remote else 0)
+
+    def snapshot(self) -> dict:
+        """Counters and the delivery-latency histogram, to send to another process."""
+        with self._lock:
+            hist = self.delivery_latency
+            return {"counters": dict(self._counters),
+                    "delivery": {"counts": list(hist.counts), "sum": hist.sum, "count": hist.count}}
+
+    def absorb(self, snapshot: dict | None, *, keep: bool = False) -> None:
+        """Take a delivery child's latest snapshot; ``keep=True`` when that child died (its counts stay)."""
+        with self._lock:
+            if keep:
+                if self._remote:
+                    base = self._remote_base
+                    for key, value in self._remote["counters"].items():
+                        base["counters"][key] = base["counters"].get(key, 0) + value
+                    d = self._remote["delivery"]
+                    base["delivery"]["counts"] = [a + b for a, b in zip(base["delivery"]["counts"], d["counts"],
+                                                                        strict=True)]
+                    base["delivery"]["sum"] += d["sum"]
+                    base["delivery"]["count"] += d["count"]
+                self._remote = None
+            else:
+                self._remote = snapshot
+
+    def _delivery_histogram(self) -> _Histogram:
+        merged = _Histogram(_LATENCY_BUCKETS)
+        parts = [self.delivery_latency, self._remote_base["delivery"]]
+        if self._remote:
+            parts.append(self._remote["delivery"])
+        for part in parts:
+            counts, total, count = (
+                (part.counts, part.sum, part.count) if isinstance(part, _Histogram)
+                else (part["counts"], part["sum"], part["count"])
+            )
+            merged.counts = [a + b for a, b in zip(merged.counts, counts, strict=True)]
+            merged.sum += total
+            merged.count += count
+        return merged
 
     def reject(self, reason: str, amount: int = 1) -> None:
         """Count a refused request/event by reason (``invalid_json``, ``invalid_event``, ``unauthorized``, ...)."""
@@ -98,19 +146,20 @@ class Metrics:
         lines: list[str] = []
         with self._lock:
             for key, (name, help_text) in _COUNTERS.items():
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {self._counters[key]}"]
+                value = self._counters[key] + self._remote_counter(key)
+                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} counter", f"{name} {value}"]
             name = "bridge_events_rejected_total"
             lines += [f"# HELP {name} Requests or events refused, by reason.", f"# TYPE {name} counter"]
             lines += [f'{name}{{reason="{reason}"}} {count}' for reason, count in sorted(self._rejected.items())]
             for name, hist, help_text in (
-                ("bridge_delivery_latency_seconds", self.delivery_latency, "Time from acceptance to delivery."),
+                ("bridge_delivery_latency_seconds", self._delivery_histogram(), "Time from acceptance to delivery."),
                 ("bridge_acceptance_latency_seconds", self.acceptance_latency, "Time to make a request durable."),
             ):
                 lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram", *hist.render(name)]
         for name, (help_text, read) in self._gauges.items():
             try:
-                value = read()
+                gauge_value = read()
             except Exception:  # noqa: BLE001 - a broken gauge must not break the scrape
                 continue
-            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value:g}"]
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {gauge_value:g}"]
         return "\n".join(lines) + "\n"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from bridge.config import BridgeConfig
+from bridge.errors import ConnectionFailedError
 from bridge.logs import log_fields
 from bridge.spool._delivery import CircuitBreaker, DeliveryConfig, DeliveryWorker
 from bridge.spool._memory import SqliteLineageMemory
@@ -44,7 +45,10 @@ class SpoolService:
         emitter: an emitter to use instead of the configured one (the service closes it).
         translator: a translator to use instead of ``DataHubTranslator(config.translator)``.
         metrics: a registry to update; a new one by default.
-        deliver: start delivery workers (``False`` only spools: useful to inspect or test intake).
+        deliver: ``"thread"`` (or ``True``): delivery workers in this process; ``"process"``: in a
+            child process (its own GIL: the intake stays fast while translation runs);
+            ``False``: only spool (useful to inspect or test intake).
+        exclusive: take the state directory's lock (a delivery child shares its parent's spool).
     """
 
     def __init__(
@@ -56,7 +60,8 @@ class SpoolService:
         emitter: Any = None,
         translator: Any = None,
         metrics: Metrics | None = None,
-        deliver: bool = True,
+        deliver: bool | str = True,
+        exclusive: bool = True,
     ) -> None:
         self.config = config
         self.delivery = delivery or DeliveryConfig()
@@ -69,7 +74,11 @@ class SpoolService:
         )
         self._emitter = emitter
         self._translator = translator
-        self._deliver = deliver
+        self._deliver = "thread" if deliver is True else deliver
+        if self._deliver not in ("thread", "process", False):
+            raise ValueError(f"deliver must be 'thread', 'process' or False, not {deliver!r}")
+        self._exclusive = exclusive
+        self._process: Any = None
         self.spool: Spool | None = None
         self.memory: SqliteLineageMemory | None = None
         self.workers: list[DeliveryWorker] = []
@@ -89,6 +98,8 @@ class SpoolService:
         """
         from translators.openlineage import parse_event
 
+        if self._deliver == "process":
+            return self._start_with_child()
         if self._translator is None:
             from translators.datahub import DataHubTranslator, TranslatorConfig
 
@@ -101,13 +112,9 @@ class SpoolService:
                 # Batched background sending: a round's proposals go to GMS in a few batch requests.
                 emitter_config.setdefault("delivery", "background")
             self._emitter = create_emitter(self.config.emitter, emitter_config)
-        self.spool = Spool(self.config.state_dir, synchronous=self.synchronous)
+        self.spool = Spool(self.config.state_dir, synchronous=self.synchronous, exclusive=self._exclusive)
         self.memory = SqliteLineageMemory(self.spool)
-        self.metrics.gauge("bridge_spool_depth", "Events waiting in the spool.", self.spool.depth)
-        self.metrics.gauge("bridge_dead_letters", "Events in the dead-letter store.", self.spool.dead_count)
-        self.metrics.gauge(
-            "bridge_delivery_paused", "1 while the circuit breaker holds delivery back.", lambda: self.breaker.is_open
-        )
+        self._gauges()
         if self._deliver:
             self.workers = [
                 DeliveryWorker(
@@ -131,6 +138,48 @@ class SpoolService:
         )
         return self
 
+    def _gauges(self) -> None:
+        spool = cast(Spool, self.spool)
+        self.metrics.gauge("bridge_spool_depth", "Events waiting in the spool.", spool.depth)
+        self.metrics.gauge("bridge_dead_letters", "Events in the dead-letter store.", spool.dead_count)
+        self.metrics.gauge(
+            "bridge_delivery_paused", "1 while the circuit breaker holds delivery back.", lambda: self.delivery_paused
+        )
+
+    def _start_with_child(self) -> SpoolService:
+        from bridge.spool._process import DeliveryProcess
+        from emitters.base import emitter_class
+
+        # Check the emitter's config here, so a mistake stops `bridge serve` at once with a clear message.
+        kind = emitter_class(self.config.emitter)
+        cast(Any, kind.config_class).from_dict(self.config.emitter_config)
+        self.spool = Spool(self.config.state_dir, synchronous=self.synchronous, exclusive=self._exclusive)
+        self._gauges()
+        self._process = DeliveryProcess(self.config, self.delivery, self.synchronous, self.metrics).start()
+        log.info("spool open", extra=log_fields(spool=str(self.spool.path), emitter=self.config.emitter,
+                                                delivery="child process"))
+        return self
+
+    @property
+    def delivery_paused(self) -> bool:
+        """Whether delivery is holding back because the destination keeps failing."""
+        if self._process is not None:
+            return self._process.paused
+        return self.breaker.is_open
+
+    @property
+    def breaker_opened(self) -> int:
+        """How many times the circuit breaker opened."""
+        return self._process.opened if self._process is not None else self.breaker.opened
+
+    def check_emitter(self) -> None:
+        """Raise if the destination is not reachable (``/readyz``)."""
+        if self._process is not None:
+            if self._process.emitter_status != "ok":
+                raise ConnectionFailedError(f"delivery: {self._process.emitter_status}")
+            return
+        self._emitter.test_connection()
+
     def submit(self, items: Sequence[tuple[str, str]]) -> concurrent.futures.Future:
         """Spool ``(key, event JSON)`` pairs; the future resolves once they are durable."""
         if self.spool is None:
@@ -150,6 +199,8 @@ class SpoolService:
         if self.spool is None or self._stopped:
             return
         self._stopped = True
+        if self._process is not None:
+            self._process.stop(timeout)
         for worker in self.workers:
             worker.stop()
         for worker in self.workers:

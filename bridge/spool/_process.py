@@ -1,0 +1,172 @@
+"""Delivery in a child process: its own interpreter (own GIL, own core) next to the intake.
+
+Translating and emitting is CPU work in Python; in the intake's process it would
+compete with the HTTP server for the GIL and slow acknowledgements down. The
+child opens the same spool database (SQLite WAL lets two processes share it),
+runs the usual :class:`~bridge.spool.DeliveryWorker` threads, and reports its
+counters, breaker state and emitter health to the parent over a pipe. If it
+dies, the parent starts a new one; if the parent dies (even ``kill -9``), the
+child notices and exits. Nothing is lost either way: the spool is the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from typing import Any
+
+import attrs
+
+from bridge.config import BridgeConfig
+from bridge.logs import log_fields
+from bridge.spool._delivery import DeliveryConfig
+from bridge.spool._metrics import Metrics
+
+__all__ = ["DeliveryProcess"]
+
+log = logging.getLogger(__name__)
+
+_REPORT_EVERY = 0.25
+_CHECK_EMITTER_EVERY = 5.0
+
+
+def _die_with_parent() -> None:
+    """On Linux, have the kernel kill this process when its parent dies (even by SIGKILL)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # elsewhere the getppid() check in the report loop does it, a moment later
+
+
+def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str, conn: Any, parent_pid: int,
+                log_level: int) -> None:
+    from bridge.logs import configure_logging
+    from bridge.spool._service import SpoolService
+
+    configure_logging(log_level)
+    _die_with_parent()
+    # The parent's commits do not wake this process's workers: poll briefly instead.
+    delivery = attrs.evolve(delivery, idle_wait=min(delivery.idle_wait, 0.02))
+    service = SpoolService(config, delivery=delivery, synchronous=synchronous, deliver="thread", exclusive=False)
+    service.start()
+    emitter_status, checked = "unknown", 0.0
+    try:
+        while True:
+            if conn.poll(_REPORT_EVERY) and conn.recv() == "stop":
+                break
+            if os.getppid() != parent_pid:
+                # The intake died without stopping us: leave like it did; the spool keeps the rest.
+                log.warning("intake process is gone; delivery process exits")
+                os._exit(1)
+            if time.monotonic() - checked > _CHECK_EMITTER_EVERY:
+                checked = time.monotonic()
+                try:
+                    service.emitter.test_connection()
+                    emitter_status = "ok"
+                except Exception as exc:  # noqa: BLE001 - reported to the parent's /readyz
+                    emitter_status = f"unreachable: {exc or type(exc).__name__}"
+            conn.send({"metrics": service.metrics.snapshot(), "paused": service.breaker.is_open,
+                       "opened": service.breaker.opened, "emitter": emitter_status})
+    finally:
+        service.stop()
+        with contextlib.suppress(OSError):
+            conn.send({"metrics": service.metrics.snapshot(), "paused": False, "opened": service.breaker.opened,
+                       "emitter": emitter_status, "final": True})
+
+
+class DeliveryProcess:
+    """Start, watch and stop the delivery child process.
+
+    Args:
+        config: the bridge configuration (the child builds its own translator and emitter from it).
+        delivery: worker settings.
+        synchronous: SQLite durability level.
+        metrics: the parent's registry; the child's counters are merged into it.
+    """
+
+    def __init__(self, config: BridgeConfig, delivery: DeliveryConfig, synchronous: str, metrics: Metrics) -> None:
+        self.config = config
+        self.delivery = delivery
+        self.synchronous = synchronous
+        self.metrics = metrics
+        self.paused = False
+        self.opened = 0
+        self.emitter_status = "starting"
+        self.restarts = 0
+        self._ctx = multiprocessing.get_context("spawn")
+        self._process: Any = None
+        self._conn: Any = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._offset: dict[str, Any] = {}
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def start(self) -> DeliveryProcess:
+        self._spawn()
+        self._watcher = threading.Thread(target=self._watch, name="delivery-process-watch", daemon=True)
+        self._watcher.start()
+        return self
+
+    def _spawn(self) -> None:
+        parent, child = self._ctx.Pipe()
+        self._process = self._ctx.Process(
+            target=_child_main,
+            args=(self.config, self.delivery, self.synchronous, child, os.getpid(), logging.getLogger().level),
+            name="bridge-delivery",
+            daemon=True,
+        )
+        self._process.start()
+        child.close()
+        self._conn = parent
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                report = self._conn.recv()
+            except (EOFError, OSError):
+                if self._stopping.is_set():
+                    return
+                code = self._process.exitcode if self._process else None
+                log.error("delivery process died; starting a new one", extra=log_fields(exitcode=code))
+                self.emitter_status = "delivery process restarting"
+                # Counters of the dead child are kept: later reports add to them.
+                self.metrics.absorb(None, keep=True)
+                self._process.join(1)
+                time.sleep(1.0)
+                if self._stopping.is_set():
+                    return
+                self.restarts += 1
+                self._spawn()
+                continue
+            self.metrics.absorb(report["metrics"])
+            self.paused = report["paused"]
+            self.opened = report["opened"]
+            self.emitter_status = report["emitter"]
+            if report.get("final"):
+                return
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the child to finish its round and exit; kill it if it does not within ``timeout``."""
+        self._stopping.set()
+        if self._process is None:
+            return
+        with contextlib.suppress(OSError):
+            self._conn.send("stop")
+        self._process.join(timeout)
+        if self._process.is_alive():
+            log.error("delivery process did not stop in time; terminating it")
+            self._process.terminate()
+            self._process.join(5)
+        if self._watcher is not None:
+            self._watcher.join(5)

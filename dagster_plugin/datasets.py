@@ -127,6 +127,21 @@ def urns_in(value: Any) -> list[str]:
     return []
 
 
+_FABRIC_TYPES = {
+    "DEV", "TEST", "QA", "UAT", "EI", "PRE", "STG", "NON_PROD", "PROD", "CORP", "RVW", "PRD", "TST", "SIT", "SBX",
+    "SANDBOX", "CERT",
+}
+
+
+def dataset_from_key_convention(key: Sequence[str]) -> Dataset | None:
+    """DataHub's asset-key convention ``[env, platform, *name]`` (``["prod", "snowflake", "db", "t"]``)
+    as the physical dataset it names; None for other keys."""
+    if len(key) >= 3 and key[0].upper() in _FABRIC_TYPES and key[1]:
+        platform = _PLATFORM_ALIASES.get(key[1].lower(), key[1].lower())
+        return Dataset(namespace=platform, name=".".join(key[2:]))
+    return None
+
+
 def owner_from_dagster(owner: str) -> Owner:
     """Dagster ``team:x`` -> a group owner URN; ``alice@example.com`` / ``user`` -> a user owner URN."""
     if owner.startswith("team:"):

@@ -47,6 +47,7 @@ from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.datasets import (
     AssetNamer,
     column_lineage,
+    dataset_from_key_convention,
     dataset_from_urn,
     datasets_from_metadata,
     owner_from_dagster,
@@ -383,19 +384,23 @@ class _Builder:
         return metadata, latest
 
     def physical_datasets(self, key: tuple[str, ...]) -> list[Dataset]:
+        base = self.asset_dataset(key)
+        # The physical table is the asset's data: give it the asset's schema and column lineage too.
+        return [attrs.evolve(d, fields=base.fields, column_lineage=base.column_lineage) for d in self._twins(key)]
+
+    def _twins(self, key: tuple[str, ...]) -> list[Dataset]:
+        """Physical datasets holding the asset's data (its table, URI, path), without schema details."""
         info = self.run.assets.get(key)
         metadata, _ = self._asset_metadata(key)
         if not self.config.capture_input_output:
             metadata = {k: v for k, v in metadata.items() if k == "dagster/table_name"}
         found = datasets_from_metadata(metadata, kinds=info.kinds if info else (), tags=info.tags if info else {})
-        named = self.namer(key)
-        base = self.asset_dataset(key)
-        # The physical table is the asset's data: give it the asset's schema and column lineage too.
-        return [
-            attrs.evolve(d, fields=base.fields, column_lineage=base.column_lineage)
-            for d in found
-            if _key(d) != _key(named)
-        ]
+        if self.config.asset_keys_to_dataset_urn_converter is None:
+            conventional = dataset_from_key_convention(key)
+            if conventional is not None:
+                found.insert(0, conventional)
+        named = _key(self.namer(key))
+        return [d for d in _unique(found) if _key(d) != named]
 
     def asset_dataset(self, key: tuple[str, ...]) -> Dataset:
         info: AssetInfo | None = self.run.assets.get(key)
@@ -433,6 +438,7 @@ class _Builder:
                         "url": self._url("assets", *key),
                         "lastRunId": self.run.run_id if latest else None,
                         "upstreams": [list(_key(self.namer(d))) for d in self.asset_upstreams(key)] or None,
+                        "twins": [list(_key(d)) for d in self._twins(key)] or None,
                         "properties": _props(metadata) or None,
                         "platformInstance": self.config.platform_instance if identity.namespace == "dagster" else None,
                     }

@@ -11,7 +11,9 @@ does and adds what the plugin's facets say (see :mod:`dagster_plugin.events`):
   definition and code location as properties and the ``Op`` subtype;
 * assets get the ``Asset`` subtype, a browse path (code location / group),
   their Dagster metadata as properties, a link to the asset page, and their
-  upstream assets (from the asset graph) with column lineage as ``upstreamLineage``.
+  upstream assets (from the asset graph) with column lineage as ``upstreamLineage``, and the
+  physical datasets holding its data (table name, URI, path, DataHub's ``[env, platform, ...]``
+  key convention) as ``siblings``.
 
 It stays pure: the MCPs depend only on the event and the config.
 """
@@ -174,6 +176,11 @@ class DagsterTranslator(DataHubTranslator):
                 parent = field_urn[len("urn:li:schemaField:(") : field_urn.rindex(",")]
                 if parent not in upstreams and parent != urn:
                     upstreams.append(parent)
+        twins = [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet.get("twins") or ()]
+        if twins:
+            # The asset and its table/file are the same data (as dbt models and their tables): siblings.
+            # Written on the asset only; the table's own aspects belong to whoever ingests the warehouse.
+            out.append(_mcp(urn, "dataset", "siblings", {"siblings": sorted(set(twins) - {urn}), "primary": False}))
         if upstreams:
             out.append(_mcp(urn, "dataset", "upstreamLineage",
                             aspects.upstream_lineage(upstreams, time_ms, fine_grained=fine)))  # fmt: skip

@@ -134,6 +134,8 @@ def test_assets_job_reports_flow_jobs_runs_and_assets_with_lineage(instance, def
     io = last(mcps, job, "dataJobInputOutput")
     assert dataset("postgres", "shop.public.customers") in io["outputDatasets"]
     assert customers in io["outputDatasets"]
+    siblings = last(mcps, customers, "siblings")
+    assert dataset("postgres", "shop.public.customers") in siblings["siblings"] and siblings["primary"] is False
 
     # asset dependencies -> upstream lineage; column lineage -> fine-grained lineage
     revenue_urn = dataset("dagster", "customer_revenue")

@@ -100,3 +100,24 @@ def test_kill_9_part_way_then_restart_delivers_every_acknowledged_event(tmp_path
             points = {json.loads(p["aspect"]["value"])["timestampMillis"] for p in gms.proposals
                       if p["entityUrn"] == urn and p["aspectName"] == "dataProcessInstanceRunEvent"}
             assert len(points) == 1, f"{urn} shows {len(points)} different run events"
+
+
+def test_delivery_child_killed_is_replaced_and_nothing_is_lost(tmp_path):
+    import os
+    import signal
+    from pathlib import Path
+
+    with GmsServer() as gms, BridgeProcess(tmp_path / "state", "--emitter", "rest", "--gms-server", gms.url) as bridge:
+        children = Path(f"/proc/{bridge.process.pid}/task/{bridge.process.pid}/children").read_text().split()
+        assert children, "bridge serve runs its delivery in a child process"
+        for pid in children:
+            os.kill(int(pid), signal.SIGKILL)
+        for i in range(20):
+            assert requests.post(bridge.url + "/api/v1/lineage", json=_event(1000 + i), timeout=10).status_code == 201
+        deadline = time.monotonic() + 60
+        while _metric(bridge.url, "bridge_spool_depth") or _metric(bridge.url, "bridge_events_delivered_total") < 20:
+            assert time.monotonic() < deadline, bridge.log_tail()
+            time.sleep(0.05)
+        assert "delivery process died" in bridge.log_tail(20_000)
+        for i in range(20):
+            assert any(f"in_{1000 + i}" in urn for (urn, _aspect) in gms.aspects if urn.startswith("urn:li:dataset"))

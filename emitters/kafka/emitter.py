@@ -52,6 +52,20 @@ _POLL_EVERY = 512
 _POLL_INTERVAL = 0.1
 
 
+class _LibrdkafkaLog:
+    """Where librdkafka's own log lines go: ``logging`` at DEBUG, not raw to stderr.
+
+    librdkafka logs every failed reconnect; what matters reaches ``error_cb``,
+    which the emitter logs once per kind of error at WARNING.
+    """
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger("emitters.kafka.librdkafka")
+
+    def log(self, level: int, msg: str, *args: Any) -> None:
+        self._logger.log(logging.CRITICAL if level >= logging.CRITICAL else logging.DEBUG, msg, *args)
+
+
 def _call(callback: Callback, error: BaseException | None, message: str) -> None:
     try:
         callback(error, message)
@@ -100,6 +114,7 @@ class KafkaEmitter(Emitter):
         self._since_poll = 0
         self._last_poll = 0.0
         self._last_client_error: str | None = None
+        self._last_client_error_name: str | None = None
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------
@@ -116,8 +131,7 @@ class KafkaEmitter(Emitter):
             settings = dict(self._settings)
             settings.setdefault("on_delivery", self._on_delivery)
             settings.setdefault("error_cb", self._on_client_error)
-            # librdkafka's own log lines go through logging, not raw to stderr.
-            settings.setdefault("logger", logging.getLogger("emitters.kafka.librdkafka"))
+            settings.setdefault("logger", _LibrdkafkaLog())
             try:
                 self._producer = ck.Producer(settings)
             except (ck.KafkaException, ValueError, TypeError) as exc:
@@ -299,8 +313,12 @@ class KafkaEmitter(Emitter):
 
     def _on_client_error(self, err: Any) -> None:
         """librdkafka's global errors (broker down, auth): kept to explain later failures."""
-        self._last_client_error = f"{err.name()}: {err.str()}"
-        log.warning("kafka client error bootstrap=%s error=%s", self._bootstrap, self._last_client_error)
+        name = err.name()
+        # librdkafka repeats the same error on every reconnect attempt: warn when it changes.
+        level = logging.DEBUG if name == self._last_client_error_name else logging.WARNING
+        self._last_client_error_name = name
+        self._last_client_error = f"{name}: {err.str()}"
+        log.log(level, "kafka client error bootstrap=%s error=%s", self._bootstrap, self._last_client_error)
 
     # -- flush / close ----------------------------------------------------
 
@@ -368,9 +386,10 @@ class KafkaEmitter(Emitter):
         try:
             meta = producer.list_topics(topic=self.topic, timeout=wait)
         except ck.KafkaException as exc:
-            why = f"; {self._last_client_error}" if self._last_client_error else ""
+            producer.poll(0)  # serve error_cb, which says why (refused, DNS, TLS, auth)
+            why = f"; last client error: {self._last_client_error}" if self._last_client_error else ""
             raise ConnectionFailedError(
-                f"no Kafka broker answered at {self._bootstrap} within {wait:g}s{why}",
+                f"no Kafka broker answered at {self._bootstrap} (waited up to {wait:g}s){why}",
                 server_message=str(exc.args[0]) if exc.args else None,
             ) from exc
         topic = meta.topics.get(self.topic)

@@ -324,6 +324,17 @@ def test_raw_facets_are_kept_when_asked():
     assert "facet.acme_cost" not in str(translate(event))  # off by default
 
 
+def test_airflow_task_instance_gives_duration_and_log_link():
+    url = "http://airflow.example/log?task_id=t"
+    run = Run(run_id="r", facets={"airflow": {"taskInstance": {"duration": 4.0589, "log_url": url}}})
+    done = aspects_of(translate(run_event("COMPLETE", run=run)), "dataProcessInstance")
+    assert done["dataProcessInstanceRunEvent"]["durationMillis"] == 4059
+    assert done["dataProcessInstanceRunEvent"]["externalUrl"] == url
+    assert done["dataProcessInstanceProperties"]["externalUrl"] == url
+    started = aspects_of(translate(run_event("START", run=run)), "dataProcessInstance")
+    assert "durationMillis" not in started["dataProcessInstanceRunEvent"]
+
+
 def test_airflow_try_number_is_the_attempt():
     run = Run(run_id="r", facets={"airflow": {"taskInstance": {"try_number": 3}}})
     assert (

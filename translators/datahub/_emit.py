@@ -340,7 +340,8 @@ def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
         status, result = state
         out.append(_mcp(run_urn, dpi, "dataProcessInstanceRunEvent", aspects.dpi_run_event(
             time_ms, status, result=result, native_result=event.event_type.value if result else None,
-            attempt=tr.get_attempt(event), external_url=tr.get_run_url(event),
+            attempt=tr.get_attempt(event), duration_ms=tr.get_duration_ms(event),
+            external_url=tr.get_run_url(event),
         )))  # fmt: skip
     if dsets.inputs:
         out.append(_mcp(run_urn, dpi, "dataProcessInstanceInput", aspects.dpi_io("inputs", dsets.inputs)))

@@ -24,6 +24,8 @@ from bridge.model import Dataset, Job, Run
 __all__ = [
     "airflow_attempt",
     "airflow_dag_tags",
+    "airflow_duration_ms",
+    "airflow_log_url",
     "dataset_properties",
     "job_properties",
     "raw_facet_properties",
@@ -204,6 +206,20 @@ def airflow_attempt(run: Run) -> int | None:
     value = _dig(run.facets.get("airflow"), "taskInstance.try_number") if run.facets else None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
+    return None
+
+
+def airflow_log_url(run: Run) -> str | None:
+    """Link to the Airflow task instance's log page, when the producer reported it."""
+    value = _dig(run.facets.get("airflow"), "taskInstance.log_url") if run.facets else None
+    return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
+
+
+def airflow_duration_ms(run: Run) -> int | None:
+    """Duration of the Airflow task instance in milliseconds, when reported."""
+    value = _dig(run.facets.get("airflow"), "taskInstance.duration") if run.facets else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return round(value * 1000)
     return None
 
 

@@ -38,7 +38,14 @@ from bridge.model import Dataset, DatasetEvent, Event, JobEvent, Owner, ParentRu
 from translators.datahub import _emit
 from translators.datahub.config import TranslatorConfig
 from translators.datahub.platforms import DatasetRef, dataset_urn, resolve_dataset
-from translators.datahub.properties import airflow_attempt, airflow_dag_tags, job_properties, run_properties
+from translators.datahub.properties import (
+    airflow_attempt,
+    airflow_dag_tags,
+    airflow_duration_ms,
+    airflow_log_url,
+    job_properties,
+    run_properties,
+)
 from translators.datahub.urns import (
     encode_urn_part,
     make_data_flow_urn,
@@ -290,8 +297,12 @@ class DataHubTranslator:
         )
 
     def get_run_url(self, event: RunEvent) -> str | None:
-        """``externalUrl`` of the run; none by default (override to link your orchestrator's UI)."""
-        return None
+        """``externalUrl`` of the run: the Airflow task log when reported (override to link your UI)."""
+        return airflow_log_url(event.run)
+
+    def get_duration_ms(self, event: RunEvent) -> int | None:
+        """Run duration for terminal run events: Airflow's task duration when reported."""
+        return airflow_duration_ms(event.run) if event.event_type.is_terminal else None
 
     # -- datasets, owners, tags ---------------------------------------------------
 

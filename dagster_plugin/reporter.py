@@ -2,9 +2,9 @@
 
 The :class:`~bridge.Bridge` (and with it the emitter's connection) is built on
 first use, inside a sensor evaluation — never when Dagster loads the code
-location — and kept for later ticks so the pipeline's lineage memory (a failed
-run never erases lineage learned earlier) and its "unchanged aspect" memory
-persist while the code server lives.
+location — and kept for later ticks. Its lineage memory (a failed run never
+erases lineage learned earlier; unchanged aspects are not re-sent) is a SQLite
+file beside the Dagster instance's storage, so it survives daemon restarts.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from bridge.config import BridgeConfig
 from bridge.errors import BridgeError, InvalidEventError, UndeliveredError
 from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.events import build_events, normalise_extracted
+from dagster_plugin.memory import SqliteMemory, memory_path_for
 from dagster_plugin.runs import RunInfo, read_run
 from emitters.base import Emitter
 
@@ -52,17 +53,21 @@ class RunReporter:
         self.config = config
         self._emitter = emitter
         self._bridge: Any = None
+        self._memory: SqliteMemory | None = None
         self._lock = threading.Lock()
 
-    @property
-    def bridge(self) -> Any:
-        """The bridge, built on first access (this is where the emitter is created)."""
+    def bridge(self, instance: Any = None) -> Any:
+        """The bridge, built on first use (this is where the emitter is created).
+
+        Its lineage memory lives next to ``instance``'s storage when it has a directory
+        (:mod:`dagster_plugin.memory`), so it outlives daemon restarts.
+        """
         with self._lock:
             if self._bridge is None:
-                self._bridge = self._build()
+                self._bridge = self._build(instance)
             return self._bridge
 
-    def _build(self) -> Any:
+    def _build(self, instance: Any) -> Any:
         from bridge.api import Bridge
         from dagster_plugin.translator import DagsterTranslator
         from translators.datahub import TranslatorConfig
@@ -74,12 +79,15 @@ class RunReporter:
             settings["cluster"] = self.config.env  # as DataHub's Dagster plugin: flows live in the env
         settings.update(self.config.translator)
         translator = DagsterTranslator(TranslatorConfig.from_dict(settings))
+        path = memory_path_for(instance)
+        memory = self._memory = SqliteMemory(path) if path is not None else None
         if self._emitter is not None:
             emitter = self._emitter if isinstance(self._emitter, Emitter) else self._emitter()
-            return Bridge(BridgeConfig(), emitter=emitter, translator=translator, namespace=self.config.namespace)
+            return Bridge(BridgeConfig(), emitter=emitter, translator=translator, memory=memory,
+                          namespace=self.config.namespace)
         kind, emitter_config = self.config.emitter()
         bridge_config = BridgeConfig(emitter=kind, emitters={kind: emitter_config})
-        return Bridge(bridge_config, translator=translator, namespace=self.config.namespace)
+        return Bridge(bridge_config, translator=translator, memory=memory, namespace=self.config.namespace)
 
     def read(self, instance: Any, run_id: str, repository_def: Any = None, context: Any = None) -> tuple[RunInfo, dict]:
         """Read the run and ask the user's lineage extractor (if any) about it."""
@@ -113,7 +121,7 @@ class RunReporter:
             if error is not None:
                 errors.append(error)
 
-        bridge = self.bridge
+        bridge = self.bridge(instance)
         sent = bridge.emit(events, callback=on_delivery)
         bridge.flush()
         if errors:
@@ -132,6 +140,9 @@ class RunReporter:
                 except BridgeError as exc:
                     logger.warning("closing the emitter failed error=%s", exc)
                 self._bridge = None
+            if self._memory is not None:
+                self._memory.close()
+                self._memory = None
 
 
 def _positional_count(fn: Callable[..., Any]) -> int:

@@ -260,6 +260,32 @@ def test_failed_run_never_erases_lineage_learned_before(instance, defs, sensor, 
     validate_all(new)
 
 
+def test_failed_run_after_a_daemon_restart_still_keeps_the_lineage(instance):
+    first = RecordingEmitter()
+    sensor = make_datahub_sensor(CONFIG, emitter=lambda: first)
+    defs = make_defs(sensor)
+    execute(defs, instance, "sometimes_failing")
+    cursor = tick(sensor, defs, instance, None).cursor
+    job = datajob("sometimes_failing", "load_table")
+    learned = set(last(first.mcps, job, "dataJobInputOutput")["outputDatasets"])
+    assert learned
+
+    # a new code server process: new sensor, new emitter; only Dagster's storage (and the cursor) remain
+    second = RecordingEmitter()
+    restarted = make_datahub_sensor(CONFIG, emitter=lambda: second)
+    defs2 = make_defs(restarted)
+    failed = execute(defs2, instance, "sometimes_failing",
+                     run_config={"ops": {"load_table": {"config": {"fail": True}}}})
+    tick(restarted, defs2, instance, cursor)
+    # DataHub keeps the last value of each aspect (UPSERT): replay both processes' MCPs in order
+    final = {}
+    for mcp in first.mcps + second.mcps:
+        final[(mcp.entity_urn, mcp.aspect_name)] = mcp.aspect_value
+    assert set(final[(job, "dataJobInputOutput")]["outputDatasets"]) >= learned
+    assert set(final[(job, "dataJobInputOutput")]["inputDatasets"]) == {dataset("postgres", "shop.public.src")}
+    assert any(m.entity_urn == f"urn:li:dataProcessInstance:{failed.run_id}" for m in second.mcps)
+
+
 # -- the cursor, over several ticks and a restart -------------------------------------------
 
 

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 __all__ = ["InMemoryLineageMemory", "LineageMemory", "MERGED_ASPECTS", "aspect_digest", "merge_aspect"]
 
 #: aspect name -> the list fields that accumulate (union) instead of being replaced.
-MERGED_ASPECTS: dict[str, tuple[str, ...]] = {
+UNION_FIELDS: dict[str, tuple[str, ...]] = {
     "dataJobInputOutput": (
         "inputDatasets",
         "outputDatasets",
@@ -40,6 +40,27 @@ MERGED_ASPECTS: dict[str, tuple[str, ...]] = {
     "dataProcessInstanceInput": ("inputs", "inputEdges"),
     "dataProcessInstanceOutput": ("outputs", "outputEdges"),
 }
+
+#: aspect name -> fields a later event without them must not blank out.
+KEPT_FIELDS: dict[str, tuple[str, ...]] = {
+    "dataJobInfo": ("description", "externalUrl"),
+    "dataFlowInfo": ("description", "externalUrl"),
+}
+
+#: aspect name -> dict fields whose keys accumulate (a later value wins per key).
+DICT_FIELDS: dict[str, tuple[str, ...]] = {
+    "dataJobInfo": ("customProperties",),
+    "dataFlowInfo": ("customProperties",),
+    "dataProcessInstanceProperties": ("customProperties",),
+}
+
+#: aspect name -> audit-stamp fields that keep the earliest time (a run is created once).
+EARLIEST_FIELDS: dict[str, tuple[str, ...]] = {
+    "dataProcessInstanceProperties": ("created",),
+}
+
+#: every aspect the pipeline merges with what it learned before.
+MERGED_ASPECTS = frozenset(UNION_FIELDS) | frozenset(KEPT_FIELDS) | frozenset(DICT_FIELDS) | frozenset(EARLIEST_FIELDS)
 
 
 class LineageMemory(Protocol):
@@ -105,16 +126,33 @@ def _item_key(item: Any) -> str:
 
 
 def merge_aspect(aspect_name: str, old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge a newly translated lineage aspect with the one learned before.
+    """Merge a newly translated aspect with the one learned before.
 
-    List fields named in :data:`MERGED_ASPECTS` become the union of old and new
-    (old order first; an item of the new value replaces the old one with the
-    same key: the URN it points at). Other fields take the new value.
+    * list fields of :data:`UNION_FIELDS` become the union of old and new (old
+      order first; a new item replaces the old one with the same key: the URN
+      it points at);
+    * fields of :data:`KEPT_FIELDS` keep their old value when the new one lacks them;
+    * dict fields of :data:`DICT_FIELDS` merge key by key, the new value winning;
+    * stamps of :data:`EARLIEST_FIELDS` keep the earliest ``time``.
+
+    Other fields take the new value.
     """
     merged = dict(new)
     if not old:
         return merged
-    for field in MERGED_ASPECTS.get(aspect_name, ()):
+    for field in KEPT_FIELDS.get(aspect_name, ()):
+        if merged.get(field) in (None, "") and old.get(field) not in (None, ""):
+            merged[field] = old[field]
+    for field in DICT_FIELDS.get(aspect_name, ()):
+        if isinstance(old.get(field), Mapping):
+            merged[field] = {**old[field], **(merged.get(field) or {})}
+    for field in EARLIEST_FIELDS.get(aspect_name, ()):
+        before, after = old.get(field), merged.get(field)
+        if isinstance(before, Mapping) and (
+            not isinstance(after, Mapping) or before.get("time", 0) < after.get("time", 0)
+        ):
+            merged[field] = before
+    for field in UNION_FIELDS.get(aspect_name, ()):
         before, after = old.get(field), new.get(field)
         if not before:
             continue

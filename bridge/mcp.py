@@ -53,11 +53,6 @@ def entity_type_of(urn: str) -> str:
     return urn[7:end]
 
 
-def _aspect_name(instance: Any, attribute: Any, value: str | None) -> None:
-    if not value:
-        raise InvalidEventError("aspect name is required (pass aspect_name= or a typed aspect)", field="aspectName")
-
-
 @attrs.frozen(kw_only=True)
 class MetadataChangeProposalWrapper:
     """One proposal: entity URN + aspect name + aspect value.
@@ -73,14 +68,16 @@ class MetadataChangeProposalWrapper:
 
     entity_urn: str
     aspect: Mapping[str, Any] | AspectLike
-    aspect_name: str = attrs.field(default=None, validator=_aspect_name)
+    aspect_name: str = attrs.field(default=None)
     entity_type: str = attrs.field(default=None)
     change_type: str = "UPSERT"
     system_metadata: Mapping[str, Any] | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.aspect_name is None and isinstance(self.aspect, AspectLike):
-            object.__setattr__(self, "aspect_name", self.aspect.ASPECT_NAME)
+        if self.aspect_name is None and not isinstance(self.aspect, Mapping):
+            object.__setattr__(self, "aspect_name", getattr(self.aspect, "ASPECT_NAME", None))
+        if not self.aspect_name or not isinstance(self.aspect_name, str):
+            raise InvalidEventError("aspect name is required (pass aspect_name= or a typed aspect)", field="aspectName")
         if self.entity_type is None:
             object.__setattr__(self, "entity_type", entity_type_of(self.entity_urn))
         if self.change_type not in CHANGE_TYPES:
@@ -93,9 +90,9 @@ class MetadataChangeProposalWrapper:
         # Protocol costs ~15 us per call, more than encoding the whole message.
         if isinstance(self.aspect, Mapping):
             return dict(self.aspect)
-        if isinstance(self.aspect, AspectLike):
-            return self.aspect.to_obj()
-        return dict(self.aspect)
+        if isinstance(self.aspect, Mapping):
+            return dict(self.aspect)
+        return self.aspect.to_obj()
 
     @functools.cached_property
     def aspect_json(self) -> str:

@@ -115,11 +115,6 @@ def test_typed_aspects_are_valid_for_datahub(aspect):
     assert type(parsed.aspect).ASPECT_NAME == aspect.ASPECT_NAME
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidEventError,
-    reason="bridge/mcp.py validates aspect_name before __attrs_post_init__ derives it from a typed aspect",
-)
 def test_aspect_name_is_derived_from_a_typed_aspect():
     assert MetadataChangeProposalWrapper(entity_urn=DATASET, aspect=Status()).aspect_name == "status"
 

@@ -93,3 +93,19 @@ def test_merge_replaces_items_pointing_at_the_same_urn():
 
 def test_aspects_that_do_not_accumulate_are_replaced():
     assert merge_aspect("datasetProperties", {"description": "old"}, {"name": "x"}) == {"name": "x"}
+
+
+def test_a_run_keeps_its_earliest_creation_time():
+    old = {"name": "r", "created": {"time": 100, "actor": "urn:li:corpuser:datahub"}, "customProperties": {"a": "1"}}
+    new = {"name": "r", "created": {"time": 900, "actor": "urn:li:corpuser:datahub"}, "customProperties": {"b": "2"}}
+    merged = merge_aspect("dataProcessInstanceProperties", old, new)
+    assert merged["created"]["time"] == 100
+    assert merged["customProperties"] == {"a": "1", "b": "2"}
+
+
+def test_job_description_and_properties_survive_a_later_bare_event():
+    old = {"name": "job", "type": {"string": "COMMAND"}, "description": "loads orders", "customProperties": {"sql": "select 1"}}
+    new = {"name": "job", "type": {"string": "COMMAND"}, "customProperties": {"state": "done"}}
+    merged = merge_aspect("dataJobInfo", old, new)
+    assert merged["description"] == "loads orders"
+    assert merged["customProperties"] == {"sql": "select 1", "state": "done"}

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bridge.errors import (
+    AuthError,
     BridgeError,
     ConfigError,
     ConnectionFailedError,
@@ -115,6 +116,7 @@ class KafkaEmitter(Emitter):
         self._last_poll = 0.0
         self._last_client_error: str | None = None
         self._last_client_error_name: str | None = None
+        self._client_errors_seen: set[str] = set()
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------
@@ -317,6 +319,7 @@ class KafkaEmitter(Emitter):
         # librdkafka repeats the same error on every reconnect attempt: warn when it changes.
         level = logging.DEBUG if name == self._last_client_error_name else logging.WARNING
         self._last_client_error_name = name
+        self._client_errors_seen.add(name)
         self._last_client_error = f"{name}: {err.str()}"
         log.log(level, "kafka client error bootstrap=%s error=%s", self._bootstrap, self._last_client_error)
 
@@ -366,6 +369,29 @@ class KafkaEmitter(Emitter):
 
     # -- checks -----------------------------------------------------------
 
+    def _cluster_metadata(self, producer: Any) -> Any:
+        """Ask for the topic's metadata; give up early once librdkafka says every broker is down."""
+        ck = require("confluent_kafka", "kafka")
+        wait = self.config.connection.client_timeout_seconds
+        deadline = time.monotonic() + wait
+        self._client_errors_seen.clear()
+        while True:
+            try:
+                return producer.list_topics(
+                    topic=self.topic, timeout=min(1.0, max(0.1, deadline - time.monotonic()))
+                )
+            except ck.KafkaException as exc:
+                producer.poll(0)  # serve error_cb, which says why (refused, DNS, TLS, auth)
+                seen = self._client_errors_seen
+                why = f"; last client error: {self._last_client_error}" if self._last_client_error else ""
+                server = str(exc.args[0]) if exc.args else None
+                if seen & {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"}:
+                    raise AuthError(f"Kafka at {self._bootstrap} refused our credentials{why}") from exc
+                if "_ALL_BROKERS_DOWN" in seen or time.monotonic() >= deadline:
+                    raise ConnectionFailedError(
+                        f"no Kafka broker answered at {self._bootstrap}{why}", server_message=server
+                    ) from exc
+
     def test_connection(self) -> dict[str, Any]:
         """Check that the broker answers, the topic exists and the Schema Registry gives a schema id.
 
@@ -380,18 +406,8 @@ class KafkaEmitter(Emitter):
             RejectedError: the topic does not exist, or (lookup mode) the schema is not registered.
             AuthError: the broker or the registry refused us.
         """
-        ck = require("confluent_kafka", "kafka")
         producer = self._producer or self._start()
-        wait = self.config.connection.client_timeout_seconds
-        try:
-            meta = producer.list_topics(topic=self.topic, timeout=wait)
-        except ck.KafkaException as exc:
-            producer.poll(0)  # serve error_cb, which says why (refused, DNS, TLS, auth)
-            why = f"; last client error: {self._last_client_error}" if self._last_client_error else ""
-            raise ConnectionFailedError(
-                f"no Kafka broker answered at {self._bootstrap} (waited up to {wait:g}s){why}",
-                server_message=str(exc.args[0]) if exc.args else None,
-            ) from exc
+        meta = self._cluster_metadata(producer)
         topic = meta.topics.get(self.topic)
         if topic is None or topic.error is not None:
             raise kafka_error(

@@ -17,7 +17,6 @@ Prints entity counts, aspects and the features each reports, and the time each t
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import time

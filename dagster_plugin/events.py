@@ -10,7 +10,7 @@ for Airflow (``dag`` / ``dag.task`` with a parent run):
   job of that flow. Each step (one per mapping key for dynamic ops) is a run of
   it whose parent is the Dagster run, with START and end events, its attempts,
   error and the datasets it read and wrote.
-* assets are datasets (see :mod:`dagster_plugin.datasets`) with schema, column
+* assets are datasets (see :mod:`dagster_plugin.assets`) with schema, column
   lineage, description, owners, tags; a :class:`bridge.DatasetEvent` per
   materialized or observed asset carries them too.
 
@@ -25,15 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from bridge.model import (
     Dataset,
-    DatasetEvent,
-    DatasetStatistics,
     ErrorInfo,
     Event,
     EventType,
@@ -43,58 +41,29 @@ from bridge.model import (
     RunEvent,
     Tag,
 )
+from dagster_plugin.assets import PRODUCER, AssetDatasets, drop_none, key_of, props, unique
 from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.datasets import (
     AssetNamer,
-    column_lineage,
-    dataset_from_key_convention,
     dataset_from_urn,
     datasets_from_metadata,
     owner_from_dagster,
-    schema_fields,
     urns_in,
 )
-from dagster_plugin.runs import AssetInfo, OpLineage, RunInfo, StepInfo
+from dagster_plugin.runs import OpLineage, RunInfo, StepInfo
 
 __all__ = ["PRODUCER", "build_events", "step_run_id"]
 
-PRODUCER = "https://github.com/lineage-bridge/lineage-bridge/dagster_plugin"
 FLOW_JOB_TYPE = "JOB"
 OP_JOB_TYPE = "OP"
 _RUN_STATES = {"SUCCESS": EventType.COMPLETE, "FAILURE": EventType.FAIL, "CANCELED": EventType.ABORT}
 _STEP_STATES = {"SUCCESS": EventType.COMPLETE, "FAILURE": EventType.FAIL}
-# metadata keys that are lineage/schema, not properties
-_STRUCTURAL = {"dagster/column_schema", "dagster/column_lineage", "datahub.inputs", "datahub.outputs"}
 _STEP_NAMESPACE = uuid.UUID("6f7d3c1e-2b8a-4c55-9a43-1d2f0e7b9c10")
 
 
 def step_run_id(run_id: str, step_key: str) -> str:
     """A stable run id for one step of a Dagster run (the same on every report of that run)."""
     return str(uuid.uuid5(_STEP_NAMESPACE, f"{run_id}/{step_key}"))
-
-
-def _key(dataset: Dataset) -> tuple[str, str]:
-    return (dataset.namespace, dataset.name)
-
-
-def _unique(datasets: Iterable[Dataset]) -> tuple[Dataset, ...]:
-    """First occurrence of each dataset wins, except a richer (described) one replaces a bare one."""
-    out: dict[tuple[str, str], Dataset] = {}
-    for dataset in datasets:
-        old = out.get(_key(dataset))
-        if old is None or (old.fields is None and not old.facets and (dataset.fields is not None or dataset.facets)):
-            out[_key(dataset)] = dataset
-    return tuple(out.values())
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, Mapping) and len(value) == 1 and ("path" in value or "url" in value):
-        return str(next(iter(value.values())))
-    return str(value)
-
-
-def _props(metadata: Mapping[str, Any]) -> dict[str, str]:
-    return {k: _text(v) for k, v in metadata.items() if k not in _STRUCTURAL and v is not None}
 
 
 @attrs.define
@@ -104,6 +73,7 @@ class _Builder:
     now: dt.datetime
     namer: AssetNamer
     extracted: Mapping[str, OpLineage]
+    assets: AssetDatasets
     _datasets: dict[str, tuple[tuple[Dataset, ...], tuple[Dataset, ...]]] = attrs.field(factory=dict)
 
     # -- jobs ------------------------------------------------------------------
@@ -138,14 +108,14 @@ class _Builder:
             tags=tuple(tags),
             url=self._job_url(),
             facets={
-                "dagsterJob": _drop_none(
+                "dagsterJob": drop_none(
                     {
                         "codeLocation": self.run.location,
                         "repository": self.run.repository,
                         "module": self.run.module,
                         "assetGroup": group,
                         "browsePath": self._browse(),
-                        "properties": _props(self.run.job_metadata),
+                        "properties": props(self.run.job_metadata),
                         "platformInstance": self.config.platform_instance,
                         "env": self.config.env,
                     }
@@ -178,7 +148,7 @@ class _Builder:
             tags=tuple(tags),
             url=self._job_url(op_name),
             facets={
-                "dagsterJob": _drop_none(
+                "dagsterJob": drop_none(
                     {
                         "codeLocation": self.run.location,
                         "repository": self.run.repository,
@@ -205,7 +175,7 @@ class _Builder:
     # -- runs ------------------------------------------------------------------
 
     def _run_facet(self, **values: Any) -> dict[str, Any]:
-        return {"dagsterRun": _drop_none({"tags": dict(self.run.tags), **values})}
+        return {"dagsterRun": drop_none({"tags": dict(self.run.tags), **values})}
 
     def flow_events(self) -> tuple[RunEvent, RunEvent]:
         job = self.flow_job()
@@ -312,8 +282,8 @@ class _Builder:
                 for other in self.run.steps:
                     if other.op == upstream and other.key != step.key:
                         inputs += tuple(_identity(d) for d in self._own_datasets(other)[1])
-            out_keys = {_key(d) for d in outputs}
-            self._datasets[step.key] = (tuple(d for d in _unique(inputs) if _key(d) not in out_keys), outputs)
+            out_keys = {key_of(d) for d in outputs}
+            self._datasets[step.key] = (tuple(d for d in unique(inputs) if key_of(d) not in out_keys), outputs)
         return self._datasets[step.key]
 
     def _own_datasets(self, step: StepInfo) -> tuple[tuple[Dataset, ...], tuple[Dataset, ...]]:
@@ -329,13 +299,13 @@ class _Builder:
                 if event.kind == "materialization":
                     asset_keys.append(event.asset_key)
                 else:
-                    inputs.append(self.asset_dataset(event.asset_key))
+                    inputs.append(self.assets.dataset(event.asset_key))
             if step.status == "SUCCESS":
                 asset_keys += [k for k in self.run.planned_assets.get(step.key, ()) if k not in asset_keys]
             for key in asset_keys:
-                outputs.append(self.asset_dataset(key))
-                outputs += self.physical_datasets(key)
-                inputs += [self.namer(dep) for dep in self.asset_upstreams(key)]
+                outputs.append(self.assets.dataset(key))
+                outputs += self.assets.physical(key)
+                inputs += [self.namer(dep) for dep in self.assets.upstreams(key)]
         if op is not None:
             for meta in op.input_metadata.values():
                 inputs += [dataset_from_urn(u) for u in urns_in(meta.get("datahub.inputs"))]
@@ -355,116 +325,13 @@ class _Builder:
                 inputs += [_as_dataset(d) for d in lineage.inputs]
                 outputs += [_as_dataset(d) for d in lineage.outputs]
                 break
-        out = _unique(outputs)
-        out_keys = {_key(d) for d in out}
-        return tuple(d for d in _unique(inputs) if _key(d) not in out_keys), out
-
-    def asset_upstreams(self, key: tuple[str, ...]) -> list[tuple[str, ...]]:
-        """Upstream asset keys: the definition's deps, else those named by column lineage."""
-        info = self.run.assets.get(key)
-        if info is not None:
-            return list(info.deps)
-        deps: list[tuple[str, ...]] = []
-        for event in self.run.asset_events:
-            if event.asset_key == key:
-                lineage = event.metadata.get("dagster/column_lineage") or {}
-                for items in (lineage.get("deps_by_column") or {}).values():
-                    deps += [tuple(i["asset_key"]) for i in items if tuple(i["asset_key"]) not in deps]
-        return deps
-
-    def _asset_metadata(self, key: tuple[str, ...]) -> tuple[dict[str, Any], Any]:
-        """Definition metadata overlaid by the latest event's metadata; and that event."""
-        info = self.run.assets.get(key)
-        metadata = dict(info.metadata) if info else {}
-        latest = None
-        for event in self.run.asset_events:
-            if event.asset_key == key:
-                metadata.update(event.metadata)
-                latest = event
-        return metadata, latest
-
-    def physical_datasets(self, key: tuple[str, ...]) -> list[Dataset]:
-        base = self.asset_dataset(key)
-        # The physical table is the asset's data: give it the asset's schema and column lineage too.
-        return [attrs.evolve(d, fields=base.fields, column_lineage=base.column_lineage) for d in self._twins(key)]
-
-    def _twins(self, key: tuple[str, ...]) -> list[Dataset]:
-        """Physical datasets holding the asset's data (its table, URI, path), without schema details."""
-        info = self.run.assets.get(key)
-        metadata, _ = self._asset_metadata(key)
-        if not self.config.capture_input_output:
-            metadata = {k: v for k, v in metadata.items() if k == "dagster/table_name"}
-        found = datasets_from_metadata(metadata, kinds=info.kinds if info else (), tags=info.tags if info else {})
-        if self.config.asset_keys_to_dataset_urn_converter is None:
-            conventional = dataset_from_key_convention(key)
-            if conventional is not None:
-                found.insert(0, conventional)
-        named = _key(self.namer(key))
-        return [d for d in _unique(found) if _key(d) != named]
-
-    def asset_dataset(self, key: tuple[str, ...]) -> Dataset:
-        info: AssetInfo | None = self.run.assets.get(key)
-        metadata, latest = self._asset_metadata(key)
-        identity = self.namer(key)
-        schema = schema_fields(metadata.get("dagster/column_schema"))
-        tags = [Tag(key=k, value=v or None, source="DAGSTER") for k, v in (info.tags if info else {}).items()]
-        if info and info.group:
-            tags.append(Tag(key="asset_group", value=info.group, source="DAGSTER"))
-        if schema:
-            tags += list(schema[1])
-        row_count = metadata.get("dagster/row_count")
-        partition = latest.partition if latest else None
-        return Dataset(
-            namespace=identity.namespace,
-            name=identity.name,
-            fields=schema[0] if schema else None,
-            description=(latest.description if latest and latest.description else None) or (info.description if info else None),
-            owners=tuple(owner_from_dagster(o) for o in (info.owners if info else ())),
-            tags=tuple(tags),
-            column_lineage=column_lineage(metadata.get("dagster/column_lineage"), self.namer),
-            output_statistics=DatasetStatistics(row_count=row_count) if isinstance(row_count, int) else None,
-            facets={
-                **identity.facets,
-                "dagsterAsset": _drop_none(
-                    {
-                        "assetKey": list(key),
-                        "subType": "Asset",
-                        "group": info.group if info else None,
-                        "codeLocation": self.run.location,
-                        "browsePath": self._browse(info.group if info else None),
-                        "kinds": list(info.kinds) if info and info.kinds else None,
-                        "partition": partition,
-                        "partitioned": info.partitioned if info else None,
-                        "url": self._url("assets", *key),
-                        "lastRunId": self.run.run_id if latest else None,
-                        "upstreams": [list(_key(self.namer(d))) for d in self.asset_upstreams(key)] or None,
-                        "twins": [list(_key(d)) for d in self._twins(key)] or None,
-                        "properties": _props(metadata) or None,
-                        "platformInstance": self.config.platform_instance if identity.namespace == "dagster" else None,
-                    }
-                ),
-            },
-        )
-
-    def dataset_events(self) -> list[DatasetEvent]:
-        if not self.config.capture_asset_materialization:
-            return []
-        seen: dict[tuple[str, ...], dt.datetime] = {}
-        for event in self.run.asset_events:
-            seen[event.asset_key] = event.timestamp
-        return [
-            DatasetEvent(event_time=time, producer=PRODUCER, dataset=self.asset_dataset(key))
-            for key, time in seen.items()
-        ]
-
+        out = unique(outputs)
+        out_keys = {key_of(d) for d in out}
+        return tuple(d for d in unique(inputs) if key_of(d) not in out_keys), out
 
 def _identity(dataset: Dataset) -> Dataset:
     """A dataset as an input: its name only (its schema and lineage belong to the step that wrote it)."""
     return Dataset(namespace=dataset.namespace, name=dataset.name)
-
-
-def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
 
 
 def _as_dataset(item: Any) -> Dataset:
@@ -494,18 +361,20 @@ def build_events(
     Returns:
         The neutral events to hand to the bridge pipeline.
     """
+    namer = AssetNamer(config.asset_keys_to_dataset_urn_converter)
     builder = _Builder(
         run=run,
         config=config,
         now=now,
-        namer=AssetNamer(config.asset_keys_to_dataset_urn_converter),
+        namer=namer,
         extracted=dict(extracted or {}),
+        assets=AssetDatasets(run=run, config=config, namer=namer),
     )
     begin, finish = builder.flow_events()
     events: list[Event] = [begin]
     for step in sorted(run.steps, key=lambda s: (s.start or s.end or now, s.key)):
         events += builder.step_events(step)
-    events += builder.dataset_events()
+    events += builder.assets.events()
     events.append(finish)
     return events
 

@@ -108,7 +108,7 @@ class RunReporter:
         """
         try:
             run, extracted = self.read(instance, run_id, repository_def, context)
-            events = build_events(run, self.config, now=dt.datetime.now(dt.timezone.utc), extracted=extracted)
+            events = build_events(run, self.config, now=dt.datetime.now(dt.UTC), extracted=extracted)
         except BridgeError:
             raise
         except Exception as exc:  # Dagster storage or a user's extractor/converter: say which run, keep the cause

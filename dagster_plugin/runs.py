@@ -31,7 +31,7 @@ __all__ = [
 
 
 def _ts(value: float | None) -> dt.datetime | None:
-    return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc) if value is not None else None
+    return dt.datetime.fromtimestamp(value, tz=dt.UTC) if value is not None else None
 
 
 @attrs.frozen(kw_only=True)
@@ -265,7 +265,7 @@ def read_run(instance: Any, run_id: str, repository_def: Any = None) -> RunInfo:
                     kind="materialization" if is_materialization else "observation",
                     asset_key=tuple(item.asset_key.path),
                     step_key=entry.step_key,
-                    timestamp=_ts(entry.timestamp),
+                    timestamp=dt.datetime.fromtimestamp(entry.timestamp, tz=dt.UTC),
                     description=item.description,
                     partition=item.partition,
                     metadata=_plain(item.metadata),

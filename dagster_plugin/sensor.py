@@ -26,7 +26,7 @@ from typing import Any
 
 import dagster as dg
 
-from bridge.errors import BridgeError, ConfigError, RetriableError
+from bridge.errors import BridgeError, ConfigError, MissingDependencyError, RetriableError
 from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.cursor import SensorCursor
 from dagster_plugin.reporter import RunReporter
@@ -182,7 +182,8 @@ def make_datahub_sensor(
         try:
             cursor = SensorCursor.parse(context.cursor)
             tick = _Tick(context, reporter(), name, job_names, monitor_all_code_locations)
-        except ConfigError as exc:
+            tick.reporter.bridge(context.instance)  # builds the emitter (no network): config errors show here
+        except (ConfigError, MissingDependencyError) as exc:
             message = f"{name} - not configured: {exc}"
             context.log.error(message)
             return dg.SensorResult(skip_reason=message)

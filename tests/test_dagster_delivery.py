@@ -11,7 +11,7 @@ import pytest
 
 from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor, step_run_id
 from examples.dagster import assets_job, ops_job
-from tests.dagster_helpers import dataset, datajob, execute, flow, tick
+from tests.dagster_helpers import datajob, dataset, execute, flow, tick
 from tests.servers.gms import GmsServer
 
 

@@ -16,7 +16,7 @@ from dagster._core.errors import DagsterExecutionInterruptedError
 from bridge.testing import RecordingEmitter, RecordingEmitterConfig
 from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor, step_run_id
 from examples.dagster import assets_job, custom_lineage_extractor, ops_job
-from tests.dagster_helpers import dataset, datajob, execute, flow, last, tick, validate_all
+from tests.dagster_helpers import datajob, dataset, execute, flow, last, tick, validate_all
 
 # -- definitions under test -------------------------------------------------------------
 
@@ -366,3 +366,60 @@ def test_custom_lineage_extractor_and_asset_key_converter(instance):
     assert [u.split(",")[0] for u in outputs[1:]] == ["urn:li:dataset:(urn:li:dataPlatform:file"]
     io = last(recorder.mcps, datajob("export_job", "export_report"), "dataJobInputOutput")
     assert io == {"inputDatasets": [table], "outputDatasets": [dataset("s3", "reports/daily/sales.csv")]}
+
+
+# -- observations, legacy repositories, configuration at the first tick ---------------------
+
+
+@dg.op
+def check_inventory(context: dg.OpExecutionContext) -> None:
+    context.log_event(dg.AssetObservation(
+        asset_key=["inventory"],
+        description="Stock levels, observed nightly.",
+        metadata={"dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn("sku", "string")]),
+                  "dagster/row_count": 12},
+    ))
+
+
+@dg.job
+def observe_job():
+    check_inventory()
+
+
+def test_asset_observations_update_datasets(instance, recorder):
+    sensor = make_datahub_sensor(CONFIG, emitter=lambda: recorder)
+    defs = dg.Definitions(jobs=[observe_job], sensors=[sensor])
+    execute(defs, instance, "observe_job")
+    tick(sensor, defs, instance, None)
+    validate_all(recorder.mcps)
+    inventory = dataset("dagster", "inventory")
+    assert last(recorder.mcps, inventory, "datasetProperties")["description"] == "Stock levels, observed nightly."
+    assert [f["fieldPath"] for f in last(recorder.mcps, inventory, "schemaMetadata")["fields"]] == ["sku"]
+    # the op that observed it read it
+    assert last(recorder.mcps, datajob("observe_job", "check_inventory"), "dataJobInputOutput")[
+        "inputDatasets"] == [inventory]
+
+
+def test_legacy_repository(instance, recorder):
+    sensor = make_datahub_sensor(CONFIG, emitter=lambda: recorder)
+
+    @dg.repository
+    def legacy():
+        return [ops_job.failing_job, sensor]
+
+    result = legacy.get_job("failing_job").execute_in_process(instance=instance, raise_on_error=False)
+    out = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, repository_def=legacy))
+    assert "reported 1 run(s)" in out.skip_message
+    assert last(recorder.mcps, f"urn:li:dataProcessInstance:{result.run_id}", "dataProcessInstanceRunEvent")[
+        "result"]["type"] == "FAILURE"
+
+
+def test_unconfigured_sensor_says_what_is_missing_and_keeps_the_cursor(instance, monkeypatch):
+    for name in ("DATAHUB_GMS_URL", "DATAHUB_GMS_TOKEN", "BRIDGE_DAGSTER_CLIENT_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    sensor = make_datahub_sensor()  # configured from the environment at its first tick
+    defs = dg.Definitions(jobs=[ops_job.failing_job], sensors=[sensor])
+    execute(defs, instance, "failing_job")
+    out = tick(sensor, defs, instance, None)
+    assert "not configured" in out.skip_message and "DATAHUB_GMS_URL" in out.skip_message
+    assert out.cursor is None  # nothing was consumed: the run is reported once configured

@@ -1,0 +1,181 @@
+"""Assets of a run as neutral datasets (pure): identity, schema, owners, lineage, physical twins.
+
+An asset's dataset carries what its definition and its latest materialization
+or observation say: ``dagster/column_schema`` (schema and column tags),
+``dagster/column_lineage``, description, owners, tags, group, partition, row
+count, the rest of its metadata as properties (facet ``dagsterAsset``, mapped by
+:class:`dagster_plugin.translator.DagsterTranslator`), its upstream assets and
+the physical datasets holding its data ("twins": ``dagster/table_name``,
+``dagster/uri``, ``path``, DataHub's ``[env, platform, *name]`` key convention).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from bridge.model import Dataset, DatasetEvent, DatasetStatistics, Tag
+from dagster_plugin.config import DagsterPluginConfig
+from dagster_plugin.datasets import (
+    AssetNamer,
+    column_lineage,
+    dataset_from_key_convention,
+    datasets_from_metadata,
+    owner_from_dagster,
+    schema_fields,
+)
+from dagster_plugin.runs import AssetInfo, RunInfo
+
+__all__ = ["PRODUCER", "AssetDatasets", "drop_none", "key_of", "props", "unique"]
+
+PRODUCER = "https://github.com/lineage-bridge/lineage-bridge/dagster_plugin"
+# metadata keys that are lineage/schema, not properties
+_STRUCTURAL = {"dagster/column_schema", "dagster/column_lineage", "datahub.inputs", "datahub.outputs"}
+
+
+def key_of(dataset: Dataset) -> tuple[str, str]:
+    return (dataset.namespace, dataset.name)
+
+
+def unique(datasets: Iterable[Dataset]) -> tuple[Dataset, ...]:
+    """First occurrence of each dataset wins, except a richer (described) one replaces a bare one."""
+    out: dict[tuple[str, str], Dataset] = {}
+    for dataset in datasets:
+        old = out.get(key_of(dataset))
+        if old is None or (old.fields is None and not old.facets and (dataset.fields is not None or dataset.facets)):
+            out[key_of(dataset)] = dataset
+    return tuple(out.values())
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Mapping) and len(value) == 1 and ("path" in value or "url" in value):
+        return str(next(iter(value.values())))
+    return str(value)
+
+
+def props(metadata: Mapping[str, Any]) -> dict[str, str]:
+    return {k: _text(v) for k, v in metadata.items() if k not in _STRUCTURAL and v is not None}
+
+
+def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
+
+
+
+@attrs.define
+class AssetDatasets:
+    """The assets of one run as datasets (built once per key)."""
+
+    run: RunInfo
+    config: DagsterPluginConfig
+    namer: AssetNamer
+
+    def _url(self, key: tuple[str, ...]) -> str | None:
+        base = self.config.dagster_url
+        return "/".join([base.rstrip("/"), "assets", *key]) if base else None
+
+    def upstreams(self, key: tuple[str, ...]) -> list[tuple[str, ...]]:
+        """Upstream asset keys: the definition's deps, else those named by column lineage."""
+        info = self.run.assets.get(key)
+        if info is not None:
+            return list(info.deps)
+        deps: list[tuple[str, ...]] = []
+        for event in self.run.asset_events:
+            if event.asset_key == key:
+                lineage = event.metadata.get("dagster/column_lineage") or {}
+                for items in (lineage.get("deps_by_column") or {}).values():
+                    deps += [tuple(i["asset_key"]) for i in items if tuple(i["asset_key"]) not in deps]
+        return deps
+
+    def metadata(self, key: tuple[str, ...]) -> tuple[dict[str, Any], Any]:
+        """Definition metadata overlaid by the latest event's metadata; and that event."""
+        info = self.run.assets.get(key)
+        metadata = dict(info.metadata) if info else {}
+        latest = None
+        for event in self.run.asset_events:
+            if event.asset_key == key:
+                metadata.update(event.metadata)
+                latest = event
+        return metadata, latest
+
+    def physical(self, key: tuple[str, ...]) -> list[Dataset]:
+        base = self.dataset(key)
+        # The physical table is the asset's data: give it the asset's schema and column lineage too.
+        return [
+            attrs.evolve(d, fields=base.fields, column_lineage=base.column_lineage)  # type: ignore[arg-type]
+            for d in self.twins(key)
+        ]
+
+    def twins(self, key: tuple[str, ...]) -> list[Dataset]:
+        """Physical datasets holding the asset's data (its table, URI, path), without schema details."""
+        info = self.run.assets.get(key)
+        metadata, _ = self.metadata(key)
+        if not self.config.capture_input_output:
+            metadata = {k: v for k, v in metadata.items() if k == "dagster/table_name"}
+        found = datasets_from_metadata(metadata, kinds=info.kinds if info else (), tags=info.tags if info else {})
+        if self.config.asset_keys_to_dataset_urn_converter is None:
+            conventional = dataset_from_key_convention(key)
+            if conventional is not None:
+                found.insert(0, conventional)
+        named = key_of(self.namer(key))
+        return [d for d in unique(found) if key_of(d) != named]
+
+    def dataset(self, key: tuple[str, ...]) -> Dataset:
+        info: AssetInfo | None = self.run.assets.get(key)
+        metadata, latest = self.metadata(key)
+        identity = self.namer(key)
+        schema = schema_fields(metadata.get("dagster/column_schema"))
+        tags = [Tag(key=k, value=v or None, source="DAGSTER") for k, v in (info.tags if info else {}).items()]
+        if info and info.group:
+            tags.append(Tag(key="asset_group", value=info.group, source="DAGSTER"))
+        if schema:
+            tags += list(schema[1])
+        row_count = metadata.get("dagster/row_count")
+        partition = latest.partition if latest else None
+        return Dataset(
+            namespace=identity.namespace,
+            name=identity.name,
+            fields=schema[0] if schema else None,  # type: ignore[arg-type]  # attrs optional(tuple) converter
+            description=(latest.description if latest and latest.description else None) or (info.description if info else None),
+            owners=tuple(owner_from_dagster(o) for o in (info.owners if info else ())),
+            tags=tuple(tags),
+            column_lineage=column_lineage(metadata.get("dagster/column_lineage"), self.namer),
+            output_statistics=DatasetStatistics(row_count=row_count) if isinstance(row_count, int) else None,
+            facets={
+                **identity.facets,
+                "dagsterAsset": drop_none(
+                    {
+                        "assetKey": list(key),
+                        "subType": "Asset",
+                        "group": info.group if info else None,
+                        "codeLocation": self.run.location,
+                        "browsePath": [p for p in (self.run.location, info.group if info else None) if p],
+                        "kinds": list(info.kinds) if info and info.kinds else None,
+                        "partition": partition,
+                        "partitioned": info.partitioned if info else None,
+                        "url": self._url(key),
+                        "lastRunId": self.run.run_id if latest else None,
+                        "upstreams": [list(key_of(self.namer(d))) for d in self.upstreams(key)] or None,
+                        "twins": [list(key_of(d)) for d in self.twins(key)] or None,
+                        "properties": props(metadata) or None,
+                        "platformInstance": self.config.platform_instance if identity.namespace == "dagster" else None,
+                    }
+                ),
+            },
+        )
+
+    def events(self) -> list[DatasetEvent]:
+        if not self.config.capture_asset_materialization:
+            return []
+        seen: dict[tuple[str, ...], dt.datetime] = {}
+        for event in self.run.asset_events:
+            seen[event.asset_key] = event.timestamp
+        return [
+            DatasetEvent(event_time=time, producer=PRODUCER, dataset=self.dataset(key))
+            for key, time in seen.items()
+        ]
+
+

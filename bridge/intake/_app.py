@@ -167,6 +167,44 @@ def _parse(body: bytes, parse_event: Any, received_at: dt.datetime) -> list[tupl
     return out
 
 
+class _GroupCommit:
+    """Commits what the requests of one event-loop turn want spooled, in one transaction.
+
+    While a commit runs (it blocks the loop for about one fsync), new requests queue up
+    in the kernel; the next turn reads them all and they share the next commit.
+    """
+
+    def __init__(self, service: SpoolService) -> None:
+        self.service = service
+        self.items: list[tuple[str, str]] = []
+        self.waiters: list[tuple[asyncio.Future, int]] = []
+        self.scheduled = False
+
+    async def add(self, items: list[tuple[str, str]]) -> int:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.items.extend(items)
+        self.waiters.append((future, len(items)))
+        if not self.scheduled:
+            self.scheduled = True
+            loop.call_soon(self.flush)
+        return await future
+
+    def flush(self) -> None:
+        items, waiters = self.items, self.waiters
+        self.items, self.waiters, self.scheduled = [], [], False
+        try:
+            self.service.append_now(items)
+        except Exception as exc:  # noqa: BLE001 - every waiting request answers 503 with it
+            for future, _ in waiters:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, count in waiters:
+            if not future.done():
+                future.set_result(count)
+
+
 def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics: Metrics | None = None) -> Any:
     """Build the ASGI app.
 
@@ -188,6 +226,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     metrics = metrics or (service.metrics if service else Metrics())
     # Only the probes and the no-op route exist without a service (see the routes below).
     svc = cast(SpoolService, service)
+    group_commit = _GroupCommit(svc)
     limit = settings.max_body_bytes
     ready_cache: dict[str, Any] = {"at": 0.0, "emitter": None}
 
@@ -209,7 +248,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
             return refused(exc)
         metrics.inc("received", len(items))
         try:
-            await asyncio.wrap_future(svc.submit(items))
+            await group_commit.add(items)
         except Exception as exc:  # noqa: BLE001 - the spool failed: the producer must retry
             log.error("spool write failed", extra=log_fields(error=str(exc), events=len(items)))
             return JSONResponse(

@@ -194,6 +194,14 @@ class SpoolService:
         future.add_done_callback(counted)
         return future
 
+    def append_now(self, items: Sequence[tuple[str, str]]) -> int:
+        """Spool and commit ``(key, event JSON)`` pairs in the calling thread (see :meth:`Spool.append_now`)."""
+        if self.spool is None:
+            raise RuntimeError("SpoolService.start() was not called")
+        count = self.spool.append_now(items)
+        self.metrics.inc("spooled", count)
+        return count
+
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the current round, persist the memory, close the emitter and the spool. Safe to call twice."""
         if self.spool is None or self._stopped:

@@ -194,6 +194,9 @@ class Spool:
         except OSError as exc:
             raise ConfigError(f"cannot use state directory {self.state_dir}: {exc.strerror}") from exc
         self._reader_lock = threading.Lock()
+        self._synchronous = synchronous.upper()
+        self._intake: sqlite3.Connection | None = None
+        self._intake_lock = threading.Lock()
         self._max_group = max_group
         self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future] | None]
         self._queue = queue.SimpleQueue()
@@ -289,6 +292,33 @@ class Spool:
             return len(rows)
 
         return self.submit(op)
+
+    def append_now(self, items: Sequence[tuple[str, str]], *, received: float | None = None) -> int:
+        """Spool events and commit in the calling thread; returns how many were written.
+
+        The HTTP intake calls this from its event loop with everything that arrived
+        since the last commit (its own group commit): no hand-off to the writer thread,
+        whose wake-up would wait for the GIL.
+        """
+        now = time.time() if received is None else received
+        rows = [(bucket_of(key), key, body, now) for key, body in items]
+        if self._closed:
+            raise SpoolClosedError("the spool is closed")
+        with self._intake_lock:
+            if self._intake is None:
+                self._intake = _connect(self.path, self._synchronous)
+            conn = self._intake
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany("INSERT INTO events(bucket, key, body, received) VALUES (?,?,?,?)", rows)
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            self.commits += 1
+        self.wake()
+        return len(rows)
 
     def add_dead(self, items: Iterable[tuple[str, str, str]]) -> concurrent.futures.Future:
         """Dead-letter events that never made it into the queue (``(key, body, reason)``)."""
@@ -470,6 +500,9 @@ class Spool:
         self._writer.join()
         self.wake()
         self._conn.close()
+        with self._intake_lock:
+            if self._intake is not None:
+                self._intake.close()
         with self._reader_lock:
             self._reader.close()
         if self._lock_file is not None:

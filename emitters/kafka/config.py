@@ -50,15 +50,20 @@ _CONNECTION_KEYS = (
 )
 
 
-def _frozen_mapping(key: str) -> Any:
-    def convert(value: Any) -> Mapping[str, Any]:
-        if value is None:
-            return types.MappingProxyType({})
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"expected a mapping, got {type(value).__name__}", key=key)
-        return types.MappingProxyType({str(k): v for k, v in value.items()})
+def _frozen_mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if value is None:
+        return types.MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"expected a mapping, got {type(value).__name__}", key=key)
+    return types.MappingProxyType({str(k): v for k, v in value.items()})
 
-    return convert
+
+def _registry_settings(value: Any) -> Mapping[str, Any]:
+    return _frozen_mapping(value, "connection.schema_registry_config")
+
+
+def _producer_settings(value: Any) -> Mapping[str, Any]:
+    return _frozen_mapping(value, "connection.producer_config")
 
 
 def _bootstrap(value: Any) -> str:
@@ -84,17 +89,26 @@ def _registry_url(value: Any) -> str:
     return ",".join(urls)
 
 
-def _positive(key: str) -> Any:
-    def convert(value: Any) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"expected a number of seconds, got {value!r}", key=key) from None
-        if isinstance(value, bool) or number <= 0:
-            raise ConfigError(f"must be > 0, got {value!r}", key=key)
-        return number
+def _positive(value: Any, key: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"expected a number of seconds, got {value!r}", key=key) from None
+    if isinstance(value, bool) or number <= 0:
+        raise ConfigError(f"must be > 0, got {value!r}", key=key)
+    return number
 
-    return convert
+
+def _client_timeout(value: Any) -> float:
+    return _positive(value, "connection.client_timeout_seconds")
+
+
+def _delivery_timeout(value: Any) -> float:
+    return _positive(value, "delivery_timeout_seconds")
+
+
+def _queue_block(value: Any) -> float:
+    return _positive(value, "max_queue_full_block_seconds")
 
 
 def _registration(value: Any) -> str:
@@ -136,14 +150,10 @@ class KafkaConnectionConfig:
     schema_registry_url: str = attrs.field(default="http://localhost:8081", converter=_registry_url)
     # repr=False: these commonly carry passwords (sasl.password, basic.auth.user.info).
     schema_registry_config: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_frozen_mapping("connection.schema_registry_config"), repr=False
+        factory=dict, converter=_registry_settings, repr=False
     )
-    producer_config: Mapping[str, Any] = attrs.field(
-        factory=dict, converter=_frozen_mapping("connection.producer_config"), repr=False
-    )
-    client_timeout_seconds: float = attrs.field(
-        default=10.0, converter=_positive("connection.client_timeout_seconds")
-    )
+    producer_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_producer_settings, repr=False)
+    client_timeout_seconds: float = attrs.field(default=10.0, converter=_client_timeout)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> KafkaConnectionConfig:
@@ -182,12 +192,8 @@ class KafkaEmitterConfig:
     connection: KafkaConnectionConfig = attrs.field(factory=KafkaConnectionConfig)
     topic_routes: Mapping[str, str] = attrs.field(factory=dict, converter=_topic_routes)
     schema_registration: str = attrs.field(default="register", converter=_registration)
-    delivery_timeout_seconds: float = attrs.field(
-        default=60.0, converter=_positive("delivery_timeout_seconds")
-    )
-    max_queue_full_block_seconds: float = attrs.field(
-        default=30.0, converter=_positive("max_queue_full_block_seconds")
-    )
+    delivery_timeout_seconds: float = attrs.field(default=60.0, converter=_delivery_timeout)
+    max_queue_full_block_seconds: float = attrs.field(default=30.0, converter=_queue_block)
 
     @property
     def mcp_topic(self) -> str:

@@ -16,7 +16,6 @@ Schema Registry calls by ``client_timeout_seconds``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -41,37 +40,16 @@ from .avro import MCPAvroEncoder, confluent_header, load_mcp_schema
 from .config import KafkaEmitterConfig
 from .producer import delivery_timeout_ms, kafka_error, producer_settings
 from .registry import SchemaIdResolver, registry_client_config
+from .reports import ClientErrors, DeliveryLedger, LibrdkafkaLog, call_safely
 
 __all__ = ["KafkaEmitter"]
 
 log = logging.getLogger(__name__)
 
-_MAX_ERRORS_KEPT = 10
 # Serve delivery reports every this many emits, or when this many seconds have
 # passed: polling on every message costs more than the produce itself.
 _POLL_EVERY = 512
 _POLL_INTERVAL = 0.1
-
-
-class _LibrdkafkaLog:
-    """Where librdkafka's own log lines go: ``logging`` at DEBUG, not raw to stderr.
-
-    librdkafka logs every failed reconnect; what matters reaches ``error_cb``,
-    which the emitter logs once per kind of error at WARNING.
-    """
-
-    def __init__(self) -> None:
-        self._logger = logging.getLogger("emitters.kafka.librdkafka")
-
-    def log(self, level: int, msg: str, *args: Any) -> None:
-        self._logger.log(logging.CRITICAL if level >= logging.CRITICAL else logging.DEBUG, msg, *args)
-
-
-def _call(callback: Callback, error: BaseException | None, message: str) -> None:
-    try:
-        callback(error, message)
-    except Exception:  # a user callback must not break librdkafka's poll loop
-        log.exception("kafka delivery callback raised")
 
 
 class KafkaEmitter(Emitter):
@@ -109,14 +87,10 @@ class KafkaEmitter(Emitter):
         self._encoder: MCPAvroEncoder | None = None
         self._header: bytes | None = None
         self._start_lock = threading.Lock()
-        self._error_lock = threading.Lock()
-        self._failed = 0
-        self._errors: list[BaseException] = []
+        self._client_errors = ClientErrors(self._bootstrap)
+        self._ledger: DeliveryLedger | None = None
         self._since_poll = 0
         self._last_poll = 0.0
-        self._last_client_error: str | None = None
-        self._last_client_error_name: str | None = None
-        self._client_errors_seen: set[str] = set()
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------
@@ -129,11 +103,17 @@ class KafkaEmitter(Emitter):
             if self._closed:
                 raise DeliveryError("the Kafka emitter is closed")
             ck = require("confluent_kafka", "kafka")
-            self._encoder = MCPAvroEncoder()
+            encoder = self._encoder = MCPAvroEncoder()
+            ledger = self._ledger = DeliveryLedger(
+                topic=self.topic,
+                bootstrap=self._bootstrap,
+                client_errors=self._client_errors,
+                decode=encoder.decode,
+            )
             settings = dict(self._settings)
-            settings.setdefault("on_delivery", self._on_delivery)
-            settings.setdefault("error_cb", self._on_client_error)
-            settings.setdefault("logger", _LibrdkafkaLog())
+            settings.setdefault("on_delivery", ledger.on_delivery)
+            settings.setdefault("error_cb", self._client_errors)
+            settings.setdefault("logger", LibrdkafkaLog())
             try:
                 self._producer = ck.Producer(settings)
             except (ck.KafkaException, ValueError, TypeError) as exc:
@@ -177,24 +157,29 @@ class KafkaEmitter(Emitter):
             value = self._encoder.frame(item, self._header or self._schema_header())  # type: ignore[union-attr]
         except BridgeError as exc:
             if callback is not None:
-                _call(callback, exc, str(exc))
+                call_safely(callback, exc, str(exc))
             raise
         try:
             if callback is None:
                 producer.produce(self.topic, value, item.entity_urn)
             else:
                 producer.produce(
-                    self.topic, value, item.entity_urn, on_delivery=self._reporter(item, callback)
+                    self.topic,
+                    value,
+                    item.entity_urn,
+                    on_delivery=self._ledger.reporter(item, callback),  # type: ignore[union-attr]
                 )
         except BufferError:
             self._produce_when_room(producer, item, value, callback)
         except Exception as exc:
             error = self._sync_error(exc, item, value)
             if callback is not None:
-                _call(callback, error, str(error))
+                call_safely(callback, error, str(error))
             raise error from exc
+        # Serve delivery reports now and then: every _POLL_EVERY emits, or after
+        # _POLL_INTERVAL seconds so a slow trickle of MCPs still gets its callbacks.
         self._since_poll += 1
-        if self._since_poll >= _POLL_EVERY:
+        if self._since_poll >= _POLL_EVERY or time.monotonic() - self._last_poll >= _POLL_INTERVAL:
             self._poll()
 
     def emit_many(
@@ -210,6 +195,7 @@ class KafkaEmitter(Emitter):
 
     def _poll(self) -> None:
         self._since_poll = 0
+        self._last_poll = time.monotonic()
         self._producer.poll(0)
 
     def _produce_when_room(
@@ -219,7 +205,8 @@ class KafkaEmitter(Emitter):
         limit = self.config.max_queue_full_block_seconds
         deadline = time.monotonic() + limit
         log.warning("kafka local queue full, waiting queued=%s limit_s=%s", len(producer), limit)
-        on_delivery = self._reporter(item, callback) if callback is not None else None
+        ledger = self._ledger
+        on_delivery = ledger.reporter(item, callback) if ledger is not None and callback is not None else None
         while True:
             producer.poll(0.05)
             try:
@@ -230,20 +217,19 @@ class KafkaEmitter(Emitter):
                 return
             except BufferError:
                 if time.monotonic() >= deadline:
-                    why = f"; last client error: {self._last_client_error}" if self._last_client_error else ""
-                    error = QueueFullError(
+                    full = QueueFullError(
                         f"the local Kafka queue stayed full for {limit:g}s with {len(producer)} message(s) "
-                        f"waiting for {self._bootstrap}{why}",
+                        f"waiting for {self._bootstrap}{self._client_errors.suffix()}",
                         urn=item.entity_urn,
                         aspect=item.aspect_name,
                     )
                     if callback is not None:
-                        _call(callback, error, str(error))
-                    raise error from None
+                        call_safely(callback, full, str(full))
+                    raise full from None
             except Exception as exc:
                 error = self._sync_error(exc, item, value)
                 if callback is not None:
-                    _call(callback, error, str(error))
+                    call_safely(callback, error, str(error))
                 raise error from exc
 
     def _sync_error(self, exc: Exception, item: Any, value: bytes | None) -> BridgeError:
@@ -264,64 +250,6 @@ class KafkaEmitter(Emitter):
         return DeliveryError(
             f"could not queue the message for Kafka: {type(exc).__name__}: {exc}", urn=urn, aspect=aspect
         )
-
-    # -- delivery reports -----------------------------------------------
-
-    def _reporter(self, item: MetadataChangeProposalWrapper, callback: Callback) -> Any:
-        urn, aspect = item.entity_urn, item.aspect_name
-
-        def report(err: Any, msg: Any) -> None:
-            if err is None:
-                _call(
-                    callback,
-                    None,
-                    f"delivered {urn} {aspect} to {msg.topic()}[{msg.partition()}]@{msg.offset()}",
-                )
-            else:
-                error = self._record_failure(err, msg, urn, aspect)
-                _call(callback, error, str(error))
-
-        return report
-
-    def _on_delivery(self, err: Any, msg: Any) -> None:
-        """Delivery report of messages emitted without a callback: only failures matter."""
-        if err is not None:
-            self._record_failure(err, msg, None, None)
-
-    def _record_failure(self, err: Any, msg: Any, urn: str | None, aspect: str | None) -> DeliveryError:
-        if urn is None:
-            urn, aspect = self._identify(msg)
-        error = kafka_error(
-            err, topic=msg.topic() or self.topic, bootstrap=self._bootstrap, urn=urn, aspect=aspect
-        )
-        if self._last_client_error and isinstance(error, ConnectionFailedError):
-            error.args = (f"{error.args[0]}; last client error: {self._last_client_error}",)
-        with self._error_lock:
-            self._failed += 1
-            if len(self._errors) < _MAX_ERRORS_KEPT:
-                self._errors.append(error)
-        log.warning("kafka delivery failed urn=%s aspect=%s error=%s", urn, aspect, err.name())
-        return error
-
-    def _identify(self, msg: Any) -> tuple[str | None, str | None]:
-        """URN and aspect of a failed message, read back from its key and value (failure path only)."""
-        key = msg.key()
-        urn = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
-        aspect = None
-        # Best effort, only to name the aspect in the report.
-        with contextlib.suppress(Exception):
-            aspect = self._encoder.decode(msg.value()).get("aspectName")  # type: ignore[union-attr]
-        return urn, aspect
-
-    def _on_client_error(self, err: Any) -> None:
-        """librdkafka's global errors (broker down, auth): kept to explain later failures."""
-        name = err.name()
-        # librdkafka repeats the same error on every reconnect attempt: warn when it changes.
-        level = logging.DEBUG if name == self._last_client_error_name else logging.WARNING
-        self._last_client_error_name = name
-        self._client_errors_seen.add(name)
-        self._last_client_error = f"{name}: {err.str()}"
-        log.log(level, "kafka client error bootstrap=%s error=%s", self._bootstrap, self._last_client_error)
 
     # -- flush / close ----------------------------------------------------
 
@@ -344,9 +272,7 @@ class KafkaEmitter(Emitter):
             remaining = producer.flush(timeout)
         else:
             remaining = 0
-        with self._error_lock:
-            failed, errors = self._failed, self._errors
-            self._failed, self._errors = 0, []
+        failed, errors = self._ledger.take() if self._ledger is not None else (0, [])
         if remaining:
             errors = [
                 *errors,
@@ -374,7 +300,8 @@ class KafkaEmitter(Emitter):
         ck = require("confluent_kafka", "kafka")
         wait = self.config.connection.client_timeout_seconds
         deadline = time.monotonic() + wait
-        self._client_errors_seen.clear()
+        client_errors = self._client_errors
+        client_errors.seen.clear()
         while True:
             try:
                 return producer.list_topics(
@@ -382,8 +309,7 @@ class KafkaEmitter(Emitter):
                 )
             except ck.KafkaException as exc:
                 producer.poll(0)  # serve error_cb, which says why (refused, DNS, TLS, auth)
-                seen = self._client_errors_seen
-                why = f"; last client error: {self._last_client_error}" if self._last_client_error else ""
+                seen, why = client_errors.seen, client_errors.suffix()
                 server = str(exc.args[0]) if exc.args else None
                 if seen & {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"}:
                     raise AuthError(f"Kafka at {self._bootstrap} refused our credentials{why}") from exc

@@ -137,7 +137,7 @@ class SchemaIdResolver:
                 f"{where} unreachable while resolving{about or ' subjects'} ({type(exc).__name__}: {exc})"
             )
         status, code, message = exc.http_status_code, exc.error_code, exc.error_message
-        details = {"status": status, "server_message": f"{message} (error code {code})"}
+        details: dict[str, Any] = {"status": status, "server_message": f"{message} (error code {code})"}
         if code == 42205 or status in (401, 403):
             hint = (
                 "; the registry refuses writes: register the schema there first and set "

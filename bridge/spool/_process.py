@@ -51,8 +51,12 @@ def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str
     from bridge.logs import configure_logging
     from bridge.spool._service import SpoolService
 
+    import signal
+
     configure_logging(log_level)
     _die_with_parent()
+    # Ctrl+C reaches the whole process group; the parent decides when delivery stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The parent's commits do not wake this process's workers: poll briefly instead.
     delivery = attrs.evolve(delivery, idle_wait=min(delivery.idle_wait, 0.02))
     service = SpoolService(config, delivery=delivery, synchronous=synchronous, deliver="thread", exclusive=False)

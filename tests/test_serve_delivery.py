@@ -11,6 +11,7 @@ from pathlib import Path
 import requests
 
 from bridge.mcp import MetadataChangeProposalWrapper
+from translators.datahub import DataHubTranslator
 from tests.servers.gms import GmsServer
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
@@ -208,3 +209,29 @@ def _fast():
     from bridge.spool import DeliveryConfig
 
     return DeliveryConfig.from_dict(FAST)
+
+
+def test_identical_running_events_in_one_round_are_sent_once(bridge_serve):
+    with GmsServer() as gms:
+        server = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST, deliver=False)
+        running = next(e for e in _corpus("spark_dataproc_bigquery_shakespare") if e["eventType"] == "RUNNING")
+        _post(server, [running] * 6)
+        assert server.service.spool.depth() == 6
+        from bridge.spool import DeliveryWorker
+        from translators.openlineage import parse_event
+
+        worker = DeliveryWorker(0, spool=server.service.spool, translator=DataHubTranslator(), emitter=_emitter(gms),
+                                memory=server.service.memory, config=_fast(), metrics=server.service.metrics,
+                                breaker=server.service.breaker, parse=parse_event)
+        assert worker.run_once()
+        assert server.service.spool.depth() == 0
+        assert server.service.metrics.get("delivered") == 6
+        sent = [(p["entityUrn"], p["aspectName"]) for p in gms.proposals]
+        assert len(sent) == len(set(sent)), "an identical aspect value was sent twice"
+        worker.emitter.close()
+
+
+def _emitter(gms):
+    from emitters.base import create_emitter
+
+    return create_emitter("rest", {"gms_server": gms.url, "delivery": "background", "retry_max_times": 0})

@@ -196,7 +196,8 @@ def deliver_round(
                 overlay[slot] = value
                 if value != mcp.aspect_value:
                     mcp = attrs.evolve(mcp, aspect=value)
-            key = (*slot, row.id, index) if mcp.aspect_name in timeseries else slot
+            # Timeseries points are all sent, but identical ones (Spark's repeated RUNNING) only once.
+            key = (*slot, aspect_digest(mcp.aspect_json)) if mcp.aspect_name in timeseries else slot
             group = groups.get(key)
             if group is None:
                 groups[key] = _Group(mcp=mcp, rows=[row.id], merged=merged)
@@ -364,8 +365,13 @@ class DeliveryWorker(threading.Thread):
         self._settle(settlement, sent, unchanged)
         if isolate:
             # Someone in this round was rejected: find out exactly who, one event at a time.
+            failed_keys: set[str] = set()
             for row in isolate:
-                self._deliver_alone(row)
+                if row.key in failed_keys:
+                    self._settle(Settlement(retry=[(row.id, time.time() + self._backoff(row.attempts),
+                                                    "waiting for an earlier event")]), 0, 0)
+                elif not self._deliver_alone(row):
+                    failed_keys.add(row.key)
             return True
         if delivered_any or not any(outcome.values()):
             self.breaker.success()
@@ -389,7 +395,8 @@ class DeliveryWorker(threading.Thread):
             timeseries=self.timeseries,
         )
 
-    def _deliver_alone(self, row: PendingEvent) -> None:
+    def _deliver_alone(self, row: PendingEvent) -> bool:
+        """Deliver one event; returns False when it stays in the spool for a retry."""
         settlement = Settlement()
         outcome, invalid, sent, unchanged = self._deliver([row])
         error = outcome.get(row.id)
@@ -403,6 +410,7 @@ class DeliveryWorker(threading.Thread):
         else:
             self._retry_or_give_up(settlement, row, error, time.time())
         self._settle(settlement, sent, unchanged)
+        return not settlement.retry
 
     def _backoff(self, attempts: int) -> float:
         delay = min(self.config.backoff_max, self.config.backoff_initial * 2**attempts)

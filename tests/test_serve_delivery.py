@@ -11,8 +11,8 @@ from pathlib import Path
 import requests
 
 from bridge.mcp import MetadataChangeProposalWrapper
-from translators.datahub import DataHubTranslator
 from tests.servers.gms import GmsServer
+from translators.datahub import DataHubTranslator
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
 FAST = {"backoff_initial": 0.05, "backoff_max": 0.4, "breaker_threshold": 2}

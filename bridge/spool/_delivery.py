@@ -185,7 +185,7 @@ def deliver_round(
     row_groups: dict[int, list[tuple]] = {}
     for row, mcps in translated:
         keys = row_groups.setdefault(row.id, [])
-        for index, mcp in enumerate(mcps):
+        for _index, mcp in enumerate(mcps):
             slot = (mcp.entity_urn, mcp.aspect_name)
             merged = mcp.aspect_name in MERGED_ASPECTS
             if merged:

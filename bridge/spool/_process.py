@@ -48,10 +48,10 @@ def _die_with_parent() -> None:
 
 def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str, conn: Any, parent_pid: int,
                 log_level: int) -> None:
+    import signal
+
     from bridge.logs import configure_logging
     from bridge.spool._service import SpoolService
-
-    import signal
 
     configure_logging(log_level)
     _die_with_parent()

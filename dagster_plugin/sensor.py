@@ -123,16 +123,24 @@ class _Tick:
             cursor, go_on = self.report(cursor, run_id, retry.storage_id)
             if not go_on:
                 return cursor
-        if budget <= 0:
-            return cursor
-        for record in _finished_events(self.context.instance, cursor.after, budget, self.job_names):
-            run_id = record.event_log_entry.run_id
-            if not self._ours(run_id):
-                cursor = cursor.skipped(record.storage_id)
-                continue
-            cursor, go_on = self.report(cursor, run_id, record.storage_id)
-            if not go_on:
+        # Runs of other jobs or code locations are passed over without using the budget.
+        while budget > 0:
+            records = _finished_events(self.context.instance, cursor.after, max(budget, 100), self.job_names)
+            if not records:
                 break
+            for record in records:
+                if budget <= 0:
+                    break
+                run_id = record.event_log_entry.run_id
+                # Some storages ignore the job-name filter: check again.
+                monitored = self.job_names is None or record.event_log_entry.job_name in self.job_names
+                if not monitored or not self._ours(run_id):
+                    cursor = cursor.skipped(record.storage_id)
+                    continue
+                budget -= 1
+                cursor, go_on = self.report(cursor, run_id, record.storage_id)
+                if not go_on:
+                    return cursor
         return cursor
 
 

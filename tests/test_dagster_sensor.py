@@ -423,3 +423,19 @@ def test_unconfigured_sensor_says_what_is_missing_and_keeps_the_cursor(instance,
     out = tick(sensor, defs, instance, None)
     assert "not configured" in out.skip_message and "DATAHUB_GMS_URL" in out.skip_message
     assert out.cursor is None  # nothing was consumed: the run is reported once configured
+
+
+def test_per_tick_budget_and_monitored_jobs(instance):
+    recorder = RecordingEmitter()
+    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, max_runs_per_tick=1)
+    sensor = make_datahub_sensor(config, emitter=lambda: recorder, monitored_jobs=["raw_assets", ops_job.failing_job])
+    defs = make_defs(sensor)
+    runs = [execute(defs, instance, job).run_id for job in ("raw_assets", "events_pipeline", "failing_job")]
+    out1 = tick(sensor, defs, instance, None)
+    out2 = tick(sensor, defs, instance, out1.cursor)
+    out3 = tick(sensor, defs, instance, out2.cursor)
+    assert [o.skip_message.split(",")[0] for o in (out1, out2, out3)] == [
+        "reported 1 run(s)", "reported 1 run(s)", "reported 0 run(s)"]
+    reported = {m.entity_urn.rsplit(":", 1)[1] for m in recorder.mcps
+                if m.aspect_name == "dataProcessInstanceRunEvent" and m.entity_urn.rsplit(":", 1)[1] in runs}
+    assert reported == {runs[0], runs[2]}  # events_pipeline is not monitored

@@ -67,6 +67,10 @@ class Pipeline:
         self.memory: LineageMemory = memory if memory is not None else InMemoryLineageMemory()
         self.skip_unchanged = skip_unchanged
         self._merge_lock = threading.Lock()
+        # (urn, aspect) -> digest handed to the emitter and not yet confirmed: an
+        # identical value is not handed over twice while the first is in flight.
+        self._in_flight: dict[tuple[str, str], str] = {}
+        self._flight_lock = threading.Lock()
 
     def to_mcps(self, event: Event) -> list[MetadataChangeProposalWrapper]:
         """Translate one event and merge its lineage aspects with what was learned before."""
@@ -89,25 +93,46 @@ class Pipeline:
     def send(self, events: Iterable[Event], callback: Callback | None = None) -> SendResult:
         """Translate and hand the MCPs to the emitter (which may deliver asynchronously).
 
-        An aspect counts as delivered (and is then skipped when unchanged) only
-        once the emitter confirms it through its callback.
+        An aspect counts as delivered (and is then skipped when unchanged) once
+        the emitter confirms it through its callback; while it is in flight an
+        identical value is not handed over again. A failed one is sent again
+        the next time it comes up.
         """
         result = SendResult()
         for event in events:
             result.events += 1
             for mcp in self.to_mcps(event):
+                key = (mcp.entity_urn, mcp.aspect_name)
                 digest = aspect_digest(mcp.aspect_json)
-                if self.skip_unchanged and self.memory.delivered_digest(mcp.entity_urn, mcp.aspect_name) == digest:
+                if self.skip_unchanged and self._unchanged(key, digest):
                     result.unchanged += 1
                     continue
-                self.emitter.emit(mcp, callback=self._on_delivery(mcp, digest, callback))
+                with self._flight_lock:
+                    self._in_flight[key] = digest
+                try:
+                    self.emitter.emit(mcp, callback=self._on_delivery(key, digest, callback))
+                except BaseException:
+                    self._land(key, digest)
+                    raise
                 result.sent.append(mcp)
         return result
 
-    def _on_delivery(self, mcp: MetadataChangeProposalWrapper, digest: str, user: Callback | None) -> Callback:
+    def _unchanged(self, key: tuple[str, str], digest: str) -> bool:
+        with self._flight_lock:
+            if self._in_flight.get(key) == digest:
+                return True
+        return self.memory.delivered_digest(*key) == digest
+
+    def _land(self, key: tuple[str, str], digest: str) -> None:
+        with self._flight_lock:
+            if self._in_flight.get(key) == digest:
+                del self._in_flight[key]
+
+    def _on_delivery(self, key: tuple[str, str], digest: str, user: Callback | None) -> Callback:
         def done(error: BaseException | None, message: str) -> None:
             if error is None:
-                self.memory.mark_delivered(mcp.entity_urn, mcp.aspect_name, digest)
+                self.memory.mark_delivered(*key, digest)
+            self._land(key, digest)
             if user is not None:
                 user(error, message)
 

@@ -109,3 +109,29 @@ def test_job_description_and_properties_survive_a_later_bare_event():
     merged = merge_aspect("dataJobInfo", old, new)
     assert merged["description"] == "loads orders"
     assert merged["customProperties"] == {"sql": "select 1", "state": "done"}
+
+
+def test_identical_aspects_are_not_queued_twice_before_a_flush(tmp_path):
+    """An emitter that confirms on flush (the file emitter) still gets each unchanged aspect once."""
+    import json
+
+    from emitters.file import FileEmitter, FileEmitterConfig
+
+    path = tmp_path / "mcps.json"
+    emitter = FileEmitter(FileEmitterConfig(filename=str(path)))
+    pipeline = Pipeline(emitter, IoTranslator())
+    for _ in range(3):
+        pipeline.send([event("RUNNING", inputs=["a"])])
+    emitter.close()
+    assert len(json.loads(path.read_text())) == 1
+
+
+def test_a_failed_in_flight_aspect_is_sent_again(tmp_path):
+    failing = {"on": True}
+    emitter = RecordingEmitter(RecordingEmitterConfig(fail_when=lambda mcp: failing["on"]))
+    pipeline = Pipeline(emitter, IoTranslator())
+    pipeline.send([event("RUNNING", inputs=["a"])])
+    failing["on"] = False
+    pipeline.send([event("RUNNING", inputs=["a"])])
+    pipeline.send([event("RUNNING", inputs=["a"])])
+    assert len(emitter.failed) == 1 and len(emitter.mcps) == 1

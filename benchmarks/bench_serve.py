@@ -16,7 +16,8 @@ Measured, side by side in the same run and against the same server process:
 * ``end-to-end``: Spark events (the corpus's, with fresh run ids and job names so nothing is
   skipped as unchanged) from the first request until GMS has every event's MCPs.
 
-Run: ``python benchmarks/bench_serve.py [--n 3000] [--e2e-n 4000]`` (or ``benchmarks/run.py serve``).
+Run: ``python benchmarks/bench_serve.py [--n 3000] [--e2e-n 4000] [--repeat 2] [--synchronous FULL]``
+(or ``python benchmarks/run.py serve``).
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def _wait_drained(url: str, delivered: float, timeout: float = 120.0) -> float:
     return time.perf_counter()
 
 
-def run(n: int = 3000, e2e_n: int = 4000, concurrencies: tuple[int, ...] = (16, 64), synchronous: str = "FULL") -> dict:
+def run(n: int = 3000, e2e_n: int = 4000, concurrencies: tuple[int, ...] = (16, 64), synchronous: str = "FULL",
+        repeat: int = 2) -> dict:
     sys.path.insert(0, str(ROOT))
     from tests.servers.bridge_process import BridgeProcess
     from tests.servers.gms import GmsProcess
@@ -162,23 +164,29 @@ def run(n: int = 3000, e2e_n: int = 4000, concurrencies: tuple[int, ...] = (16, 
                 children = [int(pid) for pid in Path(
                     f"/proc/{bridge.process.pid}/task/{bridge.process.pid}/children").read_text().split()]
                 for concurrency in concurrencies:
-                    noop = _run_load(bridge.url + "/_noop/api/v1/lineage", bodies_file, n, concurrency, token)
-                    # Intake alone: the delivery child is stopped (SIGSTOP) while the burst is absorbed,
-                    # then continued; on a 2-core machine it would otherwise compete with the load
-                    # generator and the intake for the cores.
-                    for pid in children:
-                        os.kill(pid, signal.SIGSTOP)
-                    try:
-                        paused = _run_load(bridge.url + "/api/v1/lineage", bodies_file, n, concurrency, token)
-                    finally:
+                    best: list = [None, None, None]
+                    for _ in range(repeat):
+                        noop = _run_load(bridge.url + "/_noop/api/v1/lineage", bodies_file, n, concurrency, token)
+                        # Intake alone: the delivery child is stopped (SIGSTOP) while the burst is absorbed,
+                        # then continued; on a 2-core machine it would otherwise compete with the load
+                        # generator and the intake for the cores.
                         for pid in children:
-                            os.kill(pid, signal.SIGCONT)
-                    delivered += paused["statuses"].get("201", 0)
-                    _wait_drained(bridge.url, delivered)
-                    durable = _run_load(bridge.url + "/api/v1/lineage", bodies_file, n, concurrency, token)
-                    delivered += durable["statuses"].get("201", 0)
-                    _wait_drained(bridge.url, delivered)
-                    results["accept"][concurrency] = (noop, paused, durable)
+                            os.kill(pid, signal.SIGSTOP)
+                        try:
+                            paused = _run_load(bridge.url + "/api/v1/lineage", bodies_file, n, concurrency, token)
+                        finally:
+                            for pid in children:
+                                os.kill(pid, signal.SIGCONT)
+                        delivered += paused["statuses"].get("201", 0)
+                        _wait_drained(bridge.url, delivered)
+                        durable = _run_load(bridge.url + "/api/v1/lineage", bodies_file, n, concurrency, token)
+                        delivered += durable["statuses"].get("201", 0)
+                        _wait_drained(bridge.url, delivered)
+                        # Best of the repeats per cell: other processes on a shared machine only slow runs down.
+                        for i, cell in enumerate((noop, paused, durable)):
+                            if best[i] is None or cell["elapsed"] < best[i]["elapsed"]:
+                                best[i] = cell
+                    results["accept"][concurrency] = tuple(best)
                 # End to end: accepted -> delivered to GMS.
                 gms_before = gms.stats()["proposals"]
                 started = time.perf_counter()
@@ -198,12 +206,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=3000, help="requests per acceptance measurement")
     parser.add_argument("--e2e-n", type=int, default=4000, help="Spark events for the end-to-end measurement")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per cell (the best is shown)")
     parser.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"],
                         help="spool durability: FULL survives power loss (default), NORMAL a killed process")
     args = parser.parse_args(argv)
-    results = run(args.n, args.e2e_n, synchronous=args.synchronous)
-    print(f"bridge serve: one event per request, Spark corpus events, {args.n} requests per cell, "
-          "load generator in its own process")
+    results = run(args.n, args.e2e_n, synchronous=args.synchronous, repeat=args.repeat)
+    print(f"bridge serve: one event per request, Spark corpus events, {args.n} requests per cell "
+          f"(best of {args.repeat}), load generator in its own process")
     print(f"durable = answered 201 only after the SQLite commit (synchronous={args.synchronous}); 'intake only': the delivery "
           "child is paused during the burst; 'delivering': it drains the spool to GMS at the same time")
     print(f"{'clients':>7} | {'no-op ev/s':>10} {'p50':>5} {'p99':>5} | {'intake only':>11} {'p50':>5} {'p99':>5} "

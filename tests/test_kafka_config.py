@@ -115,3 +115,16 @@ def test_create_emitter_does_no_network_io():
 def test_constructor_takes_only_its_config():
     with pytest.raises(ConfigError):
         KafkaEmitter({"bootstrap": "x:1"})  # type: ignore[arg-type]
+
+
+def test_importing_the_package_does_not_import_kafka_or_avro_libraries():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, emitters.kafka, emitters.base; "
+        "emitters.base.create_emitter('kafka', {}); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('confluent_kafka', 'fastavro', 'orjson')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

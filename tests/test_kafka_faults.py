@@ -237,3 +237,29 @@ def test_a_raising_callback_does_not_break_delivery(kafka_broker_server, schema_
         emitter.emit(mcp, callback=outcomes.for_(mcp))
     emitter.close()
     assert sorted(outcomes.delivered) == sorted(m.entity_urn for m in mcps[1:])
+
+
+def test_sasl_settings_reach_the_broker_and_refused_credentials_are_auth_errors(schema_registry):
+    """producer_config SASL settings pass straight through: an authenticating broker sees a SCRAM login."""
+    from bridge.errors import AuthError
+
+    sasl = {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "nobody",
+        "sasl.password": "not-the-password",
+    }
+    with TansuBroker(authentication=True) as broker:
+        emitter = _emitter(broker.bootstrap, schema_registry.url, "secured", sasl, delivery_timeout_seconds=2)
+        with pytest.raises(AuthError) as info:
+            emitter.test_connection()
+        assert "refused our credentials" in str(info.value) and "SASL" in str(info.value)
+        assert "not-the-password" not in str(info.value)
+        outcomes = Outcomes()
+        mcp = _mcps(1)[0]
+        emitter.emit(mcp, callback=outcomes.for_(mcp))
+        with pytest.raises(UndeliveredError) as undelivered:
+            emitter.flush()
+        assert isinstance(undelivered.value.errors[0], AuthError)
+        assert [type(err) for _, err in outcomes.failed] == [AuthError]
+        emitter.close()

@@ -40,7 +40,7 @@ from .avro import MCPAvroEncoder, confluent_header, load_mcp_schema
 from .config import KafkaEmitterConfig
 from .producer import delivery_timeout_ms, kafka_error, producer_settings
 from .registry import SchemaIdResolver, registry_client_config
-from .reports import ClientErrors, DeliveryLedger, LibrdkafkaLog, call_safely
+from .reports import AUTH_ERRORS, ClientErrors, DeliveryLedger, LibrdkafkaLog, call_safely
 
 __all__ = ["KafkaEmitter"]
 
@@ -311,7 +311,7 @@ class KafkaEmitter(Emitter):
                 producer.poll(0)  # serve error_cb, which says why (refused, DNS, TLS, auth)
                 seen, why = client_errors.seen, client_errors.suffix()
                 server = str(exc.args[0]) if exc.args else None
-                if seen & {"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"}:
+                if seen & AUTH_ERRORS:
                     raise AuthError(f"Kafka at {self._bootstrap} refused our credentials{why}") from exc
                 if "_ALL_BROKERS_DOWN" in seen or time.monotonic() >= deadline:
                     raise ConnectionFailedError(

@@ -17,17 +17,19 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bridge.errors import ConnectionFailedError, DeliveryError
+from bridge.errors import AuthError, ConnectionFailedError, DeliveryError
 from bridge.mcp import MetadataChangeProposalWrapper
 from emitters.base import Callback
 
 from .producer import kafka_error
 
-__all__ = ["ClientErrors", "DeliveryLedger", "LibrdkafkaLog", "call_safely"]
+__all__ = ["AUTH_ERRORS", "ClientErrors", "DeliveryLedger", "LibrdkafkaLog", "call_safely"]
 
 log = logging.getLogger("emitters.kafka.emitter")
 
 MAX_ERRORS_KEPT = 10
+#: librdkafka global errors that mean "the broker refused our credentials".
+AUTH_ERRORS = frozenset({"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"})
 
 
 def call_safely(callback: Callback, error: BaseException | None, message: str) -> None:
@@ -64,15 +66,19 @@ class ClientErrors:
         self.last: str | None = None
         self.last_name: str | None = None
         self.seen: set[str] = set()
+        self._last_logged: str | None = None
 
     def __call__(self, err: Any) -> None:
         name = err.name()
+        text = f"{name}: {err.str()}"
         # librdkafka repeats the same error on every reconnect attempt: warn when it changes.
-        level = logging.DEBUG if name == self.last_name else logging.WARNING
-        self.last_name = name
+        level = logging.DEBUG if name == self._last_logged else logging.WARNING
+        self._last_logged = name
         self.seen.add(name)
-        self.last = f"{name}: {err.str()}"
-        log.log(level, "kafka client error bootstrap=%s error=%s", self.bootstrap, self.last)
+        # "all brokers are down" is a consequence; keep the cause (refused, auth, TLS) to explain failures.
+        if name != "_ALL_BROKERS_DOWN" or self.last is None:
+            self.last, self.last_name = text, name
+        log.log(level, "kafka client error bootstrap=%s error=%s", self.bootstrap, text)
 
     def suffix(self) -> str:
         """``"; last client error: ..."`` to append to a message, or ``""``."""
@@ -133,7 +139,16 @@ class DeliveryLedger:
             err, topic=msg.topic() or self.topic, bootstrap=self.bootstrap, urn=urn, aspect=aspect
         )
         if isinstance(error, ConnectionFailedError) and self.client_errors.last:
-            error.args = (f"{error.args[0]}{self.client_errors.suffix()}",)
+            if self.client_errors.last_name in AUTH_ERRORS:
+                # Timed out because the broker refused our credentials: fix them, don't retry.
+                error = AuthError(
+                    f"not delivered: Kafka at {self.bootstrap} refused our credentials{self.client_errors.suffix()}",
+                    urn=urn,
+                    aspect=aspect,
+                    server_message=error.server_message,
+                )
+            else:
+                error.args = (f"{error.args[0]}{self.client_errors.suffix()}",)
         with self._lock:
             self._failed += 1
             if len(self._errors) < MAX_ERRORS_KEPT:

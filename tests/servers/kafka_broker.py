@@ -88,11 +88,17 @@ class TansuBroker:
     Args:
         port: the port to listen on; a free one is chosen when omitted. It is
             fixed at construction, so :attr:`bootstrap` is known before start.
+        authentication: require SASL (SCRAM) authentication. tansu keeps users in its
+            storage, which is in memory here, so no client can authenticate: this is
+            for testing how clients fail against an authenticating broker.
         startup_timeout: seconds to wait for the broker to answer metadata requests.
     """
 
-    def __init__(self, *, port: int | None = None, startup_timeout: float = 20.0) -> None:
+    def __init__(
+        self, *, port: int | None = None, startup_timeout: float = 20.0, authentication: bool = False
+    ) -> None:
         self.port = port or free_port()
+        self.authentication = authentication
         self.host = "127.0.0.1"
         self.startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
@@ -127,6 +133,8 @@ class TansuBroker:
             "--storage-engine",
             "memory://tansu/",
         ]
+        if self.authentication:
+            cmd.append("--authentication")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
         self._log = log
         self._process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -149,6 +157,8 @@ class TansuBroker:
                 self.stop()
                 raise BrokerStartError(f"tansu did not listen on {self.bootstrap}; log: {self._log_tail()}")
             time.sleep(0.02)
+        if self.authentication:
+            return  # nothing can authenticate to ask for metadata; listening is ready enough
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
         while True:
             try:

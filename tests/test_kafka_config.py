@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bridge.errors import ConfigError
@@ -71,6 +73,7 @@ def test_flat_form_and_defaults():
         ({"max_queue_full_block_seconds": "soon"}, "max_queue_full_block_seconds"),
         ({"topic_routes": "MCP"}, "topic_routes"),
         ({"tpoic_routes": {}}, "kafka"),
+        ({"connection": "broker:9092"}, "connection"),
     ],
 )
 def test_bad_settings_name_the_key(data, key):
@@ -126,5 +129,6 @@ def test_importing_the_package_does_not_import_kafka_or_avro_libraries():
         "emitters.base.create_emitter('kafka', {}); "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('confluent_kafka', 'fastavro', 'orjson')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "[]"

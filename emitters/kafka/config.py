@@ -212,9 +212,10 @@ class KafkaEmitterConfig:
         data = dict(data or {})
         data.pop("kind", None)
         values = {k: v for k, v in data.items() if v is not None}
-        connection = dict(values.pop("connection", None) or {})
-        if not isinstance(connection, Mapping):
-            raise ConfigError("expected a mapping", key="connection")
+        given = values.pop("connection", None) or {}
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"expected a mapping, got {type(given).__name__}", key="connection")
+        connection = dict(given)
         for key in _CONNECTION_KEYS:
             if key in values:
                 flat = values.pop(key)

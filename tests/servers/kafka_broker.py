@@ -29,18 +29,38 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = ["BrokerStartError", "TansuBroker", "free_port", "kafka_broker", "read_topic", "tansu_binary"]
 
 
 class BrokerStartError(RuntimeError):
     """The broker process could not be started or did not become ready in time."""
+
+
+def _parent_death_signal() -> Any:
+    """A ``preexec_fn`` that makes the child get SIGKILL when the test process dies (Linux).
+
+    A killed pytest run (timeout, Ctrl-C twice) must not leave brokers behind.
+    libc is loaded here, in the parent, so the forked child only makes one call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
@@ -137,7 +157,13 @@ class TansuBroker:
             cmd.append("--authentication")
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed in stop()
         self._log = log
-        self._process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_parent_death_signal(),
+        )
         self._wait_ready()
         return self
 

@@ -216,3 +216,26 @@ def _wait(predicate, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.02)
+
+
+def test_job_and_dataset_events_are_accepted_and_delivered(bridge_serve):
+    server = bridge_serve()
+    job_event = {
+        "eventTime": "2024-10-16T17:00:00Z", "producer": "https://example.com/t",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+        "job": {"namespace": "static", "name": "defined_job"},
+        "inputs": [{"namespace": "postgres://db:5432", "name": "shop.public.orders"}], "outputs": [],
+    }
+    dataset_event = {
+        "eventTime": "2024-10-16T17:00:00Z", "producer": "https://example.com/t",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+        "dataset": {"namespace": "s3://lake", "name": "orders"},
+    }
+    response = requests.post(server.url + "/api/v1/lineage", json=[job_event, dataset_event], timeout=10)
+    assert response.status_code == 201, response.text
+    _wait(lambda: server.service.metrics.get("delivered") == 2)
+    assert server.service.spool.dead_count() == 0
+    server.service.emitter.flush()
+    urns = {m["entityUrn"] for m in json.loads(Path(server.service.config.emitter_config["filename"]).read_text())}
+    assert any("defined_job" in urn for urn in urns)
+    assert any("orders" in urn and urn.startswith("urn:li:dataset:") for urn in urns)

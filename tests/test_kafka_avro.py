@@ -171,3 +171,16 @@ def _shared_encoder() -> MCPAvroEncoder:
     if not _ENCODER:
         _ENCODER.append(MCPAvroEncoder())
     return _ENCODER[0]
+
+
+def test_what_json_refuses_is_an_invalid_event_on_both_paths(encoder):
+    import datetime as dt
+
+    mcp = MetadataChangeProposalWrapper(
+        entity_urn="urn:li:dataset:x", aspect_name="status", aspect={"when": dt.datetime(2024, 1, 1)}
+    )
+    with pytest.raises(InvalidEventError) as info:
+        encoder.encode(mcp)
+    assert info.value.field == "aspect"
+    with pytest.raises(InvalidEventError):
+        encoder.encode_generic(mcp)

@@ -88,8 +88,13 @@ def _string(text: str) -> bytes:
     return _length(len(data)) + data
 
 
-def mcp_record(mcp: MetadataChangeProposalWrapper) -> dict[str, Any]:
-    """The Avro record (as a dict fastavro writes) for one proposal."""
+def mcp_record(mcp: MetadataChangeProposalWrapper, aspect: bytes | None = None) -> dict[str, Any]:
+    """The Avro record (as a dict fastavro writes) for one proposal.
+
+    Args:
+        mcp: the proposal.
+        aspect: the aspect's JSON bytes, if already made; ``mcp.aspect_json`` otherwise.
+    """
     return {
         "auditHeader": None,
         "entityType": mcp.entity_type,
@@ -97,7 +102,10 @@ def mcp_record(mcp: MetadataChangeProposalWrapper) -> dict[str, Any]:
         "entityKeyAspect": None,
         "changeType": mcp.change_type,
         "aspectName": mcp.aspect_name,
-        "aspect": {"value": mcp.aspect_json.encode("utf-8"), "contentType": CONTENT_TYPE},
+        "aspect": {
+            "value": mcp.aspect_json.encode("utf-8") if aspect is None else aspect,
+            "contentType": CONTENT_TYPE,
+        },
         "systemMetadata": dict(mcp.system_metadata) if mcp.system_metadata else None,
         "headers": None,
     }
@@ -148,6 +156,14 @@ class MCPAvroEncoder:
         try:
             import orjson
 
+            # Types json.dumps refuses (datetimes, dataclasses) make orjson refuse too, so they
+            # take the envelope's path and fail the same way there; subclasses of str/int/dict
+            # are left to json.dumps, which writes them its own way.
+            self._dumps_option = (
+                orjson.OPT_PASSTHROUGH_DATETIME
+                | orjson.OPT_PASSTHROUGH_DATACLASS
+                | orjson.OPT_PASSTHROUGH_SUBCLASS
+            )
             self._dumps: Any = orjson.dumps
         except ImportError:  # optional speed-up; the envelope's own JSON is used instead
             self._dumps = None
@@ -176,14 +192,20 @@ class MCPAvroEncoder:
         JSON as :attr:`~bridge.mcp.MetadataChangeProposalWrapper.aspect_json` (only
         tiny floats differ in spelling: ``1e-7`` for ``1e-07``, the same number).
         Anything orjson refuses (non-string keys, huge ints) takes the envelope's path.
+
+        Raises:
+            InvalidEventError: the aspect cannot be written as JSON.
         """
         aspect = mcp.aspect
         if self._dumps is not None and type(aspect) is dict:
             try:
-                return self._dumps(aspect)
+                return self._dumps(aspect, option=self._dumps_option)
             except TypeError:  # orjson.JSONEncodeError is a TypeError
                 pass
-        return mcp.aspect_json.encode("utf-8")
+        try:
+            return mcp.aspect_json.encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise InvalidEventError(f"not JSON-serialisable: {exc}", field="aspect") from exc
 
     def frame(self, mcp: MetadataChangeProposalWrapper, header: bytes) -> bytes:
         """``header`` followed by the Avro binary of ``mcp``: the Kafka message value.
@@ -260,8 +282,7 @@ class MCPAvroEncoder:
             InvalidEventError: the proposal cannot be written with the schema.
         """
         buf = io.BytesIO()
-        record = mcp_record(mcp)
-        record["aspect"]["value"] = self.aspect_bytes(mcp)
+        record = mcp_record(mcp, self.aspect_bytes(mcp))
         try:
             self._writer(buf, self.parsed, record)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:

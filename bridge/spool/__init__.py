@@ -10,9 +10,10 @@
 
 from __future__ import annotations
 
-from bridge.spool._delivery import CircuitBreaker, DeliveryConfig, DeliveryWorker, deliver_round
+from bridge.spool._delivery import DeliveryWorker, deliver_round
 from bridge.spool._memory import SqliteLineageMemory
 from bridge.spool._metrics import Metrics
+from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._service import SpoolService, event_key
 from bridge.spool._store import (
     DeadLetter,

@@ -30,15 +30,16 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import BridgeError, ConfigError, DeliveryError, InvalidEventError, RejectedError
+from bridge.errors import BridgeError, DeliveryError, InvalidEventError, RejectedError
 from bridge.lineage import MERGED_ASPECTS, aspect_digest, merge_aspect
 from bridge.logs import log_fields
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.spool._memory import SqliteLineageMemory
 from bridge.spool._metrics import Metrics
+from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._store import PendingEvent, Settlement, Spool
 
-__all__ = ["CircuitBreaker", "DeliveryConfig", "DeliveryWorker", "deliver_round"]
+__all__ = ["DeliveryWorker", "deliver_round"]
 
 log = logging.getLogger(__name__)
 
@@ -54,85 +55,6 @@ def _timeseries_aspects() -> frozenset[str]:
         return frozenset(entity_registry().timeseries) | _FALLBACK_TIMESERIES
     except Exception:  # noqa: BLE001 - the registry is an optimisation; the fallback list is correct for OL
         return _FALLBACK_TIMESERIES
-
-
-@attrs.frozen(kw_only=True)
-class DeliveryConfig:
-    """How the delivery workers behave.
-
-    Args:
-        workers: delivery threads (each owns a share of the jobs; one keeps strict global order).
-        batch_size: most events per round.
-        backoff_initial: first retry delay of an event, seconds (doubles per attempt, with jitter).
-        backoff_max: longest retry delay, seconds.
-        breaker_threshold: rounds in a row that delivered nothing before the breaker opens.
-        max_attempts: give up (dead-letter) after this many retriable failures; 0 = never.
-        idle_wait: seconds to sleep when nothing is due (new events wake the worker at once).
-    """
-
-    workers: int = 1
-    batch_size: int = 500
-    backoff_initial: float = 0.5
-    backoff_max: float = 30.0
-    breaker_threshold: int = 2
-    max_attempts: int = 0
-    idle_wait: float = 1.0
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DeliveryConfig:
-        known = {a.name for a in attrs.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(f"unknown delivery setting(s): {', '.join(sorted(unknown))}", key="serve.delivery")
-        try:
-            config = cls(**{k: type(getattr(cls(), k))(v) for k, v in data.items()})
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"bad delivery setting: {exc}", key="serve.delivery") from exc
-        if config.workers < 1 or config.batch_size < 1:
-            raise ConfigError("workers and batch_size must be at least 1", key="serve.delivery")
-        return config
-
-
-class CircuitBreaker:
-    """Stops delivery attempts for a while after rounds that delivered nothing.
-
-    Closed: rounds run. After ``threshold`` failed rounds in a row it opens for a
-    delay that doubles each time (up to ``maximum``); when it expires one probe
-    round runs; a round that delivers anything closes it.
-    """
-
-    def __init__(self, *, threshold: int = 2, initial: float = 0.5, maximum: float = 30.0) -> None:
-        self.threshold = threshold
-        self.initial = initial
-        self.maximum = maximum
-        self.failures = 0
-        self.opened = 0
-        self._until = 0.0
-        self._lock = threading.Lock()
-
-    @property
-    def is_open(self) -> bool:
-        return time.monotonic() < self._until
-
-    def remaining(self) -> float:
-        return max(0.0, self._until - time.monotonic())
-
-    def success(self) -> None:
-        with self._lock:
-            self.failures = 0
-            self._until = 0.0
-
-    def failure(self) -> float:
-        """Record a round that delivered nothing; returns how long the breaker is now open."""
-        with self._lock:
-            self.failures += 1
-            if self.failures < self.threshold:
-                return 0.0
-            delay = min(self.maximum, self.initial * 2 ** (self.failures - self.threshold))
-            delay *= random.uniform(0.8, 1.0)
-            self._until = time.monotonic() + delay
-            self.opened += 1
-            return delay
 
 
 @attrs.define

@@ -23,8 +23,8 @@ import attrs
 
 from bridge.config import BridgeConfig
 from bridge.logs import log_fields
-from bridge.spool._delivery import DeliveryConfig
 from bridge.spool._metrics import Metrics
+from bridge.spool._policy import DeliveryConfig
 
 __all__ = ["DeliveryProcess"]
 

@@ -14,9 +14,10 @@ from typing import Any, cast
 from bridge.config import BridgeConfig
 from bridge.errors import ConnectionFailedError
 from bridge.logs import log_fields
-from bridge.spool._delivery import CircuitBreaker, DeliveryConfig, DeliveryWorker
+from bridge.spool._delivery import DeliveryWorker
 from bridge.spool._memory import SqliteLineageMemory
 from bridge.spool._metrics import Metrics
+from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._store import Spool
 
 __all__ = ["SpoolService", "event_key"]

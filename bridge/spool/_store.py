@@ -15,22 +15,19 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import queue
 import sqlite3
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from bridge.errors import ConfigError
 from bridge.logs import log_fields
+from bridge.spool._records import SCHEMA, DeadLetter, PendingEvent, Settlement, bucket_of
 
 __all__ = ["DeadLetter", "PendingEvent", "Settlement", "Spool", "SpoolClosedError", "SpoolLockedError"]
 
@@ -38,40 +35,6 @@ log = logging.getLogger(__name__)
 
 SPOOL_FILE = "spool.sqlite3"
 LOCK_FILE = "spool.lock"
-BUCKETS = 1024
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events(
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    bucket INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    body TEXT NOT NULL,
-    received REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt REAL NOT NULL DEFAULT 0,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS events_next_attempt ON events(next_attempt);
-CREATE TABLE IF NOT EXISTS dead(
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id INTEGER,
-    key TEXT NOT NULL,
-    body TEXT NOT NULL,
-    received REAL NOT NULL,
-    failed_at REAL NOT NULL,
-    attempts INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    urn TEXT,
-    aspect TEXT,
-    status INTEGER
-);
-CREATE TABLE IF NOT EXISTS lineage(
-    urn TEXT NOT NULL, aspect TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(urn, aspect)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS delivered(
-    urn TEXT NOT NULL, aspect TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(urn, aspect)
-) WITHOUT ROWID;
-"""
 
 
 class SpoolClosedError(RuntimeError):
@@ -80,62 +43,6 @@ class SpoolClosedError(RuntimeError):
 
 class SpoolLockedError(ConfigError):
     """Another process already owns this state directory's spool."""
-
-
-@attrs.frozen
-class PendingEvent:
-    """One spooled event waiting for delivery."""
-
-    id: int
-    key: str
-    body: str
-    received: float
-    attempts: int
-
-
-@attrs.frozen(kw_only=True)
-class DeadLetter:
-    """A dead-lettered event and why it was given up on."""
-
-    id: int
-    key: str
-    body: str
-    received: float
-    failed_at: float
-    attempts: int
-    reason: str
-    urn: str | None = None
-    aspect: str | None = None
-    status: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out = attrs.asdict(self)
-        body = out.pop("body")
-        try:
-            out["event"] = json.loads(body)
-        except ValueError:
-            out["raw"] = body  # a Kafka message that was not JSON
-        return out
-
-
-@attrs.define
-class Settlement:
-    """The outcome of one delivery round, written in one transaction.
-
-    ``memory`` rows are written first so that lineage learned from an event is
-    durable no later than the event's removal from the spool.
-    """
-
-    done: list[int] = attrs.field(factory=list)
-    dead: list[tuple[PendingEvent, str, str | None, str | None, int | None]] = attrs.field(factory=list)
-    retry: list[tuple[int, float, str]] = attrs.field(factory=list)  # id, next attempt, error
-    lineage: list[tuple[str, str, str]] = attrs.field(factory=list)
-    delivered: list[tuple[str, str, str]] = attrs.field(factory=list)
-
-
-def bucket_of(key: str) -> int:
-    """A stable bucket for an ordering key (workers split buckets, so one key stays with one worker)."""
-    return zlib.crc32(key.encode("utf-8")) % BUCKETS
 
 
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
@@ -187,7 +94,7 @@ class Spool:
                         "give each server/consumer its own --state-dir"
                     ) from exc
             self._conn = _connect(self.path, synchronous.upper())
-            self._conn.executescript(_SCHEMA)
+            self._conn.executescript(SCHEMA)
             self._reader = _connect(self.path, synchronous.upper())
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open spool {self.path}: {exc}") from exc

@@ -1,0 +1,102 @@
+"""What the spool stores: its SQLite schema and the records passed in and out."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+import attrs
+
+__all__ = ["BUCKETS", "SCHEMA", "DeadLetter", "PendingEvent", "Settlement", "bucket_of"]
+
+BUCKETS = 1024
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS events_next_attempt ON events(next_attempt);
+CREATE TABLE IF NOT EXISTS dead(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id INTEGER,
+    key TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received REAL NOT NULL,
+    failed_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    urn TEXT,
+    aspect TEXT,
+    status INTEGER
+);
+CREATE TABLE IF NOT EXISTS lineage(
+    urn TEXT NOT NULL, aspect TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY(urn, aspect)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS delivered(
+    urn TEXT NOT NULL, aspect TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY(urn, aspect)
+) WITHOUT ROWID;
+"""
+
+
+@attrs.frozen
+class PendingEvent:
+    """One spooled event waiting for delivery."""
+
+    id: int
+    key: str
+    body: str
+    received: float
+    attempts: int
+
+
+@attrs.frozen(kw_only=True)
+class DeadLetter:
+    """A dead-lettered event and why it was given up on."""
+
+    id: int
+    key: str
+    body: str
+    received: float
+    failed_at: float
+    attempts: int
+    reason: str
+    urn: str | None = None
+    aspect: str | None = None
+    status: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = attrs.asdict(self)
+        body = out.pop("body")
+        try:
+            out["event"] = json.loads(body)
+        except ValueError:
+            out["raw"] = body  # a Kafka message that was not JSON
+        return out
+
+
+@attrs.define
+class Settlement:
+    """The outcome of one delivery round, written in one transaction.
+
+    ``memory`` rows are written first so that lineage learned from an event is
+    durable no later than the event's removal from the spool.
+    """
+
+    done: list[int] = attrs.field(factory=list)
+    dead: list[tuple[PendingEvent, str, str | None, str | None, int | None]] = attrs.field(factory=list)
+    retry: list[tuple[int, float, str]] = attrs.field(factory=list)  # id, next attempt, error
+    lineage: list[tuple[str, str, str]] = attrs.field(factory=list)
+    delivered: list[tuple[str, str, str]] = attrs.field(factory=list)
+
+
+def bucket_of(key: str) -> int:
+    """A stable bucket for an ordering key (workers split buckets, so one key stays with one worker)."""
+    return zlib.crc32(key.encode("utf-8")) % BUCKETS

@@ -13,8 +13,8 @@ loopback) and the same Schema Registry test server:
 
 MCP objects are built before the clock starts (fresh ones for every run, so
 no cached serialisation is reused); the emitters are warmed up first (producer
-connected, schema id resolved). Each case reports its best of ``--repeat``
-runs. Run with::
+connected, schema id resolved). The cases run interleaved, ``--repeat`` rounds,
+so they share the machine's load alike; each reports its best round. Run with::
 
     python benchmarks/bench_kafka.py            # ~30 s
     python benchmarks/bench_kafka.py --quick
@@ -88,27 +88,23 @@ def _theirs(triples: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
     ]
 
 
-def _best(repeat: int, prepare: Callable[[], Any], timed: Callable[[Any], None]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        items = prepare()
-        # The prebuilt items are a harness artefact (a real pipeline does not hold
-        # 100k MCPs); freezing them keeps the cyclic GC from re-scanning them during
-        # the timed loop. Same treatment for every case.
-        gc.collect()
-        gc.freeze()
-        try:
-            started = time.perf_counter()
-            timed(items)
-            best = min(best, time.perf_counter() - started)
-        finally:
-            gc.unfreeze()
-        del items
-    return best
+def _timed_once(prepare: Callable[[], Any], timed: Callable[[Any], None]) -> float:
+    items = prepare()
+    # The prebuilt items are a harness artefact (a real pipeline does not hold
+    # 100k MCPs); freezing them keeps the cyclic GC from re-scanning them during
+    # the timed loop. Same treatment for every case.
+    gc.collect()
+    gc.freeze()
+    try:
+        started = time.perf_counter()
+        timed(items)
+        return time.perf_counter() - started
+    finally:
+        gc.unfreeze()
 
 
 def run(n: int = 100_000, acryl_n: int = 10_000, repeat: int = 3) -> list[dict[str, Any]]:
-    """Measure the three cases; returns one row per case."""
+    """Measure every case ``repeat`` times, interleaved so they share the machine's load; best of each."""
     from confluent_kafka import Producer
     from datahub.emitter.kafka_emitter import DatahubKafkaEmitter
     from datahub.emitter.kafka_emitter import KafkaEmitterConfig as AcrylConfig
@@ -119,20 +115,20 @@ def run(n: int = 100_000, acryl_n: int = 10_000, repeat: int = 3) -> list[dict[s
     from tests.servers.kafka_broker import kafka_broker
     from tests.servers.schema_registry import schema_registry
 
-    rows: list[dict[str, Any]] = []
     suffix = uuid.uuid4().hex[:6]
     topics = {case: f"bench_{case}_{suffix}" for case in ("raw", "ours", "acryl")}
     with kafka_broker(topics=list(topics.values())) as broker, schema_registry() as registry:
         connection = {"bootstrap": broker.bootstrap, "schema_registry_url": registry.url}
 
-        # Ours.
         ours = KafkaEmitter(
             KafkaEmitterConfig.from_dict(
                 {"connection": connection, "topic_routes": {"MetadataChangeProposal": topics["ours"]}}
             )
         )
-        ours.emit_many(_ours(_aspects(100)))
-        ours.flush()
+        settled: list[int] = []
+
+        def callback(error: BaseException | None, message: str) -> None:
+            settled.append(1)
 
         def ours_timed(items: list[Any]) -> None:
             emit = ours.emit
@@ -140,31 +136,15 @@ def run(n: int = 100_000, acryl_n: int = 10_000, repeat: int = 3) -> list[dict[s
                 emit(item)
             ours.flush()
 
-        seconds = _best(repeat, lambda: _ours(_aspects(n)), ours_timed)
-        rows.append({"case": "lineage-bridge emit+flush", "mcps": n, "seconds": seconds})
-
-        # With a callback per MCP, as the pipeline uses it (acryl-datahub always has one).
-        settled: list[int] = []
-
         def ours_callback_timed(items: list[Any]) -> None:
+            # A callback per MCP, as the pipeline uses it (acryl-datahub always has one).
             emit = ours.emit
-
-            def callback(error: BaseException | None, message: str) -> None:
-                settled.append(1)
-
             for item in items:
                 emit(item, callback)
             ours.flush()
 
-        seconds = _best(repeat, lambda: _ours(_aspects(n)), ours_callback_timed)
-        if len(settled) != n * repeat:
-            raise RuntimeError(f"{n * repeat - len(settled)} callbacks did not run")
-        rows.append({"case": "lineage-bridge emit(cb)+flush", "mcps": n, "seconds": seconds})
-        ours.close()
-
         # Raw produce of the same bytes, with the same producer settings: the floor.
-        settings = producer_settings(ours.config)
-        raw = Producer(settings)
+        raw = Producer(producer_settings(ours.config))
         encoder = MCPAvroEncoder()
         header = confluent_header(1)
 
@@ -183,19 +163,12 @@ def run(n: int = 100_000, acryl_n: int = 10_000, repeat: int = 3) -> list[dict[s
                     raw.poll(0)
             raw.flush(60)
 
-        raw_timed(raw_prepare()[:100])
-        seconds = _best(repeat, raw_prepare, raw_timed)
-        rows.append({"case": "raw confluent-kafka produce", "mcps": n, "seconds": seconds})
-
         # acryl-datahub, as configured out of the box.
         theirs = DatahubKafkaEmitter(
             AcrylConfig.model_validate(
                 {"connection": connection, "topic_routes": {"MetadataChangeProposal": topics["acryl"]}}
             )
         )
-        for item in _theirs(_aspects(100)):
-            theirs.emit(item)
-        theirs.flush()
 
         def theirs_timed(items: list[Any]) -> None:
             emit = theirs.emit
@@ -203,12 +176,29 @@ def run(n: int = 100_000, acryl_n: int = 10_000, repeat: int = 3) -> list[dict[s
                 emit(item)
             theirs.flush()
 
-        seconds = _best(max(1, min(repeat, 2)), lambda: _theirs(_aspects(acryl_n)), theirs_timed)
-        rows.append({"case": "acryl-datahub emit+flush", "mcps": acryl_n, "seconds": seconds})
+        # Warm up: producers connected, schema ids resolved.
+        ours_timed(_ours(_aspects(100)))
+        raw_timed(raw_prepare()[:100])
+        theirs_timed(_theirs(_aspects(100)))
+
+        cases: list[tuple[str, int, Callable[[], Any], Callable[[Any], None]]] = [
+            ("lineage-bridge emit+flush", n, lambda: _ours(_aspects(n)), ours_timed),
+            ("lineage-bridge emit(cb)+flush", n, lambda: _ours(_aspects(n)), ours_callback_timed),
+            ("raw confluent-kafka produce", n, raw_prepare, raw_timed),
+            ("acryl-datahub emit+flush", acryl_n, lambda: _theirs(_aspects(acryl_n)), theirs_timed),
+        ]
+        best = {name: float("inf") for name, *_ in cases}
+        for _ in range(repeat):
+            for name, _count, prepare, timed in cases:
+                best[name] = min(best[name], _timed_once(prepare, timed))
+        if len(settled) != n * repeat:
+            raise RuntimeError(f"{n * repeat - len(settled)} callbacks did not run")
+        ours.close()
         theirs.close()
-    for row in rows:
-        row["mcps_per_s"] = row["mcps"] / row["seconds"]
-    return rows
+    return [
+        {"case": name, "mcps": count, "seconds": best[name], "mcps_per_s": count / best[name]}
+        for name, count, *_ in cases
+    ]
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:

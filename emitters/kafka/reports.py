@@ -117,9 +117,12 @@ class DeliveryLedger:
         urn, aspect = item.entity_urn, item.aspect_name
 
         def report(err: Any, msg: Any) -> None:
+            # Runs once per message on the hot path: keep the success branch lean.
             if err is None:
-                where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
-                call_safely(callback, None, f"delivered {urn} {aspect} to {where}")
+                try:
+                    callback(None, f"delivered {urn} {aspect}")
+                except Exception:
+                    log.exception("kafka delivery callback raised")
             else:
                 error = self.record_failure(err, msg, urn, aspect)
                 call_safely(callback, error, str(error))

@@ -11,6 +11,8 @@ Measured, side by side in the same run and against the same server process:
 
 * ``noop``: ``POST /_noop/api/v1/lineage`` -- auth check + body read + 201, nothing parsed or stored
   (the ceiling of uvicorn + Starlette on this machine);
+* ``parse only``: ``POST /_validate/api/v1/lineage`` -- the same parsing and validation, nothing stored
+  (tells the cost of reading OpenLineage JSON from the cost of durability);
 * ``durable``: ``POST /api/v1/lineage`` -- parsed, validated, group-committed to SQLite
   (``synchronous=FULL``) before the 201, while the delivery worker drains the spool to GMS;
 * ``end-to-end``: Spark events (the corpus's, with fresh run ids and job names so nothing is
@@ -164,9 +166,11 @@ def run(n: int = 3000, e2e_n: int = 4000, concurrencies: tuple[int, ...] = (16, 
                 children = [int(pid) for pid in Path(
                     f"/proc/{bridge.process.pid}/task/{bridge.process.pid}/children").read_text().split()]
                 for concurrency in concurrencies:
-                    best: list = [None, None, None]
+                    best: list = [None, None, None, None]
                     for _ in range(repeat):
                         noop = _run_load(bridge.url + "/_noop/api/v1/lineage", bodies_file, n, concurrency, token)
+                        validate = _run_load(bridge.url + "/_validate/api/v1/lineage", bodies_file, n, concurrency,
+                                             token)
                         # Intake alone: the delivery child is stopped (SIGSTOP) while the burst is absorbed,
                         # then continued; on a 2-core machine it would otherwise compete with the load
                         # generator and the intake for the cores.
@@ -183,7 +187,7 @@ def run(n: int = 3000, e2e_n: int = 4000, concurrencies: tuple[int, ...] = (16, 
                         delivered += durable["statuses"].get("201", 0)
                         _wait_drained(bridge.url, delivered)
                         # Best of the repeats per cell: other processes on a shared machine only slow runs down.
-                        for i, cell in enumerate((noop, paused, durable)):
+                        for i, cell in enumerate((noop, paused, durable, validate)):
                             if best[i] is None or cell["elapsed"] < best[i]["elapsed"]:
                                 best[i] = cell
                     results["accept"][concurrency] = tuple(best)
@@ -213,22 +217,24 @@ def main(argv: list[str] | None = None) -> None:
     results = run(args.n, args.e2e_n, synchronous=args.synchronous, repeat=args.repeat)
     print(f"bridge serve: one event per request, Spark corpus events, {args.n} requests per cell "
           f"(best of {args.repeat}), load generator in its own process")
-    print(f"durable = answered 201 only after the SQLite commit (synchronous={args.synchronous}); 'intake only': the delivery "
-          "child is paused during the burst; 'delivering': it drains the spool to GMS at the same time")
-    print(f"{'clients':>7} | {'no-op ev/s':>10} {'p50':>5} {'p99':>5} | {'intake only':>11} {'p50':>5} {'p99':>5} "
-          f"{'ratio':>5} | {'delivering':>10} {'p50':>5} {'p99':>5} {'ratio':>5}   (latencies in ms)")
-    for concurrency, (noop, paused, durable) in results["accept"].items():
+    print(f"durable = answered 201 only after the SQLite commit (synchronous={args.synchronous}); "
+          "'intake only': the delivery child is paused during the burst; 'delivering': it drains the spool "
+          "to GMS at the same time; 'parse only': the same parsing/validation, nothing stored")
+    print(f"{'clients':>7} | {'no-op ev/s':>10} {'p50':>5} {'p99':>5} | {'parse only':>10} {'ratio':>5} | "
+          f"{'intake only':>11} {'p50':>5} {'p99':>5} {'ratio':>5} | {'delivering':>10} {'p50':>5} {'p99':>5} "
+          f"{'ratio':>5}   (ms)")
+    for concurrency, (noop, paused, durable, validate) in results["accept"].items():
         noop_rate = noop["n"] / noop["elapsed"]
+        parse_rate = validate["statuses"].get("201", 0) / validate["elapsed"]
         cells = []
-        for run_ in (paused, durable):
+        for width, run_ in ((11, paused), (10, durable)):
             rate = run_["statuses"].get("201", 0) / run_["elapsed"]
-            cells.append(f"{rate:>{11 if run_ is paused else 10}.0f} {run_['p50_ms']:>5.1f} {run_['p99_ms']:>5.1f} "
-                         f"{rate / noop_rate:>5.0%}")
+            cells.append(f"{rate:>{width}.0f} {run_['p50_ms']:>5.1f} {run_['p99_ms']:>5.1f} {rate / noop_rate:>5.0%}")
             bad = {k: v for k, v in run_["statuses"].items() if k != "201"}
             if bad:
                 print(f"        answers other than 201: {bad}")
         print(f"{concurrency:>7} | {noop_rate:>10.0f} {noop['p50_ms']:>5.1f} {noop['p99_ms']:>5.1f} | "
-              f"{cells[0]} | {cells[1]}")
+              f"{parse_rate:>10.0f} {parse_rate / noop_rate:>5.0%} | {cells[0]} | {cells[1]}")
     e2e = results["e2e"]
     rate = e2e["events"] / e2e["elapsed"]
     print(f"end-to-end (accepted -> delivered to GMS test server, 16 clients): {e2e['events']} events, "

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 LINEAGE_ROUTES = ("/api/v1/lineage", "/openapi/openlineage/api/v1/lineage")
 NOOP_ROUTE = "/_noop/api/v1/lineage"
+VALIDATE_ROUTE = "/_validate/api/v1/lineage"
 
 
 @attrs.frozen(kw_only=True)
@@ -45,7 +46,8 @@ class ServeSettings:
         synchronous: SQLite durability: ``FULL`` (survives power loss) or ``NORMAL`` (survives kill -9).
         delivery: delivery worker settings (:class:`bridge.spool.DeliveryConfig` fields).
         noop_route: also serve ``POST /_noop/api/v1/lineage``, which answers 201 without parsing or
-            spooling (the benchmark's ceiling for the server stack).
+            spooling (the benchmark's ceiling for the server stack), and ``POST /_validate/api/v1/lineage``,
+            which parses and validates but does not spool (to tell parsing cost from durability cost).
         delivery_process: deliver from a child process (its own GIL and core) instead of threads
             of the server process, so translation never slows acknowledgements down.
     """
@@ -277,6 +279,15 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
             return refused(exc)
         return JSONResponse({"accepted": 1}, status_code=201)
 
+    async def validate_only(request: Any) -> Response:
+        try:
+            _check_token(request.headers, settings.token)
+            body = _decode(await _read_body(request, limit), request.headers.get("content-encoding"), limit)
+            items = _parse(body, parse_event, dt.datetime.now(dt.UTC))
+        except _Refused as exc:
+            return refused(exc)
+        return JSONResponse({"accepted": len(items)}, status_code=201)
+
     async def healthz(request: Any) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -315,6 +326,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         routes.append(Route("/readyz", readyz, methods=["GET"]))
     if settings.noop_route:
         routes.append(Route(NOOP_ROUTE, noop, methods=["POST"]))
+        routes.append(Route(VALIDATE_ROUTE, validate_only, methods=["POST"]))
     return Starlette(routes=routes)
 
 

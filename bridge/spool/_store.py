@@ -214,6 +214,9 @@ class Spool:
         with self._intake_lock:
             if self._intake is None:
                 self._intake = _connect(self.path, self._synchronous)
+                # Checkpoints (copying the WAL into the database) are left to the delivery side's
+                # commits, off the acknowledgement path; this is only a backstop (~40 MB of WAL).
+                self._intake.execute("PRAGMA wal_autocheckpoint=10000")
             conn = self._intake
             try:
                 conn.execute("BEGIN IMMEDIATE")

@@ -184,3 +184,17 @@ def test_what_json_refuses_is_an_invalid_event_on_both_paths(encoder):
     assert info.value.field == "aspect"
     with pytest.raises(InvalidEventError):
         encoder.encode_generic(mcp)
+
+
+def test_changed_nested_record_falls_back_to_fastavro():
+    # Same top-level layout, but GenericAspect's fields swapped: only the byte check can see it.
+    schema = json.loads(load_mcp_schema())
+    generic = next(f for f in schema["fields"] if f["name"] == "entityKeyAspect")["type"][1]
+    generic["fields"].reverse()
+    encoder = MCPAvroEncoder(json.dumps(schema))
+    assert not encoder.fast
+    mcp = MetadataChangeProposalWrapper(
+        entity_urn="urn:li:dataset:x", aspect_name="status", aspect={"removed": False}
+    )
+    decoded = encoder.decode(confluent_header(1) + encoder.encode(mcp))
+    assert decoded["aspect"] == {"contentType": "application/json", "value": b'{"removed":false}'}

@@ -167,6 +167,25 @@ class MCPAvroEncoder:
             self._dumps: Any = orjson.dumps
         except ImportError:  # optional speed-up; the envelope's own JSON is used instead
             self._dumps = None
+        if self.fast:
+            self.fast = self._fast_writer_agrees()
+
+    def _fast_writer_agrees(self) -> bool:
+        """The field layout matched; also check the bytes match fastavro's on a probe proposal.
+
+        Guards against a schema whose nested records changed in ways the layout check
+        cannot see; such a schema is written by fastavro's generic writer instead.
+        """
+        probe = MetadataChangeProposalWrapper(
+            entity_urn="urn:li:dataset:(urn:li:dataPlatform:hive,probe,PROD)",
+            aspect_name="status",
+            aspect={"removed": False},
+            system_metadata={"runId": "probe", "lastObserved": 1, "properties": {"k": "v"}},
+        )
+        try:
+            return self.frame(probe, b"") == self.encode_generic(probe)
+        except InvalidEventError:
+            return False
 
     def _resolve(self, schema: Any) -> Any:
         """Replace references to named types by their definitions (one level)."""

@@ -132,3 +132,20 @@ def test_importing_the_package_does_not_import_kafka_or_avro_libraries():
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "[]"
+
+
+def test_bad_registry_or_producer_settings_are_config_errors_on_first_use():
+    from bridge.mcp import MetadataChangeProposalWrapper
+
+    mcp = MetadataChangeProposalWrapper(entity_urn="urn:li:dataset:x", aspect_name="status", aspect={})
+    base = {"bootstrap": "127.0.0.1:1", "schema_registry_url": "http://127.0.0.1:1"}
+    emitter = create_emitter("kafka", {"connection": {**base, "schema_registry_config": {"bogus.key": 1}}})
+    with pytest.raises(ConfigError) as info:
+        emitter.emit(mcp)
+    assert info.value.key == "connection.schema_registry_config" and "bogus.key" in str(info.value)
+    emitter.close()
+    emitter = create_emitter("kafka", {"connection": {**base, "producer_config": {"acks": "sometimes"}}})
+    with pytest.raises(ConfigError) as info:
+        emitter.emit(mcp)
+    assert info.value.key == "connection.producer_config"
+    emitter.close()

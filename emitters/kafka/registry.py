@@ -26,6 +26,7 @@ from typing import Any
 
 from bridge.errors import (
     AuthError,
+    ConfigError,
     ConnectionFailedError,
     DeliveryError,
     RejectedError,
@@ -72,13 +73,24 @@ class SchemaIdResolver:
             sr = require("confluent_kafka.schema_registry", "kafka")
             try:
                 self._client = sr.SchemaRegistryClient(self._client_config)
-            except (ValueError, TypeError) as exc:
-                from bridge.errors import ConfigError
-
-                raise ConfigError(
-                    f"bad Schema Registry settings: {exc}", key="connection.schema_registry_config"
-                ) from exc
+            except (ValueError, TypeError):
+                # Older confluent-kafka clients reject the retry settings we add by default:
+                # try once more with only what the user gave.
+                mine = {
+                    k: v
+                    for k, v in self._client_config.items()
+                    if k not in _CLIENT_DEFAULTS or self._user_set(k)
+                }
+                try:
+                    self._client = sr.SchemaRegistryClient(mine)
+                except (ValueError, TypeError) as exc:
+                    raise ConfigError(
+                        f"bad Schema Registry settings: {exc}", key="connection.schema_registry_config"
+                    ) from exc
         return self._client
+
+    def _user_set(self, key: str) -> bool:
+        return self._client_config.get(key) != _CLIENT_DEFAULTS.get(key)
 
     def schema_id(self, subject: str) -> int:
         """The schema's id under ``subject`` (cached after the first success).

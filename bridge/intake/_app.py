@@ -14,6 +14,7 @@ import datetime as dt
 import hmac
 import json
 import logging
+import threading
 import time
 import zlib
 from collections.abc import Mapping
@@ -170,52 +171,62 @@ def _parse(body: bytes, parse_event: Any, received_at: dt.datetime) -> list[tupl
 
 
 class _GroupCommit:
-    """Commits the spool writes of concurrent requests together, one commit in flight at a time.
+    """Commits the spool writes of concurrent requests together, on a dedicated thread.
 
-    The commit (an fsync with ``synchronous=FULL``) runs on a dedicated thread with the GIL
-    released, so the event loop keeps reading and parsing the next requests meanwhile; those
-    share the next commit. One hand-off per commit, not per request.
+    Requests add their events to a shared list and wait. The commit thread takes whatever
+    has accumulated, commits it in one transaction (the fsync runs with the GIL released, so
+    the event loop keeps reading and parsing meanwhile), answers all those requests with one
+    wake-up of the loop, and starts the next commit at once if more arrived. One hand-off per
+    commit, not per request.
     """
 
     def __init__(self, service: SpoolService) -> None:
-        import concurrent.futures
-
         self.service = service
+        self.lock = threading.Lock()
         self.items: list[tuple[str, str]] = []
         self.waiters: list[tuple[asyncio.Future, int]] = []
-        self.busy = False
-        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="spool-commit")
+        self.pending = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="spool-commit", daemon=True)
+        self.thread.start()
 
     async def add(self, items: list[tuple[str, str]]) -> int:
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self.items.extend(items)
-        self.waiters.append((future, len(items)))
-        if not self.busy:
-            # Let the requests already read in this loop turn join the commit.
-            self.busy = True
-            loop.call_soon(self._start, loop)
+        future = asyncio.get_running_loop().create_future()
+        with self.lock:
+            self.items.extend(items)
+            self.waiters.append((future, len(items)))
+        self.pending.set()
         return await future
 
-    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        items, waiters = self.items, self.waiters
-        self.items, self.waiters = [], []
-        done = self.executor.submit(self.service.append_now, items)
-        done.add_done_callback(lambda f: loop.call_soon_threadsafe(self._finish, loop, f, waiters))
-
-    def _finish(self, loop: asyncio.AbstractEventLoop, done: Any, waiters: list[tuple[asyncio.Future, int]]) -> None:
-        error = done.exception()
-        for future, count in waiters:
-            if future.done():
+    def _run(self) -> None:
+        while not self.service.stopped:
+            if not self.pending.wait(1.0):
                 continue
-            if error is None:
-                future.set_result(count)
-            else:
-                future.set_exception(error)
-        if self.waiters:
-            self._start(loop)
+            with self.lock:
+                items, waiters = self.items, self.waiters
+                self.items, self.waiters = [], []
+                self.pending.clear()
+            if not waiters:
+                continue
+            try:
+                self.service.append_now(items)
+                error: BaseException | None = None
+            except Exception as exc:  # noqa: BLE001 - every waiting request answers 503 with it
+                error = exc
+            loop = waiters[0][0].get_loop()
+            try:
+                loop.call_soon_threadsafe(_answer, waiters, error)
+            except RuntimeError:
+                return  # the loop is closed: the server is gone
+
+
+def _answer(waiters: list[tuple[asyncio.Future, int]], error: BaseException | None) -> None:
+    for future, count in waiters:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(count)
         else:
-            self.busy = False
+            future.set_exception(error)
 
 
 def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics: Metrics | None = None) -> Any:

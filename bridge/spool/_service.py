@@ -162,6 +162,11 @@ class SpoolService:
         return self
 
     @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopped
+
+    @property
     def delivery_paused(self) -> bool:
         """Whether delivery is holding back because the destination keeps failing."""
         if self._process is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import queue
@@ -218,14 +219,21 @@ class Spool:
                 # commits, off the acknowledgement path; this is only a backstop (~40 MB of WAL).
                 self._intake.execute("PRAGMA wal_autocheckpoint=10000")
             conn = self._intake
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany("INSERT INTO events(bucket, key, body, received) VALUES (?,?,?,?)", rows)
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
+            if len(rows) <= _ROWS_PER_STATEMENT:
+                # One multi-row INSERT in autocommit mode: atomic, and a single sqlite3_step, so
+                # the thread gives up and takes back the GIL once per commit instead of per row.
+                conn.execute(_insert_sql(len(rows)), [value for row in rows for value in row])
+            else:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+                        chunk = rows[start:start + _ROWS_PER_STATEMENT]
+                        conn.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+                    conn.execute("COMMIT")
+                except sqlite3.Error:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    raise
             self.commits += 1
         self.wake()
         return len(rows)
@@ -423,6 +431,14 @@ class Spool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_ROWS_PER_STATEMENT = 500
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(rows: int) -> str:
+    return "INSERT INTO events(bucket, key, body, received) VALUES " + ",".join(["(?,?,?,?)"] * rows)
 
 
 def _ids_clause(ids: Sequence[int] | None) -> tuple[str, tuple]:

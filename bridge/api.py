@@ -48,7 +48,7 @@ PRODUCER = "https://github.com/lineage-bridge/lineage-bridge/python-api"
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _as_dataset(item: Dataset | tuple[str, str]) -> Dataset:

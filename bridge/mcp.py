@@ -90,8 +90,6 @@ class MetadataChangeProposalWrapper:
         # Protocol costs ~15 us per call, more than encoding the whole message.
         if isinstance(self.aspect, Mapping):
             return dict(self.aspect)
-        if isinstance(self.aspect, Mapping):
-            return dict(self.aspect)
         return self.aspect.to_obj()
 
     @functools.cached_property

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 import attrs
 
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     """OpenLineage run states."""
 
     START = "START"
@@ -350,4 +350,4 @@ class DatasetEvent:
     schema_url: str | None = None
 
 
-Event = Union[RunEvent, JobEvent, DatasetEvent]
+Event = RunEvent | JobEvent | DatasetEvent

@@ -143,12 +143,6 @@ def test_emit_with_registry_down_fails_clearly(tmp_path, broker):
     assert "unreachable" in result.output and url in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bridge/cli/deliver.py: an MCP that emit() refuses (here: too large) aborts `bridge emit`: the MCPs "
-    "after it are not sent, and the emitter is not closed, so those queued before it are not flushed "
-    "(a real `bridge emit` process loses them all; see the Kafka emitter report)",
-)
 def test_emit_an_oversized_mcp_fails_alone(tmp_path, broker, schema_registry):
     mcps = [
         MetadataChangeProposalWrapper(

@@ -6,7 +6,6 @@ import contextlib
 import json
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from bridge.cli import main
@@ -63,11 +62,6 @@ def test_emit_reports_a_rejected_mcp_and_delivers_the_rest_with_background_deliv
         assert len(gms.proposals) == 11
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bridge emit calls emit() per MCP; with the REST emitter's default sync delivery (DataHub's semantics: "
-    "emit raises) the first rejected MCP stops the command. Fix in bridge/cli: create the rest emitter with "
-    "delivery='background' (or deliver with emit_many)."
-))
 def test_emit_with_flags_only_keeps_going_after_a_rejected_mcp(tmp_path):
     path, mcps = mcp_file(tmp_path, 12)
     with GmsServer() as gms:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -11,7 +12,7 @@ import click
 from bridge.cli.options import config_from_options, delivery_options, fail, handle_errors
 from bridge.cli.report import Report, iter_events, iter_mcps
 from bridge.config import BridgeConfig
-from bridge.errors import BridgeError, UndeliveredError
+from bridge.errors import BridgeError, DeliveryError, InvalidEventError, UndeliveredError
 from emitters.base import Emitter, create_emitter
 
 __all__ = ["check", "emit", "send"]
@@ -22,15 +23,31 @@ class _Failures:
 
     def __init__(self, report: Report) -> None:
         self.report = report
+        self.seen: set[int] = set()
 
     def __call__(self, error: BaseException | None, message: str) -> None:
         if error is not None:
+            self.seen.add(id(error))
             self.report.failed += 1
             click.echo(f"failed: {error}", err=True)
 
+    def raised(self, error: BaseException) -> None:
+        """An error emit() raised: count it unless the callback already did."""
+        if id(error) not in self.seen:
+            self(error, str(error))
+
 
 def _emitter(config: BridgeConfig) -> Emitter:
-    return create_emitter(config.emitter, config.emitter_config)
+    """The configured emitter, set up for bulk work.
+
+    The REST emitter delivers synchronously by default (as DataHub's does); the
+    bulk commands ask it to batch in the background unless the config says otherwise,
+    so one bad MCP is reported through its callback and the rest keep going.
+    """
+    settings = config.emitter_config
+    if config.emitter == "rest":
+        settings.setdefault("delivery", "background")
+    return create_emitter(config.emitter, settings)
 
 
 def _finish(emitter: Emitter, report: Report, noun: str) -> None:
@@ -40,6 +57,9 @@ def _finish(emitter: Emitter, report: Report, noun: str) -> None:
     except UndeliveredError as exc:
         # Each failure already went through the callback; make sure none is uncounted.
         report.failed = max(report.failed, exc.failed)
+    except BridgeError as exc:
+        report.failed += 1
+        click.echo(f"failed: {exc}", err=True)
     click.echo(report.summary(noun), err=True)
     if report.rejected or report.failed:
         sys.exit(1)
@@ -66,10 +86,15 @@ def emit(paths: tuple[str, ...], **options: Any) -> None:
     report = Report()
     emitter = _emitter(config)
     callback = _Failures(report)
-    for mcp in iter_mcps(paths, report):
-        emitter.emit(mcp, callback=callback)
-        report.count_mcp(mcp)
-    _finish(emitter, report, "MCPs")
+    try:
+        for mcp in iter_mcps(paths, report):
+            report.count_mcp(mcp)
+            try:
+                emitter.emit(mcp, callback=callback)
+            except (DeliveryError, InvalidEventError) as exc:  # this MCP only; the rest go on
+                callback.raised(exc)
+    finally:
+        _finish(emitter, report, "MCPs")
 
 
 @click.command()
@@ -104,12 +129,18 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, *
     report = Report()
     pipeline = Pipeline(_emitter(config), DataHubTranslator(TranslatorConfig.from_dict(config.translator)))
     callback = _Failures(report)
-    for event in iter_events(paths, report):
-        result = pipeline.send([event], callback=callback)
-        report.unchanged += result.unchanged
-        for mcp in result.sent:
-            report.count_mcp(mcp)
-    _finish(pipeline.emitter, report, "events")
+    try:
+        for event in iter_events(paths, report):
+            try:
+                result = pipeline.send([event], callback=callback)
+            except (DeliveryError, InvalidEventError) as exc:  # this event only; the rest go on
+                callback.raised(exc)
+                continue
+            report.unchanged += result.unchanged
+            for mcp in result.sent:
+                report.count_mcp(mcp)
+    finally:
+        _finish(pipeline.emitter, report, "events")
 
 
 def _send_to(paths: Iterable[str], url: str, token: str | None) -> None:
@@ -139,9 +170,7 @@ def check(**options: Any) -> None:
     try:
         details = emitter.test_connection()
     finally:
-        try:
+        with contextlib.suppress(BridgeError):
             emitter.close()
-        except BridgeError:
-            pass
     shown = ", ".join(f"{k}={v}" for k, v in (details or {}).items())
     click.echo(f"ok: {config.emitter} emitter" + (f" ({shown})" if shown else ""))

@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator, Sequence
 import attrs
 import click
 
+from bridge.cli.inputs import read_inputs
 from bridge.errors import InvalidEventError
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Event
-from bridge.cli.inputs import read_inputs
 
 __all__ = ["Report", "iter_events", "iter_mcps"]
 
@@ -56,7 +56,7 @@ def iter_events(paths: Sequence[str], report: Report) -> Iterator[Event]:
 
     for name, data in read_inputs(paths):
         # An event without a usable eventTime takes the time it was read (the edge may read the clock).
-        received_at = dt.datetime.now(dt.timezone.utc)
+        received_at = dt.datetime.now(dt.UTC)
         for _location, result in parse_events(data, source=name, received_at=received_at):
             report.read += 1
             if isinstance(result, InvalidEventError):

@@ -121,3 +121,25 @@ def test_delivery_child_killed_is_replaced_and_nothing_is_lost(tmp_path):
         assert "delivery process died" in bridge.log_tail(20_000)
         for i in range(20):
             assert any(f"in_{1000 + i}" in urn for (urn, _aspect) in gms.aspects if urn.startswith("urn:li:dataset"))
+
+
+def test_readyz_reports_the_delivery_process_view_of_the_emitter(tmp_path):
+    from tests.servers.kafka_broker import free_port
+
+    def ready(url: str) -> tuple[int, dict]:
+        deadline = time.monotonic() + 30
+        while True:
+            response = requests.get(url + "/readyz", timeout=10)
+            body = response.json()
+            waiting = any(word in body["emitter"] for word in ("starting", "unknown"))
+            if not waiting or time.monotonic() > deadline:
+                return response.status_code, body
+            time.sleep(0.1)
+
+    with BridgeProcess(tmp_path / "ok") as bridge:  # the embedded default: file emitter
+        assert ready(bridge.url) == (200, {"ready": True, "spool": "ok", "emitter": "ok", "delivery": "running"})
+    dead_gms = f"http://127.0.0.1:{free_port()}"
+    with BridgeProcess(tmp_path / "down", "--emitter", "rest", "--gms-server", dead_gms) as bridge:
+        status, body = ready(bridge.url)
+        assert status == 503 and body["ready"] is False and body["spool"] == "ok"
+        assert body["emitter"].startswith("unreachable: ") and dead_gms.removeprefix("http://") in body["emitter"]

@@ -76,7 +76,7 @@ def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str
                     service.emitter.test_connection()
                     emitter_status = "ok"
                 except Exception as exc:  # noqa: BLE001 - reported to the parent's /readyz
-                    emitter_status = f"unreachable: {exc or type(exc).__name__}"
+                    emitter_status = str(exc) or type(exc).__name__
             conn.send({"metrics": service.metrics.snapshot(), "paused": service.breaker.is_open,
                        "opened": service.breaker.opened, "emitter": emitter_status})
     finally:

@@ -182,7 +182,7 @@ class SpoolService:
         """Raise if the destination is not reachable (``/readyz``)."""
         if self._process is not None:
             if self._process.emitter_status != "ok":
-                raise ConnectionFailedError(f"delivery: {self._process.emitter_status}")
+                raise ConnectionFailedError(self._process.emitter_status)
             return
         self._emitter.test_connection()
 

@@ -250,7 +250,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     metrics = metrics or (service.metrics if service else Metrics())
     # Only the probes and the no-op route exist without a service (see the routes below).
     svc = cast(SpoolService, service)
-    group_commit = _GroupCommit(svc)
+    group_commit = _GroupCommit(svc) if service is not None else None
     limit = settings.max_body_bytes
     ready_cache: dict[str, Any] = {"at": 0.0, "emitter": None}
 
@@ -272,7 +272,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
             return refused(exc)
         metrics.inc("received", len(items))
         try:
-            await group_commit.add(items)
+            await cast(_GroupCommit, group_commit).add(items)
         except Exception as exc:  # noqa: BLE001 - the spool failed: the producer must retry
             log.error("spool write failed", extra=log_fields(error=str(exc), events=len(items)))
             return JSONResponse(

@@ -15,7 +15,14 @@ import click
 from bridge.config import BridgeConfig, load_config
 from bridge.errors import BridgeError
 
-__all__ = ["config_from_options", "delivery_options", "fail", "translator_options"]
+__all__ = [
+    "config_from_options",
+    "delivery_options",
+    "emitter_options",
+    "fail",
+    "handle_errors",
+    "translator_options",
+]
 
 
 def fail(error: BaseException) -> None:
@@ -42,24 +49,41 @@ def translator_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def delivery_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--emitter and each emitter's connection flags, plus the translator options."""
+def emitter_options(*, token_flag: str = "--token", kafka: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--emitter and each emitter's connection flags, plus the translator options.
+
+    Args:
+        token_flag: the flag of the GMS token (``bridge serve`` uses ``--gms-token``: its
+            ``--token`` is the bridge's own).
+        kafka: add the Kafka emitter flags (``bridge consume`` has its own ``--kafka-bootstrap``).
+    """
+    kafka_options = [
+        click.option("--kafka-bootstrap", metavar="HOST:PORT", help="Kafka: bootstrap servers ($BRIDGE_KAFKA_BOOTSTRAP)."),
+        click.option("--schema-registry-url", metavar="URL", help="Kafka: Schema Registry URL ($BRIDGE_SCHEMA_REGISTRY_URL)."),
+    ]
     options = [
         click.option(
             "--emitter", type=click.Choice(["rest", "kafka", "file", "console"]), envvar="BRIDGE_EMITTER",
             help="Where MCPs go. Default: from config, else 'file' under the state directory.",
         ),
         click.option("--gms-server", metavar="URL", help="REST: DataHub GMS URL, e.g. http://localhost:8080 ($DATAHUB_GMS_URL)."),
-        click.option("--token", metavar="TOKEN", help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
-        click.option("--kafka-bootstrap", metavar="HOST:PORT", help="Kafka: bootstrap servers ($BRIDGE_KAFKA_BOOTSTRAP)."),
-        click.option("--schema-registry-url", metavar="URL", help="Kafka: Schema Registry URL ($BRIDGE_SCHEMA_REGISTRY_URL)."),
+        click.option(token_flag, "token", metavar="TOKEN", help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
+        *(kafka_options if kafka else []),
         click.option("-o", "--output", metavar="FILE", help="File emitter: the DataHub file to write (appends to an existing one)."),
-        click.option("--state-dir", metavar="DIR", help="Where state (spool, default output) lives. Default: .bridge-state."),
+        click.option("--state-dir", metavar="DIR", help="Where state (spool, dead letters, default output) lives. Default: .bridge-state."),
     ]
-    func = translator_options(func)
-    for option in reversed(options):
-        func = option(func)
-    return func
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = translator_options(func)
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+#: the emitter flags of ``bridge emit``, ``send`` and ``check``.
+delivery_options = emitter_options()
 
 
 def config_from_options(options: dict[str, Any]) -> BridgeConfig:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from bridge.cli.options import config_from_options, fail, handle_errors, translator_options
+from bridge.cli.options import config_from_options, emitter_options, fail, handle_errors
 from bridge.errors import BridgeError
 
 __all__ = ["serve", "spool_delivery_options"]
@@ -15,20 +15,7 @@ __all__ = ["serve", "spool_delivery_options"]
 
 def spool_delivery_options(func: Callable[..., Any], *, kafka_flags: bool = True) -> Callable[..., Any]:
     """Emitter flags for long-running commands (``--gms-token`` because ``--token`` is the bridge's own)."""
-    kafka = [
-        click.option("--kafka-bootstrap", metavar="HOST:PORT", help="Kafka emitter: bootstrap servers."),
-        click.option("--schema-registry-url", metavar="URL", help="Kafka emitter: Schema Registry URL."),
-    ]
     options = [
-        click.option(
-            "--emitter", type=click.Choice(["rest", "kafka", "file", "console"]), envvar="BRIDGE_EMITTER",
-            help="Where MCPs go. Default: from config, else 'file' under the state directory.",
-        ),
-        click.option("--gms-server", metavar="URL", help="REST: DataHub GMS URL ($DATAHUB_GMS_URL)."),
-        click.option("--gms-token", metavar="TOKEN", help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
-        *(kafka if kafka_flags else []),
-        click.option("-o", "--output", metavar="FILE", help="File emitter: the DataHub file to write."),
-        click.option("--state-dir", metavar="DIR", help="Spool, dead letters and default output. Default: .bridge-state."),
         click.option("--workers", type=click.IntRange(1, 64), help="Delivery threads (default 1: strict order)."),
         click.option("--batch-size", type=click.IntRange(1, 100_000), help="Events per delivery round (default 500)."),
         click.option(
@@ -36,7 +23,7 @@ def spool_delivery_options(func: Callable[..., Any], *, kafka_flags: bool = True
             help="Spool durability: FULL survives power loss (default), NORMAL survives a killed process.",
         ),
     ]
-    func = translator_options(func)
+    func = emitter_options(token_flag="--gms-token", kafka=kafka_flags)(func)
     for option in reversed(options):
         func = option(func)
     return func
@@ -46,7 +33,6 @@ def resolve(options: dict[str, Any], serve_overrides: dict[str, Any]) -> tuple[A
     """(BridgeConfig, ServeSettings) from the flags; flags beat env, which beats the config file."""
     from bridge.intake import ServeSettings
 
-    options["token"] = options.pop("gms_token", None)
     config = config_from_options(options)
     serve_section = dict(config.serve)
     delivery = dict(serve_section.pop("delivery", {}) or {})

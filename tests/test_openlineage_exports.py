@@ -15,6 +15,7 @@ def test_exported_names() -> None:
         "parse_events",
         "read_events",
         "to_openlineage",
+        "validate_event",
     ]
     for name in ol.__all__:
         assert callable(getattr(ol, name))

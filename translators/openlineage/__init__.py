@@ -6,6 +6,8 @@ Pure functions: no IO except :func:`read_events`, no clock, no environment.
   :class:`~bridge.model.JobEvent` or :class:`~bridge.model.DatasetEvent`.
 * :func:`parse_events` / :func:`read_events` — a JSON object, array or JSON Lines;
   bad events are yielded as errors with their location, the rest go on.
+* :func:`validate_event` — accept or reject one decoded event exactly as :func:`parse_event`
+  would, without building the model (an intake's fast check).
 * :func:`to_openlineage` — the way back, OpenLineage 2.x JSON.
 * :func:`from_client_event` — openlineage-python event objects.
 """
@@ -14,6 +16,7 @@ from ._client import from_client_event
 from ._dump import to_openlineage
 from ._parse import parse_event
 from ._read import parse_events, read_events
+from ._validate import validate_event
 
 __all__ = [
     "from_client_event",
@@ -21,4 +24,5 @@ __all__ = [
     "parse_events",
     "read_events",
     "to_openlineage",
+    "validate_event",
 ]

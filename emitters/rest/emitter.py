@@ -294,7 +294,8 @@ class RestEmitter(Emitter):
                 self._client.request("POST", INGEST_BATCH_PATH, batch_body(batch, async_flag))
         except RejectedError as exc:
             if len(batch) == 1:
-                logger.error("GMS rejected a proposal urn=%s aspect=%s status=%s server_message=%s",
+                # INFO, not ERROR: the caller gets the error itself (raised, callback, flush).
+                logger.info("GMS rejected a proposal urn=%s aspect=%s status=%s server_message=%s",
                              batch[0].urn, batch[0].aspect, exc.status, exc.server_message,
                              extra={"urn": batch[0].urn, "aspect": batch[0].aspect, "status": exc.status})
                 _call(batch[0].callback, exc, str(exc))
@@ -303,7 +304,7 @@ class RestEmitter(Emitter):
             mid = len(batch) // 2
             return self._deliver(batch[:mid]) + self._deliver(batch[mid:])
         except BridgeError as exc:  # auth, retries exhausted, not GMS: the whole batch failed alike
-            logger.error("could not deliver %d proposal(s): %s", len(batch), exc,
+            logger.info("could not deliver %d proposal(s): %s", len(batch), exc,
                          extra={"count": len(batch), "status": getattr(exc, "status", None)})
             for enc in batch:
                 _call(enc.callback, exc, str(exc))

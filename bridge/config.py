@@ -56,7 +56,6 @@ _ENV: dict[str, tuple[str | None, str]] = {
     "BRIDGE_ENV": ("translator", "env"),
     "BRIDGE_PLATFORM_INSTANCE": ("translator", "platform_instance"),
     "DATAHUB_GMS_URL": ("emitters.rest", "gms_server"),
-    "DATAHUB_GMS_HOST": ("emitters.rest", "gms_server"),
     "DATAHUB_GMS_TOKEN": ("emitters.rest", "token"),
     "BRIDGE_KAFKA_BOOTSTRAP": ("emitters.kafka.connection", "bootstrap"),
     "BRIDGE_SCHEMA_REGISTRY_URL": ("emitters.kafka.connection", "schema_registry_url"),
@@ -90,10 +89,18 @@ class BridgeConfig:
 
     @property
     def emitter_config(self) -> dict[str, Any]:
-        """The config dict of the selected emitter, with the embedded defaults filled in."""
+        """The config dict of the selected emitter, with the bridge's defaults filled in.
+
+        The file emitter writes under the state directory. The REST emitter batches
+        in the background (``delivery = "background"``: failures reach callbacks and
+        ``flush()``), where DataHub's own emitter, and ours created directly, send
+        each MCP synchronously; set ``delivery = "sync"`` to have that here too.
+        """
         config = dict(self.emitters.get(self.emitter, {}))
         if self.emitter == "file" and not config.get("filename"):
             config["filename"] = str(Path(self.state_dir) / "mcps.json")
+        if self.emitter == "rest":
+            config.setdefault("delivery", "background")
         return config
 
     @classmethod
@@ -193,6 +200,13 @@ def load_config(
         if value:
             _set(from_env, section, key, value)
             sources.append(f"${name}")
+    if not env.get("DATAHUB_GMS_URL") and env.get("DATAHUB_GMS_HOST"):
+        # DataHub's CLI convention: host, optional port and protocol make the URL.
+        url = f"{env.get('DATAHUB_GMS_PROTOCOL') or 'http'}://{env['DATAHUB_GMS_HOST']}"
+        if env.get("DATAHUB_GMS_PORT"):
+            url += f":{env['DATAHUB_GMS_PORT']}"
+        _set(from_env, "emitters.rest", "gms_server", url)
+        sources.append("$DATAHUB_GMS_HOST")
     data = _merge(data, from_env)
     if overrides:
         data = _merge(data, _drop_none(overrides))

@@ -31,7 +31,7 @@ def test_file_then_env_then_arguments(tmp_path):
     env = {"DATAHUB_GMS_URL": "http://from-env:8080"}
     config = load_config(path, env=env, overrides={"translator": {"env": "QA", "platform_instance": None}})
     assert config.emitter == "rest"
-    assert config.emitter_config == {"gms_server": "http://from-env:8080", "token": "file-token"}
+    assert config.emitter_config == {"gms_server": "http://from-env:8080", "token": "file-token", "delivery": "background"}
     assert config.translator == {"env": "QA"}
     assert str(path) in config.source and "$DATAHUB_GMS_URL" in config.source
 
@@ -67,3 +67,19 @@ def test_missing_and_malformed_files_are_clear(tmp_path):
 def test_sections_must_be_tables():
     with pytest.raises(ConfigError, match="translator"):
         BridgeConfig.from_dict({"translator": "DEV"})
+
+
+def test_datahub_gms_host_port_and_protocol_make_the_url(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {"DATAHUB_GMS_HOST": "gms.internal", "DATAHUB_GMS_PORT": "8443", "DATAHUB_GMS_PROTOCOL": "https"}
+    config = load_config(env={**env, "BRIDGE_EMITTER": "rest"})
+    assert config.emitter_config["gms_server"] == "https://gms.internal:8443"
+    both = load_config(env={**env, "DATAHUB_GMS_URL": "http://gms:8080", "BRIDGE_EMITTER": "rest"})
+    assert both.emitter_config["gms_server"] == "http://gms:8080"
+
+
+def test_rest_through_the_bridge_batches_unless_told_to_be_synchronous(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_config(env={"BRIDGE_EMITTER": "rest"}).emitter_config["delivery"] == "background"
+    sync = load_config(env={}, overrides={"emitter": "rest", "emitters": {"rest": {"delivery": "sync"}}})
+    assert sync.emitter_config["delivery"] == "sync"

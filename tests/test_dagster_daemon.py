@@ -47,14 +47,16 @@ def test_daemon_reports_a_launched_run_to_gms(tmp_path):
     with GmsServer(validate_aspects=True) as gms:
         env = {**os.environ, "DAGSTER_HOME": str(home), "DATAHUB_GMS_URL": gms.url,
                "BRIDGE_DAGSTER_URL": "http://localhost:3000", "PYTHONPATH": str(ROOT)}
+        # Turn the sensor on before the daemon starts: both would otherwise create the
+        # instance's SQLite schedule storage at once ("table secondary_indexes already exists").
+        _cli("sensor", "start", "datahub_sensor", env=env)
         with open(log_path, "w") as log:
             daemon = subprocess.Popen(
                 [str(BIN / "dagster-daemon"), "run", "-f", DEFINITIONS, "-d", str(ROOT)],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )
         try:
-            _cli("sensor", "start", "datahub_sensor", env=env)
-            assert gms.requests == []  # loading the code location (twice now) connected nowhere
+            assert gms.requests == []  # loading the code location connected nowhere
             _cli("job", "launch", "-j", "raw_assets", env=env)
             run_id = _run_id("raw_assets", env)
             assert run_id

@@ -38,16 +38,7 @@ class _Failures:
 
 
 def _emitter(config: BridgeConfig) -> Emitter:
-    """The configured emitter, set up for bulk work.
-
-    The REST emitter delivers synchronously by default (as DataHub's does); the
-    bulk commands ask it to batch in the background unless the config says otherwise,
-    so one bad MCP is reported through its callback and the rest keep going.
-    """
-    settings = config.emitter_config
-    if config.emitter == "rest":
-        settings.setdefault("delivery", "background")
-    return create_emitter(config.emitter, settings)
+    return create_emitter(config.emitter, config.emitter_config)
 
 
 def _finish(emitter: Emitter, report: Report, noun: str) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "RejectedError",
     "RetriableError",
     "UndeliveredError",
+    "is_retriable",
 ]
 
 
@@ -164,3 +165,16 @@ class UndeliveredError(DeliveryError):
         self.errors = list(errors)[:10]
         first = f"; first error: {self.errors[0]}" if self.errors else ""
         super().__init__(f"{failed} item(s) were not delivered{first}")
+
+    @property
+    def retriable(self) -> bool:
+        """True when every recorded error is transient (DataHub down, not the input wrong)."""
+        return bool(self.errors) and all(isinstance(e, RetriableError) for e in self.errors)
+
+
+def is_retriable(error: BaseException) -> bool:
+    """Whether trying again later may succeed: a :class:`RetriableError`, or an
+    :class:`UndeliveredError` made only of them."""
+    if isinstance(error, UndeliveredError):
+        return error.retriable
+    return isinstance(error, RetriableError)

@@ -26,7 +26,7 @@ from typing import Any
 
 import dagster as dg
 
-from bridge.errors import BridgeError, ConfigError, MissingDependencyError, RetriableError
+from bridge.errors import BridgeError, ConfigError, MissingDependencyError, is_retriable
 from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.cursor import SensorCursor
 from dagster_plugin.reporter import RunReporter
@@ -108,7 +108,7 @@ class _Tick:
                 run_id, tries, exc,
             )
             # Nothing answers: the next runs would fail the same way; stop and keep them for next tick.
-            return cursor, not isinstance(exc, RetriableError)
+            return cursor, not is_retriable(exc)
         self.reported += 1
         self.log(logging.INFO, "reported run %s (%d events, %d MCPs)", run_id, result.events, result.mcps)
         return cursor.reported(run_id, storage_id), True

@@ -10,7 +10,6 @@ a 4xx with a JSON body naming the field and the reason, never a 5xx.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hmac
 import json
 import logging
@@ -132,30 +131,60 @@ def _decode(body: bytes, encoding: str | None, limit: int) -> bytes:
     return out
 
 
-def _parse(body: bytes, parse_event: Any, received_at: dt.datetime) -> list[tuple[str, str]]:
-    """Validate the events of one request; returns ``(key, compact JSON)`` pairs to spool."""
+def _loads(body: bytes, fast_loads: Any) -> tuple[Any, bool]:
+    """Decode a request body; returns ``(value, decoded_by_orjson)``.
+
+    orjson reads the usual body several times faster than :func:`json.loads`; what it
+    refuses (NaN/Infinity, integers over 64 bits, lone surrogates, a byte-order mark or
+    UTF-16, which the standard library reads) goes to :func:`json.loads`, so the same
+    bodies are accepted as before.
+    """
+    if fast_loads is not None:
+        try:
+            return fast_loads(body), True
+        except ValueError:
+            pass
     try:
-        data = json.loads(body)
+        return json.loads(body), False
     except (ValueError, RecursionError) as exc:
         reason = f"body is not valid JSON: {exc}" if not isinstance(exc, RecursionError) else "JSON nested too deeply"
         raise _Refused(400, "invalid_json", reason) from exc
-    single = not isinstance(data, list)
+
+
+def _parse(body: bytes, validate: Any, fast: Any = None) -> list[tuple[str, str]]:
+    """Validate the events of one request; returns ``(key, compact JSON)`` pairs to spool.
+
+    Args:
+        body: the (decompressed) request body.
+        validate: ``translators.openlineage.validate_event``: rejects exactly what ``parse_event``
+            rejects, with the same field and reason, without building the model (the full parse
+            happens on delivery).
+        fast: the ``orjson`` module when installed.
+    """
+    data, by_orjson = _loads(body, fast.loads if fast is not None else None)
+    single = type(data) is not list
     items = [data] if single else data
     if not items:
         raise _Refused(422, "invalid_event", "the array holds no events")
+    if by_orjson:
+        # orjson read it, so the stdlib reads it too (orjson is the stricter one): valid UTF-8 JSON.
+        def dumps(obj: Any) -> str:
+            return fast.dumps(obj).decode()
+    else:
+        def dumps(obj: Any) -> str:
+            return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     errors: list[dict[str, Any]] = []
     out: list[tuple[str, str]] = []
     for index, obj in enumerate(items):
-        location = None if single else f"[{index}]"
         try:
-            parse_event(obj, location=location, received_at=received_at)
-            # A single event is stored as received (already valid JSON); array items are re-encoded.
-            text = body.decode("utf-8") if single else json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+            validate(obj, location=None if single else f"[{index}]")
+            # A single event is stored as received when it is plain UTF-8 JSON; array items are re-encoded.
+            text = body.decode("utf-8") if single and by_orjson else dumps(obj)
             out.append((event_key(obj), text))
         except InvalidEventError as exc:
             errors.append({"index": index, "field": exc.field, "reason": exc.reason})
         except (RecursionError, ValueError, TypeError) as exc:
-            # The parser is meant to raise InvalidEventError only; anything else is still the input's fault.
+            # Only InvalidEventError is expected; anything else is still the input's fault.
             errors.append({"index": index, "field": None, "reason": f"cannot read event: {type(exc).__name__}: {exc}"})
     if errors:
         first = errors[0]
@@ -173,15 +202,22 @@ def _parse(body: bytes, parse_event: Any, received_at: dt.datetime) -> list[tupl
 class _GroupCommit:
     """Commits the spool writes of concurrent requests together, on a dedicated thread.
 
-    Requests add their events to a shared list and wait. The commit thread takes whatever
-    has accumulated, commits it in one transaction (the fsync runs with the GIL released, so
-    the event loop keeps reading and parsing meanwhile), answers all those requests with one
-    wake-up of the loop, and starts the next commit at once if more arrived. One hand-off per
-    commit, not per request.
+    Requests add their events to a batch on the event loop (no lock: only the loop touches
+    it) and wait on an asyncio future. Once per loop iteration -- after every request whose
+    bytes arrived in that iteration has been validated -- the batch is handed to the commit
+    thread, which commits everything handed over since its last commit in one transaction
+    (the fsync runs with the GIL released, so the loop keeps reading and validating
+    meanwhile) and answers all those requests with one wake-up of the loop. One hand-off
+    each way per commit, not per request; under load a commit holds many requests, and a
+    commit's fixed cost (the fsync, a few hundred microseconds of CPU on a virtual disk) is
+    shared by all of them.
     """
 
     def __init__(self, service: SpoolService) -> None:
         self.service = service
+        self.batch: list[tuple[str, str]] = []
+        self.batch_waiters: list[tuple[asyncio.Future, int]] = []
+        self.scheduled = False
         self.lock = threading.Lock()
         self.items: list[tuple[str, str]] = []
         self.waiters: list[tuple[asyncio.Future, int]] = []
@@ -189,13 +225,26 @@ class _GroupCommit:
         self.thread = threading.Thread(target=self._run, name="spool-commit", daemon=True)
         self.thread.start()
 
-    async def add(self, items: list[tuple[str, str]]) -> int:
-        future = asyncio.get_running_loop().create_future()
+    def add(self, items: list[tuple[str, str]]) -> asyncio.Future:
+        """Queue ``items``; the returned future resolves to their count once they are committed."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.batch += items
+        self.batch_waiters.append((future, len(items)))
+        if not self.scheduled:
+            # Runs after the callbacks already queued: the other requests read in this iteration.
+            self.scheduled = True
+            loop.call_soon(self._hand_over)
+        return future
+
+    def _hand_over(self) -> None:
+        self.scheduled = False
+        batch, waiters = self.batch, self.batch_waiters
+        self.batch, self.batch_waiters = [], []
         with self.lock:
-            self.items.extend(items)
-            self.waiters.append((future, len(items)))
+            self.items += batch
+            self.waiters += waiters
         self.pending.set()
-        return await future
 
     def _run(self) -> None:
         while not self.service.stopped:
@@ -245,7 +294,12 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
 
-    from translators.openlineage import parse_event
+    from translators.openlineage import validate_event
+
+    try:
+        import orjson as fast_json
+    except ImportError:  # optional: the standard library decodes the same bodies, slower
+        fast_json = None
 
     metrics = metrics or (service.metrics if service else Metrics())
     # Only the probes and the no-op route exist without a service (see the routes below).
@@ -264,7 +318,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         try:
             _check_token(request.headers, settings.token)
             body = _decode(await _read_body(request, limit), request.headers.get("content-encoding"), limit)
-            items = _parse(body, parse_event, dt.datetime.now(dt.UTC))
+            items = _parse(body, validate_event, fast_json)
         except _Refused as exc:
             metrics.reject(exc.body["error"])
             if exc.status in (401, 403):
@@ -294,7 +348,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         try:
             _check_token(request.headers, settings.token)
             body = _decode(await _read_body(request, limit), request.headers.get("content-encoding"), limit)
-            items = _parse(body, parse_event, dt.datetime.now(dt.UTC))
+            items = _parse(body, validate_event, fast_json)
         except _Refused as exc:
             return refused(exc)
         return JSONResponse({"accepted": len(items)}, status_code=201)

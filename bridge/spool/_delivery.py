@@ -39,6 +39,21 @@ from bridge.spool._metrics import Metrics
 from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._store import PendingEvent, Settlement, Spool
 
+try:  # optional (serve extra): reads a spooled event several times faster than json.loads
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - the standard library reads the same text
+    _fast_loads = None
+
+
+def _load_event(body: str) -> Any:
+    """Decode a spooled event; what orjson refuses (NaN, huge integers) the standard library reads."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(body)
+        except ValueError:
+            pass
+    return json.loads(body)
+
 __all__ = ["DeliveryWorker", "deliver_round"]
 
 log = logging.getLogger(__name__)
@@ -91,7 +106,7 @@ def deliver_round(
     translated: list[tuple[PendingEvent, list[MetadataChangeProposalWrapper]]] = []
     for row in rows:
         try:
-            event = parse(json.loads(row.body), location=f"spool event {row.id}")
+            event = parse(_load_event(row.body), location=f"spool event {row.id}")
             translated.append((row, translator.translate(event)))
         except InvalidEventError as exc:
             invalid[row.id] = f"invalid event: {exc}"

@@ -41,6 +41,8 @@ class _Histogram:
 _COUNTERS = {
     "received": ("bridge_events_received_total", "OpenLineage events received (HTTP or Kafka), valid or not."),
     "spooled": ("bridge_events_spooled_total", "Events committed to the durable spool."),
+    "intake_commits": ("bridge_spool_intake_commits_total",
+                       "Group commits of received events (events spooled per commit = spooled / commits)."),
     "delivered": ("bridge_events_delivered_total", "Events whose MCPs were all delivered."),
     "retried": ("bridge_delivery_retries_total", "Event deliveries that failed retriably and were scheduled again."),
     "dead_lettered": ("bridge_events_dead_lettered_total", "Events moved to the dead-letter store."),

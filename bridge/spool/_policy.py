@@ -27,6 +27,9 @@ class DeliveryConfig:
         breaker_threshold: rounds in a row that delivered nothing before the breaker opens.
         max_attempts: give up (dead-letter) after this many retriable failures; 0 = never.
         idle_wait: seconds to sleep when nothing is due (new events wake the worker at once).
+        nice: niceness added to a delivery child process (``bridge serve``'s default delivery):
+            on a busy machine the intake's acknowledgements get the CPU first and delivery uses
+            what is left; the spool holds the difference. 0 = same priority as the intake.
     """
 
     workers: int = 1
@@ -36,6 +39,7 @@ class DeliveryConfig:
     breaker_threshold: int = 2
     max_attempts: int = 0
     idle_wait: float = 1.0
+    nice: int = 10
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DeliveryConfig:

@@ -46,8 +46,19 @@ def _die_with_parent() -> None:
         pass  # elsewhere the getppid() check in the report loop does it, a moment later
 
 
+def _relay_wakeups(fd: int, wake: Any) -> None:
+    """Child side of the wake-up pipe: each read means the intake committed something."""
+    while True:
+        try:
+            if not os.read(fd, 4096):
+                return  # the parent closed its end (it is stopping or gone)
+        except OSError:
+            return
+        wake()
+
+
 def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str, conn: Any, parent_pid: int,
-                log_level: int) -> None:
+                log_level: int, wakeups: Any = None) -> None:
     import signal
 
     from bridge.logs import configure_logging
@@ -57,10 +68,18 @@ def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str
     _die_with_parent()
     # Ctrl+C reaches the whole process group; the parent decides when delivery stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The parent's commits do not wake this process's workers: poll briefly instead.
-    delivery = attrs.evolve(delivery, idle_wait=min(delivery.idle_wait, 0.02))
+    if delivery.nice > 0:
+        # Acknowledgements first: delivery gets the CPU the intake leaves (see DeliveryConfig.nice).
+        with contextlib.suppress(OSError):
+            os.nice(delivery.nice)
+    # The parent's commits wake the workers through the wake-up pipe; the short idle wait is
+    # only a backstop (and the granularity of retry times).
+    delivery = attrs.evolve(delivery, idle_wait=min(delivery.idle_wait, 0.25 if wakeups is not None else 0.02))
     service = SpoolService(config, delivery=delivery, synchronous=synchronous, deliver="thread", exclusive=False)
     service.start()
+    if wakeups is not None:
+        threading.Thread(target=_relay_wakeups, args=(wakeups.fileno(), service.spool.wake),  # type: ignore[union-attr]
+                         name="delivery-wakeups", daemon=True).start()
     emitter_status, checked = "unknown", 0.0
     try:
         while True:
@@ -108,6 +127,9 @@ class DeliveryProcess:
         self._ctx = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._conn: Any = None
+        self._wake_fd: int | None = None
+        # Held while writing to or closing the wake-up fd, so a write never hits a reused fd number.
+        self._wake_lock = threading.Lock()
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
         self._offset: dict[str, Any] = {}
@@ -124,15 +146,34 @@ class DeliveryProcess:
 
     def _spawn(self) -> None:
         parent, child = self._ctx.Pipe()
+        wake_read, wake_write = self._ctx.Pipe(duplex=False)
         self._process = self._ctx.Process(
             target=_child_main,
-            args=(self.config, self.delivery, self.synchronous, child, os.getpid(), logging.getLogger().level),
+            args=(self.config, self.delivery, self.synchronous, child, os.getpid(), logging.getLogger().level,
+                  wake_read),
             name="bridge-delivery",
             daemon=True,
         )
         self._process.start()
         child.close()
+        wake_read.close()
+        # Raw non-blocking writes of one byte: a full pipe means the child has wake-ups pending anyway.
+        fd = os.dup(wake_write.fileno())
+        wake_write.close()
+        os.set_blocking(fd, False)
+        with self._wake_lock:
+            old, self._wake_fd = self._wake_fd, fd
+            if old is not None:
+                with contextlib.suppress(OSError):
+                    os.close(old)
         self._conn = parent
+
+    def wake(self) -> None:
+        """Tell the child something was committed (cheap; call after every intake commit)."""
+        with self._wake_lock:
+            if self._wake_fd is not None:
+                with contextlib.suppress(OSError):  # full: the child has wake-ups pending anyway
+                    os.write(self._wake_fd, b"w")
 
     def _watch(self) -> None:
         while True:
@@ -174,3 +215,8 @@ class DeliveryProcess:
             self._process.join(5)
         if self._watcher is not None:
             self._watcher.join(5)
+        with self._wake_lock:
+            fd, self._wake_fd = self._wake_fd, None
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)

@@ -206,6 +206,9 @@ class SpoolService:
             raise RuntimeError("SpoolService.start() was not called")
         count = self.spool.append_now(items)
         self.metrics.inc("spooled", count)
+        self.metrics.inc("intake_commits")
+        if self._process is not None:
+            self._process.wake()
         return count
 
     def stop(self, timeout: float = 30.0) -> None:

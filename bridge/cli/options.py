@@ -49,6 +49,14 @@ def translator_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _known_emitter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from emitters.base import emitter_kinds
+
+    if value is not None and value not in emitter_kinds():
+        raise click.BadParameter(f"{value!r} is not an emitter; known: {', '.join(emitter_kinds())}")
+    return value
+
+
 def emitter_options(*, token_flag: str = "--token", kafka: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--emitter and each emitter's connection flags, plus the translator options.
 
@@ -63,8 +71,9 @@ def emitter_options(*, token_flag: str = "--token", kafka: bool = True) -> Calla
     ]
     options = [
         click.option(
-            "--emitter", type=click.Choice(["rest", "kafka", "file", "console"]), envvar="BRIDGE_EMITTER",
-            help="Where MCPs go. Default: from config, else 'file' under the state directory.",
+            "--emitter", metavar="KIND", envvar="BRIDGE_EMITTER", callback=_known_emitter,
+            help="Where MCPs go: rest, kafka, file, console, or a registered emitter. "
+            "Default: from config, else 'file' under the state directory.",
         ),
         click.option("--gms-server", metavar="URL", help="REST: DataHub GMS URL, e.g. http://localhost:8080 ($DATAHUB_GMS_URL)."),
         click.option(token_flag, "token", metavar="TOKEN", help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),

@@ -30,62 +30,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import _workload as workload
+
 __all__ = ["main", "run"]
-
-
-def _aspects(n: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """``n`` (urn, aspect name, aspect) triples shaped like the translator's output."""
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    for i in range(n):
-        urn = f"urn:li:dataset:(urn:li:dataPlatform:bigquery,my-project.dataset_{i % 50}.table_{i},PROD)"
-        kind = i % 3
-        if kind == 0:
-            aspect: dict[str, Any] = {
-                "name": f"table_{i}",
-                "description": f"Table number {i}, written by job {i % 17}",
-                "customProperties": {
-                    "owner_team": "analytics",
-                    "row_count": str(i * 10),
-                    "format": "parquet",
-                },
-                "tags": [],
-            }
-            out.append((urn, "datasetProperties", aspect))
-        elif kind == 1:
-            ups = [
-                f"urn:li:dataset:(urn:li:dataPlatform:bigquery,my-project.raw.src_{(i + k) % 97},PROD)"
-                for k in range(3)
-            ]
-            aspect = {
-                "upstreams": [
-                    {
-                        "auditStamp": {"time": 1700000000000, "actor": "urn:li:corpuser:datahub"},
-                        "dataset": u,
-                        "type": "TRANSFORMED",
-                    }
-                    for u in ups
-                ]
-            }
-            out.append((urn, "upstreamLineage", aspect))
-        else:
-            out.append((urn, "status", {"removed": False}))
-    return out
-
-
-def _ours(triples: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
-    from bridge.mcp import MetadataChangeProposalWrapper
-
-    return [MetadataChangeProposalWrapper(entity_urn=u, aspect_name=a, aspect=v) for u, a, v in triples]
-
-
-def _theirs(triples: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
-    from datahub.emitter.mcp import MetadataChangeProposalWrapper
-    from datahub.metadata.schema_classes import ASPECT_NAME_MAP
-
-    return [
-        MetadataChangeProposalWrapper(entityUrn=u, aspect=ASPECT_NAME_MAP[a].from_obj(v))
-        for u, a, v in triples
-    ]
 
 
 def _timed_once(prepare: Callable[[], Any], timed: Callable[[Any], None]) -> float:
@@ -149,7 +96,7 @@ def run(n: int = 100_000, acryl_n: int = 10_000, repeat: int = 3) -> list[dict[s
         header = confluent_header(1)
 
         def raw_prepare() -> list[tuple[bytes, str]]:
-            return [(header + encoder.encode(m), m.entity_urn) for m in _ours(_aspects(n))]
+            return [(header + encoder.encode(m), m.entity_urn) for m in workload.ours(workload.aspects(n))]
 
         def raw_timed(items: list[tuple[bytes, str]]) -> None:
             produce, topic = raw.produce, topics["raw"]
@@ -177,15 +124,15 @@ def run(n: int = 100_000, acryl_n: int = 10_000, repeat: int = 3) -> list[dict[s
             theirs.flush()
 
         # Warm up: producers connected, schema ids resolved.
-        ours_timed(_ours(_aspects(100)))
+        ours_timed(workload.ours(workload.aspects(100)))
         raw_timed(raw_prepare()[:100])
-        theirs_timed(_theirs(_aspects(100)))
+        theirs_timed(workload.theirs(workload.aspects(100)))
 
         cases: list[tuple[str, int, Callable[[], Any], Callable[[Any], None]]] = [
-            ("lineage-bridge emit+flush", n, lambda: _ours(_aspects(n)), ours_timed),
-            ("lineage-bridge emit(cb)+flush", n, lambda: _ours(_aspects(n)), ours_callback_timed),
+            ("lineage-bridge emit+flush", n, lambda: workload.ours(workload.aspects(n)), ours_timed),
+            ("lineage-bridge emit(cb)+flush", n, lambda: workload.ours(workload.aspects(n)), ours_callback_timed),
             ("raw confluent-kafka produce", n, raw_prepare, raw_timed),
-            ("acryl-datahub emit+flush", acryl_n, lambda: _theirs(_aspects(acryl_n)), theirs_timed),
+            ("acryl-datahub emit+flush", acryl_n, lambda: workload.theirs(workload.aspects(acryl_n)), theirs_timed),
         ]
         best = {name: float("inf") for name, *_ in cases}
         for _ in range(repeat):

@@ -27,45 +27,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import _workload as workload
+
 __all__ = ["main", "run"]
-
-
-def _aspects(n: int) -> list[tuple[str, str, dict[str, Any]]]:
-    """``n`` (urn, aspect name, aspect) triples that look like what the translator produces."""
-    from translators.datahub.urns import make_dataset_urn
-
-    out = []
-    for i in range(n):
-        urn = make_dataset_urn("bigquery", f"my-project.dataset_{i % 50}.table_{i}")
-        kind = i % 3
-        if kind == 0:
-            out.append((urn, "datasetProperties", {
-                "name": f"table_{i}", "description": f"Table number {i}, written by job {i % 17}",
-                "customProperties": {"owner_team": "analytics", "row_count": str(i * 10), "format": "parquet"},
-                "tags": [],
-            }))
-        elif kind == 1:
-            ups = [make_dataset_urn("bigquery", f"my-project.raw.src_{(i + k) % 97}") for k in range(3)]
-            out.append((urn, "upstreamLineage", {
-                "upstreams": [{"auditStamp": {"time": 1700000000000, "actor": "urn:li:corpuser:datahub"},
-                               "dataset": u, "type": "TRANSFORMED"} for u in ups],
-            }))
-        else:
-            out.append((urn, "status", {"removed": False}))
-    return out
-
-
-def _ours(triples: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
-    from bridge.mcp import MetadataChangeProposalWrapper
-
-    return [MetadataChangeProposalWrapper(entity_urn=u, aspect_name=a, aspect=v) for u, a, v in triples]
-
-
-def _theirs(triples: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
-    from datahub.emitter.mcp import MetadataChangeProposalWrapper
-    from datahub.metadata.schema_classes import ASPECT_NAME_MAP
-
-    return [MetadataChangeProposalWrapper(entityUrn=u, aspect=ASPECT_NAME_MAP[a].from_obj(v)) for u, a, v in triples]
 
 
 def _timed(server: Any, expected: int, fn: Callable[[], None]) -> float:
@@ -88,7 +52,7 @@ def run(n: int = 4000, single_n: int = 1000, repeat: int = 3) -> list[dict[str, 
     from emitters.rest import RestEmitter
     from tests.servers.gms import GmsProcess
 
-    triples = _aspects(n)
+    triples = workload.aspects(n)
     single = triples[:single_n]
     rows: list[dict[str, Any]] = []
     with GmsProcess(store=False) as server:
@@ -98,8 +62,8 @@ def run(n: int = 4000, single_n: int = 1000, repeat: int = 3) -> list[dict[str, 
         ours.test_connection()
         theirs.test_connection()
         # Warm both connection pools and code paths.
-        ours.emit_many(_ours(triples[:50]))
-        theirs.emit_mcps(_theirs(triples[:50]))
+        ours.emit_many(workload.ours(triples[:50]))
+        theirs.emit_mcps(workload.theirs(triples[:50]))
 
         def best(label: str, impl: str, count: int, build: Callable[[], list[Any]],
                  send: Callable[[list[Any]], None]) -> None:
@@ -123,11 +87,11 @@ def run(n: int = 4000, single_n: int = 1000, repeat: int = 3) -> list[dict[str, 
                 ours_bg.emit(mcp)
             ours_bg.flush()
 
-        best("single emit", "lineage-bridge", single_n, lambda: _ours(single), ours_single)
-        best("single emit", "acryl-datahub", single_n, lambda: _theirs(single), theirs_single)
-        best("batch emit_mcps", "lineage-bridge", n, lambda: _ours(triples), ours.emit_many)
-        best("batch emit_mcps", "acryl-datahub", n, lambda: _theirs(triples), theirs.emit_mcps)
-        best("emit, background delivery", "lineage-bridge", n, lambda: _ours(triples), ours_background)
+        best("single emit", "lineage-bridge", single_n, lambda: workload.ours(single), ours_single)
+        best("single emit", "acryl-datahub", single_n, lambda: workload.theirs(single), theirs_single)
+        best("batch emit_mcps", "lineage-bridge", n, lambda: workload.ours(triples), ours.emit_many)
+        best("batch emit_mcps", "acryl-datahub", n, lambda: workload.theirs(triples), theirs.emit_mcps)
+        best("emit, background delivery", "lineage-bridge", n, lambda: workload.ours(triples), ours_background)
         ours.close()
         ours_bg.close()
         theirs.close()
@@ -160,4 +124,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()

@@ -68,7 +68,7 @@ class Emitter(abc.ABC):
     def emit_mcps(self, items: Iterable[MetadataChangeProposalWrapper]) -> int:
         return self.emit_many(items)
 
-    def flush(self, timeout: float | None = None) -> None:
+    def flush(self, timeout: float | None = None) -> None:  # noqa: B027 - emitters that deliver in emit() have nothing to flush
         """Deliver everything pending. Raises :class:`~bridge.errors.UndeliveredError` if some could not be."""
 
     def close(self) -> None:

@@ -1,12 +1,14 @@
+"""Shared fixtures: the real servers the tests start (Kafka broker, Schema Registry, GMS, bridge serve)."""
+
+import pytest
 
 # ---------------------------------------------------------------------------
 # Kafka: a real broker (tansu) and a Schema Registry test server.
 # Owner: Kafka emitter (issue 4). Other sections: append your own block.
 # ---------------------------------------------------------------------------
-import pytest as _kafka_pytest
 
 
-@_kafka_pytest.fixture(scope="session")
+@pytest.fixture(scope="session")
 def kafka_broker_server():
     """The running tansu broker (a tests.servers.kafka_broker.TansuBroker) for the whole session.
 
@@ -18,13 +20,13 @@ def kafka_broker_server():
         yield broker
 
 
-@_kafka_pytest.fixture(scope="session")
+@pytest.fixture(scope="session")
 def kafka_broker(kafka_broker_server) -> str:
     """Bootstrap string (``127.0.0.1:<port>``) of the session's real Kafka-protocol broker."""
     return kafka_broker_server.bootstrap
 
 
-@_kafka_pytest.fixture()
+@pytest.fixture()
 def schema_registry():
     """A fresh Schema Registry test server (tests.servers.schema_registry.SchemaRegistryServer); ``.url``."""
     from tests.servers.schema_registry import schema_registry as _run_registry
@@ -40,10 +42,9 @@ def schema_registry():
 # REST / GMS: a real GMS test server (tests/servers/gms.py) and a throw-away CA.
 # Owner: REST emitter (issue 3). Other sections: append your own block.
 # ---------------------------------------------------------------------------
-import pytest as _gms_pytest
 
 
-@_gms_pytest.fixture()
+@pytest.fixture()
 def gms_server():
     """A fresh GMS test server (tests.servers.gms.GmsServer) on 127.0.0.1, no token; ``.url``, ``.proposals``."""
     from tests.servers.gms import GmsServer
@@ -52,7 +53,7 @@ def gms_server():
         yield server
 
 
-@_gms_pytest.fixture()
+@pytest.fixture()
 def tls_files(tmp_path):
     """A self-signed CA with server (localhost/127.0.0.1) and client certificates (tests.servers.tls.TlsFiles)."""
     from tests.servers.tls import make_tls_files
@@ -67,10 +68,9 @@ def tls_files(tmp_path):
 # bridge serve / spool / consume (issue 5): a running bridge in a thread.
 # Owner: serve helper. Other sections: append your own block.
 # ---------------------------------------------------------------------------
-import pytest as _serve_pytest
 
 
-@_serve_pytest.fixture()
+@pytest.fixture()
 def bridge_serve(tmp_path):
     """Factory: ``bridge_serve(emitter="file", emitters=None, deliver=True, **serve_settings)`` starts
     ``bridge serve`` (uvicorn + Starlette + spool) in a thread on a free port and returns the

@@ -59,9 +59,11 @@ def test_outputs_added_during_the_run_are_reported():
 
 def test_from_config_uses_the_configured_emitter(tmp_path):
     out = tmp_path / "mcps.json"
-    with Bridge.from_config(emitter="file", emitters={"file": {"filename": str(out)}}) as lineage:
-        with lineage.run("job", namespace="ns", outputs=[("hive", "db.t")]):
-            pass
+    with (
+        Bridge.from_config(emitter="file", emitters={"file": {"filename": str(out)}}) as lineage,
+        lineage.run("job", namespace="ns", outputs=[("hive", "db.t")]),
+    ):
+        pass
     objs = json.loads(out.read_text())
     assert {MetadataChangeProposalWrapper.from_obj(o).entity_type for o in objs} >= {"dataJob", "dataProcessInstance"}
 

@@ -11,7 +11,7 @@ from bridge.pipeline import Pipeline
 from bridge.testing import RecordingEmitter, RecordingEmitterConfig
 
 JOB_URN = "urn:li:dataJob:(urn:li:dataFlow:(test,flow,prod),job)"
-T0 = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 
 
 def ds(name: str) -> str:

@@ -70,8 +70,8 @@ class RunHandle:
 
     def running(self, *, outputs: Sequence[Dataset | tuple[str, str]] = ()) -> None:
         """Send a RUNNING event (optionally with outputs learned so far)."""
-        extra = {"outputs": tuple(_as_dataset(d) for d in outputs)} if outputs else {}
-        self._bridge.emit(self._bridge._event(self, EventType.RUNNING, **extra))
+        event = self._bridge._event(self, EventType.RUNNING, outputs=tuple(_as_dataset(d) for d in outputs) or None)
+        self._bridge.emit(event)
 
     def add_outputs(self, *outputs: Dataset | tuple[str, str]) -> None:
         """Record more outputs; they are sent with the final event."""
@@ -196,7 +196,14 @@ class Bridge:
         self.emit(self._event(handle, EventType.COMPLETE))
         self.flush()
 
-    def _event(self, handle: RunHandle, event_type: EventType, *, error: ErrorInfo | None = None, **extra: Any) -> RunEvent:
+    def _event(
+        self,
+        handle: RunHandle,
+        event_type: EventType,
+        *,
+        error: ErrorInfo | None = None,
+        outputs: tuple[Dataset, ...] | None = None,
+    ) -> RunEvent:
         base = handle._base
         return RunEvent(
             event_type=event_type,
@@ -204,6 +211,6 @@ class Bridge:
             producer=PRODUCER,
             run=Run(run_id=handle.run_id, parent=base["parent"], error=error),
             job=handle.job,
-            inputs=extra.get("inputs", base["inputs"]),
-            outputs=extra.get("outputs", base["outputs"]),
+            inputs=base["inputs"],
+            outputs=base["outputs"] if outputs is None else outputs,
         )

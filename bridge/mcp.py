@@ -68,8 +68,9 @@ class MetadataChangeProposalWrapper:
 
     entity_urn: str
     aspect: Mapping[str, Any] | AspectLike
-    aspect_name: str = attrs.field(default=None)
-    entity_type: str = attrs.field(default=None)
+    # Optional at construction, always set afterwards (derived in __attrs_post_init__).
+    aspect_name: str = attrs.field(default=None)  # type: ignore[assignment]
+    entity_type: str = attrs.field(default=None)  # type: ignore[assignment]
     change_type: str = "UPSERT"
     system_metadata: Mapping[str, Any] | None = None
 
@@ -156,7 +157,7 @@ class MetadataChangeProposalWrapper:
             entity_urn=urn,
             aspect_name=name,
             aspect=value,
-            entity_type=obj.get("entityType") or None,
+            entity_type=obj.get("entityType") or None,  # type: ignore[arg-type]
             change_type=obj.get("changeType") or "UPSERT",
             system_metadata=obj.get("systemMetadata") or None,
         )

@@ -43,7 +43,7 @@ class Emitter(abc.ABC):
     """
 
     kind: ClassVar[str]
-    config_class: ClassVar[type]
+    config_class: ClassVar[Any]  # a frozen attrs class with a ``from_dict`` classmethod
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any] | Any) -> Emitter:

@@ -72,3 +72,16 @@ def test_a_bad_dataset_is_a_clear_error():
     lineage = Bridge(emitter=RecordingEmitter())
     with pytest.raises(TypeError, match="namespace, name"), lineage.run("job", inputs=["just-a-name"]):
         pass
+
+
+def test_running_reports_progress_without_erasing_inputs():
+    emitter = RecordingEmitter()
+    lineage = Bridge(emitter=emitter)
+    with lineage.run("job", inputs=[("hive", "db.src")]) as run:
+        run.running(outputs=[("hive", "db.partial")])
+        during = emitter.aspects("dataJobInputOutput")[-1].aspect_value
+        assert any("db.partial" in urn for urn in during["outputDatasets"])
+        assert {e["status"] for e in run_events(emitter)} == {"STARTED"}
+    io = emitter.aspects("dataJobInputOutput")[-1].aspect_value
+    assert any("db.partial" in urn for urn in io["outputDatasets"])
+    assert any("db.src" in urn for urn in io["inputDatasets"])

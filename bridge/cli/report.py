@@ -83,7 +83,7 @@ def _mcp_objects(name: str, data: bytes) -> Iterable[tuple[str, object]]:
             continue
         try:
             yield f"{name}:{number}", json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             yield f"{name}:{number}", InvalidEventError(f"not valid JSON: {exc.msg}", location=f"{name}:{number}")
 
 

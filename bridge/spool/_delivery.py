@@ -245,6 +245,7 @@ class DeliveryWorker(threading.Thread):
         self.timeseries = _timeseries_aspects()
         self._stopping = threading.Event()
         self.rounds = 0
+        self.last_round = 0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -263,10 +264,13 @@ class DeliveryWorker(threading.Thread):
                 continue
             if not worked:
                 self.spool.wait_for_new(self.config.idle_wait)
+            elif self.config.linger > 0 and self.last_round < self.config.batch_size:
+                self._stopping.wait(self.config.linger)
 
     def run_once(self) -> bool:
         """Run one round; returns whether there was anything to do."""
         rows = self.spool.pending(limit=self.config.batch_size, worker=self.index, workers=self.config.workers)
+        self.last_round = len(rows)
         if not rows:
             return False
         self.rounds += 1

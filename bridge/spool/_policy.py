@@ -27,6 +27,9 @@ class DeliveryConfig:
         breaker_threshold: rounds in a row that delivered nothing before the breaker opens.
         max_attempts: give up (dead-letter) after this many retriable failures; 0 = never.
         idle_wait: seconds to sleep when nothing is due (new events wake the worker at once).
+        linger: seconds a worker waits after a round that was not full, so the next round
+            delivers (and commits) more events at once: fewer, larger spool transactions, which
+            the intake's commits then rarely have to wait for.
         nice: niceness added to a delivery child process (``bridge serve``'s default delivery):
             on a busy machine the intake's acknowledgements get the CPU first and delivery uses
             what is left; the spool holds the difference. 0 = same priority as the intake.
@@ -39,6 +42,7 @@ class DeliveryConfig:
     breaker_threshold: int = 2
     max_attempts: int = 0
     idle_wait: float = 1.0
+    linger: float = 0.05
     nice: int = 10
 
     @classmethod

@@ -200,11 +200,17 @@ class SpoolService:
         future.add_done_callback(counted)
         return future
 
-    def append_now(self, items: Sequence[tuple[str, str]]) -> int:
-        """Spool and commit ``(key, event JSON)`` pairs in the calling thread (see :meth:`Spool.append_now`)."""
+    def append_now(self, items: Sequence[tuple[str, str]], *, wait: bool = True) -> int | None:
+        """Spool and commit ``(key, event JSON)`` pairs in the calling thread (see :meth:`Spool.append_now`).
+
+        Returns:
+            How many were committed; ``None`` when ``wait=False`` and another writer was busy.
+        """
         if self.spool is None:
             raise RuntimeError("SpoolService.start() was not called")
-        count = self.spool.append_now(items)
+        count = self.spool.append_now(items, wait=wait)
+        if count is None:
+            return None
         self.metrics.inc("spooled", count)
         self.metrics.inc("intake_commits")
         if self._process is not None:

@@ -105,6 +105,9 @@ class Spool:
         self._synchronous = synchronous.upper()
         self._intake: sqlite3.Connection | None = None
         self._intake_lock = threading.Lock()
+        # The intake's event loop commits on its own connection, which never waits for a lock.
+        self._intake_nowait: sqlite3.Connection | None = None
+        self._nowait_lock = threading.Lock()
         self._max_group = max_group
         self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future] | None]
         self._queue = queue.SimpleQueue()
@@ -201,24 +204,32 @@ class Spool:
 
         return self.submit(op)
 
-    def append_now(self, items: Sequence[tuple[str, str]], *, received: float | None = None) -> int:
+    def append_now(self, items: Sequence[tuple[str, str]], *, received: float | None = None,
+                   wait: bool = True) -> int | None:
         """Spool events and commit in the calling thread; returns how many were written.
 
-        The HTTP intake calls this from its event loop with everything that arrived
-        since the last commit (its own group commit): no hand-off to the writer thread,
-        whose wake-up would wait for the GIL.
+        The HTTP intake calls this with everything that arrived since its last commit
+        (its own group commit), first from its event loop with ``wait=False``, then, only
+        if that finds the database busy, from its commit thread.
+
+        Args:
+            items: ``(ordering key, event JSON)`` pairs.
+            received: arrival time (epoch seconds); now if omitted.
+            wait: wait for a concurrent writer (the delivery side's transaction) to finish;
+                with ``False`` nothing is written and ``None`` returned if there is one.
+
+        Returns:
+            The number of events committed, or ``None`` (only with ``wait=False``) when busy.
         """
         now = time.time() if received is None else received
         rows = [(bucket_of(key), key, body, now) for key, body in items]
         if self._closed:
             raise SpoolClosedError("the spool is closed")
-        with self._intake_lock:
-            if self._intake is None:
-                self._intake = _connect(self.path, self._synchronous)
-                # Checkpoints (copying the WAL into the database) are left to the delivery side's
-                # commits, off the acknowledgement path; this is only a backstop (~40 MB of WAL).
-                self._intake.execute("PRAGMA wal_autocheckpoint=10000")
-            conn = self._intake
+        lock = self._intake_lock if wait else self._nowait_lock
+        if not lock.acquire(blocking=wait):
+            return None
+        try:
+            conn = self._intake_conn(wait)
             if len(rows) <= _ROWS_PER_STATEMENT:
                 # One multi-row INSERT in autocommit mode: atomic, and a single sqlite3_step, so
                 # the thread gives up and takes back the GIL once per commit instead of per row.
@@ -235,8 +246,28 @@ class Spool:
                         conn.execute("ROLLBACK")
                     raise
             self.commits += 1
+        except sqlite3.OperationalError as exc:
+            if not wait and exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return None  # another writer holds the lock: nothing was written
+            raise
+        finally:
+            lock.release()
         self.wake()
         return len(rows)
+
+    def _intake_conn(self, wait: bool) -> sqlite3.Connection:
+        conn = self._intake if wait else self._intake_nowait
+        if conn is None:
+            conn = _connect(self.path, self._synchronous)
+            # Checkpoints (copying the WAL into the database) are left to the delivery side's
+            # commits, off the acknowledgement path; this is only a backstop (~40 MB of WAL).
+            conn.execute("PRAGMA wal_autocheckpoint=10000")
+            if wait:
+                self._intake = conn
+            else:
+                conn.execute("PRAGMA busy_timeout=0")
+                self._intake_nowait = conn
+        return conn
 
     def add_dead(self, items: Iterable[tuple[str, str, str]]) -> concurrent.futures.Future:
         """Dead-letter events that never made it into the queue (``(key, body, reason)``)."""
@@ -418,9 +449,11 @@ class Spool:
         self._writer.join()
         self.wake()
         self._conn.close()
-        with self._intake_lock:
-            if self._intake is not None:
-                self._intake.close()
+        for lock, name in ((self._intake_lock, "_intake"), (self._nowait_lock, "_intake_nowait")):
+            with lock:
+                conn = getattr(self, name)
+                if conn is not None:
+                    conn.close()
         with self._reader_lock:
             self._reader.close()
         if self._lock_file is not None:

@@ -200,17 +200,23 @@ def _parse(body: bytes, validate: Any, fast: Any = None) -> list[tuple[str, str]
 
 
 class _GroupCommit:
-    """Commits the spool writes of concurrent requests together.
+    """Makes the spool writes of concurrent requests durable together, pipelined.
 
     Requests add their events to a batch on the event loop (no lock: only the loop touches
     it) and wait on an asyncio future. Once per loop iteration -- after every request whose
-    bytes arrived in that iteration has been validated -- the batch is committed in one
-    transaction, right there on the loop: no thread wake-up and no GIL hand-off on the way,
-    which on a busy machine cost more than the commit itself. That commit never waits for a
-    lock: when the delivery side holds the database (its transactions are short and rare),
-    the batch goes to a commit thread instead, which waits for it, and so do later batches
-    until that thread is idle again (a request is never committed before an earlier one).
-    Either way a commit's fixed cost (the fsync) is shared by all the requests in it.
+    bytes arrived in that iteration has been validated -- the batch is written to the spool
+    in one transaction, right there on the loop, without flushing it (tens of microseconds,
+    no thread hand-off). The flush thread then fdatasyncs the write-ahead log and answers
+    every request written before that flush started with one wake-up of the loop; commits
+    written meanwhile go with the next flush. So writes and flushes overlap, and a flush's
+    cost is shared by everything written since the previous one. Nothing is acknowledged
+    before its flush returned: the durability of ``synchronous=FULL`` (see
+    :meth:`bridge.spool.Spool.sync_wal`).
+
+    The loop never waits for a lock: when the delivery side holds the database (its
+    transactions are short and rare), the batch goes to the commit thread instead, which
+    waits for it and commits durably; later batches follow it there until it is idle, so a
+    request is never committed before an earlier one.
     """
 
     def __init__(self, service: SpoolService) -> None:
@@ -218,17 +224,21 @@ class _GroupCommit:
         self.batch: list[tuple[str, str]] = []
         self.batch_waiters: list[tuple[asyncio.Future, int]] = []
         self.scheduled = False
-        self.in_thread = 0  # batches handed to the thread and not answered yet (loop-side count)
+        self.in_thread = 0  # batches handed to the commit thread and not answered yet (loop-side count)
         self.lock = threading.Lock()
         self.items: list[tuple[str, str]] = []
         self.waiters: list[tuple[asyncio.Future, int]] = []
         self.handed = 0  # batches in self.items (under self.lock)
         self.pending = threading.Event()
+        self.unflushed: list[tuple[asyncio.Future, int]] = []  # written, waiting for a flush (under self.lock)
+        self.flush_pending = threading.Event()
         self.thread = threading.Thread(target=self._run, name="spool-commit", daemon=True)
         self.thread.start()
+        self.flusher = threading.Thread(target=self._flush_loop, name="spool-flush", daemon=True)
+        self.flusher.start()
 
     def add(self, items: list[tuple[str, str]]) -> asyncio.Future:
-        """Queue ``items``; the returned future resolves to their count once they are committed."""
+        """Queue ``items``; the returned future resolves to their count once they are durable."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.batch += items
@@ -236,21 +246,23 @@ class _GroupCommit:
         if not self.scheduled:
             # Runs after the callbacks already queued: the other requests read in this iteration.
             self.scheduled = True
-            loop.call_soon(self._flush)
+            loop.call_soon(self._write)
         return future
 
-    def _flush(self) -> None:
+    def _write(self) -> None:
         self.scheduled = False
         batch, waiters = self.batch, self.batch_waiters
         self.batch, self.batch_waiters = [], []
         if not self.in_thread:
             try:
-                committed = self.service.append_now(batch, wait=False)
+                written = self.service.append_now(batch, wait=False, sync=False)
             except Exception as exc:  # noqa: BLE001 - every waiting request answers 503 with it
                 _answer(waiters, exc)
                 return
-            if committed is not None:
-                _answer(waiters, None)
+            if written is not None:
+                with self.lock:
+                    self.unflushed += waiters
+                self.flush_pending.set()
                 return
         self.in_thread += 1
         with self.lock:
@@ -259,10 +271,40 @@ class _GroupCommit:
             self.handed += 1
         self.pending.set()
 
+    def _flush_loop(self) -> None:
+        while not self.service.stopped:
+            if not self.flush_pending.wait(1.0):
+                continue
+            with self.lock:
+                # Everything in this list was written before the flush below starts.
+                waiters, self.unflushed = self.unflushed, []
+                self.flush_pending.clear()
+            if not waiters:
+                continue
+            try:
+                self.service.sync_wal()
+                error: BaseException | None = None
+            except Exception as exc:  # noqa: BLE001 - not durable: every waiting request answers 503
+                error = exc
+            if not self._reply(waiters, error):
+                return
+
     def _answer_from_thread(self, waiters: list[tuple[asyncio.Future, int]], error: BaseException | None,
                             batches: int) -> None:
         self.in_thread -= batches
         _answer(waiters, error)
+
+    def _reply(self, waiters: list[tuple[asyncio.Future, int]], error: BaseException | None,
+               batches: int | None = None) -> bool:
+        loop = waiters[0][0].get_loop()
+        try:
+            if batches is None:
+                loop.call_soon_threadsafe(_answer, waiters, error)
+            else:
+                loop.call_soon_threadsafe(self._answer_from_thread, waiters, error, batches)
+        except RuntimeError:
+            return False  # the loop is closed: the server is gone
+        return True
 
     def _run(self) -> None:
         while not self.service.stopped:
@@ -279,11 +321,8 @@ class _GroupCommit:
                 error: BaseException | None = None
             except Exception as exc:  # noqa: BLE001 - every waiting request answers 503 with it
                 error = exc
-            loop = waiters[0][0].get_loop()
-            try:
-                loop.call_soon_threadsafe(self._answer_from_thread, waiters, error, batches)
-            except RuntimeError:
-                return  # the loop is closed: the server is gone
+            if not self._reply(waiters, error, batches):
+                return
 
 
 def _answer(waiters: list[tuple[asyncio.Future, int]], error: BaseException | None) -> None:

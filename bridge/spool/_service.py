@@ -200,7 +200,7 @@ class SpoolService:
         future.add_done_callback(counted)
         return future
 
-    def append_now(self, items: Sequence[tuple[str, str]], *, wait: bool = True) -> int | None:
+    def append_now(self, items: Sequence[tuple[str, str]], *, wait: bool = True, sync: bool = True) -> int | None:
         """Spool and commit ``(key, event JSON)`` pairs in the calling thread (see :meth:`Spool.append_now`).
 
         Returns:
@@ -208,14 +208,20 @@ class SpoolService:
         """
         if self.spool is None:
             raise RuntimeError("SpoolService.start() was not called")
-        count = self.spool.append_now(items, wait=wait)
+        count = self.spool.append_now(items, wait=wait, sync=sync)
         if count is None:
             return None
         self.metrics.inc("spooled", count)
         self.metrics.inc("intake_commits")
         if self._process is not None:
-            self._process.wake()
+            self._process.wake()  # delivering a not-yet-flushed event early is harmless: it was committed
         return count
+
+    def sync_wal(self) -> None:
+        """Make every commit so far durable (see :meth:`Spool.sync_wal`)."""
+        if self.spool is None:
+            raise RuntimeError("SpoolService.start() was not called")
+        self.spool.sync_wal()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the current round, persist the memory, close the emitter and the spool. Safe to call twice."""

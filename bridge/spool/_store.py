@@ -108,6 +108,9 @@ class Spool:
         # The intake's event loop commits on its own connection, which never waits for a lock.
         self._intake_nowait: sqlite3.Connection | None = None
         self._nowait_lock = threading.Lock()
+        self._nowait_sync = True
+        self._wal_fd: int | None = None
+        self._wal_lock = threading.Lock()
         self._max_group = max_group
         self._queue: queue.SimpleQueue[tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future] | None]
         self._queue = queue.SimpleQueue()
@@ -205,7 +208,7 @@ class Spool:
         return self.submit(op)
 
     def append_now(self, items: Sequence[tuple[str, str]], *, received: float | None = None,
-                   wait: bool = True) -> int | None:
+                   wait: bool = True, sync: bool = True) -> int | None:
         """Spool events and commit in the calling thread; returns how many were written.
 
         The HTTP intake calls this with everything that arrived since its last commit
@@ -217,6 +220,11 @@ class Spool:
             received: arrival time (epoch seconds); now if omitted.
             wait: wait for a concurrent writer (the delivery side's transaction) to finish;
                 with ``False`` nothing is written and ``None`` returned if there is one.
+            sync: make the commit durable before returning (the connection's ``synchronous``
+                level). ``False`` (only with ``wait=False``): the commit is written to the WAL
+                but not flushed; the caller must call :meth:`sync_wal` before telling anyone the
+                events are durable. That lets the next commit be written while the previous
+                flush is still running.
 
         Returns:
             The number of events committed, or ``None`` (only with ``wait=False``) when busy.
@@ -225,11 +233,16 @@ class Spool:
         rows = [(bucket_of(key), key, body, now) for key, body in items]
         if self._closed:
             raise SpoolClosedError("the spool is closed")
+        if wait and not sync:
+            raise ValueError("sync=False needs wait=False")
         lock = self._intake_lock if wait else self._nowait_lock
         if not lock.acquire(blocking=wait):
             return None
         try:
             conn = self._intake_conn(wait)
+            if not wait and sync != self._nowait_sync:
+                conn.execute(f"PRAGMA synchronous={self._synchronous if sync else 'NORMAL'}")
+                self._nowait_sync = sync
             if len(rows) <= _ROWS_PER_STATEMENT:
                 # One multi-row INSERT in autocommit mode: atomic, and a single sqlite3_step, so
                 # the thread gives up and takes back the GIL once per commit instead of per row.
@@ -254,6 +267,35 @@ class Spool:
             lock.release()
         self.wake()
         return len(rows)
+
+    def sync_wal(self) -> None:
+        """Flush the write-ahead log to stable storage (after ``append_now(..., sync=False)``).
+
+        Every commit written before this call is durable when it returns -- what
+        ``synchronous=FULL`` does inside each commit (an fdatasync of the WAL), done outside it so
+        commits and flushes overlap. A commit written this way is either still in the WAL (flushed
+        here) or was checkpointed into the database file, which SQLite syncs after a checkpoint
+        and before it reuses the WAL.
+
+        Raises:
+            OSError: the flush failed: nothing written since the last successful flush is durable.
+        """
+        with self._wal_lock:
+            fd = self._wal_fd
+            if fd is None or os.fstat(fd).st_nlink == 0:
+                # First use, or SQLite removed the file (it does when the last connection closes): open
+                # the current WAL and sync the directory once so the file's own entry is durable too.
+                if fd is not None:
+                    os.close(fd)
+                    self._wal_fd = None
+                fd = os.open(f"{self.path}-wal", os.O_RDONLY | os.O_CLOEXEC)
+                dir_fd = os.open(self.state_dir, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+                self._wal_fd = fd
+        os.fdatasync(fd)
 
     def _intake_conn(self, wait: bool) -> sqlite3.Connection:
         conn = self._intake if wait else self._intake_nowait
@@ -449,6 +491,10 @@ class Spool:
         self._writer.join()
         self.wake()
         self._conn.close()
+        with self._wal_lock:
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
         for lock, name in ((self._intake_lock, "_intake"), (self._nowait_lock, "_intake_nowait")):
             with lock:
                 conn = getattr(self, name)

@@ -1,0 +1,43 @@
+"""The intake's group commit while another writer holds the spool: the request waits, then is 201 and spooled.
+
+The event loop's own commit never waits for a lock; with the database busy (a delivery
+round's transaction) the batch goes to the commit thread, which waits for the lock and
+commits; requests after it are still answered, in order, once they are durable.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import requests
+
+CORPUS = Path(__file__).parent / "corpus" / "openlineage"
+
+
+def test_requests_wait_for_a_busy_spool_then_are_spooled(bridge_serve, tmp_path):
+    server = bridge_serve(deliver=False)
+    event = json.loads(next((CORPUS / "simple_run_event").glob("*.json")).read_text())
+    url = server.url + "/api/v1/lineage"
+    assert requests.post(url, json=event, timeout=10).status_code == 201
+    other = sqlite3.connect(tmp_path / "state" / "spool.sqlite3", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # hold the write lock, as a delivery round's transaction does
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(requests.post, url, json={**event, "producer": f"p{i}"}, timeout=30)
+                   for i in range(4)]
+        time.sleep(0.5)
+        # Not durable yet, so not acknowledged yet.
+        assert not any(f.done() for f in futures)
+        # The server still answers other requests meanwhile.
+        assert requests.get(server.url + "/healthz", timeout=5).status_code == 200
+        other.execute("ROLLBACK")
+        other.close()
+        assert [f.result().status_code for f in futures] == [201] * 4
+    producers = sorted(json.loads(e.body)["producer"] for e in server.service.spool.pending(limit=100))
+    assert producers == sorted([event["producer"], "p0", "p1", "p2", "p3"])
+    # And the fast path is back once the thread is idle.
+    assert requests.post(url, json={**event, "producer": "after"}, timeout=10).status_code == 201
+    assert server.service.spool.depth() == 6

@@ -1,7 +1,7 @@
 """The HTTP side of the REST emitter: one keep-alive ``requests`` session, timeouts, TLS, retries.
 
 Retries (exponential backoff with full jitter, ``Retry-After`` honoured) happen
-here and only for what :func:`~emitters.rest.errors.is_retriable` allows:
+here and only for what :func:`~bridge.errors.is_retriable` allows:
 connection failures, timeouts and the configured statuses (429, 5xx). Other
 4xx answers are returned to the caller at once.
 """
@@ -20,9 +20,9 @@ import requests
 import requests.adapters
 import urllib3
 
-from bridge.errors import BridgeError, DeliveryError, RetriableError
+from bridge.errors import BridgeError, DeliveryError, RetriableError, is_retriable
 from emitters.rest.config import RestEmitterConfig
-from emitters.rest.errors import error_for_exception, error_for_status, is_retriable
+from emitters.rest.errors import error_for_exception, error_for_status
 
 __all__ = ["GmsClient", "GmsResponse", "USER_AGENT"]
 

@@ -35,7 +35,7 @@ from bridge.errors import (
     RetriableError,
 )
 
-__all__ = ["error_for_exception", "error_for_status", "gms_url_hint", "is_retriable", "server_message"]
+__all__ = ["error_for_exception", "error_for_status", "gms_url_hint", "server_message"]
 
 REJECTED_STATUSES = frozenset({400, 413, 422})
 
@@ -145,11 +145,6 @@ def error_for_exception(exc: BaseException, *, url: str) -> DeliveryError:
                         urllib3.exceptions.ProtocolError, ConnectionError)):
         return ConnectionFailedError(f"the connection to {url} broke ({reason})")
     return DeliveryError(f"request to {url} failed ({reason})")
-
-
-def is_retriable(error: BaseException) -> bool:
-    """Whether retrying (after a backoff) may help."""
-    return isinstance(error, RetriableError)
 
 
 def _root_reason(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from ._values import Malformed, as_mapping, opt_int, opt_str
 
-__all__ = ["as_item", "as_list", "get_int", "get_int_i", "get_str", "get_str_i", "ident"]
+__all__ = ["as_item", "as_list", "get_int", "get_str", "get_str_i", "ident"]
 
 
 def ident(value: Any) -> str | None:
@@ -42,13 +42,6 @@ def get_int(obj: Mapping[str, Any], key: str, p: str, loc: str | None) -> int | 
     if value is None or type(value) is int:
         return value
     return opt_int(value, f"{p}.{key}", loc)
-
-
-def get_int_i(obj: Mapping[str, Any], key: str, p: str, i: int, loc: str | None) -> int | None:
-    value = obj.get(key)
-    if value is None or type(value) is int:
-        return value
-    return opt_int(value, f"{p}[{i}].{key}", loc)
 
 
 def as_item(item: Any, p: str, i: int) -> Mapping[str, Any]:

@@ -11,10 +11,12 @@ Measured, side by side in the same run and against the same server process:
 
 * ``noop``: ``POST /_noop/api/v1/lineage`` -- auth check + body read + 201, nothing parsed or stored
   (the ceiling of uvicorn + Starlette on this machine);
-* ``parse only``: ``POST /_validate/api/v1/lineage`` -- the same parsing and validation, nothing stored
-  (tells the cost of reading OpenLineage JSON from the cost of durability);
-* ``durable``: ``POST /api/v1/lineage`` -- parsed, validated, group-committed to SQLite
-  (``synchronous=FULL``) before the 201, while the delivery worker drains the spool to GMS;
+* ``parse only``: ``POST /_validate/api/v1/lineage`` -- the same decoding and validation
+  (``translators.openlineage.validate_event``: what ``parse_event`` would reject, without building
+  the model), nothing stored (tells the cost of reading OpenLineage JSON from the cost of durability);
+* ``durable``: ``POST /api/v1/lineage`` -- decoded, validated, group-committed to the SQLite spool and
+  the write-ahead log fdatasynced before the 201 (the durability of ``synchronous=FULL``), either with
+  the delivery child stopped ("intake only") or while it drains the spool to GMS ("delivering");
 * ``end-to-end``: Spark events (the corpus's, with fresh run ids and job names so nothing is
   skipped as unchanged) from the first request until GMS has every event's MCPs.
 
@@ -203,6 +205,8 @@ def run(n: int = 3000, e2e_n: int = 4000, concurrencies: tuple[int, ...] = (16, 
                     "mcps": gms.stats()["proposals"] - gms_before,
                     "dead": _metric(bridge.url, "bridge_dead_letters"),
                 }
+                results["per_commit"] = (_metric(bridge.url, "bridge_events_spooled_total")
+                                         / max(_metric(bridge.url, "bridge_spool_intake_commits_total"), 1))
     return results
 
 
@@ -217,7 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     results = run(args.n, args.e2e_n, synchronous=args.synchronous, repeat=args.repeat)
     print(f"bridge serve: one event per request, Spark corpus events, {args.n} requests per cell "
           f"(best of {args.repeat}), load generator in its own process")
-    print(f"durable = answered 201 only after the SQLite commit (synchronous={args.synchronous}); "
+    print(f"durable = answered 201 only after the SQLite commit is on disk (synchronous={args.synchronous} "
+          "durability); ratio = durable (or parse-only) events/s / no-op events/s of the same run; "
           "'intake only': the delivery child is paused during the burst; 'delivering': it drains the spool "
           "to GMS at the same time; 'parse only': the same parsing/validation, nothing stored")
     print(f"{'clients':>7} | {'no-op ev/s':>10} {'p50':>5} {'p99':>5} | {'parse only':>10} {'ratio':>5} | "
@@ -235,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"        answers other than 201: {bad}")
         print(f"{concurrency:>7} | {noop_rate:>10.0f} {noop['p50_ms']:>5.1f} {noop['p99_ms']:>5.1f} | "
               f"{parse_rate:>10.0f} {parse_rate / noop_rate:>5.0%} | {cells[0]} | {cells[1]}")
+    print(f"events per intake commit (whole run): {results['per_commit']:.1f}")
     e2e = results["e2e"]
     rate = e2e["events"] / e2e["elapsed"]
     print(f"end-to-end (accepted -> delivered to GMS test server, 16 clients): {e2e['events']} events, "

@@ -225,6 +225,7 @@ class _GroupCommit:
         self.batch_waiters: list[tuple[asyncio.Future, int]] = []
         self.scheduled = False
         self.in_thread = 0  # batches handed to the commit thread and not answered yet (loop-side count)
+        self.flushing = False  # a write of the loop's is being flushed (loop-side)
         self.lock = threading.Lock()
         self.items: list[tuple[str, str]] = []
         self.waiters: list[tuple[asyncio.Future, int]] = []
@@ -251,7 +252,11 @@ class _GroupCommit:
 
     def _write(self) -> None:
         self.scheduled = False
+        if self.flushing and not self.in_thread:
+            return  # written together right after the flush in flight (see _flushed)
         batch, waiters = self.batch, self.batch_waiters
+        if not waiters:
+            return
         self.batch, self.batch_waiters = [], []
         if not self.in_thread:
             try:
@@ -260,6 +265,7 @@ class _GroupCommit:
                 _answer(waiters, exc)
                 return
             if written is not None:
+                self.flushing = True
                 with self.lock:
                     self.unflushed += waiters
                 self.flush_pending.set()
@@ -270,6 +276,11 @@ class _GroupCommit:
             self.waiters += waiters
             self.handed += 1
         self.pending.set()
+
+    def _flushed(self, waiters: list[tuple[asyncio.Future, int]], error: BaseException | None) -> None:
+        self.flushing = False
+        _answer(waiters, error)
+        self._write()  # what arrived during the flush: one write, and the next flush at once
 
     def _flush_loop(self) -> None:
         while not self.service.stopped:
@@ -286,7 +297,7 @@ class _GroupCommit:
                 error: BaseException | None = None
             except Exception as exc:  # noqa: BLE001 - not durable: every waiting request answers 503
                 error = exc
-            if not self._reply(waiters, error):
+            if not self._reply(waiters, error, flushed=True):
                 return
 
     def _answer_from_thread(self, waiters: list[tuple[asyncio.Future, int]], error: BaseException | None,
@@ -295,11 +306,11 @@ class _GroupCommit:
         _answer(waiters, error)
 
     def _reply(self, waiters: list[tuple[asyncio.Future, int]], error: BaseException | None,
-               batches: int | None = None) -> bool:
+               batches: int | None = None, *, flushed: bool = False) -> bool:
         loop = waiters[0][0].get_loop()
         try:
-            if batches is None:
-                loop.call_soon_threadsafe(_answer, waiters, error)
+            if flushed:
+                loop.call_soon_threadsafe(self._flushed, waiters, error)
             else:
                 loop.call_soon_threadsafe(self._answer_from_thread, waiters, error, batches)
         except RuntimeError:

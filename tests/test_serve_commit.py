@@ -41,3 +41,13 @@ def test_requests_wait_for_a_busy_spool_then_are_spooled(bridge_serve, tmp_path)
     # And the fast path is back once the thread is idle.
     assert requests.post(url, json={**event, "producer": "after"}, timeout=10).status_code == 201
     assert server.service.spool.depth() == 6
+
+
+def test_synchronous_normal_commits_without_the_flush(bridge_serve):
+    server = bridge_serve(deliver=False, synchronous="NORMAL")
+    event = json.loads(next((CORPUS / "simple_run_event").glob("*.json")).read_text())
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: requests.post(server.url + "/api/v1/lineage",
+                                                        json={**event, "producer": f"p{i}"}, timeout=10), range(16)))
+    assert [a.status_code for a in answers] == [201] * 16
+    assert server.service.spool.depth() == 16

@@ -226,6 +226,8 @@ class _GroupCommit:
         self.scheduled = False
         self.in_thread = 0  # batches handed to the commit thread and not answered yet (loop-side count)
         self.flushing = False  # a write of the loop's is being flushed (loop-side)
+        # With synchronous=NORMAL (survives kill -9, not a power cut) a commit needs no flush.
+        self.flush = service.synchronous.upper() != "NORMAL"
         self.lock = threading.Lock()
         self.items: list[tuple[str, str]] = []
         self.waiters: list[tuple[asyncio.Future, int]] = []
@@ -260,9 +262,12 @@ class _GroupCommit:
         self.batch, self.batch_waiters = [], []
         if not self.in_thread:
             try:
-                written = self.service.append_now(batch, wait=False, sync=False)
+                written = self.service.append_now(batch, wait=False, sync=not self.flush)
             except Exception as exc:  # noqa: BLE001 - every waiting request answers 503 with it
                 _answer(waiters, exc)
+                return
+            if written is not None and not self.flush:
+                _answer(waiters, None)  # synchronous=NORMAL: committed is all that was asked for
                 return
             if written is not None:
                 self.flushing = True

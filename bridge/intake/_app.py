@@ -200,18 +200,19 @@ def _parse(body: bytes, validate: Any, fast: Any = None) -> list[tuple[str, str]
 
 
 class _GroupCommit:
-    """Makes the spool writes of concurrent requests durable together, pipelined.
+    """Makes the spool writes of concurrent requests durable together.
 
     Requests add their events to a batch on the event loop (no lock: only the loop touches
     it) and wait on an asyncio future. Once per loop iteration -- after every request whose
     bytes arrived in that iteration has been validated -- the batch is written to the spool
     in one transaction, right there on the loop, without flushing it (tens of microseconds,
     no thread hand-off). The flush thread then fdatasyncs the write-ahead log and answers
-    every request written before that flush started with one wake-up of the loop; commits
-    written meanwhile go with the next flush. So writes and flushes overlap, and a flush's
-    cost is shared by everything written since the previous one. Nothing is acknowledged
-    before its flush returned: the durability of ``synchronous=FULL`` (see
-    :meth:`bridge.spool.Spool.sync_wal`).
+    those requests with one wake-up of the loop. While a flush runs the loop keeps reading
+    and validating; what arrives meanwhile is written in one transaction as soon as the
+    flush returns, and flushed next, so a flush's cost is shared by many requests under
+    load. Nothing is acknowledged before the flush after its write returned: the durability
+    of ``synchronous=FULL`` (see :meth:`bridge.spool.Spool.sync_wal`). With
+    ``synchronous=NORMAL`` requests are answered once written.
 
     The loop never waits for a lock: when the delivery side holds the database (its
     transactions are short and rare), the batch goes to the commit thread instead, which

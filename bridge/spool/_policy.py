@@ -42,8 +42,8 @@ class DeliveryConfig:
     breaker_threshold: int = 2
     max_attempts: int = 0
     idle_wait: float = 1.0
-    linger: float = 0.05
-    nice: int = 10
+    linger: float = 0.2
+    nice: int = 19
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DeliveryConfig:

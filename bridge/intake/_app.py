@@ -312,7 +312,7 @@ class _GroupCommit:
         _answer(waiters, error)
 
     def _reply(self, waiters: list[tuple[asyncio.Future, int]], error: BaseException | None,
-               batches: int | None = None, *, flushed: bool = False) -> bool:
+               batches: int = 0, *, flushed: bool = False) -> bool:
         loop = waiters[0][0].get_loop()
         try:
             if flushed:
@@ -370,6 +370,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
 
     from translators.openlineage import validate_event
 
+    fast_json: Any
     try:
         import orjson as fast_json
     except ImportError:  # optional: the standard library decodes the same bodies, slower

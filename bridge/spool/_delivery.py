@@ -39,6 +39,7 @@ from bridge.spool._metrics import Metrics
 from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._store import PendingEvent, Settlement, Spool
 
+_fast_loads: Any
 try:  # optional (serve extra): reads a spooled event several times faster than json.loads
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - the standard library reads the same text

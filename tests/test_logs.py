@@ -1,0 +1,44 @@
+"""Logs are key=value lines; secrets never appear in them."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from click.testing import CliRunner
+
+from bridge.cli import main
+from bridge.logs import configure_logging, log_fields
+from tests.servers.gms import GmsServer
+
+CORPUS_EVENT = "tests/corpus/openlineage/simple_run_event/simple_run_event.json"
+
+
+def test_records_are_key_value_lines_with_secrets_masked():
+    stream = io.StringIO()
+    configure_logging(logging.INFO, stream)
+    try:
+        logging.getLogger("bridge.test").info(
+            "delivered", extra=log_fields(urn="urn:li:corpuser:a b", count=3, token="s3cret", api_key="k3y")
+        )
+    finally:
+        configure_logging(logging.WARNING)
+    line = stream.getvalue().strip()
+    assert "level=info logger=bridge.test msg=delivered" in line
+    assert 'urn="urn:li:corpuser:a b"' in line and "count=3" in line
+    assert "token=***" in line and "api_key=***" in line
+    assert "s3cret" not in line and "k3y" not in line
+    assert line.startswith("ts=") and "\n" not in line
+
+
+def test_debug_logs_of_a_delivery_never_contain_the_token():
+    token = "tok-do-not-print-9f8e7d"
+    with GmsServer(token=token) as gms:
+        result = CliRunner().invoke(
+            main,
+            ["--log-level", "debug", "send", CORPUS_EVENT, "--emitter", "rest", "--gms-server", gms.url, "--token", token],
+        )
+        assert result.exit_code == 0, result.output
+        assert gms.proposals
+    assert "level=debug" in result.output  # the debug logs were captured, and...
+    assert token not in result.output  # ...the token is in none of them

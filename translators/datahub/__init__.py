@@ -27,6 +27,18 @@ from translators.datahub.platforms import DatasetRef, PlatformConfig, dataset_ur
 from translators.datahub.registry import EntityRegistry, RawAspect, aspect_mcp, entity_registry
 from translators.datahub.schema_types import datahub_type
 from translators.datahub.translator import DataHubTranslator, orchestrator_from_producer, translate
+from translators.datahub.urns import (
+    make_data_flow_urn,
+    make_data_job_urn,
+    make_data_platform_urn,
+    make_data_process_instance_urn,
+    make_dataset_urn,
+    make_dataset_urn_with_platform_instance,
+    make_group_urn,
+    make_schema_field_urn,
+    make_tag_urn,
+    make_user_urn,
+)
 
 __all__ = [
     "FLOW_NAMING",
@@ -49,6 +61,16 @@ __all__ = [
     "datahub_type",
     "dataset_urn",
     "entity_registry",
+    "make_data_flow_urn",
+    "make_data_job_urn",
+    "make_data_platform_urn",
+    "make_data_process_instance_urn",
+    "make_dataset_urn",
+    "make_dataset_urn_with_platform_instance",
+    "make_group_urn",
+    "make_schema_field_urn",
+    "make_tag_urn",
+    "make_user_urn",
     "orchestrator_from_producer",
     "resolve_dataset",
     "translate",

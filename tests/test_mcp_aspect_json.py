@@ -1,0 +1,90 @@
+"""``MetadataChangeProposalWrapper.aspect_json`` is byte for byte the json module's text.
+
+The fast path (orjson, when installed) must never change what GMS, Kafka or the
+lineage digests see, so every kind of value is compared with
+``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import pathlib
+
+import pytest
+
+from bridge.mcp import MetadataChangeProposalWrapper
+from translators.datahub import DataHubTranslator
+from translators.openlineage import parse_event
+
+CORPUS = pathlib.Path(__file__).parent / "corpus" / "openlineage"
+URN = "urn:li:dataset:(urn:li:dataPlatform:hive,db.t,PROD)"
+
+
+def _reference(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _ours(value: dict) -> str:
+    return MetadataChangeProposalWrapper(entity_urn=URN, aspect_name="x", aspect=value).aspect_json
+
+
+class _Colour(enum.StrEnum):
+    RED = "red"
+
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+def test_every_code_point_is_written_as_the_json_module_writes_it():
+    # All code points except lone surrogates, in chunks (also as keys).
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(points), 4096):
+        text = "".join(points[start : start + 4096])
+        value = {"s": text, text[:64]: [text[::-1]]}
+        assert _ours(value) == _reference(value)
+
+
+@pytest.mark.parametrize(
+    "scalar",
+    [
+        0, -1, 2**31, 2**53 + 1, 2**63 - 1, -(2**63), 2**63, 2**64 - 1, 2**64, -(2**63) - 1, 10**40,
+        True, False, None, "", "null", "3.5.0", "1e5",
+        0.0, -0.0, 1.0, -3.0, 0.1, 0.5, 1e-5, 1e-4, 5e-324, 1e15, 1e16, 1.5e300, 123456789012345.6,
+        9999999999999998.0, 2.0**53, 2.0**53 + 2, 12345678901234567.0, 1e22, -1e16, 10.0, 100.0, 1e-7,
+        float("nan"), float("inf"), float("-inf"),
+        _Colour.RED, _Level.HIGH,
+        "\ud800",  # lone surrogate: the json module writes it, orjson refuses
+    ],
+)
+def test_scalars_are_written_as_the_json_module_writes_them(scalar):
+    value = {"v": scalar, "l": [scalar, (scalar, {"n": scalar})]}
+    assert _ours(value) == _reference(value)
+
+
+def test_keys_the_json_module_converts_are_converted_the_same_way():
+    value = {1: "a", True: "b", None: "c", 2.5: "d", "e": {3: [1, 2]}}
+    assert _ours(value) == _reference(value)
+
+
+def test_values_the_json_module_refuses_are_still_refused():
+    with pytest.raises(TypeError):
+        _ours({"t": dt.datetime(2024, 1, 1, tzinfo=dt.UTC)})
+    with pytest.raises(TypeError):
+        _ours({"t": {1, 2}})
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match="Circular"):
+        _ours({"loop": loop})
+
+
+def test_every_corpus_aspect_is_written_as_the_json_module_writes_it():
+    translator = DataHubTranslator()
+    count = 0
+    for path in sorted(CORPUS.rglob("*.json")):
+        for mcp in translator.translate(parse_event(json.loads(path.read_bytes()))):
+            assert mcp.aspect_json == _reference(mcp.aspect_value), (path.name, mcp.aspect_name)
+            count += 1
+    assert count > 500

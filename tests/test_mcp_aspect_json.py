@@ -88,3 +88,38 @@ def test_every_corpus_aspect_is_written_as_the_json_module_writes_it():
             assert mcp.aspect_json == _reference(mcp.aspect_value), (path.name, mcp.aspect_name)
             count += 1
     assert count > 500
+
+
+def _gms_reference(mcp: MetadataChangeProposalWrapper) -> str:
+    return json.dumps(mcp.to_gms(), separators=(",", ":"))
+
+
+def test_gms_json_is_the_json_modules_ascii_text_for_every_ascii_character():
+    ascii_text = "".join(chr(c) for c in range(128))
+    for urn in (URN, URN + ascii_text):
+        mcp = MetadataChangeProposalWrapper(entity_urn=urn, aspect_name="x", aspect={"s": ascii_text, "n": 1})
+        assert mcp.to_gms_json() == _gms_reference(mcp)
+
+
+@pytest.mark.parametrize(
+    "aspect",
+    [{"s": "café ✓ 𝄞"}, {"s": "\u2028\x7f"}, {"f": 1e-5}, {"f": float("nan")}, {"s": "\ud800"}, {1: 2}],
+)
+def test_gms_json_is_the_json_modules_ascii_text_for_any_aspect(aspect):
+    mcp = MetadataChangeProposalWrapper(entity_urn=URN, aspect_name="x", aspect=aspect)
+    assert mcp.to_gms_json() == _gms_reference(mcp)
+
+
+def test_gms_json_carries_system_metadata_as_the_json_module_writes_it():
+    mcp = MetadataChangeProposalWrapper(
+        entity_urn="urn:li:corpuser:jos\u00e9", aspect_name="x", aspect={"a": [1.5, None]},
+        system_metadata={"runId": "r\u00e9", "lastObserved": 1700000000000, "score": 1e-7},
+    )
+    assert mcp.to_gms_json() == _gms_reference(mcp)
+
+
+def test_gms_json_of_every_corpus_proposal_is_the_json_modules_text():
+    translator = DataHubTranslator()
+    for path in sorted(CORPUS.rglob("*.json")):
+        for mcp in translator.translate(parse_event(json.loads(path.read_bytes()))):
+            assert mcp.to_gms_json() == _gms_reference(mcp), (path.name, mcp.aspect_name)

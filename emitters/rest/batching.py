@@ -8,7 +8,6 @@ for many. Batches are cut to stay under GMS's limits (200 proposals, 15 MiB).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,7 +19,6 @@ __all__ = ["Encoded", "INGEST_BATCH_PATH", "INGEST_PATH", "batch_body", "encode"
 INGEST_PATH = "/aspects?action=ingestProposal"
 INGEST_BATCH_PATH = "/aspects?action=ingestProposalBatch"
 
-_dumps = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 # Framing around the proposals: {"proposals":[ ... ],"async":"false"}
 _BATCH_OVERHEAD = len('{"proposals":[],"async":"false"}')
 
@@ -54,7 +52,7 @@ def encode(item: MetadataChangeProposalWrapper, callback: Any = None) -> Encoded
         RejectedError: the aspect cannot be serialised to JSON (names the URN and aspect).
     """
     try:
-        return Encoded(item, _dumps(item.to_gms()), callback)
+        return Encoded(item, item.to_gms_json(), callback)
     except (TypeError, ValueError) as exc:
         raise RejectedError(f"aspect is not JSON-serialisable: {exc}",
                             urn=getattr(item, "entity_urn", None), aspect=getattr(item, "aspect_name", None)) from exc

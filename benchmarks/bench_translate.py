@@ -11,6 +11,9 @@ Rows (same run, same corpus of 74 real events repeated N times):
   MCP serialised both ways: ``to_obj()`` (file form) and the GMS
   ``ingestProposal`` request body (``json.dumps({"proposal": mcp.to_gms()})``,
   which carries ``aspect_json``): the whole per-event CPU cost of the bridge;
+* ``bridge: bytes -> MCPs -> REST body`` -- the same, but only the request
+  body the REST emitter sends (``emitters.rest.batching``): the per-event CPU
+  of ``bridge serve``'s delivery child with a REST sink;
 * ``acryl-datahub: serialise same MCPs`` -- acryl-datahub has no Python
   OpenLineage converter (DataHub's is Java, inside GMS), so the closest
   comparison is its SDK turning the *same* MCPs (typed aspect classes, built
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     from datahub.emitter.rest_emitter import preserve_unicode_escapes
     from datahub.emitter.serialization_helper import pre_json_transform
 
+    from emitters.rest.batching import encode, single_body
     from translators.datahub import DataHubTranslator
     from translators.openlineage import parse_event
 
@@ -92,6 +96,12 @@ def main(argv: list[str] | None = None) -> None:
                 count += 1
         counter["mcps"] = count
 
+    def bridge_rest() -> None:
+        # What the delivery child of `bridge serve` does per event with the REST emitter.
+        for b in blobs:
+            for mcp in translator.translate(parse_event(json.loads(b))):
+                single_body(encode(mcp), False)
+
     # acryl-datahub's typed MCPs for the same output (built outside the timing).
     theirs = [
         DataHubMCPW.from_obj(m.to_obj())
@@ -110,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     t_parse = _best(parse_only, args.rounds)
     t_translate = _best(translate_only, args.rounds)
     t_bridge = _best(bridge, args.rounds)
+    t_rest = _best(bridge_rest, args.rounds)
     t_dh = _best(datahub_serialise, args.rounds)
     mcps = counter["mcps"]
 
@@ -122,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         ("parse_event (decoded JSON -> model)", t_parse),
         ("translate (model -> MCP objects)", t_translate),
         ("bridge: bytes -> MCPs -> file + GMS JSON", t_bridge),
+        ("bridge: bytes -> MCPs -> REST body", t_rest),
         ("acryl-datahub: same MCPs -> GMS JSON", t_dh),
     ):
         print(f"{label:42} {n / seconds:10,.0f} {seconds / n * 1e6:9.1f} {seconds / t_floor:13.2f}")

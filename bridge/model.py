@@ -62,9 +62,6 @@ class EventType(enum.StrEnum):
 
 
 def _non_empty(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    # Common case first (the parser already checked): a str starting with a non-space character.
-    if type(value) is str and value and not value[0].isspace():
-        return
     if not isinstance(value, str) or not value.strip():
         raise InvalidEventError(
             f"must be a non-empty string, got {value!r}", field=f"{type(instance).__name__}.{attribute.name}"
@@ -90,9 +87,6 @@ def _aware_datetime(instance: Any, attribute: attrs.Attribute, value: Any) -> No
 
 def _tuple_of(kind: type) -> Any:
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-        # Most sequences are empty or hold exactly ``kind``: one C-level pass, no per-item Python frame.
-        if not value or all(type(item) is kind for item in value):
-            return
         for i, item in enumerate(value):
             if not isinstance(item, kind):
                 raise InvalidEventError(

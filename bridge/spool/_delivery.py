@@ -135,10 +135,12 @@ def deliver_round(
                 if value != mcp.aspect_value:
                     mcp = attrs.evolve(mcp, aspect=value)
             # Timeseries points are all sent, but identical ones (Spark's repeated RUNNING) only once.
-            key = (*slot, aspect_digest(mcp.aspect_json)) if mcp.aspect_name in timeseries else slot
+            digest = aspect_digest(mcp.aspect_json) if mcp.aspect_name in timeseries else ""
+            key = (*slot, digest) if digest else slot
             group = groups.get(key)
             if group is None:
-                groups[key] = _Group(mcp=mcp, rows=[row.id], merged=merged)
+                # A timeseries group's key already holds its value's digest (same key, same digest).
+                groups[key] = _Group(mcp=mcp, rows=[row.id], merged=merged, digest=digest)
                 order.append(key)
             else:
                 # A newer value of the same aspect replaces the older one: only the newest is sent.
@@ -166,7 +168,8 @@ def deliver_round(
 
     for key in order:
         group = groups[key]
-        group.digest = aspect_digest(group.mcp.aspect_json)
+        if not group.digest:
+            group.digest = aspect_digest(group.mcp.aspect_json)
         if memory.delivered_digest(group.mcp.entity_urn, group.mcp.aspect_name) == group.digest:
             group.settled = True
             unchanged += 1

@@ -35,10 +35,19 @@ CHANGE_TYPES = frozenset({"UPSERT", "CREATE", "UPDATE", "DELETE", "PATCH", "REST
 _encode_aspect = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _encode_gms = json.JSONEncoder(separators=(",", ":")).encode
 
-try:  # optional (serve/kafka extras): encodes an aspect ~4x faster than the json module
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised only without the extras
-    _orjson = None
+
+@functools.cache
+def _fast_json() -> Any:
+    """orjson (serve/kafka extras; encodes ~4x faster than the json module) or None.
+
+    Imported on first use: importing a core module loads no optional dependency.
+    """
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - exercised only without the extras
+        return None
+    return orjson
+
 
 # orjson's text equals the json module's for str/int/bool/None/dict/list
 # values (tests/test_mcp_aspect_json.py checks every code point), but it spells
@@ -49,7 +58,8 @@ except ImportError:  # pragma: no cover - exercised only without the extras
 # goes to the json module. Exception: a float orjson writes as "N.0" with at
 # most 16 digits is the integer N exactly (its output round-trips), which the
 # json module (repr) also writes as "N.0" below 1e16 -- e.g. lineage's
-# confidenceScore 1.0.
+# confidenceScore 1.0. (One difference left, only for aspects the json module
+# refuses: orjson writes plain Enum and UUID values instead of raising.)
 _MAYBE_FLOAT = re.compile(rb'[:,\[](?<![^"]:)(?:-?(?![0-9]{1,16}\.0[,\]}])[0-9]+[.eE]|null)').search
 
 
@@ -60,12 +70,11 @@ def _refuse(value: Any) -> Any:
 
 def _aspect_to_json(value: Any) -> str:
     """Compact JSON of an aspect, byte for byte what the json module writes."""
-    if _orjson is not None:
+    orjson = _fast_json()
+    if orjson is not None:
         try:
-            raw = _orjson.dumps(
-                value,
-                default=_refuse,
-                option=_orjson.OPT_PASSTHROUGH_DATETIME | _orjson.OPT_PASSTHROUGH_DATACLASS,
+            raw = orjson.dumps(
+                value, default=_refuse, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
             )
         except TypeError:  # orjson.JSONEncodeError subclasses TypeError: big ints, surrogates, odd keys...
             pass
@@ -166,12 +175,13 @@ class MetadataChangeProposalWrapper:
             TypeError, ValueError: the aspect or system metadata is not JSON-serialisable.
         """
         obj = self.to_gms()
-        if _orjson is not None and not self.system_metadata:
+        orjson = _fast_json()
+        if orjson is not None and not self.system_metadata:
             # Every string here is ASCII without DEL (isascii() is O(1)): the json
             # module's ensure_ascii escaping then equals orjson's, and there are no numbers.
             texts = (self.aspect_json, self.entity_urn, self.entity_type, self.aspect_name, self.change_type)
             if all(type(t) is str and t.isascii() and "\x7f" not in t for t in texts):
-                return _orjson.dumps(obj).decode("ascii")
+                return orjson.dumps(obj).decode("ascii")
         return _encode_gms(obj)
 
     def to_obj(self) -> dict[str, Any]:

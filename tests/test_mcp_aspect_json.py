@@ -65,7 +65,7 @@ def test_scalars_are_written_as_the_json_module_writes_them(scalar):
 
 
 def test_keys_the_json_module_converts_are_converted_the_same_way():
-    value = {1: "a", True: "b", None: "c", 2.5: "d", "e": {3: [1, 2]}}
+    value = {1: "a", False: "b", None: "c", 2.5: "d", "e": {3: [1, 2]}}
     assert _ours(value) == _reference(value)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,12 +147,18 @@ def _retype(value: Any) -> Any:
     return {}
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_corpus_events(data: st.DataObject) -> None:
+def mutated_corpus_event(data: st.DataObject, prefer: Callable[[tuple], bool] | None = None) -> Any:
+    """A corpus event with 1-3 random mutations (drop a key, replace a value, change its type).
+
+    Args:
+        prefer: if given, mutate only paths it accepts (when there are any).
+    """
     event = copy.deepcopy(data.draw(st.sampled_from(EVENTS), label="event"))
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
-        path = data.draw(st.sampled_from(_paths(event)), label="path")
+        paths = _paths(event)
+        if prefer is not None and isinstance(event, dict):
+            paths = [p for p in paths if prefer(p)] or paths
+        path = data.draw(st.sampled_from(paths), label="path")
         op = data.draw(st.sampled_from(["drop", "replace", "retype"]), label="op")
         if not path:
             event = data.draw(json_values) if op == "replace" else _retype(event)
@@ -166,6 +173,13 @@ def test_mutated_corpus_events(data: st.DataObject) -> None:
             parent[last] = data.draw(json_values, label="new value")
         else:
             parent[last] = _retype(parent[last])
+    return event
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_corpus_events(data: st.DataObject) -> None:
+    event = mutated_corpus_event(data)
     result = parse_or_error(event)
     assert isinstance(result, (InvalidEventError, *MODEL_EVENTS))
     if not isinstance(result, InvalidEventError):

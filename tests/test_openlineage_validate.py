@@ -9,7 +9,6 @@ corpus events.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import InvalidEventError
-from tests.test_openlineage_properties import EVENTS, _paths, _retype, json_values, ol_like
+from tests.test_openlineage_properties import EVENTS, json_values, mutated_corpus_event, ol_like
 from translators.openlineage import parse_event, validate_event
 
 
@@ -99,24 +98,4 @@ def _near_identity(path: tuple) -> bool:
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.booleans())
 def test_agrees_on_mutated_corpus_events(data: st.DataObject, near_identity: bool) -> None:
-    event = copy.deepcopy(data.draw(st.sampled_from(EVENTS), label="event"))
-    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
-        paths = _paths(event)
-        if near_identity and isinstance(event, dict):
-            paths = [p for p in paths if _near_identity(p)] or paths
-        path = data.draw(st.sampled_from(paths), label="path")
-        op = data.draw(st.sampled_from(["drop", "replace", "retype"]), label="op")
-        if not path:
-            event = data.draw(json_values) if op == "replace" else _retype(event)
-            continue
-        parent = event
-        for step in path[:-1]:
-            parent = parent[step]
-        last = path[-1]
-        if op == "drop":
-            del parent[last]
-        elif op == "replace":
-            parent[last] = data.draw(json_values, label="new value")
-        else:
-            parent[last] = _retype(parent[last])
-    assert_agree(event)
+    assert_agree(mutated_corpus_event(data, _near_identity if near_identity else None))

@@ -32,12 +32,21 @@ def _post(server, events) -> None:
 
 
 def _settled(server, timeout: float = 30.0) -> None:
-    """Wait until the spool is empty (everything delivered or dead-lettered)."""
+    """Wait until the spool is empty (everything delivered or dead-lettered) and the counters say so.
+
+    A delivery round removes its events from the spool, then counts them: wait for both, or a
+    test could read the counters in between.
+    """
     deadline = time.monotonic() + timeout
-    while server.service.spool.depth():
+    metrics = server.service.metrics
+    while server.service.spool.depth() or (
+        metrics.get("delivered") + metrics.get("dead_lettered") < metrics.get("spooled")
+    ):
         if time.monotonic() > deadline:
             raise AssertionError(f"spool still holds {server.service.spool.depth()} event(s): "
-                                 f"{server.service.spool.status()}")
+                                 f"{server.service.spool.status()}; counters: delivered="
+                                 f"{metrics.get('delivered')} dead_lettered={metrics.get('dead_lettered')} "
+                                 f"spooled={metrics.get('spooled')}")
         time.sleep(0.02)
 
 

@@ -369,15 +369,18 @@ class DeliveryWorker(threading.Thread):
         settlement.retry.append((row.id, now + self._backoff(row.attempts), str(error)))
 
     def _settle(self, settlement: Settlement, sent: int, unchanged: int) -> None:
+        # Delivery already happened (the emitter confirmed it): count it before the spool forgets
+        # the events, so depth + delivered never dips below what was spooled. Should recording
+        # fail, the events are delivered again later (at-least-once) and counted again.
+        self.metrics.inc("mcps_emitted", sent)
+        self.metrics.inc("mcps_unchanged", unchanged)
+        self.metrics.inc("delivered", len(settlement.done))
         self.memory.drain_into(settlement)
         try:
             self.spool.settle(settlement).result()
         except Exception:
             self.memory.restore(settlement)
             raise
-        self.metrics.inc("mcps_emitted", sent)
-        self.metrics.inc("mcps_unchanged", unchanged)
-        self.metrics.inc("delivered", len(settlement.done))
         self.metrics.inc("retried", len(settlement.retry))
         self.metrics.inc("dead_lettered", len(settlement.dead))
         for row, reason, *_ in settlement.dead:

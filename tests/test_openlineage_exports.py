@@ -11,6 +11,7 @@ import translators.openlineage as ol
 def test_exported_names() -> None:
     assert sorted(ol.__all__) == [
         "from_client_event",
+        "iter_json_records",
         "parse_event",
         "parse_events",
         "read_events",

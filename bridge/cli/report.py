@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import attrs
 import click
@@ -65,32 +65,12 @@ def iter_events(paths: Sequence[str], report: Report) -> Iterator[Event]:
                 yield result
 
 
-def _mcp_objects(name: str, data: bytes) -> Iterable[tuple[str, object]]:
-    import json
-
-    text = data.decode("utf-8-sig", errors="replace").strip()
-    if text.startswith("["):
-        try:
-            items = json.loads(text)
-        except ValueError as exc:
-            yield name, InvalidEventError(f"not valid JSON: {exc}", location=name)
-            return
-        for i, item in enumerate(items):
-            yield f"{name}[{i}]", item
-        return
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            yield f"{name}:{number}", json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield f"{name}:{number}", InvalidEventError(f"not valid JSON: {exc.msg}", location=f"{name}:{number}")
-
-
 def iter_mcps(paths: Sequence[str], report: Report) -> Iterator[MetadataChangeProposalWrapper]:
-    """Read MCPs from DataHub file-format files (JSON arrays) or JSON Lines; bad ones are reported."""
+    """Read MCPs from DataHub file-format files (JSON arrays), JSON Lines or one object; bad ones are reported."""
+    from translators.openlineage import iter_json_records
+
     for name, data in read_inputs(paths):
-        for location, obj in _mcp_objects(name, data):
+        for location, obj in iter_json_records(data, source=name):
             report.read += 1
             if isinstance(obj, InvalidEventError):
                 report.reject(obj)

@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import requests
 
-from bridge.errors import AuthError, ConnectionFailedError, DeliveryError, RetriableError
+from bridge.errors import AuthError, ConnectionFailedError, DeliveryError, InvalidEventError, RetriableError
 
 __all__ = ["PostResult", "SendSummary", "post_events", "send_files"]
 
@@ -190,30 +190,19 @@ def _files(paths: Iterable[str]) -> list[Path]:
 
 
 def _raw_events(path: Path, bad: list[tuple[str, str | None, str]]) -> Iterator[tuple[str, str]]:
-    """``(location, event JSON)`` of a JSON object, array or JSON Lines file; unreadable lines go to ``bad``."""
+    """``(location, event JSON)`` of a JSON object, array or JSON Lines file; unreadable ones go to ``bad``."""
+    from translators.openlineage import iter_json_records
+
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         bad.append((str(path), None, f"cannot read file: {exc}"))
         return
-    try:
-        data = json.loads(text)
-    except ValueError:
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                json.loads(line)
-            except ValueError as exc:
-                bad.append((f"{path}:{number}", None, f"not valid JSON: {exc}"))
-                continue
-            yield f"{path}:{number}", line
-        return
-    if isinstance(data, list):
-        for index, item in enumerate(data):
-            yield f"{path}[{index}]", json.dumps(item, separators=(",", ":"), ensure_ascii=False)
-    else:
-        yield str(path), json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    for location, obj in iter_json_records(data, source=str(path)):
+        if isinstance(obj, InvalidEventError):
+            bad.append((location, None, obj.reason))
+        else:
+            yield location, json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 def send_files(

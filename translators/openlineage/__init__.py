@@ -15,11 +15,12 @@ Pure functions: no IO except :func:`read_events`, no clock, no environment.
 from ._client import from_client_event
 from ._dump import to_openlineage
 from ._parse import parse_event
-from ._read import parse_events, read_events
+from ._read import iter_json_records, parse_events, read_events
 from ._validate import validate_event
 
 __all__ = [
     "from_client_event",
+    "iter_json_records",
     "parse_event",
     "parse_events",
     "read_events",

@@ -17,7 +17,7 @@ from bridge.model import Event
 from ._parse import parse_event
 from ._values import warn
 
-__all__ = ["parse_events", "read_events"]
+__all__ = ["iter_json_records", "parse_events", "read_events"]
 
 _TOO_DEEP = "JSON nested too deeply to read"
 
@@ -38,6 +38,18 @@ def parse_events(
         ``(location, result)``: location is ``source`` for a single object,
         ``source[3]`` for the 4th array element, ``source:12`` for line 12 of JSON Lines;
         result is the parsed event or the :class:`InvalidEventError` saying why it was refused.
+    """
+    for location, obj in iter_json_records(data, source=source):
+        yield location, obj if isinstance(obj, InvalidEventError) else _one(obj, location, received_at)
+
+
+def iter_json_records(data: bytes | str, *, source: str = "<input>") -> Iterator[tuple[str, object]]:
+    """The JSON values of a single JSON object, a JSON array, or JSON Lines (any records, not only events).
+
+    Yields:
+        ``(location, value)`` as :func:`parse_events` names locations; text that is not
+        JSON (a bad line, bad UTF-8) is yielded as an :class:`InvalidEventError` in place of
+        the value, and the records around it still come.
     """
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
@@ -69,13 +81,12 @@ def parse_events(
     else:
         if type(obj) is list:
             for index, item in enumerate(obj):
-                location = f"{source}[{index}]"
-                yield location, _one(item, location, received_at)
+                yield f"{source}[{index}]", item
         else:
-            yield source, _one(obj, source, received_at)
+            yield source, obj
         return
     # Not one JSON value: JSON Lines (a broken line is reported, the others are read).
-    yield from _lines(text, source, received_at)
+    yield from _lines(text, source)
 
 
 def read_events(path: str | os.PathLike[str], *, received_at: dt.datetime | None = None) -> Iterator[Result]:
@@ -133,7 +144,7 @@ def _looks_like_lines(text: str, exc: json.JSONDecodeError) -> bool:
     return False
 
 
-def _lines(text: str, source: str, received_at: dt.datetime | None) -> Iterator[Result]:
+def _lines(text: str, source: str) -> Iterator[tuple[str, object]]:
     loads = json.loads
     # split on "\n" only: str.splitlines() also splits on U+2028 & co., which JSON strings may hold raw
     for number, line in enumerate(text.split("\n"), start=1):
@@ -153,7 +164,7 @@ def _lines(text: str, source: str, received_at: dt.datetime | None) -> Iterator[
         except RecursionError:
             yield location, InvalidEventError(_TOO_DEEP, location=location)
             continue
-        yield location, _one(obj, location, received_at)
+        yield location, obj
 
 
 def _without_trailing_comma(line: str, location: str) -> object | None:

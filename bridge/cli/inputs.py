@@ -9,27 +9,17 @@ from typing import Any
 
 import click
 
-__all__ = ["INPUT_SUFFIXES", "expand_paths", "read_inputs"]
+from bridge.files import input_files
 
-#: file name endings read when walking a folder (explicitly named files are always read).
-INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson")
-
+__all__ = ["expand_paths", "read_inputs"]
 
 def expand_paths(paths: Sequence[str]) -> list[str]:
-    """Files to read, in a stable order: named files as given, folders walked recursively."""
-    out: list[str] = []
-    for raw in paths:
-        if raw == "-":
-            out.append(raw)
-            continue
-        path = Path(raw)
-        if path.is_dir():
-            out.extend(str(p) for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
-        elif path.is_file():
-            out.append(raw)
-        else:
+    """Files to read (see :func:`bridge.files.input_files`); a path that does not exist is a usage error."""
+    files = input_files(paths)
+    for raw in files:
+        if raw != "-" and not Path(raw).is_file():
             raise click.BadParameter(f"{raw}: no such file or folder", param_hint="PATH")
-    return out
+    return files
 
 
 def _size(path: str) -> int:

@@ -13,6 +13,7 @@ import attrs
 import requests
 
 from bridge.errors import AuthError, ConnectionFailedError, DeliveryError, InvalidEventError, RetriableError
+from bridge.files import input_files
 
 __all__ = ["PostResult", "SendSummary", "post_events", "send_files"]
 
@@ -149,7 +150,6 @@ def _field_reason(response: requests.Response) -> tuple[str | None, str]:
         return None, response.text[:500]
 
 
-_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 
 @attrs.define
@@ -176,17 +176,6 @@ class SendSummary:
         if len(self.rejected) > 20:
             lines.append(f"  ... and {len(self.rejected) - 20} more")
         return "\n".join(lines)
-
-
-def _files(paths: Iterable[str]) -> list[Path]:
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            out.extend(p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in _SUFFIXES)
-        else:
-            out.append(path)
-    return out
 
 
 def _raw_events(path: Path, bad: list[tuple[str, str | None, str]]) -> Iterator[tuple[str, str]]:
@@ -228,7 +217,7 @@ def send_files(
     Raises:
         The errors of :func:`post_events` (auth, connection, server failure).
     """
-    files = _files(paths)
+    files = [Path(f) for f in input_files(paths)]
     summary = SendSummary(url=url, files=len(files))
     locations: list[str] = []
 

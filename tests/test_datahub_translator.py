@@ -374,3 +374,13 @@ def test_users_customise_by_subclassing():
 def test_translator_rejects_other_objects():
     with pytest.raises(TypeError, match="RunEvent, JobEvent or DatasetEvent"):
         DataHubTranslator().translate({"eventType": "START"})
+
+
+def test_event_without_any_time_is_an_invalid_event_naming_event_time():
+    import attrs
+
+    from bridge.errors import InvalidEventError
+
+    with pytest.raises(InvalidEventError) as info:
+        translate(attrs.evolve(run_event(), event_time=None))
+    assert info.value.field == "eventTime"

@@ -240,3 +240,18 @@ def test_job_and_dataset_events_are_accepted_and_delivered(bridge_serve):
     urns = {m["entityUrn"] for m in json.loads(Path(server.service.config.emitter_config["filename"]).read_text())}
     assert any("defined_job" in urn for urn in urns)
     assert any("orders" in urn and urn.startswith("urn:li:dataset:") for urn in urns)
+
+
+def test_event_without_event_time_is_delivered_at_the_time_it_was_received(bridge_serve):
+    import time
+
+    server = bridge_serve()
+    event = {k: v for k, v in _corpus("simple_run_event")[0].items() if k != "eventTime"}
+    before = time.time() * 1000
+    assert requests.post(server.url + "/api/v1/lineage", json=event, timeout=10).status_code == 201
+    _wait(lambda: server.service.metrics.get("delivered") == 1)
+    assert server.service.metrics.get("dead_lettered") == 0
+    server.service.emitter.flush()
+    mcps = json.loads(Path(server.service.config.emitter_config["filename"]).read_text())
+    times = [m["aspect"]["json"]["created"]["time"] for m in mcps if m["aspectName"] == "dataProcessInstanceProperties"]
+    assert times and all(before - 1000 <= t <= time.time() * 1000 for t in times)

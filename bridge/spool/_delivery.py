@@ -20,6 +20,7 @@ Failures:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import random
@@ -107,7 +108,9 @@ def deliver_round(
     translated: list[tuple[PendingEvent, list[MetadataChangeProposalWrapper]]] = []
     for row in rows:
         try:
-            event = parse(_load_event(row.body), location=f"spool event {row.id}")
+            # An event without a usable eventTime takes the time the intake received it.
+            event = parse(_load_event(row.body), location=f"spool event {row.id}",
+                          received_at=dt.datetime.fromtimestamp(row.received, dt.UTC))
             translated.append((row, translator.translate(event)))
         except InvalidEventError as exc:
             invalid[row.id] = f"invalid event: {exc}"

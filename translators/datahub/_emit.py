@@ -21,6 +21,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from bridge.errors import InvalidEventError
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import ColumnLineage, Dataset, DatasetEvent, EventType, JobEvent, RunEvent
 from translators.datahub import aspects
@@ -61,8 +62,14 @@ _OPERATIONS = {
 }
 
 
-def epoch_millis(value: dt.datetime) -> int:
-    """Milliseconds since the epoch, in integer arithmetic (no float rounding)."""
+def epoch_millis(value: dt.datetime | None) -> int:
+    """Milliseconds since the epoch, in integer arithmetic (no float rounding).
+
+    Raises:
+        InvalidEventError: no time (an event without ``eventTime``, parsed without ``received_at``).
+    """
+    if value is None:
+        raise InvalidEventError("no eventTime, and no time the event was received was given", field="eventTime")
     delta = value - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
 

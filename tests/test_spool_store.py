@@ -55,6 +55,28 @@ def test_pending_keeps_order_and_holds_back_a_key_waiting_for_retry(tmp_path):
         assert status["pending"] == 3 and status["retrying"] == 1 and status["last_error"] == "GMS down"
 
 
+def test_spool_of_an_earlier_version_gets_the_retry_index_and_keeps_holding_keys(tmp_path):
+    # Earlier spools indexed every event by next_attempt; now only events waiting for a retry are.
+    conn = sqlite3.connect(tmp_path / "spool.sqlite3")
+    conn.executescript(
+        "CREATE TABLE events(id INTEGER PRIMARY KEY AUTOINCREMENT, bucket INTEGER NOT NULL, key TEXT NOT NULL,"
+        " body TEXT NOT NULL, received REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt REAL NOT NULL DEFAULT 0, last_error TEXT);"
+        "CREATE INDEX events_next_attempt ON events(next_attempt);"
+    )
+    conn.close()
+    with Spool(tmp_path) as spool:
+        indexes = {name for (name,) in spool._read("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "events_retrying" in indexes and "events_next_attempt" not in indexes
+        spool.append([("job:a", _event(1, "a")), ("job:b", _event(2, "b")), ("job:a", _event(3, "a"))]).result(5)
+        first = spool.pending(limit=10)[0]
+        spool.settle(Settlement(retry=[(first.id, 1e12, "GMS down")])).result(5)
+        assert [json.loads(r.body)["i"] for r in spool.pending(limit=10)] == [2]
+        plan = " ".join(row[-1] for row in spool._read(
+            "EXPLAIN QUERY PLAN SELECT key FROM events WHERE next_attempt > 0 AND next_attempt > 1"))
+        assert "events_retrying" in plan
+
+
 def test_settle_dead_letters_then_requeue_and_purge(tmp_path):
     with Spool(tmp_path) as spool:
         spool.append([("job:a", _event(1)), ("job:a", _event(2)), ("job:b", _event(3))]).result(5)

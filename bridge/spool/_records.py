@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS events(
     next_attempt REAL NOT NULL DEFAULT 0,
     last_error TEXT
 );
-CREATE INDEX IF NOT EXISTS events_next_attempt ON events(next_attempt);
+-- Only events waiting for a retry are indexed (next_attempt > 0): a new event costs no index write.
+CREATE INDEX IF NOT EXISTS events_retrying ON events(next_attempt) WHERE next_attempt > 0;
+DROP INDEX IF EXISTS events_next_attempt;
 CREATE TABLE IF NOT EXISTS dead(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id INTEGER,

@@ -399,7 +399,7 @@ class Spool:
         rows = self._read(
             "SELECT id, key, body, received, attempts FROM events"
             " WHERE next_attempt <= ?1 AND bucket % ?2 = ?3"
-            " AND key NOT IN (SELECT key FROM events WHERE next_attempt > ?1)"
+            " AND key NOT IN (SELECT key FROM events WHERE next_attempt > 0 AND next_attempt > ?1)"
             " ORDER BY id LIMIT ?4",
             (now, workers, worker, limit),
         )

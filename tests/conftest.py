@@ -1,5 +1,10 @@
 """Shared fixtures: the real servers the tests start (Kafka broker, Schema Registry, GMS, bridge serve)."""
 
+# Hypothesis imports its optimiser lazily, inside a running test; pytest then compiles it. On CPython
+# 3.11 a compile in a thread that caught a RecursionError earlier (the fuzz tests send deeply nested
+# JSON) can fail with "AST constructor recursion depth mismatch" (CPython gh-106905), so it is
+# imported here, before any test runs.
+import hypothesis.internal.conjecture.optimiser  # noqa: F401
 import pytest
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,11 +31,15 @@ def test_bridge_consume_cli_reads_delivers_and_stops_cleanly(kafka_broker_server
         client.emit(RunEvent(eventType=RunState.COMPLETE, eventTime="2024-10-16T17:00:00Z",
                              run=Run(runId=f"00000000-0000-4000-8000-{i:012d}"),
                              job=Job(namespace="cli", name=f"consumed_{i}"), producer="https://example.com/t"))
+    from tests.servers.kafka_broker import free_port
+
     state = tmp_path / "state"
+    metrics_url = f"http://127.0.0.1:{free_port()}"
     process = subprocess.Popen(
         [sys.executable, "-c", "from bridge.cli import main; main()", "consume", "--topic", topic,
          "--kafka-bootstrap", kafka_broker_server.bootstrap, "--group", f"g-{topic}", "--state-dir", str(state),
-         "--consumer-config", "session.timeout.ms=6000", "--consumer-config", "heartbeat.interval.ms=500"],
+         "--consumer-config", "session.timeout.ms=6000", "--consumer-config", "heartbeat.interval.ms=500",
+         "--metrics-port", metrics_url.rsplit(":", 1)[1]],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -51,6 +56,14 @@ def test_bridge_consume_cli_reads_delivers_and_stops_cleanly(kafka_broker_server
                     break
             assert time.monotonic() < deadline, "events were not delivered"
             time.sleep(0.2)
+        assert requests.get(metrics_url + "/healthz", timeout=5).status_code == 200
+        deadline = time.monotonic() + 30
+        while (metrics := _metrics(metrics_url)).get("bridge_events_delivered_total", 0) < 5:
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.2)
+        assert metrics["bridge_events_spooled_total"] == 5
+        assert metrics["bridge_events_received_total"] == 5
+        assert metrics["bridge_spool_depth"] == 0
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     finally:
@@ -58,3 +71,9 @@ def test_bridge_consume_cli_reads_delivers_and_stops_cleanly(kafka_broker_server
             process.kill()
     assert process.returncode == 0, err
     assert "read 5 message(s): 5 event(s) spooled, 0 dead-lettered" in err
+
+
+def _metrics(url: str) -> dict[str, float]:
+    text = requests.get(url + "/metrics", timeout=5).text
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line and not line.startswith("#") and "{" not in line}

@@ -26,6 +26,16 @@ def _kafka_setting(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _serve_metrics(service: Any, host: str, port: int) -> tuple[Any, threading.Thread]:
+    """``GET /metrics`` and ``/healthz`` for this worker, in a thread (the same app ``bridge serve`` runs)."""
+    from bridge.intake import ServeSettings
+    from bridge.intake._app import create_app
+    from bridge.intake._server import start_in_thread
+
+    settings = ServeSettings(host=host, port=port)
+    return start_in_thread(create_app(None, settings, metrics=service.metrics), settings)
+
+
 @click.command()
 @click.option("--topic", required=True, envvar="BRIDGE_CONSUME_TOPIC", help="The OpenLineage topic to read.")
 @click.option(
@@ -34,10 +44,15 @@ def _kafka_setting(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--group", default="lineage-bridge", show_default=True, help="Consumer group shared by all workers.")
 @click.option("--consumer-config", multiple=True, metavar="KEY=VALUE", help="Extra librdkafka setting (repeatable).")
+@click.option(
+    "--metrics-port", type=click.IntRange(1, 65535),
+    help="Serve GET /metrics (Prometheus) and /healthz on this port (needs the serve extra). Default: none.",
+)
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
 @functools.partial(spool_delivery_options, kafka_flags=False)
 @handle_errors
 def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tuple[str, ...],
-            workers: int | None, batch_size: int | None, synchronous: str | None, **options: Any) -> None:
+            metrics_port: int | None, metrics_host: str, workers: int | None, batch_size: int | None, synchronous: str | None, **options: Any) -> None:
     """Read OpenLineage events from a Kafka topic (openlineage-python's Kafka transport) and deliver them.
 
     Run any number of these with the same --group to share the topic. Offsets are
@@ -62,12 +77,21 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    service = SpoolService(config, delivery=settings.delivery, synchronous=settings.synchronous).start()
+    # Offsets are committed once events are in the spool: by default only after a flush to disk, since
+    # (unlike an HTTP producer) Kafka will not send an event again once its offset is committed.
+    spool_sync = settings.synchronous if synchronous or "synchronous" in config.serve else "FULL"
+    service = SpoolService(config, delivery=settings.delivery, synchronous=spool_sync).start()
+    http = None
     try:
+        if metrics_port is not None:
+            http = _serve_metrics(service, metrics_host, metrics_port)
         stats = run(service, source, stop=stop)
     except BridgeError as exc:
         fail(exc)
     finally:
+        if http is not None:
+            http[0].should_exit = True
+            http[1].join(10)
         service.stop()
     click.echo(f"read {stats.messages} message(s): {stats.spooled} event(s) spooled, "
                f"{stats.dead_lettered} dead-lettered", err=True)

@@ -89,6 +89,26 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
         service.stop()
 
 
+def start_in_thread(app: Any, settings: ServeSettings, *, timeout: float = 20.0) -> tuple[Any, threading.Thread]:
+    """Run ``app`` with uvicorn in a daemon thread; returns ``(server, thread)`` once it listens.
+
+    Stop it with ``server.should_exit = True`` and ``thread.join()``.
+
+    Raises:
+        BridgeError: it did not start listening within ``timeout`` seconds (the port is taken, say).
+    """
+    server = build_server(app, settings)
+    thread = threading.Thread(target=server.run, name="bridge-http", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise BridgeError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
+        time.sleep(0.01)
+    return server, thread
+
+
 class BackgroundServer:
     """``bridge serve`` in a background thread (for tests and embedding).
 
@@ -110,15 +130,12 @@ class BackgroundServer:
 
     def start(self, timeout: float = 20.0) -> BackgroundServer:
         self.service.start()
-        self._server = build_server(create_app(self.service, self.settings), self.settings)
-        self._thread = threading.Thread(target=self._server.run, name="bridge-serve", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.service.stop()
-                raise BridgeError(f"bridge serve did not start on {self.url}")
-            time.sleep(0.01)
+        try:
+            self._server, self._thread = start_in_thread(create_app(self.service, self.settings), self.settings,
+                                                         timeout=timeout)
+        except BridgeError:
+            self.service.stop()
+            raise
         return self
 
     def stop(self) -> None:

@@ -51,3 +51,51 @@ def test_synchronous_normal_commits_without_the_flush(bridge_serve):
                                                         json={**event, "producer": f"p{i}"}, timeout=10), range(16)))
     assert [a.status_code for a in answers] == [201] * 16
     assert server.service.spool.depth() == 16
+
+
+def _gate_flushes(server):
+    """Hold every WAL flush of ``server`` until the returned event is set (a slow disk, in effect)."""
+    import threading
+
+    gate = threading.Event()
+    real = server.service.sync_wal
+
+    def slow_sync_wal():
+        gate.wait(30)
+        real()
+
+    server.service.sync_wal = slow_sync_wal
+    return gate
+
+
+def _flushes(server) -> float:
+    return server.service.metrics.get("wal_flushes")
+
+
+def test_synchronous_full_answers_only_after_the_wal_flush(bridge_serve):
+    server = bridge_serve(deliver=False, synchronous="FULL")
+    event = json.loads(next((CORPUS / "simple_run_event").glob("*.json")).read_text())
+    gate = _gate_flushes(server)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(requests.post, server.url + "/api/v1/lineage", json=event, timeout=30)
+        time.sleep(0.5)
+        assert not answer.done()  # committed, but not on disk yet: no 201
+        assert server.service.spool.depth() == 1
+        gate.set()
+        assert answer.result().status_code == 201
+    assert _flushes(server) >= 1
+
+
+def test_synchronous_normal_answers_before_the_flush_and_flushes_in_the_background(bridge_serve):
+    server = bridge_serve(deliver=False)  # NORMAL is the default
+    assert server.service.synchronous == "NORMAL"
+    event = json.loads(next((CORPUS / "simple_run_event").glob("*.json")).read_text())
+    gate = _gate_flushes(server)
+    answer = requests.post(server.url + "/api/v1/lineage", json=event, timeout=10)
+    assert answer.status_code == 201  # while the flush is still held
+    assert _flushes(server) == 0
+    gate.set()
+    deadline = time.monotonic() + 5
+    while _flushes(server) < 1:
+        assert time.monotonic() < deadline, "the background flush never ran"
+        time.sleep(0.01)

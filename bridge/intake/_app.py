@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 LINEAGE_ROUTES = ("/api/v1/lineage", "/openapi/openlineage/api/v1/lineage")
 NOOP_ROUTE = "/_noop/api/v1/lineage"
 VALIDATE_ROUTE = "/_validate/api/v1/lineage"
+#: With ``synchronous=NORMAL``, the longest a commit stays in the page cache before its flush starts.
+BACKGROUND_FLUSH_EVERY = 0.01
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +45,12 @@ class ServeSettings:
         port: TCP port.
         token: bearer token producers must send (``Authorization: Bearer <token>``); none = open.
         max_body_bytes: largest request body accepted, after gzip decompression (413 above it).
-        synchronous: SQLite durability: ``FULL`` (survives power loss) or ``NORMAL`` (survives kill -9).
+        synchronous: when a 201 is sent. ``NORMAL`` (default): once the events are committed to the
+            spool's write-ahead log, which survives the bridge being killed (kill -9, OOM, crash); the
+            log is flushed to disk in the background at least every :data:`BACKGROUND_FLUSH_EVERY`
+            seconds, so a power cut or kernel crash can lose only what was acknowledged in that window.
+            ``FULL``: only once that flush (an fdatasync) has returned, which survives power loss too,
+            at the cost of the flush's latency for every request (see README, "Speed").
         delivery: delivery worker settings (:class:`bridge.spool.DeliveryConfig` fields).
         noop_route: also serve ``POST /_noop/api/v1/lineage``, which answers 201 without parsing or
             spooling (the benchmark's ceiling for the server stack), and ``POST /_validate/api/v1/lineage``,
@@ -56,7 +63,7 @@ class ServeSettings:
     port: int = attrs.field(default=5000, converter=int)
     token: str | None = attrs.field(default=None, repr=False)
     max_body_bytes: int = attrs.field(default=16 * 1024 * 1024, converter=int)
-    synchronous: str = "FULL"
+    synchronous: str = "NORMAL"
     delivery: DeliveryConfig = attrs.field(factory=DeliveryConfig)
     noop_route: bool = False
     delivery_process: bool = True
@@ -212,7 +219,8 @@ class _GroupCommit:
     flush returns, and flushed next, so a flush's cost is shared by many requests under
     load. Nothing is acknowledged before the flush after its write returned: the durability
     of ``synchronous=FULL`` (see :meth:`bridge.spool.Spool.sync_wal`). With
-    ``synchronous=NORMAL`` requests are answered once written.
+    ``synchronous=NORMAL`` requests are answered once written, and the flush thread flushes
+    what was written at most :data:`BACKGROUND_FLUSH_EVERY` seconds later.
 
     The loop never waits for a lock: when the delivery side holds the database (its
     transactions are short and rare), the batch goes to the commit thread instead, which
@@ -227,7 +235,7 @@ class _GroupCommit:
         self.scheduled = False
         self.in_thread = 0  # batches handed to the commit thread and not answered yet (loop-side count)
         self.flushing = False  # a write of the loop's is being flushed (loop-side)
-        # With synchronous=NORMAL (survives kill -9, not a power cut) a commit needs no flush.
+        # With synchronous=NORMAL (survives kill -9) a request does not wait for the flush.
         self.flush = service.synchronous.upper() != "NORMAL"
         self.lock = threading.Lock()
         self.items: list[tuple[str, str]] = []
@@ -269,6 +277,7 @@ class _GroupCommit:
                 return
             if written is not None and not self.flush:
                 _answer(waiters, None)  # synchronous=NORMAL: committed is all that was asked for
+                self.flush_pending.set()  # ... and flushed in the background
                 return
             if written is not None:
                 self.flushing = True
@@ -292,6 +301,9 @@ class _GroupCommit:
         while not self.service.stopped:
             if not self.flush_pending.wait(1.0):
                 continue
+            if not self.flush:
+                self._flush_in_background()
+                continue
             with self.lock:
                 # Everything in this list was written before the flush below starts.
                 waiters, self.unflushed = self.unflushed, []
@@ -300,11 +312,25 @@ class _GroupCommit:
                 continue
             try:
                 self.service.sync_wal()
+                self.service.metrics.inc("wal_flushes")
                 error: BaseException | None = None
             except Exception as exc:  # noqa: BLE001 - not durable: every waiting request answers 503
+                self.service.metrics.inc("wal_flush_errors")
                 error = exc
             if not self._reply(waiters, error, flushed=True):
                 return
+
+    def _flush_in_background(self) -> None:
+        """``synchronous=NORMAL``: flush what was committed (already answered), then rest a moment."""
+        self.flush_pending.clear()
+        try:
+            self.service.sync_wal()
+            self.service.metrics.inc("wal_flushes")
+        except Exception as exc:  # noqa: BLE001 - the requests were answered; say so loudly
+            self.service.metrics.inc("wal_flush_errors")
+            log.error("spool flush failed: acknowledged events are not on disk yet",
+                      extra=log_fields(error=str(exc)))
+        time.sleep(BACKGROUND_FLUSH_EVERY)
 
     def _answer_from_thread(self, waiters: list[tuple[asyncio.Future, int]], error: BaseException | None,
                             batches: int) -> None:
@@ -336,6 +362,8 @@ class _GroupCommit:
             try:
                 self.service.append_now(items)
                 error: BaseException | None = None
+                if not self.flush:
+                    self.flush_pending.set()
             except Exception as exc:  # noqa: BLE001 - every waiting request answers 503 with it
                 error = exc
             if not self._reply(waiters, error, batches):

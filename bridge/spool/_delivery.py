@@ -20,6 +20,7 @@ Failures:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -37,7 +38,7 @@ from bridge.logs import log_fields
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.spool._memory import SqliteLineageMemory
 from bridge.spool._metrics import Metrics
-from bridge.spool._policy import CircuitBreaker, DeliveryConfig
+from bridge.spool._policy import AspectLocks, CircuitBreaker, DeliveryConfig
 from bridge.spool._store import PendingEvent, Settlement, Spool
 
 _fast_loads: Any
@@ -98,11 +99,16 @@ def deliver_round(
     emitter: Any,
     memory: SqliteLineageMemory,
     timeseries: frozenset[str],
+    locks: AspectLocks | None = None,
 ) -> tuple[dict[int, BaseException | None], dict[int, str], int, int]:
     """Deliver one batch; returns (per-row error or None, per-row reason it can never work, sent, unchanged).
 
     Rows absent from both maps were not attempted (only happens when translation of an earlier
     row of the same key failed).
+
+    Args:
+        locks: shared by the workers of one spool: the round's merged aspects are held from
+            their merge until they are delivered and remembered (see :class:`AspectLocks`).
     """
     invalid: dict[int, str] = {}
     translated: list[tuple[PendingEvent, list[MetadataChangeProposalWrapper]]] = []
@@ -117,6 +123,20 @@ def deliver_round(
         except Exception as exc:  # noqa: BLE001 - a translator bug must not block the spool
             invalid[row.id] = f"cannot translate: {type(exc).__name__}: {exc}"
             log.exception("translation failed", extra=log_fields(event_id=row.id))
+    merged = {(m.entity_urn, m.aspect_name) for _, mcps in translated for m in mcps if m.aspect_name in MERGED_ASPECTS}
+    with locks.hold(merged) if locks is not None else contextlib.nullcontext():
+        outcome, sent, unchanged = _send(translated, emitter=emitter, memory=memory, timeseries=timeseries)
+    return outcome, invalid, sent, unchanged
+
+
+def _send(
+    translated: list[tuple[PendingEvent, list[MetadataChangeProposalWrapper]]],
+    *,
+    emitter: Any,
+    memory: SqliteLineageMemory,
+    timeseries: frozenset[str],
+) -> tuple[dict[int, BaseException | None], int, int]:
+    """Merge, coalesce, skip what is unchanged, emit, flush; returns (per-row error or None, sent, unchanged)."""
     # One query per few hundred URNs instead of one per aspect.
     memory.prefetch({(m.entity_urn, m.aspect_name) for _, mcps in translated for m in mcps})
 
@@ -208,7 +228,7 @@ def deliver_round(
             if err is not None and (error is None or _is_rejection(err)):
                 error = err
         outcome[row_id] = error
-    return outcome, invalid, sent, unchanged
+    return outcome, sent, unchanged
 
 
 class DeliveryWorker(threading.Thread):
@@ -224,6 +244,7 @@ class DeliveryWorker(threading.Thread):
         metrics: counters to update.
         breaker: shared circuit breaker.
         parse: OpenLineage JSON -> neutral event (``translators.openlineage.parse_event``).
+        locks: shared by all workers, so two never write the same merged aspect at once.
     """
 
     def __init__(
@@ -238,6 +259,7 @@ class DeliveryWorker(threading.Thread):
         metrics: Metrics,
         breaker: CircuitBreaker,
         parse: Any,
+        locks: AspectLocks | None = None,
     ) -> None:
         super().__init__(name=f"delivery-{index}", daemon=True)
         self.index = index
@@ -249,6 +271,7 @@ class DeliveryWorker(threading.Thread):
         self.metrics = metrics
         self.breaker = breaker
         self.parse = parse
+        self.locks = locks
         self.timeseries = _timeseries_aspects()
         self._stopping = threading.Event()
         self.rounds = 0
@@ -341,6 +364,7 @@ class DeliveryWorker(threading.Thread):
             emitter=self.emitter,
             memory=self.memory,
             timeseries=self.timeseries,
+            locks=self.locks,
         )
 
     def _deliver_alone(self, row: PendingEvent) -> bool:

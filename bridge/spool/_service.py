@@ -17,7 +17,7 @@ from bridge.logs import log_fields
 from bridge.spool._delivery import DeliveryWorker
 from bridge.spool._memory import SqliteLineageMemory
 from bridge.spool._metrics import Metrics
-from bridge.spool._policy import CircuitBreaker, DeliveryConfig
+from bridge.spool._policy import AspectLocks, CircuitBreaker, DeliveryConfig
 from bridge.spool._store import Spool
 
 __all__ = ["SpoolService", "event_key"]
@@ -117,6 +117,7 @@ class SpoolService:
         self.memory = SqliteLineageMemory(self.spool)
         self._gauges()
         if self._deliver:
+            locks = AspectLocks()
             self.workers = [
                 DeliveryWorker(
                     i,
@@ -128,6 +129,7 @@ class SpoolService:
                     metrics=self.metrics,
                     breaker=self.breaker,
                     parse=parse_event,
+                    locks=locks,
                 )
                 for i in range(self.delivery.workers)
             ]

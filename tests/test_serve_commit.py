@@ -99,3 +99,32 @@ def test_synchronous_normal_answers_before_the_flush_and_flushes_in_the_backgrou
     while _flushes(server) < 1:
         assert time.monotonic() < deadline, "the background flush never ran"
         time.sleep(0.01)
+
+
+def test_a_failing_background_flush_is_counted_logged_and_makes_readyz_503(bridge_serve, caplog):
+    server = bridge_serve(deliver=False)  # NORMAL: 201 before the flush
+    event = json.loads(next((CORPUS / "simple_run_event").glob("*.json")).read_text())
+    real = server.service.sync_wal
+    failing = [True]
+
+    def sync_wal():
+        if failing[0]:
+            raise OSError(5, "Input/output error")
+        real()
+
+    server.service.sync_wal = sync_wal
+    assert requests.post(server.url + "/api/v1/lineage", json=event, timeout=10).status_code == 201
+    deadline = time.monotonic() + 5
+    while server.service.metrics.get("wal_flush_errors") < 1:
+        assert time.monotonic() < deadline, "the failing flush was not counted"
+        time.sleep(0.01)
+    ready = requests.get(server.url + "/readyz", timeout=10)
+    assert ready.status_code == 503
+    assert "flush failing" in ready.json()["spool"] and "Input/output error" in ready.json()["spool"]
+    assert any("acknowledged events are not on disk yet" in r.getMessage() for r in caplog.records)
+    failing[0] = False  # the disk recovers: the retried flush works and the server is ready again
+    deadline = time.monotonic() + 5
+    while requests.get(server.url + "/readyz", timeout=10).status_code != 200:
+        assert time.monotonic() < deadline, "readyz stayed 503 after the flush recovered"
+        time.sleep(0.05)
+    assert _flushes(server) >= 1

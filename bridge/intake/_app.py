@@ -244,6 +244,7 @@ class _GroupCommit:
         self.pending = threading.Event()
         self.unflushed: list[tuple[asyncio.Future, int]] = []  # written, waiting for a flush (under self.lock)
         self.flush_pending = threading.Event()
+        self.flush_error: str | None = None  # the last flush's error; None once one works again
         self.thread = threading.Thread(target=self._run, name="spool-commit", daemon=True)
         self.thread.start()
         self.flusher = threading.Thread(target=self._flush_loop, name="spool-flush", daemon=True)
@@ -310,26 +311,35 @@ class _GroupCommit:
                 self.flush_pending.clear()
             if not waiters:
                 continue
-            try:
-                self.service.sync_wal()
-                self.service.metrics.inc("wal_flushes")
-                error: BaseException | None = None
-            except Exception as exc:  # noqa: BLE001 - not durable: every waiting request answers 503
-                self.service.metrics.inc("wal_flush_errors")
-                error = exc
-            if not self._reply(waiters, error, flushed=True):
+            # A failed flush: not durable, so every waiting request answers 503.
+            if not self._reply(waiters, self._sync(), flushed=True):
                 return
+
+    def _sync(self) -> BaseException | None:
+        """fdatasync the write-ahead log; returns the error, also kept in :attr:`flush_error` for /readyz."""
+        try:
+            self.service.sync_wal()
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            self.service.metrics.inc("wal_flush_errors")
+            self.flush_error = f"{type(exc).__name__}: {exc}"
+            return exc
+        self.service.metrics.inc("wal_flushes")
+        self.flush_error = None
+        return None
 
     def _flush_in_background(self) -> None:
         """``synchronous=NORMAL``: flush what was committed (already answered), then rest a moment."""
         self.flush_pending.clear()
-        try:
-            self.service.sync_wal()
-            self.service.metrics.inc("wal_flushes")
-        except Exception as exc:  # noqa: BLE001 - the requests were answered; say so loudly
-            self.service.metrics.inc("wal_flush_errors")
-            log.error("spool flush failed: acknowledged events are not on disk yet",
-                      extra=log_fields(error=str(exc)))
+        failing = self.flush_error is not None
+        if self._sync() is not None:
+            # The requests were answered already: say so loudly, once (and /readyz says 503 until a
+            # flush works again).
+            if not failing:
+                log.error("spool flush failed: acknowledged events are not on disk yet",
+                          extra=log_fields(error=self.flush_error))
+            self.flush_pending.set()  # try again after the pause
+        elif failing:
+            log.warning("spool flush works again")
         time.sleep(BACKGROUND_FLUSH_EVERY)
 
     def _answer_from_thread(self, waiters: list[tuple[asyncio.Future, int]], error: BaseException | None,
@@ -467,6 +477,10 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
             checks["spool"] = "ok"
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             checks["spool"] = f"not writable: {exc or type(exc).__name__}"
+            ok = False
+        flush_error = cast(_GroupCommit, group_commit).flush_error
+        if flush_error is not None and ok:
+            checks["spool"] = f"write-ahead log flush failing: {flush_error}"
             ok = False
         now = time.monotonic()
         if now - ready_cache["at"] > 5 or ready_cache["emitter"] != "ok":

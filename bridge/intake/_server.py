@@ -72,6 +72,7 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
                 emitter=config.emitter,
                 state_dir=config.state_dir,
                 auth="token" if settings.token else "none",
+                synchronous=settings.synchronous.upper(),
             ),
         )
         # uvicorn re-raises the signal that stopped it once it has shut down; catch it so the

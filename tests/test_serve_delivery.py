@@ -244,3 +244,29 @@ def _emitter(gms):
     from emitters.base import create_emitter
 
     return create_emitter("rest", {"gms_server": gms.url, "delivery": "background", "retry_max_times": 0})
+
+
+def test_memory_of_old_runs_is_dropped_and_the_rest_kept(bridge_serve, tmp_path):
+    import sqlite3
+
+    # run_memory_days small enough that the run's rows are old within a second.
+    server = bridge_serve(delivery={"run_memory_days": 1e-5})
+    event = json.loads(next((CORPUS / "simple_run_event").glob("*.json")).read_text())
+    assert requests.post(server.url + "/api/v1/lineage", json=event, timeout=10).status_code == 201
+
+    def remembered() -> set[str]:
+        conn = sqlite3.connect(tmp_path / "state" / "spool.sqlite3")
+        try:
+            return {urn.split(":")[2] for table in ("lineage", "delivered")
+                    for (urn,) in conn.execute(f"SELECT urn FROM {table}")}  # noqa: S608 - fixed names
+        finally:
+            conn.close()
+
+    deadline = time.monotonic() + 20
+    while "dataProcessInstance" not in remembered():
+        assert time.monotonic() < deadline, "the run was never remembered"
+        time.sleep(0.05)
+    while "dataProcessInstance" in remembered():
+        assert time.monotonic() < deadline, "the run's memory was not dropped"
+        time.sleep(0.1)
+    assert {"dataJob", "dataFlow"} <= remembered()  # jobs and flows stay

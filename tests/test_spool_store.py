@@ -6,6 +6,7 @@ import concurrent.futures
 import json
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -138,3 +139,44 @@ def test_lineage_memory_is_durable_and_committed_with_the_settlement(tmp_path):
         assert memory.delivered_digest("urn:li:dataJob:j", "dataJobInputOutput") == "abc"
         assert memory.get_aspect("urn:li:dataJob:other", "dataJobInputOutput") is None
         assert spool.depth() == 0
+
+
+RUN = "urn:li:dataProcessInstance:00000000-0000-4000-8000-000000000001"
+DATASET = "urn:li:dataset:(urn:li:dataPlatform:s3,lake/orders,PROD)"
+
+
+def _memory_urns(path) -> set[tuple[str, str]]:
+    conn = sqlite3.connect(path / "spool.sqlite3")
+    try:
+        return {(table, urn) for table in ("lineage", "delivered")
+                for (urn,) in conn.execute(f"SELECT urn FROM {table}")}  # noqa: S608 - fixed names
+    finally:
+        conn.close()
+
+
+def test_forget_runs_drops_only_old_run_memory(tmp_path):
+    with Spool(tmp_path) as spool:
+        spool.settle(Settlement(
+            lineage=[(RUN, "dataProcessInstanceInput", "{}"), (DATASET, "upstreamLineage", "{}")],
+            delivered=[(RUN, "dataProcessInstanceProperties", "d1"), (DATASET, "status", "d2")],
+        )).result(5)
+        assert spool.forget_runs(time.time() - 3600).result(5) == 0  # written just now: kept
+        assert spool.forget_runs(time.time() + 1).result(5) == 2  # older than the cut: the run's two rows
+        assert _memory_urns(tmp_path) == {("lineage", DATASET), ("delivered", DATASET)}
+
+
+def test_spool_of_an_earlier_version_gets_the_touched_column(tmp_path):
+    conn = sqlite3.connect(tmp_path / "spool.sqlite3")
+    conn.executescript(
+        "CREATE TABLE lineage(urn TEXT NOT NULL, aspect TEXT NOT NULL, value TEXT NOT NULL,"
+        " PRIMARY KEY(urn, aspect)) WITHOUT ROWID;"
+        "CREATE TABLE delivered(urn TEXT NOT NULL, aspect TEXT NOT NULL, digest TEXT NOT NULL,"
+        " PRIMARY KEY(urn, aspect)) WITHOUT ROWID;"
+        f"INSERT INTO lineage VALUES ('{RUN}', 'dataProcessInstanceInput', '{{}}');"
+    )
+    conn.close()
+    with Spool(tmp_path) as spool:
+        # A row from before the column existed counts as old (touched = 0).
+        assert spool.forget_runs(time.time() - 3600).result(5) == 1
+        spool.settle(Settlement(delivered=[(RUN, "status", "d")])).result(5)
+        assert spool.delivered_digest(RUN, "status") == "d"

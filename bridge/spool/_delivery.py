@@ -61,6 +61,9 @@ __all__ = ["DeliveryWorker", "deliver_round"]
 
 log = logging.getLogger(__name__)
 
+#: Seconds between two passes that drop old run memory (see ``DeliveryConfig.run_memory_days``).
+_FORGET_EVERY = 3600.0
+
 _FALLBACK_TIMESERIES = frozenset(
     {"dataProcessInstanceRunEvent", "datasetProfile", "operation", "datasetUsageStatistics", "assertionRunEvent"}
 )
@@ -276,6 +279,7 @@ class DeliveryWorker(threading.Thread):
         self._stopping = threading.Event()
         self.rounds = 0
         self.last_round = 0
+        self._forgot_at = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -292,10 +296,27 @@ class DeliveryWorker(threading.Thread):
                 log.exception("delivery round failed", extra=log_fields(worker=self.index))
                 self._stopping.wait(self.config.backoff_initial)
                 continue
+            if self.index == 0:
+                self._forget_old_runs()
             if not worked:
                 self.spool.wait_for_new(self.config.idle_wait)
             elif self.config.linger > 0 and self.last_round < self.config.batch_size:
                 self._stopping.wait(self.config.linger)
+
+    def _forget_old_runs(self) -> None:
+        """Now and then (worker 0 only) drop the memory of runs older than ``run_memory_days``."""
+        keep = self.config.run_memory_days * 86_400
+        now = time.time()
+        if keep <= 0 or now - self._forgot_at < min(_FORGET_EVERY, keep / 2):
+            return
+        self._forgot_at = now
+        try:
+            dropped = self.spool.forget_runs(now - keep).result()
+        except Exception as exc:  # noqa: BLE001 - only disk space is at stake; try again later
+            log.warning("could not drop old run memory", extra=log_fields(error=str(exc)))
+            return
+        if dropped:
+            log.info("dropped old run memory", extra=log_fields(rows=dropped, days=self.config.run_memory_days))
 
     def run_once(self) -> bool:
         """Run one round; returns whether there was anything to do."""

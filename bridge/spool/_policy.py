@@ -31,6 +31,9 @@ class DeliveryConfig:
         linger: seconds a worker waits after a round that was not full, so the next round
             delivers (and commits) more events at once: fewer, larger spool transactions, which
             the intake's commits then rarely have to wait for.
+        run_memory_days: how long the memory of a run (its merged lineage and what was delivered
+            for it) is kept after its last event; jobs, flows and datasets are remembered for good.
+            A run's later events arriving after that are delivered as if they were its first. 0 = forever.
         nice: niceness added to a delivery child process (``bridge serve``'s default delivery):
             on a busy machine the intake's acknowledgements get the CPU first and delivery uses
             what is left; the spool holds the difference. 0 = same priority as the intake.
@@ -44,6 +47,7 @@ class DeliveryConfig:
     max_attempts: int = 0
     idle_wait: float = 1.0
     linger: float = 0.2
+    run_memory_days: float = 7.0
     nice: int = 19
 
     @classmethod

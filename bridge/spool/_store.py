@@ -28,7 +28,15 @@ from typing import Any
 
 from bridge.errors import ConfigError
 from bridge.logs import log_fields
-from bridge.spool._records import SCHEMA, DeadLetter, PendingEvent, Settlement, bucket_of
+from bridge.spool._records import (
+    ADDED_COLUMNS,
+    RUN_URNS,
+    SCHEMA,
+    DeadLetter,
+    PendingEvent,
+    Settlement,
+    bucket_of,
+)
 
 __all__ = ["DeadLetter", "PendingEvent", "Settlement", "Spool", "SpoolClosedError", "SpoolLockedError"]
 
@@ -96,6 +104,7 @@ class Spool:
                     ) from exc
             self._conn = _connect(self.path, synchronous.upper())
             self._conn.executescript(SCHEMA)
+            _add_missing_columns(self._conn)
             self._reader = _connect(self.path, synchronous.upper())
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open spool {self.path}: {exc}") from exc
@@ -330,11 +339,11 @@ class Spool:
 
         def op(conn: sqlite3.Connection) -> None:
             if settlement.lineage:
-                conn.executemany("INSERT OR REPLACE INTO lineage(urn, aspect, value) VALUES (?,?,?)", settlement.lineage)
+                conn.executemany("INSERT OR REPLACE INTO lineage(urn, aspect, value, touched) VALUES (?,?,?,?)",
+                                 [(*row, now) for row in settlement.lineage])
             if settlement.delivered:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO delivered(urn, aspect, digest) VALUES (?,?,?)", settlement.delivered
-                )
+                conn.executemany("INSERT OR REPLACE INTO delivered(urn, aspect, digest, touched) VALUES (?,?,?,?)",
+                                 [(*row, now) for row in settlement.delivered])
             if settlement.dead:
                 conn.executemany(
                     "INSERT INTO dead(event_id, key, body, received, failed_at, attempts, reason, urn, aspect, status)"
@@ -352,6 +361,22 @@ class Spool:
                     "UPDATE events SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?",
                     [(when, error[:2000], i) for i, when, error in settlement.retry],
                 )
+
+        return self.submit(op)
+
+    def forget_runs(self, before: float) -> concurrent.futures.Future:
+        """Drop the memory of runs (``dataProcessInstance``) last written before ``before`` (epoch seconds).
+
+        Jobs, flows and datasets are remembered for good; each run adds rows that matter only while
+        its events arrive. Resolves to how many rows were dropped.
+        """
+
+        def op(conn: sqlite3.Connection) -> int:
+            return sum(
+                conn.execute(f"DELETE FROM {table} WHERE urn >= ? AND urn < ? AND touched < ?",
+                             (*RUN_URNS, before)).rowcount
+                for table in ("lineage", "delivered")
+            )
 
         return self.submit(op)
 
@@ -513,6 +538,15 @@ class Spool:
 
 
 _ROWS_PER_STATEMENT = 500
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a spool written by an earlier version up to the current schema (added columns only)."""
+    for table, columns in ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, definition in columns.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
 
 @functools.lru_cache(maxsize=64)

@@ -176,7 +176,8 @@ def test_spool_of_an_earlier_version_gets_the_touched_column(tmp_path):
     )
     conn.close()
     with Spool(tmp_path) as spool:
-        # A row from before the column existed counts as old (touched = 0).
-        assert spool.forget_runs(time.time() - 3600).result(5) == 1
+        # A row from before the column existed counts as written when the spool was upgraded.
+        assert spool.forget_runs(time.time() - 3600).result(5) == 0
+        assert spool.forget_runs(time.time() + 1).result(5) == 1
         spool.settle(Settlement(delivered=[(RUN, "status", "d")])).result(5)
         assert spool.delivered_digest(RUN, "status") == "d"

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["ADDED_COLUMNS", "BUCKETS", "RUN_URNS", "SCHEMA", "DeadLetter", "PendingEvent", "Settlement", "bucket_of"]
+__all__ = ["BUCKETS", "SCHEMA", "DeadLetter", "PendingEvent", "Settlement", "bucket_of"]
 
 BUCKETS = 1024
 
@@ -49,15 +49,6 @@ CREATE TABLE IF NOT EXISTS delivered(
 ) WITHOUT ROWID;
 """
 
-#: Columns added since the first release, with their definitions: added to older spools when opened.
-ADDED_COLUMNS = {
-    "lineage": {"touched": "REAL NOT NULL DEFAULT 0"},
-    "delivered": {"touched": "REAL NOT NULL DEFAULT 0"},
-}
-
-#: The memory of a run (a ``dataProcessInstance``) is kept only so long: it exists to merge the
-#: run's later events with its first and to skip re-sending them; every run makes new rows.
-RUN_URNS = ("urn:li:dataProcessInstance:", "urn:li:dataProcessInstance;")  # [start, end) of the key range
 
 
 @attrs.frozen

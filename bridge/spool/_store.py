@@ -29,14 +29,13 @@ from typing import Any
 from bridge.errors import ConfigError
 from bridge.logs import log_fields
 from bridge.spool._records import (
-    ADDED_COLUMNS,
-    RUN_URNS,
     SCHEMA,
     DeadLetter,
     PendingEvent,
     Settlement,
     bucket_of,
 )
+from bridge.sqlite import add_touched_columns, forget_runs
 
 __all__ = ["DeadLetter", "PendingEvent", "Settlement", "Spool", "SpoolClosedError", "SpoolLockedError"]
 
@@ -104,7 +103,7 @@ class Spool:
                     ) from exc
             self._conn = _connect(self.path, synchronous.upper())
             self._conn.executescript(SCHEMA)
-            _add_missing_columns(self._conn)
+            add_touched_columns(self._conn, ("lineage", "delivered"), time.time())  # spools of earlier versions
             self._reader = _connect(self.path, synchronous.upper())
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open spool {self.path}: {exc}") from exc
@@ -372,11 +371,7 @@ class Spool:
         """
 
         def op(conn: sqlite3.Connection) -> int:
-            return sum(
-                conn.execute(f"DELETE FROM {table} WHERE urn >= ? AND urn < ? AND touched < ?",
-                             (*RUN_URNS, before)).rowcount
-                for table in ("lineage", "delivered")
-            )
+            return forget_runs(conn, ("lineage", "delivered"), before)
 
         return self.submit(op)
 
@@ -538,15 +533,6 @@ class Spool:
 
 
 _ROWS_PER_STATEMENT = 500
-
-
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Bring a spool written by an earlier version up to the current schema (added columns only)."""
-    for table, columns in ADDED_COLUMNS.items():
-        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        for name, definition in columns.items():
-            if name not in have:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
 
 @functools.lru_cache(maxsize=64)

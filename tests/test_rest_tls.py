@@ -42,8 +42,12 @@ def test_https_without_the_ca_fails_plainly_and_is_not_retried(tls_files):
 
 
 def test_disable_ssl_verification(tls_files):
+    from urllib3.exceptions import InsecureRequestWarning
+
     with GmsServer(tls=tls_files) as gms, RestEmitter(gms_server=gms.url, disable_ssl_verification=True) as emitter:
-        emitter.emit(mcp())
+        # Delivered, and the user is still told the connection is not verified.
+        with pytest.warns(InsecureRequestWarning):
+            emitter.emit(mcp())
         assert len(gms.proposals) == 1
 
 

@@ -384,3 +384,49 @@ def test_event_without_any_time_is_an_invalid_event_naming_event_time():
     with pytest.raises(InvalidEventError) as info:
         translate(attrs.evolve(run_event(), event_time=None))
     assert info.value.field == "eventTime"
+
+
+def _airflow(name: str):
+    import json
+    from pathlib import Path
+
+    from translators.openlineage import parse_event
+
+    path = Path(__file__).parent / "corpus" / "openlineage" / "airflow" / name
+    return parse_event(json.loads(path.read_text()))
+
+
+def test_airflow_upstream_tasks_are_input_jobs_with_the_urns_of_their_own_events():
+    translator = DataHubTranslator()
+    # download_to_data (COMPLETE, reads a GCS file) runs after rewrite_task and copy_task.
+    io = by_name(translator.translate(_airflow("line_29.json")))["dataJobInputOutput"]
+    upstream_own_urns = {
+        next(m.entity_urn for m in translator.translate(_airflow(name)) if m.aspect_name == "dataJobInfo")
+        for name in ("line_22.json", "line_23.json")  # rewrite_task's and copy_task's own START events
+    }
+    assert set(io["inputDatajobs"]) == upstream_own_urns
+    assert io["inputDatasets"]  # sent together with the task's datasets
+    for mcp in translator.translate(_airflow("line_29.json")):
+        check_mcp(mcp)
+
+
+def test_airflow_upstream_tasks_without_datasets_send_no_job_io():
+    # BQ.copy's START has an upstream task but no datasets: nothing that could erase lineage.
+    names = {m.aspect_name for m in DataHubTranslator().translate(_airflow("line_04.json"))}
+    assert "dataJobInputOutput" not in names
+
+
+def test_airflow_upstream_task_ids_as_a_list_or_repr_and_names_that_do_not_match():
+    from bridge.model import Run
+    from translators.datahub.properties import airflow_upstream_jobs
+
+    def run(task):
+        return Run(run_id="r-1", facets={"airflow": {"task": task}})
+
+    assert airflow_upstream_jobs(run({"task_id": "c", "upstream_task_ids": ["a", "b"]}), "dag.c") == ("dag.a", "dag.b")
+    assert airflow_upstream_jobs(run({"task_id": "c", "upstream_task_ids": "['b', 'a', 'c']"}), "dag.c") == (
+        "dag.a", "dag.b")
+    assert airflow_upstream_jobs(run({"task_id": "c", "upstream_task_ids": "[]"}), "dag.c") == ()
+    assert airflow_upstream_jobs(run({"task_id": "c", "upstream_task_ids": "not a list"}), "dag.c") == ()
+    assert airflow_upstream_jobs(run({"task_id": "c", "upstream_task_ids": ["a"]}), "other_name") == ()
+    assert airflow_upstream_jobs(Run(run_id="r-1"), "dag.c") == ()

@@ -213,15 +213,16 @@ def _flow_and_job(
     return out, orchestrator, job_urn
 
 
-def _job_io(tr: DataHubTranslator, job_urn: str, dsets: _Datasets) -> list[MCPW]:
+def _job_io(tr: DataHubTranslator, job_urn: str, dsets: _Datasets, input_jobs: list[str]) -> list[MCPW]:
     if not dsets.inputs and not dsets.outputs:
-        return []  # never erase lineage learned from an earlier event
+        # Never erase lineage learned from an earlier event (upstream jobs ride along with datasets).
+        return []
     fine: list[dict[str, Any]] = []
     if tr.config.emit_column_lineage:
         for urn in dict.fromkeys(dsets.outputs + dsets.inputs):
             fine.extend(_fine_grained(tr, dsets, urn))
-    return [_mcp(job_urn, "dataJob", "dataJobInputOutput",
-                 aspects.data_job_input_output(dsets.inputs, dsets.outputs, fine_grained=fine))]  # fmt: skip
+    return [_mcp(job_urn, "dataJob", "dataJobInputOutput", aspects.data_job_input_output(
+        dsets.inputs, dsets.outputs, fine_grained=fine, input_jobs=input_jobs))]  # fmt: skip
 
 
 # -- datasets -------------------------------------------------------------------------
@@ -327,7 +328,7 @@ def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
     time_ms = epoch_millis(event.event_time)
     out, orchestrator, job_urn = _flow_and_job(tr, event, time_ms)
     dsets = _Datasets(tr, event.inputs, event.outputs)
-    out.extend(_job_io(tr, job_urn, dsets))
+    out.extend(_job_io(tr, job_urn, dsets, tr.get_upstream_job_urns(event, tr.get_flow_urn(event))))
     out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets,
                              completed=event.event_type is EventType.COMPLETE))  # fmt: skip
 
@@ -366,7 +367,7 @@ def job_event_mcps(tr: DataHubTranslator, event: JobEvent) -> list[MCPW]:
     time_ms = epoch_millis(event.event_time)
     out, _orchestrator, job_urn = _flow_and_job(tr, event, time_ms)
     dsets = _Datasets(tr, event.inputs, event.outputs)
-    out.extend(_job_io(tr, job_urn, dsets))
+    out.extend(_job_io(tr, job_urn, dsets, tr.get_upstream_job_urns(event, tr.get_flow_urn(event))))
     out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets, completed=False))
     return out
 

@@ -26,6 +26,7 @@ __all__ = [
     "airflow_dag_tags",
     "airflow_duration_ms",
     "airflow_log_url",
+    "airflow_upstream_jobs",
     "dataset_properties",
     "job_properties",
     "raw_facet_properties",
@@ -223,17 +224,41 @@ def airflow_duration_ms(run: Run) -> int | None:
     return None
 
 
+def _strings(value: Any) -> set[str] | None:
+    """The strings of a list, or of its Python repr (``"['a', 'b']"``, as Airflow sends lists); None if neither."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value.replace("'", '"'))
+        except ValueError:
+            return None
+    if isinstance(value, list):
+        return {v for v in value if isinstance(v, str) and v}
+    return None
+
+
 def airflow_dag_tags(run: Run) -> tuple[str, ...]:
     """DAG tags from the Airflow run facets (a list, or its Python repr as Airflow sends it)."""
     if not run.facets:
         return ()
     for name in ("airflowDagRun", "airflow"):
-        tags = _dig(run.facets.get(name), "dag.tags")
-        if isinstance(tags, str):
-            try:
-                tags = json.loads(tags.replace("'", '"'))
-            except ValueError:
-                continue
-        if isinstance(tags, list):
-            return tuple(sorted({t for t in tags if isinstance(t, str) and t}))
+        tags = _strings(_dig(run.facets.get(name), "dag.tags"))
+        if tags is not None:
+            return tuple(sorted(tags))
     return ()
+
+
+def airflow_upstream_jobs(run: Run, job_name: str) -> tuple[str, ...]:
+    """OpenLineage job names of the Airflow tasks this task runs after (same DAG), when reported.
+
+    Airflow names a task's job ``<dag_id>.<task_id>`` and lists ``upstream_task_ids`` in its
+    ``airflow`` run facet; the upstream tasks' jobs are named the same way.
+    """
+    task = _dig(run.facets.get("airflow"), "task") if run.facets else None
+    if not _is_map(task):
+        return ()
+    upstream = _strings(task.get("upstream_task_ids"))
+    task_id = task.get("task_id")
+    if not upstream or not isinstance(task_id, str) or not task_id or not job_name.endswith("." + task_id):
+        return ()
+    dag_prefix = job_name[: -len(task_id)]
+    return tuple(sorted(dag_prefix + t for t in upstream if t != task_id))

@@ -43,6 +43,7 @@ from translators.datahub.properties import (
     airflow_dag_tags,
     airflow_duration_ms,
     airflow_log_url,
+    airflow_upstream_jobs,
     job_properties,
     run_properties,
 )
@@ -217,6 +218,20 @@ class DataHubTranslator:
         """``urn:li:dataJob:(<flow urn>,<job id>)``."""
         flow_urn = flow_urn or self.get_flow_urn(event)
         return f"urn:li:dataJob:({flow_urn},{fast_encode(self.get_job_id(event))})"
+
+    def get_upstream_job_urns(self, event: RunEvent | JobEvent, flow_urn: str) -> list[str]:
+        """Jobs of the same flow that this job runs after (``dataJobInputOutput.inputDatajobs``).
+
+        By default the Airflow tasks upstream of this task (``upstream_task_ids`` in the
+        ``airflow`` run facet), so DataHub shows the DAG's task graph. The names are job ids
+        as :meth:`get_job_id` makes them (the full OpenLineage job name). They are sent with
+        the event's datasets: an event without datasets sends no ``dataJobInputOutput`` at all,
+        so it never erases lineage learned before.
+        """
+        if not isinstance(event, RunEvent):
+            return []
+        return [f"urn:li:dataJob:({flow_urn},{fast_encode(name)})"
+                for name in airflow_upstream_jobs(event.run, event.job.name)]  # fmt: skip
 
     def get_job_name(self, event: RunEvent | JobEvent, flow_id: str) -> str:
         """Display name of the job: its name without the ``<flow id>.`` prefix."""

@@ -11,7 +11,10 @@ the ``lineage_bridge.emitters`` group naming ``module:Class``.
 from __future__ import annotations
 
 import abc
+import atexit
 import importlib
+import logging
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from types import TracebackType
@@ -20,7 +23,12 @@ from typing import Any, ClassVar
 from bridge.errors import ConfigError
 from bridge.mcp import MetadataChangeProposalWrapper
 
-__all__ = ["Callback", "Emitter", "create_emitter", "emitter_class", "emitter_kinds"]
+__all__ = ["Callback", "Emitter", "create_emitter", "deliver_at_exit", "emitter_class", "emitter_kinds"]
+
+log = logging.getLogger(__name__)
+
+#: Longest an emitter's exit flush waits (see :func:`deliver_at_exit`).
+EXIT_FLUSH_TIMEOUT = 30.0
 
 #: ``callback(error, message)``: ``error`` is ``None`` on success, ``message`` says what happened.
 Callback = Callable[[BaseException | None, str], None]
@@ -122,3 +130,32 @@ def emitter_class(kind: str) -> type[Emitter]:
 def create_emitter(kind: str, config: Mapping[str, Any] | Any = None) -> Emitter:
     """Create an emitter of ``kind`` from its config (object or dict)."""
     return emitter_class(kind).from_config(config if config is not None else {})
+
+
+def deliver_at_exit(emitter: Emitter, timeout: float = EXIT_FLUSH_TIMEOUT) -> Callable[[], None]:
+    """Flush ``emitter`` when the interpreter exits, so MCPs still queued are delivered, not dropped.
+
+    For emitters that deliver from a background thread (REST ``delivery="background"``, Kafka): a
+    script that emits and ends without ``flush()``/``close()`` would otherwise lose what was still
+    queued when its daemon threads stopped. The emitter is held weakly. What cannot be delivered
+    within ``timeout`` seconds is logged as an error.
+
+    Returns:
+        A function that cancels the exit flush (``close()`` calls it).
+    """
+    ref = weakref.ref(emitter)
+
+    def flush_at_exit() -> None:
+        target = ref()
+        if target is None:
+            return
+        try:
+            target.flush(timeout)
+        except Exception as exc:  # noqa: BLE001 - the interpreter is exiting: say what was lost
+            log.error("MCPs not delivered before exit", extra={"emitter": type(target).__name__, "error": str(exc)})
+
+    atexit.register(flush_at_exit)
+    # An emitter dropped without close() takes its exit flush with it (only then: not at exit).
+    cancel = weakref.finalize(emitter, atexit.unregister, flush_at_exit)
+    cancel.atexit = False
+    return cancel

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bridge.errors import (
@@ -34,7 +34,7 @@ from bridge.errors import (
     require,
 )
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Emitter
+from emitters.base import Callback, Emitter, deliver_at_exit
 
 from .avro import MCPAvroEncoder, confluent_header, load_mcp_schema
 from .config import KafkaEmitterConfig
@@ -92,6 +92,7 @@ class KafkaEmitter(Emitter):
         self._since_poll = 0
         self._last_poll = 0.0
         self._closed = False
+        self._cancel_exit_flush: Callable[[], None] = lambda: None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -121,6 +122,7 @@ class KafkaEmitter(Emitter):
                     f"the Kafka producer refused its settings: {exc}", key="connection.producer_config"
                 ) from exc
             log.info("kafka producer started bootstrap=%s topic=%s", self._bootstrap, self.topic)
+            self._cancel_exit_flush = deliver_at_exit(self)
             return self._producer
 
     def _schema_header(self) -> bytes:
@@ -291,6 +293,7 @@ class KafkaEmitter(Emitter):
             self.flush()
         finally:
             self._closed = True
+            self._cancel_exit_flush()
             self._producer = None
 
     # -- checks -----------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -23,7 +23,7 @@ from bridge.errors import (
     UndeliveredError,
 )
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Emitter
+from emitters.base import Callback, Emitter, deliver_at_exit
 from emitters.rest.background import BackgroundSender
 from emitters.rest.batching import (
     INGEST_BATCH_PATH,
@@ -97,6 +97,7 @@ class RestEmitter(Emitter):
         self._failed = 0
         self._errors: list[BaseException] = []
         self._closed = False
+        self._cancel_exit_flush: Callable[[], None] = lambda: None
 
     def __repr__(self) -> str:
         # Never show the token.
@@ -219,6 +220,7 @@ class RestEmitter(Emitter):
             self.flush()
         finally:
             self._closed = True
+            self._cancel_exit_flush()
             if self._sender is not None:
                 self._sender.close()
             if self._executor is not None:
@@ -247,6 +249,7 @@ class RestEmitter(Emitter):
                         max_batch_bytes=cfg.max_batch_bytes, linger_sec=cfg.linger_ms / 1000,
                         max_pending=cfg.max_pending, queue_timeout_sec=cfg.queue_timeout_sec,
                     )
+                    self._cancel_exit_flush = deliver_at_exit(self)
         return self._sender
 
     @staticmethod

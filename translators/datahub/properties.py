@@ -254,7 +254,7 @@ def airflow_upstream_jobs(run: Run, job_name: str) -> tuple[str, ...]:
     ``airflow`` run facet; the upstream tasks' jobs are named the same way.
     """
     task = _dig(run.facets.get("airflow"), "task") if run.facets else None
-    if not _is_map(task):
+    if task is None or not _is_map(task):
         return ()
     upstream = _strings(task.get("upstream_task_ids"))
     task_id = task.get("task_id")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import attrs
 
 from bridge.errors import ConfigError, DeliveryError
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Emitter
+from emitters.base import Callback, Emitter, deliver_at_exit
 
 __all__ = ["FileEmitter", "FileEmitterConfig"]
 
@@ -66,6 +66,7 @@ class FileEmitter(Emitter):
         self._lock = threading.Lock()
         self._file: Any = None
         self._count = 0  # MCPs already in the file's array
+        self._cancel_exit_flush: Callable[[], None] | None = None
 
     def _open(self) -> Any:
         if self._file is not None:
@@ -99,6 +100,9 @@ class FileEmitter(Emitter):
         with self._lock:
             self._pending.append((item, callback))
             due = len(self._pending) >= self.config.flush_every
+            if self._cancel_exit_flush is None:
+                # Up to flush_every MCPs wait in memory: written at exit if nobody flushes them.
+                self._cancel_exit_flush = deliver_at_exit(self)
         if due:
             self.flush()
 
@@ -140,6 +144,9 @@ class FileEmitter(Emitter):
         try:
             self.flush()
         finally:
+            cancel, self._cancel_exit_flush = self._cancel_exit_flush, None
+            if cancel is not None:
+                cancel()
             if self._file is not None:
                 self._file.close()
                 self._file = None

@@ -72,3 +72,19 @@ def test_kafka_delivers_what_is_queued_when_the_script_ends(kafka_broker_server,
     assert done.returncode == 0, done.stderr
     messages = read_topic(kafka_broker_server.bootstrap, topic, count=N, timeout=3 if cancel else 30)
     assert len(messages) == (0 if cancel else N)
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["exit-flush", "control-without-it"])
+def test_file_emitter_writes_what_is_buffered_when_the_script_ends(tmp_path, cancel):
+    out = tmp_path / "mcps.json"
+    done = _run(f"""
+        from emitters.base import create_emitter
+        emitter = create_emitter("file", {{"filename": {str(out)!r}}})  # buffers up to 1,000 MCPs
+        for mcp in mcps:
+            emitter.emit(mcp)
+        if {cancel}:
+            emitter._cancel_exit_flush()
+    """)
+    assert done.returncode == 0, done.stderr
+    written = json.loads(out.read_text()) if out.exists() else []
+    assert len(written) == (0 if cancel else N)

@@ -59,12 +59,14 @@ def resolve(options: dict[str, Any], serve_overrides: dict[str, Any]) -> tuple[A
     help="Bearer token producers must send ($BRIDGE_TOKEN or [serve] token). Never logged.",
 )
 @click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body (after gzip). Default 16 MiB.")
+@click.option("--tls-cert", metavar="PEM", help="Serve HTTPS with this certificate (chain) file ([serve] tls_cert).")
+@click.option("--tls-key", metavar="PEM", help="The private key of --tls-cert ([serve] tls_key).")
 @click.option("--noop-route", is_flag=True, hidden=True, help="Benchmark: also serve a no-op endpoint.")
 @spool_delivery_options
 @handle_errors
 def serve(host: str | None, port: int | None, bridge_token: str | None, max_body_bytes: int | None,
-          noop_route: bool, workers: int | None, batch_size: int | None, synchronous: str | None,
-          **options: Any) -> None:
+          tls_cert: str | None, tls_key: str | None, noop_route: bool, workers: int | None, batch_size: int | None,
+          synchronous: str | None, **options: Any) -> None:
     """Accept OpenLineage events over HTTP and deliver them to DataHub, losing nothing.
 
     Any OpenLineage HTTP transport (Airflow, Spark, dbt, Flink, openlineage-python)
@@ -85,13 +87,14 @@ def serve(host: str | None, port: int | None, bridge_token: str | None, max_body
     Examples:
       bridge serve
       bridge serve --emitter rest --gms-server http://localhost:8080 --token s3cret
+      bridge serve --host 0.0.0.0 --token s3cret --tls-cert cert.pem --tls-key key.pem
     """
     from bridge.intake import serve as run
 
     overrides = {
         "host": host, "port": port, "token": bridge_token, "max_body_bytes": max_body_bytes,
         "synchronous": synchronous.upper() if synchronous else None, "workers": workers, "batch_size": batch_size,
-        "noop_route": noop_route or None,
+        "noop_route": noop_route or None, "tls_cert": tls_cert, "tls_key": tls_key,
     }
     config, settings = resolve(options, overrides)
     run(config, settings)

@@ -13,6 +13,7 @@ import asyncio
 import hmac
 import json
 import logging
+import os
 import threading
 import time
 import zlib
@@ -57,6 +58,8 @@ class ServeSettings:
             which parses and validates but does not spool (to tell parsing cost from durability cost).
         delivery_process: deliver from a child process (its own GIL and core) instead of threads
             of the server process, so translation never slows acknowledgements down.
+        tls_cert: PEM certificate (chain) to serve HTTPS with; with ``tls_key``.
+        tls_key: its PEM private key.
     """
 
     host: str = "127.0.0.1"
@@ -67,6 +70,20 @@ class ServeSettings:
     delivery: DeliveryConfig = attrs.field(factory=DeliveryConfig)
     noop_route: bool = False
     delivery_process: bool = True
+    tls_cert: str | None = None
+    tls_key: str | None = attrs.field(default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("HTTPS needs both tls_cert and tls_key", key="serve.tls_cert")
+        for key in ("tls_cert", "tls_key"):
+            path = getattr(self, key)
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"no such file: {path}", key=f"serve.{key}")
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServeSettings:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import sys
 import threading
 import time
 from typing import Any
 
 from bridge.config import BridgeConfig
-from bridge.errors import BridgeError, require
+from bridge.errors import BridgeError, ConfigError, require
 from bridge.intake._app import ServeSettings, create_app
 from bridge.logs import log_fields
 from bridge.spool import SpoolService
@@ -30,9 +31,29 @@ def _fast(module: str) -> bool:
         return False
 
 
+def _check_tls(settings: ServeSettings) -> None:
+    """Load the certificate and key once up front, so a bad pair is a clear error, not a traceback."""
+    if not settings.tls_cert:
+        return
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"cannot use {settings.tls_cert} / its key for HTTPS: {exc}", key="serve.tls_cert") from exc
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 def build_server(app: Any, settings: ServeSettings) -> Any:
-    """A ``uvicorn.Server`` for ``app`` (uvloop and httptools when installed)."""
+    """A ``uvicorn.Server`` for ``app`` (uvloop and httptools when installed).
+
+    Raises:
+        ConfigError: the TLS certificate or key cannot be used.
+    """
     uvicorn = require("uvicorn", "serve")
+    _check_tls(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -45,6 +66,8 @@ def build_server(app: Any, settings: ServeSettings) -> Any:
         server_header=False,
         timeout_keep_alive=30,
         backlog=2048,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
     return uvicorn.Server(config)
 
@@ -68,13 +91,16 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
         log.warning(
             "bridge serve listening",
             extra=log_fields(
-                url=f"http://{settings.host}:{settings.port}",
+                url=f"{settings.scheme}://{settings.host}:{settings.port}",
                 emitter=config.emitter,
                 state_dir=config.state_dir,
                 auth="token" if settings.token else "none",
                 synchronous=settings.synchronous.upper(),
             ),
         )
+        if settings.token and not settings.tls_cert and not _is_loopback(settings.host):
+            log.warning("producers send the bearer token in clear text: serve HTTPS (--tls-cert, --tls-key) "
+                        "or put a TLS proxy in front", extra=log_fields(host=settings.host))
         # uvicorn re-raises the signal that stopped it once it has shut down; catch it so the
         # spool is closed cleanly (workers finish their round, memory is persisted).
         received: list[int] = []
@@ -127,7 +153,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.port}"
+        return f"{self.settings.scheme}://{self.settings.host}:{self.settings.port}"
 
     def start(self, timeout: float = 20.0) -> BackgroundServer:
         self.service.start()

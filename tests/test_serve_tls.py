@@ -69,3 +69,16 @@ def test_token_in_clear_text_off_loopback_is_warned_about(tmp_path):
         log = bridge.log_tail(20_000)
     assert "bearer token in clear text" in log
     assert "s3cret" not in log  # and the token itself is never logged
+
+
+def test_bridge_send_to_an_https_bridge_with_its_ca(bridge_serve, tls_files):
+    from bridge.cli import main
+
+    server = bridge_serve(token="s3cret", tls_cert=str(tls_files.server_cert), tls_key=str(tls_files.server_key))
+    folder = str(CORPUS / "simple_run_event")
+    refused = CliRunner().invoke(main, ["send", folder, "--to", server.url, "--bridge-token", "s3cret"])
+    assert refused.exit_code != 0 and "cannot connect" in refused.output  # the system CAs do not know ours
+    sent = CliRunner().invoke(main, ["send", folder, "--to", server.url, "--bridge-token", "s3cret",
+                                     "--bridge-ca", str(tls_files.ca_cert)])
+    assert sent.exit_code == 0, sent.output
+    assert server.service.metrics.get("spooled") == len(list((CORPUS / "simple_run_event").glob("*.json")))

@@ -95,9 +95,12 @@ def emit(paths: tuple[str, ...], **options: Any) -> None:
     help="Post the events to a running `bridge serve` (e.g. http://127.0.0.1:5000) instead of delivering them here.",
 )
 @click.option("--bridge-token", metavar="TOKEN", envvar="BRIDGE_TOKEN", help="With --to: the bridge's bearer token.")
+@click.option("--bridge-ca", metavar="PEM", type=click.Path(exists=True, dir_okay=False),
+              help="With --to https://...: CA bundle to check the bridge's certificate against.")
 @delivery_options
 @handle_errors
-def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, **options: Any) -> None:
+def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, bridge_ca: str | None,
+         **options: Any) -> None:
     """Translate OpenLineage events and deliver them in one step.
 
     PATH is as for `bridge translate`. Without --to, the events are translated
@@ -111,7 +114,7 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, *
       bridge send events.jsonl --to http://127.0.0.1:5000
     """
     if to_url:
-        _send_to(paths, to_url, bridge_token)
+        _send_to(paths, to_url, bridge_token, bridge_ca or True)
         return
     from bridge.pipeline import Pipeline
     from translators.datahub import DataHubTranslator, TranslatorConfig
@@ -134,11 +137,11 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, *
         _finish(pipeline.emitter, report, "events")
 
 
-def _send_to(paths: Iterable[str], url: str, token: str | None) -> None:
+def _send_to(paths: Iterable[str], url: str, token: str | None, verify: bool | str) -> None:
     from bridge.intake.client import send_files
 
     try:
-        summary = send_files(list(paths), url, token=token)
+        summary = send_files(list(paths), url, token=token, verify=verify)
     except BridgeError as exc:
         fail(exc)
     click.echo(str(summary), err=True)

@@ -61,6 +61,7 @@ def post_events(
     progress: Callable[[int], None] | None = None,
     timeout: float = 30.0,
     session: requests.Session | None = None,
+    verify: bool | str = True,
 ) -> PostResult:
     """Post OpenLineage events to a running bridge (or any OpenLineage HTTP endpoint).
 
@@ -76,6 +77,8 @@ def post_events(
         progress: called with the number of events just handled (e.g. ``tqdm.update``).
         timeout: seconds per request.
         session: a ``requests.Session`` to reuse.
+        verify: for HTTPS: a CA bundle (PEM path) to check the server against, or ``True`` for
+            the system's (``$REQUESTS_CA_BUNDLE`` works too), ``False`` to not check.
 
     Returns:
         A :class:`PostResult` (counts and each rejected event's index, field and reason).
@@ -96,7 +99,8 @@ def post_events(
     def post(texts: list[str]) -> requests.Response:
         body = gzip.compress(("[" + ",".join(texts) + "]").encode("utf-8"), compresslevel=5)
         try:
-            return http.post(endpoint, data=body, headers=headers, timeout=timeout)
+            # Per request: requests lets $REQUESTS_CA_BUNDLE override a session's own CA.
+            return http.post(endpoint, data=body, headers=headers, timeout=timeout, verify=verify)
         except requests.ConnectionError as exc:
             raise ConnectionFailedError(f"cannot connect to {endpoint}: {exc}") from exc
         except requests.Timeout as exc:
@@ -201,6 +205,7 @@ def send_files(
     token: str | None = None,
     batch: int = 100,
     progress: bool | None = None,
+    verify: bool | str = True,
 ) -> SendSummary:
     """Post every OpenLineage event in files/folders to a running bridge (``bridge send PATH --to URL``).
 
@@ -210,6 +215,8 @@ def send_files(
         token: the bridge's bearer token.
         batch: events per request.
         progress: show a progress bar on stderr (default: when stderr is a terminal).
+        verify: for an HTTPS bridge: a CA bundle (PEM path) to check its certificate against,
+            or ``True`` for the system's (``$REQUESTS_CA_BUNDLE`` works too).
 
     Returns:
         A :class:`SendSummary`; ``.ok`` is false when any event was refused or unreadable.
@@ -233,7 +240,8 @@ def send_files(
 
         bar = tqdm(unit="event", desc="sending", file=sys.stderr, leave=False)
     try:
-        result = post_events(url, events(), token, batch=batch, progress=bar.update if bar else None)
+        result = post_events(url, events(), token, batch=batch, progress=bar.update if bar else None,
+                             verify=verify)
     finally:
         if bar is not None:
             bar.close()

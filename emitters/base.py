@@ -132,13 +132,17 @@ def create_emitter(kind: str, config: Mapping[str, Any] | Any = None) -> Emitter
     return emitter_class(kind).from_config(config if config is not None else {})
 
 
-def deliver_at_exit(emitter: Emitter, timeout: float = EXIT_FLUSH_TIMEOUT) -> Callable[[], None]:
+def deliver_at_exit(emitter: Emitter, timeout: float = EXIT_FLUSH_TIMEOUT, *, close: bool = False) -> Callable[[], None]:
     """Flush ``emitter`` when the interpreter exits, so MCPs still queued are delivered, not dropped.
 
-    For emitters that deliver from a background thread (REST ``delivery="background"``, Kafka): a
-    script that emits and ends without ``flush()``/``close()`` would otherwise lose what was still
-    queued when its daemon threads stopped. The emitter is held weakly. What cannot be delivered
-    within ``timeout`` seconds is logged as an error.
+    For emitters that deliver from a background thread (REST ``delivery="background"``, Kafka) or
+    buffer (file): a script that emits and ends without ``flush()``/``close()`` would otherwise
+    lose what was still queued when its daemon threads stopped. The emitter is held weakly. What
+    cannot be delivered within ``timeout`` seconds is logged as an error.
+
+    Args:
+        close: call ``close()`` instead of ``flush(timeout)`` (an output that must be finished,
+            such as the console emitter's JSON array).
 
     Returns:
         A function that cancels the exit flush (``close()`` calls it).
@@ -150,7 +154,10 @@ def deliver_at_exit(emitter: Emitter, timeout: float = EXIT_FLUSH_TIMEOUT) -> Ca
         if target is None:
             return
         try:
-            target.flush(timeout)
+            if close:
+                target.close()
+            else:
+                target.flush(timeout)
         except Exception as exc:  # noqa: BLE001 - the interpreter is exiting: say what was lost
             log.error("MCPs not delivered before exit", extra={"emitter": type(target).__name__, "error": str(exc)})
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 import attrs
 
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Emitter
+from emitters.base import Callback, Emitter, deliver_at_exit
 
 __all__ = ["ConsoleEmitter", "ConsoleEmitterConfig"]
 
@@ -44,6 +44,7 @@ class ConsoleEmitter(Emitter):
         self.config = config or ConsoleEmitterConfig()
         self._count = 0
         self._closed = False
+        self._cancel_exit_close: Callable[[], None] | None = None
 
     @property
     def _stream(self) -> TextIO:
@@ -52,6 +53,9 @@ class ConsoleEmitter(Emitter):
     def emit(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None) -> None:
         text = json.dumps(item.to_obj(), ensure_ascii=False)
         if self.config.format == "array":
+            if self._count == 0 and self._cancel_exit_close is None:
+                # A program that ends without close() still prints a whole JSON array.
+                self._cancel_exit_close = deliver_at_exit(self, close=True)
             text = ("[\n" if self._count == 0 else ",\n") + text
         else:
             text += "\n"
@@ -67,6 +71,8 @@ class ConsoleEmitter(Emitter):
         if self._closed:
             return
         self._closed = True
+        if self._cancel_exit_close is not None:
+            self._cancel_exit_close()
         if self.config.format == "array":
             self._stream.write("\n]\n" if self._count else "[]\n")
         self.flush()

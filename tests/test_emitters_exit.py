@@ -88,3 +88,21 @@ def test_file_emitter_writes_what_is_buffered_when_the_script_ends(tmp_path, can
     assert done.returncode == 0, done.stderr
     written = json.loads(out.read_text()) if out.exists() else []
     assert len(written) == (0 if cancel else N)
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["exit-close", "control-without-it"])
+def test_console_array_is_a_whole_json_array_when_the_script_ends(cancel):
+    done = _run(f"""
+        from emitters.base import create_emitter
+        emitter = create_emitter("console", {{"format": "array"}})
+        for mcp in mcps:
+            emitter.emit(mcp)
+        if {cancel}:
+            emitter._cancel_exit_close()
+    """)
+    assert done.returncode == 0, done.stderr
+    if cancel:
+        with pytest.raises(ValueError):
+            json.loads(done.stdout)  # the array was never closed
+    else:
+        assert len(json.loads(done.stdout)) == N

@@ -54,7 +54,11 @@ def test_synchronous_normal_commits_without_the_flush(bridge_serve):
 
 
 def _gate_flushes(server):
-    """Hold every WAL flush of ``server`` until the returned event is set (a slow disk, in effect)."""
+    """Hold every WAL flush of ``server`` until the returned event is set (a slow disk, in effect).
+
+    A slow or failing fdatasync cannot be produced for real here, so these tests hold or fail the
+    one OS call behind ``SpoolService.sync_wal``; the HTTP server, SQLite and threads are real.
+    """
     import threading
 
     gate = threading.Event()

@@ -26,14 +26,14 @@ def _kafka_setting(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _serve_metrics(service: Any, host: str, port: int) -> tuple[Any, threading.Thread]:
+def _serve_metrics(service: Any, host: str, port: int) -> Any:
     """``GET /metrics`` and ``/healthz`` for this worker, in a thread (the same app ``bridge serve`` runs)."""
     from bridge.intake import ServeSettings
     from bridge.intake._app import create_app
-    from bridge.intake._server import start_in_thread
+    from bridge.intake._server import ThreadedServer
 
     settings = ServeSettings(host=host, port=port)
-    return start_in_thread(create_app(None, settings, metrics=service.metrics), settings)
+    return ThreadedServer.start(create_app(None, settings, metrics=service.metrics), settings)
 
 
 @click.command()
@@ -90,8 +90,7 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
         fail(exc)
     finally:
         if http is not None:
-            http[0].should_exit = True
-            http[1].join(10)
+            http.stop()
         service.stop()
     click.echo(f"read {stats.messages} message(s): {stats.spooled} event(s) spooled, "
                f"{stats.dead_lettered} dead-lettered", err=True)

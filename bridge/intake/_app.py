@@ -82,8 +82,9 @@ class ServeSettings:
                 raise ConfigError(f"no such file: {path}", key=f"serve.{key}")
 
     @property
-    def scheme(self) -> str:
-        return "https" if self.tls_cert else "http"
+    def url(self) -> str:
+        """Where the server listens (``http://`` or, with a certificate, ``https://``)."""
+        return f"{'https' if self.tls_cert else 'http'}://{self.host}:{self.port}"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ServeSettings:

@@ -91,7 +91,7 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
         log.warning(
             "bridge serve listening",
             extra=log_fields(
-                url=f"{settings.scheme}://{settings.host}:{settings.port}",
+                url=settings.url,
                 emitter=config.emitter,
                 state_dir=config.state_dir,
                 auth="token" if settings.token else "none",
@@ -116,24 +116,34 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
         service.stop()
 
 
-def start_in_thread(app: Any, settings: ServeSettings, *, timeout: float = 20.0) -> tuple[Any, threading.Thread]:
-    """Run ``app`` with uvicorn in a daemon thread; returns ``(server, thread)`` once it listens.
+class ThreadedServer:
+    """A uvicorn server running ``app`` in a daemon thread (see :meth:`start`); :meth:`stop` ends it."""
 
-    Stop it with ``server.should_exit = True`` and ``thread.join()``.
+    def __init__(self, server: Any, thread: threading.Thread) -> None:
+        self.server = server
+        self.thread = thread
 
-    Raises:
-        BridgeError: it did not start listening within ``timeout`` seconds (the port is taken, say).
-    """
-    server = build_server(app, settings)
-    thread = threading.Thread(target=server.run, name="bridge-http", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            raise BridgeError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
-        time.sleep(0.01)
-    return server, thread
+    @classmethod
+    def start(cls, app: Any, settings: ServeSettings, *, timeout: float = 20.0) -> ThreadedServer:
+        """Start serving ``app`` and return once it listens.
+
+        Raises:
+            BridgeError: it did not start listening within ``timeout`` seconds (the port is taken, say).
+        """
+        server = build_server(app, settings)
+        thread = threading.Thread(target=server.run, name="bridge-http", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                raise BridgeError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
+            time.sleep(0.01)
+        return cls(server, thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
 
 
 class BackgroundServer:
@@ -148,29 +158,25 @@ class BackgroundServer:
     def __init__(self, config: BridgeConfig, settings: ServeSettings, *, service: SpoolService | None = None) -> None:
         self.settings = settings
         self.service = service or SpoolService(config, delivery=settings.delivery, synchronous=settings.synchronous)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._http: ThreadedServer | None = None
 
     @property
     def url(self) -> str:
-        return f"{self.settings.scheme}://{self.settings.host}:{self.settings.port}"
+        return self.settings.url
 
     def start(self, timeout: float = 20.0) -> BackgroundServer:
         self.service.start()
         try:
-            self._server, self._thread = start_in_thread(create_app(self.service, self.settings), self.settings,
-                                                         timeout=timeout)
+            self._http = ThreadedServer.start(create_app(self.service, self.settings), self.settings, timeout=timeout)
         except BridgeError:
             self.service.stop()
             raise
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-            if self._thread is not None:
-                self._thread.join(10)
-            self._server = None
+        if self._http is not None:
+            self._http.stop()
+            self._http = None
         self.service.stop()
 
     def __enter__(self) -> BackgroundServer:

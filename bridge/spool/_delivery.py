@@ -126,8 +126,11 @@ def deliver_round(
         except Exception as exc:  # noqa: BLE001 - a translator bug must not block the spool
             invalid[row.id] = f"cannot translate: {type(exc).__name__}: {exc}"
             log.exception("translation failed", extra=log_fields(event_id=row.id))
-    merged = {(m.entity_urn, m.aspect_name) for _, mcps in translated for m in mcps if m.aspect_name in MERGED_ASPECTS}
+    slots = {(m.entity_urn, m.aspect_name) for _, mcps in translated for m in mcps}
+    merged = {slot for slot in slots if slot[1] in MERGED_ASPECTS}
     with locks.hold(merged) if locks is not None else contextlib.nullcontext():
+        # One query per few hundred URNs instead of one per aspect.
+        memory.prefetch(slots)
         outcome, sent, unchanged = _send(translated, emitter=emitter, memory=memory, timeseries=timeseries)
     return outcome, invalid, sent, unchanged
 
@@ -140,8 +143,6 @@ def _send(
     timeseries: frozenset[str],
 ) -> tuple[dict[int, BaseException | None], int, int]:
     """Merge, coalesce, skip what is unchanged, emit, flush; returns (per-row error or None, sent, unchanged)."""
-    # One query per few hundred URNs instead of one per aspect.
-    memory.prefetch({(m.entity_urn, m.aspect_name) for _, mcps in translated for m in mcps})
 
     groups: dict[tuple, _Group] = {}
     order: list[tuple] = []

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,10 +59,8 @@ def test_bridge_consume_cli_reads_delivers_and_stops_cleanly(kafka_broker_server
             assert time.monotonic() < deadline, "events were not delivered"
             time.sleep(0.2)
         assert requests.get(metrics_url + "/healthz", timeout=5).status_code == 200
-        deadline = time.monotonic() + 30
-        while (metrics := _metrics(metrics_url)).get("bridge_events_delivered_total", 0) < 5:
-            assert time.monotonic() < deadline, metrics
-            time.sleep(0.2)
+        metrics = wait_until(lambda: (m := _metrics(metrics_url)).get("bridge_events_delivered_total", 0) >= 5 and m,
+                             30, "the worker's /metrics never showed 5 delivered events", interval=0.2)
         assert metrics["bridge_events_spooled_total"] == 5
         assert metrics["bridge_events_received_total"] == 5
         assert metrics["bridge_spool_depth"] == 0

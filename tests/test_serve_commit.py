@@ -15,6 +15,8 @@ from pathlib import Path
 
 import requests
 
+from tests.waiting import wait_until
+
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
 
 
@@ -99,10 +101,7 @@ def test_synchronous_normal_answers_before_the_flush_and_flushes_in_the_backgrou
     assert answer.status_code == 201  # while the flush is still held
     assert _flushes(server) == 0
     gate.set()
-    deadline = time.monotonic() + 5
-    while _flushes(server) < 1:
-        assert time.monotonic() < deadline, "the background flush never ran"
-        time.sleep(0.01)
+    wait_until(lambda: _flushes(server) >= 1, 5, "the background flush never ran")
 
 
 def test_a_failing_background_flush_is_counted_logged_and_makes_readyz_503(bridge_serve, caplog):
@@ -118,17 +117,12 @@ def test_a_failing_background_flush_is_counted_logged_and_makes_readyz_503(bridg
 
     server.service.sync_wal = sync_wal
     assert requests.post(server.url + "/api/v1/lineage", json=event, timeout=10).status_code == 201
-    deadline = time.monotonic() + 5
-    while server.service.metrics.get("wal_flush_errors") < 1:
-        assert time.monotonic() < deadline, "the failing flush was not counted"
-        time.sleep(0.01)
+    wait_until(lambda: server.service.metrics.get("wal_flush_errors") >= 1, 5, "the failing flush was not counted")
     ready = requests.get(server.url + "/readyz", timeout=10)
     assert ready.status_code == 503
     assert "flush failing" in ready.json()["spool"] and "Input/output error" in ready.json()["spool"]
     assert any("acknowledged events are not on disk yet" in r.getMessage() for r in caplog.records)
     failing[0] = False  # the disk recovers: the retried flush works and the server is ready again
-    deadline = time.monotonic() + 5
-    while requests.get(server.url + "/readyz", timeout=10).status_code != 200:
-        assert time.monotonic() < deadline, "readyz stayed 503 after the flush recovered"
-        time.sleep(0.05)
+    wait_until(lambda: requests.get(server.url + "/readyz", timeout=10).status_code == 200, 5,
+               "readyz stayed 503 after the flush recovered")
     assert _flushes(server) >= 1

@@ -12,6 +12,7 @@ import requests
 
 from bridge.mcp import MetadataChangeProposalWrapper
 from tests.servers.gms import GmsServer
+from tests.waiting import wait_until
 from translators.datahub import DataHubTranslator
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
@@ -262,11 +263,6 @@ def test_memory_of_old_runs_is_dropped_and_the_rest_kept(bridge_serve, tmp_path)
         finally:
             conn.close()
 
-    deadline = time.monotonic() + 20
-    while "dataProcessInstance" not in remembered():
-        assert time.monotonic() < deadline, "the run was never remembered"
-        time.sleep(0.05)
-    while "dataProcessInstance" in remembered():
-        assert time.monotonic() < deadline, "the run's memory was not dropped"
-        time.sleep(0.1)
+    wait_until(lambda: "dataProcessInstance" in remembered(), 20, "the run was never remembered")
+    wait_until(lambda: "dataProcessInstance" not in remembered(), 20, "the run's memory was not dropped")
     assert {"dataJob", "dataFlow"} <= remembered()  # jobs and flows stay

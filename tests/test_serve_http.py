@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from bridge.intake import LINEAGE_ROUTES, ServeSettings, post_events, send_files
+from tests.waiting import wait_until
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
 
@@ -131,7 +132,7 @@ def test_probes_and_metrics(bridge_serve):
     requests.post(server.url + "/api/v1/lineage", data=b"nope", timeout=10)
     server.service.spool.wake()
     # delivered is counted as soon as the emitter confirms; the spool forgets the events just after
-    _wait(lambda: server.service.metrics.get("delivered") == len(events) and server.service.spool.depth() == 0)
+    wait_until(lambda: server.service.metrics.get("delivered") == len(events) and server.service.spool.depth() == 0)
     text = requests.get(server.url + "/metrics", timeout=10)
     assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = dict(
@@ -171,7 +172,7 @@ def test_openlineage_python_http_transport_with_api_key_and_gzip(bridge_serve):
     client.emit(RunEvent(eventType=RunState.COMPLETE, eventTime="2024-10-16T17:05:00Z", run=run, job=job,
                          producer="https://example.com/ol-test"))
     assert server.service.metrics.get("spooled") == 2
-    _wait(lambda: server.service.metrics.get("delivered") == 2)
+    wait_until(lambda: server.service.metrics.get("delivered") == 2)
     server.service.emitter.flush()
     mcps = json.loads(Path(server.service.config.emitter_config["filename"]).read_text())
     io = [m for m in mcps if m["aspectName"] == "dataJobInputOutput"]
@@ -209,16 +210,6 @@ def test_replay_client_posts_batches_and_isolates_bad_events(bridge_serve, tmp_p
     assert "a.jsonl:3" in str(summary)
 
 
-def _wait(predicate, timeout: float = 20.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
-
-
 def test_job_and_dataset_events_are_accepted_and_delivered(bridge_serve):
     server = bridge_serve()
     job_event = {
@@ -234,7 +225,7 @@ def test_job_and_dataset_events_are_accepted_and_delivered(bridge_serve):
     }
     response = requests.post(server.url + "/api/v1/lineage", json=[job_event, dataset_event], timeout=10)
     assert response.status_code == 201, response.text
-    _wait(lambda: server.service.metrics.get("delivered") == 2)
+    wait_until(lambda: server.service.metrics.get("delivered") == 2)
     assert server.service.spool.dead_count() == 0
     server.service.emitter.flush()
     urns = {m["entityUrn"] for m in json.loads(Path(server.service.config.emitter_config["filename"]).read_text())}
@@ -249,7 +240,7 @@ def test_event_without_event_time_is_delivered_at_the_time_it_was_received(bridg
     event = {k: v for k, v in _corpus("simple_run_event")[0].items() if k != "eventTime"}
     before = time.time() * 1000
     assert requests.post(server.url + "/api/v1/lineage", json=event, timeout=10).status_code == 201
-    _wait(lambda: server.service.metrics.get("delivered") == 1)
+    wait_until(lambda: server.service.metrics.get("delivered") == 1)
     assert server.service.metrics.get("dead_lettered") == 0
     server.service.emitter.flush()
     mcps = json.loads(Path(server.service.config.emitter_config["filename"]).read_text())

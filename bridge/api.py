@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import traceback
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from bridge.config import BridgeConfig, load_config
+from bridge.errors import BridgeError, InvalidEventError, UndeliveredError
 from bridge.lineage import LineageMemory
+from bridge.logs import log_fields
 from bridge.model import (
     Dataset,
     DatasetEvent,
@@ -43,6 +47,8 @@ from bridge.pipeline import Pipeline, SendResult, Translator
 from emitters.base import Callback, Emitter, create_emitter
 
 __all__ = ["Bridge", "RunHandle", "PRODUCER"]
+
+log = logging.getLogger("bridge.api")
 
 PRODUCER = "https://github.com/lineage-bridge/lineage-bridge/python-api"
 
@@ -85,8 +91,13 @@ class Bridge:
         config: the resolved configuration (see :func:`bridge.load_config`).
         emitter: an emitter to use instead of the configured one.
         translator: a translator to use instead of ``DataHubTranslator(config.translator)``.
-        memory: lineage memory to use instead of an in-process one.
+        memory: the lineage memory (what each destination already holds, so it is not sent
+            again); by default the state directory's (``<state_dir>/memory.sqlite3``) when that
+            directory exists, else one in this process. Correctness never depends on it: the
+            bridge writes lineage as DataHub patches.
         namespace: default job namespace for :meth:`run`.
+        raise_on_undelivered: whether :meth:`run` raises :class:`~bridge.errors.UndeliveredError`
+            after a block that succeeded when its events could not be delivered (default: log).
     """
 
     def __init__(
@@ -97,6 +108,7 @@ class Bridge:
         translator: Translator | None = None,
         memory: LineageMemory | None = None,
         namespace: str = "default",
+        raise_on_undelivered: bool = False,
     ) -> None:
         self.config = config or BridgeConfig()
         if emitter is None:
@@ -105,8 +117,14 @@ class Bridge:
             from translators.datahub import DataHubTranslator, TranslatorConfig
 
             translator = DataHubTranslator(TranslatorConfig.from_dict(self.config.translator))
-        self.pipeline = Pipeline(emitter, translator, memory=memory)
+        self._own_memory = memory is None
+        if memory is None and Path(self.config.state_dir).is_dir():
+            memory = LineageMemory.in_state_dir(self.config.state_dir)
+        self.memory = memory if memory is not None else LineageMemory()
+        self.pipeline = Pipeline(emitter, translator, memory=self.memory,
+                                 lineage_ttl_days=self.config.lineage_ttl_days)  # fmt: skip
         self.namespace = namespace
+        self.raise_on_undelivered = raise_on_undelivered
 
     @classmethod
     def from_config(cls, path: str | None = None, **overrides: Any) -> Bridge:
@@ -132,7 +150,11 @@ class Bridge:
         self.pipeline.flush(timeout)
 
     def close(self) -> None:
-        self.pipeline.close()
+        try:
+            self.pipeline.close()
+        finally:
+            if self._own_memory:
+                self.memory.close()
 
     def test_connection(self) -> dict[str, Any]:
         return self.emitter.test_connection()
@@ -156,10 +178,25 @@ class Bridge:
         description: str | None = None,
         owners: Sequence[str] = (),
         tags: Sequence[str] = (),
+        raise_on_undelivered: bool | None = None,
     ) -> Iterator[RunHandle]:
         """Report a run: START on entry, COMPLETE on normal exit, FAIL (message + stack) on error.
 
-        The exception is re-raised after FAIL is sent. Events are flushed on exit.
+        Lineage never gets in the way of the work:
+
+        * When the block raises, FAIL is sent and the block's own exception propagates,
+          unchanged; if the run's events could not be delivered, that is logged (with the
+          count) on the ``bridge.api`` logger, never raised instead.
+        * When the block succeeds and its events could not be delivered (DataHub down), the
+          failure is logged and the ``with`` ends normally -- unless ``raise_on_undelivered``
+          (here, or on the :class:`Bridge`) asks for :class:`~bridge.errors.UndeliveredError`.
+          For events that must arrive even while DataHub is down, send them to ``bridge
+          serve``, which spools them durably.
+        * A START that cannot be delivered never stops the block from running.
+
+        Raises:
+            InvalidEventError: the run cannot be described (a dataset without a name...), before
+                the block runs.
         """
         if not isinstance(job, Job):
             job = Job(
@@ -181,7 +218,8 @@ class Bridge:
                 "outputs": tuple(_as_dataset(d) for d in outputs),
             },
         )
-        self.emit(self._event(handle, EventType.START))
+        undelivered: list[BaseException] = []
+        self._deliver(self._event(handle, EventType.START), undelivered, flush=False)
         try:
             yield handle
         except BaseException as exc:
@@ -190,11 +228,43 @@ class Bridge:
                 stack_trace="".join(traceback.format_exception(exc)),
                 language="python",
             )
-            self.emit(self._event(handle, EventType.FAIL, error=error))
-            self.flush()
+            self._deliver(self._event(handle, EventType.FAIL, error=error), undelivered)
+            self._report_undelivered(handle, undelivered, failed=True)
             raise
-        self.emit(self._event(handle, EventType.COMPLETE))
-        self.flush()
+        self._deliver(self._event(handle, EventType.COMPLETE), undelivered)
+        self._report_undelivered(handle, undelivered, failed=False)
+        if undelivered and (self.raise_on_undelivered if raise_on_undelivered is None else raise_on_undelivered):
+            raise UndeliveredError(len(undelivered), undelivered)
+
+    def _deliver(self, event: RunEvent, undelivered: list[BaseException], *, flush: bool = True) -> None:
+        """Emit (and flush) one event of :meth:`run`; delivery failures are collected, not raised."""
+
+        def note(error: BaseException | None, message: str) -> None:
+            if error is not None:
+                undelivered.append(error)
+
+        try:
+            self.emit(event, callback=note)
+            if flush:
+                self.flush()
+        except InvalidEventError:
+            if event.event_type is EventType.START:
+                raise  # the run cannot be described: say so before the work starts
+            undelivered.append(InvalidEventError(f"cannot describe the run {event.run.run_id}"))
+        except UndeliveredError as exc:
+            undelivered.extend(e for e in exc.errors if e not in undelivered)
+            if not exc.errors:
+                undelivered.append(exc)
+        except BridgeError as exc:
+            undelivered.append(exc)
+
+    def _report_undelivered(self, handle: RunHandle, undelivered: list[BaseException], *, failed: bool) -> None:
+        if undelivered:
+            log.error(
+                "lineage of the run was not delivered",
+                extra=log_fields(job=handle.job.name, run_id=handle.run_id, undelivered=len(undelivered),
+                                 block_failed=failed, error=str(undelivered[0])),  # fmt: skip
+            )
 
     def _event(
         self,

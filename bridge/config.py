@@ -29,6 +29,9 @@ Config file shape (TOML)::
     [serve]                          # bridge serve
     host = "127.0.0.1"
     port = 5000
+
+    [lineage]                        # how the bridge keeps DataHub's lineage
+    ttl_days = 0                     # > 0: remove edges no event carried for this long
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ _ENV: dict[str, tuple[str | None, str]] = {
     "BRIDGE_KAFKA_BOOTSTRAP": ("emitters.kafka.connection", "bootstrap"),
     "BRIDGE_SCHEMA_REGISTRY_URL": ("emitters.kafka.connection", "schema_registry_url"),
     "BRIDGE_OUTPUT": ("emitters.file", "filename"),
+    "BRIDGE_LINEAGE_TTL_DAYS": ("lineage", "ttl_days"),
 }
 
 
@@ -77,6 +81,7 @@ class BridgeConfig:
         translator: ``translators.datahub.TranslatorConfig`` as a dict.
         state_dir: where the spool, dead letters and default file output live.
         serve: ``bridge serve`` settings (host, port, token, ...).
+        lineage: ``ttl_days``: stale-edge expiry (see :attr:`lineage_ttl_days`).
         source: where the config came from (for messages), not a setting.
     """
 
@@ -85,7 +90,20 @@ class BridgeConfig:
     translator: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
     state_dir: str = DEFAULT_STATE_DIR
     serve: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    lineage: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
     source: str = attrs.field(default="defaults", eq=False)
+
+    @property
+    def lineage_ttl_days(self) -> float:
+        """``[lineage] ttl_days``: remove lineage edges no event carried for this long (0 = never)."""
+        value = self.lineage.get("ttl_days", 0)
+        try:
+            days = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"must be a number of days, got {value!r}", key="lineage.ttl_days") from None
+        if days < 0:
+            raise ConfigError(f"must be 0 (off) or more, got {days:g}", key="lineage.ttl_days")
+        return days
 
     @property
     def emitter_config(self) -> dict[str, Any]:
@@ -112,10 +130,15 @@ class BridgeConfig:
             raise ConfigError(
                 f"unknown setting(s) {', '.join(sorted(unknown))} in {source}; known: {', '.join(sorted(known))}"
             )
-        for section in ("emitters", "translator", "serve"):
+        for section in ("emitters", "translator", "serve", "lineage"):
             if section in data and not isinstance(data[section], Mapping):
                 raise ConfigError(f"must be a table/object in {source}", key=section)
-        return cls(**dict(data), source=source)
+        unknown = sorted(set(data.get("lineage") or {}) - {"ttl_days"})
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)} in {source}; known: ttl_days", key="lineage")
+        config = cls(**dict(data), source=source)
+        _ = config.lineage_ttl_days  # a bad value stops here, with the key named
+        return config
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -10,6 +10,13 @@ deliver. Its JSON forms are exactly what DataHub takes:
   source reads (aspect under ``{"json": ...}``), also what ``bridge translate``
   writes.
 
+A ``PATCH`` proposal carries a JSON Patch instead of a whole aspect: a list of
+``{"op", "path", "value"}`` operations (or DataHub's keyed form
+``{"arrayPrimaryKeys": ..., "patch": [...]}``), sent with content type
+``application/json-patch+json``, exactly as DataHub's own patch builders send it.
+GMS applies it to the stored aspect with the aspect's patch template, so what
+other writers put there stays.
+
 The Avro form (DataHub's ``MetadataChangeProposal`` record) lives with the
 Kafka emitter.
 """
@@ -26,9 +33,12 @@ import attrs
 
 from bridge.errors import InvalidEventError
 
-__all__ = ["AspectLike", "MetadataChangeProposalWrapper", "entity_type_of"]
+__all__ = ["AspectLike", "JSON_CONTENT_TYPE", "JSON_PATCH_CONTENT_TYPE", "MetadataChangeProposalWrapper",
+           "entity_type_of"]
 
 CHANGE_TYPES = frozenset({"UPSERT", "CREATE", "UPDATE", "DELETE", "PATCH", "RESTATE", "CREATE_ENTITY"})
+JSON_CONTENT_TYPE = "application/json"
+JSON_PATCH_CONTENT_TYPE = "application/json-patch+json"
 
 # One encoder for every aspect: json.dumps() with keyword arguments builds a
 # new JSONEncoder per call (~1 us each, ~12 aspects per event).
@@ -109,27 +119,32 @@ def entity_type_of(urn: str) -> str:
 
 @attrs.frozen(kw_only=True)
 class MetadataChangeProposalWrapper:
-    """One proposal: entity URN + aspect name + aspect value.
+    """One proposal: entity URN + aspect name + aspect value (or, for ``PATCH``, a JSON Patch).
 
     Args:
         entity_urn: the entity's URN, e.g. ``urn:li:dataset:(urn:li:dataPlatform:hive,db.t,PROD)``.
-        aspect: a typed aspect (anything with ``ASPECT_NAME`` and ``to_obj()``) or a plain dict.
-        aspect_name: required when ``aspect`` is a dict; derived from a typed aspect otherwise.
+        aspect: a typed aspect (anything with ``ASPECT_NAME`` and ``to_obj()``) or a plain dict; for
+            ``change_type="PATCH"`` a list of JSON Patch operations (``{"op", "path", "value"}``) or
+            DataHub's keyed form ``{"arrayPrimaryKeys": {...}, "patch": [...]}``.
+        aspect_name: required when ``aspect`` is a dict or a patch; derived from a typed aspect otherwise.
         entity_type: derived from the URN unless given.
         change_type: ``UPSERT`` unless given.
         system_metadata: optional DataHub ``SystemMetadata`` as a dict (``runId``, ``lastObserved``, ...).
+        headers: optional MCP headers (DataHub >= 0.14), e.g. ``{"If-None-Match": "*"}`` with
+            ``change_type="CREATE"``: write only if the aspect does not exist yet.
     """
 
     entity_urn: str
-    aspect: Mapping[str, Any] | AspectLike
+    aspect: Mapping[str, Any] | AspectLike | list[Any]
     # Optional at construction, always set afterwards (derived in __attrs_post_init__).
     aspect_name: str = attrs.field(default=None)  # type: ignore[assignment]
     entity_type: str = attrs.field(default=None)  # type: ignore[assignment]
     change_type: str = "UPSERT"
     system_metadata: Mapping[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.aspect_name is None and not isinstance(self.aspect, Mapping):
+        if self.aspect_name is None and not isinstance(self.aspect, Mapping | list):
             object.__setattr__(self, "aspect_name", getattr(self.aspect, "ASPECT_NAME", None))
         if not self.aspect_name or not isinstance(self.aspect_name, str):
             raise InvalidEventError("aspect name is required (pass aspect_name= or a typed aspect)", field="aspectName")
@@ -137,15 +152,48 @@ class MetadataChangeProposalWrapper:
             object.__setattr__(self, "entity_type", entity_type_of(self.entity_urn))
         if self.change_type not in CHANGE_TYPES:
             raise InvalidEventError(f"unknown change type {self.change_type!r}", field="changeType")
+        if self.change_type == "PATCH":
+            _check_patch(self.aspect)
+        elif isinstance(self.aspect, list):
+            raise InvalidEventError(
+                f"a list of operations is a patch: pass change_type='PATCH', not {self.change_type!r}", field="aspect"
+            )
+
+    @property
+    def is_patch(self) -> bool:
+        """Whether this proposal is a JSON Patch (``change_type == "PATCH"``)."""
+        return self.change_type == "PATCH"
+
+    @property
+    def content_type(self) -> str:
+        """``application/json-patch+json`` for a patch, ``application/json`` otherwise."""
+        return JSON_PATCH_CONTENT_TYPE if self.change_type == "PATCH" else JSON_CONTENT_TYPE
 
     @functools.cached_property
-    def aspect_value(self) -> dict[str, Any]:
-        """The aspect as a JSON-able dict."""
+    def aspect_value(self) -> Any:
+        """The aspect as a JSON-able dict (for a patch: its operations list or keyed-form dict)."""
         # Plain mappings first: isinstance() against the runtime-checkable
         # Protocol costs ~15 us per call, more than encoding the whole message.
         if isinstance(self.aspect, Mapping):
             return dict(self.aspect)
+        if isinstance(self.aspect, list):
+            return list(self.aspect)
         return self.aspect.to_obj()
+
+    @property
+    def patch_ops(self) -> list[dict[str, Any]]:
+        """The operations of a patch (empty for any other change type)."""
+        if self.change_type != "PATCH":
+            return []
+        value = self.aspect_value
+        return list(value["patch"]) if isinstance(value, Mapping) else list(value)
+
+    def with_patch_ops(self, ops: list[dict[str, Any]]) -> MetadataChangeProposalWrapper:
+        """The same patch with other operations (the keyed form keeps its ``arrayPrimaryKeys``)."""
+        value = self.aspect_value
+        if isinstance(value, Mapping):
+            return attrs.evolve(self, aspect={**value, "patch": list(ops)})
+        return attrs.evolve(self, aspect=list(ops))
 
     @functools.cached_property
     def aspect_json(self) -> str:
@@ -159,10 +207,12 @@ class MetadataChangeProposalWrapper:
             "entityUrn": self.entity_urn,
             "changeType": self.change_type,
             "aspectName": self.aspect_name,
-            "aspect": {"value": self.aspect_json, "contentType": "application/json"},
+            "aspect": {"value": self.aspect_json, "contentType": self.content_type},
         }
         if self.system_metadata:
             obj["systemMetadata"] = dict(self.system_metadata)
+        if self.headers:
+            obj["headers"] = dict(self.headers)
         return obj
 
     def to_gms_json(self) -> str:
@@ -176,7 +226,7 @@ class MetadataChangeProposalWrapper:
         """
         obj = self.to_gms()
         orjson = _fast_json()
-        if orjson is not None and not self.system_metadata:
+        if orjson is not None and not self.system_metadata and not self.headers:
             # Every string here is ASCII without DEL (isascii() is O(1)): the json
             # module's ensure_ascii escaping then equals orjson's, and there are no numbers.
             texts = (self.aspect_json, self.entity_urn, self.entity_type, self.aspect_name, self.change_type)
@@ -185,16 +235,27 @@ class MetadataChangeProposalWrapper:
         return _encode_gms(obj)
 
     def to_obj(self) -> dict[str, Any]:
-        """The object DataHub's file source reads (``bridge translate`` output)."""
+        """The object DataHub's file source reads (``bridge translate`` output).
+
+        A patch keeps DataHub's wire form (``{"value": "<JSON>", "contentType":
+        "application/json-patch+json"}``), which the file source passes on as a patch.
+        """
+        aspect: dict[str, Any] = (
+            {"value": self.aspect_json, "contentType": JSON_PATCH_CONTENT_TYPE}
+            if self.change_type == "PATCH"
+            else {"json": self.aspect_value}
+        )
         obj: dict[str, Any] = {
             "entityType": self.entity_type,
             "entityUrn": self.entity_urn,
             "changeType": self.change_type,
             "aspectName": self.aspect_name,
-            "aspect": {"json": self.aspect_value},
+            "aspect": aspect,
         }
         if self.system_metadata:
             obj["systemMetadata"] = dict(self.system_metadata)
+        if self.headers:
+            obj["headers"] = dict(self.headers)
         return obj
 
     @classmethod
@@ -224,13 +285,33 @@ class MetadataChangeProposalWrapper:
                 raise InvalidEventError(f"not valid JSON: {exc}", field="aspect.value") from exc
         else:
             raise InvalidEventError("has neither 'json' nor 'value'", field="aspect")
-        if not isinstance(value, Mapping):
+        change_type = obj.get("changeType") or "UPSERT"
+        if change_type != "PATCH" and not isinstance(value, Mapping):
             raise InvalidEventError("aspect value must be an object", field="aspect")
         return cls(
             entity_urn=urn,
             aspect_name=name,
             aspect=value,
             entity_type=obj.get("entityType") or None,  # type: ignore[arg-type]
-            change_type=obj.get("changeType") or "UPSERT",
+            change_type=change_type,
             system_metadata=obj.get("systemMetadata") or None,
+            headers=obj.get("headers") or None,
         )
+
+
+def _check_patch(value: Any) -> None:
+    """A patch is a list of ``{"op", "path"}`` objects, or DataHub's keyed form holding one."""
+    ops = value.get("patch") if isinstance(value, Mapping) else value
+    if not isinstance(ops, list):
+        raise InvalidEventError(
+            "a PATCH aspect is a list of JSON Patch operations or {\"arrayPrimaryKeys\": ..., \"patch\": [...]}",
+            field="aspect",
+        )
+    for i, op in enumerate(ops):
+        if not isinstance(op, Mapping) or op.get("op") not in _PATCH_OPS or not isinstance(op.get("path"), str):
+            raise InvalidEventError(
+                f"not a JSON Patch operation (needs op add/remove/replace and a path): {op!r}", field=f"aspect[{i}]"
+            )
+
+
+_PATCH_OPS = frozenset({"add", "remove", "replace", "move", "copy", "test"})

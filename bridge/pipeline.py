@@ -1,19 +1,20 @@
-"""The pipeline: neutral events -> MCPs (merged, deduplicated) -> emitter.
+"""The pipeline: neutral events -> MCPs -> what the destination lacks -> emitter.
 
-Every intake path (the Python API, ``bridge send``, ``bridge serve``'s delivery
-workers, the Dagster sensor) goes through :class:`Pipeline`, so lineage
-merging and de-duplication behave the same everywhere.
+The Python API, ``bridge send`` and the Dagster sensor hand events to
+:class:`Pipeline`; ``bridge serve`` and ``bridge consume`` hand spooled batches
+to the same :class:`~bridge.delivery.DeliveryCore`, so coalescing, skipping and
+remembering behave the same everywhere.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from typing import Protocol
 
 import attrs
 
-from bridge.lineage import MERGED_ASPECTS, InMemoryLineageMemory, LineageMemory, aspect_digest, merge_aspect
+from bridge.delivery import DeliveryCore
+from bridge.lineage import LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Event
 from emitters.base import Callback, Emitter
@@ -41,13 +42,14 @@ class SendResult:
 
 
 class Pipeline:
-    """Translate events, merge lineage with what was learned, drop unchanged aspects, emit.
+    """Translate events, skip what the destination already has, emit.
 
     Args:
         emitter: where MCPs go.
         translator: neutral event -> MCPs; defaults to ``translators.datahub.DataHubTranslator()``.
-        memory: what was learned and delivered before; defaults to an in-process memory.
-        skip_unchanged: don't re-send an aspect whose value was already delivered unchanged.
+        memory: what each destination holds (:class:`~bridge.lineage.LineageMemory`); in-process by default.
+        skip_unchanged: don't re-send what the destination already confirmed.
+        lineage_ttl_days: remove lineage edges no event carried for this long (0 = never).
     """
 
     def __init__(
@@ -57,89 +59,52 @@ class Pipeline:
         *,
         memory: LineageMemory | None = None,
         skip_unchanged: bool = True,
+        lineage_ttl_days: float = 0.0,
     ) -> None:
         if translator is None:
             from translators.datahub import DataHubTranslator
 
             translator = DataHubTranslator()
-        self.emitter = emitter
-        self.translator = translator
-        self.memory: LineageMemory = memory if memory is not None else InMemoryLineageMemory()
-        self.skip_unchanged = skip_unchanged
-        self._merge_lock = threading.Lock()
-        # (urn, aspect) -> digest handed to the emitter and not yet confirmed: an
-        # identical value is not handed over twice while the first is in flight.
-        self._in_flight: dict[tuple[str, str], str] = {}
-        self._flight_lock = threading.Lock()
+        self.core = DeliveryCore(emitter, translator, memory, skip_unchanged=skip_unchanged,
+                                 lineage_ttl_days=lineage_ttl_days)  # fmt: skip
 
-    def to_mcps(self, event: Event) -> list[MetadataChangeProposalWrapper]:
-        """Translate one event and merge its lineage aspects with what was learned before."""
-        out = []
-        for mcp in self.translator.translate(event):
-            if mcp.aspect_name in MERGED_ASPECTS:
-                mcp = self._merged(mcp)
-            out.append(mcp)
-        return out
+    @property
+    def emitter(self) -> Emitter:
+        return self.core.emitter
 
-    def _merged(self, mcp: MetadataChangeProposalWrapper) -> MetadataChangeProposalWrapper:
-        with self._merge_lock:
-            old = self.memory.get_aspect(mcp.entity_urn, mcp.aspect_name)
-            value = merge_aspect(mcp.aspect_name, old, mcp.aspect_value)
-            self.memory.put_aspect(mcp.entity_urn, mcp.aspect_name, value)
-        if value == mcp.aspect_value:
-            return mcp
-        return attrs.evolve(mcp, aspect=value)
+    @property
+    def translator(self) -> Translator:
+        return self.core.translator
 
     def send(self, events: Iterable[Event], callback: Callback | None = None) -> SendResult:
-        """Translate and hand the MCPs to the emitter (which may deliver asynchronously).
+        """Translate the events and hand what the destination lacks to the emitter, as one round.
 
-        An aspect counts as delivered (and is then skipped when unchanged) once
-        the emitter confirms it through its callback; while it is in flight an
-        identical value is not handed over again. A failed one is sent again
-        the next time it comes up.
+        Delivery may be asynchronous (call :meth:`flush`); each MCP is remembered once the emitter
+        confirms it, and ``callback(error, message)`` hears about each.
+
+        Raises:
+            InvalidEventError: an event cannot be translated (nothing of this call was sent).
+            DeliveryError: without a ``callback``, the first error the emitter raised (a
+                synchronous emitter); the rest of the round was still sent.
         """
-        result = SendResult()
-        for event in events:
-            result.events += 1
-            for mcp in self.to_mcps(event):
-                key = (mcp.entity_urn, mcp.aspect_name)
-                digest = aspect_digest(mcp.aspect_json)
-                if self.skip_unchanged and self._unchanged(key, digest):
-                    result.unchanged += 1
-                    continue
-                with self._flight_lock:
-                    self._in_flight[key] = digest
-                try:
-                    self.emitter.emit(mcp, callback=self._on_delivery(key, digest, callback))
-                except BaseException:
-                    self._land(key, digest)
-                    raise
-                result.sent.append(mcp)
-        return result
-
-    def _unchanged(self, key: tuple[str, str], digest: str) -> bool:
-        with self._flight_lock:
-            if self._in_flight.get(key) == digest:
-                return True
-        return self.memory.delivered_digest(*key) == digest
-
-    def _land(self, key: tuple[str, str], digest: str) -> None:
-        with self._flight_lock:
-            if self._in_flight.get(key) == digest:
-                del self._in_flight[key]
-
-    def _on_delivery(self, key: tuple[str, str], digest: str, user: Callback | None) -> Callback:
-        def done(error: BaseException | None, message: str) -> None:
-            if error is None:
-                self.memory.mark_delivered(*key, digest)
-            self._land(key, digest)
-            if user is not None:
-                user(error, message)
-
-        return done
+        self.core.commit()
+        translated = [(i, self.core.translator.translate(event)) for i, event in enumerate(events)]
+        round_ = self.core.plan(translated)
+        raised = self.core.send(round_, callback)
+        self.core.housekeeping()
+        if raised and callback is None:
+            raise raised[0]
+        return SendResult(events=len(translated), unchanged=round_.unchanged, sent=round_.sent)
 
     def flush(self, timeout: float | None = None) -> None:
-        self.emitter.flush(timeout)
+        """Deliver what is queued, then write what the destination confirmed to the memory."""
+        try:
+            self.core.emitter.flush(timeout)
+        finally:
+            self.core.commit()
 
     def close(self) -> None:
-        self.emitter.close()
+        try:
+            self.core.emitter.close()
+        finally:
+            self.core.commit()

@@ -2,9 +2,9 @@
 
 The :class:`~bridge.Bridge` (and with it the emitter's connection) is built on
 first use, inside a sensor evaluation — never when Dagster loads the code
-location — and kept for later ticks. Its lineage memory (a failed run never
-erases lineage learned earlier; unchanged aspects are not re-sent) is a SQLite
-file beside the Dagster instance's storage, so it survives daemon restarts.
+location — and kept for later ticks. Its lineage memory (what DataHub already
+holds, so unchanged aspects are not re-sent) is a SQLite file beside the Dagster
+instance's storage, so it survives daemon restarts.
 """
 
 from __future__ import annotations
@@ -13,21 +13,30 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError, InvalidEventError, UndeliveredError
+from bridge.lineage import LineageMemory
 from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.events import build_events, normalise_extracted
-from dagster_plugin.memory import SqliteMemory, memory_path_for
 from dagster_plugin.runs import RunInfo, read_run
 from emitters.base import Emitter
 
-__all__ = ["ReportResult", "RunReporter"]
+__all__ = ["ReportResult", "RunReporter", "memory_path_for"]
 
 logger = logging.getLogger("dagster_plugin")
+
+
+def memory_path_for(instance: Any) -> Path | None:
+    """Where the lineage memory of this Dagster instance lives (None when the instance has no directory)."""
+    root = getattr(instance, "root_directory", None)
+    if not root:
+        return None
+    return Path(root) / "storage" / "lineage_bridge" / "memory.sqlite"
 
 
 @attrs.frozen(kw_only=True)
@@ -53,14 +62,14 @@ class RunReporter:
         self.config = config
         self._emitter = emitter
         self._bridge: Any = None
-        self._memory: SqliteMemory | None = None
+        self._memory: LineageMemory | None = None
         self._lock = threading.Lock()
 
     def bridge(self, instance: Any = None) -> Any:
         """The bridge, built on first use (this is where the emitter is created).
 
         Its lineage memory lives next to ``instance``'s storage when it has a directory
-        (:mod:`dagster_plugin.memory`), so it outlives daemon restarts.
+        (:func:`memory_path_for`), so it outlives daemon restarts.
         """
         with self._lock:
             if self._bridge is None:
@@ -80,7 +89,7 @@ class RunReporter:
         settings.update(self.config.translator)
         translator = DagsterTranslator(TranslatorConfig.from_dict(settings))
         path = memory_path_for(instance)
-        memory = self._memory = SqliteMemory(path) if path is not None else None
+        memory = self._memory = LineageMemory(path) if path is not None else None
         if self._emitter is not None:
             emitter = self._emitter if isinstance(self._emitter, Emitter) else self._emitter()
             return Bridge(BridgeConfig(), emitter=emitter, translator=translator, memory=memory,
@@ -103,8 +112,8 @@ class RunReporter:
         """Report one run and wait until every MCP is delivered.
 
         Raises:
-            BridgeError: delivery failed (the caller retries the whole run later; DataHub
-                upserts are idempotent, so what did arrive is harmless to send again).
+            BridgeError: delivery failed (the caller retries the whole run later; the bridge's
+                writes are idempotent, so what did arrive is harmless to send again).
         """
         try:
             run, extracted = self.read(instance, run_id, repository_def, context)

@@ -83,15 +83,13 @@ class DagsterTranslator(DataHubTranslator):
 
     # -- the whole event -----------------------------------------------------------
 
-    def translate(self, event: Event) -> list[MCPW]:
-        mcps = super().translate(event)
+    def translate_aspects(self, event: Event) -> list[MCPW]:
+        mcps = super().translate_aspects(event)
         if isinstance(event, RunEvent) and "dagsterJob" in event.job.facets:
             return self._adjust_run(event, mcps)
         if isinstance(event, DatasetEvent) and "dagsterAsset" in event.dataset.facets:
             return self._adjust_asset(event, mcps)
         return mcps
-
-    __call__ = translate
 
     def _browse(self, facet: Mapping[str, Any], *tail: tuple[str, str | None]) -> dict[str, Any] | None:
         location = [str(p) for p in facet.get("browsePath") or ()]

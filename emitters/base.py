@@ -20,10 +20,13 @@ from importlib import metadata
 from types import TracebackType
 from typing import Any, ClassVar
 
+import attrs
+
 from bridge.errors import ConfigError
 from bridge.mcp import MetadataChangeProposalWrapper
 
-__all__ = ["Callback", "Emitter", "create_emitter", "deliver_at_exit", "emitter_class", "emitter_kinds"]
+__all__ = ["Callback", "Destination", "Emitter", "create_emitter", "deliver_at_exit", "emitter_class",
+           "emitter_kinds"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,21 @@ _BUILTIN: dict[str, str] = {
     "file": "emitters.file:FileEmitter",
     "console": "emitters.console:ConsoleEmitter",
 }
+
+
+@attrs.frozen
+class Destination:
+    """Where an emitter's MCPs end up, as the lineage memory keys it.
+
+    Attributes:
+        key: names the place: emitter kind plus server, bootstrap and topic, or file
+            (``rest:http://gms:8080``); two emitters writing to the same place share it.
+        fresh: the place holds nothing the bridge wrote before (a new file, the console),
+            so what was remembered of it does not apply.
+    """
+
+    key: str
+    fresh: bool = False
 
 
 class Emitter(abc.ABC):
@@ -82,6 +100,15 @@ class Emitter(abc.ABC):
     def close(self) -> None:
         """Flush and release resources. Safe to call twice."""
         self.flush()
+
+    def destination(self) -> Destination:
+        """Where this emitter delivers, for the lineage memory (never does network IO).
+
+        Emitters that write somewhere lasting override it so the memory can skip what the
+        place already holds. The default names no place and is always ``fresh``: everything
+        is sent again by a new process, which is always correct.
+        """
+        return Destination(f"{self.kind}:{type(self).__module__}.{type(self).__qualname__}", fresh=True)
 
     def test_connection(self) -> dict[str, Any]:
         """Check that the destination is reachable and usable; return what it said about itself.

@@ -20,7 +20,7 @@ import attrs
 
 from bridge.errors import ConfigError, DeliveryError
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Emitter, deliver_at_exit
+from emitters.base import Callback, Destination, Emitter, deliver_at_exit
 
 __all__ = ["FileEmitter", "FileEmitterConfig"]
 
@@ -66,6 +66,7 @@ class FileEmitter(Emitter):
         self._lock = threading.Lock()
         self._file: Any = None
         self._count = 0  # MCPs already in the file's array
+        self._created = False  # this emitter started the file's array (it held nothing of ours)
         self._cancel_exit_flush: Callable[[], None] | None = None
 
     def _open(self) -> Any:
@@ -78,6 +79,7 @@ class FileEmitter(Emitter):
                 f = open(self.path, "w+b")  # noqa: SIM115 - kept open for the emitter's life
                 f.write(b"[\n]\n")
                 self._count = 0
+                self._created = True
             else:
                 f = open(self.path, "r+b")  # noqa: SIM115
                 self._count = self._existing_count(f)
@@ -150,6 +152,15 @@ class FileEmitter(Emitter):
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+    def destination(self) -> Destination:
+        """``file:<absolute path>``; fresh when this emitter started the file (it was absent, empty or overwritten).
+
+        Opens (creates) the file, so deleting it makes everything be written again.
+        """
+        with self._lock:
+            self._open()
+        return Destination(f"file:{self.path.resolve()}", fresh=self._created)
 
     def test_connection(self) -> dict[str, Any]:
         self._open()

@@ -6,6 +6,11 @@ DataHub's own code: its MCP wrapper and typed aspect classes (``from_obj`` +
 its Avro schemas (which the Python ``validate()`` does not enforce but GMS
 does). It also checks that DataHub's parsed aspect still holds everything we
 sent: a field DataHub's schema does not know would be silently dropped.
+
+A ``PATCH`` is checked as GMS would take it: DataHub's ``MetadataChangeProposal``
+class parses it, its operations are JSON Patch with parseable URNs, and applied to
+the aspect's patch template (:mod:`tests.servers.gms_state`, as GMS does for an
+aspect that does not exist yet) it gives an aspect that passes every check above.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from datahub.emitter.serialization_helper import pre_json_transform
 from datahub.metadata import schema_classes as sc
 from datahub.utilities.urns.urn import Urn
 
-from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.mcp import JSON_PATCH_CONTENT_TYPE, MetadataChangeProposalWrapper
+from tests.servers.gms_state import apply_patch
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 
@@ -58,8 +64,29 @@ def _avro_name(union_key: str) -> str:
     return union_key.replace("com.linkedin.", "com.linkedin.pegasus2avro.", 1)
 
 
+def _named_types(schema: Any, names: dict[str, Any]) -> dict[str, Any]:
+    """Every named type a schema defines (a later field may refer to one defined in an earlier, empty one)."""
+    if isinstance(schema, list):
+        for item in schema:
+            _named_types(item, names)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed") and schema.get("name"):
+            full = f"{schema.get('namespace', '')}.{schema['name']}"
+            if full not in names:
+                names[full] = names.setdefault(schema["name"], schema)
+                for f in schema.get("fields", ()):
+                    _named_types(f["type"], names)
+        else:
+            for key in ("type", "items", "values"):
+                if isinstance(schema.get(key), dict | list):
+                    _named_types(schema[key], names)
+    return names
+
+
 def check_strlen(schema: Any, value: Any, names: dict[str, Any], path: str) -> None:
     """Enforce the ``validate.strlen`` annotations of DataHub's Avro schema on ``value``."""
+    if not names:
+        _named_types(schema, names)
     if value is None:
         return
     if isinstance(schema, str):
@@ -107,8 +134,49 @@ def check_strlen(schema: Any, value: Any, names: dict[str, Any], path: str) -> N
         check_strlen(kind, value, names, path)
 
 
+def _check_envelope(mcp: MetadataChangeProposalWrapper) -> sc.MetadataChangeProposalClass:
+    """DataHub's MCP class reads both JSON forms of the proposal (GMS's and the file source's)."""
+    label = f"{mcp.entity_urn} {mcp.aspect_name} {mcp.change_type}"
+    parsed = sc.MetadataChangeProposalClass.from_obj(copy.deepcopy(mcp.to_gms()))
+    assert parsed.validate(), f"{label}: DataHub's MetadataChangeProposal rejects it"
+    assert parsed.changeType == mcp.change_type and parsed.aspect.contentType == mcp.content_type, label
+    again = DataHubMCPW.from_obj(copy.deepcopy(mcp.to_obj()))
+    assert again.validate(), f"{label}: the file form is rejected"
+    assert (again.changeType, again.aspectName) == (mcp.change_type, mcp.aspect_name), label
+    if mcp.headers:
+        assert parsed.headers == dict(mcp.headers), label
+    return parsed
+
+
+def check_patch(mcp: MetadataChangeProposalWrapper) -> DataHubMCPW:
+    """Assert GMS accepts the patch ``mcp``; return the aspect it makes of it (parsed by DataHub)."""
+    label = f"{mcp.entity_urn} {mcp.aspect_name} PATCH"
+    parsed = _check_envelope(mcp)
+    assert parsed.aspect.contentType == JSON_PATCH_CONTENT_TYPE, label
+    Urn.from_string(mcp.entity_urn)
+    ops = mcp.patch_ops
+    assert ops, f"{label}: an empty patch"
+    for op in ops:
+        assert op["op"] in ("add", "remove") and op["path"].startswith("/"), f"{label}: {op}"
+        for part in op["path"][1:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if part.startswith("urn:li:"):
+                Urn.from_string(part)
+        for urn in iter_urns(op.get("value")):
+            Urn.from_string(urn)
+    whole = apply_patch(mcp.entity_urn, mcp.aspect_name, None, json.loads(mcp.aspect_json))
+    return check_mcp(MetadataChangeProposalWrapper(entity_urn=mcp.entity_urn, aspect_name=mcp.aspect_name,
+                                                   aspect=whole))
+
+
 def check_mcp(mcp: MetadataChangeProposalWrapper) -> DataHubMCPW:
-    """Assert DataHub accepts ``mcp``; return DataHub's parsed wrapper."""
+    """Assert DataHub accepts ``mcp``; return DataHub's parsed wrapper (for a patch: of the aspect it makes)."""
+    if mcp.change_type == "PATCH":
+        return check_patch(mcp)
+    if mcp.change_type != "UPSERT":  # e.g. CREATE with If-None-Match: the envelope, then the aspect
+        _check_envelope(mcp)
+        mcp = MetadataChangeProposalWrapper(entity_urn=mcp.entity_urn, aspect_name=mcp.aspect_name,
+                                            aspect=mcp.aspect_value)
     obj = mcp.to_obj()
     label = f"{mcp.entity_urn} {mcp.aspect_name}"
     # URNs: the entity's and every URN inside the aspect parse with DataHub's parser.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ import dagster as dg
 
 from bridge.mcp import MetadataChangeProposalWrapper
 from tests._datahub_reference import check_mcp
+from tests.servers.gms_state import held
 
 
 def execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, *, partition: str | None = None,
@@ -27,18 +27,23 @@ def tick(sensor: dg.SensorDefinition, defs: dg.Definitions, instance: dg.Dagster
     return sensor.evaluate_tick(context)
 
 
-def by_aspect(mcps: Iterable[MetadataChangeProposalWrapper]) -> dict[tuple[str, str], list[dict]]:
-    """``(urn, aspect name) -> [aspect values, in order]``."""
-    out: dict[tuple[str, str], list[dict]] = collections.defaultdict(list)
-    for mcp in mcps:
-        out[(mcp.entity_urn, mcp.aspect_name)].append(dict(mcp.aspect_value))
-    return out
+def shown(state: dict[tuple[str, str], dict], urn: str, aspect: str) -> dict:
+    """One aspect of what DataHub holds; a job's lineage also lists its edges' URNs under the plain names
+    (``inputDatasets``, ``outputDatasets``, ``inputDatajobs``), as DataHub shows both."""
+    value = state.get((urn, aspect))
+    assert value is not None, f"no {aspect} for {urn}"
+    value = dict(value)
+    if aspect == "dataJobInputOutput":
+        for edges, plain in (("inputDatasetEdges", "inputDatasets"), ("outputDatasetEdges", "outputDatasets"),
+                             ("inputDatajobEdges", "inputDatajobs")):  # fmt: skip
+            urns = [e["destinationUrn"] for e in value.get(edges) or ()]
+            value[plain] = urns + [u for u in value.get(plain) or () if u not in urns]
+    return value
 
 
 def last(mcps: Iterable[MetadataChangeProposalWrapper], urn: str, aspect: str) -> dict:
-    values = by_aspect(mcps).get((urn, aspect))
-    assert values, f"no {aspect} for {urn}"
-    return values[-1]
+    """The aspect as DataHub would hold it after ``mcps`` (UPSERTs replace, PATCHes apply; see :func:`shown`)."""
+    return shown(held(mcps), urn, aspect)
 
 
 def validate_all(mcps: Iterable[MetadataChangeProposalWrapper]) -> int:

@@ -8,6 +8,7 @@ import pytest
 
 from bridge import Bridge, Dataset, MetadataChangeProposalWrapper
 from bridge.testing import RecordingEmitter
+from tests.servers.gms_state import held, job_edges
 
 INPUT = Dataset(namespace="postgres://db:5432", name="shop.public.orders")
 OUTPUT = Dataset(namespace="s3://lake", name="orders/daily")
@@ -15,6 +16,13 @@ OUTPUT = Dataset(namespace="s3://lake", name="orders/daily")
 
 def run_events(emitter: RecordingEmitter) -> list[dict]:
     return [m.aspect_value for m in emitter.aspects("dataProcessInstanceRunEvent")]
+
+
+def job_io(emitter: RecordingEmitter) -> tuple[set[str], set[str]]:
+    """The job's (inputs, outputs) as DataHub would hold them after what was sent."""
+    (urn,) = emitter.urns("dataJob")
+    io = held(emitter.mcps)[(urn, "dataJobInputOutput")]
+    return job_edges(io, "inputDatasetEdges"), job_edges(io, "outputDatasetEdges")
 
 
 def test_run_sends_start_then_complete_with_lineage():
@@ -25,9 +33,9 @@ def test_run_sends_start_then_complete_with_lineage():
     events = run_events(emitter)
     assert [e["status"] for e in events] == ["STARTED", "COMPLETE"]
     assert events[-1]["result"]["type"] == "SUCCESS"
-    io = emitter.aspects("dataJobInputOutput")[-1].aspect_value
-    assert any("shop.public.orders" in urn for urn in io["inputDatasets"])
-    assert any("orders/daily" in urn for urn in io["outputDatasets"])
+    inputs, outputs = job_io(emitter)
+    assert any("shop.public.orders" in urn for urn in inputs)
+    assert any("orders/daily" in urn for urn in outputs)
     instances = emitter.urns("dataProcessInstance")
     assert len(instances) == 1
     assert emitter.flushes >= 1
@@ -52,9 +60,9 @@ def test_outputs_added_during_the_run_are_reported():
     lineage = Bridge(emitter=emitter)
     with lineage.run("job", inputs=[("hive", "db.src")]) as run:
         run.add_outputs(("hive", "db.dst"))
-    io = emitter.aspects("dataJobInputOutput")[-1].aspect_value
-    assert any("db.dst" in urn for urn in io["outputDatasets"])
-    assert any("db.src" in urn for urn in io["inputDatasets"])
+    inputs, outputs = job_io(emitter)
+    assert any("db.dst" in urn for urn in outputs)
+    assert any("db.src" in urn for urn in inputs)
 
 
 def test_from_config_uses_the_configured_emitter(tmp_path):
@@ -79,9 +87,8 @@ def test_running_reports_progress_without_erasing_inputs():
     lineage = Bridge(emitter=emitter)
     with lineage.run("job", inputs=[("hive", "db.src")]) as run:
         run.running(outputs=[("hive", "db.partial")])
-        during = emitter.aspects("dataJobInputOutput")[-1].aspect_value
-        assert any("db.partial" in urn for urn in during["outputDatasets"])
+        assert any("db.partial" in urn for urn in job_io(emitter)[1])
         assert {e["status"] for e in run_events(emitter)} == {"STARTED"}
-    io = emitter.aspects("dataJobInputOutput")[-1].aspect_value
-    assert any("db.partial" in urn for urn in io["outputDatasets"])
-    assert any("db.src" in urn for urn in io["inputDatasets"])
+    inputs, outputs = job_io(emitter)
+    assert any("db.partial" in urn for urn in outputs)
+    assert any("db.src" in urn for urn in inputs)

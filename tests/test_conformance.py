@@ -73,6 +73,7 @@ def test_file_format_loads_with_datahubs_file_source(translated, tmp_path):
     from datahub.emitter.mcp import MetadataChangeProposalWrapper as DataHubMCPW
     from datahub.ingestion.api.common import PipelineContext
     from datahub.ingestion.source.file import GenericFileSource
+    from datahub.metadata import schema_classes as sc
 
     config_name, by_event = translated
     objs = [m.to_obj() for mcps in by_event.values() for m in mcps]
@@ -85,8 +86,17 @@ def test_file_format_loads_with_datahubs_file_source(translated, tmp_path):
     assert not report.warnings, report.warnings
     mcps = [u.metadata for u in units]
     assert len(mcps) == len(objs)
-    assert all(isinstance(m, DataHubMCPW) and m.validate() for m in mcps)
-    assert [(m.entityUrn, m.aspectName) for m in mcps] == [(o["entityUrn"], o["aspectName"]) for o in objs]
+    assert all(m.validate() for m in mcps)
+    # Whole aspects come back typed; patches (and CREATEs) as DataHub's MCP class, unchanged.
+    for m, o in zip(mcps, objs, strict=True):
+        assert (m.entityUrn, m.aspectName, m.changeType) == (o["entityUrn"], o["aspectName"], o["changeType"])
+        if o["changeType"] == "UPSERT":
+            assert isinstance(m, DataHubMCPW)
+        else:
+            assert isinstance(m, sc.MetadataChangeProposalClass)
+            value = json.loads(m.aspect.value)
+            assert value == (json.loads(o["aspect"]["value"]) if "value" in o["aspect"] else o["aspect"]["json"])
+    assert {o["changeType"] for o in objs} >= {"UPSERT", "PATCH"}
 
 
 def test_output_is_deterministic(events):

@@ -12,7 +12,9 @@ import pytest
 
 from bridge.config import BridgeConfig
 from bridge.consume import ConsumeSettings, consume
+from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.spool import SpoolService
+from tests.servers.gms_state import held, job_edges
 
 GROUP_TIMING = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
 
@@ -94,10 +96,11 @@ def test_kafka_transport_to_bridge_consume(kafka_broker_server, tmp_path):
         assert len(reasons) == 2 and any("not valid JSON" in r for r in reasons) and any("job" in r for r in reasons)
         service.emitter.flush()
         output = json.loads((tmp_path / "state" / "mcps.json").read_text())
-        io = {m["entityUrn"]: m["aspect"]["json"] for m in output if m["aspectName"] == "dataJobInputOutput"}
+        state = held(MetadataChangeProposalWrapper.from_obj(m) for m in output)
+        io = {urn: v for (urn, aspect), v in state.items() if aspect == "dataJobInputOutput"}
         assert len(io) == n // 2
         # COMPLETE events carried no datasets; the delivered lineage still lists the START's input.
-        assert all(len(v["inputDatasets"]) == 1 for v in io.values())
+        assert all(len(job_edges(v, "inputDatasetEdges")) == 1 for v in io.values())
     finally:
         service.stop()
 

@@ -253,10 +253,8 @@ def test_failed_run_never_erases_lineage_learned_before(instance, defs, sensor, 
     tick(sensor, defs, instance, cursor)
     new = recorder.mcps[before:]
     assert any(m.entity_urn == f"urn:li:dataProcessInstance:{failed.run_id}" for m in new)
-    # whatever the failed run sends for the job still holds the outputs learned from the good run
-    for mcp in new:
-        if mcp.entity_urn == job and mcp.aspect_name == "dataJobInputOutput":
-            assert set(mcp.aspect_value["outputDatasets"]) >= set(learned["outputDatasets"])
+    # whatever the failed run sent, DataHub still holds the outputs learned from the good run
+    assert set(last(recorder.mcps, job, "dataJobInputOutput")["outputDatasets"]) >= set(learned["outputDatasets"])
     validate_all(new)
 
 
@@ -277,12 +275,10 @@ def test_failed_run_after_a_daemon_restart_still_keeps_the_lineage(instance):
     failed = execute(defs2, instance, "sometimes_failing",
                      run_config={"ops": {"load_table": {"config": {"fail": True}}}})
     tick(restarted, defs2, instance, cursor)
-    # DataHub keeps the last value of each aspect (UPSERT): replay both processes' MCPs in order
-    final = {}
-    for mcp in first.mcps + second.mcps:
-        final[(mcp.entity_urn, mcp.aspect_name)] = mcp.aspect_value
-    assert set(final[(job, "dataJobInputOutput")]["outputDatasets"]) >= learned
-    assert set(final[(job, "dataJobInputOutput")]["inputDatasets"]) == {dataset("postgres", "shop.public.src")}
+    # What DataHub holds after both processes' MCPs, in order
+    final = last(first.mcps + second.mcps, job, "dataJobInputOutput")
+    assert set(final["outputDatasets"]) >= learned
+    assert set(final["inputDatasets"]) == {dataset("postgres", "shop.public.src")}
     assert any(m.entity_urn == f"urn:li:dataProcessInstance:{failed.run_id}" for m in second.mcps)
 
 
@@ -365,7 +361,7 @@ def test_custom_lineage_extractor_and_asset_key_converter(instance):
     assert outputs[0] == table
     assert [u.split(",")[0] for u in outputs[1:]] == ["urn:li:dataset:(urn:li:dataPlatform:file"]
     io = last(recorder.mcps, datajob("export_job", "export_report"), "dataJobInputOutput")
-    assert io == {"inputDatasets": [table], "outputDatasets": [dataset("s3", "reports/daily/sales.csv")]}
+    assert (io["inputDatasets"], io["outputDatasets"]) == ([table], [dataset("s3", "reports/daily/sales.csv")])
 
 
 # -- observations, legacy repositories, configuration at the first tick ---------------------

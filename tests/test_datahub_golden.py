@@ -6,8 +6,10 @@ intended change, regenerate with::
 
     BRIDGE_UPDATE_GOLDEN=1 /work/venv/bin/pytest -q tests/test_datahub_golden.py
 
-and review the diff. Every golden MCP is also validated with acryl-datahub, so
-a golden file can never bless something DataHub would reject.
+and review the diff. A patch's aspect (a JSON string on the wire) is shown parsed,
+under ``"patch"``, so the diff is readable. Every golden MCP is also validated with
+acryl-datahub (a patch: applied to its template, as GMS does), so a golden file can
+never bless something DataHub would reject.
 """
 
 from __future__ import annotations
@@ -50,8 +52,15 @@ CASES = {
 }
 
 
+def _readable(obj: dict) -> dict:
+    if obj["changeType"] == "PATCH":
+        obj = {**obj, "aspect": {"patch": json.loads(obj["aspect"]["value"]),
+                                 "contentType": obj["aspect"]["contentType"]}}
+    return obj
+
+
 def _render(objs: list[dict]) -> str:
-    return json.dumps(objs, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    return json.dumps([_readable(o) for o in objs], indent=2, sort_keys=False, ensure_ascii=False) + "\n"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

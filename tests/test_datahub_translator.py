@@ -24,7 +24,13 @@ from bridge.model import (
     Tag,
 )
 from tests._datahub_reference import check_mcp
-from translators.datahub import DataHubTranslator, TranslatorConfig, orchestrator_from_producer, translate
+from translators.datahub import DataHubTranslator, TranslatorConfig, orchestrator_from_producer
+
+
+def translate(event, config=None):
+    """The event's aspects as whole values; how each is written (PATCH, CREATE...) is tested in test_writes.py."""
+    return DataHubTranslator(config).translate_aspects(event)
+
 
 T0 = dt.datetime(2024, 11, 26, 13, 5, 23, 809955, tzinfo=dt.UTC)
 T0_MS = 1732626323809
@@ -365,7 +371,7 @@ def test_users_customise_by_subclassing():
         def get_run_url(self, event):
             return f"https://scheduler.example/runs/{event.run.run_id}"
 
-    mcps = MyTranslator().translate(run_event())
+    mcps = MyTranslator().translate_aspects(run_event())
     assert aspects_of(mcps, "dataJob")["dataJobInfo"]["flowUrn"] == "urn:li:dataFlow:(spark,team-etl,etl)"
     props = aspects_of(mcps, "dataProcessInstance")["dataProcessInstanceProperties"]
     assert props["externalUrl"] == "https://scheduler.example/runs/r-1"
@@ -399,14 +405,14 @@ def _airflow(name: str):
 def test_airflow_upstream_tasks_are_input_jobs_with_the_urns_of_their_own_events():
     translator = DataHubTranslator()
     # download_to_data (COMPLETE, reads a GCS file) runs after rewrite_task and copy_task.
-    io = by_name(translator.translate(_airflow("line_29.json")))["dataJobInputOutput"]
+    io = by_name(translator.translate_aspects(_airflow("line_29.json")))["dataJobInputOutput"]
     upstream_own_urns = {
         next(m.entity_urn for m in translator.translate(_airflow(name)) if m.aspect_name == "dataJobInfo")
         for name in ("line_22.json", "line_23.json")  # rewrite_task's and copy_task's own START events
     }
     assert set(io["inputDatajobs"]) == upstream_own_urns
     assert io["inputDatasets"]  # sent together with the task's datasets
-    for mcp in translator.translate(_airflow("line_29.json")):
+    for mcp in translator.translate(_airflow("line_29.json")):  # as written: a patch GMS accepts
         check_mcp(mcp)
 
 

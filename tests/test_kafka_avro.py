@@ -150,6 +150,8 @@ def test_fast_writer_is_byte_identical_to_fastavro(
     entity_type, key, aspect_name, aspect, change_type, system_metadata
 ):
     encoder = _shared_encoder()
+    if change_type == "PATCH":  # a patch carries JSON Patch operations
+        aspect = [{"op": "add", "path": f"/{k}", "value": v} for k, v in aspect.items()]
     mcp = MetadataChangeProposalWrapper(
         entity_urn=f"urn:li:{entity_type}:{key}",
         aspect_name=aspect_name,
@@ -162,6 +164,8 @@ def test_fast_writer_is_byte_identical_to_fastavro(
     decoded = encoder.decode(confluent_header(7) + fast)
     assert decoded["entityUrn"] == mcp.entity_urn
     assert json.loads(decoded["aspect"]["value"]) == json.loads(mcp.aspect_json)
+    assert decoded["aspect"]["contentType"] == mcp.content_type
+    assert decoded["changeType"] == change_type
 
 
 _ENCODER: list[MCPAvroEncoder] = []

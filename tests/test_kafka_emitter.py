@@ -97,6 +97,7 @@ def _datahub_records(kafka_broker: str, registry_url: str, topic: str, count: in
 def test_round_trip_field_by_field(kafka_broker, schema_registry, topic):
     sent = _corpus_mcps() + _extra_mcps()
     assert len(sent) > 100  # the corpus translates to hundreds of MCPs
+    assert {m.change_type for m in sent} >= {"UPSERT", "PATCH", "CREATE"}  # every write mode rides Kafka
     delivered: list[tuple[BaseException | None, str]] = []
     with _emitter(kafka_broker, schema_registry.url, topic) as emitter:
         for mcp in sent:
@@ -119,7 +120,8 @@ def test_round_trip_field_by_field(kafka_broker, schema_registry, topic):
         assert theirs.entityUrn == mcp.entity_urn
         assert theirs.changeType == mcp.change_type
         assert theirs.aspectName == mcp.aspect_name
-        assert theirs.aspect.contentType == "application/json"
+        assert theirs.aspect.contentType == mcp.content_type
+        assert theirs.headers == (dict(mcp.headers) if mcp.headers else None)
         assert json.loads(theirs.aspect.value) == mcp.aspect_value
         if mcp.system_metadata:
             assert theirs.systemMetadata.runId == mcp.system_metadata["runId"]

@@ -12,6 +12,7 @@ import requests
 
 from tests.servers.bridge_process import BridgeProcess
 from tests.servers.gms import GmsServer
+from tests.servers.gms_state import job_edges
 
 N = 400
 JOBS = 10
@@ -89,7 +90,8 @@ def test_kill_9_part_way_then_restart_delivers_every_acknowledged_event(tmp_path
         for (urn, aspect), value in gms.aspects.items():
             if aspect == "dataJobInputOutput":
                 job = urn.rsplit(",", 1)[1].rstrip(")")
-                inputs_by_job[job] |= {u.split(",")[1].rsplit(".", 1)[1] for u in value.get("inputDatasets", [])}
+                inputs_by_job[job] |= {u.split(",")[1].rsplit(".", 1)[1]
+                                       for u in job_edges(value, "inputDatasetEdges")}
         for i in acked:
             assert f"in_{i}" in inputs_by_job[f"job_{i % JOBS}"], f"acknowledged event {i} lost"
         # ... and lineage never went backwards: the final aspect of each job holds every input sent for it

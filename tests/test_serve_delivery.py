@@ -12,8 +12,9 @@ import requests
 
 from bridge.mcp import MetadataChangeProposalWrapper
 from tests.servers.gms import GmsServer
+from tests.servers.gms_state import job_edges
 from tests.waiting import wait_until
-from translators.datahub import DataHubTranslator
+from translators.datahub import DataHubTranslator, make_dataset_urn
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
 FAST = {"backoff_initial": 0.05, "backoff_max": 0.4, "breaker_threshold": 2}
@@ -90,20 +91,25 @@ def test_lineage_never_goes_backwards_even_across_restarts(bridge_serve, tmp_pat
         _post(server, start)
         _settled(server)
         learned = gms.aspects[(job_urn, "dataJobInputOutput")]
-        assert len(learned["inputDatasets"]) == 2 and len(learned["outputDatasets"]) == 1
+        inputs, outputs = job_edges(learned, "inputDatasetEdges"), job_edges(learned, "outputDatasetEdges")
+        assert len(inputs) == 2 and len(outputs) == 1
         _post(server, complete)
         _settled(server)
-        assert gms.aspects[(job_urn, "dataJobInputOutput")]["inputDatasets"] == learned["inputDatasets"]
+        assert job_edges(gms.aspects[(job_urn, "dataJobInputOutput")], "inputDatasetEdges") == inputs
         server.stop()
 
-        # A new process on the same state directory remembers; a later run with fewer datasets adds, never erases.
-        restarted = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST, state_dir=state)
-        _post(restarted, [_run_event("START", "r-2", "load_orders", inputs=["shop.returns"]),
-                          _run_event("COMPLETE", "r-2", "load_orders", time_="2024-10-17T17:05:00Z")])
-        _settled(restarted)
+        # A new process -- on the same state directory, and on an empty one (a restart on another machine):
+        # a later run with fewer datasets adds, never erases.
+        for where in (state, tmp_path / "elsewhere"):
+            restarted = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST, state_dir=where)
+            _post(restarted, [_run_event("START", f"r-{where.name}", "load_orders", inputs=[f"shop.{where.name}"]),
+                              _run_event("COMPLETE", f"r-{where.name}", "load_orders", time_="2024-10-17T17:05:00Z")])
+            _settled(restarted)
+            restarted.stop()
         final = gms.aspects[(job_urn, "dataJobInputOutput")]
-        assert set(learned["inputDatasets"]) < set(final["inputDatasets"])
-        assert final["outputDatasets"] == learned["outputDatasets"]
+        assert job_edges(final, "inputDatasetEdges") == inputs | {
+            make_dataset_urn("postgres", "shop.state"), make_dataset_urn("postgres", "shop.elsewhere")}
+        assert job_edges(final, "outputDatasetEdges") == outputs
 
 
 def test_identical_running_events_are_not_sent_again(bridge_serve):
@@ -227,18 +233,19 @@ def test_identical_running_events_in_one_round_are_sent_once(bridge_serve):
         running = next(e for e in _corpus("spark_dataproc_bigquery_shakespare") if e["eventType"] == "RUNNING")
         _post(server, [running] * 6)
         assert server.service.spool.depth() == 6
+        from bridge.delivery import DeliveryCore
         from bridge.spool import DeliveryWorker
         from translators.openlineage import parse_event
 
-        worker = DeliveryWorker(0, spool=server.service.spool, translator=DataHubTranslator(), emitter=_emitter(gms),
-                                memory=server.service.memory, config=_fast(), metrics=server.service.metrics,
-                                breaker=server.service.breaker, parse=parse_event)
+        core = DeliveryCore(_emitter(gms), DataHubTranslator())
+        worker = DeliveryWorker(0, spool=server.service.spool, core=core, config=_fast(),
+                                metrics=server.service.metrics, breaker=server.service.breaker, parse=parse_event)
         assert worker.run_once()
         assert server.service.spool.depth() == 0
         assert server.service.metrics.get("delivered") == 6
         sent = [(p["entityUrn"], p["aspectName"]) for p in gms.proposals]
         assert len(sent) == len(set(sent)), "an identical aspect value was sent twice"
-        worker.emitter.close()
+        core.emitter.close()
 
 
 def _emitter(gms):
@@ -256,10 +263,11 @@ def test_memory_of_old_runs_is_dropped_and_the_rest_kept(bridge_serve, tmp_path)
     assert requests.post(server.url + "/api/v1/lineage", json=event, timeout=10).status_code == 201
 
     def remembered() -> set[str]:
-        conn = sqlite3.connect(tmp_path / "state" / "spool.sqlite3")
+        conn = sqlite3.connect(tmp_path / "state" / "memory.sqlite3")
         try:
-            return {urn.split(":")[2] for table in ("lineage", "delivered")
-                    for (urn,) in conn.execute(f"SELECT urn FROM {table}")}  # noqa: S608 - fixed names
+            return {urn.split(":")[2] for (urn,) in conn.execute("SELECT urn FROM written")}
+        except sqlite3.OperationalError:  # not created yet
+            return set()
         finally:
             conn.close()
 

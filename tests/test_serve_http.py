@@ -11,6 +11,8 @@ import pytest
 import requests
 
 from bridge.intake import LINEAGE_ROUTES, ServeSettings, post_events, send_files
+from bridge.mcp import MetadataChangeProposalWrapper
+from tests.servers.gms_state import held, job_edges
 from tests.waiting import wait_until
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
@@ -175,10 +177,11 @@ def test_openlineage_python_http_transport_with_api_key_and_gzip(bridge_serve):
     wait_until(lambda: server.service.metrics.get("delivered") == 2)
     server.service.emitter.flush()
     mcps = json.loads(Path(server.service.config.emitter_config["filename"]).read_text())
-    io = [m for m in mcps if m["aspectName"] == "dataJobInputOutput"]
-    assert io, "no dataJobInputOutput delivered"
-    assert "nightly_orders" in io[-1]["entityUrn"]
-    assert any("shop.public.orders" in urn for urn in io[-1]["aspect"]["json"]["inputDatasets"])
+    io = {urn: v for (urn, aspect), v in held(MetadataChangeProposalWrapper.from_obj(m) for m in mcps).items()
+          if aspect == "dataJobInputOutput"}  # fmt: skip
+    (job_urn,) = io
+    assert "nightly_orders" in job_urn
+    assert any("shop.public.orders" in urn for urn in job_edges(io[job_urn], "inputDatasetEdges"))
 
     wrong = OpenLineageClient(transport=HttpTransport(HttpConfig.from_dict(
         {"url": server.url, "auth": {"type": "api_key", "apiKey": "wrong"}, "compression": "gzip"})))

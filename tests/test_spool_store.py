@@ -1,4 +1,4 @@
-"""The SQLite spool: group commits, order, held keys, settlement, dead letters, durable memory."""
+"""The SQLite spool: group commits, order, held keys, settlement, dead letters."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import concurrent.futures
 import json
 import sqlite3
 import threading
-import time
 
 import pytest
 
-from bridge.spool import Settlement, Spool, SpoolLockedError, SqliteLineageMemory
+from bridge.spool import Settlement, Spool, SpoolLockedError
 
 
 def _event(i: int, job: str = "j") -> str:
@@ -120,64 +119,3 @@ def test_second_process_cannot_take_the_same_spool(tmp_path):
         # Inspection (the spool CLI) does not need the lock.
         with Spool(tmp_path, exclusive=False) as reader:
             assert reader.depth() == 0
-
-
-def test_lineage_memory_is_durable_and_committed_with_the_settlement(tmp_path):
-    with Spool(tmp_path) as spool:
-        memory = SqliteLineageMemory(spool)
-        memory.put_aspect("urn:li:dataJob:j", "dataJobInputOutput", {"inputDatasets": ["urn:li:dataset:a"]})
-        memory.mark_delivered("urn:li:dataJob:j", "dataJobInputOutput", "abc")
-        assert spool.lineage_value("urn:li:dataJob:j", "dataJobInputOutput") is None  # not yet committed
-        spool.append([("job:a", _event(1))]).result(5)
-        (row,) = spool.pending(limit=1)
-        settlement = Settlement(done=[row.id])
-        memory.drain_into(settlement)
-        spool.settle(settlement).result(5)
-    with Spool(tmp_path) as spool:
-        memory = SqliteLineageMemory(spool)
-        assert memory.get_aspect("urn:li:dataJob:j", "dataJobInputOutput") == {"inputDatasets": ["urn:li:dataset:a"]}
-        assert memory.delivered_digest("urn:li:dataJob:j", "dataJobInputOutput") == "abc"
-        assert memory.get_aspect("urn:li:dataJob:other", "dataJobInputOutput") is None
-        assert spool.depth() == 0
-
-
-RUN = "urn:li:dataProcessInstance:00000000-0000-4000-8000-000000000001"
-DATASET = "urn:li:dataset:(urn:li:dataPlatform:s3,lake/orders,PROD)"
-
-
-def _memory_urns(path) -> set[tuple[str, str]]:
-    conn = sqlite3.connect(path / "spool.sqlite3")
-    try:
-        return {(table, urn) for table in ("lineage", "delivered")
-                for (urn,) in conn.execute(f"SELECT urn FROM {table}")}  # noqa: S608 - fixed names
-    finally:
-        conn.close()
-
-
-def test_forget_runs_drops_only_old_run_memory(tmp_path):
-    with Spool(tmp_path) as spool:
-        spool.settle(Settlement(
-            lineage=[(RUN, "dataProcessInstanceInput", "{}"), (DATASET, "upstreamLineage", "{}")],
-            delivered=[(RUN, "dataProcessInstanceProperties", "d1"), (DATASET, "status", "d2")],
-        )).result(5)
-        assert spool.forget_runs(time.time() - 3600).result(5) == 0  # written just now: kept
-        assert spool.forget_runs(time.time() + 1).result(5) == 2  # older than the cut: the run's two rows
-        assert _memory_urns(tmp_path) == {("lineage", DATASET), ("delivered", DATASET)}
-
-
-def test_spool_of_an_earlier_version_gets_the_touched_column(tmp_path):
-    conn = sqlite3.connect(tmp_path / "spool.sqlite3")
-    conn.executescript(
-        "CREATE TABLE lineage(urn TEXT NOT NULL, aspect TEXT NOT NULL, value TEXT NOT NULL,"
-        " PRIMARY KEY(urn, aspect)) WITHOUT ROWID;"
-        "CREATE TABLE delivered(urn TEXT NOT NULL, aspect TEXT NOT NULL, digest TEXT NOT NULL,"
-        " PRIMARY KEY(urn, aspect)) WITHOUT ROWID;"
-        f"INSERT INTO lineage VALUES ('{RUN}', 'dataProcessInstanceInput', '{{}}');"
-    )
-    conn.close()
-    with Spool(tmp_path) as spool:
-        # A row from before the column existed counts as written when the spool was upgraded.
-        assert spool.forget_runs(time.time() - 3600).result(5) == 0
-        assert spool.forget_runs(time.time() + 1).result(5) == 1
-        spool.settle(Settlement(delivered=[(RUN, "status", "d")])).result(5)
-        assert spool.delivered_digest(RUN, "status") == "d"

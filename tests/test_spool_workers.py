@@ -1,19 +1,25 @@
-"""Two delivery workers writing the same merged aspect: the second waits, and neither erases the other's lineage."""
+"""Two delivery workers writing the same dataset's lineage at once: neither erases the other's.
+
+Two jobs write the same output dataset, so both send its ``upstreamLineage``. Two workers
+deliver them side by side to the GMS test server (which applies writes as DataHub does).
+As patches, both jobs' upstreams end up in DataHub; as whole-aspect UPSERTs (the control),
+the value that lands last erases the other job's lineage.
+"""
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 
-from bridge.spool import Spool, SqliteLineageMemory
-from bridge.spool._delivery import _timeseries_aspects, deliver_round
-from bridge.spool._policy import AspectLocks
-from bridge.testing import RecordingEmitter
-from translators.datahub import DataHubTranslator, TranslatorConfig
+from bridge.delivery import DeliveryCore
+from bridge.spool import Spool
+from bridge.spool._delivery import deliver_round
+from emitters.rest import RestEmitter
+from tests.servers.gms import GmsServer
+from translators.datahub import DataHubTranslator, TranslatorConfig, make_dataset_urn
 from translators.openlineage import parse_event
 
-SHARED = "s3://lake/orders"
+ORDERS = make_dataset_urn("s3", "lake/orders")
 
 
 def _event(job: str, source: str) -> str:
@@ -26,11 +32,11 @@ def _event(job: str, source: str) -> str:
     })
 
 
-class _GatedEmitter(RecordingEmitter):
-    """Records like RecordingEmitter, but holds the first upstreamLineage until ``gate`` is set."""
+class _Gated(RestEmitter):
+    """Holds the first ``upstreamLineage`` until ``gate`` is set, so the other worker's lands in between."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, url: str) -> None:
+        super().__init__(gms_server=url)
         self.gate = threading.Event()
         self.holding = threading.Event()
 
@@ -41,59 +47,35 @@ class _GatedEmitter(RecordingEmitter):
         super().emit(item, callback)
 
 
-def _upstreams(emitter: RecordingEmitter) -> list[set[str]]:
-    return [{u["dataset"] for u in m.aspect_value["upstreams"]} for m in emitter.aspects("upstreamLineage")
-            if "orders" in m.entity_urn]
-
-
-def _deliver_in_two_workers(tmp_path, locks):
-    with Spool(tmp_path) as spool:
+def _two_workers_at_once(tmp_path, policy: dict[str, str]) -> set[str]:
+    """Deliver the two jobs' events in two workers, the second landing while the first is held; return
+    the upstreams GMS holds for the shared dataset."""
+    translator = DataHubTranslator(TranslatorConfig(emit_upstream_lineage=True, write_policy=policy))
+    with GmsServer(validate_aspects=True) as gms, Spool(tmp_path) as spool:
         spool.append([("etl:load_a", _event("load_a", "shop.public.a")),
                       ("etl:load_bb", _event("load_bb", "shop.public.b"))]).result(5)
         row_a, row_b = spool.pending(limit=10)
-        memory = SqliteLineageMemory(spool)
-        # upstreamLineage on the output: one aspect that both jobs write (merged, as the design says).
-        translator = DataHubTranslator(TranslatorConfig(emit_upstream_lineage=True))
-        first, second = _GatedEmitter(), RecordingEmitter()
-        common = {"parse": parse_event, "translator": translator, "memory": memory,
-                  "timeseries": _timeseries_aspects(), "locks": locks}
-        a = threading.Thread(target=deliver_round, args=([row_a],), kwargs={**common, "emitter": first})
+        first, second = _Gated(gms.url), RestEmitter(gms_server=gms.url)
+        # separate cores, as two processes (or two machines) would have
+        a = threading.Thread(target=deliver_round, args=([row_a],),
+                             kwargs={"parse": parse_event, "core": DeliveryCore(first, translator)})
         a.start()
-        assert first.holding.wait(10)  # worker A has merged the shared aspect and is sending it
-        b = threading.Thread(target=deliver_round, args=([row_b],), kwargs={**common, "emitter": second})
-        b.start()
-        time.sleep(0.3)
-        sent_while_a_was_sending = _upstreams(second)
+        assert first.holding.wait(10)  # worker A is sending the shared aspect
+        outcome, invalid, _, _ = deliver_round([row_b], parse=parse_event, core=DeliveryCore(second, translator))
+        assert outcome == {row_b.id: None} and not invalid
         first.gate.set()
         a.join(10)
-        b.join(10)
-        return _upstreams(first), sent_while_a_was_sending, _upstreams(second)
+        first.close()
+        second.close()
+        return {u["dataset"] for u in gms.aspects[(ORDERS, "upstreamLineage")]["upstreams"]}
 
 
-def test_second_worker_waits_and_sends_both_jobs_lineage(tmp_path):
-    by_a, meanwhile, by_b = _deliver_in_two_workers(tmp_path, AspectLocks())
-    assert meanwhile == []  # B did not merge the shared aspect while A's value was in flight
-    assert len(by_a) == 1 and len(by_b) == 1
-    assert by_b[0] > by_a[0]  # B's value is A's plus its own: the last one written keeps both jobs
-    assert len(by_b[0]) == 2
+def test_two_workers_patching_one_dataset_keep_both_jobs_lineage(tmp_path):
+    assert _two_workers_at_once(tmp_path, {}) == {
+        make_dataset_urn("postgres", "shop.public.a"), make_dataset_urn("postgres", "shop.public.b")}
 
 
-def test_without_the_locks_the_last_writer_erases_the_other(tmp_path):
-    # What AspectLocks prevents (this is why the workers share one).
-    by_a, meanwhile, by_b = _deliver_in_two_workers(tmp_path, None)
-    assert len(meanwhile) == 1 and len(meanwhile[0]) == 1
-    assert by_a[0].isdisjoint(by_b[0])
-
-
-def test_locks_let_rounds_with_nothing_in_common_run_side_by_side():
-    locks = AspectLocks()
-    entered = threading.Event()
-    with locks.hold([("urn:a", "upstreamLineage")]):
-        def other():
-            with locks.hold([("urn:b", "upstreamLineage")]):
-                entered.set()
-
-        thread = threading.Thread(target=other)
-        thread.start()
-        assert entered.wait(5)
-        thread.join(5)
+def test_control_as_upserts_the_last_writer_erases_the_other(tmp_path):
+    # What the patch write policy prevents: the value held back and sent last wins alone.
+    assert _two_workers_at_once(tmp_path, {"upstreamLineage": "upsert"}) == {
+        make_dataset_urn("postgres", "shop.public.a")}

@@ -105,8 +105,10 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, b
 
     PATH is as for `bridge translate`. Without --to, the events are translated
     here and delivered through the configured emitter (REST, Kafka, file,
-    console). With --to, they are posted to a running `bridge serve`, which
-    makes them durable before it acknowledges them.
+    console); what the destination already holds from earlier runs (the lineage
+    memory in the state directory) is not sent again. With --to, they are posted
+    to a running `bridge serve`, which makes them durable before it acknowledges
+    them.
 
     \b
     Examples:
@@ -116,12 +118,15 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, b
     if to_url:
         _send_to(paths, to_url, bridge_token, bridge_ca or True)
         return
+    from bridge.lineage import LineageMemory
     from bridge.pipeline import Pipeline
     from translators.datahub import DataHubTranslator, TranslatorConfig
 
     config = config_from_options(options)
     report = Report()
-    pipeline = Pipeline(_emitter(config), DataHubTranslator(TranslatorConfig.from_dict(config.translator)))
+    memory = LineageMemory.in_state_dir(config.state_dir)
+    pipeline = Pipeline(_emitter(config), DataHubTranslator(TranslatorConfig.from_dict(config.translator)),
+                        memory=memory, lineage_ttl_days=config.lineage_ttl_days)  # fmt: skip
     callback = _Failures(report)
     try:
         for event in iter_events(paths, report):
@@ -134,7 +139,11 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, b
             for mcp in result.sent:
                 report.count_mcp(mcp)
     finally:
-        _finish(pipeline.emitter, report, "events")
+        try:
+            _finish(pipeline.emitter, report, "events")
+        finally:
+            pipeline.core.commit()
+            memory.close()
 
 
 def _send_to(paths: Iterable[str], url: str, token: str | None, verify: bool | str) -> None:

@@ -1,7 +1,6 @@
 """The durable spool between intake (``bridge serve`` / ``bridge consume``) and delivery.
 
 * :class:`Spool` -- SQLite (WAL) queue with group commits and a dead-letter table;
-* :class:`SqliteLineageMemory` -- the durable :class:`bridge.lineage.LineageMemory`;
 * :class:`DeliveryWorker` / :class:`DeliveryConfig` / :class:`CircuitBreaker` -- translate + emit in
   batches, retry with backoff, dead-letter what GMS rejects;
 * :class:`SpoolService` -- all of it wired together from a :class:`bridge.BridgeConfig`;
@@ -11,7 +10,6 @@
 from __future__ import annotations
 
 from bridge.spool._delivery import DeliveryWorker, deliver_round
-from bridge.spool._memory import SqliteLineageMemory
 from bridge.spool._metrics import Metrics
 from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._service import SpoolService, event_key
@@ -36,7 +34,6 @@ __all__ = [
     "SpoolClosedError",
     "SpoolLockedError",
     "SpoolService",
-    "SqliteLineageMemory",
     "deliver_round",
     "event_key",
 ]

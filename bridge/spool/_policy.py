@@ -1,19 +1,18 @@
-"""How delivery workers behave and share the destination: settings, circuit breaker, aspect locks."""
+"""How delivery workers behave: settings and the circuit breaker."""
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from bridge.errors import ConfigError
 
-__all__ = ["AspectLocks", "CircuitBreaker", "DeliveryConfig"]
+__all__ = ["CircuitBreaker", "DeliveryConfig"]
 
 
 @attrs.frozen(kw_only=True)
@@ -105,34 +104,3 @@ class CircuitBreaker:
             self._until = time.monotonic() + delay
             self.opened += 1
             return delay
-
-
-class AspectLocks:
-    """The merged aspects each delivery worker is writing; another worker waits before merging one of them.
-
-    A merged aspect (a dataset's ``upstreamLineage``, written by every job that outputs the
-    dataset) is read from the lineage memory, merged with the new event, sent, and remembered
-    once delivered. Two workers doing that for the same aspect at once would each send a value
-    without the other's part, and whichever landed last would erase the other's lineage. A
-    worker holds its round's merged aspects from the merge until the round is settled; rounds
-    with no aspect in common run side by side. All of a round's aspects are taken at once, so
-    two workers never wait for each other.
-    """
-
-    def __init__(self) -> None:
-        self._held: set[tuple[str, str]] = set()
-        self._changed = threading.Condition()
-
-    @contextlib.contextmanager
-    def hold(self, slots: Iterable[tuple[str, str]]) -> Iterator[None]:
-        """Hold these ``(urn, aspect name)`` slots for the ``with`` block (waiting until no one else does)."""
-        wanted = set(slots)
-        with self._changed:
-            self._changed.wait_for(lambda: self._held.isdisjoint(wanted))
-            self._held |= wanted
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._held -= wanted
-                self._changed.notify_all()

@@ -39,15 +39,11 @@ CREATE TABLE IF NOT EXISTS dead(
     aspect TEXT,
     status INTEGER
 );
-CREATE TABLE IF NOT EXISTS lineage(
-    urn TEXT NOT NULL, aspect TEXT NOT NULL, value TEXT NOT NULL, touched REAL NOT NULL DEFAULT 0,
-    PRIMARY KEY(urn, aspect)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS delivered(
-    urn TEXT NOT NULL, aspect TEXT NOT NULL, digest TEXT NOT NULL, touched REAL NOT NULL DEFAULT 0,
-    PRIMARY KEY(urn, aspect)
-) WITHOUT ROWID;
+DROP TABLE IF EXISTS lineage;
+DROP TABLE IF EXISTS delivered;
 """
+# (``lineage``/``delivered``: the lineage memory of earlier versions, before it was keyed by
+# destination and moved to ``memory.sqlite3``; see :mod:`bridge.lineage`.)
 
 
 
@@ -89,17 +85,11 @@ class DeadLetter:
 
 @attrs.define
 class Settlement:
-    """The outcome of one delivery round, written in one transaction.
-
-    ``memory`` rows are written first so that lineage learned from an event is
-    durable no later than the event's removal from the spool.
-    """
+    """The outcome of one delivery round, written in one transaction."""
 
     done: list[int] = attrs.field(factory=list)
     dead: list[tuple[PendingEvent, str, str | None, str | None, int | None]] = attrs.field(factory=list)
     retry: list[tuple[int, float, str]] = attrs.field(factory=list)  # id, next attempt, error
-    lineage: list[tuple[str, str, str]] = attrs.field(factory=list)
-    delivered: list[tuple[str, str, str]] = attrs.field(factory=list)
 
 
 def bucket_of(key: str) -> int:

@@ -1,4 +1,4 @@
-"""The spool service: spool + lineage memory + translator + emitter + delivery workers, as one unit.
+"""The spool service: spool + delivery core (translator, emitter, lineage memory) + workers, as one unit.
 
 ``bridge serve`` and ``bridge consume`` both put events in through
 :meth:`SpoolService.submit` and let the workers deliver them.
@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from bridge.config import BridgeConfig
+from bridge.delivery import DeliveryCore
 from bridge.errors import ConnectionFailedError
+from bridge.lineage import LineageMemory
 from bridge.logs import log_fields
 from bridge.spool._delivery import DeliveryWorker
-from bridge.spool._memory import SqliteLineageMemory
 from bridge.spool._metrics import Metrics
-from bridge.spool._policy import AspectLocks, CircuitBreaker, DeliveryConfig
+from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._store import Spool
 
 __all__ = ["SpoolService", "event_key"]
@@ -81,7 +82,7 @@ class SpoolService:
         self._exclusive = exclusive
         self._process: Any = None
         self.spool: Spool | None = None
-        self.memory: SqliteLineageMemory | None = None
+        self.core: DeliveryCore | None = None
         self.workers: list[DeliveryWorker] = []
         self._stopped = False
 
@@ -114,22 +115,20 @@ class SpoolService:
                 emitter_config.setdefault("delivery", "background")
             self._emitter = create_emitter(self.config.emitter, emitter_config)
         self.spool = Spool(self.config.state_dir, synchronous=self.synchronous, exclusive=self._exclusive)
-        self.memory = SqliteLineageMemory(self.spool)
         self._gauges()
         if self._deliver:
-            locks = AspectLocks()
+            self.core = DeliveryCore(self._emitter, self._translator, LineageMemory.in_state_dir(self.config.state_dir),
+                                     lineage_ttl_days=self.config.lineage_ttl_days,
+                                     run_memory_days=self.delivery.run_memory_days)  # fmt: skip
             self.workers = [
                 DeliveryWorker(
                     i,
                     spool=self.spool,
-                    translator=self._translator,
-                    emitter=self._emitter,
-                    memory=self.memory,
+                    core=self.core,
                     config=self.delivery,
                     metrics=self.metrics,
                     breaker=self.breaker,
                     parse=parse_event,
-                    locks=locks,
                 )
                 for i in range(self.delivery.workers)
             ]
@@ -226,7 +225,7 @@ class SpoolService:
         self.spool.sync_wal()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the current round, persist the memory, close the emitter and the spool. Safe to call twice."""
+        """Finish the current round, close the emitter, the lineage memory and the spool. Safe to call twice."""
         if self.spool is None or self._stopped:
             return
         self._stopped = True
@@ -238,14 +237,16 @@ class SpoolService:
             worker.join(timeout)
         self.workers = []
         try:
-            if self.memory is not None and self.spool is not None:
-                self.memory.persist()
+            if self._emitter is not None:
+                self._emitter.close()
+        except Exception as exc:  # noqa: BLE001 - closing must not hide the spool close
+            log.warning("emitter close failed", extra=log_fields(error=str(exc)))
+        try:
+            if self.core is not None:
+                self.core.lineage.close()  # after the emitter: its last confirmations are remembered
+        except Exception as exc:  # noqa: BLE001 - the memory is an optimisation: at worst things are re-sent
+            log.warning("lineage memory close failed", extra=log_fields(error=str(exc)))
         finally:
-            try:
-                if self._emitter is not None:
-                    self._emitter.close()
-            except Exception as exc:  # noqa: BLE001 - closing must not hide the spool close
-                log.warning("emitter close failed", extra=log_fields(error=str(exc)))
             if self.spool is not None:
                 self.spool.close()
 

@@ -5,9 +5,9 @@ in a single transaction (group commit): many concurrent producers waiting for
 an acknowledgement share one ``fsync``. Reads (delivery workers, status) use
 their own connections; WAL lets them run while the writer commits.
 
-Tables: ``events`` (waiting for delivery, in arrival order), ``dead`` (dead
-letters with the reason), ``lineage`` / ``delivered`` (the durable
-:class:`~bridge.spool.SqliteLineageMemory`).
+Tables: ``events`` (waiting for delivery, in arrival order) and ``dead`` (dead
+letters with the reason). The lineage memory is a file of its own
+(:mod:`bridge.lineage`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from bridge.spool._records import (
     Settlement,
     bucket_of,
 )
-from bridge.sqlite import add_touched_columns, forget_runs
 
 __all__ = ["DeadLetter", "PendingEvent", "Settlement", "Spool", "SpoolClosedError", "SpoolLockedError"]
 
@@ -103,7 +102,6 @@ class Spool:
                     ) from exc
             self._conn = _connect(self.path, synchronous.upper())
             self._conn.executescript(SCHEMA)
-            add_touched_columns(self._conn, ("lineage", "delivered"), time.time())  # spools of earlier versions
             self._reader = _connect(self.path, synchronous.upper())
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open spool {self.path}: {exc}") from exc
@@ -333,16 +331,10 @@ class Spool:
         return self.submit(op)
 
     def settle(self, settlement: Settlement) -> concurrent.futures.Future:
-        """Record a delivery round: lineage memory, delivered events, dead letters, retries."""
+        """Record a delivery round: delivered events, dead letters, retries."""
         now = time.time()
 
         def op(conn: sqlite3.Connection) -> None:
-            if settlement.lineage:
-                conn.executemany("INSERT OR REPLACE INTO lineage(urn, aspect, value, touched) VALUES (?,?,?,?)",
-                                 [(*row, now) for row in settlement.lineage])
-            if settlement.delivered:
-                conn.executemany("INSERT OR REPLACE INTO delivered(urn, aspect, digest, touched) VALUES (?,?,?,?)",
-                                 [(*row, now) for row in settlement.delivered])
             if settlement.dead:
                 conn.executemany(
                     "INSERT INTO dead(event_id, key, body, received, failed_at, attempts, reason, urn, aspect, status)"
@@ -360,18 +352,6 @@ class Spool:
                     "UPDATE events SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE id = ?",
                     [(when, error[:2000], i) for i, when, error in settlement.retry],
                 )
-
-        return self.submit(op)
-
-    def forget_runs(self, before: float) -> concurrent.futures.Future:
-        """Drop the memory of runs (``dataProcessInstance``) last written before ``before`` (epoch seconds).
-
-        Jobs, flows and datasets are remembered for good; each run adds rows that matter only while
-        its events arrive. Resolves to how many rows were dropped.
-        """
-
-        def op(conn: sqlite3.Connection) -> int:
-            return forget_runs(conn, ("lineage", "delivered"), before)
 
         return self.submit(op)
 
@@ -477,24 +457,6 @@ class Spool:
             )
             for r in rows
         ]
-
-    def lineage_value(self, urn: str, aspect: str) -> str | None:
-        rows = self._read("SELECT value FROM lineage WHERE urn = ? AND aspect = ?", (urn, aspect))
-        return rows[0][0] if rows else None
-
-    def delivered_for(self, urns: Sequence[str]) -> list[tuple[str, str, str]]:
-        """(urn, aspect, digest) of every delivered aspect of these URNs."""
-        marks = ",".join("?" * len(urns))
-        return self._read(f"SELECT urn, aspect, digest FROM delivered WHERE urn IN ({marks})", tuple(urns))
-
-    def lineage_for(self, urns: Sequence[str]) -> list[tuple[str, str, str]]:
-        """(urn, aspect, merged value JSON) of every remembered lineage aspect of these URNs."""
-        marks = ",".join("?" * len(urns))
-        return self._read(f"SELECT urn, aspect, value FROM lineage WHERE urn IN ({marks})", tuple(urns))
-
-    def delivered_digest(self, urn: str, aspect: str) -> str | None:
-        rows = self._read("SELECT digest FROM delivered WHERE urn = ? AND aspect = ?", (urn, aspect))
-        return rows[0][0] if rows else None
 
     # -- lifecycle -------------------------------------------------------------
 

@@ -35,7 +35,8 @@ __all__ = ["MCPAvroEncoder", "confluent_header", "load_mcp_schema", "mcp_record"
 
 SCHEMA_FILE = "MetadataChangeProposal.avsc"
 MAGIC_BYTE = b"\x00"
-CONTENT_TYPE = "application/json"
+# contentType of the aspect (Avro string: zig-zag length, then the bytes), by change type.
+_CONTENT_TYPES = {False: b"\x20application/json", True: b"\x36application/json-patch+json"}
 
 # The field layout the precompiled writer is written for, as
 # (name, type signature) where the signature is what _signature() returns.
@@ -104,10 +105,10 @@ def mcp_record(mcp: MetadataChangeProposalWrapper, aspect: bytes | None = None) 
         "aspectName": mcp.aspect_name,
         "aspect": {
             "value": mcp.aspect_json.encode("utf-8") if aspect is None else aspect,
-            "contentType": CONTENT_TYPE,
+            "contentType": mcp.content_type,
         },
         "systemMetadata": dict(mcp.system_metadata) if mcp.system_metadata else None,
-        "headers": None,
+        "headers": dict(mcp.headers) if mcp.headers else None,
     }
 
 
@@ -216,7 +217,7 @@ class MCPAvroEncoder:
             InvalidEventError: the aspect cannot be written as JSON.
         """
         aspect = mcp.aspect
-        if self._dumps is not None and type(aspect) is dict:
+        if self._dumps is not None and type(aspect) in (dict, list):
             try:
                 return self._dumps(aspect, option=self._dumps_option)
             except TypeError:  # orjson.JSONEncodeError is a TypeError
@@ -232,7 +233,7 @@ class MCPAvroEncoder:
         Raises:
             InvalidEventError: the proposal cannot be written with the schema.
         """
-        if not self.fast:
+        if not self.fast or mcp.headers:
             return header + self.encode_generic(mcp)
         entity = self._entity_parts.get(mcp.entity_type)
         if entity is None:
@@ -254,7 +255,7 @@ class MCPAvroEncoder:
                 middle,
                 _LENGTHS[len(aspect)] if len(aspect) < 8192 else _varint(len(aspect)),
                 aspect,
-                b"\x20application/json",  # contentType: length 16 (zig-zag 32 = 0x20)
+                _CONTENT_TYPES[mcp.change_type == "PATCH"],
                 tail,  # systemMetadata, then headers: null
             )
         )

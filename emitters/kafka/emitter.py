@@ -34,7 +34,7 @@ from bridge.errors import (
     require,
 )
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Emitter, deliver_at_exit
+from emitters.base import Callback, Destination, Emitter, deliver_at_exit
 
 from .avro import MCPAvroEncoder, confluent_header, load_mcp_schema
 from .config import KafkaEmitterConfig
@@ -320,6 +320,10 @@ class KafkaEmitter(Emitter):
                     raise ConnectionFailedError(
                         f"no Kafka broker answered at {self._bootstrap}{why}", server_message=server
                     ) from exc
+
+    def destination(self) -> Destination:
+        """``kafka:<bootstrap>/<MCP topic>``."""
+        return Destination(f"kafka:{self.config.connection.bootstrap}/{self.config.mcp_topic}")
 
     def test_connection(self) -> dict[str, Any]:
         """Check that the broker answers, the topic exists and the Schema Registry gives a schema id.

@@ -23,7 +23,7 @@ from bridge.errors import (
     UndeliveredError,
 )
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Emitter, deliver_at_exit
+from emitters.base import Callback, Destination, Emitter, deliver_at_exit
 from emitters.rest.background import BackgroundSender
 from emitters.rest.batching import (
     INGEST_BATCH_PATH,
@@ -104,6 +104,10 @@ class RestEmitter(Emitter):
         return f"RestEmitter(gms_server={self.config.gms_server!r}, token={'***' if self.config.token else None})"
 
     # ------------------------------------------------------------------ public API
+    def destination(self) -> Destination:
+        """``rest:<gms_server>``."""
+        return Destination(f"rest:{self.config.gms_server.rstrip('/')}")
+
     def test_connection(self) -> dict[str, Any]:
         """Check that ``gms_server`` is GMS and accepts the token; returns what GMS says about itself.
 

@@ -24,17 +24,26 @@ Routes (as GMS has them)
 ``GET /aspects/<url-encoded urn>?aspect=<name>&version=0``
     The stored aspect as ``{"aspect": {<name>: value}, "version": 0}`` or 404.
 
+Writes are applied with DataHub's semantics (:mod:`tests.servers.gms_state`): ``UPSERT``
+replaces, ``CREATE`` writes only what is absent (``If-None-Match: *`` drops it silently
+otherwise, else 422), ``PATCH`` goes through the aspect's patch template (keyed arrays,
+the template default for a missing aspect, 500 for an aspect without template, 422 when
+the result is not a valid aspect). Tests pre-seed what other sources wrote with
+``gms.seed(urn, aspect, value)`` and read back ``gms.aspects[(urn, aspect)]``.
+
 Checks made on ``/aspects`` requests (error bodies are Rest.li's:
 ``{"exceptionClass": "com.linkedin.restli.server.RestLiServiceException", "message": ...,
 "status": ..., "stackTrace": ...}`` with header ``X-RestLi-Error-Response: true``):
 
 * ``X-RestLi-Protocol-Version: 2.0.0`` is required -> else 400;
+* ``aspect.contentType`` ``application/json`` (a ``PATCH`` is not checked, as in GMS:
+  ``application/json-patch+json`` is what clients send);
 * ``Authorization: Bearer <token>`` when the server has a ``token`` -> else 401;
 * body size above ``max_body_bytes`` (16,000,000 like GMS) -> 413;
 * every proposal's shape: ``entityType``, ``entityUrn`` (``urn:li:<entityType>:...``),
-  ``changeType``, ``aspectName``, ``aspect.value`` (a JSON *string* holding an object)
-  and ``aspect.contentType == "application/json"`` -> else 422 naming the URN, the
-  aspect and the problem;
+  ``changeType``, ``aspectName``, ``aspect.value`` (a JSON *string* holding an object, or
+  for a ``PATCH`` a list of operations or DataHub's keyed form) -> else 422 naming the URN,
+  the aspect and the problem;
 * with ``validate_aspects=True``: the proposal and its aspect are parsed with
   acryl-datahub's schema classes (test-only) -> 422 on unknown aspects, unknown fields
   or wrong types;
@@ -54,7 +63,8 @@ Use
         gms.reject_urns.add(urn)                     # any request carrying urn -> 422
         ...
         gms.proposals                                # accepted proposal objects, in order
-        gms.aspects[(urn, "datasetProperties")]      # latest accepted aspect value (parsed)
+        gms.aspects[(urn, "datasetProperties")]      # the aspect as GMS would hold it now
+        gms.seed(urn, "globalTags", {"tags": [...]})  # what another source or the UI wrote
         gms.requests                                 # every request: RecordedRequest(method, path, query,
                                                      #   headers, body_size, status, body, peer)
         gms.ingest_requests()                        # only the POSTs to /aspects
@@ -97,6 +107,8 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.servers.gms_state import AspectStore, Refused
 
 __all__ = ["GmsProcess", "GmsServer", "RecordedRequest", "restli_error"]
 
@@ -201,7 +213,8 @@ def _check_proposal(obj: Any, index: int | None) -> tuple[str, str, dict[str, An
     aspect = obj.get("aspect")
     if not isinstance(aspect, dict):
         raise _ProposalError(f"{where}: urn={urn} aspect={aspect_name}: field aspect is required")
-    if aspect.get("contentType") != "application/json":
+    patch = obj.get("changeType") == "PATCH"
+    if not patch and aspect.get("contentType") != "application/json":
         raise _ProposalError(
             f"{where}: urn={urn} aspect={aspect_name}: unsupported contentType {aspect.get('contentType')!r}"
         )
@@ -212,12 +225,12 @@ def _check_proposal(obj: Any, index: int | None) -> tuple[str, str, dict[str, An
         parsed = json.loads(value)
     except ValueError as exc:
         raise _ProposalError(f"{where}: urn={urn} aspect={aspect_name}: aspect.value is not JSON: {exc}") from None
-    if not isinstance(parsed, dict):
+    if not isinstance(parsed, dict) and not (patch and isinstance(parsed, list)):
         raise _ProposalError(f"{where}: urn={urn} aspect={aspect_name}: aspect.value must be a JSON object")
     return urn, aspect_name, parsed
 
 
-def _validate_with_datahub(proposal: dict[str, Any], aspect_name: str, value: dict[str, Any]) -> None:
+def _validate_with_datahub(proposal: dict[str, Any], aspect_name: str, value: Any) -> None:
     """Parse the proposal and its aspect with acryl-datahub's schema classes (test-only)."""
     from datahub.metadata import schema_classes as sc
 
@@ -226,6 +239,14 @@ def _validate_with_datahub(proposal: dict[str, Any], aspect_name: str, value: di
         sc.MetadataChangeProposalClass.from_obj(proposal)
     except Exception as exc:  # avro raises several types; GMS answers 422 for all of them
         raise _ProposalError(f"urn={urn} aspect={aspect_name}: invalid proposal: {exc}") from None
+    if proposal.get("changeType") != "PATCH":  # a patch's result is validated once it is applied
+        _validate_aspect(urn, aspect_name, value)
+
+
+def _validate_aspect(urn: str, aspect_name: str, value: dict[str, Any]) -> None:
+    """An aspect value as GMS checks it before writing (unknown fields, types, required fields)."""
+    from datahub.metadata import schema_classes as sc
+
     cls = sc.ASPECT_NAME_MAP.get(aspect_name)
     if cls is None:
         raise _ProposalError(f"urn={urn}: unknown aspect {aspect_name}")
@@ -293,7 +314,7 @@ class GmsServer:
         self._lock = threading.Lock()
         self._faults: collections.deque[_Fault] = collections.deque()
         self.proposals: list[dict[str, Any]] = []
-        self.aspects: dict[tuple[str, str], dict[str, Any]] = {}
+        self.store_state = AspectStore(validate=self._validate_patched)
         self.requests: list[RecordedRequest] = []
         self.proposal_count = 0
         self.request_count = 0
@@ -381,6 +402,23 @@ class GmsServer:
         asyncio.get_running_loop().stop()
 
     # ------------------------------------------------------------------ test API
+    @property
+    def aspects(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """``(urn, aspect name) -> value``: every aspect as GMS would hold it now."""
+        return self.store_state.aspects
+
+    def seed(self, urn: str, aspect_name: str, value: dict[str, Any]) -> None:
+        """Store an aspect as if another source (or a user in the UI) had written it."""
+        with self._lock:
+            self.store_state.aspects[(urn, aspect_name)] = json.loads(json.dumps(value))
+
+    @staticmethod
+    def _validate_patched(urn: str, aspect_name: str, value: dict[str, Any]) -> None:
+        try:
+            _validate_aspect(urn, aspect_name, value)
+        except _ProposalError as exc:
+            raise Refused(422, f"Invalid format for aspect: {exc.message}") from None
+
     def fail_next(
         self, n: int = 1, *, status: int = 503, retry_after: float | None = None, message: str | None = None
     ) -> None:
@@ -409,6 +447,7 @@ class GmsServer:
             self._faults.clear()
             self.proposals.clear()
             self.aspects.clear()
+            self.store_state.filtered = 0
             self.requests.clear()
             self.proposal_count = 0
             self.request_count = 0
@@ -645,11 +684,13 @@ class GmsServer:
         except _ProposalError as exc:
             return _Response.restli(422, f"Failed to validate record: {exc.message}")
         with self._lock:
-            self.proposal_count += len(checked)
             if self.store:
-                for urn, aspect_name, value, proposal in checked:
-                    self.proposals.append(proposal)
-                    self.aspects[(urn, aspect_name)] = value
+                try:
+                    self.store_state.apply_all([(proposal, value) for _, _, value, proposal in checked])
+                except Refused as exc:
+                    return _Response.restli(exc.status, exc.message)
+                self.proposals.extend(proposal for *_, proposal in checked)
+            self.proposal_count += len(checked)
         urns = [c[0] for c in checked]
         return _Response.json(200, {"value": urns if batch else urns[0]})
 

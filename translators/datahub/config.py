@@ -31,6 +31,7 @@ import attrs
 
 from bridge.errors import ConfigError
 from translators.datahub.platforms import PlatformConfig
+from translators.datahub.writes import PATCH_FORMATS, write_policy
 
 __all__ = ["FLOW_NAMING", "TranslatorConfig"]
 
@@ -85,6 +86,17 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+def _patch_format(instance: Any, attribute: Any, value: str) -> None:
+    if value not in PATCH_FORMATS:
+        raise ConfigError(f"must be one of {list(PATCH_FORMATS)}, got {value!r}", key="patch_format")
+
+
+def _write_policy(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"must be a table of aspect name -> mode, got {value!r}", key="write_policy")
+    return write_policy(value)
+
+
 def _owner_type(instance: Any, attribute: Any, value: str) -> None:
     known = {
         "TECHNICAL_OWNER", "BUSINESS_OWNER", "DATA_STEWARD", "NONE", "DEVELOPER", "DATAOWNER",
@@ -115,13 +127,18 @@ class TranslatorConfig:
             datasetProperties, ownership, globalTags, operation) beside the lineage.
         emit_column_lineage: put column lineage in ``dataJobInputOutput.fineGrainedLineages``.
         emit_upstream_lineage: also emit ``upstreamLineage`` (with fine-grained
-            lineage) on output datasets. Off by default: it replaces lineage other
-            jobs or sources wrote for the same dataset.
+            lineage) on output datasets. Off by default: the job's own lineage
+            (``dataJobInputOutput``) already links them through the job.
         capture_raw_facets: keep facets the model has no field for as JSON custom
             properties (``facet.<name>``) on the job, run and dataset.
         default_owner_type: DataHub ownership type for owners whose OpenLineage type
             is not one of DataHub's.
         max_property_length: longer custom-property values are cut (SQL, stack traces).
+        write_policy: aspect name -> write mode (``patch``, ``upsert``, ``if_absent``, ``skip``),
+            over :data:`~translators.datahub.writes.DEFAULT_WRITE_POLICY` (see
+            :mod:`translators.datahub.writes`); holds the whole resulting policy.
+        patch_format: ``template`` (every GMS since 0.10) or ``generic`` (tags and owners as
+            acryl-datahub >= 1.5 writes them, with ``arrayPrimaryKeys``; GMS >= 1.1).
     """
 
     platforms: PlatformConfig = attrs.field(factory=PlatformConfig)
@@ -135,6 +152,8 @@ class TranslatorConfig:
     capture_raw_facets: bool = attrs.field(default=False, converter=_bool)
     default_owner_type: str = attrs.field(default="TECHNICAL_OWNER", validator=_owner_type)
     max_property_length: int = attrs.field(default=16_000, converter=_positive_int)
+    write_policy: Mapping[str, str] = attrs.field(factory=write_policy, converter=_write_policy)
+    patch_format: str = attrs.field(default="template", validator=_patch_format)
 
     @property
     def env(self) -> str:

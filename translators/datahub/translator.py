@@ -8,8 +8,9 @@ configuration always give the same MCPs in the same order.
 
 Users customise it the dagster-dbt way: subclass and override one ``get_*``
 method (``get_flow_id``, ``get_orchestrator``, ``get_dataset_urn``,
-``get_owner``, ...). The aspects themselves are assembled in
-:mod:`translators.datahub._emit`.
+``get_owner``, ``get_write_mode``, ...). The aspects themselves are assembled in
+:mod:`translators.datahub._emit`; how each is written (PATCH, UPSERT, only if
+absent) is decided by the write policy of :mod:`translators.datahub.writes`.
 
 Identity follows DataHub's own OpenLineage converter (the GMS
 ``/openapi/openlineage`` endpoint), so lineage sent through the bridge lands on
@@ -57,6 +58,7 @@ from translators.datahub.urns import (
     make_tag_urn,
     make_user_urn,
 )
+from translators.datahub.writes import MERGED_RUN_ASPECTS, expiring, merge_run_aspect, to_patch
 
 _RESERVED = (",", "(", ")", "\u241f")
 
@@ -114,17 +116,27 @@ class DataHubTranslator:
     # -- entry point -----------------------------------------------------------
 
     def translate(self, event: Event) -> list[MetadataChangeProposalWrapper]:
-        """Translate one event.
+        """Translate one event into the MCPs to write, each in its write mode.
 
         Args:
             event: a RunEvent, JobEvent or DatasetEvent.
 
         Returns:
-            The MCPs, in a stable order: flow, job, datasets, run.
+            The MCPs, in a stable order: flow, job, datasets, run. Aspects the write policy
+            patches are ``PATCH`` MCPs, ``if_absent`` ones ``CREATE`` with ``If-None-Match: *``.
 
         Raises:
             InvalidEventError: the event cannot be expressed in DataHub (e.g. a
                 URN part that DataHub rejects); the message names the field.
+        """
+        return self.to_writes(self.translate_aspects(event))
+
+    __call__ = translate
+
+    def translate_aspects(self, event: Event) -> list[MetadataChangeProposalWrapper]:
+        """The event's aspects as whole values (``UPSERT`` MCPs), before the write policy.
+
+        Subclasses that add or adjust aspects override this one, so the policy applies to them too.
         """
         if isinstance(event, RunEvent):
             return _emit.run_event_mcps(self, event)
@@ -134,7 +146,58 @@ class DataHubTranslator:
             return _emit.dataset_event_mcps(self, event)
         raise TypeError(f"expected a RunEvent, JobEvent or DatasetEvent, got {type(event).__name__}")
 
-    __call__ = translate
+    # -- how aspects are written -------------------------------------------------
+
+    def get_write_mode(self, mcp: MetadataChangeProposalWrapper) -> str:
+        """``patch``, ``upsert``, ``if_absent`` or ``skip`` for this aspect (``config.write_policy``)."""
+        return self.config.write_policy.get(mcp.aspect_name, "upsert")
+
+    def to_writes(self, mcps: list[MetadataChangeProposalWrapper]) -> list[MetadataChangeProposalWrapper]:
+        """Apply the write policy to whole-value MCPs (see :mod:`translators.datahub.writes`)."""
+        out = []
+        for mcp in mcps:
+            if mcp.change_type != "UPSERT":
+                out.append(mcp)
+                continue
+            mode = self.get_write_mode(mcp)
+            if mode == "upsert":
+                out.append(mcp)
+            elif mode == "patch":
+                patch = to_patch(mcp.aspect_name, mcp.aspect_value, patch_format=self.config.patch_format)
+                if patch is not None:
+                    out.append(MetadataChangeProposalWrapper(
+                        entity_urn=mcp.entity_urn, entity_type=mcp.entity_type, aspect_name=mcp.aspect_name,
+                        change_type="PATCH", aspect=patch, system_metadata=mcp.system_metadata))  # fmt: skip
+            elif mode == "if_absent":
+                out.append(MetadataChangeProposalWrapper(
+                    entity_urn=mcp.entity_urn, entity_type=mcp.entity_type, aspect_name=mcp.aspect_name,
+                    change_type="CREATE", aspect=mcp.aspect_value, system_metadata=mcp.system_metadata,
+                    headers={"If-None-Match": "*"}))  # fmt: skip
+        return out
+
+    def merge(
+        self, mcp: MetadataChangeProposalWrapper, before: Any
+    ) -> MetadataChangeProposalWrapper:
+        """A run aspect merged with the value the destination holds from the run's earlier events.
+
+        Called by the delivery core for MCPs :meth:`is_merged` says are merged, with the last
+        value this destination confirmed (``None`` at first). See
+        :func:`~translators.datahub.writes.merge_run_aspect`.
+        """
+        value = merge_run_aspect(mcp.aspect_name, before, mcp.aspect_value)
+        if value == mcp.aspect_value:
+            return mcp
+        return MetadataChangeProposalWrapper(
+            entity_urn=mcp.entity_urn, entity_type=mcp.entity_type, aspect_name=mcp.aspect_name,
+            change_type=mcp.change_type, aspect=value, system_metadata=mcp.system_metadata)  # fmt: skip
+
+    def is_merged(self, mcp: MetadataChangeProposalWrapper) -> bool:
+        """Whether :meth:`merge` applies: whole-value run aspects that accumulate over a run's events."""
+        return mcp.change_type == "UPSERT" and mcp.aspect_name in MERGED_RUN_ASPECTS
+
+    def is_edge(self, aspect_name: str, path: str) -> bool:
+        """Whether a patch operation is a lineage edge that stale-edge expiry may remove."""
+        return expiring(aspect_name, path)
 
     # -- flows and jobs --------------------------------------------------------
 

@@ -1,0 +1,372 @@
+"""The one delivery core: the MCPs of some events -> what the destination lacks -> emitter -> memory.
+
+Every path goes through :class:`DeliveryCore`: the Python API and ``bridge send``
+(:class:`~bridge.pipeline.Pipeline`, one round per call, delivered in the
+background), ``bridge serve``/``consume`` (the spool's workers, one round per
+batch, flushed and settled) and the Dagster sensor (through the Python API).
+
+A round:
+
+1. **Coalesce** by (entity, aspect). Patches of the same aspect become one patch
+   (a later operation on the same path wins). Of whole values only the newest is
+   sent, so an older value can never land after a newer one; run aspects the
+   translator merges (``translator.is_merged``) are first merged with the value
+   the destination already holds from the run's earlier events. Timeseries
+   points are all sent, identical ones once.
+2. **Skip** what the destination already confirmed: a whole value with the same
+   digest, a patch whose every operation it holds (or that is on its way there).
+3. **Emit**; on the emitter's confirmation remember each value or operation for
+   this destination, with the time it was seen (see :mod:`bridge.lineage`).
+
+Optional stale-edge expiry (``lineage_ttl_days``): lineage edges this destination
+holds from the bridge and no event carried for that long are removed with PATCH
+``remove`` operations. While it is on, an edge still being seen is also re-sent
+every ``lineage_ttl_days / 2`` even when unchanged, so another bridge process that
+expired it (its events moved elsewhere) cannot make it vanish for good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any
+
+import attrs
+
+from bridge.errors import DeliveryError, InvalidEventError, RejectedError
+from bridge.lineage import TIMESERIES_PREFIX, DestinationMemory, Entry, LineageMemory
+from bridge.mcp import MetadataChangeProposalWrapper
+
+__all__ = ["DeliveryCore", "Round", "Write", "digest"]
+
+MCPW = MetadataChangeProposalWrapper
+Callback = Callable[[BaseException | None, str], None]
+
+_FALLBACK_TIMESERIES = frozenset(
+    {"dataProcessInstanceRunEvent", "datasetProfile", "operation", "datasetUsageStatistics", "assertionRunEvent"}
+)
+_SEEN_EVERY = 3600.0  # with expiry on: at most this often is a still-seen edge's time written
+
+
+def digest(text: str) -> str:
+    """A short stable digest of a serialised value."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _timeseries() -> frozenset[str]:
+    try:
+        from translators.datahub.registry import entity_registry
+
+        return frozenset(entity_registry().timeseries) | _FALLBACK_TIMESERIES
+    except Exception:  # noqa: BLE001 - the registry is an optimisation; the fallback is right for OpenLineage
+        return _FALLBACK_TIMESERIES
+
+
+@attrs.define
+class Write:
+    """One MCP of a round, and the events it speaks for."""
+
+    mcp: MCPW
+    ids: list[Hashable]
+    slots: list[tuple[str, str]]  # (path, digest) of each operation; ("", digest) for a whole value
+    merged: bool = False
+    skipped: bool = False
+    error: BaseException | None = None
+    settled: bool = False
+
+
+@attrs.define
+class Round:
+    """What one call of :meth:`DeliveryCore.plan` decided."""
+
+    writes: list[Write]
+    ids: list[Hashable]
+
+    @property
+    def sent(self) -> list[MCPW]:
+        return [w.mcp for w in self.writes if not w.skipped]
+
+    @property
+    def unchanged(self) -> int:
+        return sum(w.skipped for w in self.writes)
+
+    def outcome(self) -> dict[Hashable, BaseException | None]:
+        """Per event: ``None`` when all its writes landed (or were not needed), else the error (a rejection first)."""
+        out: dict[Hashable, BaseException | None] = {i: None for i in self.ids}
+        for write in self.writes:
+            if write.error is None:
+                continue
+            for i in write.ids:
+                if out[i] is None or (_is_rejection(write.error) and not _is_rejection(out[i])):
+                    out[i] = write.error
+        return out
+
+
+def _is_rejection(error: BaseException | None) -> bool:
+    return isinstance(error, RejectedError | InvalidEventError)
+
+
+class DeliveryCore:
+    """Delivers MCPs to one emitter, remembering per destination what landed.
+
+    Args:
+        emitter: where MCPs go (its :meth:`~emitters.base.Emitter.destination` keys the memory).
+        translator: turns events into MCPs; optional hooks ``is_merged(mcp)``/``merge(mcp, before)``
+            (run aspects merged over a run's events) and ``is_edge(aspect, path)`` (expiry).
+        memory: the lineage memory; an in-process one by default.
+        skip_unchanged: don't send what the destination already confirmed.
+        lineage_ttl_days: remove lineage edges not seen for this long (0 = never).
+        run_memory_days: forget runs and timeseries points this long after they were last seen
+            (a run's later events are then sent as if they were its first); 0 = keep.
+        clock: epoch seconds (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        emitter: Any,
+        translator: Any,
+        memory: LineageMemory | None = None,
+        *,
+        skip_unchanged: bool = True,
+        lineage_ttl_days: float = 0.0,
+        run_memory_days: float = 7.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.emitter = emitter
+        self.translator = translator
+        self.lineage = memory if memory is not None else LineageMemory()
+        where = emitter.destination()
+        self.memory: DestinationMemory = self.lineage.destination(where.key, fresh=where.fresh)
+        self.skip_unchanged = skip_unchanged
+        self.ttl = max(0.0, float(lineage_ttl_days)) * 86_400
+        self.keep_runs = max(0.0, float(run_memory_days)) * 86_400
+        self._forgot_at = 0.0
+        self.clock = clock
+        self.timeseries = _timeseries()
+        self._is_merged = getattr(translator, "is_merged", None)
+        self._merge = getattr(translator, "merge", None)
+        self._is_edge = getattr(translator, "is_edge", None)
+        # (urn, aspect, path) -> digest handed to the emitter and not yet confirmed; a merged
+        # run aspect's value on its way is in _values_in_flight for the next merge.
+        self._in_flight: dict[tuple[str, str, str], str] = {}
+        self._values_in_flight: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+        self._expired_at = 0.0
+
+    def is_merged(self, mcp: MCPW) -> bool:
+        return self._is_merged is not None and self._merge is not None and bool(self._is_merged(mcp))
+
+    # -- plan ----------------------------------------------------------------------------
+
+    def plan(self, batch: Iterable[tuple[Hashable, list[MCPW]]]) -> Round:
+        """Coalesce the MCPs of several events and decide what the destination still needs."""
+        batch = list(batch)
+        self.memory.load({m.entity_urn for _, mcps in batch for m in mcps})
+        writes: dict[tuple[Any, ...], Write] = {}
+        merged_values: dict[tuple[str, str], Any] = {}
+        for event_id, mcps in batch:
+            for mcp in mcps:
+                slot = (mcp.entity_urn, mcp.aspect_name)
+                if mcp.is_patch:
+                    value = mcp.aspect_value
+                    keys = repr(sorted(value["arrayPrimaryKeys"].items())) if isinstance(value, dict) else ""
+                    key: tuple[Any, ...] = (*slot, "PATCH", keys)
+                    write = writes.get(key)
+                    if write is not None:
+                        ops = {op["path"]: op for op in write.mcp.patch_ops}
+                        for op in mcp.patch_ops:
+                            ops.pop(op["path"], None)
+                            ops[op["path"]] = op
+                        mcp = write.mcp.with_patch_ops(list(ops.values()))
+                elif mcp.aspect_name in self.timeseries:
+                    key = (*slot, mcp.change_type, digest(mcp.aspect_json))
+                else:
+                    key = (*slot, mcp.change_type)
+                    if self.is_merged(mcp):
+                        before = merged_values.get(slot)
+                        if before is None:
+                            before = self._value_held(*slot)
+                        mcp = self._merge(mcp, before)  # type: ignore[misc]
+                        merged_values[slot] = mcp.aspect_value
+                write = writes.get(key)
+                if write is None:
+                    writes[key] = Write(mcp=mcp, ids=[event_id], slots=[], merged=slot in merged_values)
+                else:
+                    write.mcp = mcp  # the newer value (or the combined patch) replaces the older
+                    if event_id not in write.ids:
+                        write.ids.append(event_id)
+        now = self.clock()
+        for write in writes.values():
+            mcp = write.mcp
+            if mcp.is_patch:
+                write.slots = [(op["path"], digest(_op_text(op))) for op in mcp.patch_ops]
+            elif mcp.aspect_name in self.timeseries:
+                point = digest(mcp.aspect_json)
+                write.slots = [(TIMESERIES_PREFIX + point, point)]  # every point is its own slot
+            else:
+                write.slots = [("", digest(mcp.aspect_json))]
+            write.skipped = self.skip_unchanged and self._held(mcp, write.slots, now)
+        return Round(writes=list(writes.values()), ids=[i for i, _ in batch])
+
+    def _value_held(self, urn: str, aspect: str) -> Any:
+        with self._lock:
+            value = self._values_in_flight.get((urn, aspect))
+        if value is not None:
+            return value
+        entry = self.memory.get(urn, aspect, "")
+        if entry is None or entry.value is None:
+            return None
+        return json.loads(entry.value)
+
+    def _held(self, mcp: MCPW, slots: list[tuple[str, str]], now: float) -> bool:
+        """Whether the destination holds (or is being sent) every slot; records edges seen."""
+        urn, aspect = mcp.entity_urn, mcp.aspect_name
+        seen: list[tuple[str, Entry]] = []
+        for path, value_digest in slots:
+            with self._lock:
+                if self._in_flight.get((urn, aspect, path)) == value_digest:
+                    continue
+            entry = self.memory.get(urn, aspect, path)
+            if entry is None or entry.digest != value_digest:
+                return False
+            if self.ttl and entry.edge:
+                if now - entry.sent > self.ttl / 2:
+                    return False  # refresh: another process may have expired it
+                if now - entry.seen > min(_SEEN_EVERY, self.ttl / 24):
+                    seen.append((path, entry))
+        for path, entry in seen:
+            self.memory.put(urn, aspect, path, entry._replace(seen=now))
+        return True
+
+    # -- send ----------------------------------------------------------------------------
+
+    def send(self, round_: Round, callback: Callback | None = None) -> list[BaseException]:
+        """Hand the round's writes to the emitter; each is remembered once the emitter confirms it.
+
+        Returns:
+            The errors ``emit`` raised (a synchronous emitter's failures); each is also recorded on
+            its write (``write.error``) and given to ``callback``. The rest of the round is still sent.
+        """
+        raised: list[BaseException] = []
+        for write in round_.writes:
+            if write.skipped:
+                write.settled = True
+                continue
+            self._mark_in_flight(write)
+            try:
+                self.emitter.emit(write.mcp, callback=self._on_delivery(write, callback))
+            except Exception as exc:  # noqa: BLE001 - this write failed; the caller decides what that means
+                raised.append(exc)
+                self._on_delivery(write, callback)(exc, str(exc))
+        return raised
+
+    def settle_unconfirmed(self, round_: Round) -> None:
+        """After a flush: any write the emitter never confirmed counts as failed (it is sent again)."""
+        for write in round_.writes:
+            if not write.settled:
+                self._on_delivery(write, None)(
+                    DeliveryError("the emitter did not confirm the proposal", urn=write.mcp.entity_urn,
+                                  aspect=write.mcp.aspect_name), "unconfirmed")  # fmt: skip
+
+    def _mark_in_flight(self, write: Write) -> None:
+        urn, aspect = write.mcp.entity_urn, write.mcp.aspect_name
+        with self._lock:
+            for path, value_digest in write.slots:
+                self._in_flight[(urn, aspect, path)] = value_digest
+            if write.merged:
+                self._values_in_flight[(urn, aspect)] = write.mcp.aspect_value
+
+    def _on_delivery(self, write: Write, user: Callback | None) -> Callback:
+        lock = threading.Lock()
+
+        def done(error: BaseException | None, message: str) -> None:
+            with lock:
+                if write.settled:
+                    return
+                write.settled, write.error = True, error
+            mcp = write.mcp
+            urn, aspect = mcp.entity_urn, mcp.aspect_name
+            with self._lock:
+                for path, value_digest in write.slots:
+                    if self._in_flight.get((urn, aspect, path)) == value_digest:
+                        del self._in_flight[(urn, aspect, path)]
+                if write.merged and self._values_in_flight.get((urn, aspect)) is mcp.aspect_value:
+                    del self._values_in_flight[(urn, aspect)]
+            if error is None:
+                self._remember(write)
+            if user is not None:
+                user(error, message)
+
+        return done
+
+    def _remember(self, write: Write) -> None:
+        mcp, now = write.mcp, self.clock()
+        urn, aspect = mcp.entity_urn, mcp.aspect_name
+        value = mcp.aspect_json if write.merged else None
+        for path, value_digest in write.slots:
+            edge = bool(path) and self._is_edge is not None and bool(self._is_edge(aspect, path))
+            self.memory.put(urn, aspect, path, Entry(value_digest, edge, now, now, value))
+
+    def commit(self) -> None:
+        """Write what was remembered to the memory's file."""
+        self.memory.commit()
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    def housekeeping(self) -> tuple[int, int]:
+        """Now and then: forget old runs and points, expire stale edges. Returns (rows forgotten, edges expired).
+
+        Cheap when nothing is due; call it after rounds (one caller per core).
+        """
+        forgotten = 0
+        now = self.clock()
+        if self.keep_runs and now - self._forgot_at >= min(_SEEN_EVERY, self.keep_runs / 2):
+            self._forgot_at = now
+            forgotten = self.lineage.forget_old(now - self.keep_runs)
+        return forgotten, self.expire()
+
+    def expire(self, *, force: bool = False) -> int:
+        """Remove lineage edges not seen for ``lineage_ttl_days`` (at most hourly unless ``force``).
+
+        Returns how many removals were handed to the emitter; each is forgotten once confirmed.
+        """
+        now = self.clock()
+        if not self.ttl or (not force and now - self._expired_at < min(_SEEN_EVERY, self.ttl / 24)):
+            return 0
+        self._expired_at = now
+        stale = self.memory.stale_edges(now - self.ttl)
+        by_aspect: dict[tuple[str, str], list[str]] = {}
+        for urn, aspect, path in stale:
+            by_aspect.setdefault((urn, aspect), []).append(path)
+        for (urn, aspect), paths in by_aspect.items():
+            ops = [{"op": "remove", "path": p, "value": {}} for p in paths]
+            mcp = MCPW(entity_urn=urn, aspect_name=aspect, change_type="PATCH", aspect=ops)
+
+            def removed(error: BaseException | None, message: str, urn: str = urn, aspect: str = aspect,
+                        paths: list[str] = paths) -> None:  # fmt: skip
+                if error is None:
+                    for path in paths:
+                        self.memory.drop(urn, aspect, path)
+
+            try:
+                self.emitter.emit(mcp, callback=removed)
+            except Exception as exc:  # noqa: BLE001 - tried again at the next expiry pass
+                removed(exc, str(exc))
+        return len(stale)
+
+
+try:  # optional (kafka/serve extras): ~10x faster than json.dumps for the per-operation digests
+    from orjson import dumps as _orjson_dumps
+
+    def _op_text(op: dict[str, Any]) -> str:
+        try:
+            return _orjson_dumps(op).decode("utf-8")
+        except TypeError:  # what orjson refuses (huge ints, odd keys) the json module writes
+            return json.dumps(op, separators=(",", ":"), ensure_ascii=False)
+except ImportError:  # pragma: no cover - exercised only without the extras
+
+    def _op_text(op: dict[str, Any]) -> str:
+        return json.dumps(op, separators=(",", ":"), ensure_ascii=False)

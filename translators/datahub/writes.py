@@ -1,0 +1,286 @@
+"""How the bridge writes each aspect to DataHub: the write policy, and the JSON Patch of each aspect.
+
+DataHub is shared. Other sources (Snowflake, dbt, Tableau ingestion), people in
+the UI and any number of bridge processes write to the same entities, so the
+bridge never replaces what it does not own. Each aspect has a write mode:
+
+========================  ===========  ==========================================================
+aspect                    mode         why
+========================  ===========  ==========================================================
+``dataJobInputOutput``    ``patch``    every writer adds its own edges (datasets, upstream jobs,
+                                       column lineage); a later event, a second worker or a
+                                       restart on another machine erases nothing
+``upstreamLineage``       ``patch``    the same for a dataset's upstreams and column lineage
+``globalTags``            ``patch``    tags from the UI and other sources stay
+``ownership``             ``patch``    owners from the UI and other sources stay
+``datasetProperties``     ``patch``    description and custom properties are set per key; the
+``dataJobInfo``                        rest of what DataHub holds (a warehouse's description,
+``dataFlowInfo``                       properties others wrote) stays
+``schemaMetadata``        ``if_absent``  written only when DataHub has no schema for the dataset:
+                                       an OpenLineage schema is often partial, and must not
+                                       replace the one the warehouse's own source wrote
+anything else             ``upsert``   run-scoped (``dataProcessInstance*``), timeseries
+                                       (``operation``) and bridge-owned aspects (``status``,
+                                       ``subTypes``, ``browsePathsV2``, ``dataPlatformInstance``)
+========================  ===========  ==========================================================
+
+Modes:
+
+* ``patch`` -- a ``PATCH`` MCP: JSON Patch ``add`` operations keyed by URN (or key), in
+  exactly the form DataHub's own patch builders (``DatasetPatchBuilder``,
+  ``DataJobPatchBuilder``) produce; GMS applies them to the stored aspect with the aspect's
+  patch template (or its default when there is none yet), so they only ever add or set.
+* ``upsert`` -- the whole aspect replaces what DataHub holds.
+* ``if_absent`` -- ``CREATE`` with the MCP header ``If-None-Match: *``: DataHub writes it
+  only when the aspect does not exist and silently drops it otherwise (DataHub >= 1.x; see
+  the README for older servers).
+* ``skip`` -- not written at all.
+
+Change it in config (``[translator.write_policy] schemaMetadata = "upsert"``) or in a
+:class:`~translators.datahub.DataHubTranslator` subclass (``get_write_mode``).
+
+``patch_format = "generic"`` writes tags and owners the way acryl-datahub >= 1.5 does: as
+DataHub's generic patch with ``arrayPrimaryKeys`` (needs GMS >= 1.1). The default,
+``"template"``, uses the key layout of GMS's registered patch templates, which every GMS
+since 0.10 accepts.
+
+This module is pure: aspect value in, operations out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from bridge.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_WRITE_POLICY",
+    "MERGED_RUN_ASPECTS",
+    "PATCHABLE",
+    "PATCH_FORMATS",
+    "WRITE_MODES",
+    "expiring",
+    "merge_run_aspect",
+    "quote",
+    "remove_op",
+    "to_patch",
+    "write_policy",
+]
+
+WRITE_MODES = ("patch", "upsert", "if_absent", "skip")
+PATCH_FORMATS = ("template", "generic")
+
+DEFAULT_WRITE_POLICY: Mapping[str, str] = {
+    "dataJobInputOutput": "patch",
+    "upstreamLineage": "patch",
+    "globalTags": "patch",
+    "ownership": "patch",
+    "datasetProperties": "patch",
+    "dataJobInfo": "patch",
+    "dataFlowInfo": "patch",
+    "schemaMetadata": "if_absent",
+}
+"""Aspect name -> write mode; aspects not named are ``upsert``."""
+
+#: The key fields acryl-datahub >= 1.5 sends as ``arrayPrimaryKeys`` (``patch_format="generic"``).
+_SOURCE_KEY = "attribution\u241fsource"
+_GENERIC_KEYS = {
+    "globalTags": {"tags": [_SOURCE_KEY, "tag"]},
+    "ownership": {"owners": ["owner", "type", "typeUrn", _SOURCE_KEY]},
+}
+
+#: Aspect -> path prefixes of the lineage edges in its patches (what stale-edge expiry may remove).
+_EDGE_PATHS: Mapping[str, tuple[str, ...]] = {
+    "dataJobInputOutput": (
+        "/inputDatasetEdges/", "/outputDatasetEdges/", "/inputDatajobEdges/",
+        "/inputDatasetFields/", "/outputDatasetFields/", "/fineGrainedLineages/",
+    ),
+    "upstreamLineage": ("/upstreams/", "/fineGrainedLineages/"),
+}  # fmt: skip
+
+
+def quote(part: str) -> str:
+    """One JSON Pointer path segment (RFC 6901: ``~`` -> ``~0``, ``/`` -> ``~1``)."""
+    return part.replace("~", "~0").replace("/", "~1")
+
+
+def _add(path: str, value: Any) -> dict[str, Any]:
+    return {"op": "add", "path": path, "value": value}
+
+
+def remove_op(path: str) -> dict[str, Any]:
+    """A ``remove`` operation, as DataHub's builders write it (``value`` ``{}``)."""
+    return {"op": "remove", "path": path, "value": {}}
+
+
+def write_policy(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The default policy with ``overrides`` applied, checked.
+
+    Raises:
+        ConfigError: an unknown mode, or ``patch`` for an aspect this module cannot patch.
+    """
+    policy = dict(DEFAULT_WRITE_POLICY)
+    for aspect, mode in (overrides or {}).items():
+        if mode not in WRITE_MODES:
+            raise ConfigError(f"must be one of {list(WRITE_MODES)}, got {mode!r}", key=f"write_policy.{aspect}")
+        if mode == "patch" and aspect not in PATCHABLE:
+            raise ConfigError(
+                f"the bridge has no patch form for {aspect!r}; patchable: {sorted(PATCHABLE)}",
+                key=f"write_policy.{aspect}",
+            )
+        policy[aspect] = mode
+    return policy
+
+
+# -- value -> operations, per aspect ---------------------------------------------------------
+
+
+def _edges(ops: list[dict[str, Any]], field: str, urns: Iterable[str]) -> None:
+    for urn in urns:
+        ops.append(_add(f"/{field}/{quote(urn)}", {"destinationUrn": urn}))
+
+
+def _fine_grained(ops: list[dict[str, Any]], lineages: Iterable[Mapping[str, Any]]) -> None:
+    """Column lineage keyed ``/fineGrainedLineages/<op>/<downstream>/<query>/<upstream>`` (as DataHub's builders)."""
+    for fgl in lineages:
+        operation = quote(fgl.get("transformOperation") or "NONE")
+        query = quote(fgl.get("query") or "NONE")
+        leaf = {"confidenceScore": fgl.get("confidenceScore", 1.0)}
+        for downstream in fgl.get("downstreams") or ():
+            for upstream in fgl.get("upstreams") or ():
+                ops.append(_add(f"/fineGrainedLineages/{operation}/{quote(downstream)}/{query}/{quote(upstream)}",
+                                dict(leaf)))  # fmt: skip
+
+
+def _job_io(value: Mapping[str, Any], generic: bool) -> list[dict[str, Any]]:
+    ops: list[dict[str, Any]] = []
+    for old, edges in (("inputDatasets", "inputDatasetEdges"), ("outputDatasets", "outputDatasetEdges"),
+                       ("inputDatajobs", "inputDatajobEdges")):  # fmt: skip
+        urns = list(value.get(old) or ())
+        urns.extend(e["destinationUrn"] for e in value.get(edges) or () if e.get("destinationUrn") not in urns)
+        _edges(ops, edges, urns)
+    for field in ("inputDatasetFields", "outputDatasetFields"):
+        for urn in value.get(field) or ():
+            ops.append(_add(f"/{field}/{quote(urn)}", urn))
+    _fine_grained(ops, value.get("fineGrainedLineages") or ())
+    return ops
+
+
+def _upstreams(value: Mapping[str, Any], generic: bool) -> list[dict[str, Any]]:
+    ops = [_add(f"/upstreams/{quote(u['dataset'])}", dict(u)) for u in value.get("upstreams") or ()]
+    _fine_grained(ops, value.get("fineGrainedLineages") or ())
+    return ops
+
+
+def _tags(value: Mapping[str, Any], generic: bool) -> list[dict[str, Any]]:
+    if generic:  # (attribution source, tag); no attribution -> ""
+        return [_add(f"/tags//{quote(t['tag'])}", dict(t)) for t in value.get("tags") or ()]
+    return [_add(f"/tags/{quote(t['tag'])}", dict(t)) for t in value.get("tags") or ()]
+
+
+def _owners(value: Mapping[str, Any], generic: bool) -> list[dict[str, Any]]:
+    ops = []
+    for owner in value.get("owners") or ():
+        path = f"/owners/{quote(owner['owner'])}/{quote(owner.get('type') or '')}"
+        if generic:  # (owner, type, typeUrn, attribution source)
+            path += f"/{quote(owner.get('typeUrn') or '')}/"
+        ops.append(_add(path, dict(owner)))
+    return ops
+
+
+def _fields(names: tuple[str, ...]) -> Callable[[Mapping[str, Any], bool], list[dict[str, Any]]]:
+    """Plain fields set with ``add``, ``customProperties`` set key by key."""
+
+    def build(value: Mapping[str, Any], generic: bool) -> list[dict[str, Any]]:
+        ops = [_add(f"/{name}", value[name]) for name in names if value.get(name) not in (None, "")]
+        ops.extend(_add(f"/customProperties/{quote(k)}", v) for k, v in (value.get("customProperties") or {}).items())
+        return ops
+
+    return build
+
+
+_PATCHES: Mapping[str, Callable[[Mapping[str, Any], bool], list[dict[str, Any]]]] = {
+    "dataJobInputOutput": _job_io,
+    "upstreamLineage": _upstreams,
+    "globalTags": _tags,
+    "ownership": _owners,
+    # dataJobInfo/dataFlowInfo: name (and type) are required; a patch to an absent aspect must carry them.
+    "dataJobInfo": _fields(("name", "type", "flowUrn", "description", "externalUrl")),
+    "dataFlowInfo": _fields(("name", "description", "externalUrl")),
+    "datasetProperties": _fields(("name", "qualifiedName", "description", "externalUrl")),
+}
+PATCHABLE = frozenset(_PATCHES)
+
+
+def to_patch(aspect_name: str, value: Mapping[str, Any], *, patch_format: str = "template") -> Any:
+    """The JSON Patch that adds what ``value`` says to whatever DataHub holds.
+
+    Returns:
+        A list of operations, or (``patch_format="generic"``, tags and owners) DataHub's keyed
+        form ``{"arrayPrimaryKeys": ..., "patch": [...]}``; ``None`` when the value adds nothing.
+
+    Raises:
+        KeyError: ``aspect_name`` is not in :data:`PATCHABLE`.
+    """
+    generic = patch_format == "generic" and aspect_name in _GENERIC_KEYS
+    ops = _PATCHES[aspect_name](value, generic)
+    if not ops:
+        return None
+    if generic:
+        return {"arrayPrimaryKeys": _GENERIC_KEYS[aspect_name], "patch": ops}
+    return ops
+
+
+def expiring(aspect_name: str, path: str) -> bool:
+    """Whether a patch operation at ``path`` is a lineage edge (what stale-edge expiry may remove)."""
+    return path.startswith(_EDGE_PATHS.get(aspect_name, ("\0",)))
+
+
+# -- run-scoped aspects: one writer, merged across a run's events ---------------------------------
+
+#: aspect -> list fields whose items accumulate over a run's events (a RUNNING event with fewer
+#: datasets must not shrink the run's inputs), keyed by the URN they name.
+_RUN_LISTS: Mapping[str, tuple[str, ...]] = {
+    "dataProcessInstanceInput": ("inputs", "inputEdges"),
+    "dataProcessInstanceOutput": ("outputs", "outputEdges"),
+}
+
+
+def _item_key(item: Any) -> Any:
+    if isinstance(item, Mapping):
+        return item.get("destinationUrn") or repr(sorted(item.items()))
+    return item
+
+
+def merge_run_aspect(aspect_name: str, before: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a run's aspect with what the same destination holds from the run's earlier events.
+
+    Run aspects are written whole (``upsert``: nobody else writes them), so a later event of
+    the run must carry what the earlier ones said: the run's inputs and outputs accumulate,
+    its custom properties merge key by key (the newer value wins), and it keeps the earliest
+    ``created`` time. Other aspects are returned unchanged.
+    """
+    merged = dict(new)
+    if not before:
+        return merged
+    if aspect_name == "dataProcessInstanceProperties":
+        if isinstance(before.get("customProperties"), Mapping):
+            merged["customProperties"] = {**before["customProperties"], **(new.get("customProperties") or {})}
+        old, now = before.get("created"), new.get("created")
+        if isinstance(old, Mapping) and (not isinstance(now, Mapping) or old.get("time", 0) < now.get("time", 0)):
+            merged["created"] = old
+        for key in ("externalUrl",):
+            if not merged.get(key) and before.get(key):
+                merged[key] = before[key]
+        return merged
+    for field in _RUN_LISTS.get(aspect_name, ()):
+        if before.get(field):
+            items = {_item_key(i): i for i in before[field]}
+            items.update((_item_key(i), i) for i in new.get(field) or ())
+            merged[field] = list(items.values())
+    return merged
+
+
+#: the aspects :func:`merge_run_aspect` merges.
+MERGED_RUN_ASPECTS = frozenset({"dataProcessInstanceProperties", *_RUN_LISTS})

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from bridge import Bridge, Dataset, MetadataChangeProposalWrapper
+from bridge.errors import UndeliveredError
 from bridge.testing import RecordingEmitter
 from tests.servers.gms_state import held, job_edges
 
@@ -92,3 +93,40 @@ def test_running_reports_progress_without_erasing_inputs():
     inputs, outputs = job_io(emitter)
     assert any("db.partial" in urn for urn in outputs)
     assert any("db.src" in urn for urn in inputs)
+
+
+# -- DataHub down: lineage never gets in the way of the work -----------------------------------
+
+
+def _down() -> Bridge:
+    """A bridge whose GMS does not answer (nothing listens on the port)."""
+    import socket
+
+    from emitters.rest import RestEmitter
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return Bridge(emitter=RestEmitter(gms_server=f"http://127.0.0.1:{port}", retry_max_times=0, timeout_sec=2))
+
+
+def test_the_blocks_own_exception_comes_out_when_datahub_is_down(caplog):
+    ran = []
+    with pytest.raises(ValueError, match="bad input") as info, _down().run("job", inputs=[INPUT]):
+        ran.append(True)  # a START that cannot be delivered does not stop the work
+        raise ValueError("bad input")
+    assert ran and type(info.value) is ValueError
+    (record,) = [r for r in caplog.records if r.getMessage() == "lineage of the run was not delivered"]
+    assert record.fields["undelivered"] > 0 and record.fields["block_failed"] is True
+
+
+def test_a_successful_block_is_not_failed_by_delivery_unless_asked(caplog):
+    with _down().run("job", inputs=[INPUT]):
+        pass
+    assert any(r.getMessage() == "lineage of the run was not delivered" for r in caplog.records)
+    with pytest.raises(UndeliveredError) as info, _down().run("job", inputs=[INPUT], raise_on_undelivered=True):
+        pass
+    assert info.value.failed > 0 and info.value.retriable  # DataHub was down: trying later may work
+    # raise_on_undelivered never replaces the block's own exception
+    with pytest.raises(KeyError), _down().run("job", raise_on_undelivered=True):
+        raise KeyError("k")

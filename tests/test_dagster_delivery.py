@@ -4,6 +4,7 @@ Also: nothing connects anywhere when Dagster loads the definitions, and a GMS
 outage keeps the run for a later tick instead of dropping it.
 """
 
+import json
 import uuid
 
 import dagster as dg
@@ -132,3 +133,18 @@ def test_kafka_delivery_to_a_real_broker(kafka_broker_server, schema_registry, i
     kinds = {(m["entityType"], m["aspectName"]) for m in seen}
     assert {("dataFlow", "dataFlowInfo"), ("dataJob", "dataJobInputOutput"), ("dataset", "schemaMetadata"),
             ("dataProcessInstance", "dataProcessInstanceRunEvent")} <= kinds
+
+
+def test_a_new_emitter_gets_everything_though_the_memory_remembers_the_old_one(instance, gms, tmp_path):
+    # The sensor's memory lives beside the instance and outlives the switch; it is kept per destination.
+    out = tmp_path / "mcps.json"
+    to_file = make_datahub_sensor(DatahubDagsterSourceConfig(datahub_client_config={"kind": "file",
+                                                                                     "filename": str(out)}))
+    defs = _defs(to_file)
+    execute(defs, instance, "raw_assets")
+    tick(to_file, defs, instance, None)
+    in_file = {(m["entityUrn"], m["aspectName"]) for m in json.loads(out.read_text())}
+    assert len(in_file) > 30
+    to_gms = make_datahub_sensor(DatahubDagsterSourceConfig(datahub_client_config={"server": gms.url}))
+    tick(to_gms, _defs(to_gms), instance, None)  # a new cursor: the run is reported again, to GMS
+    assert {(p["entityUrn"], p["aspectName"]) for p in gms.proposals} == in_file

@@ -58,7 +58,7 @@ def test_token_and_validation(tmp_path):
             f"{gms.url}/aspects/{requests.utils.quote(proposal()['entityUrn'], safe='')}?aspect=status&version=0",
             headers=auth, timeout=5,
         )
-        assert aspect.json() == {"aspect": {"status": {"removed": False}}, "version": 0}
+        assert aspect.json() == {"aspect": {"com.linkedin.common.Status": {"removed": False}}, "version": 0}
 
 
 def test_faults_happen_in_order_then_stop(gms_server):

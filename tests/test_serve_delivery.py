@@ -274,3 +274,22 @@ def test_memory_of_old_runs_is_dropped_and_the_rest_kept(bridge_serve, tmp_path)
     wait_until(lambda: "dataProcessInstance" in remembered(), 20, "the run was never remembered")
     wait_until(lambda: "dataProcessInstance" not in remembered(), 20, "the run's memory was not dropped")
     assert {"dataJob", "dataFlow"} <= remembered()  # jobs and flows stay
+
+
+def test_switching_emitters_on_one_state_dir_delivers_everything_to_the_new_one(bridge_serve, tmp_path):
+    # What the file already holds says nothing about GMS: the memory is kept per destination.
+    events = _corpus("spark_dataproc_simple_producer_test_complete")
+    server = bridge_serve()  # the default: a DataHub file in the state directory
+    _post(server, events)
+    _settled(server)
+    server.service.emitter.flush()
+    in_file = {(m["entityUrn"], m["aspectName"])
+               for m in json.loads((tmp_path / "state" / "mcps.json").read_text())}  # fmt: skip
+    server.stop()
+    with GmsServer(validate_aspects=True) as gms:
+        rest = bridge_serve(emitter="rest", emitters=_rest(gms), delivery=FAST)
+        _post(rest, events)
+        _settled(rest)
+        assert rest.service.metrics.get("mcps_unchanged") == 0
+        assert {(p["entityUrn"], p["aspectName"]) for p in gms.proposals} == in_file
+        assert server.service.metrics.get("mcps_emitted") == rest.service.metrics.get("mcps_emitted")

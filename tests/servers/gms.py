@@ -108,6 +108,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.servers.gms_checks import (
+    ProposalError,
+    check_proposal,
+    record_name,
+    validate_aspect,
+    validate_with_datahub,
+)
 from tests.servers.gms_state import AspectStore, Refused
 
 __all__ = ["GmsProcess", "GmsServer", "RecordedRequest", "restli_error"]
@@ -189,79 +196,6 @@ class _Fault:
     retry_after: float | None = None
     message: str | None = None
     seconds: float = 0.0
-
-
-class _ProposalError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-def _check_proposal(obj: Any, index: int | None) -> tuple[str, str, dict[str, Any]]:
-    """Check one proposal's shape as GMS would; return (urn, aspect name, parsed aspect)."""
-    where = "proposal" if index is None else f"proposals[{index}]"
-    if not isinstance(obj, dict):
-        raise _ProposalError(f"{where}: expected a record, got {type(obj).__name__}")
-    urn, aspect_name, entity_type = obj.get("entityUrn"), obj.get("aspectName"), obj.get("entityType")
-    for name, value in (("entityType", entity_type), ("entityUrn", urn), ("changeType", obj.get("changeType"))):
-        if not isinstance(value, str) or not value:
-            raise _ProposalError(f"{where}: field {name} is required and must be a string")
-    if not urn.startswith(f"urn:li:{entity_type}:"):
-        raise _ProposalError(f"{where}: entityUrn {urn} does not match entityType {entity_type}")
-    if not isinstance(aspect_name, str) or not aspect_name:
-        raise _ProposalError(f"{where}: urn={urn}: field aspectName is required")
-    aspect = obj.get("aspect")
-    if not isinstance(aspect, dict):
-        raise _ProposalError(f"{where}: urn={urn} aspect={aspect_name}: field aspect is required")
-    patch = obj.get("changeType") == "PATCH"
-    if not patch and aspect.get("contentType") != "application/json":
-        raise _ProposalError(
-            f"{where}: urn={urn} aspect={aspect_name}: unsupported contentType {aspect.get('contentType')!r}"
-        )
-    value = aspect.get("value")
-    if not isinstance(value, str):
-        raise _ProposalError(f"{where}: urn={urn} aspect={aspect_name}: aspect.value must be a JSON string")
-    try:
-        parsed = json.loads(value)
-    except ValueError as exc:
-        raise _ProposalError(f"{where}: urn={urn} aspect={aspect_name}: aspect.value is not JSON: {exc}") from None
-    if not isinstance(parsed, dict) and not (patch and isinstance(parsed, list)):
-        raise _ProposalError(f"{where}: urn={urn} aspect={aspect_name}: aspect.value must be a JSON object")
-    return urn, aspect_name, parsed
-
-
-def _validate_with_datahub(proposal: dict[str, Any], aspect_name: str, value: Any) -> None:
-    """Parse the proposal and its aspect with acryl-datahub's schema classes (test-only)."""
-    from datahub.metadata import schema_classes as sc
-
-    urn = proposal["entityUrn"]
-    try:
-        sc.MetadataChangeProposalClass.from_obj(proposal)
-    except Exception as exc:  # avro raises several types; GMS answers 422 for all of them
-        raise _ProposalError(f"urn={urn} aspect={aspect_name}: invalid proposal: {exc}") from None
-    if proposal.get("changeType") != "PATCH":  # a patch's result is validated once it is applied
-        _validate_aspect(urn, aspect_name, value)
-
-
-def _validate_aspect(urn: str, aspect_name: str, value: dict[str, Any]) -> None:
-    """An aspect value as GMS checks it before writing (unknown fields, types, required fields)."""
-    from datahub.metadata import schema_classes as sc
-
-    cls = sc.ASPECT_NAME_MAP.get(aspect_name)
-    if cls is None:
-        raise _ProposalError(f"urn={urn}: unknown aspect {aspect_name}")
-    known = {f.name for f in cls.RECORD_SCHEMA.fields}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise _ProposalError(
-            f"urn={urn} aspect={aspect_name}: unrecognized field found but not allowed: {', '.join(unknown)}"
-        )
-    try:
-        ok = cls.from_obj(value).validate()
-    except Exception as exc:
-        raise _ProposalError(f"urn={urn} aspect={aspect_name}: {exc}") from None
-    if not ok:
-        raise _ProposalError(f"urn={urn} aspect={aspect_name}: aspect does not match its schema")
 
 
 class GmsServer:
@@ -415,8 +349,8 @@ class GmsServer:
     @staticmethod
     def _validate_patched(urn: str, aspect_name: str, value: dict[str, Any]) -> None:
         try:
-            _validate_aspect(urn, aspect_name, value)
-        except _ProposalError as exc:
+            validate_aspect(urn, aspect_name, value)
+        except ProposalError as exc:
             raise Refused(422, f"Invalid format for aspect: {exc.message}") from None
 
     def fail_next(
@@ -648,7 +582,8 @@ class GmsServer:
             value = self.aspects.get((urn, name))
         if value is None:
             return _Response.restli(404, f"No aspect {name} found for urn {urn}")
-        return _Response.json(200, {"aspect": {name: value}, "version": 0})
+        # A VersionedAspect: ``aspect`` is the Aspect union, keyed by the record's full name.
+        return _Response.json(200, {"aspect": {record_name(name): value}, "version": 0})
 
     def _ingest(self, action: str, body: bytes) -> _Response:
         try:
@@ -671,17 +606,17 @@ class GmsServer:
         checked = []
         try:
             for i, proposal in enumerate(raw):
-                urn, aspect_name, value = _check_proposal(proposal, i if batch else None)
+                urn, aspect_name, value = check_proposal(proposal, i if batch else None)
                 if urn in self.reject_urns:
-                    raise _ProposalError(f"urn={urn} aspect={aspect_name}: rejected by validator (test reject list)")
+                    raise ProposalError(f"urn={urn} aspect={aspect_name}: rejected by validator (test reject list)")
                 if self.validate_aspects:
                     try:
-                        _validate_with_datahub(proposal, aspect_name, value)
-                    except _ProposalError as exc:
+                        validate_with_datahub(proposal, aspect_name, value)
+                    except ProposalError as exc:
                         where = f"proposals[{i}]" if batch else "proposal"
-                        raise _ProposalError(f"{where}: {exc.message}") from None
+                        raise ProposalError(f"{where}: {exc.message}") from None
                 checked.append((urn, aspect_name, value, proposal))
-        except _ProposalError as exc:
+        except ProposalError as exc:
             return _Response.restli(422, f"Failed to validate record: {exc.message}")
         with self._lock:
             if self.store:

@@ -99,6 +99,16 @@ class AspectStore:
         Raises:
             Refused: a proposal GMS would refuse; nothing was stored.
         """
+        try:
+            staged, filtered = self._stage(proposals)
+        except Refused:
+            raise
+        except Exception as exc:  # noqa: BLE001 - what GMS would answer for an unexpected failure
+            raise Refused(500, f"{type(exc).__name__}: {exc}") from exc
+        self.aspects.update(staged)
+        self.filtered += filtered
+
+    def _stage(self, proposals: list[tuple[dict[str, Any], Any]]) -> tuple[dict[tuple[str, str], Any], int]:
         staged: dict[tuple[str, str], dict[str, Any]] = {}
         filtered = 0
         for proposal, value in proposals:
@@ -121,8 +131,7 @@ class AspectStore:
                 staged[key] = value
             else:
                 raise Refused(400, f"urn={key[0]} aspect={key[1]}: change type {change} is not supported")
-        self.aspects.update(staged)
-        self.filtered += filtered
+        return staged, filtered
 
     def apply_mcps(self, mcps: Any) -> AspectStore:
         """Apply our MCP objects one by one, in order, as GMS would (each its own request)."""
@@ -247,33 +256,81 @@ def _fgl_to_list(node: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _apply_op(doc: dict[str, Any], op: Mapping[str, Any]) -> None:
-    kind = str(op.get("op", "")).lower()
-    parts = _segments(op["path"])
+def _fail(op: Mapping[str, Any], why: str) -> Refused:
+    return Refused(500, f"jakarta.json.JsonException: The JSON Patch operation '{op.get('op')}' failed: {why}")
+
+
+def _index(parent: list[Any], part: str, op: Mapping[str, Any], *, append: bool) -> int:
+    """An array index of RFC 6902: digits within the array (``-``, or the length, to append)."""
+    if append and part == "-":
+        return len(parent)
+    if not part.isdigit() or int(part) > len(parent) - (0 if append else 1):
+        raise _fail(op, f"{part!r} is not an index of an array of {len(parent)}")
+    return int(part)
+
+
+def _parent(doc: dict[str, Any], parts: list[str], op: Mapping[str, Any], *, create_leaf: bool) -> Any:
+    """The container of the path's last part. GMS creates every missing object on the way (and, for
+    ``remove``, the leaf too: removing what is not there changes nothing)."""
     node: Any = doc
-    # GMS creates every missing object on the way (and, for remove, the leaf too: removing
-    # what is not there changes nothing).
-    for part in parts[:-1] if kind != "remove" else parts:
-        if not isinstance(node, dict):
-            raise Refused(500, f"java.lang.ClassCastException: cannot walk into {op['path']}")
-        node = node.setdefault(part, {})
-    if kind == "remove":
-        node = doc
-        for part in parts[:-1]:
-            node = node[part]
-        del node[parts[-1]]
-        return
-    parent, last = node, parts[-1]
-    if kind == "add":
-        if isinstance(parent, list):
-            parent.insert(len(parent) if last == "-" else int(last), copy.deepcopy(op.get("value")))
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = node[_index(node, part, op, append=False)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
         else:
-            parent[last] = copy.deepcopy(op.get("value"))
+            raise Refused(500, f"java.lang.ClassCastException: cannot walk into {op['path']}")
+    if create_leaf and isinstance(node, dict):
+        node.setdefault(parts[-1], {})
+    return node
+
+
+def _take(doc: dict[str, Any], path: str, op: Mapping[str, Any], *, remove: bool) -> Any:
+    parts = _segments(path)
+    parent = _parent(doc, parts, op, create_leaf=remove and op.get("op") == "remove")
+    last = parts[-1]
+    if isinstance(parent, list):
+        i = _index(parent, last, op, append=False)
+        return parent.pop(i) if remove else copy.deepcopy(parent[i])
+    if not isinstance(parent, dict) or last not in parent:
+        raise _fail(op, f"path {path} does not exist")
+    return parent.pop(last) if remove else copy.deepcopy(parent[last])
+
+
+def _put(doc: dict[str, Any], path: str, value: Any, op: Mapping[str, Any], *, replace: bool = False) -> None:
+    parts = _segments(path)
+    parent = _parent(doc, parts, op, create_leaf=False)
+    last = parts[-1]
+    if isinstance(parent, list):
+        i = _index(parent, last, op, append=not replace)
+        if replace:
+            parent[i] = value
+        else:
+            parent.insert(i, value)
+    elif isinstance(parent, dict):
+        if replace and last not in parent:
+            raise _fail(op, f"path {path} does not exist")
+        parent[last] = value
+    else:
+        raise Refused(500, f"java.lang.ClassCastException: cannot write into {path}")
+
+
+def _apply_op(doc: dict[str, Any], op: Mapping[str, Any]) -> None:
+    """One RFC 6902 operation (GMS accepts all six, upper or lower case)."""
+    kind, path = str(op.get("op", "")).lower(), op["path"]
+    if kind == "add":
+        _put(doc, path, copy.deepcopy(op.get("value")), op)
+    elif kind == "remove":
+        _take(doc, path, op, remove=True)
     elif kind == "replace":
-        if not isinstance(parent, dict) or last not in parent:
-            raise Refused(500, f"jakarta.json.JsonException: The JSON Patch operation 'replace' failed: "
-                               f"path {op['path']} does not exist")  # fmt: skip
-        parent[last] = copy.deepcopy(op.get("value"))
+        _put(doc, path, copy.deepcopy(op.get("value")), op, replace=True)
+    elif kind in ("move", "copy"):
+        if not isinstance(op.get("from"), str):
+            raise Refused(400, f"Invalid JSON Patch: {kind} needs 'from': {dict(op)!r}")
+        _put(doc, path, _take(doc, op["from"], op, remove=kind == "move"), op)
+    elif kind == "test":
+        if _take(doc, path, op, remove=False) != op.get("value"):
+            raise _fail(op, f"the value at {path} is not {op.get('value')!r}")
     else:
         raise Refused(500, f"Unsupported PATCH operation: `{op.get('op')}`")
 

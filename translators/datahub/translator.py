@@ -34,6 +34,8 @@ import functools
 import re
 from typing import Any
 
+import attrs
+
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset, DatasetEvent, Event, JobEvent, Owner, ParentRun, RunEvent, Tag
 from translators.datahub import _emit
@@ -58,7 +60,7 @@ from translators.datahub.urns import (
     make_tag_urn,
     make_user_urn,
 )
-from translators.datahub.writes import MERGED_RUN_ASPECTS, expiring, merge_run_aspect, to_patch
+from translators.datahub.writes import MERGED_RUN_ASPECTS, apply_policy, expiring, merge_run_aspect
 
 _RESERVED = (",", "(", ")", "\u241f")
 
@@ -153,43 +155,18 @@ class DataHubTranslator:
         return self.config.write_policy.get(mcp.aspect_name, "upsert")
 
     def to_writes(self, mcps: list[MetadataChangeProposalWrapper]) -> list[MetadataChangeProposalWrapper]:
-        """Apply the write policy to whole-value MCPs (see :mod:`translators.datahub.writes`)."""
-        out = []
-        for mcp in mcps:
-            if mcp.change_type != "UPSERT":
-                out.append(mcp)
-                continue
-            mode = self.get_write_mode(mcp)
-            if mode == "upsert":
-                out.append(mcp)
-            elif mode == "patch":
-                patch = to_patch(mcp.aspect_name, mcp.aspect_value, patch_format=self.config.patch_format)
-                if patch is not None:
-                    out.append(MetadataChangeProposalWrapper(
-                        entity_urn=mcp.entity_urn, entity_type=mcp.entity_type, aspect_name=mcp.aspect_name,
-                        change_type="PATCH", aspect=patch, system_metadata=mcp.system_metadata))  # fmt: skip
-            elif mode == "if_absent":
-                out.append(MetadataChangeProposalWrapper(
-                    entity_urn=mcp.entity_urn, entity_type=mcp.entity_type, aspect_name=mcp.aspect_name,
-                    change_type="CREATE", aspect=mcp.aspect_value, system_metadata=mcp.system_metadata,
-                    headers={"If-None-Match": "*"}))  # fmt: skip
-        return out
+        """Apply the write policy (:meth:`get_write_mode`) to whole-value MCPs (see :mod:`translators.datahub.writes`)."""
+        return apply_policy(mcps, self.get_write_mode, patch_format=self.config.patch_format)
 
-    def merge(
-        self, mcp: MetadataChangeProposalWrapper, before: Any
-    ) -> MetadataChangeProposalWrapper:
+    def merge(self, mcp: MetadataChangeProposalWrapper, before: Any) -> MetadataChangeProposalWrapper:
         """A run aspect merged with the value the destination holds from the run's earlier events.
 
         Called by the delivery core for MCPs :meth:`is_merged` says are merged, with the last
-        value this destination confirmed (``None`` at first). See
+        value this destination confirmed (``None`` at first); see
         :func:`~translators.datahub.writes.merge_run_aspect`.
         """
         value = merge_run_aspect(mcp.aspect_name, before, mcp.aspect_value)
-        if value == mcp.aspect_value:
-            return mcp
-        return MetadataChangeProposalWrapper(
-            entity_urn=mcp.entity_urn, entity_type=mcp.entity_type, aspect_name=mcp.aspect_name,
-            change_type=mcp.change_type, aspect=value, system_metadata=mcp.system_metadata)  # fmt: skip
+        return mcp if value == mcp.aspect_value else attrs.evolve(mcp, aspect=value)
 
     def is_merged(self, mcp: MetadataChangeProposalWrapper) -> bool:
         """Whether :meth:`merge` applies: whole-value run aspects that accumulate over a run's events."""

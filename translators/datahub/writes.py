@@ -53,6 +53,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bridge.errors import ConfigError
+from bridge.mcp import MetadataChangeProposalWrapper
 
 __all__ = [
     "DEFAULT_WRITE_POLICY",
@@ -60,6 +61,7 @@ __all__ = [
     "PATCHABLE",
     "PATCH_FORMATS",
     "WRITE_MODES",
+    "apply_policy",
     "expiring",
     "merge_run_aspect",
     "quote",
@@ -230,6 +232,35 @@ def to_patch(aspect_name: str, value: Mapping[str, Any], *, patch_format: str = 
     if generic:
         return {"arrayPrimaryKeys": _GENERIC_KEYS[aspect_name], "patch": ops}
     return ops
+
+
+def apply_policy(
+    mcps: Iterable[MetadataChangeProposalWrapper],
+    mode_of: Callable[[MetadataChangeProposalWrapper], str],
+    *,
+    patch_format: str = "template",
+) -> list[MetadataChangeProposalWrapper]:
+    """Whole-value ``UPSERT`` MCPs as the policy writes them (other change types pass unchanged).
+
+    ``patch`` -> a ``PATCH`` MCP (none when the value adds nothing); ``if_absent`` -> ``CREATE``
+    with ``If-None-Match: *``; ``skip`` -> dropped; ``upsert`` -> as is.
+    """
+    out = []
+    for mcp in mcps:
+        mode = mode_of(mcp) if mcp.change_type == "UPSERT" else "upsert"
+        if mode == "upsert":
+            out.append(mcp)
+            continue
+        common = {"entity_urn": mcp.entity_urn, "entity_type": mcp.entity_type, "aspect_name": mcp.aspect_name,
+                  "system_metadata": mcp.system_metadata}  # fmt: skip
+        if mode == "patch":
+            patch = to_patch(mcp.aspect_name, mcp.aspect_value, patch_format=patch_format)
+            if patch is not None:
+                out.append(MetadataChangeProposalWrapper(change_type="PATCH", aspect=patch, **common))
+        elif mode == "if_absent":
+            out.append(MetadataChangeProposalWrapper(change_type="CREATE", aspect=mcp.aspect_value,
+                                                     headers={"If-None-Match": "*"}, **common))  # fmt: skip
+    return out
 
 
 def expiring(aspect_name: str, path: str) -> bool:

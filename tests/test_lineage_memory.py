@@ -1,0 +1,105 @@
+"""The lineage memory: durable, one per destination, bounded, and upgraded from earlier versions' files."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from bridge.lineage import Entry, LineageMemory
+
+JOB = "urn:li:dataJob:(urn:li:dataFlow:(airflow,dag,prod),dag.t)"
+RUN = "urn:li:dataProcessInstance:4f1c0c55"
+PATH = "/inputDatasetEdges/urn:li:dataset:(urn:li:dataPlatform:hive,a,PROD)"
+
+
+def entry(digest: str, seen: float = 100.0, *, edge: bool = False) -> Entry:
+    return Entry(digest, edge, seen, seen, None)
+
+
+def test_survives_reopening_and_keeps_destinations_apart(tmp_path):
+    memory = LineageMemory(tmp_path / "m.sqlite3")
+    rest = memory.destination("rest:http://gms:8080")
+    rest.put(JOB, "dataJobInputOutput", PATH, entry("d1", edge=True))
+    rest.commit()
+    memory.close()
+
+    memory = LineageMemory(tmp_path / "m.sqlite3")  # a restart
+    assert memory.destination("rest:http://gms:8080").get(JOB, "dataJobInputOutput", PATH) == entry("d1", edge=True)
+    assert memory.destination("kafka:broker:9092/MetadataChangeProposal_v1").get(
+        JOB, "dataJobInputOutput", PATH) is None
+    memory.close()
+
+
+def test_a_fresh_destination_forgets_what_was_remembered_of_it(tmp_path):
+    memory = LineageMemory(tmp_path / "m.sqlite3")
+    memory.destination("file:/x.json").put(JOB, "status", "", entry("d"))
+    memory.destination("file:/x.json").commit()
+    memory.destination("rest:http://gms:8080").put(JOB, "status", "", entry("d"))
+    memory.destination("rest:http://gms:8080").commit()
+    assert memory.destination("file:/x.json", fresh=True).get(JOB, "status") is None
+    assert memory.destination("rest:http://gms:8080").get(JOB, "status") == entry("d")
+    memory.close()
+
+
+def test_uncommitted_writes_win_over_the_file_even_after_the_cache_dropped_them(tmp_path):
+    memory = LineageMemory(tmp_path / "m.sqlite3", cache_urns=1)
+    view = memory.destination("rest:x")
+    view.put(JOB, "status", "", entry("old"))
+    view.commit()
+    view.put(JOB, "status", "", entry("new"))
+    view.put(JOB, "dataJobInfo", "/name", entry("n"))
+    view.drop(JOB, "dataJobInfo", "/gone")
+    view.load([RUN])  # evicts JOB from the one-entity cache
+    assert view.get(JOB, "status") == entry("new")
+    assert view.get(JOB, "dataJobInfo", "/name") == entry("n")
+    memory.close()
+
+
+def test_stale_edges_are_the_edges_not_seen_since(tmp_path):
+    memory = LineageMemory(tmp_path / "m.sqlite3")
+    view = memory.destination("rest:x")
+    view.put(JOB, "dataJobInputOutput", PATH, entry("d", seen=10, edge=True))
+    view.put(JOB, "dataJobInputOutput", PATH + "2", entry("d", seen=50, edge=True))
+    view.put(JOB, "globalTags", "/tags/urn:li:tag:x", entry("d", seen=10))  # not an edge: never expires
+    assert view.stale_edges(before=20) == [(JOB, "dataJobInputOutput", PATH)]
+    memory.close()
+
+
+def test_forget_old_drops_runs_and_timeseries_points_only(tmp_path):
+    memory = LineageMemory(tmp_path / "m.sqlite3")
+    view = memory.destination("rest:x")
+    view.put(RUN, "dataProcessInstanceProperties", "", entry("d", seen=10))
+    view.put(JOB, "dataJobInputOutput", PATH, entry("d", seen=10, edge=True))
+    view.put("urn:li:dataset:(urn:li:dataPlatform:hive,a,PROD)", "operation", "#abc", entry("d", seen=10))
+    view.put(RUN, "dataProcessInstanceRunEvent", "#new", entry("d", seen=500))
+    assert memory.forget_old(before=100) == 2
+    assert view.get(RUN, "dataProcessInstanceProperties") is None
+    assert view.get(RUN, "dataProcessInstanceRunEvent", "#new") is not None
+    assert view.get(JOB, "dataJobInputOutput", PATH) is not None
+    memory.close()
+
+
+def test_files_of_earlier_versions_are_upgraded(tmp_path):
+    # The Dagster plugin's memory before it was keyed by destination: unusable, so it is dropped.
+    path = tmp_path / "memory.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        "CREATE TABLE aspects (urn TEXT NOT NULL, aspect TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (urn, aspect));"
+        "CREATE TABLE delivered (urn TEXT NOT NULL, aspect TEXT NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (urn, aspect));"
+        f"INSERT INTO delivered VALUES ('{JOB}', 'status', 'old');"
+    )
+    conn.close()
+    memory = LineageMemory(path)
+    tables = {r[0] for r in memory._query("SELECT name FROM sqlite_master WHERE type = 'table'", ())}
+    assert tables == {"destinations", "written"}
+    assert memory.destination("rest:x").get(JOB, "status") is None
+    memory.close()
+
+
+def test_in_process_memory_needs_no_file(tmp_path):
+    memory = LineageMemory()
+    view = memory.destination("console")
+    view.put(JOB, "status", "", entry("d"))
+    view.commit()
+    assert view.get(JOB, "status") == entry("d")
+    memory.close()
+    assert list(tmp_path.iterdir()) == []

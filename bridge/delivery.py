@@ -53,7 +53,7 @@ _SEEN_EVERY = 3600.0  # with expiry on: at most this often is a still-seen edge'
 
 def digest(text: str) -> str:
     """A short stable digest of a serialised value."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
 
 
 def _timeseries() -> frozenset[str]:
@@ -73,6 +73,7 @@ class Write:
     ids: list[Hashable]
     slots: list[tuple[str, str]]  # (path, digest) of each operation; ("", digest) for a whole value
     merged: bool = False
+    held: list[Any] = attrs.field(factory=list)  # what the destination held at each slot when planned
     skipped: bool = False
     error: BaseException | None = None
     settled: bool = False
@@ -167,6 +168,7 @@ class DeliveryCore:
         self.memory.load({m.entity_urn for _, mcps in batch for m in mcps})
         writes: dict[tuple[Any, ...], Write] = {}
         merged_values: dict[tuple[str, str], Any] = {}
+        combined: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}  # patches of several events: path -> op
         for event_id, mcps in batch:
             for mcp in mcps:
                 slot = (mcp.entity_urn, mcp.aspect_name)
@@ -175,12 +177,16 @@ class DeliveryCore:
                     keys = repr(sorted(value["arrayPrimaryKeys"].items())) if isinstance(value, dict) else ""
                     key: tuple[Any, ...] = (*slot, "PATCH", keys)
                     write = writes.get(key)
-                    if write is not None:
-                        ops = {op["path"]: op for op in write.mcp.patch_ops}
+                    if write is not None:  # one patch per aspect: a later operation on a path wins
+                        ops = combined.get(key)
+                        if ops is None:
+                            ops = combined[key] = {op["path"]: op for op in write.mcp.patch_ops}
                         for op in mcp.patch_ops:
                             ops.pop(op["path"], None)
                             ops[op["path"]] = op
-                        mcp = write.mcp.with_patch_ops(list(ops.values()))
+                        if event_id not in write.ids:
+                            write.ids.append(event_id)
+                        continue
                 elif mcp.aspect_name in self.timeseries:
                     key = (*slot, mcp.change_type, digest(mcp.aspect_json))
                 else:
@@ -198,18 +204,36 @@ class DeliveryCore:
                     write.mcp = mcp  # the newer value (or the combined patch) replaces the older
                     if event_id not in write.ids:
                         write.ids.append(event_id)
+        for key, ops in combined.items():
+            writes[key].mcp = writes[key].mcp.with_patch_ops(list(ops.values()))
         now = self.clock()
         for write in writes.values():
             mcp = write.mcp
             if mcp.is_patch:
-                write.slots = [(op["path"], digest(_op_text(op))) for op in mcp.patch_ops]
+                write.slots = self._patch_slots(mcp)
             elif mcp.aspect_name in self.timeseries:
-                point = digest(mcp.aspect_json)
-                write.slots = [(TIMESERIES_PREFIX + point, point)]  # every point is its own slot
+                # the last point sent: a repeated identical one (a duplicate event) is not sent again
+                write.slots = [(TIMESERIES_PREFIX, digest(mcp.aspect_json))]
             else:
                 write.slots = [("", digest(mcp.aspect_json))]
-            write.skipped = self.skip_unchanged and self._held(mcp, write.slots, now)
+            write.held = self.memory.get_many(mcp.entity_urn, mcp.aspect_name, [path for path, _ in write.slots])
+            write.skipped = self.skip_unchanged and self._held(mcp, write.slots, write.held, now)
         return Round(writes=list(writes.values()), ids=[i for i, _ in batch])
+
+    def _patch_slots(self, mcp: MCPW) -> list[tuple[str, str]]:
+        """A patch's slots: one per lineage edge (each edge is remembered, and expires, on its own), and
+        one (path ``""``) for all its other operations together (a description, properties, tags...)."""
+        aspect, is_edge = mcp.aspect_name, self._is_edge
+        slots, others = [], []
+        value = mcp.aspect_value
+        for op in value["patch"] if isinstance(value, dict) else value:
+            if is_edge is not None and is_edge(aspect, op["path"]):
+                slots.append((op["path"], digest(_op_text(op))))
+            else:
+                others.append(op)
+        if others:
+            slots.append(("", digest(_op_text(others))))
+        return slots
 
     def _value_held(self, urn: str, aspect: str) -> Any:
         with self._lock:
@@ -221,15 +245,15 @@ class DeliveryCore:
             return None
         return json.loads(entry.value)
 
-    def _held(self, mcp: MCPW, slots: list[tuple[str, str]], now: float) -> bool:
+    def _held(self, mcp: MCPW, slots: list[tuple[str, str]], held: list[Entry | None], now: float) -> bool:
         """Whether the destination holds (or is being sent) every slot; records edges seen."""
         urn, aspect = mcp.entity_urn, mcp.aspect_name
         seen: list[tuple[str, Entry]] = []
-        for path, value_digest in slots:
-            with self._lock:
-                if self._in_flight.get((urn, aspect, path)) == value_digest:
-                    continue
-            entry = self.memory.get(urn, aspect, path)
+        with self._lock:
+            in_flight = {p for p, d in slots if self._in_flight.get((urn, aspect, p)) == d} if self._in_flight else ()
+        for (path, value_digest), entry in zip(slots, held, strict=True):
+            if path in in_flight:
+                continue
             if entry is None or entry.digest != value_digest:
                 return False
             if self.ttl and entry.edge:
@@ -237,8 +261,8 @@ class DeliveryCore:
                     return False  # refresh: another process may have expired it
                 if now - entry.seen > min(_SEEN_EVERY, self.ttl / 24):
                     seen.append((path, entry))
-        for path, entry in seen:
-            self.memory.put(urn, aspect, path, entry._replace(seen=now))
+        if seen:
+            self.memory.put_many(urn, aspect, [(path, entry._replace(seen=now)) for path, entry in seen])
         return True
 
     # -- send ----------------------------------------------------------------------------
@@ -280,16 +304,13 @@ class DeliveryCore:
                 self._values_in_flight[(urn, aspect)] = write.mcp.aspect_value
 
     def _on_delivery(self, write: Write, user: Callback | None) -> Callback:
-        lock = threading.Lock()
-
         def done(error: BaseException | None, message: str) -> None:
-            with lock:
-                if write.settled:
-                    return
-                write.settled, write.error = True, error
             mcp = write.mcp
             urn, aspect = mcp.entity_urn, mcp.aspect_name
             with self._lock:
+                if write.settled:  # a callback runs once, whoever calls it first
+                    return
+                write.settled, write.error = True, error
                 for path, value_digest in write.slots:
                     if self._in_flight.get((urn, aspect, path)) == value_digest:
                         del self._in_flight[(urn, aspect, path)]
@@ -305,10 +326,16 @@ class DeliveryCore:
     def _remember(self, write: Write) -> None:
         mcp, now = write.mcp, self.clock()
         urn, aspect = mcp.entity_urn, mcp.aspect_name
+        slots = write.slots
+        if not self.ttl:  # times matter only to expiry: what the destination already held stays as it is
+            slots = [s for s, e in zip(slots, write.held, strict=True) if e is None or e.digest != s[1]]
+            if not slots:
+                return
         value = mcp.aspect_json if write.merged else None
-        for path, value_digest in write.slots:
-            edge = bool(path) and self._is_edge is not None and bool(self._is_edge(aspect, path))
-            self.memory.put(urn, aspect, path, Entry(value_digest, edge, now, now, value))
+        # in a patch's slots, every path but "" is a lineage edge (see _patch_slots)
+        self.memory.put_many(urn, aspect, [
+            (path, Entry(value_digest, mcp.is_patch and path != "", now, now, value))
+            for path, value_digest in slots])  # fmt: skip
 
     def commit(self) -> None:
         """Write what was remembered to the memory's file."""
@@ -361,12 +388,12 @@ class DeliveryCore:
 try:  # optional (kafka/serve extras): ~10x faster than json.dumps for the per-operation digests
     from orjson import dumps as _orjson_dumps
 
-    def _op_text(op: dict[str, Any]) -> str:
+    def _op_text(op: Any) -> str:
         try:
             return _orjson_dumps(op).decode("utf-8")
         except TypeError:  # what orjson refuses (huge ints, odd keys) the json module writes
             return json.dumps(op, separators=(",", ":"), ensure_ascii=False)
 except ImportError:  # pragma: no cover - exercised only without the extras
 
-    def _op_text(op: dict[str, Any]) -> str:
+    def _op_text(op: Any) -> str:
         return json.dumps(op, separators=(",", ":"), ensure_ascii=False)

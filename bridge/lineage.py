@@ -25,6 +25,8 @@ bounded cache.
 
 from __future__ import annotations
 
+import logging
+import queue
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -38,7 +40,7 @@ __all__ = ["DestinationMemory", "Entry", "LineageMemory", "RUN_URNS", "TIMESERIE
 
 #: The key range of run URNs (``dataProcessInstance``), ``[start, end)``.
 RUN_URNS = ("urn:li:dataProcessInstance:", "urn:li:dataProcessInstance;")
-#: Path prefix of a timeseries point's slot (each point is remembered on its own: ``#<digest>``).
+#: The path of a timeseries aspect's slot: the last point sent (``operation``, run events).
 TIMESERIES_PREFIX = "#"
 
 _SCHEMA = """
@@ -66,6 +68,19 @@ class Entry(NamedTuple):
 
 
 _Slot = tuple[str, str, str]  # (urn, aspect, path)
+_Rows = dict[_Slot, "Entry | None"]
+
+log = logging.getLogger(__name__)
+
+
+def _connect(path: Path | None) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, isolation_level=None,
+                         timeout=30.0)  # fmt: skip
+    if path is not None:
+        db.execute("PRAGMA journal_mode=WAL")
+        # a commit survives the process dying; the memory is an optimisation, not worth an fsync
+        db.execute("PRAGMA synchronous=NORMAL")
+    return db
 
 
 class LineageMemory:
@@ -74,8 +89,8 @@ class LineageMemory:
     Args:
         path: the SQLite file (its directory is created); ``None`` keeps the memory in this
             process only.
-        cache_urns: entities whose rows are kept in memory (least recently used are re-read
-            from the file when needed).
+        cache_urns: entities whose rows are kept in memory (those loaded longest ago are
+            dropped first, and re-read from the file when needed).
 
     Raises:
         ConfigError: the file cannot be opened.
@@ -87,17 +102,20 @@ class LineageMemory:
         try:
             if self.path is not None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", check_same_thread=False,
-                                       isolation_level=None, timeout=30.0)  # fmt: skip
-            if self.path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                # a commit survives the process dying; the memory is an optimisation, not worth an fsync
-                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db = _connect(self.path)
             self._db.executescript(_SCHEMA)
+            # A file is written by a thread of its own, on its own connection: a delivery round
+            # hands its confirmed writes over and goes on (see DestinationMemory.commit).
+            self._writer_db = _connect(self.path) if self.path is not None else None
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the lineage memory at {self.path}: {exc}") from exc
         self._lock = threading.RLock()
         self._views: dict[str, DestinationMemory] = {}
+        self._queue: queue.SimpleQueue[tuple[DestinationMemory, _Rows] | None] = queue.SimpleQueue()
+        self._queued = 0
+        self._idle = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._closed = False
 
     @classmethod
     def in_state_dir(cls, state_dir: str | Path) -> LineageMemory:
@@ -127,9 +145,8 @@ class LineageMemory:
 
         Every run and every point adds rows that matter only while their events arrive.
         """
+        self.flush()
         with self._lock:
-            for view in self._views.values():
-                view.commit()
             count = self._db.execute(
                 "DELETE FROM written WHERE seen < ? AND ((urn >= ? AND urn < ?) OR (path >= ? AND path < ?))",
                 (before, *RUN_URNS, TIMESERIES_PREFIX, chr(ord(TIMESERIES_PREFIX) + 1))).rowcount  # fmt: skip
@@ -137,32 +154,75 @@ class LineageMemory:
                 view.clear_cache()
             return count
 
+    def flush(self) -> None:
+        """Commit every destination's pending writes and wait until the file has them."""
+        for view in list(self._views.values()):
+            view.commit()
+        with self._idle:
+            self._idle.wait_for(lambda: self._queued == 0)
+
     def close(self) -> None:
         """Write what is pending and close the file. Safe to call twice."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join()
         with self._lock:
-            for view in self._views.values():
-                view.commit()
             self._db.close()
+            if self._writer_db is not None:
+                self._writer_db.close()
 
-    def _query(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, args: tuple[Any, ...], *, wait: bool = True) -> list[tuple[Any, ...]]:
+        """Read (by default once the writes handed over are in the file; ``load`` overlays them instead)."""
+        if wait:
+            self.flush()
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def _write(self, dest: int, rows: list[tuple[_Slot, Entry | None]]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
+    def _submit(self, view: DestinationMemory, rows: _Rows) -> None:
+        if self._writer_db is None:  # in process: write at once, on the one connection
+            with self._lock:
+                _write(self._db, view._dest, rows)
+            view._written(rows)
+            return
+        with self._idle:
+            self._queued += 1
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="lineage-memory", daemon=True)
+                self._writer.start()
+        self._queue.put((view, rows))
+
+    def _write_loop(self) -> None:
+        assert self._writer_db is not None
+        while (item := self._queue.get()) is not None:
+            view, rows = item
             try:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO written VALUES (?,?,?,?,?,?,?,?,?)",
-                    [(dest, *slot, e.digest, int(e.edge), e.seen, e.sent, e.value)
-                     for slot, e in rows if e is not None])  # fmt: skip
-                self._db.executemany(
-                    "DELETE FROM written WHERE dest = ? AND urn = ? AND aspect = ? AND path = ?",
-                    [(dest, *slot) for slot, e in rows if e is None])  # fmt: skip
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                _write(self._writer_db, view._dest, rows)
+            except sqlite3.Error as exc:  # an optimisation: what is not remembered is sent again
+                log.warning("lineage memory write failed", extra={"fields": {"rows": len(rows), "error": str(exc)}})
+            view._written(rows)
+            with self._idle:
+                self._queued -= 1
+                self._idle.notify_all()
+
+
+def _write(db: sqlite3.Connection, dest: int, rows: _Rows) -> None:
+    db.execute("BEGIN")
+    try:
+        db.executemany(
+            "INSERT OR REPLACE INTO written VALUES (?,?,?,?,?,?,?,?,?)",
+            [(dest, *slot, e.digest, int(e.edge), e.seen, e.sent, e.value) for slot, e in rows.items()
+             if e is not None])  # fmt: skip
+        db.executemany(
+            "DELETE FROM written WHERE dest = ? AND urn = ? AND aspect = ? AND path = ?",
+            [(dest, *slot) for slot, e in rows.items() if e is None])  # fmt: skip
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 class DestinationMemory:
@@ -174,7 +234,8 @@ class DestinationMemory:
         self._dest = dest_id
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, dict[tuple[str, str], Entry]] = OrderedDict()
-        self._pending: dict[_Slot, Entry | None] = {}
+        self._pending: _Rows = {}
+        self._writing: list[_Rows] = []  # handed to the writer, not yet in the file (oldest first)
 
     def load(self, urns: Iterable[str]) -> None:
         """Read what is remembered of these entities in a few queries (before looking many up)."""
@@ -183,19 +244,23 @@ class DestinationMemory:
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
             marks = ",".join("?" * len(chunk))
+            with self._lock:
+                writing = list(self._writing)  # read before the file: a batch written meanwhile is in both
             rows = self._memory._query(
                 f"SELECT urn, aspect, path, digest, edge, seen, sent, value FROM written "
-                f"WHERE dest = ? AND urn IN ({marks})", (self._dest, *chunk))  # fmt: skip
+                f"WHERE dest = ? AND urn IN ({marks})", (self._dest, *chunk), wait=False)  # fmt: skip
             found: dict[str, dict[tuple[str, str], Entry]] = {u: {} for u in chunk}
             for urn, aspect, path, digest, edge, seen, sent, value in rows:
                 found[urn][(aspect, path)] = Entry(digest, bool(edge), seen, sent, value)
             with self._lock:
-                for (urn, aspect, path), entry in self._pending.items():
-                    if urn in found:  # a write not yet committed is newer than the file
-                        if entry is None:
-                            found[urn].pop((aspect, path), None)
-                        else:
-                            found[urn][(aspect, path)] = entry
+                # writes not yet in the file are newer than it: the writer's batches, then what is pending
+                for batch in [*writing, self._pending]:
+                    for (urn, aspect, path), entry in batch.items():
+                        if urn in found:
+                            if entry is None:
+                                found[urn].pop((aspect, path), None)
+                            else:
+                                found[urn][(aspect, path)] = entry
                 for urn, entries in found.items():
                     if urn not in self._cache:
                         self._remember(urn, entries)
@@ -207,11 +272,9 @@ class DestinationMemory:
             self._cache.popitem(last=False)
 
     def _entries(self, urn: str) -> dict[tuple[str, str], Entry]:
-        with self._lock:
-            entries = self._cache.get(urn)
-            if entries is not None:
-                self._cache.move_to_end(urn)
-                return entries
+        entries = self._cache.get(urn)  # (the cache drops the entities loaded longest ago)
+        if entries is not None:
+            return entries
         self.load([urn])
         with self._lock:
             return self._cache.get(urn, {})
@@ -220,12 +283,23 @@ class DestinationMemory:
         """What the destination holds at this slot, or ``None``."""
         return self._entries(urn).get((aspect, path))
 
-    def put(self, urn: str, aspect: str, path: str, entry: Entry) -> None:
-        """Remember a confirmed write (committed with the next :meth:`commit`)."""
+    def get_many(self, urn: str, aspect: str, paths: list[str]) -> list[Entry | None]:
+        """What the destination holds at several slots of one aspect."""
         entries = self._entries(urn)
         with self._lock:
-            entries[(aspect, path)] = entry
-            self._pending[(urn, aspect, path)] = entry
+            return [entries.get((aspect, path)) for path in paths]
+
+    def put(self, urn: str, aspect: str, path: str, entry: Entry) -> None:
+        """Remember a confirmed write (committed with the next :meth:`commit`)."""
+        self.put_many(urn, aspect, [(path, entry)])
+
+    def put_many(self, urn: str, aspect: str, items: list[tuple[str, Entry]]) -> None:
+        """Remember several confirmed slots of one aspect."""
+        entries = self._entries(urn)
+        with self._lock:
+            for path, entry in items:
+                entries[(aspect, path)] = entry
+                self._pending[(urn, aspect, path)] = entry
 
     def drop(self, urn: str, aspect: str, path: str) -> None:
         """Forget a slot (its edge was removed from the destination)."""
@@ -243,18 +317,17 @@ class DestinationMemory:
         return [(u, a, p) for u, a, p in rows]
 
     def commit(self) -> None:
-        """Write the remembered changes to the file (one transaction)."""
+        """Hand the remembered changes to the file's writer (one transaction; the caller does not wait)."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        if not pending:
-            return
-        try:
-            self._memory._write(self._dest, list(pending.items()))
-        except sqlite3.Error:
-            with self._lock:  # keep them for the next commit (newer writes win)
-                for slot, entry in pending.items():
-                    self._pending.setdefault(slot, entry)
-            raise
+            if not pending:
+                return
+            self._writing.append(pending)
+        self._memory._submit(self, pending)
+
+    def _written(self, rows: _Rows) -> None:
+        with self._lock:
+            self._writing = [batch for batch in self._writing if batch is not rows]
 
     def clear_cache(self) -> None:
         with self._lock:

@@ -302,6 +302,10 @@ class MetadataChangeProposalWrapper:
 def _check_patch(value: Any) -> None:
     """A patch is a list of ``{"op", "path"}`` objects, or DataHub's keyed form holding one."""
     ops = value.get("patch") if isinstance(value, Mapping) else value
+    if type(ops) is list and all(
+        type(op) is dict and op.get("op") in _PATCH_OPS and type(op.get("path")) is str for op in ops
+    ):
+        return  # the common case, checked cheaply; what follows finds and names the problem
     if not isinstance(ops, list):
         raise InvalidEventError(
             "a PATCH aspect is a list of JSON Patch operations or {\"arrayPrimaryKeys\": ..., \"patch\": [...]}",

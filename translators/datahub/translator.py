@@ -156,6 +156,9 @@ class DataHubTranslator:
 
     def to_writes(self, mcps: list[MetadataChangeProposalWrapper]) -> list[MetadataChangeProposalWrapper]:
         """Apply the write policy (:meth:`get_write_mode`) to whole-value MCPs (see :mod:`translators.datahub.writes`)."""
+        policy = self.config.write_policy
+        if type(self).get_write_mode is DataHubTranslator.get_write_mode:  # not overridden: the table itself
+            return apply_policy(mcps, lambda m: policy.get(m.aspect_name, "upsert"), patch_format=self.config.patch_format)
         return apply_policy(mcps, self.get_write_mode, patch_format=self.config.patch_format)
 
     def merge(self, mcp: MetadataChangeProposalWrapper, before: Any) -> MetadataChangeProposalWrapper:

@@ -92,13 +92,13 @@ _GENERIC_KEYS = {
     "ownership": {"owners": ["owner", "type", "typeUrn", _SOURCE_KEY]},
 }
 
-#: Aspect -> path prefixes of the lineage edges in its patches (what stale-edge expiry may remove).
-_EDGE_PATHS: Mapping[str, tuple[str, ...]] = {
-    "dataJobInputOutput": (
-        "/inputDatasetEdges/", "/outputDatasetEdges/", "/inputDatajobEdges/",
-        "/inputDatasetFields/", "/outputDatasetFields/", "/fineGrainedLineages/",
-    ),
-    "upstreamLineage": ("/upstreams/", "/fineGrainedLineages/"),
+#: Aspect -> the fields whose patch operations are lineage edges (what stale-edge expiry may remove).
+_EDGE_FIELDS: Mapping[str, frozenset[str]] = {
+    "dataJobInputOutput": frozenset({
+        "inputDatasetEdges", "outputDatasetEdges", "inputDatajobEdges",
+        "inputDatasetFields", "outputDatasetFields", "fineGrainedLineages",
+    }),
+    "upstreamLineage": frozenset({"upstreams", "fineGrainedLineages"}),
 }  # fmt: skip
 
 
@@ -251,6 +251,8 @@ def apply_policy(
         if mode == "upsert":
             out.append(mcp)
             continue
+        if mode == "skip":
+            continue
         common = {"entity_urn": mcp.entity_urn, "entity_type": mcp.entity_type, "aspect_name": mcp.aspect_name,
                   "system_metadata": mcp.system_metadata}  # fmt: skip
         if mode == "patch":
@@ -265,7 +267,11 @@ def apply_policy(
 
 def expiring(aspect_name: str, path: str) -> bool:
     """Whether a patch operation at ``path`` is a lineage edge (what stale-edge expiry may remove)."""
-    return path.startswith(_EDGE_PATHS.get(aspect_name, ("\0",)))
+    fields = _EDGE_FIELDS.get(aspect_name)
+    if fields is None:
+        return False
+    end = path.find("/", 1)
+    return end > 1 and path[1:end] in fields
 
 
 # -- run-scoped aspects: one writer, merged across a run's events ---------------------------------

@@ -73,11 +73,12 @@ class RunHandle:
     job: Job
     _bridge: Bridge
     _base: dict[str, Any]
+    undelivered: list[BaseException] = attrs.field(factory=list)
 
     def running(self, *, outputs: Sequence[Dataset | tuple[str, str]] = ()) -> None:
-        """Send a RUNNING event (optionally with outputs learned so far)."""
+        """Send a RUNNING event (optionally with outputs learned so far); a delivery failure is noted, not raised."""
         event = self._bridge._event(self, EventType.RUNNING, outputs=tuple(_as_dataset(d) for d in outputs) or None)
-        self._bridge.emit(event)
+        self._bridge._deliver(event, self.undelivered, flush=False)
 
     def add_outputs(self, *outputs: Dataset | tuple[str, str]) -> None:
         """Record more outputs; they are sent with the final event."""
@@ -93,7 +94,7 @@ class Bridge:
         translator: a translator to use instead of ``DataHubTranslator(config.translator)``.
         memory: the lineage memory (what each destination already holds, so it is not sent
             again); by default the state directory's (``<state_dir>/memory.sqlite3``) when that
-            directory exists, else one in this process. Correctness never depends on it: the
+            directory exists, else one in this process. What is shared never depends on it: the
             bridge writes lineage as DataHub patches.
         namespace: default job namespace for :meth:`run`.
         raise_on_undelivered: whether :meth:`run` raises :class:`~bridge.errors.UndeliveredError`
@@ -218,7 +219,7 @@ class Bridge:
                 "outputs": tuple(_as_dataset(d) for d in outputs),
             },
         )
-        undelivered: list[BaseException] = []
+        undelivered = handle.undelivered
         self._deliver(self._event(handle, EventType.START), undelivered, flush=False)
         try:
             yield handle

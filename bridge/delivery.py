@@ -36,8 +36,8 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import DeliveryError, InvalidEventError, RejectedError
-from bridge.lineage import TIMESERIES_PREFIX, DestinationMemory, Entry, LineageMemory
+from bridge.errors import DeliveryError, InvalidEventError, RejectedError, RetriableError
+from bridge.lineage import TIMESERIES_PATH, DestinationMemory, Entry, LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 
 __all__ = ["DeliveryCore", "Round", "Write", "digest"]
@@ -45,24 +45,12 @@ __all__ = ["DeliveryCore", "Round", "Write", "digest"]
 MCPW = MetadataChangeProposalWrapper
 Callback = Callable[[BaseException | None, str], None]
 
-_FALLBACK_TIMESERIES = frozenset(
-    {"dataProcessInstanceRunEvent", "datasetProfile", "operation", "datasetUsageStatistics", "assertionRunEvent"}
-)
 _SEEN_EVERY = 3600.0  # with expiry on: at most this often is a still-seen edge's time written
 
 
 def digest(text: str) -> str:
     """A short stable digest of a serialised value."""
     return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
-
-
-def _timeseries() -> frozenset[str]:
-    try:
-        from translators.datahub.registry import entity_registry
-
-        return frozenset(entity_registry().timeseries) | _FALLBACK_TIMESERIES
-    except Exception:  # noqa: BLE001 - the registry is an optimisation; the fallback is right for OpenLineage
-        return _FALLBACK_TIMESERIES
 
 
 @attrs.define
@@ -75,6 +63,8 @@ class Write:
     merged: bool = False
     held: list[Any] = attrs.field(factory=list)  # what the destination held at each slot when planned
     skipped: bool = False
+    # writes of other rounds, on their way, that carry slots this one skipped: it landed only if they did
+    depends: list[Write] = attrs.field(factory=list)
     error: BaseException | None = None
     settled: bool = False
 
@@ -98,12 +88,24 @@ class Round:
         """Per event: ``None`` when all its writes landed (or were not needed), else the error (a rejection first)."""
         out: dict[Hashable, BaseException | None] = {i: None for i in self.ids}
         for write in self.writes:
-            if write.error is None:
+            error = write.error or _failed_dependency(write)
+            if error is None:
                 continue
             for i in write.ids:
-                if out[i] is None or (_is_rejection(write.error) and not _is_rejection(out[i])):
-                    out[i] = write.error
+                if out[i] is None or (_is_rejection(error) and not _is_rejection(out[i])):
+                    out[i] = error
         return out
+
+
+def _failed_dependency(write: Write) -> BaseException | None:
+    """A skipped write relied on another round's identical write: if that one failed (or is still not
+    confirmed), this event is not delivered either -- as a retriable error, its own content was not refused."""
+    for other in write.depends:
+        if other.error is not None or not other.settled:
+            why = other.error or "it was not confirmed"
+            return RetriableError(f"an identical write of another event did not land: {why}",
+                                 urn=write.mcp.entity_urn, aspect=write.mcp.aspect_name)  # fmt: skip
+    return None
 
 
 def _is_rejection(error: BaseException | None) -> bool:
@@ -116,7 +118,8 @@ class DeliveryCore:
     Args:
         emitter: where MCPs go (its :meth:`~emitters.base.Emitter.destination` keys the memory).
         translator: turns events into MCPs; optional hooks ``is_merged(mcp)``/``merge(mcp, before)``
-            (run aspects merged over a run's events) and ``is_edge(aspect, path)`` (expiry).
+            (run aspects merged over a run's events), ``is_timeseries(aspect)`` (points, all sent) and
+            ``is_edge(aspect, path)`` (expiry).
         memory: the lineage memory; an in-process one by default.
         skip_unchanged: don't send what the destination already confirmed.
         lineage_ttl_days: remove lineage edges not seen for this long (0 = never).
@@ -146,19 +149,23 @@ class DeliveryCore:
         self.keep_runs = max(0.0, float(run_memory_days)) * 86_400
         self._forgot_at = 0.0
         self.clock = clock
-        self.timeseries = _timeseries()
+        self._is_timeseries = getattr(translator, "is_timeseries", None)
         self._is_merged = getattr(translator, "is_merged", None)
         self._merge = getattr(translator, "merge", None)
         self._is_edge = getattr(translator, "is_edge", None)
-        # (urn, aspect, path) -> digest handed to the emitter and not yet confirmed; a merged
+        # (urn, aspect, path) -> (digest, write) handed to the emitter and not yet confirmed; a merged
         # run aspect's value on its way is in _values_in_flight for the next merge.
-        self._in_flight: dict[tuple[str, str, str], str] = {}
+        self._in_flight: dict[tuple[str, str, str], tuple[str, Write]] = {}
         self._values_in_flight: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
         self._expired_at = 0.0
 
     def is_merged(self, mcp: MCPW) -> bool:
         return self._is_merged is not None and self._merge is not None and bool(self._is_merged(mcp))
+
+    def is_timeseries(self, aspect_name: str) -> bool:
+        """Timeseries aspects are points: every distinct one is sent (``translator.is_timeseries``; none without)."""
+        return self._is_timeseries is not None and bool(self._is_timeseries(aspect_name))
 
     # -- plan ----------------------------------------------------------------------------
 
@@ -174,7 +181,7 @@ class DeliveryCore:
                 slot = (mcp.entity_urn, mcp.aspect_name)
                 if mcp.is_patch:
                     value = mcp.aspect_value
-                    keys = repr(sorted(value["arrayPrimaryKeys"].items())) if isinstance(value, dict) else ""
+                    keys = repr(sorted((value.get("arrayPrimaryKeys") or {}).items())) if isinstance(value, dict) else ""
                     key: tuple[Any, ...] = (*slot, "PATCH", keys)
                     write = writes.get(key)
                     if write is not None:  # one patch per aspect: a later operation on a path wins
@@ -187,7 +194,7 @@ class DeliveryCore:
                         if event_id not in write.ids:
                             write.ids.append(event_id)
                         continue
-                elif mcp.aspect_name in self.timeseries:
+                elif self.is_timeseries(mcp.aspect_name):
                     key = (*slot, mcp.change_type, digest(mcp.aspect_json))
                 else:
                     key = (*slot, mcp.change_type)
@@ -211,13 +218,13 @@ class DeliveryCore:
             mcp = write.mcp
             if mcp.is_patch:
                 write.slots = self._patch_slots(mcp)
-            elif mcp.aspect_name in self.timeseries:
+            elif self.is_timeseries(mcp.aspect_name):
                 # the last point sent: a repeated identical one (a duplicate event) is not sent again
-                write.slots = [(TIMESERIES_PREFIX, digest(mcp.aspect_json))]
+                write.slots = [(TIMESERIES_PATH, digest(mcp.aspect_json))]
             else:
                 write.slots = [("", digest(mcp.aspect_json))]
             write.held = self.memory.get_many(mcp.entity_urn, mcp.aspect_name, [path for path, _ in write.slots])
-            write.skipped = self.skip_unchanged and self._held(mcp, write.slots, write.held, now)
+            write.skipped = self.skip_unchanged and self._held(write, now)
         return Round(writes=list(writes.values()), ids=[i for i, _ in batch])
 
     def _patch_slots(self, mcp: MCPW) -> list[tuple[str, str]]:
@@ -245,14 +252,22 @@ class DeliveryCore:
             return None
         return json.loads(entry.value)
 
-    def _held(self, mcp: MCPW, slots: list[tuple[str, str]], held: list[Entry | None], now: float) -> bool:
-        """Whether the destination holds (or is being sent) every slot; records edges seen."""
+    def _held(self, write: Write, now: float) -> bool:
+        """Whether the destination holds (or another write is bringing it) every slot of ``write``.
+
+        Refreshes when each edge (with expiry on) and each run's merged value was last seen.
+        """
+        mcp = write.mcp
         urn, aspect = mcp.entity_urn, mcp.aspect_name
         seen: list[tuple[str, Entry]] = []
+        flying: dict[str, Write] = {}  # slots another write is bringing with this very value
         with self._lock:
-            in_flight = {p for p, d in slots if self._in_flight.get((urn, aspect, p)) == d} if self._in_flight else ()
-        for (path, value_digest), entry in zip(slots, held, strict=True):
-            if path in in_flight:
+            for path, value_digest in write.slots:
+                other = self._in_flight.get((urn, aspect, path))
+                if other is not None and other[0] == value_digest:
+                    flying[path] = other[1]
+        for (path, value_digest), entry in zip(write.slots, write.held, strict=True):
+            if path in flying:
                 continue
             if entry is None or entry.digest != value_digest:
                 return False
@@ -261,8 +276,11 @@ class DeliveryCore:
                     return False  # refresh: another process may have expired it
                 if now - entry.seen > min(_SEEN_EVERY, self.ttl / 24):
                     seen.append((path, entry))
+            elif entry.value is not None and now - entry.seen > _SEEN_EVERY:
+                seen.append((path, entry))  # a long run stays remembered while its events come
         if seen:
             self.memory.put_many(urn, aspect, [(path, entry._replace(seen=now)) for path, entry in seen])
+        write.depends = list({id(w): w for w in flying.values()}.values())
         return True
 
     # -- send ----------------------------------------------------------------------------
@@ -299,7 +317,7 @@ class DeliveryCore:
         urn, aspect = write.mcp.entity_urn, write.mcp.aspect_name
         with self._lock:
             for path, value_digest in write.slots:
-                self._in_flight[(urn, aspect, path)] = value_digest
+                self._in_flight[(urn, aspect, path)] = (value_digest, write)
             if write.merged:
                 self._values_in_flight[(urn, aspect)] = write.mcp.aspect_value
 
@@ -311,8 +329,8 @@ class DeliveryCore:
                 if write.settled:  # a callback runs once, whoever calls it first
                     return
                 write.settled, write.error = True, error
-                for path, value_digest in write.slots:
-                    if self._in_flight.get((urn, aspect, path)) == value_digest:
+                for path, _ in write.slots:
+                    if self._in_flight.get((urn, aspect, path), (None, None))[1] is write:
                         del self._in_flight[(urn, aspect, path)]
                 if write.merged and self._values_in_flight.get((urn, aspect)) is mcp.aspect_value:
                     del self._values_in_flight[(urn, aspect)]
@@ -371,12 +389,17 @@ class DeliveryCore:
         for (urn, aspect), paths in by_aspect.items():
             ops = [{"op": "remove", "path": p, "value": {}} for p in paths]
             mcp = MCPW(entity_urn=urn, aspect_name=aspect, change_type="PATCH", aspect=ops)
+            # Forgotten before the removal is sent: an event carrying the edge meanwhile adds it again,
+            # after the removal (the emitter keeps order). A removal that fails is remembered again.
+            entries = dict(zip(paths, self.memory.get_many(urn, aspect, paths), strict=True))
+            for path in paths:
+                self.memory.drop(urn, aspect, path)
 
             def removed(error: BaseException | None, message: str, urn: str = urn, aspect: str = aspect,
-                        paths: list[str] = paths) -> None:  # fmt: skip
-                if error is None:
-                    for path in paths:
-                        self.memory.drop(urn, aspect, path)
+                        entries: dict[str, Entry | None] = entries) -> None:  # fmt: skip
+                if error is not None:
+                    self.memory.put_many(urn, aspect, [(p, e) for p, e in entries.items()
+                                                       if e is not None and self.memory.get(urn, aspect, p) is None])
 
             try:
                 self.emitter.emit(mcp, callback=removed)

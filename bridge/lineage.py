@@ -36,12 +36,12 @@ from typing import Any, NamedTuple
 
 from bridge.errors import ConfigError
 
-__all__ = ["DestinationMemory", "Entry", "LineageMemory", "RUN_URNS", "TIMESERIES_PREFIX"]
+__all__ = ["DestinationMemory", "Entry", "LineageMemory", "RUN_URNS", "TIMESERIES_PATH"]
 
 #: The key range of run URNs (``dataProcessInstance``), ``[start, end)``.
 RUN_URNS = ("urn:li:dataProcessInstance:", "urn:li:dataProcessInstance;")
-#: The path of a timeseries aspect's slot: the last point sent (``operation``, run events).
-TIMESERIES_PREFIX = "#"
+#: The path of a timeseries aspect's one slot: the last point sent (``operation``, run events).
+TIMESERIES_PATH = "#"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS destinations (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
@@ -130,6 +130,8 @@ class LineageMemory:
             fresh: the destination holds nothing the bridge wrote (a new file, the console):
                 what was remembered of it is forgotten.
         """
+        if fresh:
+            self.flush()  # what the writer still holds of it must not land after the reset
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO destinations (key) VALUES (?)", (key,))
             dest_id = self._db.execute("SELECT id FROM destinations WHERE key = ?", (key,)).fetchone()[0]
@@ -148,11 +150,18 @@ class LineageMemory:
         self.flush()
         with self._lock:
             count = self._db.execute(
-                "DELETE FROM written WHERE seen < ? AND ((urn >= ? AND urn < ?) OR (path >= ? AND path < ?))",
-                (before, *RUN_URNS, TIMESERIES_PREFIX, chr(ord(TIMESERIES_PREFIX) + 1))).rowcount  # fmt: skip
+                "DELETE FROM written WHERE seen < ? AND ((urn >= ? AND urn < ?) OR path = ?)",
+                (before, *RUN_URNS, TIMESERIES_PATH)).rowcount  # fmt: skip
             for view in self._views.values():
                 view.clear_cache()
             return count
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per destination: how many entities, slots and lineage edges are remembered."""
+        rows = self._query(
+            "SELECT d.key, count(DISTINCT w.urn), count(w.urn), coalesce(sum(w.edge), 0) FROM destinations d "
+            "LEFT JOIN written w ON w.dest = d.id GROUP BY d.key ORDER BY d.key", ())  # fmt: skip
+        return [{"destination": k, "entities": e, "slots": s, "edges": g} for k, e, s, g in rows]
 
     def flush(self) -> None:
         """Commit every destination's pending writes and wait until the file has them."""
@@ -183,6 +192,9 @@ class LineageMemory:
             return self._db.execute(sql, args).fetchall()
 
     def _submit(self, view: DestinationMemory, rows: _Rows) -> None:
+        if self._closed:  # a late round after close(): nothing to write to (at worst, sent again)
+            view._written(rows)
+            return
         if self._writer_db is None:  # in process: write at once, on the one connection
             with self._lock:
                 _write(self._db, view._dest, rows)
@@ -201,12 +213,13 @@ class LineageMemory:
             view, rows = item
             try:
                 _write(self._writer_db, view._dest, rows)
-            except sqlite3.Error as exc:  # an optimisation: what is not remembered is sent again
+            except Exception as exc:  # noqa: BLE001 - an optimisation: what is not remembered is sent again
                 log.warning("lineage memory write failed", extra={"fields": {"rows": len(rows), "error": str(exc)}})
-            view._written(rows)
-            with self._idle:
-                self._queued -= 1
-                self._idle.notify_all()
+            finally:
+                view._written(rows)
+                with self._idle:
+                    self._queued -= 1
+                    self._idle.notify_all()
 
 
 def _write(db: sqlite3.Connection, dest: int, rows: _Rows) -> None:
@@ -253,8 +266,10 @@ class DestinationMemory:
             for urn, aspect, path, digest, edge, seen, sent, value in rows:
                 found[urn][(aspect, path)] = Entry(digest, bool(edge), seen, sent, value)
             with self._lock:
-                # writes not yet in the file are newer than it: the writer's batches, then what is pending
-                for batch in [*writing, self._pending]:
+                # writes not yet in the file are newer than it: the writer's batches (those handed over
+                # before the read, and since), then what is pending
+                for batch in [*writing, *(b for b in self._writing if all(b is not w for w in writing)),
+                              self._pending]:
                     for (urn, aspect, path), entry in batch.items():
                         if urn in found:
                             if entry is None:
@@ -288,10 +303,6 @@ class DestinationMemory:
         entries = self._entries(urn)
         with self._lock:
             return [entries.get((aspect, path)) for path in paths]
-
-    def put(self, urn: str, aspect: str, path: str, entry: Entry) -> None:
-        """Remember a confirmed write (committed with the next :meth:`commit`)."""
-        self.put_many(urn, aspect, [(path, entry)])
 
     def put_many(self, urn: str, aspect: str, items: list[tuple[str, Entry]]) -> None:
         """Remember several confirmed slots of one aspect."""

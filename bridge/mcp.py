@@ -301,6 +301,8 @@ class MetadataChangeProposalWrapper:
 
 def _check_patch(value: Any) -> None:
     """A patch is a list of ``{"op", "path"}`` objects, or DataHub's keyed form holding one."""
+    if isinstance(value, Mapping) and not isinstance(value.get("arrayPrimaryKeys") or {}, Mapping):
+        raise InvalidEventError("arrayPrimaryKeys must map array fields to their key fields", field="aspect")
     ops = value.get("patch") if isinstance(value, Mapping) else value
     if type(ops) is list and all(
         type(op) is dict and op.get("op") in _PATCH_OPS and type(op.get("path")) is str for op in ops
@@ -314,7 +316,7 @@ def _check_patch(value: Any) -> None:
     for i, op in enumerate(ops):
         if not isinstance(op, Mapping) or op.get("op") not in _PATCH_OPS or not isinstance(op.get("path"), str):
             raise InvalidEventError(
-                f"not a JSON Patch operation (needs op add/remove/replace and a path): {op!r}", field=f"aspect[{i}]"
+                f"not a JSON Patch operation (needs an op of RFC 6902 and a path): {op!r}", field=f"aspect[{i}]"
             )
 
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import attrs
 
-from bridge.delivery import DeliveryCore
+from bridge.delivery import DeliveryCore, Round
 from bridge.lineage import LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Event
@@ -67,6 +67,7 @@ class Pipeline:
             translator = DataHubTranslator()
         self.core = DeliveryCore(emitter, translator, memory, skip_unchanged=skip_unchanged,
                                  lineage_ttl_days=lineage_ttl_days)  # fmt: skip
+        self._open: list[Round] = []  # rounds with writes the emitter has not confirmed yet
 
     @property
     def emitter(self) -> Emitter:
@@ -91,16 +92,25 @@ class Pipeline:
         translated = [(i, self.core.translator.translate(event)) for i, event in enumerate(events)]
         round_ = self.core.plan(translated)
         raised = self.core.send(round_, callback)
+        self._open = [r for r in self._open if not all(w.settled for w in r.writes)]
+        if round_.sent:
+            self._open.append(round_)
         self.core.housekeeping()
         if raised and callback is None:
             raise raised[0]
         return SendResult(events=len(translated), unchanged=round_.unchanged, sent=round_.sent)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Deliver what is queued, then write what the destination confirmed to the memory."""
+        """Deliver what is queued, then write what the destination confirmed to the memory.
+
+        A write the emitter did not confirm by then counts as failed: it is sent again next time.
+        """
         try:
             self.core.emitter.flush(timeout)
         finally:
+            for round_ in self._open:
+                self.core.settle_unconfirmed(round_)
+            self._open = []
             self.core.commit()
 
     def close(self) -> None:

@@ -154,13 +154,14 @@ class FileEmitter(Emitter):
                 self._file = None
 
     def destination(self) -> Destination:
-        """``file:<absolute path>``; fresh when this emitter started the file (it was absent, empty or overwritten).
-
-        Opens (creates) the file, so deleting it makes everything be written again.
-        """
+        """``file:<absolute path>``; fresh when this emitter starts (or started) the file's array: it is
+        absent, empty or to be overwritten. So a deleted file is written whole again."""
         with self._lock:
-            self._open()
-        return Destination(f"file:{self.path.resolve()}", fresh=self._created)
+            if self._file is None:
+                fresh = self.config.overwrite or not self.path.exists() or self.path.stat().st_size == 0
+            else:
+                fresh = self._created
+        return Destination(f"file:{self.path.resolve()}", fresh=fresh)
 
     def test_connection(self) -> dict[str, Any]:
         self._open()

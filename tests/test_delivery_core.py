@@ -216,3 +216,74 @@ def test_old_runs_and_points_are_forgotten_jobs_and_datasets_are_kept(tmp_path):
     assert forgotten > 0 and expired == 0
     assert {k for k, _ in kinds()} == {"dataFlow", "dataJob", "dataset"}
     assert ("dataset", "#") not in kinds()
+
+
+class Held(RecordingEmitter):
+    """Keeps every callback until the test says how the writes went (an emitter delivering in the background)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list = []
+
+    def emit(self, item, callback=None):
+        self.mcps.append(item)
+        self.waiting.append(callback)
+
+    def settle(self, error=None) -> None:
+        waiting, self.waiting = self.waiting, []
+        for callback in waiting:
+            callback(error, "settled by the test")
+
+
+def test_an_event_relying_on_another_rounds_write_is_delivered_only_if_that_write_lands():
+    from bridge.errors import ConnectionFailedError, RetriableError
+
+    for outcome_of_first, expected in ((None, type(None)), (ConnectionFailedError("GMS down"), RetriableError)):
+        emitter = Held()
+        core = DeliveryCore(emitter, DataHubTranslator())
+        first = core.plan([("a", core.translator.translate(event("START", inputs=["a"])))])
+        core.send(first)  # on its way, not confirmed
+        second = core.plan([("b", core.translator.translate(event("START", inputs=["a"], run_id="r2")))])
+        core.send(second)
+        assert any(w.skipped and w.depends for w in second.writes)  # the job's writes ride on the first round's
+        emitter.settle(outcome_of_first)
+        assert isinstance(second.outcome()["b"], expected)
+
+
+def test_writes_the_emitter_never_confirms_are_sent_again_after_a_flush():
+    emitter = Held()
+    pipeline = Pipeline(emitter)
+    first = pipeline.send([event("START", inputs=["a"])]).mcps
+    assert pipeline.send([event("START", inputs=["a"])]).mcps == 0  # on its way: not sent twice
+    pipeline.flush()  # and never confirmed
+    assert pipeline.send([event("START", inputs=["a"])]).mcps == first
+
+
+def test_a_failed_removal_is_remembered_again_and_retried():
+    clock, emitter = Clock(), RecordingEmitter(RecordingEmitterConfig(
+        fail_when=lambda m: m.is_patch and m.patch_ops[0]["op"] == "remove"))
+    core = DeliveryCore(emitter, DataHubTranslator(), lineage_ttl_days=10, clock=clock)
+    core.send(core.plan([(0, core.translator.translate(event("START", inputs=["a"])))]))
+    clock.days(11)
+    assert core.expire(force=True) == 1 and len(emitter.failed) == 1
+    assert core.expire(force=True) == 1  # still stale, still remembered: tried again
+
+
+def test_an_event_that_cannot_be_planned_is_dead_lettered_alone(tmp_path):
+    from bridge.spool import Spool
+    from bridge.spool._delivery import deliver_round
+    from translators.openlineage import parse_event, to_openlineage
+
+    class Buggy(DataHubTranslator):
+        def merge(self, mcp, before):
+            if "bad" in mcp.entity_urn:
+                raise RuntimeError("merge bug")
+            return super().merge(mcp, before)
+
+    core = DeliveryCore(RecordingEmitter(), Buggy())
+    with Spool(tmp_path) as spool:
+        spool.append([("j", json.dumps(to_openlineage(event("START", inputs=["a"], run_id="bad")))),
+                      ("j", json.dumps(to_openlineage(event("START", inputs=["b"], run_id="good"))))]).result(5)
+        bad, good = spool.pending(limit=5)
+        outcome, invalid, sent, _ = deliver_round([bad, good], parse=parse_event, core=core)
+    assert "merge bug" in invalid[bad.id] and outcome == {good.id: None} and sent > 0

@@ -18,7 +18,7 @@ def entry(digest: str, seen: float = 100.0, *, edge: bool = False) -> Entry:
 def test_survives_reopening_and_keeps_destinations_apart(tmp_path):
     memory = LineageMemory(tmp_path / "m.sqlite3")
     rest = memory.destination("rest:http://gms:8080")
-    rest.put(JOB, "dataJobInputOutput", PATH, entry("d1", edge=True))
+    rest.put_many(JOB, "dataJobInputOutput", [(PATH, entry("d1", edge=True))])
     rest.commit()
     memory.close()
 
@@ -31,9 +31,9 @@ def test_survives_reopening_and_keeps_destinations_apart(tmp_path):
 
 def test_a_fresh_destination_forgets_what_was_remembered_of_it(tmp_path):
     memory = LineageMemory(tmp_path / "m.sqlite3")
-    memory.destination("file:/x.json").put(JOB, "status", "", entry("d"))
+    memory.destination("file:/x.json").put_many(JOB, "status", [("", entry("d"))])
     memory.destination("file:/x.json").commit()
-    memory.destination("rest:http://gms:8080").put(JOB, "status", "", entry("d"))
+    memory.destination("rest:http://gms:8080").put_many(JOB, "status", [("", entry("d"))])
     memory.destination("rest:http://gms:8080").commit()
     assert memory.destination("file:/x.json", fresh=True).get(JOB, "status") is None
     assert memory.destination("rest:http://gms:8080").get(JOB, "status") == entry("d")
@@ -43,23 +43,32 @@ def test_a_fresh_destination_forgets_what_was_remembered_of_it(tmp_path):
 def test_uncommitted_writes_win_over_the_file_even_after_the_cache_dropped_them(tmp_path):
     memory = LineageMemory(tmp_path / "m.sqlite3", cache_urns=1)
     view = memory.destination("rest:x")
-    view.put(JOB, "status", "", entry("old"))
+    view.put_many(JOB, "status", [("", entry("old"))])
     view.commit()
-    view.put(JOB, "status", "", entry("new"))
-    view.put(JOB, "dataJobInfo", "/name", entry("n"))
+    view.put_many(JOB, "status", [("", entry("new"))])
+    view.put_many(JOB, "dataJobInfo", [("/name", entry("n"))])
     view.drop(JOB, "dataJobInfo", "/gone")
     view.load([RUN])  # evicts JOB from the one-entity cache
     assert view.get(JOB, "status") == entry("new")
     assert view.get(JOB, "dataJobInfo", "/name") == entry("n")
+    view.put_many(JOB, "dataJobInfo", [("/gone", entry("g"))])
+    view.commit()
+    view.drop(JOB, "dataJobInfo", "/gone")
+    view.load([RUN, "urn:li:x:other"])
+    assert view.get(JOB, "dataJobInfo", "/gone") is None
+    memory.close()
+    memory = LineageMemory(tmp_path / "m.sqlite3")  # and all of it reached the file
+    view = memory.destination("rest:x")
+    assert (view.get(JOB, "status"), view.get(JOB, "dataJobInfo", "/gone")) == (entry("new"), None)
     memory.close()
 
 
 def test_stale_edges_are_the_edges_not_seen_since(tmp_path):
     memory = LineageMemory(tmp_path / "m.sqlite3")
     view = memory.destination("rest:x")
-    view.put(JOB, "dataJobInputOutput", PATH, entry("d", seen=10, edge=True))
-    view.put(JOB, "dataJobInputOutput", PATH + "2", entry("d", seen=50, edge=True))
-    view.put(JOB, "globalTags", "/tags/urn:li:tag:x", entry("d", seen=10))  # not an edge: never expires
+    view.put_many(JOB, "dataJobInputOutput", [(PATH, entry("d", seen=10, edge=True))])
+    view.put_many(JOB, "dataJobInputOutput", [(PATH + "2", entry("d", seen=50, edge=True))])
+    view.put_many(JOB, "globalTags", [("/tags/urn:li:tag:x", entry("d", seen=10))])  # not an edge: never expires
     assert view.stale_edges(before=20) == [(JOB, "dataJobInputOutput", PATH)]
     memory.close()
 
@@ -67,13 +76,13 @@ def test_stale_edges_are_the_edges_not_seen_since(tmp_path):
 def test_forget_old_drops_runs_and_timeseries_points_only(tmp_path):
     memory = LineageMemory(tmp_path / "m.sqlite3")
     view = memory.destination("rest:x")
-    view.put(RUN, "dataProcessInstanceProperties", "", entry("d", seen=10))
-    view.put(JOB, "dataJobInputOutput", PATH, entry("d", seen=10, edge=True))
-    view.put("urn:li:dataset:(urn:li:dataPlatform:hive,a,PROD)", "operation", "#abc", entry("d", seen=10))
-    view.put(RUN, "dataProcessInstanceRunEvent", "#new", entry("d", seen=500))
+    view.put_many(RUN, "dataProcessInstanceProperties", [("", entry("d", seen=10))])
+    view.put_many(JOB, "dataJobInputOutput", [(PATH, entry("d", seen=10, edge=True))])
+    view.put_many("urn:li:dataset:(urn:li:dataPlatform:hive,a,PROD)", "operation", [("#", entry("d", seen=10))])
+    view.put_many(RUN, "dataProcessInstanceRunEvent", [("#", entry("d", seen=500))])
     assert memory.forget_old(before=100) == 2
     assert view.get(RUN, "dataProcessInstanceProperties") is None
-    assert view.get(RUN, "dataProcessInstanceRunEvent", "#new") is not None
+    assert view.get(RUN, "dataProcessInstanceRunEvent", "#") is not None  # seen since: kept
     assert view.get(JOB, "dataJobInputOutput", PATH) is not None
     memory.close()
 
@@ -98,7 +107,7 @@ def test_files_of_earlier_versions_are_upgraded(tmp_path):
 def test_in_process_memory_needs_no_file(tmp_path):
     memory = LineageMemory()
     view = memory.destination("console")
-    view.put(JOB, "status", "", entry("d"))
+    view.put_many(JOB, "status", [("", entry("d"))])
     view.commit()
     assert view.get(JOB, "status") == entry("d")
     memory.close()

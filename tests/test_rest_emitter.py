@@ -183,6 +183,24 @@ def test_one_invalid_mcp_in_a_batch_the_rest_land():
         assert len(done.calls) == 51 and done.errors == [error]
 
 
+def test_a_patch_gms_can_never_apply_is_a_rejection_not_retried_and_the_rest_land():
+    # GMS answers 500 for a patch it has no template for; sending it again would change nothing.
+    good = [props_mcp(i) for i in range(20)]
+    bad = MetadataChangeProposalWrapper(
+        entity_urn=make_dataset_urn("hive", "db.no_template"), aspect_name="subTypes", change_type="PATCH",
+        aspect=[{"op": "add", "path": "/typeNames/0", "value": "Table"}],
+    )
+    with GmsServer() as gms, RestEmitter(gms_server=gms.url, **FAST) as emitter:
+        with pytest.raises(UndeliveredError) as info:
+            emitter.emit_many(good[:7] + [bad] + good[7:])
+        (error,) = info.value.errors
+        assert isinstance(error, RejectedError) and error.status == 500 and error.urn == bad.entity_urn
+        assert "Patch not supported for aspect with name subTypes" in error.server_message
+        assert {p["entityUrn"] for p in gms.proposals} == {m.entity_urn for m in good}
+        single = [r for r in gms.ingest_requests() if r.query.get("action") == "ingestProposal"]
+        assert len(single) == 1  # found by bisection, then not retried
+
+
 def test_rejected_single_emit_raises_and_calls_back(gms_server):
     mcp = props_mcp(7)
     gms_server.reject_urns.add(mcp.entity_urn)

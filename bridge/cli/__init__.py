@@ -24,6 +24,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bridge.cli.serve", "serve"),
     ("bridge.cli.consume", "consume"),
     ("bridge.cli.spool", "spool"),
+    ("bridge.cli.memory", "memory"),
 ]
 
 

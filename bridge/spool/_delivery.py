@@ -84,7 +84,10 @@ def deliver_round(
         except Exception as exc:  # noqa: BLE001 - a translator bug must not block the spool
             invalid[row.id] = f"cannot translate: {type(exc).__name__}: {exc}"
             log.exception("translation failed", extra=log_fields(event_id=row.id))
-    round_ = core.plan(translated)
+    try:
+        round_ = core.plan(translated)
+    except Exception:  # noqa: BLE001 - a bad MCP or a translator hook's bug: find out whose, event by event
+        round_ = _plan_apart(core, translated, invalid)
     core.send(round_)
     if round_.sent:
         try:
@@ -96,6 +99,20 @@ def deliver_round(
     core.settle_unconfirmed(round_)
     core.commit()
     return round_.outcome(), invalid, len(round_.sent), round_.unchanged
+
+
+def _plan_apart(core: DeliveryCore, translated: list[tuple[int, list[Any]]], invalid: dict[int, str]) -> Any:
+    """Plan each event alone; those that cannot be planned can never be delivered (they are dead-lettered)."""
+    good = []
+    for row_id, mcps in translated:
+        try:
+            core.plan([(row_id, mcps)])
+        except Exception as exc:  # noqa: BLE001 - named in the dead letter
+            invalid[row_id] = f"cannot deliver: {type(exc).__name__}: {exc}"
+            log.exception("planning the delivery failed", extra=log_fields(event_id=row_id))
+        else:
+            good.append((row_id, mcps))
+    return core.plan(good)
 
 
 class DeliveryWorker(threading.Thread):

@@ -4,6 +4,8 @@
 what happened          class                                      the caller should
 =====================  =========================================  ===================
 400, 413, 422          :class:`~bridge.errors.RejectedError`        fix the input
+500 from a patch GMS   :class:`~bridge.errors.RejectedError`        fix the input
+cannot apply
 401, 403               :class:`~bridge.errors.AuthError`            fix the token
 retryable status       :class:`~bridge.errors.RetriableError`       retry later
 (429, 5xx by default)
@@ -38,6 +40,11 @@ from bridge.errors import (
 __all__ = ["error_for_exception", "error_for_status", "gms_url_hint", "server_message"]
 
 REJECTED_STATUSES = frozenset({400, 413, 422})
+#: What GMS answers (HTTP 500) for a PATCH it can never apply: no patch template for the aspect,
+#: stored column lineage it cannot key, an operation its JSON Patch library refuses. Sending it
+#: again changes nothing, so it is a rejection (the batch is bisected, the event dead-lettered).
+_PATCH_REFUSALS = ("Patch not supported for aspect", "Patching not supported", "UnsupportedOperationException",
+                   "JsonException", "Invalid JSON Patch", "Unsupported PATCH operation", "template is null")
 
 
 def server_message(body: bytes | str | None, content_type: str = "") -> str | None:
@@ -104,6 +111,8 @@ def error_for_status(
         return AuthError(f"GMS at {url} needs a token and none is configured (set token or DATAHUB_GMS_TOKEN)", **kw)
     if status == 403:
         return AuthError(f"GMS at {url} says the token lacks the privileges needed", **kw)
+    if status == 500 and said and any(text in said for text in _PATCH_REFUSALS):
+        return RejectedError("GMS cannot apply the patch", **kw)
     if status in retry_status_codes:
         return RetriableError(f"GMS at {url} is unavailable for now", **kw)
     if status in REJECTED_STATUSES:

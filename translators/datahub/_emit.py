@@ -8,7 +8,9 @@ already knows:
   datasets must not erase lineage learned from START.
 * ``ownership``, ``globalTags``, ``datasetProperties`` and ``schemaMetadata``
   are only emitted when the event says something about them (``datasetProperties``
-  only with a description, or with ``capture_raw_facets``).
+  only with a description, or with ``capture_raw_facets``). How each is written
+  (patched, only if absent...) is the write policy's business
+  (:mod:`translators.datahub.writes`).
 * ``dataProcessInstanceProperties.created`` is the event's time, as DataHub's
   converter does; a pipeline that has seen the START keeps the earlier value.
 * A child job's event does not rewrite its flow's ``dataFlowInfo``: the flow's
@@ -271,9 +273,9 @@ def _dataset_mcps(
             if fields:
                 out.append(_mcp(urn, "dataset", "schemaMetadata",
                                 aspects.schema_metadata(ref.name, tr.get_platform_urn(ref.platform), fields)))  # fmt: skip
-            # datasetProperties replaces what DataHub's native source wrote (its description
-            # first of all), so it is only sent when the producer documented the dataset or
-            # raw facets were asked for -- never just for storage/format trivia.
+            # datasetProperties (patched: its description set, properties added) is only sent when
+            # the producer documented the dataset or raw facets were asked for -- never just for
+            # storage/format trivia.
             description = next((ds.description for ds in seen if ds.description), None)
             if description or config.capture_raw_facets:
                 props = dataset_properties(

@@ -137,8 +137,8 @@ class TranslatorConfig:
         write_policy: aspect name -> write mode (``patch``, ``upsert``, ``if_absent``, ``skip``),
             over :data:`~translators.datahub.writes.DEFAULT_WRITE_POLICY` (see
             :mod:`translators.datahub.writes`); holds the whole resulting policy.
-        patch_format: ``template`` (every GMS since 0.10) or ``generic`` (tags and owners as
-            acryl-datahub >= 1.5 writes them, with ``arrayPrimaryKeys``; GMS >= 1.1).
+        patch_format: ``template`` (the key layout of GMS's registered patch templates) or
+            ``generic`` (tags and owners as acryl-datahub >= 1.5 writes them, with ``arrayPrimaryKeys``).
     """
 
     platforms: PlatformConfig = attrs.field(factory=PlatformConfig)

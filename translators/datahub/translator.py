@@ -175,6 +175,10 @@ class DataHubTranslator:
         """Whether :meth:`merge` applies: whole-value run aspects that accumulate over a run's events."""
         return mcp.change_type == "UPSERT" and mcp.aspect_name in MERGED_RUN_ASPECTS
 
+    def is_timeseries(self, aspect_name: str) -> bool:
+        """Whether an aspect is a timeseries (every distinct point is sent): DataHub's entity registry says."""
+        return aspect_name in _timeseries_aspects()
+
     def is_edge(self, aspect_name: str, path: str) -> bool:
         """Whether a patch operation is a lineage edge that stale-edge expiry may remove."""
         return expiring(aspect_name, path)
@@ -424,6 +428,13 @@ class DataHubTranslator:
     def get_platform_urn(self, platform: str) -> str:
         """``urn:li:dataPlatform:<platform>``."""
         return make_data_platform_urn(platform)
+
+
+@functools.cache
+def _timeseries_aspects() -> frozenset[str]:
+    from translators.datahub.registry import entity_registry
+
+    return frozenset(entity_registry().timeseries)
 
 
 @functools.lru_cache(maxsize=256)

@@ -13,9 +13,9 @@ aspect                    mode         why
 ``upstreamLineage``       ``patch``    the same for a dataset's upstreams and column lineage
 ``globalTags``            ``patch``    tags from the UI and other sources stay
 ``ownership``             ``patch``    owners from the UI and other sources stay
-``datasetProperties``     ``patch``    description and custom properties are set per key; the
-``dataJobInfo``                        rest of what DataHub holds (a warehouse's description,
-``dataFlowInfo``                       properties others wrote) stays
+``datasetProperties``     ``patch``    custom properties are set per key, the description when the
+``dataJobInfo``                        event has one; the rest of what DataHub holds (properties
+``dataFlowInfo``                       others wrote) stays
 ``schemaMetadata``        ``if_absent``  written only when DataHub has no schema for the dataset:
                                        an OpenLineage schema is often partial, and must not
                                        replace the one the warehouse's own source wrote
@@ -40,9 +40,9 @@ Change it in config (``[translator.write_policy] schemaMetadata = "upsert"``) or
 :class:`~translators.datahub.DataHubTranslator` subclass (``get_write_mode``).
 
 ``patch_format = "generic"`` writes tags and owners the way acryl-datahub >= 1.5 does: as
-DataHub's generic patch with ``arrayPrimaryKeys`` (needs GMS >= 1.1). The default,
-``"template"``, uses the key layout of GMS's registered patch templates, which every GMS
-since 0.10 accepts.
+DataHub's generic patch with ``arrayPrimaryKeys``. The default, ``"template"``, uses the key
+layout of GMS's registered patch templates, as DataHub's own OpenLineage converter does (see
+the README for which DataHub versions apply which patches).
 
 This module is pure: aspect value in, operations out.
 """
@@ -65,7 +65,6 @@ __all__ = [
     "expiring",
     "merge_run_aspect",
     "quote",
-    "remove_op",
     "to_patch",
     "write_policy",
 ]
@@ -109,11 +108,6 @@ def quote(part: str) -> str:
 
 def _add(path: str, value: Any) -> dict[str, Any]:
     return {"op": "add", "path": path, "value": value}
-
-
-def remove_op(path: str) -> dict[str, Any]:
-    """A ``remove`` operation, as DataHub's builders write it (``value`` ``{}``)."""
-    return {"op": "remove", "path": path, "value": {}}
 
 
 def write_policy(overrides: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,0 +1,82 @@
+"""``bridge memory show | reset``: what the lineage memory says each destination holds, and forgetting it.
+
+The memory (``<state_dir>/memory.sqlite3``) only lets the bridge skip what a
+destination already holds. If that destination lost it -- a DataHub rebuilt at the
+same URL, entities hard-deleted -- reset its memory and everything is sent again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bridge.cli.options import fail, handle_errors
+from bridge.cli.spool import _state_options
+from bridge.config import load_config
+from bridge.errors import BridgeError
+
+__all__ = ["memory"]
+
+
+def _open(config_path: str | None, state_dir: str | None) -> Any:
+    from bridge.lineage import LineageMemory
+
+    try:
+        config = load_config(config_path, overrides={"state_dir": state_dir})
+    except BridgeError as exc:
+        fail(exc)
+    path = Path(config.state_dir) / "memory.sqlite3"
+    if not path.exists():
+        fail(BridgeError(f"no lineage memory in {config.state_dir} (nothing was delivered from there yet)"))
+    return LineageMemory(path)
+
+
+@click.group()
+def memory() -> None:
+    """Inspect or reset the lineage memory (what each destination already holds)."""
+
+
+@memory.command()
+@_state_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def show(config_path: str | None, state_dir: str | None, as_json: bool) -> None:
+    """Each destination the memory knows, with how many aspects and lineage edges it remembers."""
+    lineage = _open(config_path, state_dir)
+    try:
+        rows = lineage.summary()
+    finally:
+        lineage.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("the memory is empty")
+    for row in rows:
+        click.echo(f"{row['destination']}: {row['entities']} entities, {row['slots']} slots, {row['edges']} edges")
+
+
+@memory.command()
+@_state_options
+@click.argument("destinations", nargs=-1, metavar="DESTINATION...")
+@click.option("--all", "everything", is_flag=True, help="Forget every destination.")
+@handle_errors
+def reset(config_path: str | None, state_dir: str | None, destinations: tuple[str, ...], everything: bool) -> None:
+    """Forget what DESTINATION holds (as `bridge memory show` names it, e.g. rest:http://gms:8080),
+    so that everything is sent to it again. Run it when a DataHub was rebuilt at the same address."""
+    if not destinations and not everything:
+        fail(BridgeError("name the destinations to forget (see `bridge memory show`), or pass --all"))
+    lineage = _open(config_path, state_dir)
+    try:
+        known = [row["destination"] for row in lineage.summary()]
+        unknown = sorted(set(destinations) - set(known))
+        if unknown:
+            fail(BridgeError(f"the memory knows no destination {', '.join(unknown)}; it knows: {', '.join(known)}"))
+        for key in known if everything else destinations:
+            lineage.destination(key, fresh=True)
+            click.echo(f"forgot {key}")
+    finally:
+        lineage.close()

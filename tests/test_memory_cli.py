@@ -1,0 +1,46 @@
+"""``bridge memory show | reset``: a DataHub rebuilt at the same address gets everything again after a reset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from bridge.cli import main
+from tests.servers.gms import GmsServer
+
+CORPUS = Path(__file__).parent / "corpus" / "openlineage" / "spark_dataproc_simple_producer_test_complete"
+
+
+def test_a_reset_destination_is_sent_everything_again(tmp_path):
+    runner, state = CliRunner(), str(tmp_path / "state")
+    with GmsServer() as gms:
+        send = ["send", str(CORPUS), "--state-dir", state, "--emitter", "rest", "--gms-server", gms.url]
+        assert runner.invoke(main, send).exit_code == 0
+        everything = len(gms.proposals)
+        gms.reset()  # DataHub rebuilt at the same address: it holds nothing now
+        assert runner.invoke(main, send).exit_code == 0
+        # the memory still says GMS has it all: no lineage goes again (only what differs between the
+        # events of a replay: run states, run properties, the last events' job properties)
+        assert len(gms.proposals) < everything / 3
+        assert not [p for p in gms.proposals if p["aspectName"] in ("dataJobInputOutput", "dataFlowInfo", "status")]
+        gms.reset()
+
+        shown = runner.invoke(main, ["memory", "show", "--state-dir", state, "--json"])
+        assert shown.exit_code == 0, shown.output
+        (row,) = json.loads(shown.output)
+        assert row["destination"] == f"rest:{gms.url}" and row["slots"] > 0
+
+        unknown = runner.invoke(main, ["memory", "reset", "--state-dir", state, "rest:http://elsewhere:8080"])
+        assert unknown.exit_code == 1 and f"it knows: rest:{gms.url}" in unknown.output
+        assert runner.invoke(main, ["memory", "reset", "--state-dir", state]).exit_code == 1  # names nothing
+        reset = runner.invoke(main, ["memory", "reset", "--state-dir", state, f"rest:{gms.url}"])
+        assert reset.exit_code == 0 and "forgot" in reset.output
+        assert runner.invoke(main, send).exit_code == 0
+        assert len(gms.proposals) == everything
+
+
+def test_show_without_a_memory_says_so(tmp_path):
+    result = CliRunner().invoke(main, ["memory", "show", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "no lineage memory" in result.output

@@ -36,8 +36,10 @@ from typing import Any, NamedTuple
 
 from bridge.errors import ConfigError
 
-__all__ = ["DestinationMemory", "Entry", "LineageMemory", "RUN_URNS", "TIMESERIES_PATH"]
+__all__ = ["DestinationMemory", "Entry", "LineageMemory", "MEMORY_FILE", "RUN_URNS", "TIMESERIES_PATH"]
 
+#: The memory's file in a state directory.
+MEMORY_FILE = "memory.sqlite3"
 #: The key range of run URNs (``dataProcessInstance``), ``[start, end)``.
 RUN_URNS = ("urn:li:dataProcessInstance:", "urn:li:dataProcessInstance;")
 #: The path of a timeseries aspect's one slot: the last point sent (``operation``, run events).
@@ -120,7 +122,7 @@ class LineageMemory:
     @classmethod
     def in_state_dir(cls, state_dir: str | Path) -> LineageMemory:
         """The memory of a state directory (``<state_dir>/memory.sqlite3``)."""
-        return cls(Path(state_dir) / "memory.sqlite3")
+        return cls(Path(state_dir) / MEMORY_FILE)
 
     def destination(self, key: str, *, fresh: bool = False) -> DestinationMemory:
         """The memory of one destination.

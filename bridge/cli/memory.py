@@ -8,30 +8,21 @@ same URL, entities hard-deleted -- reset its memory and everything is sent again
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 
-from bridge.cli.options import fail, handle_errors
-from bridge.cli.spool import _state_options
-from bridge.config import load_config
+from bridge.cli.options import fail, handle_errors, state_file, state_options
 from bridge.errors import BridgeError
 
 __all__ = ["memory"]
 
 
 def _open(config_path: str | None, state_dir: str | None) -> Any:
-    from bridge.lineage import LineageMemory
+    from bridge.lineage import MEMORY_FILE, LineageMemory
 
-    try:
-        config = load_config(config_path, overrides={"state_dir": state_dir})
-    except BridgeError as exc:
-        fail(exc)
-    path = Path(config.state_dir) / "memory.sqlite3"
-    if not path.exists():
-        fail(BridgeError(f"no lineage memory in {config.state_dir} (nothing was delivered from there yet)"))
-    return LineageMemory(path)
+    return LineageMemory(state_file(config_path, state_dir, MEMORY_FILE,
+                                    "no lineage memory in {dir} (nothing was delivered from there yet)"))  # fmt: skip
 
 
 @click.group()
@@ -40,7 +31,7 @@ def memory() -> None:
 
 
 @memory.command()
-@_state_options
+@state_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def show(config_path: str | None, state_dir: str | None, as_json: bool) -> None:
@@ -60,7 +51,7 @@ def show(config_path: str | None, state_dir: str | None, as_json: bool) -> None:
 
 
 @memory.command()
-@_state_options
+@state_options
 @click.argument("destinations", nargs=-1, metavar="DESTINATION...")
 @click.option("--all", "everything", is_flag=True, help="Forget every destination.")
 @handle_errors

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -127,6 +128,27 @@ def config_from_options(options: dict[str, Any]) -> BridgeConfig:
     except BridgeError as exc:
         fail(exc)
     return config
+
+
+def state_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--state-dir`` and ``--config``, for commands that look into a state directory."""
+    func = click.option("--state-dir", metavar="DIR", help="The state directory. Default: from config, else .bridge-state.")(func)
+    func = click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG", help="Config file."
+    )(func)
+    return func
+
+
+def state_file(config_path: str | None, state_dir: str | None, name: str, missing: str) -> Path:
+    """The file ``name`` of the configured state directory; exits with ``missing`` (``{dir}`` filled in) if absent."""
+    try:
+        config = load_config(config_path, overrides={"state_dir": state_dir})
+    except BridgeError as exc:
+        fail(exc)
+    path = Path(config.state_dir) / name
+    if not path.exists():
+        fail(BridgeError(missing.format(dir=config.state_dir)))
+    return path
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -8,39 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from typing import Any
 
 import click
 
-from bridge.cli.options import fail, handle_errors
-from bridge.config import load_config
-from bridge.errors import BridgeError
+from bridge.cli.options import handle_errors, state_file, state_options
 
 __all__ = ["spool"]
 
 
-def _state_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--state-dir", metavar="DIR", help="The state directory. Default: from config, else .bridge-state.")(func)
-    func = click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG", help="Config file."
-    )(func)
-    return func
-
-
 def _open(config_path: str | None, state_dir: str | None) -> Any:
-    from pathlib import Path
-
     from bridge.spool import Spool
     from bridge.spool._store import SPOOL_FILE
 
-    try:
-        config = load_config(config_path, overrides={"state_dir": state_dir})
-    except BridgeError as exc:
-        fail(exc)
-    if not (Path(config.state_dir) / SPOOL_FILE).exists():
-        fail(BridgeError(f"no spool in {config.state_dir} (has `bridge serve` run with this --state-dir?)"))
-    return Spool(config.state_dir, exclusive=False)
+    path = state_file(config_path, state_dir, SPOOL_FILE,
+                      "no spool in {dir} (has `bridge serve` run with this --state-dir?)")  # fmt: skip
+    return Spool(path.parent, exclusive=False)
 
 
 def _when(epoch: float | None) -> str:
@@ -55,7 +38,7 @@ def spool() -> None:
 
 
 @spool.command()
-@_state_options
+@state_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def status(config_path: str | None, state_dir: str | None, as_json: bool) -> None:
@@ -75,7 +58,7 @@ def status(config_path: str | None, state_dir: str | None, as_json: bool) -> Non
 
 
 @spool.command()
-@_state_options
+@state_options
 @click.option("--limit", type=int, default=100, show_default=True, help="Most dead letters to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON Lines, each with the full event.")
 @handle_errors
@@ -103,7 +86,7 @@ def _ids(ids: tuple[int, ...], all_: bool, verb: str) -> list[int] | None:
 
 
 @spool.command()
-@_state_options
+@state_options
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "all_", is_flag=True, help="Every dead letter.")
 @handle_errors
@@ -116,7 +99,7 @@ def retry(config_path: str | None, state_dir: str | None, ids: tuple[int, ...], 
 
 
 @spool.command()
-@_state_options
+@state_options
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "all_", is_flag=True, help="Every dead letter.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

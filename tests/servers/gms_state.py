@@ -27,6 +27,7 @@ A request is all or nothing: one refused proposal and nothing of the request is 
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -135,8 +136,6 @@ class AspectStore:
 
     def apply_mcps(self, mcps: Any) -> AspectStore:
         """Apply our MCP objects one by one, in order, as GMS would (each its own request)."""
-        import json
-
         for mcp in mcps:
             self.apply_all([(mcp.to_gms(), json.loads(mcp.aspect_json))])
         return self

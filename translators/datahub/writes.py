@@ -301,9 +301,8 @@ def merge_run_aspect(aspect_name: str, before: Mapping[str, Any] | None, new: Ma
         old, now = before.get("created"), new.get("created")
         if isinstance(old, Mapping) and (not isinstance(now, Mapping) or old.get("time", 0) < now.get("time", 0)):
             merged["created"] = old
-        for key in ("externalUrl",):
-            if not merged.get(key) and before.get(key):
-                merged[key] = before[key]
+        if not merged.get("externalUrl") and before.get("externalUrl"):
+            merged["externalUrl"] = before["externalUrl"]
         return merged
     for field in _RUN_LISTS.get(aspect_name, ()):
         if before.get(field):

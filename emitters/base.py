@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 EXIT_FLUSH_TIMEOUT = 30.0
 
 #: ``callback(error, message)``: ``error`` is ``None`` on success, ``message`` says what happened.
+#: A failure shared by many MCPs (a failed batch, a destination that is down) reaches each MCP's
+#: callback as its own copy naming that MCP's ``urn`` and ``aspect`` (``emitters.breaker.naming``).
 Callback = Callable[[BaseException | None, str], None]
 
 ENTRY_POINT_GROUP = "lineage_bridge.emitters"

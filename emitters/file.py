@@ -18,9 +18,10 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import ConfigError, DeliveryError
+from bridge.errors import ConfigError, DeliveryError, UndeliveredError
 from bridge.mcp import MetadataChangeProposalWrapper
 from emitters.base import Callback, Destination, Emitter, deliver_at_exit
+from emitters.breaker import naming
 
 __all__ = ["FileEmitter", "FileEmitterConfig"]
 
@@ -118,11 +119,19 @@ class FileEmitter(Emitter):
                 error: BaseException | None = None
             except OSError as exc:
                 error = DeliveryError(f"cannot write {self.path}: {exc.strerror}")
-        for item, callback in pending:
+            except DeliveryError as exc:  # the file cannot be opened, or is not ours to append to
+                error = exc
+        if error is None:
+            for item, callback in pending:
+                if callback is not None:
+                    callback(None, f"wrote {item.entity_urn} {item.aspect_name}")
+            return
+        # Every pending MCP failed alike: each hears of it (naming it), and flush says how many.
+        errors = [naming(error, item.entity_urn, item.aspect_name) for item, _ in pending]
+        for (item, callback), mine in zip(pending, errors, strict=True):
             if callback is not None:
-                callback(error, f"{'failed to write' if error else 'wrote'} {item.entity_urn} {item.aspect_name}")
-        if error is not None:
-            raise error
+                callback(mine, f"failed to write {item.entity_urn} {item.aspect_name}")
+        raise UndeliveredError(len(pending), errors) from error
 
     def _write(self, pending: list[tuple[MetadataChangeProposalWrapper, Callback | None]]) -> None:
         f = self._open()

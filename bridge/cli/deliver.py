@@ -13,13 +13,18 @@ from bridge.cli.options import config_from_options, delivery_options, fail, hand
 from bridge.cli.report import Report, iter_events, iter_mcps
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError, DeliveryError, InvalidEventError, UndeliveredError
+from bridge.mcp import MetadataChangeProposalWrapper
 from emitters.base import Emitter, create_emitter
 
 __all__ = ["check", "emit", "send"]
 
 
 class _Failures:
-    """Delivery callback that counts failures and reports each (without the stack)."""
+    """Delivery callback that counts failures, grouped by error; they are said at the end (:func:`_finish`).
+
+    Emitters give each MCP's error its URN and aspect (``emitters.breaker.naming``), so the
+    groups can name the first MCPs each error hit; ``mcp`` does when the error cannot.
+    """
 
     def __init__(self, report: Report) -> None:
         self.report = report
@@ -28,29 +33,38 @@ class _Failures:
     def __call__(self, error: BaseException | None, message: str) -> None:
         if error is not None:
             self.seen.add(id(error))
-            self.report.failed += 1
-            click.echo(f"failed: {error}", err=True)
+            self.report.fail(error)
 
-    def raised(self, error: BaseException) -> None:
+    def raised(self, error: BaseException, mcp: MetadataChangeProposalWrapper | None = None) -> None:
         """An error emit() raised: count it unless the callback already did."""
+        if isinstance(error, UndeliveredError):  # sums up failures each MCP's callback already heard of
+            return
         if id(error) not in self.seen:
-            self(error, str(error))
+            self.seen.add(id(error))
+            self.report.fail(error, mcp)
 
 
 def _emitter(config: BridgeConfig) -> Emitter:
     return create_emitter(config.emitter, config.emitter_config)
 
 
-def _finish(emitter: Emitter, report: Report, noun: str) -> None:
-    """Flush and close; a flush that reports undelivered items is counted, not raised twice."""
+def _finish(emitter: Emitter, report: Report, noun: str, failures: _Failures) -> None:
+    """Flush and close, then say the failures (one line per distinct error) and the summary.
+
+    A flush that reports undelivered items is counted, not counted twice: each failure went
+    through the callback, except those the emitter could not settle (still queued at the end).
+    """
     try:
         emitter.close()
     except UndeliveredError as exc:
-        # Each failure already went through the callback; make sure none is uncounted.
-        report.failed = max(report.failed, exc.failed)
+        missing = exc.failed - report.failures.total
+        if missing > 0:
+            unseen = [e for e in exc.errors if id(e) not in failures.seen]
+            report.failures.add(unseen[0] if unseen else exc, count=missing)
+            report.failed = report.failures.total
     except BridgeError as exc:
-        report.failed += 1
-        click.echo(f"failed: {exc}", err=True)
+        failures.raised(exc)
+    report.print_failures()
     click.echo(report.summary(noun), err=True)
     if report.rejected or report.failed:
         sys.exit(1)
@@ -65,8 +79,10 @@ def emit(paths: tuple[str, ...], **options: Any) -> None:
 
     MCPFILE is DataHub's file format (a JSON array of MCPs, as `bridge translate`
     writes), JSON Lines of MCPs, a folder of them, or - for standard input.
-    Bad MCPs and failed deliveries are reported with their location and reason;
-    the exit status is 1 if any.
+    Bad MCPs are reported with their location and reason; failed deliveries at
+    the end, one line per distinct error with its count and the first MCPs it hit.
+    The exit status is 1 if any. A destination that does not answer is not
+    retried per MCP: the rest fail at once with the same error.
 
     \b
     Examples:
@@ -83,9 +99,9 @@ def emit(paths: tuple[str, ...], **options: Any) -> None:
             try:
                 emitter.emit(mcp, callback=callback)
             except (DeliveryError, InvalidEventError) as exc:  # this MCP only; the rest go on
-                callback.raised(exc)
+                callback.raised(exc, mcp)
     finally:
-        _finish(emitter, report, "MCPs")
+        _finish(emitter, report, "MCPs", callback)
 
 
 @click.command()
@@ -140,7 +156,7 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, b
                 report.count_mcp(mcp)
     finally:
         try:
-            _finish(pipeline.emitter, report, "events")
+            _finish(pipeline.emitter, report, "events", callback)
         finally:
             pipeline.core.commit()
             memory.close()

@@ -1,7 +1,14 @@
-"""Counting what a command did, and saying it: rejected inputs as they come, a summary at the end."""
+"""Counting what a command did, and saying it: rejected inputs as they come, failures and a summary at the end.
+
+Failed deliveries are not printed one by one: a destination that is down fails
+every MCP alike, and 448 identical lines hide what matters. They are grouped by
+error (its text without the MCP's URN and aspect), each group said once with its
+count and the URN and aspect of the first MCPs it hit.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 
@@ -9,11 +16,70 @@ import attrs
 import click
 
 from bridge.cli.inputs import read_inputs
-from bridge.errors import InvalidEventError
+from bridge.errors import DeliveryError, InvalidEventError
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Event
 
-__all__ = ["Report", "iter_events", "iter_mcps"]
+__all__ = ["Failures", "Report", "iter_events", "iter_mcps"]
+
+#: URN/aspect pairs shown per distinct error.
+EXAMPLES = 3
+#: Distinct errors shown; the rest are summed up in one line.
+GROUPS = 10
+
+
+def _generic(error: BaseException) -> str:
+    """The error's text without the URN and aspect of the MCP it concerns: the same for every MCP it hit."""
+    text = str(error) or type(error).__name__
+    if isinstance(error, DeliveryError):
+        if error.urn:
+            text = text.replace(f"; urn={error.urn}", "", 1)
+        if error.aspect:
+            text = text.replace(f"; aspect={error.aspect}", "", 1)
+    return text
+
+
+@attrs.define
+class _Group:
+    text: str
+    count: int = 0
+    examples: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class Failures:
+    """Failed deliveries grouped by error (thread-safe: emitters report from their own threads)."""
+
+    total: int = 0
+    _groups: dict[str, _Group] = attrs.field(factory=dict)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def add(self, error: BaseException, mcp: MetadataChangeProposalWrapper | None = None, count: int = 1) -> None:
+        """Count ``count`` failures with ``error``; ``mcp`` names the MCP when the error does not."""
+        urn = getattr(error, "urn", None) or (mcp.entity_urn if mcp is not None else None)
+        aspect = getattr(error, "aspect", None) or (mcp.aspect_name if mcp is not None else None)
+        key = _generic(error)
+        with self._lock:
+            self.total += count
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = _Group(key)
+            group.count += count
+            if urn and len(group.examples) < EXAMPLES:
+                group.examples.append(f"urn={urn}" + (f" aspect={aspect}" if aspect else ""))
+
+    def lines(self) -> list[str]:
+        """One line per distinct error (most frequent first) with its count, then its first URNs and aspects."""
+        with self._lock:
+            groups = sorted(self._groups.values(), key=lambda g: -g.count)  # stable: ties in order seen
+        out: list[str] = []
+        for group in groups[:GROUPS]:
+            out.append(f"failed ({group.count} MCP{'s' if group.count != 1 else ''}): {group.text}")
+            out.extend(f"  {example}" for example in group.examples)
+        rest = groups[GROUPS:]
+        if rest:
+            out.append(f"failed ({sum(g.count for g in rest)} more MCPs): {len(rest)} other distinct errors")
+        return out
 
 
 @attrs.define
@@ -26,11 +92,21 @@ class Report:
     unchanged: int = 0
     failed: int = 0
     entities: Counter = attrs.field(factory=Counter)
+    failures: Failures = attrs.field(factory=Failures)
     _urns: set = attrs.field(factory=set)
 
     def reject(self, error: InvalidEventError) -> None:
         self.rejected += 1
         click.echo(f"rejected: {error}", err=True)
+
+    def fail(self, error: BaseException, mcp: MetadataChangeProposalWrapper | None = None) -> None:
+        """Count a failed delivery; it is said, grouped with its like, by :meth:`print_failures`."""
+        self.failures.add(error, mcp)
+        self.failed = self.failures.total
+
+    def print_failures(self) -> None:
+        for line in self.failures.lines():
+            click.echo(line, err=True)
 
     def count_mcp(self, mcp: MetadataChangeProposalWrapper) -> None:
         self.mcps += 1

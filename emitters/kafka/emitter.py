@@ -35,6 +35,7 @@ from bridge.errors import (
 )
 from bridge.mcp import MetadataChangeProposalWrapper
 from emitters.base import Callback, Destination, Emitter, deliver_at_exit
+from emitters.breaker import naming
 
 from .avro import MCPAvroEncoder, confluent_header, load_mcp_schema
 from .config import KafkaEmitterConfig
@@ -145,7 +146,9 @@ class KafkaEmitter(Emitter):
             InvalidEventError: ``item`` is not an MCP or cannot be written as DataHub's Avro record.
             RejectedError: the message is larger than ``message.max.bytes``, or the topic does not exist;
                 or (lookup mode) the schema is not registered.
-            ConnectionFailedError / AuthError: the Schema Registry is unreachable or refuses us.
+            ConnectionFailedError / AuthError: the Schema Registry is unreachable or refuses us. Once it
+                did not answer, the next MCPs fail at once with the same error for a few seconds
+                (:class:`~emitters.breaker.Unreachable`) instead of each waiting for the registry.
             QueueFullError: the local queue stayed full for ``max_queue_full_block_seconds``.
 
             Errors raised here are also passed to ``callback``; they are not counted by ``flush``.
@@ -158,9 +161,14 @@ class KafkaEmitter(Emitter):
                 )
             value = self._encoder.frame(item, self._header or self._schema_header())  # type: ignore[union-attr]
         except BridgeError as exc:
+            # A registry error is shared by every MCP it stops: each gets a copy naming it.
+            error = naming(exc, item.entity_urn, item.aspect_name) if isinstance(
+                item, MetadataChangeProposalWrapper) else exc
             if callback is not None:
-                call_safely(callback, exc, str(exc))
-            raise
+                call_safely(callback, error, str(error))
+            if error is exc:
+                raise
+            raise error from exc.__cause__
         try:
             if callback is None:
                 producer.produce(self.topic, value, item.entity_urn)
@@ -356,7 +364,7 @@ class KafkaEmitter(Emitter):
             "brokers": len(meta.brokers),
             "topic": self.topic,
             "partitions": len(topic.partitions),
-            "schema_registry": self.config.connection.schema_registry_url,
+            "schema_registry": self._resolver.url,
             "subject": self.subject,
             "schema_id": schema_id,
         }

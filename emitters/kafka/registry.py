@@ -15,12 +15,17 @@ unreachable / timeout / 5xx -> :class:`~bridge.errors.ConnectionFailedError`;
 401/403 and read-only mode (42205) -> :class:`~bridge.errors.AuthError`;
 not registered (40401/40403, lookup mode), invalid (42201) or incompatible
 (409) -> :class:`~bridge.errors.RejectedError`.
+
+A registry that did not answer (after the client's own retries) is not asked
+again per MCP: an :class:`~emitters.breaker.Unreachable` breaker fails the next
+lookups at once with the same error, and lets one through every few seconds.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +38,7 @@ from bridge.errors import (
     RetriableError,
     require,
 )
+from emitters.breaker import Unreachable
 
 __all__ = ["SchemaIdResolver", "registry_client_config"]
 
@@ -60,13 +66,15 @@ class SchemaIdResolver:
     """
 
     def __init__(self, *, url: str, client_config: Mapping[str, Any], schema_text: str, mode: str) -> None:
-        self.url = url
+        self.url = _without_userinfo(url)  # what messages show: credentials in the URL stay out of them
         self.mode = mode
         self._client_config = dict(client_config)
         self._schema_text = schema_text
         self._client: Any = None
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
+        #: Open while the registry is known not to answer: lookups then fail at once.
+        self.breaker = Unreachable(f"Schema Registry {self.url}")
 
     def _get_client(self) -> Any:
         if self._client is None:
@@ -96,7 +104,8 @@ class SchemaIdResolver:
         """The schema's id under ``subject`` (cached after the first success).
 
         Raises:
-            ConnectionFailedError, AuthError, RejectedError, RetriableError: see the module docstring.
+            ConnectionFailedError, AuthError, RejectedError, RetriableError: see the module docstring;
+                ConnectionFailedError at once while the registry is known not to answer.
         """
         cached = self._ids.get(subject)
         if cached is not None:
@@ -105,7 +114,16 @@ class SchemaIdResolver:
             cached = self._ids.get(subject)
             if cached is not None:
                 return cached
-            schema_id = self._fetch(subject)
+            self.breaker.check()  # raises while the registry is known not to answer
+            try:
+                schema_id = self._fetch(subject)
+            except ConnectionFailedError as exc:
+                self.breaker.unreachable(exc)
+                raise
+            except DeliveryError:
+                self.breaker.reachable()  # it answered, with an error
+                raise
+            self.breaker.reachable()
             self._ids[subject] = schema_id
             log.info(
                 "schema id resolved subject=%s schema_id=%s mode=%s registry=%s",
@@ -139,6 +157,7 @@ class SchemaIdResolver:
             raise self._convert(exc, None) from exc
 
     def _convert(self, exc: Exception, subject: str | None) -> DeliveryError:
+        """A registry client error -> the project's error (the one place that decides)."""
         from confluent_kafka.schema_registry.error import SchemaRegistryError
 
         where = f"Schema Registry {self.url}"
@@ -169,3 +188,11 @@ class SchemaIdResolver:
         if status is not None and (status >= 500 or status in (408, 429)):
             return RetriableError(f"{where} failed{about}; try again", **details)
         return DeliveryError(f"{where} answered an error for{about}", **details)
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``."""
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

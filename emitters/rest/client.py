@@ -3,7 +3,10 @@
 Retries (exponential backoff with full jitter, ``Retry-After`` honoured) happen
 here and only for what :func:`~bridge.errors.is_retriable` allows:
 connection failures, timeouts and the configured statuses (429, 5xx). Other
-4xx answers are returned to the caller at once.
+4xx answers are returned to the caller at once. Once GMS gave no answer through
+a whole retry sequence (refused, timed out), the client's
+:class:`~emitters.breaker.Unreachable` breaker fails the next requests at once
+instead of retrying each, probing GMS with a single attempt now and then.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import requests
 import requests.adapters
 import urllib3
 
-from bridge.errors import BridgeError, DeliveryError, RetriableError, is_retriable
+from bridge.errors import BridgeError, DeliveryError, QueueFullError, RetriableError, is_retriable
+from emitters.breaker import Unreachable
 from emitters.rest.config import RestEmitterConfig
 from emitters.rest.errors import error_for_exception, error_for_status
 
@@ -83,6 +87,8 @@ class GmsClient:
         self._lock = threading.Lock()
         self._random = random.Random()
         self.closed = False
+        #: Open while GMS is known not to answer: requests then fail at once (see emitters.breaker).
+        self.breaker = Unreachable(f"GMS at {self._display(self.base_url)}")
 
     # ------------------------------------------------------------------ session
     def _ensure_session(self) -> None:
@@ -208,9 +214,11 @@ class GmsClient:
             aspect: aspect name to name in errors, likewise.
 
         Raises:
-            DeliveryError subclass: the answer was not 2xx, or no answer came, after the retries allowed.
+            DeliveryError subclass: the answer was not 2xx, or no answer came, after the retries allowed;
+                at once (no request) while GMS is known not to answer.
         """
         cfg = self.config
+        probe = self.breaker.check(urn, aspect)  # raises while GMS is known not to answer
         attempt = 0
         while True:
             retry_after = None
@@ -219,6 +227,7 @@ class GmsClient:
             except DeliveryError as exc:
                 error: BridgeError = exc
             else:
+                self.breaker.reachable()
                 if response.status < 300:
                     return response
                 error = error_for_status(
@@ -227,13 +236,18 @@ class GmsClient:
                     urn=urn, aspect=aspect, base_url=self.base_url, token_configured=bool(cfg.token),
                 )
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if not is_retriable(error) or attempt >= cfg.retry_max_times or self.closed:
+            # A probe of a GMS known not to answer is a single attempt: the breaker is the backoff.
+            if not is_retriable(error) or attempt >= cfg.retry_max_times or self.closed or probe:
                 if isinstance(error, RetriableError) and attempt:
                     error = type(error)(
                         f"gave up after {attempt + 1} attempts: {error.args[0].split('; ')[0]}",
                         urn=error.urn or urn, aspect=error.aspect or aspect,
                         status=error.status, server_message=error.server_message,
                     )
+                if _unanswered(error):
+                    self.breaker.unreachable(error)  # type: ignore[arg-type]
+                elif probe:
+                    self.breaker.reachable()  # something answered (TLS, an odd status): not "down"
                 raise error
             wait = self._backoff(attempt, retry_after)
             logger.warning(
@@ -252,6 +266,15 @@ class GmsClient:
         # Full jitter: spreads retries of many clients hitting the same overloaded GMS.
         return self._random.uniform(0, min(cap, self.config.retry_backoff_sec * (2 ** attempt)))
 
-    def _display(self, url: str) -> str:
+    @staticmethod
+    def _display(url: str) -> str:
         """A URL safe to show: without userinfo and query."""
-        return url.split("?", 1)[0]
+        parts = urllib.parse.urlsplit(url.split("?", 1)[0])
+        if "@" in parts.netloc:
+            parts = parts._replace(netloc=parts.netloc.rsplit("@", 1)[1])
+        return urllib.parse.urlunsplit(parts)
+
+
+def _unanswered(error: BaseException) -> bool:
+    """No HTTP answer came at all (refused, unreachable, timed out): GMS is down, not unhappy."""
+    return isinstance(error, RetriableError) and error.status is None and not isinstance(error, QueueFullError)

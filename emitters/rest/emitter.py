@@ -24,6 +24,7 @@ from bridge.errors import (
 )
 from bridge.mcp import MetadataChangeProposalWrapper
 from emitters.base import Callback, Destination, Emitter, deliver_at_exit
+from emitters.breaker import naming
 from emitters.rest.background import BackgroundSender
 from emitters.rest.batching import (
     INGEST_BATCH_PATH,
@@ -313,9 +314,12 @@ class RestEmitter(Emitter):
         except BridgeError as exc:  # auth, retries exhausted, not GMS: the whole batch failed alike
             logger.info("could not deliver %d proposal(s): %s", len(batch), exc,
                          extra={"count": len(batch), "status": getattr(exc, "status", None)})
-            for enc in batch:
-                _call(enc.callback, exc, str(exc))
-            return [(enc, exc) for enc in batch]
+            failures: list[tuple[Encoded, BaseException]] = []
+            for enc in batch:  # each MCP's error names it, so reports can say which MCPs failed
+                error = naming(exc, enc.urn, enc.aspect)
+                _call(enc.callback, error, str(error))
+                failures.append((enc, error))
+            return failures
         for enc in batch:
             if enc.callback is not None:
                 _call(enc.callback, None, f"delivered {enc.urn} {enc.aspect}")

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import logging
 import random
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -30,6 +31,7 @@ from bridge.delivery import DeliveryCore
 from bridge.errors import BridgeError, DeliveryError, InvalidEventError, RejectedError
 from bridge.logs import log_fields
 from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.spool._health import SpoolCorruptError
 from bridge.spool._metrics import Metrics
 from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._store import PendingEvent, Settlement, Spool
@@ -150,6 +152,8 @@ class DeliveryWorker(threading.Thread):
         self._stopping = threading.Event()
         self.rounds = 0
         self.last_round = 0
+        self._failed_rounds = 0  # rounds in a row that raised
+        self._failed_with: str | None = None  # the error last logged
 
     def stop(self) -> None:
         self._stopping.set()
@@ -162,16 +166,41 @@ class DeliveryWorker(threading.Thread):
                 continue
             try:
                 worked = self.run_once()
-            except Exception:  # noqa: BLE001 - keep delivering; the spool still holds the events
-                log.exception("delivery round failed", extra=log_fields(worker=self.index))
-                self._stopping.wait(self.config.backoff_initial)
+            except Exception as exc:  # noqa: BLE001 - keep trying; the spool still holds the events
+                self._stopping.wait(self._round_failed(exc))
                 continue
+            if self._failed_rounds:
+                log.warning("delivery rounds work again",
+                            extra=log_fields(worker=self.index, failed_rounds=self._failed_rounds))
+                self._failed_rounds, self._failed_with = 0, None
             if self.index == 0:
                 self._housekeeping()
             if not worked:
                 self.spool.wait_for_new(self.config.idle_wait)
             elif self.config.linger > 0 and self.last_round < self.config.batch_size:
                 self._stopping.wait(self.config.linger)
+
+    def _round_failed(self, exc: BaseException) -> float:
+        """Count and log a failed round; returns how long to wait before the next one.
+
+        The wait doubles per failure in a row (up to ``backoff_max``), and an error is logged once,
+        not on every round: a damaged spool fails every round until someone recovers it. A
+        traceback is logged only for what is not the spool's (likely a bug).
+        """
+        self._failed_rounds += 1
+        self.metrics.inc("delivery_round_errors")
+        delay = min(self.config.backoff_max, self.config.backoff_initial * 2 ** min(self._failed_rounds - 1, 30))
+        error = f"{type(exc).__name__}: {exc}"
+        if error != self._failed_with:
+            self._failed_with = error
+            fields = log_fields(worker=self.index, error=str(exc), retry_in_s=round(delay, 2))
+            if isinstance(exc, SpoolCorruptError | sqlite3.Error):
+                log.error("delivery round failed: the spool cannot be read or written; "
+                          "retrying with backoff, logged again only if the error changes", extra=fields)
+            else:
+                log.error("delivery round failed; retrying with backoff, logged again only if the error changes",
+                          extra=fields, exc_info=exc)
+        return delay
 
     def _housekeeping(self) -> None:
         """Worker 0, after its rounds: forget old runs, expire stale edges (each at most hourly)."""

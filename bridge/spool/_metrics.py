@@ -49,6 +49,8 @@ _COUNTERS = {
     "delivered": ("bridge_events_delivered_total", "Events whose MCPs were all delivered."),
     "retried": ("bridge_delivery_retries_total", "Event deliveries that failed retriably and were scheduled again."),
     "dead_lettered": ("bridge_events_dead_lettered_total", "Events moved to the dead-letter store."),
+    "delivery_round_errors": ("bridge_delivery_round_errors_total",
+                              "Delivery rounds that failed as a whole (the spool unreadable, a bug; see the error log)."),
     "mcps_emitted": ("bridge_mcps_emitted_total", "MCPs handed to the emitter and confirmed."),
     "mcps_unchanged": ("bridge_mcps_unchanged_total", "MCPs not sent because the same value was already delivered."),
 }

@@ -17,12 +17,14 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from bridge.config import BridgeConfig
 from bridge.logs import log_fields
+from bridge.spool._health import SpoolCorruptError
 from bridge.spool._metrics import Metrics
 from bridge.spool._policy import DeliveryConfig
 
@@ -76,7 +78,13 @@ def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str
     # only a backstop (and the granularity of retry times).
     delivery = attrs.evolve(delivery, idle_wait=min(delivery.idle_wait, 0.25 if wakeups is not None else 0.02))
     service = SpoolService(config, delivery=delivery, synchronous=synchronous, deliver="thread", exclusive=False)
-    service.start()
+    try:
+        service.start()
+    except SpoolCorruptError as exc:
+        # Starting again would fail the same way: tell the parent (its /readyz says so) and stop.
+        conn.send({"metrics": service.metrics.snapshot(), "paused": False, "opened": 0,
+                   "emitter": "not checked", "spool": exc.problem, "final": True})
+        return
     if wakeups is not None:
         threading.Thread(target=_relay_wakeups, args=(wakeups.fileno(), service.spool.wake),  # type: ignore[union-attr]
                          name="delivery-wakeups", daemon=True).start()
@@ -97,12 +105,14 @@ def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str
                 except Exception as exc:  # noqa: BLE001 - reported to the parent's /readyz
                     emitter_status = str(exc) or type(exc).__name__
             conn.send({"metrics": service.metrics.snapshot(), "paused": service.breaker.is_open,
-                       "opened": service.breaker.opened, "emitter": emitter_status})
+                       "opened": service.breaker.opened, "emitter": emitter_status,
+                       "spool": service.spool.corruption})  # type: ignore[union-attr]
     finally:
         service.stop()
         with contextlib.suppress(OSError):
             conn.send({"metrics": service.metrics.snapshot(), "paused": False, "opened": service.breaker.opened,
-                       "emitter": emitter_status, "final": True})
+                       "emitter": emitter_status, "spool": service.spool.corruption,  # type: ignore[union-attr]
+                       "final": True})
 
 
 class DeliveryProcess:
@@ -113,10 +123,14 @@ class DeliveryProcess:
         delivery: worker settings.
         synchronous: SQLite durability level.
         metrics: the parent's registry; the child's counters are merged into it.
+        on_corruption: called with SQLite's message when the child finds the spool's file damaged
+            (the parent's spool remembers it, so ``/readyz`` says so).
     """
 
-    def __init__(self, config: BridgeConfig, delivery: DeliveryConfig, synchronous: str, metrics: Metrics) -> None:
+    def __init__(self, config: BridgeConfig, delivery: DeliveryConfig, synchronous: str, metrics: Metrics,
+                 on_corruption: Callable[[str], None] | None = None) -> None:
         self.config = config
+        self._on_corruption = on_corruption
         self.delivery = delivery
         self.synchronous = synchronous
         self.metrics = metrics
@@ -198,7 +212,11 @@ class DeliveryProcess:
             self.paused = report["paused"]
             self.opened = report["opened"]
             self.emitter_status = report["emitter"]
+            if report.get("spool") and self._on_corruption is not None:
+                self._on_corruption(report["spool"])
             if report.get("final"):
+                if report.get("spool") and not self._stopping.is_set():
+                    log.error("delivery process stopped: the spool is corrupt", extra=log_fields(error=report["spool"]))
                 return
 
     def stop(self, timeout: float = 30.0) -> None:

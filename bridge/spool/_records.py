@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
-__all__ = ["BUCKETS", "SCHEMA", "DeadLetter", "PendingEvent", "Settlement", "bucket_of"]
+__all__ = ["BUCKETS", "SCHEMA", "DeadLetter", "PendingEvent", "Read", "Settlement", "bucket_of"]
 
 BUCKETS = 1024
+
+#: How the spool's modules read: ``read(sql, args)`` -> rows, on the spool's reading connection.
+Read = Callable[[str, Sequence[Any]], list[tuple]]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events(
@@ -39,12 +43,14 @@ CREATE TABLE IF NOT EXISTS dead(
     aspect TEXT,
     status INTEGER
 );
+-- After a write failed for lack of space, the readiness probe writes (and takes back) a row here
+-- to see whether writes work again.
+CREATE TABLE IF NOT EXISTS probe(id INTEGER PRIMARY KEY, at REAL NOT NULL, pad BLOB);
 DROP TABLE IF EXISTS lineage;
 DROP TABLE IF EXISTS delivered;
 """
 # (``lineage``/``delivered``: the lineage memory of earlier versions, before it was keyed by
 # destination and moved to ``memory.sqlite3``; see :mod:`bridge.lineage`.)
-
 
 
 @attrs.frozen

@@ -96,6 +96,7 @@ class SpoolService:
         Raises:
             ConfigError: the state directory is unusable or owned by another process;
                 the emitter/translator config is wrong.
+            SpoolCorruptError: the spool's file is damaged (see ``bridge spool recover``).
             MissingDependencyError: the configured emitter needs an extra that is not installed.
         """
         from translators.openlineage import parse_event
@@ -114,7 +115,7 @@ class SpoolService:
                 # Batched background sending: a round's proposals go to GMS in a few batch requests.
                 emitter_config.setdefault("delivery", "background")
             self._emitter = create_emitter(self.config.emitter, emitter_config)
-        self.spool = Spool(self.config.state_dir, synchronous=self.synchronous, exclusive=self._exclusive)
+        self.spool = self._open_spool()
         self._gauges()
         if self._deliver:
             self.core = DeliveryCore(self._emitter, self._translator, LineageMemory.in_state_dir(self.config.state_dir),
@@ -140,6 +141,11 @@ class SpoolService:
         )
         return self
 
+    def _open_spool(self) -> Spool:
+        # A delivery child (not exclusive) shares its parent's spool, which was just checked.
+        return Spool(self.config.state_dir, synchronous=self.synchronous, exclusive=self._exclusive,
+                     verify=self._exclusive)
+
     def _gauges(self) -> None:
         spool = cast(Spool, self.spool)
         self.metrics.gauge("bridge_spool_depth", "Events waiting in the spool.", spool.depth)
@@ -155,9 +161,10 @@ class SpoolService:
         # Check the emitter's config here, so a mistake stops `bridge serve` at once with a clear message.
         kind = emitter_class(self.config.emitter)
         cast(Any, kind.config_class).from_dict(self.config.emitter_config)
-        self.spool = Spool(self.config.state_dir, synchronous=self.synchronous, exclusive=self._exclusive)
+        self.spool = self._open_spool()
         self._gauges()
-        self._process = DeliveryProcess(self.config, self.delivery, self.synchronous, self.metrics).start()
+        self._process = DeliveryProcess(self.config, self.delivery, self.synchronous, self.metrics,
+                                        on_corruption=self.spool.report_corruption).start()
         log.info("spool open", extra=log_fields(spool=str(self.spool.path), emitter=self.config.emitter,
                                                 delivery="child process"))
         return self

@@ -1,0 +1,84 @@
+"""Dead letters: events given up on, with the reason; listed, re-queued or purged by ``bridge spool``.
+
+The writes are operations for the spool's writer (:class:`bridge.spool._writer.GroupCommit`);
+the reads take the spool's read function.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bridge.spool._records import DeadLetter, Read, bucket_of
+from bridge.spool._writer import Op
+
+__all__ = ["add_op", "count", "ids_clause", "letters", "purge_op", "requeue_op"]
+
+def ids_clause(ids: Sequence[int] | None) -> tuple[str, tuple]:
+    """``WHERE id IN (...)`` for those ids, or nothing (all) for ``None``."""
+    if ids is None:
+        return "", ()
+    ids = tuple(int(i) for i in ids)
+    return f"WHERE id IN ({','.join('?' * len(ids)) or 'NULL'})", ids
+
+
+def add_op(items: Iterable[tuple[str, str, str]]) -> Op:
+    """Dead-letter events that never made it into the queue (``(key, body, reason)``); returns how many."""
+    now = time.time()
+    rows = [(key, body, now, now, 0, reason) for key, body, reason in items]
+
+    def op(conn: Any) -> int:
+        conn.executemany(
+            "INSERT INTO dead(key, body, received, failed_at, attempts, reason) VALUES (?,?,?,?,?,?)", rows
+        )
+        return len(rows)
+
+    return op
+
+
+def requeue_op(ids: Sequence[int] | None) -> Op:
+    """Move dead letters (all, or those ids) back to the queue; returns how many moved."""
+
+    def op(conn: Any) -> int:
+        where, args = ids_clause(ids)
+        rows = conn.execute(f"SELECT id, key, body, received FROM dead {where} ORDER BY id", args).fetchall()
+        conn.executemany(
+            "INSERT INTO events(bucket, key, body, received) VALUES (?,?,?,?)",
+            [(bucket_of(key), key, body, received) for _, key, body, received in rows],
+        )
+        conn.executemany("DELETE FROM dead WHERE id = ?", [(r[0],) for r in rows])
+        return len(rows)
+
+    return op
+
+
+def purge_op(ids: Sequence[int] | None) -> Op:
+    """Delete dead letters (all, or those ids); returns how many were deleted."""
+
+    def op(conn: Any) -> int:
+        where, args = ids_clause(ids)
+        return conn.execute(f"DELETE FROM dead {where}", args).rowcount
+
+    return op
+
+
+def letters(read: Read, *, limit: int, ids: Sequence[int] | None) -> list[DeadLetter]:
+    """Dead letters (all, or those ids), oldest first."""
+    where, args = ids_clause(ids)
+    rows = read(
+        "SELECT id, key, body, received, failed_at, attempts, reason, urn, aspect, status"
+        f" FROM dead {where} ORDER BY id LIMIT ?",
+        (*args, limit),
+    )
+    return [
+        DeadLetter(
+            id=r[0], key=r[1], body=r[2], received=r[3], failed_at=r[4], attempts=r[5],
+            reason=r[6], urn=r[7], aspect=r[8], status=r[9],
+        )
+        for r in rows
+    ]
+
+
+def count(read: Read) -> int:
+    return read("SELECT count(*) FROM dead", ())[0][0]

@@ -26,14 +26,38 @@ def _kafka_setting(values: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _serve_metrics(service: Any, host: str, port: int) -> Any:
-    """``GET /metrics`` and ``/healthz`` for this worker, in a thread (the same app ``bridge serve`` runs)."""
+def _serve_metrics(service: Any, health: Any, host: str, port: int) -> Any:
+    """``GET /metrics``, ``/healthz`` and ``/readyz`` for this worker, in a thread.
+
+    ``/metrics`` and ``/healthz`` are those of ``bridge serve``; ``/readyz`` answers 503 while the Kafka
+    broker is unreachable (or not reached yet) or the spool cannot be written.
+    """
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+
     from bridge.intake import ServeSettings
     from bridge.intake._app import create_app
     from bridge.intake._server import ThreadedServer
 
+    async def readyz(request: Any) -> Any:
+        kafka = health.kafka if health.kafka != "unreachable" else f"unreachable: {health.kafka_error}"
+        try:
+            await asyncio.wait_for(asyncio.to_thread(service.spool.check_writable), 5)
+            spool = "ok" if health.spool_error is None else f"write failing: {health.spool_error}"
+        except Exception as exc:  # noqa: BLE001 - reported, not raised
+            spool = f"not writable: {exc or type(exc).__name__}"
+        ok = health.ready and spool == "ok"
+        delivery = "paused (destination failing)" if service.delivery_paused else "running"
+        return JSONResponse({"ready": ok, "kafka": kafka, "spool": spool, "delivery": delivery},
+                            status_code=200 if ok else 503)
+
     settings = ServeSettings(host=host, port=port)
-    return ThreadedServer.start(create_app(None, settings, metrics=service.metrics), settings)
+    app = Starlette(routes=[Route("/readyz", readyz, methods=["GET"]),
+                            Mount("/", app=create_app(None, settings, metrics=service.metrics))])
+    return ThreadedServer.start(app, settings)
 
 
 @click.command()
@@ -46,13 +70,17 @@ def _serve_metrics(service: Any, host: str, port: int) -> Any:
 @click.option("--consumer-config", multiple=True, metavar="KEY=VALUE", help="Extra librdkafka setting (repeatable).")
 @click.option(
     "--metrics-port", type=click.IntRange(1, 65535),
-    help="Serve GET /metrics (Prometheus) and /healthz on this port (needs the serve extra). Default: none.",
+    help="Serve GET /metrics (Prometheus), /healthz and /readyz on this port (needs the serve extra). Default: none.",
+)
+@click.option(
+    "--max-message-bytes", type=click.IntRange(1), default=16 * 1024 * 1024, show_default=True,
+    help="A larger message is dead-lettered unread (the dead letter keeps its first MiB).",
 )
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
 @functools.partial(spool_delivery_options, kafka_flags=False)
 @handle_errors
 def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tuple[str, ...],
-            metrics_port: int | None, metrics_host: str, workers: int | None, batch_size: int | None, synchronous: str | None, **options: Any) -> None:
+            metrics_port: int | None, metrics_host: str, max_message_bytes: int, workers: int | None, batch_size: int | None, synchronous: str | None, **options: Any) -> None:
     """Read OpenLineage events from a Kafka topic (openlineage-python's Kafka transport) and deliver them.
 
     Run any number of these with the same --group to share the topic. Offsets are
@@ -64,7 +92,7 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
       bridge consume --topic openlineage --kafka-bootstrap kafka:9092 \\
           --emitter rest --gms-server http://gms:8080 --state-dir /var/lib/bridge/w1
     """
-    from bridge.consume import ConsumeSettings
+    from bridge.consume import ConsumeHealth, ConsumeSettings
     from bridge.consume import consume as run
     from bridge.spool import SpoolService
 
@@ -72,8 +100,10 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
         options, {"workers": workers, "batch_size": batch_size, "synchronous": synchronous.upper() if synchronous else None}
     )
     source = ConsumeSettings(
-        topic=topic, bootstrap=source_bootstrap, group_id=group, consumer_config=_kafka_setting(consumer_config)
+        topic=topic, bootstrap=source_bootstrap, group_id=group, max_message_bytes=max_message_bytes,
+        consumer_config=_kafka_setting(consumer_config),
     )
+    health = ConsumeHealth()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -84,8 +114,8 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
     http = None
     try:
         if metrics_port is not None:
-            http = _serve_metrics(service, metrics_host, metrics_port)
-        stats = run(service, source, stop=stop)
+            http = _serve_metrics(service, health, metrics_host, metrics_port)
+        stats = run(service, source, stop=stop, health=health)
     except BridgeError as exc:
         fail(exc)
     finally:
@@ -93,4 +123,5 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
             http.stop()
         service.stop()
     click.echo(f"read {stats.messages} message(s): {stats.spooled} event(s) spooled, "
-               f"{stats.dead_lettered} dead-lettered", err=True)
+               f"{stats.dead_lettered} dead-lettered" + (f", {stats.skipped} tombstone(s) skipped" if stats.skipped else ""),
+               err=True)

@@ -69,10 +69,14 @@ class Entry(NamedTuple):
     value: str | None  # the aspect's JSON, for whole values that are merged over a run's events
 
 
-_Slot = tuple[str, str, str]  # (urn, aspect, path)
-_Rows = dict[_Slot, "Entry | None"]
+_Rows = dict[str, dict[tuple[str, str], "Entry | None"]]  # urn -> (aspect, path) -> entry (None: forget)
 
 log = logging.getLogger(__name__)
+
+
+#: After a checkpoint the write-ahead log is cut back to this size; SQLite reuses the log rather
+#: than shrinking it, so without a limit one large write (a big forget_old) would keep its size.
+WAL_SIZE_LIMIT = 64 << 20
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:
@@ -82,6 +86,7 @@ def _connect(path: Path | None) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         # a commit survives the process dying; the memory is an optimisation, not worth an fsync
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     return db
 
 
@@ -216,7 +221,7 @@ class LineageMemory:
             try:
                 _write(self._writer_db, view._dest, rows)
             except Exception as exc:  # noqa: BLE001 - an optimisation: what is not remembered is sent again
-                log.warning("lineage memory write failed", extra={"fields": {"rows": len(rows), "error": str(exc)}})
+                log.warning("lineage memory write failed", extra={"fields": {"entities": len(rows), "error": str(exc)}})
             finally:
                 view._written(rows)
                 with self._idle:
@@ -229,11 +234,11 @@ def _write(db: sqlite3.Connection, dest: int, rows: _Rows) -> None:
     try:
         db.executemany(
             "INSERT OR REPLACE INTO written VALUES (?,?,?,?,?,?,?,?,?)",
-            [(dest, *slot, e.digest, int(e.edge), e.seen, e.sent, e.value) for slot, e in rows.items()
-             if e is not None])  # fmt: skip
+            [(dest, urn, *slot, e.digest, int(e.edge), e.seen, e.sent, e.value)
+             for urn, slots in rows.items() for slot, e in slots.items() if e is not None])  # fmt: skip
         db.executemany(
             "DELETE FROM written WHERE dest = ? AND urn = ? AND aspect = ? AND path = ?",
-            [(dest, *slot) for slot, e in rows.items() if e is None])  # fmt: skip
+            [(dest, urn, *slot) for urn, slots in rows.items() for slot, e in slots.items() if e is None])  # fmt: skip
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -254,8 +259,11 @@ class DestinationMemory:
 
     def load(self, urns: Iterable[str]) -> None:
         """Read what is remembered of these entities in a few queries (before looking many up)."""
+        wanted = set(urns)
         with self._lock:
-            missing = sorted({u for u in urns if u not in self._cache})
+            missing = sorted(u for u in wanted if u not in self._cache)
+            for urn in wanted.difference(missing):
+                self._cache.move_to_end(urn)
         for start in range(0, len(missing), 500):
             chunk = missing[start:start + 500]
             marks = ",".join("?" * len(chunk))
@@ -270,23 +278,20 @@ class DestinationMemory:
             with self._lock:
                 # writes not yet in the file are newer than it: the writer's batches (those handed over
                 # before the read, and since), then what is pending
-                for batch in [*writing, *(b for b in self._writing if all(b is not w for w in writing)),
-                              self._pending]:
-                    for (urn, aspect, path), entry in batch.items():
-                        if urn in found:
-                            if entry is None:
-                                found[urn].pop((aspect, path), None)
-                            else:
-                                found[urn][(aspect, path)] = entry
+                batches = [*writing, *(b for b in self._writing if all(b is not w for w in writing)),
+                           self._pending]
                 for urn, entries in found.items():
-                    if urn not in self._cache:
-                        self._remember(urn, entries)
-
-    def _remember(self, urn: str, entries: dict[tuple[str, str], Entry]) -> None:
-        self._cache[urn] = entries
-        self._cache.move_to_end(urn)
-        while len(self._cache) > self._memory.cache_urns:
-            self._cache.popitem(last=False)
+                    for batch in batches:
+                        for slot, entry in batch.get(urn, {}).items():
+                            if entry is None:
+                                entries.pop(slot, None)
+                            else:
+                                entries[slot] = entry
+                for urn, entries in found.items():
+                    self._cache.setdefault(urn, entries)
+        with self._lock:  # a round's entities all stay, even when there are more than the cache holds
+            while len(self._cache) > max(self._memory.cache_urns, len(wanted)):
+                self._cache.popitem(last=False)
 
     def _entries(self, urn: str) -> dict[tuple[str, str], Entry]:
         entries = self._cache.get(urn)  # (the cache drops the entities loaded longest ago)
@@ -310,16 +315,17 @@ class DestinationMemory:
         """Remember several confirmed slots of one aspect."""
         entries = self._entries(urn)
         with self._lock:
+            pending = self._pending.setdefault(urn, {})
             for path, entry in items:
                 entries[(aspect, path)] = entry
-                self._pending[(urn, aspect, path)] = entry
+                pending[(aspect, path)] = entry
 
     def drop(self, urn: str, aspect: str, path: str) -> None:
         """Forget a slot (its edge was removed from the destination)."""
         entries = self._entries(urn)
         with self._lock:
             entries.pop((aspect, path), None)
-            self._pending[(urn, aspect, path)] = None
+            self._pending.setdefault(urn, {})[(aspect, path)] = None
 
     def stale_edges(self, before: float, limit: int = 1000) -> list[tuple[str, str, str]]:
         """Lineage edges last seen before ``before`` (epoch seconds): ``(urn, aspect, path)``."""

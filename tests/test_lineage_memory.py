@@ -112,3 +112,22 @@ def test_in_process_memory_needs_no_file(tmp_path):
     assert view.get(JOB, "status") == entry("d")
     memory.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_round_larger_than_the_cache_reads_the_file_once_per_chunk_not_once_per_entity(tmp_path):
+    """One event with more datasets than the cache holds must not turn each lookup into a query (issue 12)."""
+    memory = LineageMemory(tmp_path / "m.sqlite3", cache_urns=10)
+    view = memory.destination("rest:x")
+    urns = [f"urn:li:dataset:(urn:li:dataPlatform:hive,t{i},PROD)" for i in range(1200)]
+    view.put_many(urns[0], "status", [("", entry("kept"))])
+    view.commit()
+    memory.flush()
+    selects: list[str] = []
+    memory._db.set_trace_callback(lambda sql: selects.append(sql) if sql.lstrip().startswith("SELECT") else None)
+    view.load(urns)
+    assert [view.get(u, "status") for u in urns[:2]] == [entry("kept"), None]
+    for urn in urns:
+        view.put_many(urn, "status", [("", entry("new"))])
+    assert all(view.get(u, "status") == entry("new") for u in urns)
+    assert len(selects) == 3  # 1,200 entities in chunks of 500
+    memory.close()

@@ -93,7 +93,7 @@ class _Datasets:
         self.outputs = self._add(tr, outputs)
 
     def _add(self, tr: DataHubTranslator, datasets: Iterable[Dataset]) -> list[str]:
-        urns: list[str] = []
+        urns: dict[str, None] = {}  # ordered, and a membership test in O(1)
         for ds in datasets:
             ref = tr.get_dataset_ref(ds)
             urn = tr.get_ref_urn(ref)
@@ -104,9 +104,8 @@ class _Datasets:
                 self.refs[urn] = ref
             else:
                 seen.append(ds)
-            if urn not in urns:
-                urns.append(urn)
-        return urns
+            urns[urn] = None
+        return list(urns)
 
     def urn_of(self, tr: DataHubTranslator, namespace: str, name: str) -> str:
         """URN of a dataset named in column lineage: the event's own dataset if it is one (symlinks applied)."""
@@ -296,16 +295,16 @@ def _dataset_mcps(
             if completed and urn in outputs:
                 out.append(_mcp(urn, "dataset", "operation", _operation(seen, time_ms)))
         if config.emit_upstream_lineage and urn in outputs:
-            upstreams = [u for u in dsets.inputs if u != urn]
+            upstreams = dict.fromkeys(u for u in dsets.inputs if u != urn)
             fine = _fine_grained(tr, dsets, urn) if config.emit_column_lineage else []
             for f in fine:
                 for field_urn in f["upstreams"]:
                     parent = field_urn[len("urn:li:schemaField:(") : field_urn.rindex(",")]
-                    if parent not in upstreams and parent != urn:
-                        upstreams.append(parent)
+                    if parent != urn:
+                        upstreams[parent] = None
             if upstreams:
                 out.append(_mcp(urn, "dataset", "upstreamLineage",
-                                aspects.upstream_lineage(upstreams, time_ms, fine_grained=fine)))  # fmt: skip
+                                aspects.upstream_lineage(list(upstreams), time_ms, fine_grained=fine)))  # fmt: skip
     return out
 
 

@@ -153,9 +153,9 @@ def _job_io(value: Mapping[str, Any], generic: bool) -> list[dict[str, Any]]:
     ops: list[dict[str, Any]] = []
     for old, edges in (("inputDatasets", "inputDatasetEdges"), ("outputDatasets", "outputDatasetEdges"),
                        ("inputDatajobs", "inputDatajobEdges")):  # fmt: skip
-        urns = list(value.get(old) or ())
-        urns.extend(e["destinationUrn"] for e in value.get(edges) or () if e.get("destinationUrn") not in urns)
-        _edges(ops, edges, urns)
+        urns = dict.fromkeys(value.get(old) or ())
+        urns.update((e["destinationUrn"], None) for e in value.get(edges) or () if e.get("destinationUrn"))
+        _edges(ops, edges, list(urns))
     for field in ("inputDatasetFields", "outputDatasetFields"):
         for urn in value.get(field) or ():
             ops.append(_add(f"/{field}/{quote(urn)}", urn))

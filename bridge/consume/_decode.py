@@ -1,0 +1,110 @@
+"""One Kafka message into events to spool, or the reason it is dead-lettered (:func:`decode_message`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from bridge.errors import InvalidEventError
+from bridge.spool import event_key
+
+__all__ = ["DEAD_BODY_LIMIT", "Decoded", "decode_message", "storable"]
+
+#: Dead-lettered message text is cut to this many characters (the message itself stays in Kafka).
+DEAD_BODY_LIMIT = 1024 * 1024
+#: What a message can make the decoder or the validator raise; anything else is a bug and is raised.
+_MESSAGE_ERRORS = (ValueError, TypeError, LookupError, AttributeError, RecursionError, OverflowError)
+
+
+@attrs.frozen(kw_only=True)
+class Decoded:
+    """One message, decoded.
+
+    Attributes:
+        events: ``(ordering key, event JSON)`` pairs to spool (text that encodes to UTF-8).
+        reason: why the message is unusable (it is dead-lettered); ``None`` if usable.
+        raw: the message as text, storable as UTF-8 (undecodable bytes escaped), for the dead letter.
+        skip: a tombstone (no value): nothing to spool, nothing to dead-letter.
+    """
+
+    events: tuple[tuple[str, str], ...] = ()
+    reason: str | None = None
+    raw: str = ""
+    skip: bool = False
+
+
+def storable(text: str, limit: int | None = None) -> str:
+    """``text`` cut to ``limit`` characters, with what UTF-8 cannot encode (lone surrogates) escaped."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _surrogate(exc: UnicodeEncodeError) -> str:
+    bad = exc.object[exc.start] if isinstance(exc.object, str) else "?"
+    return (f"a string holds a lone surrogate \\u{ord(bad):04x} (half of a UTF-16 pair), which is not "
+            "valid Unicode and cannot be stored as UTF-8")
+
+
+def decode_message(value: bytes | None, location: str, *, parse_event: Callable[..., Any] | None = None,
+                   max_bytes: int | None = None) -> Decoded:
+    """Decode one Kafka message into events to spool, or the reason it cannot be used. Never raises for input.
+
+    Args:
+        value: the message value (``None`` for a tombstone).
+        location: ``topic[partition]@offset``, put in front of every reason.
+        parse_event: the validator (``translators.openlineage.parse_event`` by default).
+        max_bytes: longer values are refused unread.
+
+    Returns:
+        A :class:`Decoded`: events (one message may hold a JSON array of them) or a reason.
+    """
+    if value is None:
+        return Decoded(skip=True)
+    if parse_event is None:
+        from translators.openlineage import parse_event
+    if max_bytes is not None and len(value) > max_bytes:
+        raw = value[:DEAD_BODY_LIMIT].decode("utf-8", "backslashreplace")
+        return Decoded(reason=f"{location}: message of {len(value)} bytes is over the {max_bytes}-byte limit "
+                              f"(dead letter keeps its first {len(raw)} characters)", raw=raw)
+    raw = value.decode("utf-8", "backslashreplace")
+    try:
+        text = value.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return Decoded(reason=f"{location}: not valid UTF-8 at byte {exc.start}", raw=raw)
+    if not text.strip():
+        return Decoded(reason=f"{location}: empty message", raw=raw)
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        return Decoded(reason=f"{location}: not usable JSON: nested too deeply", raw=raw)
+    except ValueError as exc:
+        return Decoded(reason=f"{location}: not valid JSON: {exc}", raw=raw)
+    items = data if type(data) is list else [data]
+    if not items:
+        return Decoded(reason=f"{location}: the array holds no events", raw=raw)
+    out = []
+    for index, obj in enumerate(items):
+        where = location if len(items) == 1 else f"{location}[{index}]"
+        try:
+            parse_event(obj, location=where)
+            key = event_key(obj)
+            body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+            body.encode("utf-8")
+            key.encode("utf-8")
+        except InvalidEventError as exc:
+            return Decoded(reason=str(exc) if exc.location else f"{where}: {exc}", raw=raw)
+        except UnicodeEncodeError as exc:
+            return Decoded(reason=f"{where}: {_surrogate(exc)}", raw=raw)
+        except _MESSAGE_ERRORS as exc:
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+            return Decoded(reason=f"{where}: cannot read event: {detail}", raw=raw)
+        out.append((key, body))
+    return Decoded(events=tuple(out), raw=raw)

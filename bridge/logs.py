@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
 from typing import Any
 
-__all__ = ["KeyValueFormatter", "configure_logging", "log_fields"]
+__all__ = ["KeyValueFormatter", "LogThrottle", "configure_logging", "log_fields"]
 
 _SECRET_WORDS = ("token", "password", "authorization", "secret", "api_key", "apikey", "sasl")
 
@@ -30,6 +32,37 @@ def _quote(value: Any) -> str:
 def log_fields(**fields: Any) -> dict[str, Any]:
     """``logger.info("msg", extra=log_fields(urn=..., count=...))``."""
     return {"fields": fields}
+
+
+class LogThrottle:
+    """Says the same thing at most once per ``every`` seconds, then with how many were ``suppressed``.
+
+    For what an attacker or a down server can repeat thousands of times a second
+    (refused connections, a broker's errors): the log stays readable and bounded.
+    """
+
+    def __init__(self, every: float = 60.0, max_keys: int = 1000) -> None:
+        self.every = every
+        self.max_keys = max_keys
+        self._lock = threading.Lock()
+        self._seen: dict[str, list[float]] = {}  # key -> [when last logged, how many suppressed since]
+
+    def log(self, logger: logging.Logger, level: int, msg: str, key: str, **fields: Any) -> None:
+        """Log ``msg`` unless the same ``key`` was logged less than :attr:`every` seconds ago (count it then)."""
+        if not logger.isEnabledFor(level):
+            return
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen is not None and now - seen[0] < self.every:
+                seen[1] += 1
+                return
+            if len(self._seen) >= self.max_keys:
+                self._seen.clear()
+            self._seen[key] = [now, 0]
+        if seen and seen[1]:
+            fields["suppressed"] = int(seen[1])
+        logger.log(level, msg, extra=log_fields(**fields))
 
 
 class KeyValueFormatter(logging.Formatter):

@@ -57,7 +57,7 @@ def _serve_metrics(service: Any, health: Any, host: str, port: int) -> Any:
     settings = ServeSettings(host=host, port=port)
     app = Starlette(routes=[Route("/readyz", readyz, methods=["GET"]),
                             Mount("/", app=create_app(None, settings, metrics=service.metrics))])
-    return ThreadedServer.start(app, settings)
+    return ThreadedServer.start(app, settings, metrics=service.metrics)
 
 
 @click.command()

@@ -59,12 +59,15 @@ def resolve(options: dict[str, Any], serve_overrides: dict[str, Any]) -> tuple[A
     help="Bearer token producers must send ($BRIDGE_TOKEN or [serve] token). Never logged.",
 )
 @click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body (after gzip). Default 16 MiB.")
+@click.option("--max-event-bytes", type=click.IntRange(1024), help="Largest single event (422 above). Default 8 MiB.")
+@click.option("--max-connections", type=click.IntRange(1), help="Open connections at once (503 above). Default 1000.")
 @click.option("--tls-cert", metavar="PEM", help="Serve HTTPS with this certificate (chain) file ([serve] tls_cert).")
 @click.option("--tls-key", metavar="PEM", help="The private key of --tls-cert ([serve] tls_key).")
 @click.option("--noop-route", is_flag=True, hidden=True, help="Benchmark: also serve a no-op endpoint.")
 @spool_delivery_options
 @handle_errors
 def serve(host: str | None, port: int | None, bridge_token: str | None, max_body_bytes: int | None,
+          max_event_bytes: int | None, max_connections: int | None,
           tls_cert: str | None, tls_key: str | None, noop_route: bool, workers: int | None, batch_size: int | None,
           synchronous: str | None, **options: Any) -> None:
     """Accept OpenLineage events over HTTP and deliver them to DataHub, losing nothing.
@@ -83,6 +86,11 @@ def serve(host: str | None, port: int | None, bridge_token: str | None, max_body
     (see `bridge spool`). With no configuration, MCPs go to a DataHub file
     under .bridge-state/.
 
+    Before a request reaches the token check, headers over 64 KiB get 431, a
+    connection that has not sent its headers within 10 s is closed, and
+    connections over --max-connections get 503 ([serve] max_header_bytes,
+    header_timeout, body_timeout, max_connections; see README, "Limits").
+
     \b
     Examples:
       bridge serve
@@ -93,6 +101,7 @@ def serve(host: str | None, port: int | None, bridge_token: str | None, max_body
 
     overrides = {
         "host": host, "port": port, "token": bridge_token, "max_body_bytes": max_body_bytes,
+        "max_event_bytes": max_event_bytes, "max_connections": max_connections,
         "synchronous": synchronous.upper() if synchronous else None, "workers": workers, "batch_size": batch_size,
         "noop_route": noop_route or None, "tls_cert": tls_cert, "tls_key": tls_key,
     }

@@ -9,8 +9,9 @@ Nothing here imports starlette or uvicorn until it is used.
 
 from __future__ import annotations
 
-from bridge.intake._app import LINEAGE_ROUTES, ServeSettings, create_app
+from bridge.intake._app import LINEAGE_ROUTES, create_app
 from bridge.intake._server import BackgroundServer, build_server, serve
+from bridge.intake._settings import ServeSettings
 from bridge.intake.client import PostResult, SendSummary, post_events, send_files
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import signal
 import ssl
 import sys
@@ -10,11 +11,15 @@ import threading
 import time
 from typing import Any
 
+import attrs
+
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError, ConfigError, require
-from bridge.intake._app import ServeSettings, create_app
+from bridge.intake._app import create_app
+from bridge.intake._protocol import guarded_protocol
+from bridge.intake._settings import ServeSettings
 from bridge.logs import log_fields
-from bridge.spool import SpoolService
+from bridge.spool import Metrics, SpoolService
 
 __all__ = ["BackgroundServer", "build_server", "serve"]
 
@@ -46,20 +51,49 @@ def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def build_server(app: Any, settings: ServeSettings) -> Any:
-    """A ``uvicorn.Server`` for ``app`` (uvloop and httptools when installed).
+#: File descriptors kept for everything but connections (the spool, its WAL, the emitter's sockets...).
+_SPARE_FDS = 256
+
+
+def _connection_limit(settings: ServeSettings) -> ServeSettings:
+    """``max_connections``, raising the soft file-descriptor limit for it, or lowering it to fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = settings.max_connections + _SPARE_FDS
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        fits = max(16, soft - _SPARE_FDS)
+        log.warning("fewer connections than asked: the file-descriptor limit is low",
+                    extra=log_fields(max_connections=settings.max_connections, allowed=fits, nofile=soft))
+        return attrs.evolve(settings, max_connections=fits)
+    return settings
+
+
+def build_server(app: Any, settings: ServeSettings, metrics: Metrics | None = None) -> Any:
+    """A ``uvicorn.Server`` for ``app``: httptools behind the connection guards (see
+    :mod:`bridge.intake._protocol`), uvloop when installed.
+
+    Args:
+        metrics: where the guards count what they refuse, and the open connections are read.
 
     Raises:
         ConfigError: the TLS certificate or key cannot be used.
     """
     uvicorn = require("uvicorn", "serve")
+    require("httptools", "serve")
     _check_tls(settings)
+    settings = _connection_limit(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop" if _fast("uvloop") else "asyncio",
-        http="httptools" if _fast("httptools") else "h11",
+        http=guarded_protocol(settings, metrics),
         lifespan="off",
         access_log=False,
         log_config=None,
@@ -69,7 +103,10 @@ def build_server(app: Any, settings: ServeSettings) -> Any:
         ssl_certfile=settings.tls_cert,
         ssl_keyfile=settings.tls_key,
     )
-    return uvicorn.Server(config)
+    server = uvicorn.Server(config)
+    if metrics is not None:
+        metrics.gauge("bridge_http_connections", "Open HTTP connections.", lambda: len(server.server_state.connections))
+    return server
 
 
 def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolService | None = None) -> None:
@@ -87,7 +124,7 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
     sys.setswitchinterval(0.0005)
     service.start()
     try:
-        server = build_server(create_app(service, settings), settings)
+        server = build_server(create_app(service, settings), settings, service.metrics)
         log.warning(
             "bridge serve listening",
             extra=log_fields(
@@ -124,13 +161,14 @@ class ThreadedServer:
         self.thread = thread
 
     @classmethod
-    def start(cls, app: Any, settings: ServeSettings, *, timeout: float = 20.0) -> ThreadedServer:
+    def start(cls, app: Any, settings: ServeSettings, *, timeout: float = 20.0,
+              metrics: Metrics | None = None) -> ThreadedServer:
         """Start serving ``app`` and return once it listens.
 
         Raises:
             BridgeError: it did not start listening within ``timeout`` seconds (the port is taken, say).
         """
-        server = build_server(app, settings)
+        server = build_server(app, settings, metrics)
         thread = threading.Thread(target=server.run, name="bridge-http", daemon=True)
         thread.start()
         deadline = time.monotonic() + timeout
@@ -167,7 +205,8 @@ class BackgroundServer:
     def start(self, timeout: float = 20.0) -> BackgroundServer:
         self.service.start()
         try:
-            self._http = ThreadedServer.start(create_app(self.service, self.settings), self.settings, timeout=timeout)
+            self._http = ThreadedServer.start(create_app(self.service, self.settings), self.settings, timeout=timeout,
+                                              metrics=self.service.metrics)
         except BridgeError:
             self.service.stop()
             raise

@@ -134,6 +134,10 @@ def as_mapping(value: Any, path: str) -> Mapping[str, Any]:
     raise Malformed(path, f"expected an object, got {type(value).__name__}")
 
 
+#: Longest namespace, name or run id: DataHub refuses URNs over 512 bytes, so a longer one can never arrive.
+MAX_IDENTIFIER_CHARS = 512
+
+
 def identity(value: Any, path: str, location: str | None) -> str:
     """A required identifier (namespace, name, run id): a non-empty string.
 
@@ -143,6 +147,11 @@ def identity(value: Any, path: str, location: str | None) -> str:
         InvalidEventError: naming ``path``.
     """
     if type(value) is str:
+        if len(value) > MAX_IDENTIFIER_CHARS:
+            raise InvalidEventError(
+                f"is {len(value)} characters long, over the {MAX_IDENTIFIER_CHARS}-character limit "
+                "(DataHub keeps no URN over 512 bytes)", field=path, location=location
+            )
         if value.strip():
             return value
         raise InvalidEventError(

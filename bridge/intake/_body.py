@@ -1,0 +1,202 @@
+"""A request's body -> the events to spool: token, body limits and timeouts, gzip, JSON, validation.
+
+Everything here refuses with :class:`Refused`: a 4xx status and a JSON body naming the
+field and the reason. Nothing a client sends reaches the spool unless it can be stored
+as it will be read back (valid UTF-8 JSON, each event under the per-event limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from bridge.errors import InvalidEventError
+from bridge.spool import event_key
+
+__all__ = ["Refused", "check_token", "decode_body", "parse_events", "read_body"]
+
+
+class Refused(Exception):
+    """A request answered with a 4xx and a reason."""
+
+    def __init__(self, status: int, error: str, reason: str, *, field: str | None = None, **extra: Any) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.body = {"error": error, "field": field, "reason": reason, **extra}
+
+
+def check_token(headers: Any, token: str | None) -> None:
+    if not token:
+        return
+    header = headers.get("authorization")
+    if not header:
+        raise Refused(401, "unauthorized", "missing 'Authorization: Bearer <token>' header", field="Authorization")
+    scheme, _, credential = header.partition(" ")
+    # Constant-time comparison so the token cannot be guessed byte by byte from timings.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(credential.strip().encode(), token.encode()):
+        raise Refused(403, "forbidden", "the bearer token is not valid", field="Authorization")
+
+
+async def read_body(request: Any, limit: int, timeout: float) -> bytes:
+    """The raw body, at most ``limit`` bytes, sent within ``timeout`` seconds (413 / 408).
+
+    Raises:
+        starlette.requests.ClientDisconnect: the client went away before sending it all.
+    """
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise Refused(413, "too_large", f"body of {length} bytes is over the {limit}-byte limit")
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(413, "too_large", f"body is over the {limit}-byte limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Refused(408, "body_timeout", f"the body took over {timeout:g} s to arrive ({size} bytes came)") from None
+    return b"".join(chunks)
+
+
+def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, every member of a multi-member one, or deflate) within ``limit``."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding in ("identity", ""):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise Refused(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported (use gzip)")
+    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
+    out: list[bytes] = []
+    size, rest = 0, body
+    while True:  # gzip: members one after another (what `cat a.gz b.gz` makes) are one stream
+        inflater = zlib.decompressobj(wbits)
+        try:
+            chunk = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise Refused(400, "invalid_encoding", f"body is not valid {encoding}: {exc}") from exc
+        size += len(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise Refused(413, "too_large", f"decompressed body is over the {limit}-byte limit")
+        if not inflater.eof:
+            raise Refused(400, "invalid_encoding", f"{encoding} body is truncated")
+        out.append(chunk)
+        rest = inflater.unused_data
+        if not rest.strip(b"\0"):  # (gzip tolerates zero padding at the end)
+            return b"".join(out)
+        if encoding == "deflate":
+            raise Refused(400, "invalid_encoding", f"{len(rest)} bytes after the end of the deflate stream")
+
+
+def _loads(body: bytes, fast_loads: Callable[[bytes], Any] | None) -> tuple[Any, bool]:
+    """Decode a request body; returns ``(value, decoded_by_orjson)``.
+
+    orjson reads the usual body several times faster than :func:`json.loads`; what it
+    refuses (NaN/Infinity, integers over 64 bits, lone surrogates, a byte-order mark or
+    UTF-16, which the standard library reads) goes to :func:`json.loads`, so the same
+    bodies are accepted as before -- except what cannot be stored (see :func:`parse_events`).
+    """
+    if fast_loads is not None:
+        try:
+            return fast_loads(body), True
+        except ValueError:
+            pass
+    try:
+        return json.loads(body), False
+    except (ValueError, RecursionError) as exc:
+        reason = f"body is not valid JSON: {exc}" if not isinstance(exc, RecursionError) else "JSON nested too deeply"
+        raise Refused(400, "invalid_json", reason) from exc
+
+
+def _surrogate_path(value: Any, path: str = "") -> str | None:
+    """The JSON path of the first string (or key) holding a lone surrogate, if any."""
+    if isinstance(value, str):
+        return path if _has_surrogate(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _has_surrogate(key):
+                return where
+            found = _surrogate_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int) -> list[tuple[str, str]]:
+    """Validate the events of one request; returns ``(key, compact JSON)`` pairs to spool.
+
+    Args:
+        body: the (decompressed) request body.
+        validate: ``translators.openlineage.validate_event``: rejects exactly what ``parse_event``
+            rejects, with the same field and reason, without building the model (the full parse
+            happens on delivery).
+        fast: the ``orjson`` module when installed.
+        max_event_bytes: largest event as stored (its compact UTF-8 JSON).
+
+    Raises:
+        Refused: 400 for a body that is not JSON; 422 naming the event and field when an event
+            is invalid, holds a lone surrogate (not storable as UTF-8) or is over the size limit.
+    """
+    data, by_orjson = _loads(body, fast.loads if fast is not None else None)
+    single = type(data) is not list
+    items = [data] if single else data
+    if not items:
+        raise Refused(422, "invalid_event", "the array holds no events")
+
+    def encode(obj: Any) -> bytes:
+        if single and by_orjson:  # stored as received: orjson read it, so it is valid UTF-8 JSON
+            return body
+        if by_orjson:
+            return fast.dumps(obj)
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            where = _surrogate_path(obj)
+            raise InvalidEventError("holds a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode "
+                                    "and cannot be stored", field=where or None) from None
+
+    errors: list[dict[str, Any]] = []
+    out: list[tuple[str, str]] = []
+    for index, obj in enumerate(items):
+        try:
+            validate(obj, location=None if single else f"[{index}]")
+            raw = encode(obj)
+            if len(raw) > max_event_bytes:
+                raise InvalidEventError(f"the event is {len(raw)} bytes, over the {max_event_bytes}-byte limit "
+                                        "(serve.max_event_bytes)")
+            out.append((event_key(obj), raw.decode("utf-8")))
+        except InvalidEventError as exc:
+            errors.append({"index": index, "field": exc.field, "reason": exc.reason})
+        except (RecursionError, ValueError, TypeError) as exc:
+            # Only InvalidEventError is expected; anything else is still the input's fault.
+            errors.append({"index": index, "field": None, "reason": f"cannot read event: {type(exc).__name__}: {exc}"})
+    if errors:
+        first = errors[0]
+        prefix = "" if single else f"event [{first['index']}]: "
+        raise Refused(
+            422,
+            "invalid_event",
+            prefix + first["reason"],
+            field=first["field"],
+            errors=errors if not single else None,
+        )
+    return out

@@ -319,7 +319,7 @@ def test_librdkafka_lines_are_rate_limited_and_scrubbed():
         watch.every = 0.0  # the next one is let through, saying how many were held back
         watch.log(logging.ERROR, "%s [%s] %s", "FAIL", "rdkafka#consumer-1",
                   "[thrd:k:9092/bootstrap]: Connect failed: refused (after 3ms in state CONNECT)")
-        assert handler.records[-1].fields["suppressed"] == "499"
+        assert handler.records[-1].fields["suppressed"] == 499
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)

@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from bridge.logs import log_fields
+from bridge.logs import LogThrottle, log_fields
 
 __all__ = ["ConsumeHealth", "KafkaWatch"]
 
@@ -52,13 +51,20 @@ class KafkaWatch:
     replaced by ``***`` in everything logged.
     """
 
-    every = 60.0
-
     def __init__(self, bootstrap: str, health: ConsumeHealth, consumer_config: Mapping[str, Any]) -> None:
         self.bootstrap = bootstrap
         self.health = health
         self._secrets = [str(v) for k, v in consumer_config.items() if _SECRET_KEY.search(k) and len(str(v)) > 3]
-        self._seen: dict[str, list[float]] = {}  # key -> [when last logged, how many suppressed since]
+        self._throttle = LogThrottle(every=60.0)
+
+    @property
+    def every(self) -> float:
+        """Seconds between two lines that say the same thing."""
+        return self._throttle.every
+
+    @every.setter
+    def every(self, value: float) -> None:
+        self._throttle.every = value
 
     def client_config(self) -> dict[str, Any]:
         return {"logger": self, "error_cb": self.on_error, "stats_cb": self.on_stats, "statistics.interval.ms": 1000}
@@ -70,18 +76,7 @@ class KafkaWatch:
 
     def emit(self, level: int, msg: str, key: str, *, to: logging.Logger = kafka_log, **fields: Any) -> None:
         """Log to ``to`` unless the same ``key`` was logged less than :attr:`every` seconds ago (then count it)."""
-        if not to.isEnabledFor(level):
-            return
-        now, seen = time.monotonic(), self._seen.get(key)
-        if seen is not None and now - seen[0] < self.every:
-            seen[1] += 1
-            return
-        if len(self._seen) > 1000:
-            self._seen.clear()
-        self._seen[key] = [now, 0]
-        if seen and seen[1]:
-            fields["suppressed"] = int(seen[1])
-        to.log(level, self.scrub(msg), extra=log_fields(**{k: self.scrub(str(v)) for k, v in fields.items()}))
+        self._throttle.log(to, level, self.scrub(msg), key, **{k: self.scrub(str(v)) for k, v in fields.items()})
 
     def log(self, level: int, fmt: str, *args: Any) -> None:
         """confluent-kafka's ``logger`` interface: ``log(level, "%s [%s] %s", facility, client, text)``."""

@@ -10,18 +10,16 @@ reason) encodes to UTF-8, which is what the spool's insert needs.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import sys
-from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bridge.consume import DEAD_BODY_LIMIT, decode_message, storable
+from tests.mutations import CORPUS_EVENTS, mutated_event
 
-CORPUS = Path(__file__).parent / "corpus" / "openlineage"
-EVENTS = [json.loads(p.read_text()) for p in sorted(CORPUS.rglob("*.json"))][:40]
+EVENTS = CORPUS_EVENTS[:40]
 WHERE = "topic[3]@17"
 
 # Text with lone surrogates among ordinary characters (hypothesis leaves them out by default).
@@ -33,8 +31,6 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
     max_leaves=16,
 )
-_keys = st.sampled_from(["eventType", "eventTime", "run", "job", "inputs", "outputs", "producer", "schemaURL",
-                         "runId", "namespace", "name", "facets", "dataset"])
 
 
 def _compact(obj: object) -> str:
@@ -45,28 +41,13 @@ def _nested(depth: int, opener: bytes, closer: bytes, core: bytes = b"1") -> byt
     return opener * depth + core + closer * depth
 
 
-@st.composite
-def _mutated_event(draw) -> object:
-    """A real event with some fields (top level or one level down) replaced by arbitrary JSON."""
-    event = copy.deepcopy(draw(st.sampled_from(EVENTS)))
-    for key, value in draw(st.dictionaries(_keys, _json, min_size=1, max_size=3)).items():
-        target = draw(st.sampled_from([event, event.get("run"), event.get("job"), event.get("inputs")]))
-        if isinstance(target, dict):
-            target[key] = value
-        elif isinstance(target, list) and target and isinstance(target[0], dict):
-            target[0][key] = value
-        else:
-            event[key] = value
-    return event
-
-
 _messages = st.one_of(
     st.none(),
     st.binary(max_size=300),
     _json.map(lambda v: json.dumps(v).encode()),
     _json.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")),
-    _mutated_event().map(lambda e: json.dumps(e).encode()),
-    st.lists(_mutated_event(), max_size=3).map(lambda es: json.dumps(es).encode()),
+    mutated_event(EVENTS, _json).map(lambda e: json.dumps(e).encode()),
+    st.lists(mutated_event(EVENTS, _json), max_size=3).map(lambda es: json.dumps(es).encode()),
     st.sampled_from(EVENTS).map(lambda e: json.dumps(e).encode()),
     st.integers(1, 3000).map(lambda d: _nested(d, b"[", b"]")),
     st.integers(1, 3000).map(lambda d: _nested(d, b'{"a":', b"}")),

@@ -3,7 +3,6 @@ stays up and the good events sent around the bad ones are delivered."""
 
 from __future__ import annotations
 
-import copy
 import gzip
 import json
 import time
@@ -13,38 +12,22 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-CORPUS = Path(__file__).parent / "corpus" / "openlineage"
-EVENTS = [json.loads(p.read_text()) for p in sorted(CORPUS.rglob("*.json"))]
+from tests.mutations import CORPUS_EVENTS, mutated_event
+
+EVENTS = CORPUS_EVENTS
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-_keys = st.sampled_from(["eventType", "eventTime", "run", "job", "inputs", "outputs", "producer", "schemaURL",
-                         "dataset", "runId", "namespace", "name", "facets"])
-
-
-@st.composite
-def _mutated_event(draw):
-    """A real event with some fields (top level or one level down) replaced by arbitrary JSON."""
-    event = copy.deepcopy(draw(st.sampled_from(EVENTS)))
-    for key, value in draw(st.dictionaries(_keys, _json, min_size=1, max_size=3)).items():
-        target = draw(st.sampled_from([event, event.get("run"), event.get("job"), event.get("inputs")]))
-        if isinstance(target, dict):
-            target[key] = value
-        elif isinstance(target, list) and target and isinstance(target[0], dict):
-            target[0][key] = value
-        else:
-            event[key] = value
-    return json.dumps(event).encode()
-
+_event_bytes = mutated_event(EVENTS, _json).map(lambda e: json.dumps(e).encode())
 
 _bodies = st.one_of(
     st.binary(max_size=512),
     _json.map(lambda v: json.dumps(v).encode()),
-    _mutated_event(),
-    st.lists(_mutated_event(), min_size=1, max_size=3).map(lambda parts: b"[" + b",".join(parts) + b"]"),
+    _event_bytes,
+    st.lists(_event_bytes, min_size=1, max_size=3).map(lambda parts: b"[" + b",".join(parts) + b"]"),
     st.text(max_size=200).map(str.encode),
 )
 

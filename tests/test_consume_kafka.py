@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 
+import attrs
 import pytest
 
 from bridge.config import BridgeConfig
@@ -105,15 +106,19 @@ def test_kafka_transport_to_bridge_consume(kafka_broker_server, tmp_path):
         service.stop()
 
     # A restarted worker of the same group starts after the committed offsets: it reads only what is new.
+    # This one never delivers: its offset is not committed, and on stop its spool lets the event go
+    # (the partition's next reader reads it again from Kafka).
     client.emit(next(_ol_events(1)))
     again = SpoolService(BridgeConfig(state_dir=str(tmp_path / "state2")), deliver=False).start()
     try:
         stop2 = threading.Event()
         timer = threading.Timer(60, stop2.set)
         timer.start()
-        stats2 = consume(again, settings, stop=stop2, on_commit=lambda stats: stop2.set())
+        stats2 = consume(again, attrs.evolve(settings, drain_timeout=0.5), stop=stop2,
+                         on_commit=lambda stats: stop2.set() if stats.spooled else None)
         timer.cancel()
         assert (stats2.messages, stats2.spooled) == (1, 1)
-        assert again.spool.depth() == 1
+        assert _committed(bootstrap, group, topic, 1) == n + 2
+        assert again.spool.depth() == 0
     finally:
         again.stop()

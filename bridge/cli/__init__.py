@@ -23,6 +23,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bridge.cli.deliver", "check"),
     ("bridge.cli.serve", "serve"),
     ("bridge.cli.consume", "consume"),
+    ("bridge.cli.consume", "replay_dead"),
     ("bridge.cli.spool", "spool"),
     ("bridge.cli.memory", "memory"),
 ]

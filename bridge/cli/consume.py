@@ -13,7 +13,7 @@ from bridge.cli.options import fail, handle_errors
 from bridge.cli.serve import resolve, spool_delivery_options
 from bridge.errors import BridgeError
 
-__all__ = ["consume"]
+__all__ = ["consume", "replay_dead"]
 
 
 def _kafka_setting(values: tuple[str, ...]) -> dict[str, str]:
@@ -29,8 +29,9 @@ def _kafka_setting(values: tuple[str, ...]) -> dict[str, str]:
 def _serve_metrics(service: Any, health: Any, host: str, port: int) -> Any:
     """``GET /metrics``, ``/healthz`` and ``/readyz`` for this worker, in a thread.
 
-    ``/metrics`` and ``/healthz`` are those of ``bridge serve``; ``/readyz`` answers 503 while the Kafka
-    broker is unreachable (or not reached yet) or the spool cannot be written.
+    ``/metrics`` and ``/healthz`` are those of ``bridge serve`` plus the consumer's (lag per partition,
+    rebalances, paused); ``/readyz`` answers 503 while the Kafka broker is unreachable (or not reached
+    yet), the spool cannot be written, or the destination is failing (delivery paused).
     """
     import asyncio
 
@@ -49,8 +50,8 @@ def _serve_metrics(service: Any, health: Any, host: str, port: int) -> Any:
             spool = "ok" if health.spool_error is None else f"write failing: {health.spool_error}"
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             spool = f"not writable: {exc or type(exc).__name__}"
-        ok = health.ready and spool == "ok"
         delivery = "paused (destination failing)" if service.delivery_paused else "running"
+        ok = health.ready and spool == "ok" and not service.delivery_paused
         return JSONResponse({"ready": ok, "kafka": kafka, "spool": spool, "delivery": delivery},
                             status_code=200 if ok else 503)
 
@@ -77,15 +78,30 @@ def _serve_metrics(service: Any, health: Any, host: str, port: int) -> Any:
     help="A larger message is dead-lettered unread (the dead letter keeps its first MiB).",
 )
 @click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address for --metrics-port.")
+@click.option(
+    "--dead-letter-topic", metavar="TOPIC",
+    help="Send what cannot be delivered (not an event, rejected by DataHub) to this topic, with the reason and "
+         "the source partition and offset in headers; `bridge replay-dead --from-topic` sends them back. "
+         "Default: dead letters stay in this worker's spool only (`bridge spool dead`).",
+)
+@click.option(
+    "--max-pending", type=click.IntRange(1), default=5000, show_default=True,
+    help="Events read and not delivered yet, at most: reading pauses there (and while the destination is down).",
+)
 @functools.partial(spool_delivery_options, kafka_flags=False)
 @handle_errors
 def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tuple[str, ...],
-            metrics_port: int | None, metrics_host: str, max_message_bytes: int, workers: int | None, batch_size: int | None, synchronous: str | None, **options: Any) -> None:
+            metrics_port: int | None, metrics_host: str, max_message_bytes: int, dead_letter_topic: str | None,
+            max_pending: int, workers: int | None, batch_size: int | None, synchronous: str | None,
+            **options: Any) -> None:
     """Read OpenLineage events from a Kafka topic (openlineage-python's Kafka transport) and deliver them.
 
-    Run any number of these with the same --group to share the topic. Offsets are
-    committed only after events are durable in this worker's spool, so a crash
-    re-reads instead of losing. Give each worker its own --state-dir.
+    Run any number of these with the same --group to share the topic. Kafka is
+    the log: a partition's offset is committed only up to the events the
+    destination has acknowledged, so a worker killed with its disk loses
+    nothing; whoever gets its partitions reads the rest again. While the
+    destination is down, reading pauses (the worker stays in the group). Give
+    each worker its own --state-dir: it is a cache, not a copy to keep.
 
     \b
     Example:
@@ -101,16 +117,14 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
     )
     source = ConsumeSettings(
         topic=topic, bootstrap=source_bootstrap, group_id=group, max_message_bytes=max_message_bytes,
-        consumer_config=_kafka_setting(consumer_config),
+        max_pending=max_pending, dead_letter_topic=dead_letter_topic, consumer_config=_kafka_setting(consumer_config),
     )
     health = ConsumeHealth()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    # Offsets are committed once events are in the spool: by default only after a flush to disk, since
-    # (unlike an HTTP producer) Kafka will not send an event again once its offset is committed.
-    spool_sync = settings.synchronous if synchronous or "synchronous" in config.serve else "FULL"
-    service = SpoolService(config, delivery=settings.delivery, synchronous=spool_sync).start()
+    # The spool is a cache here (offsets wait for delivery), so it need not be flushed to disk per write.
+    service = SpoolService(config, delivery=settings.delivery, synchronous=settings.synchronous).start()
     http = None
     try:
         if metrics_port is not None:
@@ -123,5 +137,38 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
             http.stop()
         service.stop()
     click.echo(f"read {stats.messages} message(s): {stats.spooled} event(s) spooled, "
-               f"{stats.dead_lettered} dead-lettered" + (f", {stats.skipped} tombstone(s) skipped" if stats.skipped else ""),
-               err=True)
+               f"{stats.dead_lettered} dead-lettered" + (f", {stats.skipped} tombstone(s) skipped" if stats.skipped else "")
+               + (f", {stats.forwarded} sent to {dead_letter_topic}" if dead_letter_topic else ""), err=True)
+
+
+@click.command("replay-dead")
+@click.option("--from-topic", required=True, metavar="TOPIC", help="The dead-letter topic (`consume --dead-letter-topic`).")
+@click.option(
+    "--kafka-bootstrap", "bootstrap", required=True, envvar="BRIDGE_CONSUME_BOOTSTRAP", metavar="HOST:PORT",
+    help="Bootstrap servers of the cluster holding the topics.",
+)
+@click.option("--to-topic", metavar="TOPIC", help="Send them here instead of the topic each came from.")
+@click.option("--group", default="bridge-replay-dead", show_default=True,
+              help="Remembers what was replayed: each dead letter is sent back once per group.")
+@click.option("--consumer-config", multiple=True, metavar="KEY=VALUE",
+              help="Extra librdkafka setting (repeatable; security settings are used for sending too).")
+@handle_errors
+def replay_dead(from_topic: str, bootstrap: str, to_topic: str | None, group: str, consumer_config: tuple[str, ...]) -> None:
+    """Send the dead letters of a dead-letter topic back to the topic they came from, once fixed.
+
+    Reads what this --group has not replayed yet and was dead-lettered before it
+    started, re-sends each message with its key (acks=all), then marks them
+    replayed and exits. The `bridge consume` workers read them again like any event.
+
+    \b
+    Example:
+      bridge replay-dead --from-topic openlineage-dead --kafka-bootstrap kafka:9092
+    """
+    from bridge.consume import replay_dead as run
+
+    try:
+        stats = run(from_topic, bootstrap, group=group, to_topic=to_topic, config=_kafka_setting(consumer_config))
+    except BridgeError as exc:
+        fail(exc)
+    where = ", ".join(f"{count} to {topic}" for topic, count in sorted(stats.by_topic.items())) or "nothing to replay"
+    click.echo(f"replayed {stats.sent} dead letter(s) from {from_topic}: {where}", err=True)

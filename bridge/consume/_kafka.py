@@ -26,11 +26,13 @@ class ConsumeHealth:
         kafka: ``connecting`` (no broker answered yet), ``reachable`` or ``unreachable``.
         kafka_error: the last connection error librdkafka reported (secrets removed).
         spool_error: why the last spool write failed; ``None`` once one works again.
+        partitions: the running loop's :class:`~bridge.consume._partitions.Partitions` (owned, paused, lag).
     """
 
     kafka: str = "connecting"
     kafka_error: str | None = None
     spool_error: str | None = None
+    partitions: Any = None
 
     @property
     def ready(self) -> bool:
@@ -100,7 +102,8 @@ class KafkaWatch:
 
     def on_stats(self, text: str) -> None:
         try:
-            brokers = json.loads(text).get("brokers") or {}
+            stats = json.loads(text)
+            brokers = stats.get("brokers") or {}
         except (ValueError, AttributeError):
             return
         if any(isinstance(b, dict) and b.get("state") == "UP" for b in brokers.values()):

@@ -1,27 +1,33 @@
-"""The consume loop (:func:`consume`): poll a batch, spool it, then commit its offsets."""
+"""The consume loop (:func:`consume`): poll a batch, spool it, and commit each partition's offset up to
+what the destination has acknowledged (see :mod:`bridge.consume._partitions`)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
 import attrs
 
-from bridge.consume._decode import DEAD_BODY_LIMIT, Decoded, decode_message, storable
+from bridge.consume._dead_topic import DeadLetterTopic, producer_settings
+from bridge.consume._decode import Decoded, decode_message
 from bridge.consume._kafka import ConsumeHealth, KafkaWatch
+from bridge.consume._partitions import Partitions
+from bridge.consume._store import Polled, SpoolDown, store
 from bridge.errors import ConfigError, DeliveryError, require
 from bridge.logs import log_fields
-from bridge.spool import SpoolClosedError, SpoolService
+from bridge.spool import SpoolService
 
 __all__ = ["ConsumeSettings", "ConsumeStats", "consume"]
 
 log = logging.getLogger("bridge.consume")
 
-_REASON_LIMIT = 2000
 _BACKOFF = (1.0, 30.0)  # first and longest pause before reading a batch again after a spool failure
+_COMMIT_EVERY = 0.5  # seconds between two commits of what was delivered
+_LAG_EVERY = 5.0  # seconds between two looks at the partitions' ends (for the lag gauge)
 
 
 @attrs.frozen(kw_only=True)
@@ -32,11 +38,17 @@ class ConsumeSettings:
         topic: the OpenLineage topic.
         bootstrap: Kafka bootstrap servers.
         group_id: consumer group shared by all workers.
-        batch_size: most messages per poll (committed together).
+        batch_size: most messages per poll.
         poll_timeout: seconds to wait for messages per poll.
         auto_offset_reset: where a new group starts (``earliest`` reads what was written before).
         max_message_bytes: a larger message is dead-lettered unread (its first
             :data:`DEAD_BODY_LIMIT` characters are kept; the message stays in Kafka).
+        max_pending: read events not delivered yet, at most; reading pauses there (and while the
+            destination is down) and resumes at half.
+        drain_timeout: seconds a stopping worker waits for what it read to be delivered (not when the
+            destination is failing); what is left is read again by the partition's next owner.
+        dead_letter_topic: send dead letters here (and let a partition's offset move past one only
+            once the broker has it); ``None``: dead letters stay in this worker's spool only.
         consumer_config: extra librdkafka settings (security, SASL, ...); never logged.
     """
 
@@ -47,6 +59,9 @@ class ConsumeSettings:
     poll_timeout: float = 0.5
     auto_offset_reset: str = "earliest"
     max_message_bytes: int = 16 * 1024 * 1024
+    max_pending: int = 5000
+    drain_timeout: float = 10.0
+    dead_letter_topic: str | None = None
     consumer_config: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @classmethod
@@ -66,101 +81,10 @@ class ConsumeStats:
     dead_lettered: int = 0
     skipped: int = 0
     commits: int = 0
+    forwarded: int = 0
 
 
-@attrs.frozen
-class _Polled:
-    topic: str
-    partition: int
-    offset: int
-    location: str
-    decoded: Decoded
-
-
-class _SpoolDown(Exception):
-    """The spool failed for a reason of its own; ``index``: the first polled message not stored."""
-
-    def __init__(self, error: BaseException, index: int) -> None:
-        super().__init__(f"{type(error).__name__}: {error}")
-        self.index = index
-
-
-def _spool_down(exc: BaseException) -> bool:
-    """Whether a spool write failed for a reason no message causes (disk full, I/O error, closed database)."""
-    import sqlite3
-
-    if isinstance(exc, (sqlite3.DataError, sqlite3.IntegrityError)):
-        return False  # about the row's values: the message's fault
-    return isinstance(exc, (sqlite3.Error, OSError))
-
-
-def _dead_row(polled: _Polled, reason: str, body: str | None = None) -> tuple[str, str, str]:
-    raw = polled.decoded.raw if body is None else body
-    return f"kafka:{polled.location}", storable(raw, DEAD_BODY_LIMIT), storable(reason, _REASON_LIMIT)
-
-
-def _write(service: SpoolService, batch: list[_Polled]) -> None:
-    good = [event for polled in batch for event in polled.decoded.events]
-    dead = [_dead_row(p, p.decoded.reason) for p in batch if p.decoded.reason is not None]
-    if good:
-        service.submit(good).result()
-    if dead:
-        cast(Any, service.spool).add_dead(dead).result()
-
-
-def _store(service: SpoolService, batch: list[_Polled], stats: ConsumeStats) -> None:
-    """Spool the batch's events and dead letters; if the spool refuses them, find the message(s) it refuses.
-
-    Raises:
-        _SpoolDown: the spool itself failed; messages from ``index`` on are not stored.
-        SpoolClosedError: the spool was closed.
-    """
-    culprits = 0
-    try:
-        _write(service, batch)
-    except SpoolClosedError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - classified: the spool's own failure, or one message's
-        if _spool_down(exc):
-            raise _SpoolDown(exc, 0) from exc
-        log.warning("spooling a polled batch failed: spooling its messages one by one",
-                    extra=log_fields(error=f"{type(exc).__name__}: {exc}", messages=len(batch)))
-        for index, polled in enumerate(batch):
-            try:
-                _write(service, [polled])
-                continue
-            except SpoolClosedError:
-                raise
-            except Exception as one:  # noqa: BLE001 - classified as above
-                if _spool_down(one):
-                    raise _SpoolDown(one, index) from one
-                reason = polled.decoded.reason or f"{polled.location}: could not be spooled: {type(one).__name__}: {one}"
-            # Only this message is refused: dead-letter it (or, if even that fails, its reason alone).
-            rows = [_dead_row(polled, reason), _dead_row(polled, ascii(reason), body="")]
-            for row in rows:
-                try:
-                    cast(Any, service.spool).add_dead([row]).result()
-                    break
-                except Exception as dead:  # noqa: BLE001 - classified as above
-                    if _spool_down(dead) or row is rows[-1]:
-                        raise _SpoolDown(dead, index) from dead
-            batch[index] = attrs.evolve(polled, decoded=Decoded(reason=reason))
-            culprits += 1
-    dead = sum(p.decoded.reason is not None for p in batch)
-    skipped = sum(p.decoded.skip for p in batch)
-    spooled = sum(len(p.decoded.events) for p in batch)
-    stats.messages += len(batch)
-    stats.spooled += spooled
-    stats.dead_lettered += dead
-    stats.skipped += skipped
-    service.metrics.inc("received", spooled + dead)
-    service.metrics.inc("dead_lettered", dead)
-    for reason, count in (("invalid_event", dead - culprits), ("unstorable", culprits), ("tombstone", skipped)):
-        if count:
-            service.metrics.reject(reason, count)
-
-
-def _rewind(consumer: Any, ck: Any, remaining: list[_Polled]) -> None:
+def _rewind(consumer: Any, ck: Any, remaining: list[Polled]) -> None:
     """Make the next poll read ``remaining`` again (their offsets are not committed)."""
     first: dict[tuple[str, int], int] = {}
     for polled in remaining:
@@ -173,6 +97,22 @@ def _rewind(consumer: Any, ck: Any, remaining: list[_Polled]) -> None:
             log.info("cannot rewind", extra=log_fields(partition=f"{topic}[{partition}]", error=str(exc)))
 
 
+def _consumer_config(settings: ConsumeSettings, watch: KafkaWatch) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap,
+        "group.id": settings.group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": settings.auto_offset_reset,
+        "enable.partition.eof": False,
+        # Incremental rebalances: a worker joining or leaving moves only the partitions that must move.
+        "partition.assignment.strategy": "cooperative-sticky",
+        # Polling goes on while the partitions are paused, so a long outage never drops a worker from the group.
+        "max.poll.interval.ms": 300000,
+        **watch.client_config(),
+        **dict(settings.consumer_config),
+    }
+
+
 def consume(
     service: SpoolService,
     settings: ConsumeSettings,
@@ -182,12 +122,12 @@ def consume(
     health: ConsumeHealth | None = None,
     decode: Callable[[bytes | None, str], Decoded] | None = None,
 ) -> ConsumeStats:
-    """Read the topic into the spool until ``stop`` is set.
+    """Read the topic into the spool until ``stop`` is set; commit offsets as events are delivered.
 
     Args:
         service: a started :class:`~bridge.spool.SpoolService` (its workers deliver).
         settings: topic, bootstrap, group.
-        stop: set it to end the loop (after the current batch is spooled and committed).
+        stop: set it to end the loop (what was delivered by then is committed).
         on_commit: called with the :class:`ConsumeStats` after each commit (progress, tests).
         health: kept up to date while the loop runs (for a readiness probe).
         decode: ``(value, location) -> Decoded`` for one message; :func:`decode_message` by default.
@@ -206,32 +146,42 @@ def consume(
     if decode is None:
         decode = functools.partial(decode_message, max_bytes=settings.max_message_bytes)
     watch = KafkaWatch(settings.bootstrap, health, settings.consumer_config)
-    config = {
-        "bootstrap.servers": settings.bootstrap,
-        "group.id": settings.group_id,
-        "enable.auto.commit": False,
-        "auto.offset.reset": settings.auto_offset_reset,
-        "enable.partition.eof": False,
-        **watch.client_config(),
-        **dict(settings.consumer_config),
-    }
+    config = _consumer_config(settings, watch)
+    spool = service.spool
+    assert spool is not None, "SpoolService.start() was not called"
+    dead_topic = None
     try:
         consumer = ck.Consumer(config)
+        if settings.dead_letter_topic:
+            dead_topic = DeadLetterTopic(settings.dead_letter_topic,
+                                         producer_settings(settings.bootstrap, settings.consumer_config), watch.scrub)
     except ck.KafkaException as exc:
         raise ConfigError(f"cannot create the Kafka consumer: {watch.scrub(str(exc))}", key="consume") from exc
-    consumer.subscribe([settings.topic])
-    service.metrics.gauge("bridge_kafka_reachable", "1 while the Kafka broker answers, else 0.",
-                          lambda: float(health.kafka == "reachable"))
+    # What an earlier run spooled and did not deliver was never committed: Kafka gives it again to
+    # whoever owns its partition now, so the spool keeps no second copy.
+    dropped = spool.forget_sources(dead=dead_topic is not None).result()
+    if dropped:
+        log.warning("undelivered events of an earlier run dropped: they are read again from Kafka",
+                    extra=log_fields(events=dropped))
+    partitions = Partitions(consumer, ck, spool, forwarding=dead_topic is not None, metrics=service.metrics,
+                            cooperative="cooperative" in str(config["partition.assignment.strategy"]))
+    health.partitions = partitions
+    consumer.subscribe([settings.topic], on_assign=partitions.on_assign, on_revoke=partitions.on_revoke,
+                       on_lost=partitions.on_lost)
+    _gauges(service, health, partitions)
     stats = ConsumeStats()
     log.warning(
         "bridge consume reading",
-        extra=log_fields(topic=settings.topic, bootstrap=settings.bootstrap, group=settings.group_id),
+        extra=log_fields(topic=settings.topic, bootstrap=settings.bootstrap, group=settings.group_id,
+                         dead_letter_topic=settings.dead_letter_topic),
     )
     pause = _BACKOFF[0]
+    last_commit = last_lag = 0.0
     try:
         while not stop.is_set():
+            _pace(service, settings, partitions)
             messages = consumer.consume(num_messages=settings.batch_size, timeout=settings.poll_timeout)
-            batch: list[_Polled] = []
+            batch: list[Polled] = []
             for message in messages:
                 error = message.error()
                 if error is not None:
@@ -240,35 +190,89 @@ def consume(
                     watch.emit(logging.WARNING, "kafka consumer error", f"error:{error.code()}", error=str(error))
                     continue
                 location = f"{message.topic()}[{message.partition()}]@{message.offset()}"
-                batch.append(_Polled(message.topic(), message.partition(), message.offset(), location,
-                                     decode(message.value(), location)))
-            if not batch:
-                continue
-            watch.reachable()
-            try:
-                _store(service, batch, stats)
-            except _SpoolDown as exc:
-                # Not the messages' fault: keep them, commit nothing, read them again after a pause.
-                health.spool_error = str(exc)
-                watch.emit(logging.ERROR, "spool write failed: offsets not committed, reading the batch again",
-                           "spool", to=log, error=str(exc), pause=pause)
-                _rewind(consumer, ck, batch[exc.index:])
-                stop.wait(pause)
-                pause = min(pause * 2, _BACKOFF[1])
-                continue
-            if health.spool_error is not None:
-                log.warning("spool writes work again")
-            health.spool_error, pause = None, _BACKOFF[0]
-            # Only now that every polled event is durable may Kafka forget them.
-            try:
-                consumer.commit(asynchronous=False)
-            except ck.KafkaException as exc:
-                # A rebalance took the partitions away: the next owner re-reads (at-least-once).
-                log.warning("offset commit failed", extra=log_fields(error=watch.scrub(str(exc))))
-                continue
+                batch.append(Polled(message.topic(), message.partition(), message.offset(), location,
+                                    decode(message.value(), location)))
+            if batch:
+                watch.reachable()
+                try:
+                    store(service, batch, stats)
+                except SpoolDown as exc:
+                    # Not the messages' fault: keep them unread, read them again after a pause.
+                    partitions.stored((p.topic, p.partition, p.offset) for p in batch[:exc.index])
+                    health.spool_error = str(exc)
+                    watch.emit(logging.ERROR, "spool write failed: reading the batch again after a pause",
+                               "spool", to=log, error=str(exc), pause=pause)
+                    _rewind(consumer, ck, batch[exc.index:])
+                    stop.wait(pause)
+                    pause = min(pause * 2, _BACKOFF[1])
+                    continue
+                partitions.stored((p.topic, p.partition, p.offset) for p in batch)
+                if health.spool_error is not None:
+                    log.warning("spool writes work again")
+                health.spool_error, pause = None, _BACKOFF[0]
+            if dead_topic is not None:
+                stats.forwarded += dead_topic.forward(spool)
+            if health.kafka == "reachable" and time.monotonic() - last_lag >= _LAG_EVERY:
+                last_lag = time.monotonic()
+                partitions.refresh_lag()
+            if time.monotonic() - last_commit >= _COMMIT_EVERY or stop.is_set():
+                last_commit = time.monotonic()
+                if partitions.commit():
+                    stats.commits += 1
+                    if on_commit is not None:
+                        on_commit(stats)
+        _drain(consumer, service, settings, partitions, dead_topic)
+        if partitions.commit():
             stats.commits += 1
-            if on_commit is not None:
-                on_commit(stats)
     finally:
+        if dead_topic is not None:
+            dead_topic.close()
         consumer.close()
+        health.partitions = None
     return stats
+
+
+def _drain(consumer: Any, service: SpoolService, settings: ConsumeSettings, partitions: Partitions,
+           dead_topic: DeadLetterTopic | None) -> None:
+    """On stop: read nothing more; give delivery up to ``drain_timeout`` to finish what was read (unless the
+    destination is failing), committing as it goes. What is left is read again by the next owner."""
+    spool = service.spool
+    assert spool is not None
+    partitions.pause("stopping")
+    deadline = time.monotonic() + settings.drain_timeout
+    while time.monotonic() < deadline and not service.delivery_paused:
+        if dead_topic is not None:
+            dead_topic.forward(spool)
+        partitions.commit()
+        if not spool.depth() and not (dead_topic is not None and spool.to_forward(1)):
+            return
+        consumer.consume(num_messages=1, timeout=0.1)  # keeps the membership; paused: reads nothing
+
+
+def _pace(service: SpoolService, settings: ConsumeSettings, partitions: Partitions) -> None:
+    """Pause reading while the destination is down or too much is undelivered; resume when it catches up."""
+    depth = service.spool.depth() if service.spool is not None else 0
+    if service.delivery_paused:
+        partitions.pause("the destination is failing")
+    elif depth >= settings.max_pending:
+        partitions.pause(f"{depth} events read and not delivered yet (max_pending {settings.max_pending})")
+    elif partitions.paused and depth <= settings.max_pending // 2:
+        partitions.resume()
+
+
+def _gauges(service: SpoolService, health: ConsumeHealth, partitions: Partitions) -> None:
+    metrics = service.metrics
+    metrics.gauge("bridge_kafka_reachable", "1 while the Kafka broker answers, else 0.",
+                  lambda: float(health.kafka == "reachable"))
+    metrics.gauge("bridge_kafka_partitions_owned", "Partitions this worker reads.", lambda: float(len(partitions.owned)))
+    metrics.gauge("bridge_kafka_paused", "1 while reading is paused (destination down or too much undelivered).",
+                  lambda: float(partitions.paused))
+    metrics.gauge_family("bridge_kafka_consumer_lag", "Messages of a partition not yet delivered (the log end "
+                         "minus the committed offset), per owned partition.", "partition", lambda: dict(partitions.lag))
+    metrics.gauge("bridge_oldest_undelivered_age_seconds", "Age of the oldest event read and not yet delivered "
+                  "(0 when none).", lambda: _oldest_age(service))
+
+
+def _oldest_age(service: SpoolService) -> float:
+    age = service.spool.status()["oldest_pending_age_s"] if service.spool is not None else None
+    return float(age or 0.0)

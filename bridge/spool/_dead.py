@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bridge.spool._records import DeadLetter, Read, bucket_of
+from bridge.spool._records import DeadLetter, Read, Source, bucket_of
 from bridge.spool._writer import Op
 
-__all__ = ["add_op", "count", "ids_clause", "letters", "purge_op", "requeue_op"]
+__all__ = ["add_op", "count", "forwarded_op", "ids_clause", "letters", "purge_op", "requeue_op", "to_forward"]
 
 def ids_clause(ids: Sequence[int] | None) -> tuple[str, tuple]:
     """``WHERE id IN (...)`` for those ids, or nothing (all) for ``None``."""
@@ -23,16 +23,37 @@ def ids_clause(ids: Sequence[int] | None) -> tuple[str, tuple]:
     return f"WHERE id IN ({','.join('?' * len(ids)) or 'NULL'})", ids
 
 
-def add_op(items: Iterable[tuple[str, str, str]]) -> Op:
-    """Dead-letter events that never made it into the queue (``(key, body, reason)``); returns how many."""
+def add_op(items: Iterable[tuple[str, str, str]], sources: Sequence[Source] | None = None) -> Op:
+    """Dead-letter events that never made it into the queue (``(key, body, reason)``); returns how many.
+
+    ``sources``: where each came from (a Kafka message): such a dead letter waits to be forwarded to
+    the dead-letter topic, and one from a place already dead-lettered is left out.
+    """
     now = time.time()
-    rows = [(key, body, now, now, 0, reason) for key, body, reason in items]
+    items = list(items)
+    wheres = [(None, None, None)] * len(items) if sources is None else list(sources)
+    rows = [(key, body, now, now, 0, reason, *where, where[0] is not None)
+            for (key, body, reason), where in zip(items, wheres, strict=True)]
 
     def op(conn: Any) -> int:
-        conn.executemany(
-            "INSERT INTO dead(key, body, received, failed_at, attempts, reason) VALUES (?,?,?,?,?,?)", rows
-        )
-        return len(rows)
+        return conn.executemany(
+            "INSERT OR IGNORE INTO dead(key, body, received, failed_at, attempts, reason, source, source_offset,"
+            " source_part, forward) VALUES (?,?,?,?,?,?,?,?,?,?)", rows
+        ).rowcount
+
+    return op
+
+
+def to_forward(read: Read, *, limit: int) -> list[DeadLetter]:
+    """Dead letters of consumed events waiting to be sent to the dead-letter topic, oldest first."""
+    return _letters(read, "WHERE forward = 1 AND source IS NOT NULL", (), limit)
+
+
+def forwarded_op(ids: Sequence[int]) -> Op:
+    """Note that these dead letters are in the dead-letter topic."""
+
+    def op(conn: Any) -> None:
+        conn.executemany("UPDATE dead SET forward = 0 WHERE id = ?", [(i,) for i in ids])
 
     return op
 
@@ -66,15 +87,19 @@ def purge_op(ids: Sequence[int] | None) -> Op:
 def letters(read: Read, *, limit: int, ids: Sequence[int] | None) -> list[DeadLetter]:
     """Dead letters (all, or those ids), oldest first."""
     where, args = ids_clause(ids)
+    return _letters(read, where, args, limit)
+
+
+def _letters(read: Read, where: str, args: tuple, limit: int) -> list[DeadLetter]:
     rows = read(
-        "SELECT id, key, body, received, failed_at, attempts, reason, urn, aspect, status"
-        f" FROM dead {where} ORDER BY id LIMIT ?",
+        "SELECT id, key, body, received, failed_at, attempts, reason, urn, aspect, status, source, source_offset"
+        f" FROM dead {where} ORDER BY id LIMIT ?",  # noqa: S608 - fixed text
         (*args, limit),
     )
     return [
         DeadLetter(
             id=r[0], key=r[1], body=r[2], received=r[3], failed_at=r[4], attempts=r[5],
-            reason=r[6], urn=r[7], aspect=r[8], status=r[9],
+            reason=r[6], urn=r[7], aspect=r[8], status=r[9], source=r[10], source_offset=r[11],
         )
         for r in rows
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 __all__ = ["Metrics"]
 
@@ -53,7 +53,13 @@ _COUNTERS = {
                               "Delivery rounds that failed as a whole (the spool unreadable, a bug; see the error log)."),
     "mcps_emitted": ("bridge_mcps_emitted_total", "MCPs handed to the emitter and confirmed."),
     "mcps_unchanged": ("bridge_mcps_unchanged_total", "MCPs not sent because the same value was already delivered."),
+    "kafka_rebalances": ("bridge_kafka_rebalances_total",
+                         "Consumer-group rebalances this worker took part in (partitions assigned, revoked or lost)."),
 }
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 class Metrics:
@@ -68,6 +74,7 @@ class Metrics:
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._rejected: dict[str, int] = {}
         self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
+        self._families: dict[str, tuple[str, str, Callable[[], Mapping[str, float]]]] = {}
         self.delivery_latency = _Histogram(_LATENCY_BUCKETS)
         self.acceptance_latency = _Histogram(_LATENCY_BUCKETS)
         # Counters reported by a delivery child process: its latest snapshot, plus what
@@ -148,6 +155,10 @@ class Metrics:
         """Register a gauge read at scrape time."""
         self._gauges[name] = (help_text, read)
 
+    def gauge_family(self, name: str, help_text: str, label: str, read: Callable[[], Mapping[str, float]]) -> None:
+        """Register gauges read at scrape time, one per value of ``label`` (``read`` returns value -> gauge)."""
+        self._families[name] = (help_text, label, read)
+
     def render(self) -> str:
         """The Prometheus text exposition of everything."""
         lines: list[str] = []
@@ -169,4 +180,11 @@ class Metrics:
             except Exception:  # noqa: BLE001 - a broken gauge must not break the scrape
                 continue
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {gauge_value:g}"]
+        for name, (help_text, label, read_all) in self._families.items():
+            try:
+                values = dict(read_all())
+            except Exception:  # noqa: BLE001 - as above
+                continue
+            lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
+            lines += [f'{name}{{{label}="{_escape(key)}"}} {value:g}' for key, value in sorted(values.items())]
         return "\n".join(lines) + "\n"

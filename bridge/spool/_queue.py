@@ -10,20 +10,57 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bridge.spool._records import PendingEvent, Read, Settlement, bucket_of
+from bridge.spool._records import PendingEvent, Read, Settlement, Source, bucket_of
 from bridge.spool._writer import Op
 
-__all__ = ["append_op", "depth", "pending", "settle_op", "status"]
+__all__ = ["append_op", "depth", "forget_op", "pending", "settle_op", "status", "undelivered"]
 
 
-def append_op(items: Sequence[tuple[str, str]], received: float | None) -> Op:
-    """Insert ``(ordering key, event JSON)`` pairs in order; returns how many."""
+def append_op(items: Sequence[tuple[str, str]], received: float | None,
+              sources: Sequence[Source] | None = None) -> Op:
+    """Insert ``(ordering key, event JSON)`` pairs in order; returns how many were new.
+
+    ``sources``: where each came from (see :data:`Source`); an event from a place already spooled
+    (a Kafka message read again) is left out.
+    """
     now = time.time() if received is None else received
-    rows = [(bucket_of(key), key, body, now) for key, body in items]
+    if sources is None:
+        rows = [(bucket_of(key), key, body, now) for key, body in items]
+        sql = "INSERT INTO events(bucket, key, body, received) VALUES (?,?,?,?)"
+    else:
+        rows = [(bucket_of(key), key, body, now, *where) for (key, body), where in zip(items, sources, strict=True)]
+        sql = ("INSERT OR IGNORE INTO events(bucket, key, body, received, source, source_offset, source_part)"
+               " VALUES (?,?,?,?,?,?,?)")
 
     def op(conn: Any) -> int:
-        conn.executemany("INSERT INTO events(bucket, key, body, received) VALUES (?,?,?,?)", rows)
-        return len(rows)
+        return conn.executemany(sql, rows).rowcount
+
+    return op
+
+
+def undelivered(read: Read, *, forwarding: bool) -> dict[str, int]:
+    """Per source (``topic[partition]``), the lowest offset not yet delivered: still queued, or (with
+    ``forwarding``) a dead letter not yet sent to the dead-letter topic."""
+    rows = read("SELECT source, min(source_offset) FROM events WHERE source IS NOT NULL GROUP BY source", ())
+    lowest = dict(rows)
+    if forwarding:
+        for source, offset in read("SELECT source, min(source_offset) FROM dead"
+                                   " WHERE forward = 1 AND source IS NOT NULL GROUP BY source", ()):
+            lowest[source] = min(offset, lowest.get(source, offset))
+    return lowest
+
+
+def forget_op(sources: Sequence[str] | None, dead: bool) -> Op:
+    """Drop the queued events (and, with ``dead``, the dead letters not yet forwarded) read from these
+    sources (``None``: all sources); returns how many events. Their offsets were never committed: Kafka
+    gives them again."""
+    where = "source IS NOT NULL" if sources is None else f"source IN ({','.join('?' * len(sources)) or 'NULL'})"
+    args = () if sources is None else tuple(sources)
+
+    def op(conn: Any) -> int:
+        if dead:
+            conn.execute(f"DELETE FROM dead WHERE forward = 1 AND {where}", args)  # noqa: S608 - fixed text
+        return conn.execute(f"DELETE FROM events WHERE {where}", args).rowcount  # noqa: S608 - fixed text
 
     return op
 
@@ -34,11 +71,15 @@ def settle_op(settlement: Settlement) -> Op:
 
     def op(conn: Any) -> None:
         if settlement.dead:
+            # Where a consumed event came from goes with it (for the dead-letter topic); an event
+            # already dropped from the queue (its partition went to another worker) is not kept.
             conn.executemany(
-                "INSERT INTO dead(event_id, key, body, received, failed_at, attempts, reason, urn, aspect, status)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO dead(event_id, key, body, received, failed_at, attempts, reason, urn, aspect,"
+                " status, source, source_offset, source_part, forward)"
+                " SELECT ?,?,?,?,?,?,?,?,?,?, source, source_offset, source_part, source IS NOT NULL"
+                " FROM events WHERE id = ?",
                 [
-                    (e.id, e.key, e.body, e.received, now, e.attempts + 1, reason, urn, aspect, status)
+                    (e.id, e.key, e.body, e.received, now, e.attempts + 1, reason, urn, aspect, status, e.id)
                     for e, reason, urn, aspect, status in settlement.dead
                 ],
             )

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["BUCKETS", "SCHEMA", "DeadLetter", "PendingEvent", "Read", "Settlement", "bucket_of"]
+__all__ = ["BUCKETS", "SCHEMA", "Source", "DeadLetter", "PendingEvent", "Read", "Settlement", "bucket_of"]
 
 BUCKETS = 1024
 
@@ -25,7 +25,10 @@ CREATE TABLE IF NOT EXISTS events(
     received REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt REAL NOT NULL DEFAULT 0,
-    last_error TEXT
+    last_error TEXT,
+    source TEXT,
+    source_offset INTEGER,
+    source_part INTEGER
 );
 -- Only events waiting for a retry are indexed (next_attempt > 0): a new event costs no index write.
 CREATE INDEX IF NOT EXISTS events_retrying ON events(next_attempt) WHERE next_attempt > 0;
@@ -41,7 +44,11 @@ CREATE TABLE IF NOT EXISTS dead(
     reason TEXT NOT NULL,
     urn TEXT,
     aspect TEXT,
-    status INTEGER
+    status INTEGER,
+    source TEXT,
+    source_offset INTEGER,
+    source_part INTEGER,
+    forward INTEGER NOT NULL DEFAULT 0
 );
 -- After a write failed for lack of space, the readiness probe writes (and takes back) a row here
 -- to see whether writes work again.
@@ -49,8 +56,40 @@ CREATE TABLE IF NOT EXISTS probe(id INTEGER PRIMARY KEY, at REAL NOT NULL, pad B
 DROP TABLE IF EXISTS lineage;
 DROP TABLE IF EXISTS delivered;
 """
+#: Columns added since the first release: ``(table, column, declaration)``, added to an older spool on open.
+#: ``source`` / ``source_offset`` / ``source_part``: where a ``bridge consume`` event came from (``topic[partition]``,
+#: the message's offset, the event's index in the message); ``forward``: 1 while a dead letter waits to be
+#: sent to the dead-letter topic.
+_ADDED = (
+    ("events", "source", "TEXT"), ("events", "source_offset", "INTEGER"), ("events", "source_part", "INTEGER"),
+    ("dead", "source", "TEXT"), ("dead", "source_offset", "INTEGER"), ("dead", "source_part", "INTEGER"),
+    ("dead", "forward", "INTEGER NOT NULL DEFAULT 0"),
+)
+_INDEXES = """
+-- One row per Kafka message event: a message read again (after a rewind) is not spooled twice, and
+-- the lowest undelivered offset of a partition is one index lookup.
+CREATE UNIQUE INDEX IF NOT EXISTS events_source ON events(source, source_offset, source_part)
+    WHERE source IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS dead_source ON dead(source, source_offset, source_part) WHERE source IS NOT NULL;
+-- The few dead letters waiting for the dead-letter topic, found without reading the rest.
+CREATE INDEX IF NOT EXISTS dead_forward ON dead(source, source_offset) WHERE forward = 1;
+"""
+
+
+def upgrade(conn: Any) -> None:
+    """Bring a spool written by an earlier version to the current schema (after :data:`SCHEMA`)."""
+    for table, column, declaration in _ADDED:
+        if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    conn.executescript(_INDEXES)
+
+
 # (``lineage``/``delivered``: the lineage memory of earlier versions, before it was keyed by
 # destination and moved to ``memory.sqlite3``; see :mod:`bridge.lineage`.)
+
+
+#: Where a consumed event came from: ``(topic[partition], offset, index of the event in the message)``.
+Source = tuple[str, int, int]
 
 
 @attrs.frozen
@@ -78,6 +117,8 @@ class DeadLetter:
     urn: str | None = None
     aspect: str | None = None
     status: int | None = None
+    source: str | None = None
+    source_offset: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = attrs.asdict(self)

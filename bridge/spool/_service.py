@@ -194,16 +194,19 @@ class SpoolService:
             return
         self._emitter.test_connection()
 
-    def submit(self, items: Sequence[tuple[str, str]]) -> concurrent.futures.Future:
-        """Spool ``(key, event JSON)`` pairs; the future resolves once they are durable."""
+    def submit(self, items: Sequence[tuple[str, str]],
+               sources: Sequence[tuple[str, int, int]] | None = None) -> concurrent.futures.Future:
+        """Spool ``(key, event JSON)`` pairs; the future resolves (to how many were new) once they are durable.
+
+        ``sources``: where each was read from (see :meth:`Spool.append`).
+        """
         if self.spool is None:
             raise RuntimeError("SpoolService.start() was not called")
-        future = self.spool.append(items)
-        count = len(items)
+        future = self.spool.append(items, sources=sources)
 
         def counted(done: concurrent.futures.Future) -> None:
             if done.exception() is None:
-                self.metrics.inc("spooled", count)
+                self.metrics.inc("spooled", done.result())
 
         future.add_done_callback(counted)
         return future

@@ -37,7 +37,7 @@ from bridge.spool._health import (
     raise_noted,
 )
 from bridge.spool._intake import IntakeWriter
-from bridge.spool._records import SCHEMA, DeadLetter, PendingEvent, Settlement
+from bridge.spool._records import SCHEMA, DeadLetter, PendingEvent, Settlement, Source, upgrade
 from bridge.spool._writer import GroupCommit, Op, SpoolClosedError, connect
 
 __all__ = ["DeadLetter", "PendingEvent", "Settlement", "Spool", "SpoolClosedError", "SpoolLockedError"]
@@ -124,6 +124,7 @@ class Spool:
             if verify and (problems := integrity_problems(conns[0], limit=2)):
                 raise SpoolCorruptError(self.path, problems[0] + (" and more" if len(problems) > 1 else ""))
             conns[0].executescript(SCHEMA)
+            upgrade(conns[0])
             conns.append(connect(self.path, self._synchronous))
         except BaseException as exc:
             for conn in conns:
@@ -149,15 +150,18 @@ class Spool:
         """Queue a write; the future resolves (to ``op``'s result) once it is committed."""
         return self._writer.submit(op)
 
-    def append(self, items: Sequence[tuple[str, str]], *, received: float | None = None) -> concurrent.futures.Future:
+    def append(self, items: Sequence[tuple[str, str]], *, received: float | None = None,
+               sources: Sequence[Source] | None = None) -> concurrent.futures.Future:
         """Spool events; the future resolves to the number written once they are durable.
 
         Args:
             items: ``(ordering key, event JSON)`` pairs, in order; events with the same key
                 (a job) are delivered in the order they were appended.
             received: arrival time (epoch seconds); now if omitted.
+            sources: where each event was read from (``bridge consume``); an event from a place
+                already in the queue is not spooled twice.
         """
-        return self.submit(_queue.append_op(items, received))
+        return self.submit(_queue.append_op(items, received, sources))
 
     def append_now(self, items: Sequence[tuple[str, str]], *, received: float | None = None,
                    wait: bool = True, sync: bool = True) -> int | None:
@@ -204,9 +208,21 @@ class Spool:
         """
         self._intake.sync_wal()
 
-    def add_dead(self, items: Iterable[tuple[str, str, str]]) -> concurrent.futures.Future:
-        """Dead-letter events that never made it into the queue (``(key, body, reason)``)."""
-        return self.submit(_dead.add_op(items))
+    def add_dead(self, items: Iterable[tuple[str, str, str]],
+                 sources: Sequence[Source] | None = None) -> concurrent.futures.Future:
+        """Dead-letter events that never made it into the queue (``(key, body, reason)``, and where
+        each was read from)."""
+        return self.submit(_dead.add_op(items, sources))
+
+    def forget_sources(self, sources: Sequence[str] | None = None, *, dead: bool = False) -> concurrent.futures.Future:
+        """Drop what was read from these sources (``topic[partition]``; ``None``: every source) and is
+        not delivered yet: its offsets are not committed, so the partition's next reader reads it again.
+        ``dead``: also the dead letters not yet sent to the dead-letter topic (their offsets wait for them)."""
+        return self.submit(_queue.forget_op(sources, dead))
+
+    def forwarded(self, ids: Sequence[int]) -> concurrent.futures.Future:
+        """Note that these dead letters were sent to the dead-letter topic."""
+        return self.submit(_dead.forwarded_op(ids))
 
     def settle(self, settlement: Settlement) -> concurrent.futures.Future:
         """Record a delivery round: delivered events, dead letters, retries."""
@@ -278,6 +294,14 @@ class Spool:
 
     def dead_count(self) -> int:
         return _dead.count(self._read)
+
+    def undelivered(self, *, forwarding: bool = False) -> dict[str, int]:
+        """Per source (``topic[partition]``), the lowest offset not delivered yet (see :func:`_queue.undelivered`)."""
+        return _queue.undelivered(self._read, forwarding=forwarding)
+
+    def to_forward(self, limit: int = 500) -> list[DeadLetter]:
+        """Dead letters of consumed events waiting for the dead-letter topic."""
+        return _dead.to_forward(self._read, limit=limit)
 
     def status(self) -> dict[str, Any]:
         """Counts and ages: what ``bridge spool status`` prints."""

@@ -364,3 +364,22 @@ def test_reading_pauses_while_datahub_is_down_and_resumes(kafka_broker_server, t
         assert "partitions paused" in workers.log("w1") and "partitions resumed" in workers.log("w1")
     finally:
         workers.close()
+
+
+def test_dead_letters_wait_and_say_why_while_the_dead_letter_topic_cannot_take_them(tmp_path):
+    """Nothing listens where the dead-letter topic should be: the dead letter stays, waiting, and the error is kept
+    (``/readyz`` shows it); its partition's offset does not move past it."""
+    from bridge.consume._dead_topic import DeadLetterTopic
+    from bridge.spool import Spool
+
+    with Spool(tmp_path / "state") as spool:
+        spool.add_dead([("kafka:t[0]@7", "{not json", "t[0]@7: not valid JSON")], [("t[0]", 7, 0)]).result()
+        assert spool.undelivered(forwarding=True) == {"t[0]": 7}
+        topic = DeadLetterTopic("dead", {"bootstrap.servers": f"127.0.0.1:{free_port()}", "message.timeout.ms": 500,
+                                         "enable.idempotence": True, "acks": "all"})
+        assert topic.forward(spool, timeout=5) == 0
+        assert topic.error is not None and "timed out" in topic.error.lower()
+        assert [letter.source_offset for letter in spool.to_forward()] == [7]
+        assert spool.undelivered(forwarding=True) == {"t[0]": 7}
+        assert spool.undelivered(forwarding=False) == {}  # without a dead-letter topic the offset moves on
+        topic.close(timeout=1)

@@ -52,7 +52,10 @@ def _serve_metrics(service: Any, health: Any, host: str, port: int) -> Any:
             spool = f"not writable: {exc or type(exc).__name__}"
         delivery = "paused (destination failing)" if service.delivery_paused else "running"
         ok = health.ready and spool == "ok" and not service.delivery_paused
-        return JSONResponse({"ready": ok, "kafka": kafka, "spool": spool, "delivery": delivery},
+        body = {"ready": ok, "kafka": kafka, "spool": spool, "delivery": delivery}
+        if health.dead_letter_error is not None:
+            body["dead_letter_topic"] = f"send failing (partitions wait): {health.dead_letter_error}"
+        return JSONResponse(body,
                             status_code=200 if ok else 503)
 
     settings = ServeSettings(host=host, port=port)

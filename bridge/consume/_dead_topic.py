@@ -69,6 +69,7 @@ class DeadLetterTopic:
             raise ConfigError(f"cannot create the dead-letter producer: {scrub(str(exc))}",
                               key="dead_letter_topic") from exc
         self.sent = 0
+        self.error: str | None = None  # why the last send failed; ``None`` once one works again
 
     def forward(self, spool: Spool, *, timeout: float = 10.0) -> int:
         """Send what waits (a batch at most); returns how many the broker acked. Never raises for Kafka."""
@@ -104,6 +105,7 @@ class DeadLetterTopic:
         if acked:
             spool.forwarded(acked).result()
             self.sent += len(acked)
+        self.error = self._scrub(failed[-1]) if failed else None
         if failed:
             self._throttle.log(log, logging.ERROR, "dead letters not yet in the dead-letter topic; "
                                "their partitions wait for them", "dlt", topic=self.topic,

@@ -26,17 +26,20 @@ class ConsumeHealth:
         kafka: ``connecting`` (no broker answered yet), ``reachable`` or ``unreachable``.
         kafka_error: the last connection error librdkafka reported (secrets removed).
         spool_error: why the last spool write failed; ``None`` once one works again.
+        dead_letter_error: why dead letters cannot be sent to the dead-letter topic (their partitions
+            wait); ``None`` while they can.
         partitions: the running loop's :class:`~bridge.consume._partitions.Partitions` (owned, paused, lag).
     """
 
     kafka: str = "connecting"
     kafka_error: str | None = None
     spool_error: str | None = None
+    dead_letter_error: str | None = None
     partitions: Any = None
 
     @property
     def ready(self) -> bool:
-        return self.kafka == "reachable" and self.spool_error is None
+        return self.kafka == "reachable" and self.spool_error is None and self.dead_letter_error is None
 
 
 _SECRET_KEY = re.compile(r"password|secret|token|jaas|pem|credential", re.IGNORECASE)

@@ -212,6 +212,7 @@ def consume(
                 health.spool_error, pause = None, _BACKOFF[0]
             if dead_topic is not None:
                 stats.forwarded += dead_topic.forward(spool)
+                health.dead_letter_error = dead_topic.error
             if health.kafka == "reachable" and time.monotonic() - last_lag >= _LAG_EVERY:
                 last_lag = time.monotonic()
                 partitions.refresh_lag()

@@ -1,4 +1,4 @@
-"""``bridge serve``: the OpenLineage HTTP endpoint with a durable spool."""
+"""``bridge serve``: the OpenLineage HTTP endpoint, in front of a durable spool or a Kafka topic."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from bridge.cli.options import config_from_options, emitter_options, fail, handle_errors
 from bridge.errors import BridgeError
@@ -22,7 +23,8 @@ def spool_delivery_options(func: Callable[..., Any], *, kafka_flags: bool = True
             "--synchronous", type=click.Choice(["FULL", "NORMAL"], case_sensitive=False),
             help="When events count as stored. NORMAL: committed to the spool's write-ahead log (survives a "
                  "killed process; flushed to disk within 10 ms). FULL: flushed to disk first (survives power "
-                 "loss; slower at low concurrency). Default: NORMAL for serve, FULL for consume.",
+                 "loss; slower at low concurrency). Default: NORMAL. (For consume the spool is a cache: Kafka keeps "
+                 "every event until it is delivered.)",
         ),
     ]
     func = emitter_options(token_flag="--gms-token", kafka=kafka_flags)(func)
@@ -42,6 +44,9 @@ def resolve(options: dict[str, Any], serve_overrides: dict[str, Any]) -> tuple[A
         value = serve_overrides.pop(key, None)
         if value is not None:
             delivery[key] = value
+    producer_config = serve_overrides.pop("producer_config", None)
+    if producer_config:  # flags on top of the config file's [serve.producer_config]
+        serve_section["producer_config"] = {**(serve_section.get("producer_config") or {}), **producer_config}
     serve_section.update({k: v for k, v in serve_overrides.items() if v is not None})
     serve_section["delivery"] = delivery
     try:
@@ -49,6 +54,34 @@ def resolve(options: dict[str, Any], serve_overrides: dict[str, Any]) -> tuple[A
     except BridgeError as exc:
         fail(exc)
     return config, settings
+
+
+def _key_values(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():  # (not echoed: it may hold a secret)
+            raise click.BadParameter("expected KEY=VALUE, got " + ("no '='" if not sep else "an empty KEY"))
+        out[key.strip()] = value
+    return out
+
+
+#: What makes no sense with --to-topic: serve then translates and delivers nothing, and keeps nothing.
+_SPOOL_ONLY = ("emitter", "gms_server", "token", "kafka_bootstrap", "schema_registry_url", "output", "state_dir",
+               "dh_env", "platform_instance", "dataset_platform_instance", "workers", "batch_size", "synchronous")
+
+
+def _check_mode(ctx: click.Context, settings: Any) -> None:
+    """With --to-topic (or [serve] to_topic), the spool and delivery flags are a usage error."""
+    if not settings.to_topic:
+        return
+    given = [max(p.opts, key=len) for p in ctx.command.params
+             if p.name in _SPOOL_ONLY and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)}: not with --to-topic. With a topic, serve only puts the events on it and keeps "
+            "nothing locally; `bridge consume` workers translate and deliver them, so give these flags to "
+            "bridge consume (or drop --to-topic to spool and deliver from this machine).")
 
 
 @click.command()
@@ -64,12 +97,25 @@ def resolve(options: dict[str, Any], serve_overrides: dict[str, Any]) -> tuple[A
 @click.option("--tls-cert", metavar="PEM", help="Serve HTTPS with this certificate (chain) file ([serve] tls_cert).")
 @click.option("--tls-key", metavar="PEM", help="The private key of --tls-cert ([serve] tls_key).")
 @click.option("--noop-route", is_flag=True, hidden=True, help="Benchmark: also serve a no-op endpoint.")
+@click.option(
+    "--to-topic", metavar="TOPIC",
+    help="Produce events to this Kafka topic instead of the local spool, and answer 201 once the broker "
+         "acked them; `bridge consume` workers deliver them ([serve] to_topic). Keeps nothing locally.",
+)
+@click.option("--topic-bootstrap", metavar="HOST:PORT", help="Bootstrap servers of --to-topic ([serve] topic_bootstrap).")
+@click.option(
+    "--producer-config", multiple=True, metavar="KEY=VALUE", callback=_key_values,
+    help="librdkafka setting of --to-topic's producer, e.g. sasl.password=... or message.timeout.ms=10000 "
+         "(repeatable; [serve.producer_config]). Never logged.",
+)
 @spool_delivery_options
 @handle_errors
-def serve(host: str | None, port: int | None, bridge_token: str | None, max_body_bytes: int | None,
-          max_event_bytes: int | None, max_connections: int | None,
-          tls_cert: str | None, tls_key: str | None, noop_route: bool, workers: int | None, batch_size: int | None,
-          synchronous: str | None, **options: Any) -> None:
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, bridge_token: str | None,
+          max_body_bytes: int | None, max_event_bytes: int | None, max_connections: int | None,
+          tls_cert: str | None, tls_key: str | None, noop_route: bool, to_topic: str | None,
+          topic_bootstrap: str | None, producer_config: dict[str, str], workers: int | None,
+          batch_size: int | None, synchronous: str | None, **options: Any) -> None:
     """Accept OpenLineage events over HTTP and deliver them to DataHub, losing nothing.
 
     Any OpenLineage HTTP transport (Airflow, Spark, dbt, Flink, openlineage-python)
@@ -80,11 +126,20 @@ def serve(host: str | None, port: int | None, bridge_token: str | None, max_body
       POST /openapi/openlineage/api/v1/lineage  (DataHub GMS path)
       GET  /healthz  /readyz  /metrics
 
-    An event is answered 201 only once it is committed to the spool (SQLite under
-    the state directory); delivery workers then translate and emit it, retrying
+    By default an event is answered 201 only once it is committed to the spool
+    (SQLite under the state directory); delivery workers then translate and emit it, retrying
     while DataHub is down and dead-lettering what DataHub rejects
     (see `bridge spool`). With no configuration, MCPs go to a DataHub file
     under .bridge-state/.
+
+    Which mode: on one machine, the default -- the local spool, delivered by
+    this process. To scale out, run any number of `bridge serve --to-topic TOPIC`
+    behind a load balancer, feeding `bridge consume` workers that read TOPIC:
+    each event is produced to the topic (keyed by job, as openlineage-python's
+    Kafka transport keys it) and answered 201 only once the broker acked it
+    (idempotent producer, acks=all); nothing is kept locally, so the emitter,
+    delivery and --state-dir flags are for `bridge consume` then. If the broker
+    does not ack within message.timeout.ms (4 s), the answer is 503.
 
     Before a request reaches the token check, headers over 64 KiB get 431, a
     connection that has not sent its headers within 10 s is closed, and
@@ -96,6 +151,7 @@ def serve(host: str | None, port: int | None, bridge_token: str | None, max_body
       bridge serve
       bridge serve --emitter rest --gms-server http://localhost:8080 --token s3cret
       bridge serve --host 0.0.0.0 --token s3cret --tls-cert cert.pem --tls-key key.pem
+      bridge serve --host 0.0.0.0 --token s3cret --to-topic openlineage --topic-bootstrap kafka:9092
     """
     from bridge.intake import serve as run
 
@@ -104,6 +160,8 @@ def serve(host: str | None, port: int | None, bridge_token: str | None, max_body
         "max_event_bytes": max_event_bytes, "max_connections": max_connections,
         "synchronous": synchronous.upper() if synchronous else None, "workers": workers, "batch_size": batch_size,
         "noop_route": noop_route or None, "tls_cert": tls_cert, "tls_key": tls_key,
+        "to_topic": to_topic, "topic_bootstrap": topic_bootstrap, "producer_config": producer_config,
     }
     config, settings = resolve(options, overrides)
+    _check_mode(ctx, settings)
     run(config, settings)

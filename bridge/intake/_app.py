@@ -3,8 +3,9 @@
 ``POST /api/v1/lineage`` (the OpenLineage HTTP transport's default, Marquez's
 path) and ``POST /openapi/openlineage/api/v1/lineage`` (DataHub GMS's path)
 take one event or a JSON array, optionally gzip-compressed. The answer is 201
-only once every event of the request is committed to the spool. Bad input is
-a 4xx with a JSON body naming the field and the reason, never a 5xx; one
+only once every event of the request is durable in the app's sink (the spool,
+or with ``--to-topic`` a Kafka topic; see :mod:`bridge.intake._sink`). Bad input
+is a 4xx with a JSON body naming the field and the reason, never a 5xx; one
 request's bad input never fails another's.
 """
 
@@ -12,16 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 from typing import Any, cast
 
-from bridge.errors import BridgeError, require
+from bridge.errors import require
 from bridge.intake._body import Refused, check_token, decode_body, parse_events, read_body
-from bridge.intake._commit import GroupCommit
 from bridge.intake._settings import ServeSettings
+from bridge.intake._sink import Sink, SpoolSink
 from bridge.logs import log_fields
-from bridge.spool import Metrics, SpoolService
+from bridge.spool import Metrics, SpoolService, event_key
 
 __all__ = ["LINEAGE_ROUTES", "create_app"]
 
@@ -35,19 +35,16 @@ VALIDATE_ROUTE = "/_validate/api/v1/lineage"
 PARSE_IN_THREAD_BYTES = 256 * 1024
 
 
-def _unstorable(exc: BaseException) -> bool:
-    """The spool refused the events themselves (not the disk or the database): the client's fault."""
-    return isinstance(exc, (ValueError, TypeError, sqlite3.InterfaceError, sqlite3.DataError)) and not isinstance(
-        exc, BridgeError)
-
-
-def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics: Metrics | None = None) -> Any:
+def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics: Metrics | None = None,
+               sink: Sink | None = None) -> Any:
     """Build the ASGI app.
 
     Args:
-        service: the running spool service events go to (``None`` only with ``noop_route`` for benchmarks).
+        service: the running spool service events go to, through a :class:`SpoolSink`
+            (``None`` with ``sink``, or for an app of probes and benchmark routes only).
         settings: token, body limit, routes.
-        metrics: the registry to update and expose; the service's by default.
+        metrics: the registry to update and expose; the sink's (the service's) by default.
+        sink: where events go instead of ``service`` (``--to-topic``: a :class:`~bridge.intake._topic.TopicSink`).
 
     Returns:
         A Starlette application.
@@ -66,12 +63,13 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     except ImportError:  # optional: the standard library decodes the same bodies, slower
         fast_json = None
 
-    metrics = metrics or (service.metrics if service else Metrics())
-    # Only the probes and the no-op route exist without a service (see the routes below).
-    svc = cast(SpoolService, service)
-    group_commit = GroupCommit(svc) if service is not None else None
+    if sink is None and service is not None:
+        sink = SpoolSink(service, metrics)
+    metrics = metrics or (sink.metrics if sink is not None else Metrics())
+    # Only the probes and the benchmark routes exist without a sink (see the routes below).
+    key = sink.event_key if sink is not None else event_key
+    target = cast(Sink, sink)  # (the routes that use it exist only with a sink)
     limit = settings.max_body_bytes
-    ready_cache: dict[str, Any] = {"at": 0.0, "emitter": None}
 
     def refused(exc: Refused) -> Response:
         body = {k: v for k, v in exc.body.items() if v is not None or k in ("field", "reason")}
@@ -81,7 +79,8 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         return JSONResponse(body, status_code=exc.status, headers=headers or None)
 
     def events_of(body: bytes, encoding: str | None) -> list[tuple[str, str]]:
-        return parse_events(decode_body(body, encoding, limit), validate_event, fast_json, settings.max_event_bytes)
+        return parse_events(decode_body(body, encoding, limit), validate_event, fast_json, settings.max_event_bytes,
+                            key=key)
 
     async def read_events(request: Any) -> list[tuple[str, str]]:
         check_token(request.headers, settings.token)
@@ -109,19 +108,10 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
             return disconnected(request)
         metrics.inc("received", len(items))
         try:
-            await cast(GroupCommit, group_commit).add(items)
-        except Exception as exc:  # noqa: BLE001 - 422 for events the spool cannot take, else 503: retry
-            if _unstorable(exc):
-                metrics.reject("unstorable")
-                log.info("events refused by the spool", extra=log_fields(error=str(exc), client=_client(request)))
-                return JSONResponse({"error": "invalid_event", "field": None,
-                                     "reason": f"the events cannot be stored: {type(exc).__name__}: {exc}"},
-                                    status_code=422)
-            log.error("spool write failed", extra=log_fields(error=str(exc), events=len(items)))
-            return JSONResponse(
-                {"error": "spool_unavailable", "field": None, "reason": f"could not store the events: {exc}"},
-                status_code=503,
-            )
+            await target.add(items)
+        except Exception as exc:  # noqa: BLE001 - the sink says what it means: 422 (cannot help) or 503 (retry)
+            status, answer = target.refusal(exc)
+            return JSONResponse(answer, status_code=status)
         metrics.observe_acceptance(time.perf_counter() - started)
         return JSONResponse({"accepted": len(items)}, status_code=201)
 
@@ -148,41 +138,19 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Any) -> Response:
-        checks: dict[str, str] = {}
-        ok = True
-        try:
-            await asyncio.wait_for(asyncio.to_thread(cast(Any, svc.spool).check_writable), 5)
-            checks["spool"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - reported, not raised
-            checks["spool"] = f"not writable: {exc or type(exc).__name__}"
-            ok = False
-        flush_error = cast(GroupCommit, group_commit).flush_error
-        if flush_error is not None and ok:
-            checks["spool"] = f"write-ahead log flush failing: {flush_error}"
-            ok = False
-        now = time.monotonic()
-        if now - ready_cache["at"] > 5 or ready_cache["emitter"] != "ok":
-            try:
-                await asyncio.wait_for(asyncio.to_thread(svc.check_emitter), 10)
-                ready_cache["emitter"] = "ok"
-            except Exception as exc:  # noqa: BLE001 - reported, not raised
-                ready_cache["emitter"] = f"unreachable: {exc or type(exc).__name__}"
-            ready_cache["at"] = now
-        checks["emitter"] = ready_cache["emitter"]
-        ok = ok and checks["emitter"] == "ok"
-        checks["delivery"] = "paused (destination failing)" if svc.delivery_paused else "running"
+        ok, checks = await target.readiness()
         return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
 
     async def metrics_route(request: Any) -> Response:
         text = await asyncio.to_thread(metrics.render)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    routes = [Route(path, lineage, methods=["POST"]) for path in LINEAGE_ROUTES] if service is not None else []
+    routes = [Route(path, lineage, methods=["POST"]) for path in LINEAGE_ROUTES] if sink is not None else []
     routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_route, methods=["GET"]),
     ]
-    if service is not None:
+    if sink is not None:
         routes.append(Route("/readyz", readyz, methods=["GET"]))
     if settings.noop_route:
         routes.append(Route(NOOP_ROUTE, noop, methods=["POST"]))

@@ -140,8 +140,9 @@ def _has_surrogate(text: str) -> bool:
     return False
 
 
-def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int) -> list[tuple[str, str]]:
-    """Validate the events of one request; returns ``(key, compact JSON)`` pairs to spool.
+def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int,
+                 *, key: Callable[[Any], str] = event_key) -> list[tuple[str, str]]:
+    """Validate the events of one request; returns ``(key, compact JSON)`` pairs to store.
 
     Args:
         body: the (decompressed) request body.
@@ -150,6 +151,7 @@ def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int) ->
             happens on delivery).
         fast: the ``orjson`` module when installed.
         max_event_bytes: largest event as stored (its compact UTF-8 JSON).
+        key: the key of a valid event (the spool's ordering key by default; the sink's).
 
     Raises:
         Refused: 400 for a body that is not JSON; 422 naming the event and field when an event
@@ -183,7 +185,7 @@ def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int) ->
             if len(raw) > max_event_bytes:
                 raise InvalidEventError(f"the event is {len(raw)} bytes, over the {max_event_bytes}-byte limit "
                                         "(serve.max_event_bytes)")
-            out.append((event_key(obj), raw.decode("utf-8")))
+            out.append((key(obj), raw.decode("utf-8")))
         except InvalidEventError as exc:
             errors.append({"index": index, "field": exc.field, "reason": exc.reason})
         except (RecursionError, ValueError, TypeError) as exc:

@@ -112,45 +112,58 @@ def build_server(app: Any, settings: ServeSettings, metrics: Metrics | None = No
 def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolService | None = None) -> None:
     """Run ``bridge serve`` in the foreground until SIGINT/SIGTERM, then drain and stop.
 
+    Events go to the spool (delivered by ``service``'s workers), or with ``settings.to_topic`` to that
+    Kafka topic, keeping nothing locally.
+
     Raises:
         ConfigError: bad settings, or the state directory is owned by another process.
     """
+    # The event loop and the threads behind it (spool writer and delivery workers, or the producer's
+    # poller) share the GIL; a short switch interval keeps acknowledgements prompt.
+    sys.setswitchinterval(0.0005)
+    if settings.to_topic:
+        from bridge.intake._topic import TopicSink
+
+        sink = TopicSink(settings).start()
+        try:
+            _run(create_app(None, settings, sink=sink), settings, sink.metrics,
+                 topic=settings.to_topic, bootstrap=settings.topic_bootstrap, spool="none (--to-topic)")
+        finally:
+            sink.close()
+        return
     service = service or SpoolService(
         config, delivery=settings.delivery, synchronous=settings.synchronous,
         deliver="process" if settings.delivery_process else "thread",
     )
-    # The event loop, the spool writer and the delivery workers share the GIL; a short switch
-    # interval keeps acknowledgements prompt while a worker is busy translating.
-    sys.setswitchinterval(0.0005)
     service.start()
     try:
-        server = build_server(create_app(service, settings), settings, service.metrics)
-        log.warning(
-            "bridge serve listening",
-            extra=log_fields(
-                url=settings.url,
-                emitter=config.emitter,
-                state_dir=config.state_dir,
-                auth="token" if settings.token else "none",
-                synchronous=settings.synchronous.upper(),
-            ),
-        )
-        if settings.token and not settings.tls_cert and not _is_loopback(settings.host):
-            log.warning("producers send the bearer token in clear text: serve HTTPS (--tls-cert, --tls-key) "
-                        "or put a TLS proxy in front", extra=log_fields(host=settings.host))
-        # uvicorn re-raises the signal that stopped it once it has shut down; catch it so the
-        # spool is closed cleanly (workers finish their round, memory is persisted).
-        received: list[int] = []
-        previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in _SIGNALS}
-        try:
-            server.run()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if not server.started:
-            raise BridgeError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
+        _run(create_app(service, settings), settings, service.metrics, emitter=config.emitter,
+             state_dir=config.state_dir, synchronous=settings.synchronous.upper())
     finally:
         service.stop()
+
+
+def _run(app: Any, settings: ServeSettings, metrics: Metrics, **describe: Any) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM; ``describe``: what the start-up line says about where events go."""
+    server = build_server(app, settings, metrics)
+    log.warning(
+        "bridge serve listening",
+        extra=log_fields(url=settings.url, **describe, auth="token" if settings.token else "none"),
+    )
+    if settings.token and not settings.tls_cert and not _is_loopback(settings.host):
+        log.warning("producers send the bearer token in clear text: serve HTTPS (--tls-cert, --tls-key) "
+                    "or put a TLS proxy in front", extra=log_fields(host=settings.host))
+    # uvicorn re-raises the signal that stopped it once it has shut down; catch it so the
+    # spool (or the producer) is closed cleanly (workers finish their round, memory is persisted).
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in _SIGNALS}
+    try:
+        server.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if not server.started:
+        raise BridgeError(f"could not listen on {settings.host}:{settings.port} (is the port in use?)")
 
 
 class ThreadedServer:
@@ -185,7 +198,8 @@ class ThreadedServer:
 
 
 class BackgroundServer:
-    """``bridge serve`` in a background thread (for tests and embedding).
+    """``bridge serve`` in a background thread (for tests and embedding); ``.service`` is the spool
+    service, or with ``settings.to_topic`` ``.sink`` the Kafka sink.
 
     Usage::
 
@@ -195,7 +209,11 @@ class BackgroundServer:
 
     def __init__(self, config: BridgeConfig, settings: ServeSettings, *, service: SpoolService | None = None) -> None:
         self.settings = settings
-        self.service = service or SpoolService(config, delivery=settings.delivery, synchronous=settings.synchronous)
+        self.sink: Any = None  # with settings.to_topic: the TopicSink, and no service
+        self.service: Any = None
+        if not settings.to_topic:
+            self.service = service or SpoolService(config, delivery=settings.delivery,
+                                                   synchronous=settings.synchronous)
         self._http: ThreadedServer | None = None
 
     @property
@@ -203,12 +221,18 @@ class BackgroundServer:
         return self.settings.url
 
     def start(self, timeout: float = 20.0) -> BackgroundServer:
-        self.service.start()
+        if self.service is None:
+            from bridge.intake._topic import TopicSink
+
+            self.sink = TopicSink(self.settings).start()
+            app, metrics = create_app(None, self.settings, sink=self.sink), self.sink.metrics
+        else:
+            self.service.start()
+            app, metrics = create_app(self.service, self.settings), self.service.metrics
         try:
-            self._http = ThreadedServer.start(create_app(self.service, self.settings), self.settings, timeout=timeout,
-                                              metrics=self.service.metrics)
+            self._http = ThreadedServer.start(app, self.settings, timeout=timeout, metrics=metrics)
         except BridgeError:
-            self.service.stop()
+            self._close()
             raise
         return self
 
@@ -216,7 +240,13 @@ class BackgroundServer:
         if self._http is not None:
             self._http.stop()
             self._http = None
-        self.service.stop()
+        self._close()
+
+    def _close(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+        if self.sink is not None:
+            self.sink.close()
 
     def __enter__(self) -> BackgroundServer:
         return self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,10 +12,25 @@ import attrs
 from bridge.errors import ConfigError
 from bridge.spool import DeliveryConfig
 
-__all__ = ["BACKGROUND_FLUSH_EVERY", "ServeSettings"]
+__all__ = ["BACKGROUND_FLUSH_EVERY", "FIXED_PRODUCER_SETTINGS", "ServeSettings", "producer_settings"]
 
 #: With ``synchronous=NORMAL``, the longest a commit stays in the page cache before its flush starts.
 BACKGROUND_FLUSH_EVERY = 0.01
+
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+#: Producer settings ``--to-topic`` fixes: a 201 means every replica the topic requires has the event,
+#: and a retried produce never writes it twice.
+FIXED_PRODUCER_SETTINGS = {"enable.idempotence": ("true", "1"), "acks": ("all", "-1")}
+#: Ours, under the user's producer_config; idempotence and acks=all go on top of both (see
+#: FIXED_PRODUCER_SETTINGS). Topics are never auto-created with broker defaults behind the operator's back.
+_PRODUCER_DEFAULTS: dict[str, Any] = {
+    # Under openlineage-python's 5 s HTTP timeout: a client hears 503 (and retries) rather than timing out.
+    "message.timeout.ms": 4_000,
+    "linger.ms": 0,  # a request waits for its ack: no lingering; under load, batches form behind those in flight
+    "compression.type": "lz4",
+    "allow.auto.create.topics": False,
+    "client.id": "lineage-bridge-serve",
+}
 
 
 @attrs.frozen(kw_only=True)
@@ -47,6 +63,13 @@ class ServeSettings:
         body_timeout: seconds a request may take to send its body once its headers are read (408).
         max_connections: open connections at once; the ones over it are closed as they come (and
             the limit is lowered to what the process's file-descriptor limit allows).
+        to_topic: produce accepted events to this Kafka topic instead of the local spool, and answer
+            201 once the broker acknowledged them (``bridge consume`` workers deliver them); nothing
+            is kept locally, so the delivery settings and the state directory are not used.
+        topic_bootstrap: the bootstrap servers of ``to_topic``'s cluster (``HOST:PORT[,...]``).
+        producer_config: librdkafka producer settings for ``to_topic`` (SASL, TLS,
+            ``message.timeout.ms``: how long a request waits for the broker before its 503, 4 s
+            by default). Never logged. ``enable.idempotence`` and ``acks=all`` cannot be changed.
     """
 
     host: str = "127.0.0.1"
@@ -64,6 +87,9 @@ class ServeSettings:
     header_timeout: float = attrs.field(default=10.0, converter=float)
     body_timeout: float = attrs.field(default=60.0, converter=float)
     max_connections: int = attrs.field(default=1000, converter=int)
+    to_topic: str | None = None
+    topic_bootstrap: str | None = None
+    producer_config: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, repr=False)
 
     def __attrs_post_init__(self) -> None:
         for key, least in (("max_body_bytes", 1024), ("max_event_bytes", 1024), ("max_header_bytes", 1024),
@@ -76,6 +102,28 @@ class ServeSettings:
             path = getattr(self, key)
             if path and not os.path.isfile(path):
                 raise ConfigError(f"no such file: {path}", key=f"serve.{key}")
+        self._check_topic()
+
+    def _check_topic(self) -> None:
+        if not self.to_topic:
+            if self.topic_bootstrap or self.producer_config:
+                raise ConfigError("topic_bootstrap and producer_config are settings of to_topic (--to-topic), "
+                                  "which is not set", key="serve.to_topic")
+            return
+        if not _TOPIC_NAME.fullmatch(self.to_topic) or self.to_topic in (".", ".."):
+            raise ConfigError(f"{self.to_topic!r} is not a Kafka topic name (letters, digits, '.', '_', '-')",
+                              key="serve.to_topic")
+        if not self.topic_bootstrap:
+            raise ConfigError("to_topic needs the Kafka bootstrap servers (--topic-bootstrap HOST:PORT)",
+                              key="serve.topic_bootstrap")
+        if "bootstrap.servers" in self.producer_config:
+            raise ConfigError("give the bootstrap servers as topic_bootstrap (--topic-bootstrap)",
+                              key="serve.producer_config")
+        for name, allowed in FIXED_PRODUCER_SETTINGS.items():
+            value = self.producer_config.get(name)
+            if value is not None and str(value).lower() not in allowed:
+                raise ConfigError(f"{name} is always {allowed[0]} with to_topic: a 201 must mean the broker "
+                                  "has the event, written once", key="serve.producer_config")
 
     @property
     def url(self) -> str:
@@ -95,5 +143,18 @@ class ServeSettings:
             raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}", key="serve")
         try:
             return cls(**data, delivery=DeliveryConfig.from_dict(delivery))
+        except ConfigError:
+            raise
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"bad setting: {exc}", key="serve") from exc
+
+
+def producer_settings(settings: ServeSettings) -> dict[str, Any]:
+    """The producer's librdkafka settings: our defaults, the user's ``producer_config``, then the
+    idempotent producer with ``acks=all`` that a 201 relies on."""
+    config: dict[str, Any] = {"bootstrap.servers": settings.topic_bootstrap, **_PRODUCER_DEFAULTS}
+    if "delivery.timeout.ms" in settings.producer_config:  # (librdkafka's alias)
+        del config["message.timeout.ms"]
+    config.update(settings.producer_config)
+    config.update({"enable.idempotence": True, "acks": "all"})
+    return config

@@ -26,16 +26,17 @@ class BridgeProcess:
     """One ``bridge serve`` child process.
 
     Args:
-        state_dir: the spool's directory (reuse it across restarts).
+        state_dir: the spool's directory (reuse it across restarts); the log is written beside it.
         args: extra CLI arguments after ``serve`` (``--emitter rest --gms-server ...``).
         port: fixed port (a free one by default; kept across restarts).
         env: extra environment variables.
+        spool: pass ``--state-dir state_dir``; ``False`` for ``--to-topic``, which keeps no state.
     """
 
     def __init__(self, state_dir: str | os.PathLike[str], *args: str, port: int | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, spool: bool = True) -> None:
         self.state_dir = str(state_dir)
-        self.args = list(args)
+        self.args = ["--state-dir", self.state_dir, *args] if spool else list(args)
         self.port = port or free_port()
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -48,7 +49,7 @@ class BridgeProcess:
     def start(self, timeout: float = 30.0) -> BridgeProcess:
         cmd = [
             sys.executable, "-c", "from bridge.cli import main; main()", "--log-level", "info", "serve",
-            "--port", str(self.port), "--state-dir", self.state_dir, *self.args,
+            "--port", str(self.port), *self.args,
         ]
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child

@@ -253,7 +253,7 @@ def _drain(consumer: Any, service: SpoolService, settings: ConsumeSettings, part
 def _pace(service: SpoolService, settings: ConsumeSettings, partitions: Partitions) -> None:
     """Pause reading while the destination is down or too much is undelivered; resume when it catches up."""
     depth = service.spool.depth() if service.spool is not None else 0
-    if service.delivery_paused:
+    if service.delivery_paused and depth:
         partitions.pause("the destination is failing")
     elif depth >= settings.max_pending:
         partitions.pause(f"{depth} events read and not delivered yet (max_pending {settings.max_pending})")

@@ -85,6 +85,11 @@ class CircuitBreaker:
     def is_open(self) -> bool:
         return time.monotonic() < self._until
 
+    @property
+    def failing(self) -> bool:
+        """Opened and not closed by a round that worked since: open, or between two probes."""
+        return self.failures >= self.threshold
+
     def remaining(self) -> float:
         return max(0.0, self._until - time.monotonic())
 

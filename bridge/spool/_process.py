@@ -104,7 +104,7 @@ def _child_main(config: BridgeConfig, delivery: DeliveryConfig, synchronous: str
                     emitter_status = "ok"
                 except Exception as exc:  # noqa: BLE001 - reported to the parent's /readyz
                     emitter_status = str(exc) or type(exc).__name__
-            conn.send({"metrics": service.metrics.snapshot(), "paused": service.breaker.is_open,
+            conn.send({"metrics": service.metrics.snapshot(), "paused": service.breaker.failing,
                        "opened": service.breaker.opened, "emitter": emitter_status,
                        "spool": service.spool.corruption})  # type: ignore[union-attr]
     finally:

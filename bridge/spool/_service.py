@@ -151,7 +151,8 @@ class SpoolService:
         self.metrics.gauge("bridge_spool_depth", "Events waiting in the spool.", spool.depth)
         self.metrics.gauge("bridge_dead_letters", "Events in the dead-letter store.", spool.dead_count)
         self.metrics.gauge(
-            "bridge_delivery_paused", "1 while the circuit breaker holds delivery back.", lambda: self.delivery_paused
+            "bridge_delivery_paused", "1 while the destination keeps failing: the circuit breaker holds delivery "
+            "back but for probe rounds.", lambda: self.delivery_paused
         )
 
     def _start_with_child(self) -> SpoolService:
@@ -176,10 +177,11 @@ class SpoolService:
 
     @property
     def delivery_paused(self) -> bool:
-        """Whether delivery is holding back because the destination keeps failing."""
+        """Whether delivery is holding back because the destination keeps failing (the breaker opened and no
+        round has worked since; probe rounds still run)."""
         if self._process is not None:
             return self._process.paused
-        return self.breaker.is_open
+        return self.breaker.failing
 
     @property
     def breaker_opened(self) -> int:

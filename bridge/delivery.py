@@ -118,8 +118,9 @@ class DeliveryCore:
     Args:
         emitter: where MCPs go (its :meth:`~emitters.base.Emitter.destination` keys the memory).
         translator: turns events into MCPs; optional hooks ``is_merged(mcp)``/``merge(mcp, before)``
-            (run aspects merged over a run's events), ``is_timeseries(aspect)`` (points, all sent) and
-            ``is_edge(aspect, path)`` (expiry).
+            (run aspects merged over a run's events; with ``merged_from(mcp) -> aspect name`` a
+            timeseries point is merged with that aspect's value, e.g. a run's end with its start),
+            ``is_timeseries(aspect)`` (points, all sent) and ``is_edge(aspect, path)`` (expiry).
         memory: the lineage memory; an in-process one by default.
         skip_unchanged: don't send what the destination already confirmed.
         lineage_ttl_days: remove lineage edges not seen for this long (0 = never).
@@ -152,6 +153,7 @@ class DeliveryCore:
         self._is_timeseries = getattr(translator, "is_timeseries", None)
         self._is_merged = getattr(translator, "is_merged", None)
         self._merge = getattr(translator, "merge", None)
+        self._merged_from = getattr(translator, "merged_from", None)
         self._is_edge = getattr(translator, "is_edge", None)
         # (urn, aspect, path) -> (digest, write) handed to the emitter and not yet confirmed; a merged
         # run aspect's value on its way is in _values_in_flight for the next merge.
@@ -195,6 +197,11 @@ class DeliveryCore:
                             write.ids.append(event_id)
                         continue
                 elif self.is_timeseries(mcp.aspect_name):
+                    if self._merged_from is not None and self.is_merged(mcp):
+                        # a point completed from another aspect of the entity (a run's end from its start)
+                        base = (mcp.entity_urn, self._merged_from(mcp))
+                        before = merged_values.get(base)
+                        mcp = self._merge(mcp, before if before is not None else self._value_held(*base))  # type: ignore[misc]
                     key = (*slot, mcp.change_type, digest(mcp.aspect_json))
                 else:
                     key = (*slot, mcp.change_type)

@@ -111,15 +111,23 @@ def test_output_is_deterministic(events):
 def test_events_without_datasets_never_erase_lineage(events):
     translator = DataHubTranslator()
     checked = 0
+    upstream_only = 0
     for name, ev in events.items():
-        names = {m.aspect_name for m in translator.translate(ev)}
+        mcps = translator.translate(ev)
+        names = {m.aspect_name for m in mcps}
         if not ev.inputs and not ev.outputs:
             checked += 1
-            assert "dataJobInputOutput" not in names, name
+            # only an Airflow task's upstream tasks, as PATCH adds of job edges: no dataset touched
+            for io in (m for m in mcps if m.aspect_name == "dataJobInputOutput"):
+                upstream_only += 1
+                assert io.change_type == "PATCH", name
+                assert all(op["op"] == "add" and op["path"].startswith("/inputDatajobEdges/")
+                           for op in io.patch_ops), name  # fmt: skip
             assert not names & {"dataProcessInstanceInput", "dataProcessInstanceOutput"}, name
         else:
             assert "dataJobInputOutput" in names, name
     assert checked > 10  # RUNNING/COMPLETE events without datasets are common in the corpus
+    assert upstream_only  # Airflow tasks with upstream tasks and no datasets are in the corpus (BQ.copy)
 
 
 def test_every_run_state_is_reported(events):

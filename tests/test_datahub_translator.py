@@ -416,10 +416,15 @@ def test_airflow_upstream_tasks_are_input_jobs_with_the_urns_of_their_own_events
         check_mcp(mcp)
 
 
-def test_airflow_upstream_tasks_without_datasets_send_no_job_io():
-    # BQ.copy's START has an upstream task but no datasets: nothing that could erase lineage.
-    names = {m.aspect_name for m in DataHubTranslator().translate(_airflow("line_04.json"))}
-    assert "dataJobInputOutput" not in names
+def test_airflow_upstream_tasks_without_datasets_are_patched_alone():
+    # BQ.copy's START has an upstream task (upload) but no datasets: only that edge is added,
+    # nothing that could erase lineage (issue 17: the task graph must not lose edges).
+    translator = DataHubTranslator()
+    (io,) = [m for m in translator.translate(_airflow("line_04.json")) if m.aspect_name == "dataJobInputOutput"]
+    upload = next(m.entity_urn for m in translator.translate(_airflow("line_02.json")) if m.aspect_name == "dataJobInfo")
+    assert io.change_type == "PATCH"
+    assert [op["path"] for op in io.patch_ops] == [f"/inputDatajobEdges/{upload.replace('/', '~1')}"]
+    check_mcp(io)
 
 
 def test_airflow_upstream_task_ids_as_a_list_or_repr_and_names_that_do_not_match():

@@ -5,7 +5,9 @@ already knows:
 
 * ``dataJobInputOutput`` and ``dataProcessInstanceInput``/``Output`` are only
   emitted when the event names datasets: a RUNNING or COMPLETE event without
-  datasets must not erase lineage learned from START.
+  datasets must not erase lineage learned from START. The one exception is a job's
+  upstream jobs (Airflow's ``upstream_task_ids``): while ``dataJobInputOutput`` is
+  patched (the default) they are sent alone, as PATCH adds that touch no dataset.
 * ``ownership``, ``globalTags``, ``datasetProperties`` and ``schemaMetadata``
   are only emitted when the event says something about them (``datasetProperties``
   only with a description, or with ``capture_raw_facets``). How each is written
@@ -168,7 +170,7 @@ def _flow_and_job(
     if role == "own":
         out.append(_mcp(flow_urn, "dataFlow", "dataFlowInfo", aspects.data_flow_info(
             flow_id,
-            description=job.description,
+            description=tr.get_flow_description(event),
             custom_properties={"namespace": job.namespace},
             external_url=job.url,
         )))  # fmt: skip
@@ -216,8 +218,13 @@ def _flow_and_job(
 
 def _job_io(tr: DataHubTranslator, job_urn: str, dsets: _Datasets, input_jobs: list[str]) -> list[MCPW]:
     if not dsets.inputs and not dsets.outputs:
-        # Never erase lineage learned from an earlier event (upstream jobs ride along with datasets).
-        return []
+        # Never erase lineage learned from an earlier event. Upstream jobs alone are sent only when
+        # the aspect is patched: the patch adds those edges and leaves the datasets as they are.
+        if not input_jobs:
+            return []
+        mcp = _mcp(job_urn, "dataJob", "dataJobInputOutput",
+                   aspects.data_job_input_output((), (), input_jobs=input_jobs))  # fmt: skip
+        return [mcp] if tr.get_write_mode(mcp) == "patch" else []
     fine: list[dict[str, Any]] = []
     if tr.config.emit_column_lineage:
         for urn in dict.fromkeys(dsets.outputs + dsets.inputs):

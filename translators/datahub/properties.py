@@ -19,10 +19,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bridge.model import Dataset, Job, Run
+from bridge.model import Dataset, Job, Run, Tag
 
 __all__ = [
     "airflow_attempt",
+    "airflow_dag_description",
     "airflow_dag_tags",
     "airflow_duration_ms",
     "airflow_log_url",
@@ -31,6 +32,7 @@ __all__ = [
     "job_properties",
     "raw_facet_properties",
     "run_properties",
+    "tag_label",
 ]
 
 # Producer facets worth a summary on the run, and which of their keys to keep
@@ -100,6 +102,19 @@ def _put(out: dict[str, str], key: str, value: Any, max_length: int) -> None:
     out[key] = _cut(_text(value), max_length)
 
 
+def tag_label(tag: Tag) -> str:
+    """The DataHub tag name of an OpenLineage tag: ``key``, or ``key:value`` when the value says more.
+
+    A value that is empty, ``true`` or the key itself adds nothing: Airflow's provider sends each
+    DAG tag as ``{"key": "sales", "value": "sales"}``, which is the tag ``sales`` (as DataHub's
+    Airflow plugin and OpenLineage converter name it), not ``sales:sales``.
+    """
+    value = tag.value
+    if value is None or value in ("", "true", tag.key):
+        return tag.key
+    return f"{tag.key}:{value}"
+
+
 def raw_facet_properties(facets: Mapping[str, Any], max_length: int) -> dict[str, str]:
     """Every facet as compact JSON under ``facet.<name>`` (keys sorted, so output is stable)."""
     return {f"facet.{name}": _cut(_text(facets[name]), max_length) for name in sorted(facets)}
@@ -163,7 +178,7 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> 
         _put(out, "errorStackTrace", error.stack_trace, max_length)
         _put(out, "errorLanguage", error.language, max_length)
     if run.tags:
-        _put(out, "tags", ",".join(t.label for t in run.tags), max_length)
+        _put(out, "tags", ",".join(tag_label(t) for t in run.tags), max_length)
     facets = run.facets
     if facets:
         spark_props = _dig(facets.get("spark_properties"), "properties")
@@ -217,10 +232,14 @@ def airflow_log_url(run: Run) -> str | None:
 
 
 def airflow_duration_ms(run: Run) -> int | None:
-    """Duration of the Airflow task instance in milliseconds, when reported."""
-    value = _dig(run.facets.get("airflow"), "taskInstance.duration") if run.facets else None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-        return round(value * 1000)
+    """Duration in milliseconds, when Airflow reported it: the task instance's (``airflow`` facet,
+    Airflow 2), or the DAG run's (``airflowDagRun.dagRun.duration`` on the DAG run's end)."""
+    if not run.facets:
+        return None
+    for name, path in (("airflow", "taskInstance.duration"), ("airflowDagRun", "dagRun.duration")):
+        value = _dig(run.facets.get(name), path)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return round(value * 1000)
     return None
 
 
@@ -245,6 +264,17 @@ def airflow_dag_tags(run: Run) -> tuple[str, ...]:
         if tags is not None:
             return tuple(sorted(tags))
     return ()
+
+
+def airflow_dag_description(run: Run) -> str | None:
+    """The DAG's ``description`` from the Airflow run facets (``airflowDagRun.dag`` or ``airflow.dag``)."""
+    if not run.facets:
+        return None
+    for name in ("airflowDagRun", "airflow"):
+        value = _dig(run.facets.get(name), "dag.description")
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
 def airflow_upstream_jobs(run: Run, job_name: str) -> tuple[str, ...]:

@@ -43,12 +43,14 @@ from translators.datahub.config import TranslatorConfig
 from translators.datahub.platforms import DatasetRef, dataset_urn, resolve_dataset
 from translators.datahub.properties import (
     airflow_attempt,
+    airflow_dag_description,
     airflow_dag_tags,
     airflow_duration_ms,
     airflow_log_url,
     airflow_upstream_jobs,
     job_properties,
     run_properties,
+    tag_label,
 )
 from translators.datahub.urns import (
     encode_urn_part,
@@ -60,7 +62,14 @@ from translators.datahub.urns import (
     make_tag_urn,
     make_user_urn,
 )
-from translators.datahub.writes import MERGED_RUN_ASPECTS, apply_policy, expiring, merge_run_aspect
+from translators.datahub.writes import (
+    MERGED_FROM,
+    MERGED_RUN_ASPECTS,
+    apply_policy,
+    expiring,
+    merge_run_aspect,
+    needs_duration,
+)
 
 _RESERVED = (",", "(", ")", "\u241f")
 
@@ -172,8 +181,21 @@ class DataHubTranslator:
         return mcp if value == mcp.aspect_value else attrs.evolve(mcp, aspect=value)
 
     def is_merged(self, mcp: MetadataChangeProposalWrapper) -> bool:
-        """Whether :meth:`merge` applies: whole-value run aspects that accumulate over a run's events."""
-        return mcp.change_type == "UPSERT" and mcp.aspect_name in MERGED_RUN_ASPECTS
+        """Whether :meth:`merge` applies: whole-value run aspects that accumulate over a run's events,
+        and a run's end whose duration the run's start (seen in an earlier event) gives."""
+        if mcp.change_type != "UPSERT":
+            return False
+        if mcp.aspect_name in MERGED_RUN_ASPECTS:
+            return True
+        return mcp.aspect_name in MERGED_FROM and needs_duration(mcp.aspect_value)
+
+    def merged_from(self, mcp: MetadataChangeProposalWrapper) -> str:
+        """The aspect of the same entity whose held value :meth:`merge` takes as ``before``.
+
+        The aspect itself, except for a timeseries aspect merged with another (:data:`MERGED_FROM`):
+        a run's end takes its start from the run's ``dataProcessInstanceProperties``.
+        """
+        return MERGED_FROM.get(mcp.aspect_name, mcp.aspect_name)
 
     def is_timeseries(self, aspect_name: str) -> bool:
         """Whether an aspect is a timeseries (every distinct point is sent): DataHub's entity registry says."""
@@ -267,18 +289,41 @@ class DataHubTranslator:
         return f"urn:li:dataJob:({flow_urn},{fast_encode(self.get_job_id(event))})"
 
     def get_upstream_job_urns(self, event: RunEvent | JobEvent, flow_urn: str) -> list[str]:
-        """Jobs of the same flow that this job runs after (``dataJobInputOutput.inputDatajobs``).
+        """Jobs this job runs after (``dataJobInputOutput.inputDatajobEdges``).
 
         By default the Airflow tasks upstream of this task (``upstream_task_ids`` in the
-        ``airflow`` run facet), so DataHub shows the DAG's task graph. The names are job ids
-        as :meth:`get_job_id` makes them (the full OpenLineage job name). They are sent with
-        the event's datasets: an event without datasets sends no ``dataJobInputOutput`` at all,
-        so it never erases lineage learned before.
+        ``airflow`` run facet), so DataHub shows the DAG's task graph. Each upstream task's URN
+        is the one this translator gives that task's own events: the same event with the
+        upstream task's job name (``<dag_id>.<task_id>``, as Airflow names it) goes through
+        :meth:`get_job_urn`, so flow naming, job ids and subclass overrides apply to both ends
+        of the edge alike. ``flow_urn`` is this job's flow (kept for subclasses).
+
+        They are written as PATCH adds keyed by URN, also by an event that names no dataset
+        (then nothing else of ``dataJobInputOutput`` is touched).
         """
         if not isinstance(event, RunEvent):
             return []
-        return [f"urn:li:dataJob:({flow_urn},{fast_encode(name)})"
-                for name in airflow_upstream_jobs(event.run, event.job.name)]  # fmt: skip
+        names = airflow_upstream_jobs(event.run, event.job.name)
+        if not names:
+            return []
+        return list(dict.fromkeys(
+            self.get_job_urn(attrs.evolve(event, job=attrs.evolve(event.job, name=name))) for name in names
+        ))  # fmt: skip
+
+    def get_flow_description(self, event: RunEvent | JobEvent) -> str | None:
+        """Description of the flow, written by the event of the flow's own job.
+
+        As DataHub's Airflow plugin: the DAG's ``description`` and its ``doc_md``, joined by a
+        blank line. Airflow's provider sends ``description`` in the ``airflowDagRun`` (or
+        ``airflow``) run facet, and the documentation facet holds ``doc_md`` (or, without one,
+        the description again). Other producers: the job's documentation.
+        """
+        doc = event.job.description
+        run = getattr(event, "run", None)
+        description = airflow_dag_description(run) if run is not None else None
+        if description and doc and description.strip() != doc.strip():
+            return f"{description}\n\n{doc}"
+        return description or doc
 
     def get_job_name(self, event: RunEvent | JobEvent, flow_id: str) -> str:
         """Display name of the job: its name without the ``<flow id>.`` prefix."""
@@ -363,7 +408,11 @@ class DataHubTranslator:
         return airflow_log_url(event.run)
 
     def get_duration_ms(self, event: RunEvent) -> int | None:
-        """Run duration for terminal run events: Airflow's task duration when reported."""
+        """Run duration for terminal run events, when the event itself says: Airflow's task duration.
+
+        Otherwise the delivery core fills ``durationMillis`` in from the run's START, which it
+        holds from an earlier event (:meth:`merge`, :meth:`merged_from`).
+        """
         return airflow_duration_ms(event.run) if event.event_type.is_terminal else None
 
     # -- datasets, owners, tags ---------------------------------------------------
@@ -422,8 +471,11 @@ class DataHubTranslator:
         return urn, kind if kind in _OWNERSHIP_TYPES else self.config.default_owner_type
 
     def get_tag_urn(self, tag: Tag) -> str:
-        """``urn:li:tag:<key>`` or ``urn:li:tag:<key>:<value>``."""
-        return make_tag_urn(tag.label)
+        """``urn:li:tag:<key>``, or ``urn:li:tag:<key>:<value>`` when the value is not empty, ``true`` or the key.
+
+        See :func:`~translators.datahub.properties.tag_label`.
+        """
+        return make_tag_urn(tag_label(tag))
 
     def get_platform_urn(self, platform: str) -> str:
         """``urn:li:dataPlatform:<platform>``."""

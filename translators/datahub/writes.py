@@ -57,6 +57,7 @@ from bridge.mcp import MetadataChangeProposalWrapper
 
 __all__ = [
     "DEFAULT_WRITE_POLICY",
+    "MERGED_FROM",
     "MERGED_RUN_ASPECTS",
     "PATCHABLE",
     "PATCH_FORMATS",
@@ -64,6 +65,7 @@ __all__ = [
     "apply_policy",
     "expiring",
     "merge_run_aspect",
+    "needs_duration",
     "quote",
     "to_patch",
     "write_policy",
@@ -295,6 +297,12 @@ def merge_run_aspect(aspect_name: str, before: Mapping[str, Any] | None, new: Ma
     merged = dict(new)
     if not before:
         return merged
+    if aspect_name == "dataProcessInstanceRunEvent":
+        start = _created_ms(before)
+        end = new.get("timestampMillis")
+        if start is not None and isinstance(end, int) and end > start and needs_duration(new):
+            merged["durationMillis"] = end - start
+        return merged
     if aspect_name == "dataProcessInstanceProperties":
         if isinstance(before.get("customProperties"), Mapping):
             merged["customProperties"] = {**before["customProperties"], **(new.get("customProperties") or {})}
@@ -314,3 +322,18 @@ def merge_run_aspect(aspect_name: str, before: Mapping[str, Any] | None, new: Ma
 
 #: the aspects :func:`merge_run_aspect` merges.
 MERGED_RUN_ASPECTS = frozenset({"dataProcessInstanceProperties", *_RUN_LISTS})
+
+#: Timeseries aspects merged with the value of another aspect of the same run: the end of a run
+#: takes its start from the run's properties (``created`` is the run's earliest event, normally its START).
+MERGED_FROM: Mapping[str, str] = {"dataProcessInstanceRunEvent": "dataProcessInstanceProperties"}
+
+
+def needs_duration(run_event: Mapping[str, Any]) -> bool:
+    """Whether a ``dataProcessInstanceRunEvent`` is a run's end that does not say how long the run took."""
+    return run_event.get("status") == "COMPLETE" and run_event.get("durationMillis") is None
+
+
+def _created_ms(properties: Mapping[str, Any]) -> int | None:
+    created = properties.get("created")
+    time_ms = created.get("time") if isinstance(created, Mapping) else None
+    return time_ms if isinstance(time_ms, int) and not isinstance(time_ms, bool) else None

@@ -112,7 +112,7 @@ def test_the_known_poison_is_refused_with_its_reason():
     deep = decode_message(_nested(100_000, b"[", b"]"), WHERE)
     assert deep.reason == f"{WHERE}: not usable JSON: nested too deeply"
     lone = decode_message(json.dumps({**EVENTS[0], "job": {"namespace": "n", "name": "x\ud800"}}).encode(), WHERE)
-    assert lone.reason and lone.reason.startswith(f"{WHERE}: a string holds a lone surrogate \\ud800")
+    assert lone.reason and lone.reason.startswith(f"{WHERE}: job.name: holds a lone surrogate \\ud800")
     assert decode_message(b"x" * 11, WHERE, max_bytes=10).reason == (
         f"{WHERE}: message of 11 bytes is over the 10-byte limit (dead letter keeps its first 11 characters)")
     big = decode_message(b"x" * (DEAD_BODY_LIMIT + 5), WHERE, max_bytes=10)

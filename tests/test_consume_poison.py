@@ -125,7 +125,7 @@ def test_poison_messages_are_dead_lettered_and_the_partition_moves_on(kafka_brok
     assert set(dead) == {f"kafka:{topic}[0]@0", f"kafka:{topic}[0]@1"}
     assert dead[f"kafka:{topic}[0]@0"].reason == f"{topic}[0]@0: not usable JSON: nested too deeply"
     assert dead[f"kafka:{topic}[0]@0"].body == DEEP.decode()
-    assert dead[f"kafka:{topic}[0]@1"].reason.startswith(f"{topic}[0]@1: a string holds a lone surrogate \\ud800")
+    assert dead[f"kafka:{topic}[0]@1"].reason.startswith(f"{topic}[0]@1: job.name: holds a lone surrogate \\ud800")
     assert dead[f"kafka:{topic}[0]@1"].body == SURROGATE.decode()
 
     # A restart starts after the committed offsets: it reads only the one new message, no poison again.

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bridge.errors import InvalidEventError
 from tests.test_openlineage_properties import EVENTS, json_values, mutated_corpus_event, ol_like
-from translators.openlineage import parse_event, validate_event
+from translators.openlineage import event_json, parse_event, validate_event
 
 
 def outcome(check: Any, obj: Any) -> tuple[str | None, str | None, str | None] | None:
@@ -99,3 +99,20 @@ def _near_identity(path: tuple) -> bool:
 @given(st.data(), st.booleans())
 def test_agrees_on_mutated_corpus_events(data: st.DataObject, near_identity: bool) -> None:
     assert_agree(mutated_corpus_event(data, _near_identity if near_identity else None))
+
+
+def test_event_json_is_compact_storable_text_and_names_a_lone_surrogates_field():
+    import copy
+    import json
+
+    event = copy.deepcopy(EVENTS[0])
+    assert event_json(event) == json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    event["inputs"] = [{"namespace": "n", "name": "t", "facets": {"x": {"notes": ["ok", "bad \ud83d here"]}}}]
+    with pytest.raises(InvalidEventError) as raised:
+        event_json(event, location="topic[0]@4")
+    assert raised.value.field == "inputs[0].facets.x.notes[1]"
+    assert str(raised.value).startswith("topic[0]@4: inputs[0].facets.x.notes[1]: holds a lone surrogate \\ud83d")
+    event["inputs"] = [{"namespace": "n", "name": "t", "facets": {"\udfff": {}}}]
+    with pytest.raises(InvalidEventError) as raised:
+        event_json(event)
+    assert raised.value.field == "inputs[0].facets.\\udfff"  # escaped: the key itself is not valid text

@@ -47,12 +47,6 @@ def storable(text: str, limit: int | None = None) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _surrogate(exc: UnicodeEncodeError) -> str:
-    bad = exc.object[exc.start] if isinstance(exc.object, str) else "?"
-    return (f"a string holds a lone surrogate \\u{ord(bad):04x} (half of a UTF-16 pair), which is not "
-            "valid Unicode and cannot be stored as UTF-8")
-
-
 def decode_message(value: bytes | None, location: str, *, parse_event: Callable[..., Any] | None = None,
                    max_bytes: int | None = None) -> Decoded:
     """Decode one Kafka message into events to spool, or the reason it cannot be used. Never raises for input.
@@ -68,6 +62,8 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
     """
     if value is None:
         return Decoded(skip=True)
+    from translators.openlineage import event_json
+
     if parse_event is None:
         from translators.openlineage import parse_event
     if max_bytes is not None and len(value) > max_bytes:
@@ -96,13 +92,9 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
         try:
             parse_event(obj, location=where)
             key = event_key(obj)
-            body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-            body.encode("utf-8")
-            key.encode("utf-8")
+            body = event_json(obj, location=where)
         except InvalidEventError as exc:
             return Decoded(reason=str(exc) if exc.location else f"{where}: {exc}", raw=raw)
-        except UnicodeEncodeError as exc:
-            return Decoded(reason=f"{where}: {_surrogate(exc)}", raw=raw)
         except _MESSAGE_ERRORS as exc:
             detail = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
             return Decoded(reason=f"{where}: cannot read event: {detail}", raw=raw)

@@ -16,6 +16,7 @@ from typing import Any
 
 from bridge.errors import InvalidEventError
 from bridge.spool import event_key
+from translators.openlineage import event_json
 
 __all__ = ["Refused", "check_token", "decode_body", "parse_events", "read_body"]
 
@@ -112,34 +113,6 @@ def _loads(body: bytes, fast_loads: Callable[[bytes], Any] | None) -> tuple[Any,
         raise Refused(400, "invalid_json", reason) from exc
 
 
-def _surrogate_path(value: Any, path: str = "") -> str | None:
-    """The JSON path of the first string (or key) holding a lone surrogate, if any."""
-    if isinstance(value, str):
-        return path if _has_surrogate(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and _has_surrogate(key):
-                return where
-            found = _surrogate_path(item, where)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _surrogate_path(item, f"{path}[{i}]")
-            if found is not None:
-                return found
-    return None
-
-
-def _has_surrogate(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int,
                  *, key: Callable[[Any], str] = event_key) -> list[tuple[str, str]]:
     """Validate the events of one request; returns ``(key, compact JSON)`` pairs to store.
@@ -168,13 +141,7 @@ def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int,
             return body
         if by_orjson:
             return fast.dumps(obj)
-        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-        try:
-            return text.encode("utf-8")
-        except UnicodeEncodeError:
-            where = _surrogate_path(obj)
-            raise InvalidEventError("holds a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode "
-                                    "and cannot be stored", field=where or None) from None
+        return event_json(obj).encode("utf-8")
 
     errors: list[dict[str, Any]] = []
     out: list[tuple[str, str]] = []

@@ -16,6 +16,7 @@ and on mutated corpus events.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ from bridge.errors import InvalidEventError
 from ._parse import _json_type, _kind, _object
 from ._values import identity
 
-__all__ = ["validate_event"]
+__all__ = ["event_json", "validate_event"]
 
 
 def validate_event(obj: Any, *, location: str | None = None) -> None:
@@ -69,3 +70,54 @@ def _datasets_identity(value: Any, path: str, location: str | None) -> None:
         ds = _object(item, where, location)
         identity(ds.get("namespace"), f"{where}.namespace", location)
         identity(ds.get("name"), f"{where}.name", location)
+
+
+def event_json(obj: Any, *, location: str | None = None) -> str:
+    """``obj`` as compact JSON text that can be stored as UTF-8 (what the spool and Kafka keep).
+
+    Raises:
+        InvalidEventError: a string (or key) holds a lone surrogate -- half of a UTF-16 pair, which
+            JSON's ``\\ud800`` escape can spell but Unicode text cannot hold -- naming its field.
+    """
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start]
+        raise InvalidEventError(f"holds a lone surrogate \\u{ord(bad):04x} (half of a UTF-16 pair), which is not "
+                                "valid Unicode and cannot be stored as UTF-8",
+                                field=_escaped(_surrogate_path(obj)), location=location) from None
+    return text
+
+
+def _escaped(path: str | None) -> str | None:
+    """The path as text that can be sent and stored (a key may hold the surrogate itself)."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8") if path else None
+
+
+def _surrogate_path(value: Any, path: str = "") -> str | None:
+    """The JSON path of the first string (or key) holding a lone surrogate, if any."""
+    if isinstance(value, str):
+        return path if not value.isascii() and _has_surrogate(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _has_surrogate(key):
+                return where
+            found = _surrogate_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _surrogate_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -16,7 +16,8 @@ Third-party errors are converted at the boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -31,7 +32,9 @@ __all__ = [
     "RejectedError",
     "RetriableError",
     "UndeliveredError",
+    "did_you_mean",
     "is_retriable",
+    "unknown_settings",
 ]
 
 
@@ -44,7 +47,39 @@ class ConfigError(BridgeError, ValueError):
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         self.key = key
+        #: the message without the key, for callers that name the setting their own way (a CLI flag).
+        self.reason = message
         super().__init__(f"{key}: {message}" if key else message)
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choice closest to a mistyped ``value``, or ``""`` if none is close."""
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_settings(unknown: Iterable[object], known: Iterable[object], *, where: str | None = None) -> str:
+    """Say that a config holds settings nobody reads, the same way everywhere, with "did you mean".
+
+    A misspelt setting is otherwise silently ignored or refused without a clue, so each unknown
+    name is followed by the known name it most resembles, if any.
+
+    Args:
+        unknown: the names not recognised.
+        known: every name accepted at that place.
+        where: where the settings came from (a file, ``$VARIABLE``), said after the names.
+
+    Returns:
+        e.g. ``unknown setting 'emiter' (did you mean 'emitter'?) in bridge.toml; known: emitter, state_dir``,
+        for :class:`ConfigError` (whose ``key`` names the section).
+    """
+    names = sorted(str(name) for name in known)
+    said = [f"{name!r}{did_you_mean(name, names)}" for name in sorted(str(name) for name in unknown)]
+    plural = "s" if len(said) > 1 else ""
+    text = f"unknown setting{plural} {', '.join(said)}"
+    if where:
+        text += f" in {where}"
+    return f"{text}; known: {', '.join(names)}"
 
 
 class MissingDependencyError(BridgeError, ImportError):

@@ -17,6 +17,9 @@ already knows:
   converter does; a pipeline that has seen the START keeps the earlier value.
 * A child job's event does not rewrite its flow's ``dataFlowInfo``: the flow's
   own job (the parent) speaks for it.
+* An event whose job is its flow alone (:meth:`~translators.datahub.translator.DataHubTranslator.emits_job`
+  false: a DAG run under the Airflow plugin's ``compat`` preset) writes the flow and its run, no job;
+  the run is an instance of the flow.
 """
 
 from __future__ import annotations
@@ -157,12 +160,12 @@ def _browse(instance_urn: str | None, *entries: tuple[str, str | None]) -> dict[
 
 def _flow_and_job(
     tr: DataHubTranslator, event: RunEvent | JobEvent, time_ms: int
-) -> tuple[list[MCPW], str, str]:
+) -> tuple[list[MCPW], str, str | None]:
+    """The flow's and job's MCPs, the orchestrator and the job URN (None: the event writes no job)."""
     job = event.job
     orchestrator = tr.get_orchestrator(event)
     flow_id = tr.get_flow_id(event)
     flow_urn = tr.get_flow_urn(event)
-    job_urn = tr.get_job_urn(event, flow_urn)
     instance_urn = tr.get_platform_instance_urn(orchestrator)
     role = tr.get_flow_role(event, flow_id)
     out: list[MCPW] = []
@@ -190,7 +193,10 @@ def _flow_and_job(
         if instance_urn:
             out.append(_mcp(flow_urn, "dataFlow", "dataPlatformInstance",
                             aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
+    if not tr.emits_job(event):
+        return out, orchestrator, None
 
+    job_urn = tr.get_job_urn(event, flow_urn)
     out.append(_mcp(job_urn, "dataJob", "dataJobInfo", aspects.data_job_info(
         tr.get_job_name(event, flow_id),
         type=tr.get_job_type(event, orchestrator),
@@ -336,11 +342,12 @@ def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
     time_ms = epoch_millis(event.event_time)
     out, orchestrator, job_urn = _flow_and_job(tr, event, time_ms)
     dsets = _Datasets(tr, event.inputs, event.outputs)
-    out.extend(_job_io(tr, job_urn, dsets, tr.get_upstream_job_urns(event, tr.get_flow_urn(event))))
+    if job_urn is not None:
+        out.extend(_job_io(tr, job_urn, dsets, tr.get_upstream_job_urns(event, tr.get_flow_urn(event))))
     out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets,
                              completed=event.event_type is EventType.COMPLETE))  # fmt: skip
 
-    run_urn = tr.get_process_instance_urn(event.run.run_id)
+    run_urn = tr.get_run_urn(event)
     dpi = "dataProcessInstance"
     out.append(_mcp(run_urn, dpi, "dataProcessInstanceProperties", aspects.dpi_properties(
         tr.get_run_name(event),
@@ -350,7 +357,7 @@ def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
         external_url=tr.get_run_url(event),
     )))  # fmt: skip
     out.append(_mcp(run_urn, dpi, "dataProcessInstanceRelationships",
-                    aspects.dpi_relationships(job_urn, tr.get_parent_instance_urn(event))))  # fmt: skip
+                    aspects.dpi_relationships(job_urn or tr.get_flow_urn(event), tr.get_parent_instance_urn(event))))  # fmt: skip
     state = _RUN_STATUS.get(event.event_type)
     if state is not None:
         status, result = state
@@ -375,7 +382,8 @@ def job_event_mcps(tr: DataHubTranslator, event: JobEvent) -> list[MCPW]:
     time_ms = epoch_millis(event.event_time)
     out, _orchestrator, job_urn = _flow_and_job(tr, event, time_ms)
     dsets = _Datasets(tr, event.inputs, event.outputs)
-    out.extend(_job_io(tr, job_urn, dsets, tr.get_upstream_job_urns(event, tr.get_flow_urn(event))))
+    if job_urn is not None:
+        out.extend(_job_io(tr, job_urn, dsets, tr.get_upstream_job_urns(event, tr.get_flow_urn(event))))
     out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets, completed=False))
     return out
 

@@ -29,7 +29,8 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, unknown_settings
+from translators.datahub.compat import check_compat
 from translators.datahub.platforms import PlatformConfig
 from translators.datahub.writes import PATCH_FORMATS, write_policy
 
@@ -139,6 +140,10 @@ class TranslatorConfig:
             :mod:`translators.datahub.writes`); holds the whole resulting policy.
         patch_format: ``template`` (the key layout of GMS's registered patch templates) or
             ``generic`` (tags and owners as acryl-datahub >= 1.5 writes them, with ``arrayPrimaryKeys``).
+        compat: write the URNs one of DataHub's own plugins writes, for the events from its
+            orchestrator, so moving from the plugin duplicates nothing: ``datahub-airflow-plugin``
+            (see :mod:`translators.datahub.compat`). ``None`` (default): DataHub's OpenLineage
+            converter's URNs.
     """
 
     platforms: PlatformConfig = attrs.field(factory=PlatformConfig)
@@ -154,6 +159,7 @@ class TranslatorConfig:
     max_property_length: int = attrs.field(default=16_000, converter=_positive_int)
     write_policy: Mapping[str, str] = attrs.field(factory=write_policy, converter=_write_policy)
     patch_format: str = attrs.field(default="template", validator=_patch_format)
+    compat: str | None = attrs.field(default=None, converter=check_compat)
 
     @property
     def env(self) -> str:
@@ -187,7 +193,7 @@ class TranslatorConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             allowed = sorted(known | _PLATFORM_KEYS | {"platforms", "dataset_platform_instance"})
-            raise ConfigError(f"unknown setting(s) {unknown}; known: {allowed}", key="translator")
+            raise ConfigError(unknown_settings(unknown, allowed), key="translator")
         try:
             return cls(platforms=PlatformConfig.from_dict(platforms), **data)
         except ConfigError:

@@ -39,6 +39,7 @@ import attrs
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset, DatasetEvent, Event, JobEvent, Owner, ParentRun, RunEvent, Tag
 from translators.datahub import _emit
+from translators.datahub.compat import AirflowPluginScheme, compat_scheme
 from translators.datahub.config import TranslatorConfig
 from translators.datahub.platforms import DatasetRef, dataset_urn, resolve_dataset
 from translators.datahub.properties import (
@@ -123,6 +124,9 @@ class DataHubTranslator:
         self._dataset_refs: dict[tuple[Any, ...], DatasetRef] = {}
         self._dataset_urns: dict[DatasetRef, str] = {}
         self._flow_urns: dict[tuple[str, str, str], str] = {}
+        self._compat = compat_scheme(
+            self.config.compat, cluster=self.config.cluster, platform_instance=self.config.platform_instance
+        )
 
     # -- entry point -----------------------------------------------------------
 
@@ -224,8 +228,16 @@ class DataHubTranslator:
             return event.job.integration.strip().lower()
         return orchestrator_from_producer(event.producer)
 
+    def get_compat(self, event: RunEvent | JobEvent) -> AirflowPluginScheme | None:
+        """The ``config.compat`` scheme (:mod:`~translators.datahub.compat`) when it applies to the event, else None."""
+        scheme = self._compat
+        return scheme if scheme is not None and scheme.applies(self.get_orchestrator(event)) else None
+
     def get_flow_id(self, event: RunEvent | JobEvent) -> str:
-        """The dataFlow id, per ``config.flow_naming`` (see :data:`~translators.datahub.config.FLOW_NAMING`)."""
+        """The dataFlow id, per ``config.compat``, else ``config.flow_naming`` (see
+        :data:`~translators.datahub.config.FLOW_NAMING`)."""
+        if (scheme := self.get_compat(event)) is not None:
+            return scheme.flow_id(event)
         naming = self.config.flow_naming
         job = event.job
         if callable(naming):
@@ -244,7 +256,10 @@ class DataHubTranslator:
         return parent.job_name
 
     def get_flow_cluster(self, event: RunEvent | JobEvent) -> str:
-        """The dataFlow cluster: configured ``cluster``, else ``platform_instance``, else the job namespace."""
+        """The dataFlow cluster: configured ``cluster``, else the ``compat`` scheme's (``prod`` for
+        Airflow's plugin), else ``platform_instance``, else the job namespace."""
+        if (scheme := self.get_compat(event)) is not None:
+            return scheme.cluster
         return self.config.cluster or self.config.platform_instance or event.job.namespace
 
     def get_flow_urn(self, event: RunEvent | JobEvent) -> str:
@@ -265,8 +280,11 @@ class DataHubTranslator:
         carry the flow's description, owners and tags. ``child``: the parent run's
         job is the flow's own job, whose events say that; a child must not
         overwrite it. ``orphan``: no event speaks for the flow; a minimal
-        ``dataFlowInfo`` (its name) is emitted so the flow shows up.
+        ``dataFlowInfo`` (its name) is emitted so the flow shows up. A ``compat``
+        scheme decides for the events it applies to (a DAG run's events are the flow's own).
         """
+        if (scheme := self.get_compat(event)) is not None:
+            return scheme.flow_role(event)
         job = event.job
         if job.name == flow_id:
             return "own"
@@ -280,8 +298,16 @@ class DataHubTranslator:
         return "orphan"
 
     def get_job_id(self, event: RunEvent | JobEvent) -> str:
-        """The dataJob id: the full OpenLineage job name (as DataHub's converter)."""
+        """The dataJob id: the full OpenLineage job name (as DataHub's converter); the task id under ``compat``."""
+        if (scheme := self.get_compat(event)) is not None:
+            return scheme.job_id(event)
         return event.job.name
+
+    def emits_job(self, event: RunEvent | JobEvent) -> bool:
+        """Whether the event writes a dataJob: always, but for a DAG run's own events under ``compat``
+        (DataHub's Airflow plugin writes the DAG as a flow only; the run is then an instance of the flow)."""
+        scheme = self.get_compat(event)
+        return scheme is None or scheme.emits_job(event)
 
     def get_job_urn(self, event: RunEvent | JobEvent, flow_urn: str | None = None) -> str:
         """``urn:li:dataJob:(<flow urn>,<job id>)``."""
@@ -326,7 +352,9 @@ class DataHubTranslator:
         return description or doc
 
     def get_job_name(self, event: RunEvent | JobEvent, flow_id: str) -> str:
-        """Display name of the job: its name without the ``<flow id>.`` prefix."""
+        """Display name of the job: its name without the ``<flow id>.`` prefix (the task id under ``compat``)."""
+        if (scheme := self.get_compat(event)) is not None:
+            return scheme.job_id(event)
         name = event.job.name
         if name.startswith(flow_id + ".") and len(name) > len(flow_id) + 1:
             return name[len(flow_id) + 1 :]
@@ -375,14 +403,22 @@ class DataHubTranslator:
         """``urn:li:dataProcessInstance:<runId>`` (as DataHub's converter; reserved characters encoded)."""
         return make_data_process_instance_urn(fast_encode(run_id))
 
+    def get_run_urn(self, event: RunEvent) -> str:
+        """The run's process instance URN: :meth:`get_process_instance_urn` of its run id, or the
+        ``compat`` scheme's (DataHub's Airflow plugin: a task run's guid of its DAG, task and DAG run ids)."""
+        scheme = self.get_compat(event)
+        urn = scheme.run_urn(event) if scheme is not None else None
+        return urn or self.get_process_instance_urn(event.run.run_id)
+
     def get_parent_instance_urn(self, event: RunEvent) -> str | None:
         """The parent run's process instance URN: the run-to-run link."""
         parent = event.run.parent
         return self.get_process_instance_urn(parent.run_id) if parent is not None else None
 
     def get_run_name(self, event: RunEvent) -> str:
-        """Display name of the run (the run id, as DataHub's converter)."""
-        return event.run.run_id
+        """Display name of the run: the run id, as DataHub's converter, or the ``compat`` scheme's instance id."""
+        scheme = self.get_compat(event)
+        return (scheme.run_id(event) if scheme is not None else None) or event.run.run_id
 
     def get_process_type(self, event: RunEvent) -> str:
         """``STREAMING`` for streaming jobs, ``BATCH_SCHEDULED`` when there is a nominal time, else ``BATCH_AD_HOC``."""

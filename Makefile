@@ -12,9 +12,14 @@ $(VENV)/.installed: pyproject.toml
 .PHONY: install demo test bench lint
 install: $(VENV)/.installed
 
+# The demo starts afresh each time, in a state directory of its own: the file emitter appends, and
+# the lineage memory would leave out what the last demo sent, so a second demo would differ.
+DEMO_STATE := .bridge-state/demo
+
 demo: install
-	$(VENV)/bin/bridge send tests/corpus/openlineage
-	@echo "MCPs written to .bridge-state/mcps.json (DataHub file format)"
+	rm -rf $(DEMO_STATE)
+	$(VENV)/bin/bridge send tests/corpus/openlineage --state-dir $(DEMO_STATE)
+	@echo "MCPs written to $(DEMO_STATE)/mcps.json (DataHub file format), replacing the last demo's"
 
 test: install
 	$(VENV)/bin/pytest -q

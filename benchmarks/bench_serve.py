@@ -208,7 +208,7 @@ def run(n: int = 2000, e2e_n: int = 4000, concurrencies: tuple[int, ...] = (16, 
         Path(e2e_file).write_bytes(b"\n".join(_spark_bodies(e2e_n, "e")))
         for level in synchronous:
             with GmsProcess(store=False) as gms:
-                args = ("--emitter", "rest", "--gms-server", gms.url, "--token", token, "--noop-route",
+                args = ("--emitter", "rest", "--gms-server", gms.url, "--bridge-token", token, "--noop-route",
                         "--synchronous", level)
                 with BridgeProcess(Path(tmp) / f"state-{level}", *args) as bridge:
                     delivered = [0.0]

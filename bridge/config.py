@@ -38,15 +38,16 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, unknown_settings
 
-__all__ = ["BridgeConfig", "load_config", "DEFAULT_STATE_DIR"]
+__all__ = ["BridgeConfig", "load_config", "http_url", "DEFAULT_STATE_DIR"]
 
 DEFAULT_STATE_DIR = ".bridge-state"
 DEFAULT_CONFIG_FILE = "bridge.toml"
@@ -60,6 +61,7 @@ _ENV: dict[str, tuple[str | None, str]] = {
     "BRIDGE_PLATFORM_INSTANCE": ("translator", "platform_instance"),
     "DATAHUB_GMS_URL": ("emitters.rest", "gms_server"),
     "DATAHUB_GMS_TOKEN": ("emitters.rest", "token"),
+    "DATAHUB_EMIT_MODE": ("emitters.rest", "emit_mode"),
     "BRIDGE_KAFKA_BOOTSTRAP": ("emitters.kafka.connection", "bootstrap"),
     "BRIDGE_SCHEMA_REGISTRY_URL": ("emitters.kafka.connection", "schema_registry_url"),
     "BRIDGE_OUTPUT": ("emitters.file", "filename"),
@@ -127,18 +129,54 @@ class BridgeConfig:
         known = {a.name for a in attrs.fields(cls)} - {"source"}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(
-                f"unknown setting(s) {', '.join(sorted(unknown))} in {source}; known: {', '.join(sorted(known))}"
-            )
+            raise ConfigError(unknown_settings(unknown, known, where=source))
         for section in ("emitters", "translator", "serve", "lineage"):
             if section in data and not isinstance(data[section], Mapping):
                 raise ConfigError(f"must be a table/object in {source}", key=section)
         unknown = sorted(set(data.get("lineage") or {}) - {"ttl_days"})
         if unknown:
-            raise ConfigError(f"unknown setting(s) {', '.join(unknown)} in {source}; known: ttl_days", key="lineage")
+            raise ConfigError(unknown_settings(unknown, ["ttl_days"], where=source), key="lineage")
         config = cls(**dict(data), source=source)
         _ = config.lineage_ttl_days  # a bad value stops here, with the key named
         return config
+
+
+def http_url(value: Any, *, key: str) -> str:
+    """Check a setting that must be an http(s) URL, before anything is sent to it.
+
+    A URL without a scheme is given ``http://`` (as DataHub's CLI does for its GMS URL), so
+    ``localhost:8080`` works everywhere a URL is asked for. Anything ``requests`` would only
+    refuse when the first request goes out (a bad port, another scheme, no host) is refused here.
+
+    Args:
+        value: the URL as given.
+        key: the setting's name, for the error.
+
+    Returns:
+        The URL, with a scheme.
+
+    Raises:
+        ConfigError: naming ``key`` and the value, and saying what is wrong.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"an http(s) URL is required (e.g. http://localhost:8080), got {value!r}", key=key)
+    url = value.strip()
+    if "://" not in url:
+        url = f"http://{url}"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ConfigError(f"{value!r} is not an http(s) URL (scheme {parts.scheme!r})", key=key)
+    if any(c.isspace() for c in url):
+        raise ConfigError(f"{value!r} is not a URL: it holds a space", key=key)
+    if not parts.hostname:
+        raise ConfigError(f"{value!r} names no host (e.g. http://localhost:8080)", key=key)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"{value!r} has no valid port: a port is a number from 1 to 65535", key=key)
+    return url
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -103,6 +103,14 @@ class AspectLike(Protocol):
     def to_obj(self) -> dict[str, Any]: ...
 
 
+def _as_mapping(value: Any) -> Mapping[str, Any] | None:
+    """System metadata as a dict: a DataHub ``SystemMetadataClass`` (``to_obj()``) is taken too."""
+    if value is None or isinstance(value, Mapping):
+        return value
+    to_obj = getattr(value, "to_obj", None)
+    return dict(to_obj()) if callable(to_obj) else value
+
+
 def entity_type_of(urn: str) -> str:
     """Return the entity type of a URN: ``urn:li:dataset:(...)`` -> ``dataset``.
 
@@ -117,9 +125,18 @@ def entity_type_of(urn: str) -> str:
     return urn[7:end]
 
 
-@attrs.frozen(kw_only=True)
+#: DataHub's (acryl-datahub's) keyword names for the wrapper's fields: its users' code works unchanged.
+_DATAHUB_NAMES = {"entityUrn": "entity_urn", "aspectName": "aspect_name", "entityType": "entity_type",
+                  "changeType": "change_type", "systemMetadata": "system_metadata"}
+
+
+@attrs.frozen(kw_only=True, init=False)
 class MetadataChangeProposalWrapper:
     """One proposal: entity URN + aspect name + aspect value (or, for ``PATCH``, a JSON Patch).
+
+    Takes DataHub's names too (``entityUrn=``, ``aspectName=``, ``entityType=``, ``changeType=``,
+    ``systemMetadata=``), as in ``MetadataChangeProposalWrapper(entityUrn=urn, aspect=...)``, and
+    answers to them as attributes.
 
     Args:
         entity_urn: the entity's URN, e.g. ``urn:li:dataset:(urn:li:dataPlatform:hive,db.t,PROD)``.
@@ -142,6 +159,41 @@ class MetadataChangeProposalWrapper:
     change_type: str = "UPSERT"
     system_metadata: Mapping[str, Any] | None = None
     headers: Mapping[str, str] | None = None
+
+    def __init__(self, *, entity_urn: str | None = None, aspect: Any = None, aspect_name: str | None = None,
+                 entity_type: str | None = None, change_type: str = "UPSERT",
+                 system_metadata: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+                 **datahub_names: Any) -> None:
+        if datahub_names:
+            given = {"entity_urn": entity_urn, "aspect_name": aspect_name, "entity_type": entity_type,
+                     "change_type": change_type, "system_metadata": system_metadata}
+            for name, value in datahub_names.items():
+                ours = _DATAHUB_NAMES.get(name)
+                if ours is None:
+                    known = ", ".join(["entity_urn", "aspect", "aspect_name", "entity_type", "change_type",
+                                       "system_metadata", "headers", *_DATAHUB_NAMES])
+                    raise TypeError(f"MetadataChangeProposalWrapper() got an unexpected keyword argument {name!r} "
+                                    f"(it takes {known})")
+                if given[ours] not in (None, "UPSERT") and value is not None:
+                    raise TypeError(f"MetadataChangeProposalWrapper() got both {ours}= and {name}=")
+                given[ours] = value if value is not None else given[ours]
+            entity_urn, aspect_name, entity_type = given["entity_urn"], given["aspect_name"], given["entity_type"]
+            change_type = str(given["change_type"] or "UPSERT")
+            system_metadata = given["system_metadata"]
+        if entity_urn is None:
+            raise TypeError("MetadataChangeProposalWrapper() needs entity_urn= (or entityUrn=)")
+        if aspect is None:
+            raise TypeError("MetadataChangeProposalWrapper() needs aspect=")
+        self.__attrs_init__(entity_urn=entity_urn, aspect=aspect, aspect_name=aspect_name,  # type: ignore[attr-defined]
+                            entity_type=entity_type, change_type=change_type,
+                            system_metadata=_as_mapping(system_metadata), headers=headers)
+
+    # DataHub's attribute names.
+    entityUrn = property(lambda self: self.entity_urn)  # noqa: N815
+    aspectName = property(lambda self: self.aspect_name)  # noqa: N815
+    entityType = property(lambda self: self.entity_type)  # noqa: N815
+    changeType = property(lambda self: self.change_type)  # noqa: N815
+    systemMetadata = property(lambda self: self.system_metadata)  # noqa: N815
 
     def __attrs_post_init__(self) -> None:
         if self.aspect_name is None and not isinstance(self.aspect, Mapping | list):

@@ -22,13 +22,33 @@ from typing import Any, ClassVar
 
 import attrs
 
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, InvalidEventError, did_you_mean
 from bridge.mcp import MetadataChangeProposalWrapper
 
-__all__ = ["Callback", "Destination", "Emitter", "create_emitter", "deliver_at_exit", "emitter_class",
+__all__ = ["Callback", "Destination", "Emitter", "as_mcp", "create_emitter", "deliver_at_exit", "emitter_class",
            "emitter_kinds"]
 
 log = logging.getLogger(__name__)
+
+
+def as_mcp(item: Any) -> MetadataChangeProposalWrapper:
+    """What an emitter delivers: a wrapper as it is; a DataHub MCP object (file or GMS JSON form); or any
+    object with ``to_obj()`` giving one -- acryl-datahub's own wrapper, for code ported from it.
+
+    Raises:
+        InvalidEventError: ``item`` is none of those (the error says what it got).
+    """
+    if isinstance(item, MetadataChangeProposalWrapper):
+        return item
+    if isinstance(item, Mapping):
+        return MetadataChangeProposalWrapper.from_obj(item)
+    to_obj = getattr(item, "to_obj", None)
+    if callable(to_obj):
+        obj = to_obj()
+        if isinstance(obj, Mapping):
+            return MetadataChangeProposalWrapper.from_obj(obj)
+    raise InvalidEventError(f"emitters deliver MetadataChangeProposalWrapper items (or their JSON objects), "
+                            f"got {type(item).__name__}")
 
 #: Longest an emitter's exit flush waits (see :func:`deliver_at_exit`).
 EXIT_FLUSH_TIMEOUT = 30.0
@@ -92,9 +112,12 @@ class Emitter(abc.ABC):
             count += 1
         return count
 
-    # DataHub's REST emitter calls it ``emit_mcps``; keep the familiar name.
+    # DataHub's emitters' names for the same calls.
     def emit_mcps(self, items: Iterable[MetadataChangeProposalWrapper]) -> int:
         return self.emit_many(items)
+
+    def emit_mcp(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None) -> None:
+        self.emit(item, callback)
 
     def flush(self, timeout: float | None = None) -> None:  # noqa: B027 - emitters that deliver in emit() have nothing to flush
         """Deliver everything pending. Raises :class:`~bridge.errors.UndeliveredError` if some could not be."""
@@ -148,7 +171,9 @@ def emitter_class(kind: str) -> type[Emitter]:
                 target = ep.value
                 break
     if target is None:
-        raise ConfigError(f"unknown emitter {kind!r}; known: {', '.join(emitter_kinds())}", key="emitter")
+        known = emitter_kinds()
+        raise ConfigError(f"unknown emitter {kind!r}{did_you_mean(kind, known)}; known: {', '.join(known)}",
+                          key="emitter")
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     if not (isinstance(cls, type) and issubclass(cls, Emitter)):

@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import attrs
 
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Emitter, deliver_at_exit
+from emitters.base import Callback, Emitter, as_mcp, deliver_at_exit
 
 __all__ = ["ConsoleEmitter", "ConsoleEmitterConfig"]
 
@@ -51,6 +51,7 @@ class ConsoleEmitter(Emitter):
         return self.config.stream or sys.stdout
 
     def emit(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None) -> None:
+        item = as_mcp(item)
         text = json.dumps(item.to_obj(), ensure_ascii=False)
         if self.config.format == "array":
             if self._count == 0 and self._cancel_exit_close is None:

@@ -20,7 +20,7 @@ import attrs
 
 from bridge.errors import ConfigError, DeliveryError, UndeliveredError
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Destination, Emitter, deliver_at_exit
+from emitters.base import Callback, Destination, Emitter, as_mcp, deliver_at_exit
 from emitters.breaker import naming
 
 __all__ = ["FileEmitter", "FileEmitterConfig"]
@@ -100,6 +100,7 @@ class FileEmitter(Emitter):
         return len(existing)
 
     def emit(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None) -> None:
+        item = as_mcp(item)
         with self._lock:
             self._pending.append((item, callback))
             due = len(self._pending) >= self.config.flush_every

@@ -83,3 +83,10 @@ def test_rest_through_the_bridge_batches_unless_told_to_be_synchronous(tmp_path,
     assert load_config(env={"BRIDGE_EMITTER": "rest"}).emitter_config["delivery"] == "background"
     sync = load_config(env={}, overrides={"emitter": "rest", "emitters": {"rest": {"delivery": "sync"}}})
     assert sync.emitter_config["delivery"] == "sync"
+
+
+def test_datahub_emit_mode_from_the_environment_reaches_the_rest_emitter():
+    from emitters.rest import RestEmitterConfig
+
+    config = load_config(env={"DATAHUB_EMIT_MODE": "async_wait", "BRIDGE_EMITTER": "rest"})
+    assert RestEmitterConfig.from_dict(config.emitter_config).emit_mode.upper() == "ASYNC_WAIT"

@@ -120,3 +120,12 @@ def test_the_known_poison_is_refused_with_its_reason():
     assert decode_message(b"[]", WHERE).reason == f"{WHERE}: the array holds no events"
     good = decode_message(json.dumps([EVENTS[0], EVENTS[1]]).encode(), WHERE)
     assert good.reason is None and len(good.events) == 2
+
+
+def test_refusals_are_counted_with_serves_reasons():
+    assert decode_message(b"{not json", WHERE).kind == "invalid_json"
+    assert decode_message(b"\xff", WHERE).kind == "invalid_json"
+    assert decode_message(b"  ", WHERE).kind == "invalid_json"
+    assert decode_message(b"x" * 11, WHERE, max_bytes=10).kind == "too_large"
+    assert decode_message(json.dumps({"eventType": "START", "run": {"runId": "x"}}).encode(), WHERE).kind == (
+        "invalid_event")

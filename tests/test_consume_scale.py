@@ -88,7 +88,7 @@ class Workers:
     def start(self, name: str) -> None:
         self.ports[name] = port = free_port()
         log = open(self.tmp_path / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        args = ["consume", "--topic", self.topic, "--kafka-bootstrap", self.bootstrap, "--group", f"g-{self.topic}",
+        args = ["--log-level", "info", "consume", "--topic", self.topic, "--kafka-bootstrap", self.bootstrap, "--group", f"g-{self.topic}",
                 "--state-dir", str(self.state_dir(name)), "--metrics-port", str(port),
                 *[f"--consumer-config={c}" for c in GROUP_TIMING], *self.extra]
         self.processes[name] = subprocess.Popen(

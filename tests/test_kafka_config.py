@@ -17,6 +17,7 @@ def test_exported_names():
 
     assert sorted(emitters.kafka.__all__) == [
         "DEFAULT_MCP_TOPIC",
+        "DatahubKafkaEmitter",
         "KafkaConnectionConfig",
         "KafkaEmitter",
         "KafkaEmitterConfig",
@@ -65,7 +66,8 @@ def test_flat_form_and_defaults():
     ("data", "key"),
     [
         ({"connection": {"bootstrap": "no-port"}}, "connection.bootstrap"),
-        ({"connection": {"schema_registry_url": "registry:8081"}}, "connection.schema_registry_url"),
+        ({"connection": {"schema_registry_url": "ftp://registry:8081"}}, "connection.schema_registry_url"),
+            ({"connection": {"schema_registry_url": "registry:99999"}}, "connection.schema_registry_url"),
         ({"connection": {"producer_config": ["x"]}}, "connection.producer_config"),
         ({"connection": {"bogus": 1}}, "connection"),
         ({"schema_registration": "sometimes"}, "schema_registration"),
@@ -80,6 +82,11 @@ def test_bad_settings_name_the_key(data, key):
     with pytest.raises(ConfigError) as info:
         KafkaEmitterConfig.from_dict(data)
     assert info.value.key == key
+
+
+def test_a_registry_url_without_scheme_gets_http_as_a_gms_url_does():
+    config = KafkaEmitterConfig.from_dict({"connection": {"schema_registry_url": "registry:8081, https://r2:8081/"}})
+    assert config.connection.schema_registry_url == "http://registry:8081,https://r2:8081"
 
 
 def test_producer_defaults_are_safe_and_overridable():

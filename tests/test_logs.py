@@ -36,7 +36,7 @@ def test_debug_logs_of_a_delivery_never_contain_the_token():
     with GmsServer(token=token) as gms:
         result = CliRunner().invoke(
             main,
-            ["--log-level", "debug", "send", CORPUS_EVENT, "--emitter", "rest", "--gms-server", gms.url, "--token", token],
+            ["--log-level", "debug", "send", CORPUS_EVENT, "--emitter", "rest", "--gms-server", gms.url, "--gms-token", token],
         )
         assert result.exit_code == 0, result.output
         assert gms.proposals

@@ -10,6 +10,7 @@ import translators.openlineage as ol
 
 def test_exported_names() -> None:
     assert sorted(ol.__all__) == [
+        "event_json",
         "from_client_event",
         "iter_json_records",
         "parse_event",

@@ -100,7 +100,7 @@ def test_broken_pretty_printed_object_is_one_error() -> None:
     assert len(results) == 1
     loc, err = results[0]
     assert loc == "x.json" and isinstance(err, InvalidEventError)
-    assert "invalid JSON at line" in err.reason
+    assert err.reason.startswith("invalid JSON") and " line " in err.reason and not err.reason.endswith(" at")
 
 
 def test_not_utf8() -> None:
@@ -151,3 +151,12 @@ def test_broken_compact_array_falls_back_to_lines() -> None:
     # lines 2 and 3 end with the array's comma: read without it
     assert [r.run.run_id for _, r in results[1:]] == [e["run"]["runId"] for e in events]
     assert [loc for loc, _ in results[1:]] == ["cut.json:2", "cut.json:3", "cut.json:4"]
+
+
+def test_a_json_syntax_error_is_one_whole_sentence_with_its_place(tmp_path):
+    from translators.openlineage import read_events
+
+    path = tmp_path / "cut.json"
+    path.write_text('{"eventType": "START",\n "job": {"name": "unfinished')
+    [(location, error)] = list(read_events(path))
+    assert str(error) == f"{path}: invalid JSON: Unterminated string starting at line 2 column 18"

@@ -44,7 +44,7 @@ def mcp_file(tmp_path: Path, n: int) -> tuple[Path, list[dict]]:
 def test_emit_mcp_file(tmp_path):
     path, mcps = mcp_file(tmp_path, 30)
     with GmsServer(token="tok", validate_aspects=True) as gms:
-        result = run(tmp_path, "emit", str(path), "--emitter", "rest", "--gms-server", gms.url, "--token", "tok")
+        result = run(tmp_path, "emit", str(path), "--emitter", "rest", "--gms-server", gms.url, "--gms-token", "tok")
         assert result.exit_code == 0, result.output
         assert [p["entityUrn"] for p in gms.proposals] == [m["entityUrn"] for m in mcps]
     assert "tok" not in result.output.replace("token", "")
@@ -83,7 +83,7 @@ def test_send_translates_and_delivers_what_datahub_accepts(tmp_path):
 
 def test_check_ok(tmp_path):
     with GmsServer(token="tok") as gms:
-        result = run(tmp_path, "check", "--emitter", "rest", "--gms-server", gms.url, "--token", "tok")
+        result = run(tmp_path, "check", "--emitter", "rest", "--gms-server", gms.url, "--gms-token", "tok")
     assert result.exit_code == 0, result.output
     assert "ok: rest emitter" in result.output and gms.version in result.output
     assert "auth=accepted" in result.output
@@ -91,10 +91,27 @@ def test_check_ok(tmp_path):
 
 def test_check_wrong_token(tmp_path):
     with GmsServer(token="right") as gms:
-        result = run(tmp_path, "check", "--emitter", "rest", "--gms-server", gms.url, "--token", "wrong-token")
+        result = run(tmp_path, "check", "--emitter", "rest", "--gms-server", gms.url, "--gms-token", "wrong-token")
     assert result.exit_code != 0
     assert "refused the token" in result.output
     assert "wrong-token" not in result.output
+
+
+def test_the_old_token_flag_still_works_and_says_what_to_use(tmp_path):
+    with GmsServer(token="right") as gms:
+        old = run(tmp_path, "check", "--emitter", "rest", "--gms-server", gms.url, "--token", "right")
+    assert old.exit_code == 0, old.output
+    assert "warning: --token is deprecated here: use --gms-token (the bridge's own token is --bridge-token)" in (
+        old.output)
+    import socket
+
+    with socket.socket() as holder:  # serve stops at once on the port in use: only the flags are looked at
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        serve = run(tmp_path, "serve", "--token", "s3cret", "--port", str(holder.getsockname()[1]),
+                    "--state-dir", str(tmp_path / "s"))
+    assert serve.exit_code != 0 and "Address already in use" in serve.output
+    assert "warning: --token is deprecated here: use --bridge-token (DataHub's token is --gms-token)" in serve.output
 
 
 def test_check_frontend_url(tmp_path):

@@ -11,8 +11,8 @@ from emitters.rest import RestEmitter, RestEmitterConfig, normalize_gms_url
 
 
 def test_exported_names():
-    assert sorted(emitters.rest.__all__) == ["DEFAULT_GMS_SERVER", "RestEmitter", "RestEmitterConfig",
-                                             "normalize_gms_url"]
+    assert sorted(emitters.rest.__all__) == ["DEFAULT_GMS_SERVER", "DatahubRestEmitter", "EmitMode", "RestEmitter",
+                                             "RestEmitterConfig", "normalize_gms_url"]
     for name in emitters.rest.__all__:
         assert hasattr(emitters.rest, name)
 

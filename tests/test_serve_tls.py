@@ -61,7 +61,7 @@ def test_cli_says_what_is_missing(tls_files, tmp_path):
 def test_token_in_clear_text_off_loopback_is_warned_about(tmp_path):
     from tests.servers.bridge_process import BridgeProcess
 
-    with BridgeProcess(tmp_path / "state", "--host", "0.0.0.0", "--token", "s3cret") as bridge:
+    with BridgeProcess(tmp_path / "state", "--host", "0.0.0.0", "--bridge-token", "s3cret") as bridge:
         event = json.loads(next((CORPUS / "simple_run_event").glob("*.json")).read_text())
         answer = requests.post(bridge.url + "/api/v1/lineage", json=event, timeout=10,
                                headers={"Authorization": "Bearer s3cret"})

@@ -179,7 +179,7 @@ def test_corpus_over_http_lands_in_the_topic_keyed_like_the_kafka_transport(kafk
     events = _events()
     config = tmp_path / "bridge.toml"  # a state directory in the config file is not used
     config.write_text(f'state_dir = "{tmp_path / "unused-state"}"\n')
-    with _serve(tmp_path, bootstrap, topic, "--config", str(config), "--token", "s3cret") as server:
+    with _serve(tmp_path, bootstrap, topic, "--config", str(config), "--bridge-token", "s3cret") as server:
         transport = _http_transport(server.url, auth={"type": "api_key", "apiKey": "s3cret"}, compression="gzip")
         for event in events:
             assert transport.emit(event).status_code == 201

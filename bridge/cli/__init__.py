@@ -29,6 +29,34 @@ _COMMANDS: list[tuple[str, str]] = [
 ]
 
 
+_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
+def _configure_logging(level: str) -> None:
+    from bridge.logs import configure_logging
+
+    configure_logging(getattr(logging, level.upper()))
+
+
+def _subcommand_log_level(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        _configure_logging(value)
+
+
+def _with_log_level(command: click.Command) -> click.Command:
+    """Accept ``--log-level`` after the subcommand too (``bridge send --log-level info ...``), where
+    people put it; given there, it wins over the one before the subcommand and $BRIDGE_LOG_LEVEL."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_log_level(sub)
+    if not any(param.name == "log_level" for param in command.params):
+        command.params.append(click.Option(
+            ["--log-level"], type=_LEVELS, expose_value=False, is_eager=True, callback=_subcommand_log_level,
+            help="How much to log (as `bridge --log-level`).",
+        ))
+    return command
+
+
 class _OrderedGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
@@ -38,7 +66,7 @@ class _OrderedGroup(click.Group):
 @click.version_option(__version__, prog_name="bridge")
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    type=_LEVELS,
     default="warning",
     show_default=True,
     envvar="BRIDGE_LOG_LEVEL",
@@ -55,10 +83,8 @@ def main(log_level: str) -> None:
     DATAHUB_GMS_TOKEN), then the config file (--config, $BRIDGE_CONFIG or ./bridge.toml),
     then defaults. With no configuration, output goes to a DataHub file under .bridge-state/.
     """
-    from bridge.logs import configure_logging
-
-    configure_logging(getattr(logging, log_level.upper()))
+    _configure_logging(log_level)
 
 
 for _module, _attr in _COMMANDS:
-    main.add_command(getattr(importlib.import_module(_module), _attr))
+    main.add_command(_with_log_level(getattr(importlib.import_module(_module), _attr)))

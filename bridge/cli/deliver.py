@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from bridge.cli.options import config_from_options, delivery_options, fail, handle_errors
+from bridge.cli.options import config_from_options, delivery_options, fail, handle_errors, url_option
 from bridge.cli.report import Report, iter_events, iter_mcps
-from bridge.config import BridgeConfig
+from bridge.config import BridgeConfig, http_url
 from bridge.errors import BridgeError, DeliveryError, InvalidEventError, UndeliveredError
 from bridge.mcp import MetadataChangeProposalWrapper
 from emitters.base import Emitter, create_emitter
@@ -107,8 +107,9 @@ def emit(paths: tuple[str, ...], **options: Any) -> None:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option(
-    "--to", "to_url", metavar="URL",
-    help="Post the events to a running `bridge serve` (e.g. http://127.0.0.1:5000) instead of delivering them here.",
+    "--to", "to_url", metavar="URL", callback=url_option(lambda url: http_url(url, key="to")),
+    help="Post the events to a running `bridge serve` (e.g. http://127.0.0.1:5000; http:// when no scheme is given) "
+    "instead of delivering them here.",
 )
 @click.option("--bridge-token", metavar="TOKEN", envvar="BRIDGE_TOKEN", help="With --to: the bridge's bearer token.")
 @click.option("--bridge-ca", metavar="PEM", type=click.Path(exists=True, dir_okay=False),

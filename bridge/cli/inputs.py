@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from bridge.files import input_files
+from bridge.files import decompress, input_files
 
 __all__ = ["expand_paths", "read_inputs"]
 
@@ -45,16 +45,20 @@ def read_inputs(paths: Sequence[str], *, progress: bool | None = None, unit: str
     try:
         for name in files:
             if name == "-":
-                data = sys.stdin.buffer.read()
+                try:
+                    data = decompress(sys.stdin.buffer.read())
+                except OSError as exc:
+                    raise click.FileError("<stdin>", hint=str(exc)) from exc
                 yield "<stdin>", data
                 continue
             try:
-                data = Path(name).read_bytes()
+                raw = Path(name).read_bytes()
+                data = decompress(raw)
             except OSError as exc:
-                raise click.FileError(name, hint=exc.strerror) from exc
+                raise click.FileError(name, hint=exc.strerror or str(exc)) from exc
             yield name, data
             if bar is not None:
-                bar.update(len(data))
+                bar.update(len(raw))
     finally:
         if bar is not None:
             bar.close()

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from bridge.config import BridgeConfig, load_config
-from bridge.errors import BridgeError
+from bridge.config import BridgeConfig, http_url, load_config
+from bridge.errors import BridgeError, ConfigError, did_you_mean
 
 __all__ = [
     "config_from_options",
@@ -23,6 +23,7 @@ __all__ = [
     "fail",
     "handle_errors",
     "translator_options",
+    "url_option",
 ]
 
 
@@ -50,25 +51,77 @@ def translator_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _hint(ctx: click.Context, param: click.Parameter) -> str | None:
+    """``'--flag' (from $VAR)`` when the value came from the option's environment variable, else ``None``
+    (click's own hint): whoever set a variable long ago should not hunt for a flag they never typed."""
+    if param.name and ctx.get_parameter_source(param.name) is click.core.ParameterSource.ENVIRONMENT:
+        return f"'{param.opts[-1]}' (from ${param.envvar})"
+    return None
+
+
 def _known_emitter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from emitters.base import emitter_kinds
 
-    if value is not None and value not in emitter_kinds():
-        raise click.BadParameter(f"{value!r} is not an emitter; known: {', '.join(emitter_kinds())}")
+    known = emitter_kinds()
+    if value is not None and value not in known:
+        raise click.BadParameter(f"{value!r} is not an emitter{did_you_mean(value, known)}; known: {', '.join(known)}",
+                                 ctx, param, _hint(ctx, param))
     return value
 
 
-def emitter_options(*, token_flag: str = "--token", kafka: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def url_option(check: Callable[[str], str]) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A click callback that checks a URL option with ``check`` (which raises ConfigError), as a usage error.
+
+    The URL is refused before anything is sent, in one line naming the flag and the value, where
+    ``requests`` would otherwise fail at the first request with a traceback.
+    """
+
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return check(value)
+        except ConfigError as exc:
+            raise click.BadParameter(exc.reason, ctx, param, _hint(ctx, param)) from exc
+
+    return callback
+
+
+def _gms_url(value: str) -> str:
+    from emitters.rest.config import normalize_gms_url
+
+    return normalize_gms_url(value)
+
+
+def _registry_urls(value: str) -> str:
+    return ",".join(http_url(url, key="schema_registry_url") for url in value.split(",") if url.strip())
+
+
+def old_token(instead: str, other: str) -> click.Option:
+    """The hidden old ``--token`` flag: still taken, with a warning naming ``instead`` (``other``: the
+    flag of the other token, so nobody mixes them up)."""
+
+    def warn(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            click.echo(f"warning: --token is deprecated here: use {instead} ({other})", err=True)
+        return value
+
+    return click.option("--token", f"old_{instead.lstrip('-').replace('-', '_')}", metavar="TOKEN", hidden=True,
+                        callback=warn)
+
+
+def emitter_options(*, old_token_flag: bool = True, kafka: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--emitter and each emitter's connection flags, plus the translator options.
 
     Args:
-        token_flag: the flag of the GMS token (``bridge serve`` uses ``--gms-token``: its
-            ``--token`` is the bridge's own).
+        old_token_flag: also take the GMS token as ``--token`` (its old spelling in ``send``, ``emit`` and
+            ``check``), with a deprecation warning. ``serve`` and ``consume`` have no such alias.
         kafka: add the Kafka emitter flags (``bridge consume`` has its own ``--kafka-bootstrap``).
     """
     kafka_options = [
         click.option("--kafka-bootstrap", metavar="HOST:PORT", help="Kafka: bootstrap servers ($BRIDGE_KAFKA_BOOTSTRAP)."),
-        click.option("--schema-registry-url", metavar="URL", help="Kafka: Schema Registry URL ($BRIDGE_SCHEMA_REGISTRY_URL)."),
+        click.option("--schema-registry-url", metavar="URL", callback=url_option(_registry_urls),
+                     help="Kafka: Schema Registry URL ($BRIDGE_SCHEMA_REGISTRY_URL)."),
     ]
     options = [
         click.option(
@@ -76,8 +129,11 @@ def emitter_options(*, token_flag: str = "--token", kafka: bool = True) -> Calla
             help="Where MCPs go: rest, kafka, file, console, or a registered emitter. "
             "Default: from config, else 'file' under the state directory.",
         ),
-        click.option("--gms-server", metavar="URL", help="REST: DataHub GMS URL, e.g. http://localhost:8080 ($DATAHUB_GMS_URL)."),
-        click.option(token_flag, "token", metavar="TOKEN", help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
+        click.option("--gms-server", metavar="URL", callback=url_option(_gms_url),
+                     help="REST: DataHub GMS URL, e.g. http://localhost:8080 ($DATAHUB_GMS_URL)."),
+        click.option("--gms-token", "token", metavar="TOKEN",
+                     help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
+        *([old_token("--gms-token", "the bridge's own token is --bridge-token")] if old_token_flag else []),
         *(kafka_options if kafka else []),
         click.option("-o", "--output", metavar="FILE", help="File emitter: the DataHub file to write (appends to an existing one)."),
         click.option("--state-dir", metavar="DIR", help="Where state (spool, dead letters, default output) lives. Default: .bridge-state."),
@@ -96,6 +152,10 @@ def emitter_options(*, token_flag: str = "--token", kafka: bool = True) -> Calla
 delivery_options = emitter_options()
 
 
+def _first(*values: Any) -> Any:
+    return next((v for v in values if v is not None), None)
+
+
 def config_from_options(options: dict[str, Any]) -> BridgeConfig:
     """Resolve the config with the command's flags as the highest-priority layer.
 
@@ -103,7 +163,7 @@ def config_from_options(options: dict[str, Any]) -> BridgeConfig:
     """
     pop = options.pop
     emitters: dict[str, Any] = {
-        "rest": {"gms_server": pop("gms_server", None), "token": pop("token", None)},
+        "rest": {"gms_server": pop("gms_server", None), "token": _first(pop("token", None), pop("old_gms_token", None))},
         "kafka": {
             "connection": {
                 "bootstrap": pop("kafka_bootstrap", None),

@@ -91,6 +91,8 @@ class Report:
     mcps: int = 0
     unchanged: int = 0
     failed: int = 0
+    #: why the ``unchanged`` ones were not sent, for the summary.
+    unchanged_reason: str = "the destination already holds them, from earlier events or runs"
     entities: Counter = attrs.field(factory=Counter)
     failures: Failures = attrs.field(factory=Failures)
     _urns: set = attrs.field(factory=set)
@@ -98,6 +100,10 @@ class Report:
     def reject(self, error: InvalidEventError) -> None:
         self.rejected += 1
         click.echo(f"rejected: {error}", err=True)
+
+    def empty(self, name: str, noun: str) -> None:
+        """Say that input ``name`` held nothing: an empty file is more often a mistake than intended."""
+        click.echo(f"warning: {name} holds no {noun}", err=True)
 
     def fail(self, error: BaseException, mcp: MetadataChangeProposalWrapper | None = None) -> None:
         """Count a failed delivery; it is said, grouped with its like, by :meth:`print_failures`."""
@@ -118,7 +124,7 @@ class Report:
         entities = ", ".join(f"{kind}={n}" for kind, n in sorted(self.entities.items())) or "none"
         text = f"{noun} read: {self.read}, rejected: {self.rejected}, MCPs: {self.mcps}"
         if self.unchanged:
-            text += f", unchanged (not re-sent): {self.unchanged}"
+            text += f", skipped as unchanged: {self.unchanged} ({self.unchanged_reason})"
         if self.failed:
             text += f", failed: {self.failed}"
         return f"{text}; entities: {entities}"
@@ -133,12 +139,15 @@ def iter_events(paths: Sequence[str], report: Report) -> Iterator[Event]:
     for name, data in read_inputs(paths):
         # An event without a usable eventTime takes the time it was read (the edge may read the clock).
         received_at = dt.datetime.now(dt.UTC)
+        before = report.read
         for _location, result in parse_events(data, source=name, received_at=received_at):
             report.read += 1
             if isinstance(result, InvalidEventError):
                 report.reject(result)
             else:
                 yield result
+        if report.read == before:
+            report.empty(name, "events")
 
 
 def iter_mcps(paths: Sequence[str], report: Report) -> Iterator[MetadataChangeProposalWrapper]:
@@ -146,6 +155,7 @@ def iter_mcps(paths: Sequence[str], report: Report) -> Iterator[MetadataChangePr
     from translators.openlineage import iter_json_records
 
     for name, data in read_inputs(paths):
+        before = report.read
         for location, obj in iter_json_records(data, source=name):
             report.read += 1
             if isinstance(obj, InvalidEventError):
@@ -155,3 +165,5 @@ def iter_mcps(paths: Sequence[str], report: Report) -> Iterator[MetadataChangePr
                 yield MetadataChangeProposalWrapper.from_obj(obj)  # type: ignore[arg-type]
             except InvalidEventError as exc:
                 report.reject(exc.at(location))
+        if report.read == before:
+            report.empty(name, "MCPs")

@@ -8,14 +8,14 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from bridge.cli.options import config_from_options, emitter_options, fail, handle_errors
+from bridge.cli.options import config_from_options, emitter_options, fail, handle_errors, old_token
 from bridge.errors import BridgeError
 
 __all__ = ["serve", "spool_delivery_options"]
 
 
 def spool_delivery_options(func: Callable[..., Any], *, kafka_flags: bool = True) -> Callable[..., Any]:
-    """Emitter flags for long-running commands (``--gms-token`` because ``--token`` is the bridge's own)."""
+    """Emitter flags for long-running commands."""
     options = [
         click.option("--workers", type=click.IntRange(1, 64), help="Delivery threads (default 1: strict order)."),
         click.option("--batch-size", type=click.IntRange(1, 100_000), help="Events per delivery round (default 500)."),
@@ -27,7 +27,7 @@ def spool_delivery_options(func: Callable[..., Any], *, kafka_flags: bool = True
                  "every event until it is delivered.)",
         ),
     ]
-    func = emitter_options(token_flag="--gms-token", kafka=kafka_flags)(func)
+    func = emitter_options(old_token_flag=False, kafka=kafka_flags)(func)
     for option in reversed(options):
         func = option(func)
     return func
@@ -88,9 +88,10 @@ def _check_mode(ctx: click.Context, settings: Any) -> None:
 @click.option("--host", help="Address to bind. Default 127.0.0.1 (loopback only); 0.0.0.0 to accept from anywhere.")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port. Default 5000.")
 @click.option(
-    "--token", "bridge_token", metavar="TOKEN",
+    "--bridge-token", "bridge_token", metavar="TOKEN",
     help="Bearer token producers must send ($BRIDGE_TOKEN or [serve] token). Never logged.",
 )
+@old_token("--bridge-token", "DataHub's token is --gms-token")
 @click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body (after gzip). Default 16 MiB.")
 @click.option("--max-event-bytes", type=click.IntRange(1024), help="Largest single event (422 above). Default 8 MiB.")
 @click.option("--max-connections", type=click.IntRange(1), help="Open connections at once (503 above). Default 1000.")
@@ -112,7 +113,7 @@ def _check_mode(ctx: click.Context, settings: Any) -> None:
 @handle_errors
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, bridge_token: str | None,
-          max_body_bytes: int | None, max_event_bytes: int | None, max_connections: int | None,
+          old_bridge_token: str | None, max_body_bytes: int | None, max_event_bytes: int | None, max_connections: int | None,
           tls_cert: str | None, tls_key: str | None, noop_route: bool, to_topic: str | None,
           topic_bootstrap: str | None, producer_config: dict[str, str], workers: int | None,
           batch_size: int | None, synchronous: str | None, **options: Any) -> None:
@@ -149,14 +150,14 @@ def serve(ctx: click.Context, host: str | None, port: int | None, bridge_token: 
     \b
     Examples:
       bridge serve
-      bridge serve --emitter rest --gms-server http://localhost:8080 --token s3cret
-      bridge serve --host 0.0.0.0 --token s3cret --tls-cert cert.pem --tls-key key.pem
-      bridge serve --host 0.0.0.0 --token s3cret --to-topic openlineage --topic-bootstrap kafka:9092
+      bridge serve --emitter rest --gms-server http://localhost:8080 --bridge-token s3cret
+      bridge serve --host 0.0.0.0 --bridge-token s3cret --tls-cert cert.pem --tls-key key.pem
+      bridge serve --host 0.0.0.0 --bridge-token s3cret --to-topic openlineage --topic-bootstrap kafka:9092
     """
     from bridge.intake import serve as run
 
     overrides = {
-        "host": host, "port": port, "token": bridge_token, "max_body_bytes": max_body_bytes,
+        "host": host, "port": port, "token": bridge_token or old_bridge_token, "max_body_bytes": max_body_bytes,
         "max_event_bytes": max_event_bytes, "max_connections": max_connections,
         "synchronous": synchronous.upper() if synchronous else None, "workers": workers, "batch_size": batch_size,
         "noop_route": noop_route or None, "tls_cert": tls_cert, "tls_key": tls_key,

@@ -92,6 +92,21 @@ def _ids(ids: tuple[int, ...], all_: bool, verb: str) -> list[int] | None:
     return None if all_ else list(ids)
 
 
+def _existing(store: Any, ids: list[int] | None) -> tuple[list[int] | None, list[int]]:
+    """``(ids that are dead letters, ids that are not)``; ``None`` (all) stays ``None``."""
+    if ids is None:
+        return None, []
+    found = {letter.id for letter in store.dead_letters(ids=ids, limit=len(ids))}
+    return [i for i in ids if i in found], sorted(set(ids) - found)
+
+
+def _say_missing(missing: list[int]) -> None:
+    """Exit 1 naming the ids that are no dead letter: a mistyped id must not pass for done."""
+    if missing:
+        which = ", ".join(str(i) for i in missing)
+        raise click.ClickException(f"no dead letter with id {which} (see `bridge spool dead`)")
+
+
 @spool.command()
 @state_options
 @click.argument("ids", nargs=-1, type=int)
@@ -101,8 +116,11 @@ def retry(config_path: str | None, state_dir: str | None, ids: tuple[int, ...], 
     """Put dead letters back in the queue (after fixing what DataHub refused)."""
     selected = _ids(ids, all_, "retry")
     with _open(config_path, state_dir) as store:
-        moved = store.requeue_dead(selected).result()
-    click.echo(f"re-queued {moved} event(s)")
+        selected, missing = _existing(store, selected)
+        moved = store.requeue_dead(selected).result() if selected != [] else 0
+    if moved or not missing:
+        click.echo(f"re-queued {moved} event(s)")
+    _say_missing(missing)
 
 
 @spool.command()
@@ -114,12 +132,15 @@ def retry(config_path: str | None, state_dir: str | None, ids: tuple[int, ...], 
 def purge(config_path: str | None, state_dir: str | None, ids: tuple[int, ...], all_: bool, yes: bool) -> None:
     """Delete dead letters for good."""
     selected = _ids(ids, all_, "purge")
-    if not yes:
-        what = "ALL dead letters" if selected is None else f"{len(selected)} dead letter(s)"
-        click.confirm(f"delete {what}?", abort=True)
     with _open(config_path, state_dir) as store:
-        deleted = store.purge_dead(selected).result()
-    click.echo(f"deleted {deleted} dead letter(s)")
+        selected, missing = _existing(store, selected)
+        if selected != []:
+            if not yes:
+                what = "ALL dead letters" if selected is None else f"{len(selected)} dead letter(s)"
+                click.confirm(f"delete {what}?", abort=True)
+            deleted = store.purge_dead(selected).result()
+            click.echo(f"deleted {deleted} dead letter(s)")
+    _say_missing(missing)
 
 
 @spool.command()

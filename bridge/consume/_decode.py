@@ -28,12 +28,16 @@ class Decoded:
         reason: why the message is unusable (it is dead-lettered); ``None`` if usable.
         raw: the message as text, storable as UTF-8 (undecodable bytes escaped), for the dead letter.
         skip: a tombstone (no value): nothing to spool, nothing to dead-letter.
+        kind: why, in the words ``bridge serve`` counts refusals with (``bridge_events_rejected_total``'s
+            ``reason``): ``invalid_json`` (not UTF-8, not JSON, nested too deeply, empty), ``too_large``
+            or ``invalid_event``.
     """
 
     events: tuple[tuple[str, str], ...] = ()
     reason: str | None = None
     raw: str = ""
     skip: bool = False
+    kind: str = "invalid_event"
 
 
 def storable(text: str, limit: int | None = None) -> str:
@@ -69,20 +73,20 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
     if max_bytes is not None and len(value) > max_bytes:
         raw = value[:DEAD_BODY_LIMIT].decode("utf-8", "backslashreplace")
         return Decoded(reason=f"{location}: message of {len(value)} bytes is over the {max_bytes}-byte limit "
-                              f"(dead letter keeps its first {len(raw)} characters)", raw=raw)
+                              f"(dead letter keeps its first {len(raw)} characters)", raw=raw, kind="too_large")
     raw = value.decode("utf-8", "backslashreplace")
     try:
         text = value.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return Decoded(reason=f"{location}: not valid UTF-8 at byte {exc.start}", raw=raw)
+        return Decoded(reason=f"{location}: not valid UTF-8 at byte {exc.start}", raw=raw, kind="invalid_json")
     if not text.strip():
-        return Decoded(reason=f"{location}: empty message", raw=raw)
+        return Decoded(reason=f"{location}: empty message", raw=raw, kind="invalid_json")
     try:
         data = json.loads(text)
     except RecursionError:
-        return Decoded(reason=f"{location}: not usable JSON: nested too deeply", raw=raw)
+        return Decoded(reason=f"{location}: not usable JSON: nested too deeply", raw=raw, kind="invalid_json")
     except ValueError as exc:
-        return Decoded(reason=f"{location}: not valid JSON: {exc}", raw=raw)
+        return Decoded(reason=f"{location}: not valid JSON: {exc}", raw=raw, kind="invalid_json")
     items = data if type(data) is list else [data]
     if not items:
         return Decoded(reason=f"{location}: the array holds no events", raw=raw)

@@ -161,7 +161,7 @@ def consume(
     # whoever owns its partition now, so the spool keeps no second copy.
     dropped = spool.forget_sources(dead=dead_topic is not None).result()
     if dropped:
-        log.warning("undelivered events of an earlier run dropped: they are read again from Kafka",
+        log.info("undelivered events of an earlier run dropped: they are read again from Kafka",
                     extra=log_fields(events=dropped))
     partitions = Partitions(consumer, ck, spool, forwarding=dead_topic is not None, metrics=service.metrics,
                             cooperative="cooperative" in str(config["partition.assignment.strategy"]))
@@ -170,7 +170,7 @@ def consume(
                        on_lost=partitions.on_lost)
     _gauges(service, health, partitions)
     stats = ConsumeStats()
-    log.warning(
+    log.info(
         "bridge consume reading",
         extra=log_fields(topic=settings.topic, bootstrap=settings.bootstrap, group=settings.group_id,
                          dead_letter_topic=settings.dead_letter_topic),

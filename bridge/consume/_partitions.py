@@ -136,7 +136,7 @@ class Partitions:
         keys = [(tp.topic, tp.partition) for tp in partitions]
         self.owned.update(keys)
         self.metrics.inc("kafka_rebalances")
-        log.warning("partitions assigned", extra=log_fields(partitions=_names(keys), owned=len(self.owned)))
+        log.info("partitions assigned", extra=log_fields(partitions=_names(keys), owned=len(self.owned)))
         if self.paused:
             # Assigned after the rest were paused: they wait too (the library assigns them first).
             if self.cooperative:
@@ -152,7 +152,7 @@ class Partitions:
         self.commit([k for k in keys if k in self.owned])
         self._let_go(keys)
         self.metrics.inc("kafka_rebalances")
-        log.warning("partitions revoked", extra=log_fields(partitions=_names(keys), owned=len(self.owned),
+        log.info("partitions revoked", extra=log_fields(partitions=_names(keys), owned=len(self.owned),
                                                            took_s=round(time.monotonic() - started, 3)))
 
     def on_lost(self, consumer: Any, partitions: list[Any]) -> None:

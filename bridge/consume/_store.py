@@ -3,6 +3,7 @@ with where it was read from; a message the spool refuses is found and dead-lette
 
 from __future__ import annotations
 
+import collections
 import logging
 from typing import Any, cast
 
@@ -76,7 +77,6 @@ def store(service: SpoolService, batch: list[Polled], stats: Any) -> None:
         SpoolDown: the spool itself failed; messages from ``index`` on are not stored.
         SpoolClosedError: the spool was closed.
     """
-    culprits = 0
     try:
         _write(service, batch)
     except SpoolClosedError:
@@ -105,8 +105,7 @@ def store(service: SpoolService, batch: list[Polled], stats: Any) -> None:
                 except Exception as dead:  # noqa: BLE001 - classified as above
                     if _spool_down(dead) or row is rows[-1]:
                         raise SpoolDown(dead, index) from dead
-            batch[index] = attrs.evolve(polled, decoded=Decoded(reason=reason))
-            culprits += 1
+            batch[index] = attrs.evolve(polled, decoded=Decoded(reason=reason, kind="unstorable"))
     dead = sum(p.decoded.reason is not None for p in batch)
     skipped = sum(p.decoded.skip for p in batch)
     spooled = sum(len(p.decoded.events) for p in batch)
@@ -116,6 +115,7 @@ def store(service: SpoolService, batch: list[Polled], stats: Any) -> None:
     stats.skipped += skipped
     service.metrics.inc("received", spooled + dead)
     service.metrics.inc("dead_lettered", dead)
-    for reason, count in (("invalid_event", dead - culprits), ("unstorable", culprits), ("tombstone", skipped)):
+    kinds = collections.Counter(p.decoded.kind for p in batch if p.decoded.reason is not None)
+    for reason, count in (*kinds.items(), ("tombstone", skipped)):
         if count:
             service.metrics.reject(reason, count)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import resource
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -72,6 +74,31 @@ def _connection_limit(settings: ServeSettings) -> ServeSettings:
                     extra=log_fields(max_connections=settings.max_connections, allowed=fits, nofile=soft))
         return attrs.evolve(settings, max_connections=fits)
     return settings
+
+
+def listen(settings: ServeSettings) -> socket.socket:
+    """The server's socket, bound to ``settings.host``/``port`` (uvicorn listens on it).
+
+    Raises:
+        ConfigError: the address cannot be bound (the port is in use, a privileged port, an address
+            this machine does not have), saying which and what to do.
+    """
+    try:
+        family = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)[0][0]
+    except socket.gaierror as exc:
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", key="serve.host") from exc
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        hint = {errno.EADDRINUSE: ": another process listens there; stop it or choose another --port",
+                errno.EACCES: ": ports below 1024 need privileges; choose another --port",
+                errno.EADDRNOTAVAIL: ": this machine has no such address; check --host"}.get(exc.errno or 0, "")
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}{hint}",
+                          key="serve.port") from exc
+    return sock
 
 
 def build_server(app: Any, settings: ServeSettings, metrics: Metrics | None = None) -> Any:
@@ -146,7 +173,8 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
 def _run(app: Any, settings: ServeSettings, metrics: Metrics, **describe: Any) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; ``describe``: what the start-up line says about where events go."""
     server = build_server(app, settings, metrics)
-    log.warning(
+    sock = listen(settings)
+    log.info(
         "bridge serve listening",
         extra=log_fields(url=settings.url, **describe, auth="token" if settings.token else "none"),
     )
@@ -158,8 +186,9 @@ def _run(app: Any, settings: ServeSettings, metrics: Metrics, **describe: Any) -
     received: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum)) for sig in _SIGNALS}
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
+        sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if not server.started:
@@ -182,7 +211,8 @@ class ThreadedServer:
             BridgeError: it did not start listening within ``timeout`` seconds (the port is taken, say).
         """
         server = build_server(app, settings, metrics)
-        thread = threading.Thread(target=server.run, name="bridge-http", daemon=True)
+        sock = listen(settings)
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="bridge-http", daemon=True)
         thread.start()
         deadline = time.monotonic() + timeout
         while not server.started:

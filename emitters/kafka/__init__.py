@@ -7,4 +7,7 @@ and fastavro are imported on first use, not when this package is imported.
 from .config import DEFAULT_MCP_TOPIC, KafkaConnectionConfig, KafkaEmitterConfig
 from .emitter import KafkaEmitter
 
-__all__ = ["DEFAULT_MCP_TOPIC", "KafkaConnectionConfig", "KafkaEmitter", "KafkaEmitterConfig"]
+#: DataHub's name (``datahub.emitter.kafka_emitter.DatahubKafkaEmitter``): its users change only the import.
+DatahubKafkaEmitter = KafkaEmitter
+
+__all__ = ["DEFAULT_MCP_TOPIC", "DatahubKafkaEmitter", "KafkaConnectionConfig", "KafkaEmitter", "KafkaEmitterConfig"]

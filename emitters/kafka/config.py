@@ -27,7 +27,8 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import ConfigError
+from bridge.config import http_url
+from bridge.errors import ConfigError, unknown_settings
 
 __all__ = [
     "DEFAULT_MCP_TOPIC",
@@ -82,10 +83,8 @@ def _bootstrap(value: Any) -> str:
 def _registry_url(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError("is required, e.g. 'http://localhost:8081'", key="connection.schema_registry_url")
-    urls = [u.strip().rstrip("/") for u in value.split(",") if u.strip()]
-    for url in urls:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{url!r} is not an http(s) URL", key="connection.schema_registry_url")
+    # each URL checked as every URL setting is (http:// added when no scheme is given)
+    urls = [http_url(u, key="connection.schema_registry_url").rstrip("/") for u in value.split(",") if u.strip()]
     return ",".join(urls)
 
 
@@ -167,9 +166,7 @@ class KafkaConnectionConfig:
         values = {k: v for k, v in data.items() if v is not None}
         unknown = sorted(set(values) - set(_CONNECTION_KEYS))
         if unknown:
-            raise ConfigError(
-                f"unknown setting(s) {unknown}; known: {list(_CONNECTION_KEYS)}", key="connection"
-            )
+            raise ConfigError(unknown_settings(unknown, _CONNECTION_KEYS), key="connection")
         return cls(**values)
 
 
@@ -201,6 +198,11 @@ class KafkaEmitterConfig:
         return self.topic_routes[MCP_ROUTE]
 
     @classmethod
+    def parse_obj(cls, data: Mapping[str, Any] | None) -> KafkaEmitterConfig:
+        """DataHub's (pydantic) name for :meth:`from_dict`."""
+        return cls.from_dict(data)
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> KafkaEmitterConfig:
         """Build from DataHub's ``KafkaEmitterConfig`` dict shape (or the flat form).
 
@@ -224,8 +226,5 @@ class KafkaEmitterConfig:
         known = {f.name for f in attrs.fields(cls)} - {"connection"}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(
-                f"unknown setting(s) {unknown}; known: {sorted(known | {'connection', *_CONNECTION_KEYS})}",
-                key="kafka",
-            )
+            raise ConfigError(unknown_settings(unknown, known | {"connection", *_CONNECTION_KEYS}), key="kafka")
         return cls(connection=KafkaConnectionConfig.from_dict(connection), **values)

@@ -28,13 +28,12 @@ from bridge.errors import (
     ConfigError,
     ConnectionFailedError,
     DeliveryError,
-    InvalidEventError,
     QueueFullError,
     UndeliveredError,
     require,
 )
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Destination, Emitter, deliver_at_exit
+from emitters.base import Callback, Destination, Emitter, as_mcp, deliver_at_exit
 from emitters.breaker import naming
 
 from .avro import MCPAvroEncoder, confluent_header, load_mcp_schema
@@ -155,10 +154,7 @@ class KafkaEmitter(Emitter):
         """
         producer = self._producer or self._start()
         try:
-            if not isinstance(item, MetadataChangeProposalWrapper):
-                raise InvalidEventError(
-                    f"expected a MetadataChangeProposalWrapper, got {type(item).__name__}"
-                )
+            item = as_mcp(item)
             value = self._encoder.frame(item, self._header or self._schema_header())  # type: ignore[union-attr]
         except BridgeError as exc:
             # A registry error is shared by every MCP it stops: each gets a copy naming it.

@@ -23,13 +23,41 @@ from emitters.base import Callback
 
 from .producer import kafka_error
 
-__all__ = ["AUTH_ERRORS", "ClientErrors", "DeliveryLedger", "LibrdkafkaLog", "call_safely"]
+__all__ = ["AUTH_ERRORS", "ClientErrors", "DeliveredMessage", "DeliveryLedger", "LibrdkafkaLog", "call_safely"]
 
 log = logging.getLogger("emitters.kafka.emitter")
 
 MAX_ERRORS_KEPT = 10
 #: librdkafka global errors that mean "the broker refused our credentials".
 AUTH_ERRORS = frozenset({"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"})
+
+
+class DeliveredMessage(str):
+    """The success message a callback gets: text (``delivered <urn> <aspect>``), as every emitter's
+    callback gets, that also answers like the confluent-kafka ``Message`` DataHub's Kafka emitter
+    passes: ``message.topic()``, ``.partition()``, ``.offset()``, ``.key()``, ``.value()``."""
+
+    __slots__ = ("_message",)
+
+    def __new__(cls, text: str, message: Any) -> DeliveredMessage:
+        self = super().__new__(cls, text)
+        self._message = message
+        return self
+
+    def topic(self) -> str:
+        return self._message.topic()
+
+    def partition(self) -> int:
+        return self._message.partition()
+
+    def offset(self) -> int:
+        return self._message.offset()
+
+    def key(self) -> bytes | None:
+        return self._message.key()
+
+    def value(self) -> bytes | None:
+        return self._message.value()
 
 
 def call_safely(callback: Callback, error: BaseException | None, message: str) -> None:
@@ -120,7 +148,7 @@ class DeliveryLedger:
             # Runs once per message on the hot path: keep the success branch lean.
             if err is None:
                 try:
-                    callback(None, f"delivered {urn} {aspect}")
+                    callback(None, DeliveredMessage(f"delivered {urn} {aspect}", msg))
                 except Exception:
                     log.exception("kafka delivery callback raised")
             else:

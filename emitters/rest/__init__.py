@@ -1,4 +1,4 @@
-"""The REST emitter: MCPs to DataHub GMS over its Rest.li ingestion API.
+"""The REST emitter: MCPs to DataHub GMS over its Rest.li or OpenAPI ingestion API.
 
 ::
 
@@ -9,10 +9,16 @@
         emitter.emit(mcp)
         emitter.emit_mcps(many_mcps)
 
-Configuration: :class:`RestEmitterConfig` (``from_dict`` / ``from_env``).
+Configuration: :class:`RestEmitterConfig` (``from_dict`` / ``from_env``); ``emit_mode`` takes
+DataHub's :class:`EmitMode` names.
 """
 
 from emitters.rest.config import DEFAULT_GMS_SERVER, RestEmitterConfig, normalize_gms_url
 from emitters.rest.emitter import RestEmitter
+from emitters.rest.modes import EmitMode
 
-__all__ = ["DEFAULT_GMS_SERVER", "RestEmitter", "RestEmitterConfig", "normalize_gms_url"]
+#: DataHub's name (``datahub.emitter.rest_emitter.DatahubRestEmitter``): its users change only the import.
+DatahubRestEmitter = RestEmitter
+
+__all__ = ["DEFAULT_GMS_SERVER", "DatahubRestEmitter", "EmitMode", "RestEmitter", "RestEmitterConfig",
+           "normalize_gms_url"]

@@ -2,8 +2,8 @@
 
 Names follow DataHub's ``DatahubRestEmitter`` / ``DatahubClientConfig`` so a
 DataHub user's settings carry over (``server`` is accepted for ``gms_server``,
-``client_certificate_key_path`` for ``client_key_path``, ``async_flag`` for
-``mode``).
+``client_certificate_key_path`` for ``client_key_path``, ``async_flag`` and
+``default_emit_mode`` for ``emit_mode``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import ConfigError
+from bridge.config import http_url
+from bridge.errors import ConfigError, unknown_settings
+from emitters.rest.modes import DEFAULT_EMIT_MODE, EmitMode, parse_emit_mode
 
 __all__ = ["DEFAULT_GMS_SERVER", "RestEmitterConfig", "normalize_gms_url"]
 
@@ -33,9 +35,13 @@ _ALIASES = {
     "client_certificate_key_path": "client_key_path",
     "ca_certificate": "ca_certificate_path",
     "timeout": "timeout_sec",
-    "emit_mode": "mode",
+    "default_emit_mode": "emit_mode",
     "batch_size": "max_batch_size",
 }
+# DataHub's environment variables that its emitter takes as defaults even when built in code.
+_DATAHUB_ENV_DEFAULTS = ("DATAHUB_EMIT_MODE", "DATAHUB_REST_EMITTER_DEFAULT_ENDPOINT")
+#: DataHub's cap of one ASYNC_WAIT wait (``wait_timeout``: an hour).
+DEFAULT_TRACE_TIMEOUT_SEC = 3600.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -48,17 +54,13 @@ def normalize_gms_url(url: str) -> str:
     """
     if not isinstance(url, str) or not url.strip():
         raise ConfigError("is required (e.g. http://localhost:8080)", key="gms_server")
-    url = url.strip()
-    if "://" not in url:
-        url = f"http://{url}"
+    url = http_url(url, key="gms_server")
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(f"{url!r} is not an http(s) URL", key="gms_server")
     if parts.query or parts.fragment:
         raise ConfigError(f"{url!r} must not carry a query or fragment", key="gms_server")
     path = parts.path.rstrip("/")
     # DataHub Cloud serves GMS under /gms; DataHub's own emitter fixes this up the same way.
-    if parts.hostname.endswith(".acryl.io") and not path:
+    if (parts.hostname or "").endswith(".acryl.io") and not path:
         path = "/gms"
     return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
@@ -164,14 +166,25 @@ def _to_status_codes(value: Any) -> frozenset[int]:
     return codes
 
 
-def _to_mode(value: Any) -> str:
-    mode = str(value).strip().lower()
-    # DataHub's EmitMode names: SYNC_PRIMARY / SYNC_WAIT are sync on the wire, ASYNC / ASYNC_WAIT async.
-    if mode in {"sync", "sync_primary", "sync_wait"}:
-        return "sync"
-    if mode in {"async", "async_wait"}:
-        return "async"
-    raise ConfigError(f"expected 'sync' or 'async', got {value!r}", key="mode")
+def _to_emit_mode(value: Any) -> EmitMode:
+    try:
+        return parse_emit_mode(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="emit_mode") from None
+
+
+def _to_openapi(value: Any) -> bool | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in {"", "auto"}):
+        return None
+    return _bool(value, "openapi_ingestion")
+
+
+def _trace_timeout_sec(v: Any) -> float:
+    return float(_number(v, "trace_timeout_sec", float, 0.001))
+
+
+def _trace_poll_sec(v: Any) -> float:
+    return float(_number(v, "trace_poll_sec", float, 0.001))
 
 
 def _to_delivery(value: Any) -> str:
@@ -201,8 +214,18 @@ class RestEmitterConfig:
         client_certificate_path: client certificate (PEM) for mutual TLS.
         client_key_path: its private key, if not in the certificate file.
         disable_ssl_verification: don't verify GMS's certificate (insecure; for tests only).
-        mode: GMS ingestion mode: ``sync`` (written before GMS answers) or ``async`` (queued by GMS).
-            ``async_flag=True`` means ``async``.
+        emit_mode: DataHub's :class:`~emitters.rest.modes.EmitMode`: ``SYNC_PRIMARY`` (default, as
+            DataHub's: written to the database before GMS answers), ``SYNC_WAIT`` (and indexed for
+            search, on OpenAPI), ``ASYNC`` (queued by GMS), ``ASYNC_WAIT`` (queued, then the trace API
+            is polled until GMS says it was persisted; OpenAPI only). Also ``default_emit_mode``,
+            ``$DATAHUB_EMIT_MODE``; the older ``mode="sync"|"async"`` and ``async_flag`` still work.
+        openapi_ingestion: send through GMS's OpenAPI v3 entity endpoints (``True``) or Rest.li's
+            ``/aspects`` (``False``). ``None`` (default): OpenAPI once :meth:`RestEmitter.test_connection`
+            finds a GMS that supports it (``/config`` version >= 1.0.1, or >= 0.3.11 for DataHub
+            Cloud), as DataHub's emitter decides. ``$DATAHUB_REST_EMITTER_DEFAULT_ENDPOINT``
+            (``OPENAPI``/``RESTLI``) forces it, as in DataHub.
+        trace_timeout_sec: ``ASYNC_WAIT`` gives up waiting for GMS's trace after this long.
+        trace_poll_sec: first wait between trace polls; doubles each poll, capped at 30 s.
         delivery: ``sync``: ``emit`` sends at once and raises on failure, as DataHub's emitter does;
             ``background``: ``emit`` queues, a sender thread batches, ``flush`` reports failures.
         max_batch_size: proposals per ``ingestProposalBatch`` request (GMS: 200).
@@ -228,7 +251,10 @@ class RestEmitterConfig:
     client_certificate_path: str | None = attrs.field(default=None, converter=_optional_path)
     client_key_path: str | None = attrs.field(default=None, converter=_optional_path)
     disable_ssl_verification: bool = attrs.field(default=False, converter=_disable_ssl_verification)
-    mode: str = attrs.field(default="sync", converter=_to_mode)
+    emit_mode: EmitMode = attrs.field(default=DEFAULT_EMIT_MODE, converter=_to_emit_mode)
+    openapi_ingestion: bool | None = attrs.field(default=None, converter=_to_openapi)
+    trace_timeout_sec: float = attrs.field(default=DEFAULT_TRACE_TIMEOUT_SEC, converter=_trace_timeout_sec)
+    trace_poll_sec: float = attrs.field(default=1.0, converter=_trace_poll_sec)
     delivery: str = attrs.field(default="sync", converter=_to_delivery)
     max_batch_size: int = attrs.field(default=GMS_MAX_BATCH_SIZE, converter=_max_batch_size)
     max_batch_bytes: int = attrs.field(default=GMS_MAX_BATCH_BYTES, converter=_max_batch_bytes)
@@ -255,16 +281,22 @@ class RestEmitterConfig:
 
     @property
     def async_flag(self) -> bool:
-        """The ``async`` parameter GMS gets (DataHub's name for ``mode == "async"``)."""
-        return self.mode == "async"
+        """The ``async`` parameter GMS gets: ``true`` for ``ASYNC`` and ``ASYNC_WAIT``."""
+        return self.emit_mode.is_async
+
+    @property
+    def mode(self) -> str:
+        """``"async"`` or ``"sync"``: the older name of what :attr:`async_flag` says."""
+        return "async" if self.async_flag else "sync"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> RestEmitterConfig:
         """Build from a plain mapping (config file section, CLI flags, DataHub-style names).
 
         Args:
-            data: settings by name; DataHub's names (``server``, ``async_flag``,
-                ``client_certificate_key_path``) are accepted; ``None`` values are ignored.
+            data: settings by name; DataHub's names (``server``, ``async_flag``, ``default_emit_mode``,
+                ``client_certificate_key_path``) and the older ``mode`` are accepted; ``None``
+                values are ignored.
 
         Returns:
             The frozen config.
@@ -283,11 +315,14 @@ class RestEmitterConfig:
                 continue
             key = _ALIASES.get(raw_key, raw_key)
             if key == "async_flag":
-                key, value = "mode", "async" if _bool(value, "async_flag") else "sync"
+                key, value = "emit_mode", EmitMode.ASYNC if _bool(value, "async_flag") else EmitMode.SYNC_PRIMARY
+            elif key == "mode":
+                try:
+                    key, value = "emit_mode", parse_emit_mode(value)
+                except ValueError as exc:
+                    raise ConfigError(str(exc), key="mode") from None
             if key not in known:
-                raise ConfigError(
-                    f"unknown setting of the rest emitter; known: {', '.join(sorted(known))}", key=str(raw_key)
-                )
+                raise ConfigError(unknown_settings([raw_key], known, where="the rest emitter"), key=str(raw_key))
             if key in kwargs:
                 raise ConfigError(f"given twice (as {raw_key!r} and another alias)", key=key)
             kwargs[key] = value
@@ -298,7 +333,10 @@ class RestEmitterConfig:
         """Build from DataHub's environment variables, as DataHub's CLI reads them.
 
         ``DATAHUB_GMS_URL`` (or ``DATAHUB_GMS_PROTOCOL`` + ``DATAHUB_GMS_HOST`` +
-        ``DATAHUB_GMS_PORT``) and ``DATAHUB_GMS_TOKEN``. This is the only place
+        ``DATAHUB_GMS_PORT``), ``DATAHUB_GMS_TOKEN``, and the two that DataHub's emitter
+        reads even when built in code (see :meth:`from_settings`): ``DATAHUB_EMIT_MODE`` and
+        ``DATAHUB_REST_EMITTER_DEFAULT_ENDPOINT``. Lookup order: ``overrides``, then the
+        environment, then the defaults. This and :meth:`from_settings` are the only places
         the REST emitter reads the environment.
 
         Args:
@@ -322,5 +360,40 @@ class RestEmitterConfig:
                 data["gms_server"] = f"{protocol}://{host}:{port}" if port else f"{protocol}://{host}"
         if env.get("DATAHUB_GMS_TOKEN"):
             data["token"] = env["DATAHUB_GMS_TOKEN"]
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_settings(overrides, environ=env, defaults=data)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], *, environ: Mapping[str, str] | None = None,
+                      defaults: Mapping[str, Any] | None = None) -> RestEmitterConfig:
+        """Build the way DataHub's ``DatahubRestEmitter(...)`` constructor does.
+
+        DataHub's emitter takes ``$DATAHUB_EMIT_MODE`` as its default emit mode and
+        ``$DATAHUB_REST_EMITTER_DEFAULT_ENDPOINT`` (``OPENAPI``/``RESTLI``) as its choice of
+        endpoint even when built in code; so does ``RestEmitter(gms_server=..., ...)``.
+        Lookup order: ``settings``, then those two variables, then ``defaults``, then the
+        field defaults. (``from_dict`` reads no environment at all.)
+
+        Args:
+            settings: ``from_dict`` settings (``None`` values are ignored).
+            environ: the environment to read; ``os.environ`` when ``None``.
+            defaults: settings below the environment (``from_env`` passes the GMS URL/token).
+
+        Returns:
+            The frozen config.
+        """
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = dict(defaults or {})
+        given = {_ALIASES.get(k, k) for k, v in settings.items() if v is not None}
+        if env.get(_DATAHUB_ENV_DEFAULTS[0]) and not given & {"emit_mode", "mode", "async_flag"}:
+            try:
+                data["emit_mode"] = parse_emit_mode(env[_DATAHUB_ENV_DEFAULTS[0]])
+            except ValueError as exc:
+                raise ConfigError(f"${_DATAHUB_ENV_DEFAULTS[0]}: {exc}", key="emit_mode") from None
+        endpoint = (env.get(_DATAHUB_ENV_DEFAULTS[1]) or "").strip().upper()
+        if endpoint and "openapi_ingestion" not in given:
+            if endpoint not in {"OPENAPI", "RESTLI"}:
+                raise ConfigError(f"${_DATAHUB_ENV_DEFAULTS[1]}: expected OPENAPI or RESTLI, got {endpoint!r}",
+                                  key="openapi_ingestion")
+            data["openapi_ingestion"] = endpoint == "OPENAPI"
+        data.update({k: v for k, v in settings.items() if v is not None})
         return cls.from_dict(data)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 from bridge.errors import BridgeError, ConfigError
 from emitters.rest.client import GmsClient, GmsResponse
 from emitters.rest.errors import error_for_status, gms_url_hint
 
-__all__ = ["check_connection"]
+__all__ = ["check_connection", "fetch_openapi_support", "supports_openapi"]
 
 logger = logging.getLogger("emitters.rest")
 
@@ -25,6 +27,48 @@ logger = logging.getLogger("emitters.rest")
 # prove the token was accepted; nothing is written.
 _PROBE_URN = "urn:li:corpuser:datahub"
 _PROBE_PATH = f"/aspects/{urllib.parse.quote(_PROBE_URN, safe='')}?aspect=corpUserKey&version=0"
+
+
+# The first GMS versions with the OpenAPI v3 entity endpoints *and* the trace API, by deployment
+# (DataHub's emitter gates both its OPEN_API_SDK and API_TRACING features on these).
+_OPENAPI_MIN_VERSION = {"core": (1, 0, 1, 0), "cloud": (0, 3, 11, 0)}
+_VERSION = re.compile(r"v?(\d+)\.(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def supports_openapi(server_config: Mapping[str, Any]) -> bool:
+    """Whether GMS advertises the OpenAPI v3 entity endpoints and the write-trace API.
+
+    Decided as DataHub's emitter decides: GMS's ``/config`` has no flag for it, so the
+    version it reports (``versions["acryldata/datahub"].version``) must be at least
+    1.0.1 (0.3.11 on DataHub Cloud, where ``datahub.serverEnv`` is not ``core``).
+
+    Args:
+        server_config: GMS's ``/config`` payload.
+
+    Returns:
+        ``False`` as well when the version is missing or cannot be read.
+    """
+    info = (server_config.get("versions") or {}).get("acryldata/datahub") or {}
+    match = _VERSION.match(str(info.get("version") or "").strip())
+    if not match:
+        return False
+    version = tuple(int(part or 0) for part in match.groups())
+    env = (server_config.get("datahub") or {}).get("serverEnv")
+    return version >= _OPENAPI_MIN_VERSION["cloud" if env and env != "core" else "core"]
+
+
+def fetch_openapi_support(client: GmsClient) -> bool:
+    """Ask GMS's ``/config`` (with the client's retries) whether it supports OpenAPI and tracing.
+
+    Raises:
+        DeliveryError subclass, ConfigError: ``/config`` could not be read (see :mod:`emitters.rest.errors`).
+    """
+    response = client.request("GET", "/config")
+    try:
+        payload = json.loads(response.body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and payload.get("noCode") == "true" and supports_openapi(payload)
 
 
 def _frontend(url: str) -> str:
@@ -35,8 +79,9 @@ def check_connection(client: GmsClient) -> dict[str, Any]:
     """Check that ``client``'s URL is GMS and that it accepts the token.
 
     Returns:
-        ``{"gms_server", "version", "commit", "server_type", "server_env", "auth"}``;
-        ``auth`` is ``"accepted"`` or ``"accepted (read not permitted)"``.
+        ``{"gms_server", "version", "commit", "server_type", "server_env", "auth", "openapi"}``;
+        ``auth`` is ``"accepted"`` or ``"accepted (read not permitted)"``; ``openapi`` is
+        :func:`supports_openapi` of the server's config.
 
     Raises:
         ConnectionFailedError: nothing listens / connection broke / host unknown.
@@ -87,6 +132,7 @@ def check_connection(client: GmsClient) -> dict[str, Any]:
         "server_type": datahub.get("serverType"),
         "server_env": datahub.get("serverEnv"),
         "auth": auth,
+        "openapi": supports_openapi(payload),
     }
 
 

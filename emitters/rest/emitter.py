@@ -1,67 +1,51 @@
-"""The REST emitter: delivers MCPs to DataHub GMS over its Rest.li ingestion API.
+"""The REST emitter: delivers MCPs to DataHub GMS over its Rest.li or OpenAPI ingestion API.
 
 Shaped like DataHub's ``DatahubRestEmitter`` (``gms_server``, ``token``,
-``extra_headers``, ``test_connection()``, ``emit(mcp, callback)``,
-``emit_mcps(mcps)``), with batching, retries, clear errors, and bisection of
-rejected batches so one bad proposal never blocks the good ones.
+``extra_headers``, ``emit_mode``, ``openapi_ingestion``, ``test_connection()``,
+``emit(mcp, callback)``, ``emit_mcps(mcps)``), with batching, retries, clear errors,
+and bisection of rejected batches so one bad proposal never blocks the good ones.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from bridge.errors import (
     BridgeError,
+    ConfigError,
     DeliveryError,
-    InvalidEventError,
-    RejectedError,
     RetriableError,
     UndeliveredError,
 )
 from bridge.mcp import MetadataChangeProposalWrapper
-from emitters.base import Callback, Destination, Emitter, deliver_at_exit
-from emitters.breaker import naming
+from emitters.base import Callback, Destination, Emitter, as_mcp, deliver_at_exit
 from emitters.rest.background import BackgroundSender
 from emitters.rest.batching import (
-    INGEST_BATCH_PATH,
-    INGEST_PATH,
     Encoded,
-    batch_body,
     encode,
-    single_body,
     split_batches,
 )
 from emitters.rest.client import GmsClient
 from emitters.rest.config import RestEmitterConfig
 from emitters.rest.connection import check_connection
+from emitters.rest.delivery import Delivery
+from emitters.rest.delivery import call as _call
+from emitters.rest.modes import EmitMode, parse_emit_mode
 
 __all__ = ["RestEmitter"]
 
 logger = logging.getLogger("emitters.rest")
 
 
-def _as_mcp(item: Any) -> MetadataChangeProposalWrapper:
-    if isinstance(item, MetadataChangeProposalWrapper):
-        return item
-    if isinstance(item, Mapping):  # DataHub file-format / GMS-format MCP object
-        return MetadataChangeProposalWrapper.from_obj(item)
-    to_obj = getattr(item, "to_obj", None)
-    if callable(to_obj):  # e.g. acryl-datahub's own MetadataChangeProposalWrapper, for users porting code
-        obj = to_obj()
-        if isinstance(obj, Mapping):
-            return MetadataChangeProposalWrapper.from_obj(obj)
-    raise InvalidEventError(
-        f"the REST emitter delivers MetadataChangeProposalWrapper items (or their JSON objects), "
-        f"got {type(item).__name__}"
-    )
-
-
 class RestEmitter(Emitter):
-    """Delivers MCPs to GMS (``POST /aspects?action=ingestProposal[Batch]``).
+    """Delivers MCPs to GMS (``POST /aspects?action=ingestProposal[Batch]``, or the OpenAPI v3
+    entity endpoints with ``openapi_ingestion``).
 
     Args:
         config: a :class:`RestEmitterConfig`, a dict in its ``from_dict`` shape, or the GMS URL.
@@ -75,7 +59,14 @@ class RestEmitter(Emitter):
     ``delivery="background"``: :meth:`emit` queues and returns; callbacks report
     each outcome; :meth:`flush` waits and raises ``UndeliveredError`` for the failures.
 
-    Constructing the emitter does no network IO; :meth:`test_connection` checks the server.
+    ``emit_mode`` (DataHub's :class:`~emitters.rest.modes.EmitMode`) says how long GMS makes
+    each write wait; ``ASYNC_WAIT`` polls GMS's trace API and reports writes GMS failed to
+    persist like any other failure. Built from keyword settings (DataHub's way), the emitter
+    also honours ``$DATAHUB_EMIT_MODE`` and ``$DATAHUB_REST_EMITTER_DEFAULT_ENDPOINT``
+    (see :meth:`RestEmitterConfig.from_settings`).
+
+    Constructing the emitter does no network IO; :meth:`test_connection` checks the server
+    (and, with ``openapi_ingestion`` unset, switches to OpenAPI when GMS supports it).
     """
 
     kind = "rest"
@@ -83,9 +74,9 @@ class RestEmitter(Emitter):
 
     def __init__(self, config: RestEmitterConfig | Mapping[str, Any] | str | None = None, **settings: Any) -> None:
         if isinstance(config, str):
-            config = RestEmitterConfig.from_dict({"gms_server": config, **settings})
+            config = RestEmitterConfig.from_settings({"gms_server": config, **settings})
         elif config is None:
-            config = RestEmitterConfig.from_dict(settings)
+            config = RestEmitterConfig.from_settings(settings)
         elif isinstance(config, Mapping):
             config = RestEmitterConfig.from_dict({**config, **settings})
         elif settings:
@@ -99,6 +90,7 @@ class RestEmitter(Emitter):
         self._errors: list[BaseException] = []
         self._closed = False
         self._cancel_exit_flush: Callable[[], None] = lambda: None
+        self._delivery = Delivery(self._client, config)
 
     def __repr__(self) -> str:
         # Never show the token.
@@ -112,8 +104,13 @@ class RestEmitter(Emitter):
     def test_connection(self) -> dict[str, Any]:
         """Check that ``gms_server`` is GMS and accepts the token; returns what GMS says about itself.
 
+        With ``openapi_ingestion`` unset, this is where the emitter decides between Rest.li and
+        OpenAPI, from the version GMS reports (as DataHub's emitter does).
+
         Returns:
-            ``{"gms_server", "version", "commit", "server_type", "server_env", "auth"}``.
+            ``{"gms_server", "version", "commit", "server_type", "server_env", "auth", "openapi",
+            "openapi_ingestion", "emit_mode"}``: ``openapi`` whether GMS supports the OpenAPI
+            endpoints, ``openapi_ingestion`` whether the emitter now uses them.
 
         Raises:
             ConnectionFailedError: nothing listens at the URL, or the host is unknown.
@@ -121,45 +118,71 @@ class RestEmitter(Emitter):
             AuthError: GMS refused the token, or needs one.
             DeliveryError: TLS failure or another error, with GMS's message.
         """
-        return check_connection(self._client)
+        info = check_connection(self._client)
+        if self.config.openapi_ingestion is None:
+            self._delivery.openapi = bool(info["openapi"])
+        info["openapi_ingestion"] = bool(self._delivery.openapi)
+        info["emit_mode"] = self.config.emit_mode.value
+        logger.debug("using %s for ingestion, emit_mode=%s", "OpenAPI" if self._delivery.openapi else "Rest.li",
+                     self.config.emit_mode)
+        return info
 
-    def emit(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None) -> None:
+    def emit(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None,
+             emit_mode: EmitMode | str | None = None, *, wait_timeout: timedelta | float | None = None) -> None:
         """Deliver one MCP (sync delivery) or queue it (background delivery).
 
         Args:
             item: the MCP (or its DataHub JSON object).
             callback: ``callback(error, message)``, called once the MCP is settled;
                 ``error`` is ``None`` on success.
+            emit_mode: this call's emit mode instead of the configured one (sync delivery only).
+            wait_timeout: ``ASYNC_WAIT``'s wait for this call (seconds or a ``timedelta``; DataHub's
+                name) instead of ``trace_timeout_sec``.
 
         Raises:
-            DeliveryError subclass (sync delivery): GMS did not take it; the error names the URN and aspect.
+            DeliveryError subclass (sync delivery): GMS did not take it, or (``ASYNC_WAIT``) did not
+                persist it; the error names the URN and aspect.
             ConfigError (sync delivery): ``gms_server`` is not a GMS URL (404).
             QueueFullError (background delivery): the queue stayed full.
         """
         self._check_open()
         try:
-            encoded = encode(_as_mcp(item), callback)
+            encoded = encode(as_mcp(item), callback)
         except BridgeError as exc:
             _call(callback, exc, str(exc))
             raise
+        mode = self._mode(emit_mode)
         if self.config.delivery == "background":
             self._ensure_sender().put(encoded)
             return
         try:
-            self._client.request("POST", INGEST_PATH, single_body(encoded, self.config.async_flag),
-                                 urn=encoded.urn, aspect=encoded.aspect)
+            trace = self._delivery.send([encoded], mode)
+            failures = self._delivery.await_trace(trace, [encoded], _seconds(wait_timeout)) if trace else []
+            if failures:
+                raise failures[0][1]
         except BridgeError as exc:
             _call(callback, exc, str(exc))
             raise
         _call(callback, None, f"delivered {encoded.urn} {encoded.aspect}")
 
-    def emit_many(self, items: Iterable[MetadataChangeProposalWrapper], callback: Callback | None = None) -> int:
+    def emit_mcp(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None, *,
+                 async_flag: bool | None = None, emit_mode: EmitMode | str | None = None,
+                 wait_timeout: timedelta | float | None = None) -> None:
+        """DataHub's name for :meth:`emit` (its deprecated ``async_flag`` wins over ``emit_mode``)."""
+        if async_flag is not None:
+            emit_mode = EmitMode.ASYNC if async_flag else EmitMode.SYNC_PRIMARY
+        self.emit(item, callback, emit_mode, wait_timeout=wait_timeout)
+
+    def emit_many(self, items: Iterable[MetadataChangeProposalWrapper], callback: Callback | None = None,
+                  emit_mode: EmitMode | str | None = None, *, wait_timeout: timedelta | float | None = None) -> int:
         """Deliver many MCPs in batches (or queue them, with background delivery).
 
         Args:
             items: MCPs (or their JSON objects).
             callback: optional ``callback(error, message)`` called once per MCP (from the
                 emitter's sender thread, as batches settle).
+            emit_mode: this call's emit mode instead of the configured one (sync delivery only).
+            wait_timeout: ``ASYNC_WAIT``'s wait for this call instead of ``trace_timeout_sec``.
 
         Returns:
             How many MCPs were handed over.
@@ -168,6 +191,8 @@ class RestEmitter(Emitter):
             UndeliveredError (sync delivery): some MCPs were not delivered; every other one was.
         """
         self._check_open()
+        mode = self._mode(emit_mode)
+        timeout = _seconds(wait_timeout)
         failures: list[tuple[Encoded | None, BaseException]] = []
         encoded_items = self._encode_all(items, callback, failures)
         if self.config.delivery == "background":
@@ -186,7 +211,7 @@ class RestEmitter(Emitter):
                 count += len(batch)
                 # One batch in flight on the sender thread while this thread encodes the next:
                 # encoding and GMS's work overlap, and batches still go out one at a time, in order.
-                submitted = self._pipeline().submit(self._deliver, batch)
+                submitted = self._pipeline().submit(self._delivery.deliver, batch, mode, timeout)
                 if in_flight is not None:
                     failures.extend(in_flight.result())
                 in_flight = submitted
@@ -197,9 +222,13 @@ class RestEmitter(Emitter):
             raise UndeliveredError(len(failures), [err for _, err in failures])
         return count
 
-    def emit_mcps(self, items: Iterable[MetadataChangeProposalWrapper], callback: Callback | None = None) -> int:
-        """DataHub's name for :meth:`emit_many`."""
-        return self.emit_many(items, callback)
+    def emit_mcps(self, items: Iterable[MetadataChangeProposalWrapper],
+                  callback: Callback | EmitMode | str | None = None, emit_mode: EmitMode | str | None = None, *,
+                  wait_timeout: timedelta | float | None = None) -> int:
+        """DataHub's name for :meth:`emit_many`; DataHub's ``emit_mcps(mcps, emit_mode)`` works too."""
+        if isinstance(callback, (str, enum.Enum)):  # DataHub's second positional is the emit mode
+            callback, emit_mode = None, callback
+        return self.emit_many(items, callback, emit_mode, wait_timeout=wait_timeout)
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything emitted is settled.
@@ -262,7 +291,7 @@ class RestEmitter(Emitter):
                     failures: list[tuple[Encoded | None, BaseException]]) -> Iterable[Encoded]:
         for item in items:
             try:
-                yield encode(_as_mcp(item), callback)
+                yield encode(as_mcp(item), callback)
             except BridgeError as exc:
                 # Unusable input never reaches GMS; it is reported, not dropped.
                 _call(callback, exc, str(exc))
@@ -270,7 +299,7 @@ class RestEmitter(Emitter):
 
     def _deliver_background(self, batch: list[Encoded]) -> None:
         try:
-            failures = self._deliver(batch)
+            failures = self._delivery.deliver(batch, self.config.emit_mode)
         except Exception as exc:  # the sender thread must survive anything; nothing may be lost silently
             logger.exception("unexpected error delivering a batch")
             failures = [(enc, exc) for enc in batch]
@@ -287,49 +316,14 @@ class RestEmitter(Emitter):
             if room > 0:
                 self._errors.extend(err for _, err in failures[:room])
 
-    def _deliver(self, batch: list[Encoded]) -> list[tuple[Encoded, BaseException]]:
-        """Send one batch; on a rejection, bisect so the good proposals land.
-
-        Returns:
-            ``(proposal, error)`` for every proposal not delivered; callbacks were called for all.
-        """
-        async_flag = self.config.async_flag
+    def _mode(self, emit_mode: EmitMode | str | None) -> EmitMode:
+        if emit_mode is None:
+            return self.config.emit_mode
         try:
-            if len(batch) == 1:
-                enc = batch[0]
-                self._client.request("POST", INGEST_PATH, single_body(enc, async_flag), urn=enc.urn, aspect=enc.aspect)
-            else:
-                self._client.request("POST", INGEST_BATCH_PATH, batch_body(batch, async_flag))
-        except RejectedError as exc:
-            if len(batch) == 1:
-                # INFO, not ERROR: the caller gets the error itself (raised, callback, flush).
-                logger.info("GMS rejected a proposal urn=%s aspect=%s status=%s server_message=%s",
-                             batch[0].urn, batch[0].aspect, exc.status, exc.server_message,
-                             extra={"urn": batch[0].urn, "aspect": batch[0].aspect, "status": exc.status})
-                _call(batch[0].callback, exc, str(exc))
-                return [(batch[0], exc)]
-            # GMS fails a whole batch for one bad proposal and does not say which: halve until found.
-            mid = len(batch) // 2
-            return self._deliver(batch[:mid]) + self._deliver(batch[mid:])
-        except BridgeError as exc:  # auth, retries exhausted, not GMS: the whole batch failed alike
-            logger.info("could not deliver %d proposal(s): %s", len(batch), exc,
-                         extra={"count": len(batch), "status": getattr(exc, "status", None)})
-            failures: list[tuple[Encoded, BaseException]] = []
-            for enc in batch:  # each MCP's error names it, so reports can say which MCPs failed
-                error = naming(exc, enc.urn, enc.aspect)
-                _call(enc.callback, error, str(error))
-                failures.append((enc, error))
-            return failures
-        for enc in batch:
-            if enc.callback is not None:
-                _call(enc.callback, None, f"delivered {enc.urn} {enc.aspect}")
-        return []
+            return parse_emit_mode(emit_mode)
+        except ValueError as exc:
+            raise ConfigError(str(exc), key="emit_mode") from None
 
 
-def _call(callback: Callback | None, error: BaseException | None, message: str) -> None:
-    if callback is None:
-        return
-    try:
-        callback(error, message)
-    except Exception:  # a broken callback must not stop delivery of the rest
-        logger.exception("emit callback raised")
+def _seconds(wait: timedelta | float | None) -> float | None:
+    return wait.total_seconds() if isinstance(wait, timedelta) else wait

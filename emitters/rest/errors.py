@@ -13,6 +13,7 @@ connection refused,    :class:`~bridge.errors.ConnectionFailedError` retry later
 reset, dropped                                                      check the URL
 timeout                :class:`~bridge.errors.RetriableError`       retry later
 404, 405 (not GMS)     :class:`~bridge.errors.ConfigError`          fix gms_server
+404, 405 on /openapi   :class:`~bridge.errors.ConfigError`          openapi_ingestion=false
 TLS failure, other     :class:`~bridge.errors.DeliveryError`        fix the config
 statuses
 =====================  =========================================  ===================
@@ -69,8 +70,11 @@ def server_message(body: bytes | str | None, content_type: str = "") -> str | No
 def gms_url_hint(base_url: str) -> str:
     """How to point ``gms_server`` at GMS, for errors that say the URL is something else."""
     base = base_url.rstrip("/")
-    return (f"point gms_server at GMS (usually http://<gms-host>:8080) or, through the DataHub frontend, "
-            f"at {base}/api/gms")
+    gms = "point gms_server at GMS (usually http://<gms-host>:8080)"
+    if base.endswith("/api/gms"):
+        # Already the frontend's GMS proxy path: appending it again would only make things worse.
+        return f"{gms}, or at the /api/gms of a host that runs the DataHub frontend ({base} does not proxy GMS)"
+    return f"{gms} or, through the DataHub frontend, at {base}/api/gms"
 
 
 def error_for_status(
@@ -118,6 +122,13 @@ def error_for_status(
     if status in REJECTED_STATUSES:
         what = "the request is too large" if status == 413 else "GMS rejected the proposal"
         return RejectedError(what, **kw)
+    if status in (404, 405) and "/openapi/" in url:
+        # GMS answered, so the URL is right; this GMS lacks the OpenAPI route (older than DataHub 1.0.1).
+        return ConfigError(
+            f"GMS at {url} answered {status} ({said or 'no message'}): this GMS has no such OpenAPI endpoint "
+            "(it needs DataHub >= 1.0.1). Set openapi_ingestion=false (and an emit_mode other than ASYNC_WAIT)",
+            key="openapi_ingestion",
+        )
     if status in (404, 405):
         return ConfigError(
             f"{url} answered {status} ({said or 'no message'}); this is not GMS. "

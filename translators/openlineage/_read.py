@@ -73,9 +73,7 @@ def iter_json_records(data: bytes | str, *, source: str = "<input>") -> Iterator
         if not _looks_like_lines(text, exc):
             yield (
                 source,
-                InvalidEventError(
-                    f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", location=source
-                ),
+                InvalidEventError(_json_error(exc, f"line {exc.lineno} column {exc.colno}"), location=source),
             )
             return
     else:
@@ -158,7 +156,7 @@ def _lines(text: str, source: str) -> Iterator[tuple[str, object]]:
             if obj is None:
                 yield (
                     location,
-                    InvalidEventError(f"invalid JSON at column {exc.colno}: {exc.msg}", location=location),
+                    InvalidEventError(_json_error(exc, f"column {exc.colno}"), location=location),
                 )
                 continue
         except RecursionError:
@@ -178,3 +176,10 @@ def _without_trailing_comma(line: str, location: str) -> object | None:
         return None
     warn(location, "", "line ends with a comma (an element of a broken JSON array?); read without it")
     return obj
+
+
+def _json_error(exc: json.JSONDecodeError, where: str) -> str:
+    """The decoder's message as a whole sentence: ``Unterminated string starting at`` ends with the place."""
+    if exc.msg.endswith(" at"):
+        return f"invalid JSON: {exc.msg} {where}"
+    return f"invalid JSON at {where}: {exc.msg}"

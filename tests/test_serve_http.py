@@ -207,8 +207,9 @@ def test_replay_client_posts_batches_and_isolates_bad_events(bridge_serve, tmp_p
     folder.mkdir()
     (folder / "a.jsonl").write_text("\n".join(json.dumps(e) for e in events[:2]) + "\n{oops\n")
     (folder / "b.json").write_text(json.dumps(events[2:4]))
+    (folder / "c.json.gz").write_bytes(gzip.compress(json.dumps(events[4:6]).encode()))
     summary = send_files([str(folder)], server.url, token="t", progress=False)
-    assert (summary.files, summary.sent, summary.accepted) == (2, 5, 4)
+    assert (summary.files, summary.sent, summary.accepted) == (3, 7, 6)
     assert not summary.ok
     assert "a.jsonl:3" in str(summary)
 

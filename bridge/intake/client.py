@@ -13,7 +13,7 @@ import attrs
 import requests
 
 from bridge.errors import AuthError, ConnectionFailedError, DeliveryError, InvalidEventError, RetriableError
-from bridge.files import input_files
+from bridge.files import input_files, read_input
 
 __all__ = ["PostResult", "SendSummary", "post_events", "send_files"]
 
@@ -187,7 +187,7 @@ def _raw_events(path: Path, bad: list[tuple[str, str | None, str]]) -> Iterator[
     from translators.openlineage import iter_json_records
 
     try:
-        data = path.read_bytes()
+        data = read_input(path)  # gzip too (*.json.gz), as every other command reads inputs
     except OSError as exc:
         bad.append((str(path), None, f"cannot read file: {exc}"))
         return

@@ -6,7 +6,8 @@ Install with ``pip install 'lineage-bridge[dagster]'``; see README.md ("Dagster"
 from __future__ import annotations
 
 from dagster_plugin.config import ENV_VARS, DagsterPluginConfig, DatahubDagsterSourceConfig
-from dagster_plugin.cursor import SensorCursor
+from dagster_plugin.cursor import DeadLetter, SensorCursor
+from dagster_plugin.dead_letters import REQUEUE_TAG, dead_letters, requeue_dead_letters
 from dagster_plugin.events import build_events, step_run_id
 from dagster_plugin.reporter import ReportResult, RunReporter
 from dagster_plugin.runs import AssetEvent, AssetInfo, IOEvent, OpInfo, OpLineage, RunInfo, StepInfo, read_run
@@ -14,11 +15,13 @@ from dagster_plugin.sensor import DEFAULT_SENSOR_NAME, datahub_sensor, make_data
 
 __all__ = [
     "DEFAULT_SENSOR_NAME",
+    "REQUEUE_TAG",
     "ENV_VARS",
     "AssetEvent",
     "AssetInfo",
     "DagsterPluginConfig",
     "DatahubDagsterSourceConfig",
+    "DeadLetter",
     "IOEvent",
     "OpInfo",
     "OpLineage",
@@ -29,7 +32,9 @@ __all__ = [
     "StepInfo",
     "build_events",
     "datahub_sensor",
+    "dead_letters",
     "make_datahub_sensor",
     "read_run",
+    "requeue_dead_letters",
     "step_run_id",
 ]

@@ -109,6 +109,19 @@ class AssetDatasets:
             for d in self.twins(key)
         ]
 
+    def reported(self, key: tuple[str, ...], *, identity: bool = False) -> list[Dataset]:
+        """The datasets standing for an asset in a step's lineage.
+
+        The asset's dataset and its physical twins; with ``emit_assets=False`` (as DataHub's plugin)
+        only physical datasets: the twins, and the asset's own dataset when a converter names a
+        table. ``identity`` gives names only (for the upstreams of another asset).
+        """
+        own = self.namer(key) if identity else self.dataset(key)
+        if self.config.emit_assets:
+            return [own] if identity else [own, *self.physical(key)]
+        physical = self.twins(key) if identity else self.physical(key)
+        return ([own] if own.namespace != "dagster" else []) + physical
+
     def twins(self, key: tuple[str, ...]) -> list[Dataset]:
         """Physical datasets holding the asset's data (its table, URI, path), without schema details."""
         info = self.run.assets.get(key)
@@ -116,7 +129,7 @@ class AssetDatasets:
         if not self.config.capture_input_output:
             metadata = {k: v for k, v in metadata.items() if k == "dagster/table_name"}
         found = datasets_from_metadata(metadata, kinds=info.kinds if info else (), tags=info.tags if info else {})
-        if self.config.asset_keys_to_dataset_urn_converter is None:
+        if self.config.asset_keys_to_dataset_urn_converter is None and self.config.capture_dataset_from_asset_key:
             conventional = dataset_from_key_convention(key)
             if conventional is not None:
                 found.insert(0, conventional)
@@ -168,7 +181,7 @@ class AssetDatasets:
         )
 
     def events(self) -> list[DatasetEvent]:
-        if not self.config.capture_asset_materialization:
+        if not self.config.capture_asset_materialization or not self.config.emit_assets:
             return []
         seen: dict[tuple[str, ...], dt.datetime] = {}
         for event in self.run.asset_events:

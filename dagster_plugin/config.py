@@ -1,10 +1,10 @@
 """The plugin's configuration: one frozen object and the one function that reads the environment.
 
-The options are those of DataHub's Dagster guide (``datahub_client_config``,
-``dagster_url``, ``capture_asset_materialization``, ``capture_input_output``,
-``platform_instance``, ``env``, ``asset_lineage_extractor``,
-``asset_keys_to_dataset_urn_converter``), so a user's existing setup reads the
-same. ``datahub_client_config`` takes any bridge emitter config::
+Every option of DataHub's own plugin (``acryl-datahub-dagster-plugin``,
+``DatahubDagsterSourceConfig``) is accepted under its name and honoured, or
+refused with a :class:`~bridge.errors.ConfigError` naming it and what to use
+instead (SQL parsing of asset metadata, which this plugin does not do yet), so
+a user's existing setup reads the same. ``datahub_client_config`` takes any bridge emitter config::
 
     {"kind": "rest", "gms_server": "http://gms:8080", "token": "..."}
     {"server": "http://gms:8080", "token": "..."}                 # DataHub's DatahubClientConfig shape
@@ -51,6 +51,8 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "BRIDGE_DAGSTER_ASSET_LINEAGE_EXTRACTOR": ("asset_lineage_extractor", "callable"),
     "BRIDGE_DAGSTER_ASSET_KEY_TO_URN": ("asset_keys_to_dataset_urn_converter", "callable"),
     "BRIDGE_DAGSTER_MAX_RUNS_PER_TICK": ("max_runs_per_tick", "int"),
+    "BRIDGE_DAGSTER_MAX_TRIES": ("max_tries", "int"),
+    "BRIDGE_DAGSTER_TICK_DEADLINE_SEC": ("tick_deadline_sec", "float"),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -71,6 +73,49 @@ def _client_config(value: Any) -> dict[str, Any]:
     raise ConfigError(f"must be a mapping, got {type(value).__name__}", key="datahub_client_config")
 
 
+def _default_true(value: Any) -> bool:
+    """DataHub's plugin types many flags ``Optional[bool]``: ``None`` means the default."""
+    return True if value is None else bool(value)
+
+
+def _default_false(value: Any) -> bool:
+    return bool(value)
+
+
+def _emit_mode(value: Any) -> str | None:
+    if value is None:
+        return None
+    from emitters.rest.modes import parse_emit_mode
+
+    try:
+        return parse_emit_mode(value).value
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="emit_mode") from None
+
+
+def _not_supported(instead: str) -> Callable[[Any, attrs.Attribute, Any], None]:
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value:
+            raise ConfigError(f"True is not supported by this plugin: {instead}", key=attribute.name)
+
+    return check
+
+
+_NO_SQL_PARSING = (
+    "SQL in asset metadata is not parsed into lineage (yet); remove the option or set it to False, and "
+    "give the lineage as asset deps, 'dagster/column_lineage' metadata, 'datahub.inputs'/'datahub.outputs' "
+    "on ins and outs, or an asset_lineage_extractor"
+)
+
+
+def _extractor(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    _optional_callable(instance, attribute, value)
+    if value is not None:
+        from dagster_plugin.extractors import extractor_style
+
+        extractor_style(value)  # a shape no call fits is an error now, not on every run
+
+
 def _optional_callable(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is not None and not callable(value):
         raise ConfigError(f"must be callable, got {type(value).__name__}", key=attribute.name)
@@ -89,11 +134,38 @@ class DagsterPluginConfig:
         env: DataHub environment (``PROD``, ``DEV``, ...).
         namespace: the job namespace the events carry (the DataHub orchestrator cluster).
         asset_lineage_extractor: ``fn(run) -> {op_name: OpLineage}`` adding datasets per op (see
-            :mod:`dagster_plugin.runs`).
+            :mod:`dagster_plugin.runs`); ``fn(run, context)`` and DataHub's
+            ``fn(context, dagster_generator, graph)`` work too (:mod:`dagster_plugin.extractors`).
         asset_keys_to_dataset_urn_converter: ``fn(asset_key_path) -> dataset URN | None`` naming the dataset
             an asset is (``None`` keeps the default ``dagster`` dataset).
         translator: extra ``translators.datahub.TranslatorConfig`` settings (a dict).
-        max_runs_per_tick: how many finished runs one sensor tick reports at most.
+        max_runs_per_tick: how many finished runs one sensor tick tries at most (retries included).
+        max_tries: after this many failed tries a run is dead-lettered (kept in the sensor's cursor, listed
+            by :func:`dagster_plugin.dead_letters`, retried only on request with
+            :func:`dagster_plugin.requeue_dead_letters`), so it never uses up the ticks of the others.
+            Failures that mean "DataHub is unreachable" count only in a tick where another run got through.
+        connect_ops_to_ops: as DataHub's plugin: an op's data job lists the ops it runs after as
+            upstream data jobs (``inputDatajobEdges``).
+        capture_dataset_from_asset_key: read DataHub's asset-key convention ``[env, platform, *name]``
+            (``["prod", "snowflake", "db", "schema", "table"]``) as the asset's physical table.
+        emit_assets: report assets as ``dagster`` datasets; False connects the ops to the physical
+            datasets only (tables named by metadata, key convention or converter), as DataHub's plugin.
+        emit_siblings: link each asset to its physical table with ``siblings``.
+        dagster_is_primary_sibling: make the asset, not its table, the primary sibling.
+        materialize_dependencies: write ``status`` (and schema) on the datasets the runs read and
+            write, creating them in DataHub; False names them in lineage only. None: True.
+        emit_mode: DataHub's ``EmitMode`` (``SYNC_PRIMARY``, ``SYNC_WAIT``, ``ASYNC``, ``ASYNC_WAIT``)
+            for the REST emitter; a name or DataHub's enum.
+        debug_mode: log every delivered MCP at DEBUG level (on the ``dagster_plugin`` logger).
+        urn_scheme: ``bridge`` (flows ``(dagster,<job>,<env>)``, jobs ``<job>.<op>``) or
+            ``datahub-dagster-plugin``: the URNs DataHub's plugin writes (``(dagster,<module>/<job>,<env>)``,
+            jobs ``<module>/<op>``, see :mod:`dagster_plugin.compat`), so moving from it makes no duplicates.
+            ``translator={"compat": "datahub-dagster-plugin"}`` means the same.
+        enable_asset_query_metadata_parsing: only False (or None) is accepted: SQL is not parsed yet.
+        emit_queries: only False (or None) is accepted, for the same reason.
+        tick_deadline_sec: a tick starts no new run after this many seconds and stops waiting for a
+            delivery at this point; what is left is carried to the next tick in the cursor. Keep it well
+            under Dagster's sensor timeout (60 s by default).
     """
 
     datahub_client_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_client_config)
@@ -103,28 +175,50 @@ class DagsterPluginConfig:
     platform_instance: str | None = None
     env: str = "PROD"
     namespace: str = "dagster"
-    asset_lineage_extractor: Callable[..., Any] | None = attrs.field(default=None, validator=_optional_callable)
+    asset_lineage_extractor: Callable[..., Any] | None = attrs.field(default=None, validator=_extractor)
     asset_keys_to_dataset_urn_converter: Callable[..., Any] | None = attrs.field(
         default=None, validator=_optional_callable
     )
     translator: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     max_runs_per_tick: int = 25
+    max_tries: int = 5
+    tick_deadline_sec: float = attrs.field(default=40.0, converter=float)
+    # DataHub's plugin options, with its defaults except emit_siblings (the bridge always linked assets
+    # to their tables) and materialize_dependencies (None: the bridge's default, materialize)
+    connect_ops_to_ops: bool = attrs.field(default=False, converter=_default_false)
+    capture_dataset_from_asset_key: bool = attrs.field(default=True, converter=_default_true)
+    emit_assets: bool = attrs.field(default=True, converter=_default_true)
+    emit_siblings: bool = attrs.field(default=True, converter=_default_true)
+    dagster_is_primary_sibling: bool = attrs.field(default=False, converter=_default_false)
+    materialize_dependencies: bool | None = None
+    emit_mode: str | None = attrs.field(default=None, converter=_emit_mode)
+    debug_mode: bool = attrs.field(default=False, converter=_default_false)
+    urn_scheme: str = "bridge"
+    enable_asset_query_metadata_parsing: bool | None = attrs.field(
+        default=None, validator=_not_supported(_NO_SQL_PARSING))
+    emit_queries: bool | None = attrs.field(default=None, validator=_not_supported(_NO_SQL_PARSING))
 
     def __attrs_post_init__(self) -> None:
         if self.max_runs_per_tick < 1:
             raise ConfigError("must be at least 1", key="max_runs_per_tick")
+        if self.max_tries < 1:
+            raise ConfigError("must be at least 1", key="max_tries")
+        if not 0 < self.tick_deadline_sec <= 300:
+            raise ConfigError(f"must be between 0 and 300 seconds, got {self.tick_deadline_sec}",
+                              key="tick_deadline_sec")
+        from dagster_plugin.compat import URN_SCHEMES
+
+        if self.urn_scheme not in URN_SCHEMES:
+            raise ConfigError(f"must be one of {list(URN_SCHEMES)}, got {self.urn_scheme!r}", key="urn_scheme")
+        if self.emit_mode is not None and self.datahub_client_config:
+            self.emitter()  # emit_mode with a non-REST emitter: say so now, not at the first tick
         if self.dagster_url is not None and not self.dagster_url.startswith(("http://", "https://")):
             raise ConfigError(f"must be an http(s) URL, got {self.dagster_url!r}", key="dagster_url")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DagsterPluginConfig:
         """Build from a plain mapping; unknown keys are errors naming the known ones."""
-        known = {a.name for a in attrs.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}"
-            )
+        _check_known(cls, data)
         return cls(**dict(data))
 
     @classmethod
@@ -168,12 +262,42 @@ class DagsterPluginConfig:
         return cls.from_dict(data)
 
     def emitter(self) -> tuple[str, dict[str, Any]]:
-        """The emitter kind and its config dict (see :func:`emitter_kind_and_config`)."""
-        return emitter_kind_and_config(self.datahub_client_config)
+        """The emitter kind and its config dict (see :func:`emitter_kind_and_config`).
+
+        ``emit_mode`` wins over the client config's, as in DataHub's plugin.
+
+        Raises:
+            ConfigError: no emitter kind can be told, or ``emit_mode`` is set for a non-REST emitter.
+        """
+        kind, config = emitter_kind_and_config(self.datahub_client_config)
+        if self.emit_mode is not None:
+            if kind != "rest":
+                raise ConfigError(f"applies to DataHub's REST API only, not to the {kind} emitter; remove it",
+                                  key="emit_mode")
+            config.pop("default_emit_mode", None)
+            config["emit_mode"] = self.emit_mode
+        return kind, config
 
 
-#: The name DataHub's plugin users know.
-DatahubDagsterSourceConfig = DagsterPluginConfig
+@attrs.frozen(kw_only=True, init=False)
+class DatahubDagsterSourceConfig(DagsterPluginConfig):
+    """:class:`DagsterPluginConfig` under the name DataHub's plugin users know (same options).
+
+    Raises:
+        ConfigError: an unknown option (the message lists the known ones), or an option value
+            this plugin cannot honour (the message says what to use instead).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        _check_known(type(self), options)
+        self.__attrs_init__(**options)  # type: ignore[attr-defined]
+
+
+def _check_known(cls: type, data: Mapping[str, Any]) -> None:
+    known = {a.name for a in attrs.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
 
 
 def emitter_kind_and_config(client_config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -204,7 +328,8 @@ def emitter_kind_and_config(client_config: Mapping[str, Any]) -> tuple[str, dict
         server = config.pop("server")
         config.setdefault("gms_server", server)
     # DataHub client options this bridge has no use for; dropping them keeps old configs working.
-    for ignored in ("client_mode", "datahub_component", "default_emit_mode"):
+    # (The REST emitter takes ``default_emit_mode`` as its ``emit_mode``.)
+    for ignored in ("client_mode", "datahub_component", *(() if kind == "rest" else ("default_emit_mode",))):
         config.pop(ignored, None)
     return str(kind), config
 
@@ -219,11 +344,11 @@ def _parse(name: str, raw: str, kind: str) -> Any:
         if lowered in _FALSE:
             return False
         raise ConfigError(f"${name} must be true or false, got {raw!r}")
-    if kind == "int":
+    if kind in ("int", "float"):
         try:
-            return int(raw)
+            return int(raw) if kind == "int" else float(raw)
         except ValueError as exc:
-            raise ConfigError(f"${name} must be an integer, got {raw!r}") from exc
+            raise ConfigError(f"${name} must be a{'n integer' if kind == 'int' else ' number'}, got {raw!r}") from exc
     if kind == "json":
         try:
             value = json.loads(raw)

@@ -113,6 +113,7 @@ class _Builder:
                         "codeLocation": self.run.location,
                         "repository": self.run.repository,
                         "module": self.run.module,
+                        "codeModule": self.run.code_module,
                         "assetGroup": group,
                         "browsePath": self._browse(),
                         "properties": props(self.run.job_metadata),
@@ -155,6 +156,9 @@ class _Builder:
                         "opName": op_name,
                         "opDefinition": op.definition if op else None,
                         "upstreamOps": list(op.upstream_ops) if op else None,
+                        "upstreamOpDefinitions": {u: self.run.ops[u].definition for u in op.upstream_ops
+                                                  if u in self.run.ops} or None if op else None,
+                        "codeModule": self.run.code_module,
                         "assetGroup": groups[0] if len(groups) == 1 else None,
                         "browsePath": self._browse(),
                         "platformInstance": self.config.platform_instance,
@@ -299,13 +303,12 @@ class _Builder:
                 if event.kind == "materialization":
                     asset_keys.append(event.asset_key)
                 else:
-                    inputs.append(self.assets.dataset(event.asset_key))
+                    inputs += self.assets.reported(event.asset_key)
             if step.status == "SUCCESS":
                 asset_keys += [k for k in self.run.planned_assets.get(step.key, ()) if k not in asset_keys]
             for key in asset_keys:
-                outputs.append(self.assets.dataset(key))
-                outputs += self.assets.physical(key)
-                inputs += [self.namer(dep) for dep in self.assets.upstreams(key)]
+                outputs += self.assets.reported(key)
+                inputs += [d for dep in self.assets.upstreams(key) for d in self.assets.reported(dep, identity=True)]
         if op is not None:
             for meta in op.input_metadata.values():
                 inputs += [dataset_from_urn(u) for u in urns_in(meta.get("datahub.inputs"))]

@@ -9,6 +9,7 @@ instance's storage, so it survives daemon restarts.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import logging
 import threading
@@ -21,12 +22,14 @@ import attrs
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError, InvalidEventError, UndeliveredError
 from bridge.lineage import LineageMemory
+from dagster_plugin.compat import DATAHUB_PLUGIN
 from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.events import build_events, normalise_extracted
+from dagster_plugin.extractors import call_extractor
 from dagster_plugin.runs import RunInfo, read_run
 from emitters.base import Emitter
 
-__all__ = ["ReportResult", "RunReporter", "memory_path_for"]
+__all__ = ["Prepared", "ReportResult", "RunReporter", "memory_path_for"]
 
 logger = logging.getLogger("dagster_plugin")
 
@@ -49,6 +52,14 @@ class ReportResult:
     unchanged: int
 
 
+@attrs.frozen(kw_only=True)
+class Prepared:
+    """A run read from Dagster and turned into neutral events, ready to send."""
+
+    run: RunInfo
+    events: tuple[Any, ...]
+
+
 class RunReporter:
     """Turns finished runs into DataHub metadata through one lazily built :class:`~bridge.Bridge`.
 
@@ -64,6 +75,9 @@ class RunReporter:
         self._bridge: Any = None
         self._memory: LineageMemory | None = None
         self._lock = threading.Lock()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._inflight: concurrent.futures.Future | None = None
+        self._late: dict[str, BaseException | None] = {}
 
     def bridge(self, instance: Any = None) -> Any:
         """The bridge, built on first use (this is where the emitter is created).
@@ -81,13 +95,25 @@ class RunReporter:
         from dagster_plugin.translator import DagsterTranslator
         from translators.datahub import TranslatorConfig
 
-        settings: dict[str, Any] = {"env": self.config.env}
-        if self.config.platform_instance:
-            settings["platform_instance"] = self.config.platform_instance
+        config = self.config
+        settings: dict[str, Any] = {"env": config.env}
+        if config.platform_instance:
+            settings["platform_instance"] = config.platform_instance
         else:
-            settings["cluster"] = self.config.env  # as DataHub's Dagster plugin: flows live in the env
-        settings.update(self.config.translator)
-        translator = DagsterTranslator(TranslatorConfig.from_dict(settings))
+            settings["cluster"] = config.env  # as DataHub's Dagster plugin: flows live in the env
+        if config.materialize_dependencies is not None:
+            settings["materialize_datasets"] = config.materialize_dependencies
+        settings.update(config.translator)
+        urn_scheme = config.urn_scheme
+        if settings.get("compat") == DATAHUB_PLUGIN:  # the Dagster scheme lives in the Dagster translator
+            urn_scheme = settings.pop("compat")
+        translator = DagsterTranslator(
+            TranslatorConfig.from_dict(settings),
+            connect_ops_to_ops=config.connect_ops_to_ops,
+            emit_siblings=config.emit_siblings,
+            dagster_is_primary_sibling=config.dagster_is_primary_sibling,
+            urn_scheme=urn_scheme,
+        )
         path = memory_path_for(instance)
         memory = self._memory = LineageMemory(path) if path is not None else None
         if self._emitter is not None:
@@ -103,17 +129,17 @@ class RunReporter:
         run = read_run(instance, run_id, repository_def)
         extracted: dict = {}
         if self.config.asset_lineage_extractor is not None:
-            fn = self.config.asset_lineage_extractor
-            value = fn(run, context) if _positional_count(fn) >= 2 else fn(run)
+            value = call_extractor(self.config.asset_lineage_extractor, self.config, run, instance=instance,
+                                   context=context)
             extracted = normalise_extracted(value)
         return run, extracted
 
-    def report(self, instance: Any, run_id: str, *, repository_def: Any = None, context: Any = None) -> ReportResult:
-        """Report one run and wait until every MCP is delivered.
+    def prepare(self, instance: Any, run_id: str, *, repository_def: Any = None, context: Any = None) -> Prepared:
+        """Read the run and build its events (no network).
 
         Raises:
-            BridgeError: delivery failed (the caller retries the whole run later; the bridge's
-                writes are idempotent, so what did arrive is harmless to send again).
+            InvalidEventError: the run cannot be described (Dagster storage, a user's extractor or
+                converter failed); trying again will not help unless the cause is fixed.
         """
         try:
             run, extracted = self.read(instance, run_id, repository_def, context)
@@ -124,14 +150,27 @@ class RunReporter:
             raise InvalidEventError(
                 f"cannot describe the run: {type(exc).__name__}: {exc}", location=f"dagster run {run_id}"
             ) from exc
+        return Prepared(run=run, events=tuple(events))
+
+    def deliver(self, instance: Any, prepared: Prepared) -> ReportResult:
+        """Send a prepared run and wait until every MCP is delivered.
+
+        Raises:
+            BridgeError: delivery failed (the caller retries the whole run later; the bridge's
+                writes are idempotent, so what did arrive is harmless to send again).
+        """
         errors: list[BaseException] = []
+        debug = self.config.debug_mode
 
         def on_delivery(error: BaseException | None, message: str) -> None:
             if error is not None:
                 errors.append(error)
+            if debug:  # DataHub's plugin logs every MCP it emits in debug_mode
+                logger.debug("run %s: %s%s", prepared.run.run_id, message, f" error={error}" if error else "")
 
+        run = prepared.run
         bridge = self.bridge(instance)
-        sent = bridge.emit(events, callback=on_delivery)
+        sent = bridge.emit(list(prepared.events), callback=on_delivery)
         bridge.flush()
         if errors:
             raise UndeliveredError(len(errors), errors)
@@ -140,6 +179,73 @@ class RunReporter:
             run.run_id, run.job_name, run.status, sent.events, sent.mcps, sent.unchanged,
         )
         return ReportResult(run_id=run.run_id, events=sent.events, mcps=sent.mcps, unchanged=sent.unchanged)
+
+    def report(self, instance: Any, run_id: str, *, repository_def: Any = None, context: Any = None) -> ReportResult:
+        """Report one run and wait until every MCP is delivered (:meth:`prepare`, then :meth:`deliver`).
+
+        Raises:
+            BridgeError: the run cannot be described, or delivery failed.
+        """
+        prepared = self.prepare(instance, run_id, repository_def=repository_def, context=context)
+        return self.deliver(instance, prepared)
+
+    # -- delivery bounded by a deadline ----------------------------------------------------
+
+    def deliver_within(self, instance: Any, prepared: Prepared, timeout: float) -> ReportResult | None:
+        """Deliver on the reporter's delivery thread, waiting at most ``timeout`` seconds.
+
+        Returns:
+            The result, or ``None`` when the time ran out: the delivery goes on in the background
+            and its outcome is handed to a later tick by :meth:`late_outcomes`.
+
+        Raises:
+            BridgeError: delivery failed within the time.
+        """
+        future = self._pool().submit(self.deliver, instance, prepared)
+        try:
+            return future.result(timeout=max(timeout, 0.0))
+        except concurrent.futures.TimeoutError:
+            run_id = prepared.run.run_id
+            with self._lock:
+                self._inflight = future
+
+            def settled(done: concurrent.futures.Future) -> None:
+                with self._lock:
+                    self._late[run_id] = done.exception()
+
+            future.add_done_callback(settled)
+            return None
+
+    def busy(self, wait: float) -> bool:
+        """Whether a delivery a past tick gave up waiting for is still running after ``wait`` seconds."""
+        with self._lock:
+            future = self._inflight
+        if future is None:
+            return False
+        try:
+            future.exception(timeout=max(wait, 0.0))
+        except concurrent.futures.TimeoutError:
+            return True
+        with self._lock:
+            self._inflight = None
+        return False
+
+    def late_outcomes(self) -> dict[str, BaseException | None]:
+        """Runs whose delivery finished after their tick stopped waiting: run id -> error (None: delivered).
+
+        Each outcome is handed out once.
+        """
+        with self._lock:
+            late, self._late = self._late, {}
+        return late
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        # One thread: deliveries never overlap, so the bridge and its memory see one run at a time.
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="dagster-datahub-delivery")
+            return self._executor
 
     def close(self) -> None:
         with self._lock:
@@ -152,16 +258,6 @@ class RunReporter:
             if self._memory is not None:
                 self._memory.close()
                 self._memory = None
-
-
-def _positional_count(fn: Callable[..., Any]) -> int:
-    """How many positional arguments ``fn`` takes (extractors may take ``(run)`` or ``(run, context)``)."""
-    import inspect
-
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return 2
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 2
-    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
+                self._executor = None

@@ -129,6 +129,7 @@ class RunInfo:
     location: str | None = None
     repository: str | None = None
     module: str | None = None
+    code_module: str | None = None  # the Python module of the code location (None for a file)
     parent_run_id: str | None = None
     root_run_id: str | None = None
     partition: str | None = None
@@ -323,6 +324,7 @@ def read_run(instance: Any, run_id: str, repository_def: Any = None) -> RunInfo:
         location=location,
         repository=repository,
         module=module,
+        code_module=getattr(pointer, "module", None),
         parent_run_id=run.parent_run_id,
         root_run_id=run.root_run_id,
         partition=(run.tags or {}).get("dagster/partition"),

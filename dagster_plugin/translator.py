@@ -15,6 +15,10 @@ does and adds what the plugin's facets say (see :mod:`dagster_plugin.events`):
   physical datasets holding its data (table name, URI, path, DataHub's ``[env, platform, ...]``
   key convention) as ``siblings``.
 
+Options of DataHub's plugin it honours (given by the sensor's config): ``connect_ops_to_ops``
+(upstream ops as upstream data jobs), ``emit_siblings`` / ``dagster_is_primary_sibling``, and the
+``urn_scheme`` (:mod:`dagster_plugin.compat`).
+
 It stays pure: the MCPs depend only on the event and the config.
 """
 
@@ -27,7 +31,8 @@ import attrs
 
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import DatasetEvent, Event, RunEvent
-from translators.datahub import DataHubTranslator, aspects
+from dagster_plugin.compat import BRIDGE, DATAHUB_PLUGIN, URN_SCHEMES, PluginNames
+from translators.datahub import DataHubTranslator, TranslatorConfig, aspects
 from translators.datahub.urns import make_schema_field_urn
 
 __all__ = ["DagsterTranslator"]
@@ -45,7 +50,95 @@ def _mcp(urn: str, entity_type: str, name: str, aspect: dict[str, Any]) -> MCPW:
 
 
 class DagsterTranslator(DataHubTranslator):
-    """DataHub translation of the Dagster plugin's events."""
+    """DataHub translation of the Dagster plugin's events.
+
+    Args:
+        config: the DataHub translator's config.
+        connect_ops_to_ops: an op's data job lists its upstream ops' data jobs (``inputDatajobEdges``).
+        emit_siblings: link assets to their physical tables with ``siblings``.
+        dagster_is_primary_sibling: the asset is the primary sibling.
+        urn_scheme: ``bridge`` (default) or ``datahub-dagster-plugin`` (:mod:`dagster_plugin.compat`).
+    """
+
+    def __init__(self, config: TranslatorConfig | None = None, *, connect_ops_to_ops: bool = False,
+                 emit_siblings: bool = True, dagster_is_primary_sibling: bool = False,
+                 urn_scheme: str = BRIDGE) -> None:
+        super().__init__(config)
+        if urn_scheme not in URN_SCHEMES:
+            raise ValueError(f"urn_scheme must be one of {URN_SCHEMES}, got {urn_scheme!r}")
+        self.connect_ops_to_ops = connect_ops_to_ops
+        self.emit_siblings = emit_siblings
+        self.dagster_is_primary_sibling = dagster_is_primary_sibling
+        self.plugin_names = PluginNames(self.config.env) if urn_scheme == DATAHUB_PLUGIN else None
+
+    # -- identities (DataHub's plugin's URNs under urn_scheme="datahub-dagster-plugin") -------------
+
+    def _plugin_facet(self, event: Any) -> Mapping[str, Any] | None:
+        if self.plugin_names is None or not hasattr(event, "job"):
+            return None
+        facet = _facet(event.job.facets, "dagsterJob")
+        return facet or None
+
+    def get_flow_id(self, event: Any) -> str:
+        facet = self._plugin_facet(event)
+        if facet is None or self.plugin_names is None:
+            return super().get_flow_id(event)
+        flow_id = self.plugin_names.flow_id(facet, event.job.name)
+        return f"{self.config.platform_instance}.{flow_id}" if self.config.platform_instance else flow_id
+
+    def get_flow_cluster(self, event: Any) -> str:
+        if self._plugin_facet(event) is None:
+            return super().get_flow_cluster(event)
+        return self.config.env
+
+    def get_flow_role(self, event: Any, flow_id: str) -> str:
+        facet = self._plugin_facet(event)
+        if facet is None:
+            return super().get_flow_role(event, flow_id)
+        return "child" if self._is_op(facet) else "own"  # the flow id is no longer the job's name
+
+    def _is_op(self, facet: Mapping[str, Any]) -> bool:
+        return bool(facet.get("opName"))
+
+    def get_job_id(self, event: Any) -> str:
+        facet = self._plugin_facet(event)
+        if facet is None or self.plugin_names is None or not self._is_op(facet):
+            return super().get_job_id(event)
+        return self.plugin_names.job_id(facet)
+
+    def get_job_name(self, event: Any, flow_id: str) -> str:
+        facet = self._plugin_facet(event)
+        if facet is None or not self._is_op(facet):
+            return super().get_job_name(event, flow_id)
+        return PluginNames.job_name(facet)
+
+    def get_run_urn(self, event: RunEvent) -> str:
+        facet = self._plugin_facet(event)
+        if facet is None or self.plugin_names is None:
+            return super().get_run_urn(event)
+        if not self._is_op(facet):
+            return self.plugin_names.run_urn(event.run.run_id)
+        parent = event.run.parent
+        if parent is None or _facet(event.run.facets, "dagsterRun").get("mappingKey") is not None:
+            return super().get_run_urn(event)
+        return self.plugin_names.run_urn(f"{parent.run_id}.{self.plugin_names.job_id(facet)}")
+
+    def get_parent_instance_urn(self, event: RunEvent) -> str | None:
+        if self._plugin_facet(event) is None or event.run.parent is None or self.plugin_names is None:
+            return super().get_parent_instance_urn(event)
+        return self.plugin_names.run_urn(event.run.parent.run_id)
+
+    def get_upstream_job_urns(self, event: Any, flow_urn: str) -> list[str]:
+        facet = _facet(event.job.facets, "dagsterJob")
+        if not self.connect_ops_to_ops or not self._is_op(facet) or not facet.get("upstreamOps"):
+            return super().get_upstream_job_urns(event, flow_urn)
+        flow = event.job.name.split(".", 1)[0]
+        urns = []
+        for op in facet["upstreamOps"]:
+            upstream = dict(facet, opName=op, opDefinition=(facet.get("upstreamOpDefinitions") or {}).get(op, op))
+            job = attrs.evolve(event.job, name=f"{flow}.{op}", facets={**event.job.facets, "dagsterJob": upstream})
+            urns.append(self.get_job_urn(attrs.evolve(event, job=job), flow_urn))
+        return list(dict.fromkeys(urns))
 
     # -- runs ------------------------------------------------------------------
 
@@ -125,6 +218,8 @@ class DagsterTranslator(DataHubTranslator):
             elif mcp.aspect_name == "dataFlowInfo" and is_flow_run:
                 value = dict(mcp.aspect_value)
                 value["customProperties"] = {**value.get("customProperties", {}), **self.get_job_properties(event)}
+                if self.plugin_names is not None:  # DataHub's plugin names the flow by the job, not its id
+                    value["name"] = event.job.name.split("__")[-1]
                 mcp = attrs.evolve(mcp, aspect=value)
             out.append(mcp)
         return out
@@ -175,10 +270,11 @@ class DagsterTranslator(DataHubTranslator):
                 if parent not in upstreams and parent != urn:
                     upstreams.append(parent)
         twins = [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet.get("twins") or ()]
-        if twins:
+        if twins and self.emit_siblings:
             # The asset and its table/file are the same data (as dbt models and their tables): siblings.
             # Written on the asset only; the table's own aspects belong to whoever ingests the warehouse.
-            out.append(_mcp(urn, "dataset", "siblings", {"siblings": sorted(set(twins) - {urn}), "primary": False}))
+            out.append(_mcp(urn, "dataset", "siblings", {"siblings": sorted(set(twins) - {urn}),
+                                                       "primary": self.dagster_is_primary_sibling}))
         if upstreams:
             out.append(_mcp(urn, "dataset", "upstreamLineage",
                             aspects.upstream_lineage(upstreams, time_ms, fine_grained=fine)))  # fmt: skip

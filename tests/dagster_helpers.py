@@ -12,6 +12,17 @@ from tests._datahub_reference import check_mcp
 from tests.servers.gms_state import held
 
 
+def example_defs(sensor: dg.SensorDefinition) -> dg.Definitions:
+    """The example assets and jobs (``examples/dagster``) with ``sensor``."""
+    from examples.dagster import assets_job, ops_job
+
+    return dg.Definitions(
+        assets=[assets_job.customers, assets_job.orders, assets_job.customer_revenue],
+        jobs=[assets_job.raw_job, ops_job.events_pipeline, ops_job.failing_job],
+        sensors=[sensor],
+    )
+
+
 def execute(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, *, partition: str | None = None,
             run_config: dict | None = None) -> dg.ExecuteInProcessResult:
     """Execute ``job`` of ``defs`` in ``instance`` (failures are results, not exceptions)."""

@@ -127,11 +127,26 @@ def test_cursor_round_trip_and_bad_cursor():
 
 def test_exported_names():
     assert set(dagster_plugin.__all__) == {
-        "DEFAULT_SENSOR_NAME", "ENV_VARS", "AssetEvent", "AssetInfo", "DagsterPluginConfig",
-        "DatahubDagsterSourceConfig", "IOEvent", "OpInfo", "OpLineage", "ReportResult", "RunInfo", "RunReporter",
-        "SensorCursor", "StepInfo", "build_events", "datahub_sensor", "make_datahub_sensor", "read_run",
-        "step_run_id",
+        "DEFAULT_SENSOR_NAME", "ENV_VARS", "REQUEUE_TAG", "AssetEvent", "AssetInfo", "DagsterPluginConfig",
+        "DatahubDagsterSourceConfig", "DeadLetter", "IOEvent", "OpInfo", "OpLineage", "ReportResult", "RunInfo", "RunReporter",
+        "SensorCursor", "StepInfo", "build_events", "datahub_sensor", "dead_letters", "make_datahub_sensor",
+        "read_run", "requeue_dead_letters", "step_run_id",
     }
     for name in dagster_plugin.__all__:
         assert getattr(dagster_plugin, name) is not None
     assert dagster_plugin.datahub_sensor.name == "datahub_sensor"
+
+
+def test_dead_letters_round_trip_in_the_cursor():
+    cursor = SensorCursor().failed("run-1", 5, "bad extractor").dead_lettered("run-1", token="t1")
+    again = SensorCursor.parse(cursor.serialize())
+    assert again == cursor and again.retry == {} and again.dead["run-1"].token == "t1"
+    back = again.requeued("run-1")
+    assert back.dead == {} and back.retry["run-1"].tries == 0 and back.after == 5
+    assert SensorCursor().failed("run-2", 7, "cut off", count=False).retry["run-2"].tries == 0
+
+
+@pytest.mark.parametrize("option", [{"max_tries": 0}, {"tick_deadline_sec": 0}, {"tick_deadline_sec": 900}])
+def test_retry_and_deadline_limits_are_checked(option):
+    with pytest.raises(ConfigError, match=next(iter(option))):
+        DagsterPluginConfig(**option)

@@ -11,8 +11,7 @@ import dagster as dg
 import pytest
 
 from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor, step_run_id
-from examples.dagster import assets_job, ops_job
-from tests.dagster_helpers import datajob, dataset, execute, flow, shown, tick
+from tests.dagster_helpers import datajob, dataset, example_defs, execute, flow, shown, tick
 from tests.servers.gms import GmsServer
 
 
@@ -28,18 +27,11 @@ def gms():
         yield server
 
 
-def _defs(sensor):
-    return dg.Definitions(
-        assets=[assets_job.customers, assets_job.orders, assets_job.customer_revenue],
-        jobs=[assets_job.raw_job, ops_job.events_pipeline, ops_job.failing_job],
-        sensors=[sensor],
-    )
-
 
 def test_loading_definitions_connects_nowhere_and_a_tick_delivers_over_rest(gms, instance):
     config = DatahubDagsterSourceConfig(datahub_client_config={"server": gms.url}, dagster_url="http://dagster:3000")
     sensor = make_datahub_sensor(config)
-    defs = _defs(sensor)
+    defs = example_defs(sensor)
     defs.get_repository_def()  # what Dagster does when it loads a code location
     assert gms.requests == []
 
@@ -61,7 +53,7 @@ def test_loading_definitions_connects_nowhere_and_a_tick_delivers_over_rest(gms,
 def test_gms_outage_keeps_the_run_for_a_later_tick(gms, instance, caplog):
     config = DatahubDagsterSourceConfig(datahub_client_config={"server": gms.url, "retry_max_times": 0})
     sensor = make_datahub_sensor(config)
-    defs = _defs(sensor)
+    defs = example_defs(sensor)
     run = execute(defs, instance, "failing_job")
     gms.fail_next(10_000, status=503, retry_after=0)
     out1 = tick(sensor, defs, instance, None)
@@ -87,7 +79,7 @@ def test_nothing_listening_stops_the_tick_and_keeps_every_run(instance):
         url = server.url  # a port that then closes
     config = DatahubDagsterSourceConfig(datahub_client_config={"server": url, "retry_max_times": 0})
     sensor = make_datahub_sensor(config)
-    defs = _defs(sensor)
+    defs = example_defs(sensor)
     runs = [execute(defs, instance, "failing_job").run_id for _ in range(2)]
     out = tick(sensor, defs, instance, None)
     cursor = SensorCursor.parse(out.cursor)
@@ -109,7 +101,7 @@ def test_kafka_delivery_to_a_real_broker(kafka_broker_server, schema_registry, i
         "topic_routes": {"MetadataChangeProposal": topic},
     })
     sensor = make_datahub_sensor(config)
-    defs = _defs(sensor)
+    defs = example_defs(sensor)
     run = execute(defs, instance, "raw_assets")
     out = tick(sensor, defs, instance, None)
     assert "reported 1 run(s)" in out.skip_message
@@ -140,11 +132,11 @@ def test_a_new_emitter_gets_everything_though_the_memory_remembers_the_old_one(i
     out = tmp_path / "mcps.json"
     to_file = make_datahub_sensor(DatahubDagsterSourceConfig(datahub_client_config={"kind": "file",
                                                                                      "filename": str(out)}))
-    defs = _defs(to_file)
+    defs = example_defs(to_file)
     execute(defs, instance, "raw_assets")
     tick(to_file, defs, instance, None)
     in_file = {(m["entityUrn"], m["aspectName"]) for m in json.loads(out.read_text())}
     assert len(in_file) > 30
     to_gms = make_datahub_sensor(DatahubDagsterSourceConfig(datahub_client_config={"server": gms.url}))
-    tick(to_gms, _defs(to_gms), instance, None)  # a new cursor: the run is reported again, to GMS
+    tick(to_gms, example_defs(to_gms), instance, None)  # a new cursor: the run is reported again, to GMS
     assert {(p["entityUrn"], p["aspectName"]) for p in gms.proposals} == in_file

@@ -26,6 +26,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bridge.cli.consume", "replay_dead"),
     ("bridge.cli.spool", "spool"),
     ("bridge.cli.memory", "memory"),
+    ("bridge.cli.dagster", "dagster"),
 ]
 
 

@@ -1,0 +1,219 @@
+"""Moving from DataHub's plugin (acryl-datahub-dagster-plugin): its options, sensor arguments and URNs.
+
+Every option of DataHub's ``DatahubDagsterSourceConfig`` is accepted and honoured, or refused with a
+ConfigError naming it and what to use instead. Runs are real (a temporary Dagster instance); the
+sensor is ticked as the daemon ticks it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+import dagster as dg
+import pytest
+
+from bridge.errors import ConfigError
+from bridge.testing import RecordingEmitter
+from dagster_plugin import DagsterPluginConfig, DatahubDagsterSourceConfig, make_datahub_sensor
+from tests.dagster_helpers import dataset, execute, tick, validate_all
+
+# Every field of DataHub's DatahubDagsterSourceConfig (client/dagster_generator.py, its
+# DatasetSourceConfigMixin's env and platform_instance included) with DataHub's defaults.
+DATAHUB_OPTIONS = {
+    "datahub_client_config": {"server": "http://gms:8080"},
+    "dagster_url": None,
+    "capture_asset_materialization": True,
+    "capture_input_output": False,
+    "connect_ops_to_ops": False,
+    "enable_asset_query_metadata_parsing": False,  # DataHub's default is True: see test_sql_parsing_is_refused
+    "asset_lineage_extractor": None,
+    "capture_dataset_from_asset_key": True,
+    "asset_keys_to_dataset_urn_converter": None,
+    "materialize_dependencies": False,
+    "emit_queries": False,
+    "emit_assets": True,
+    "debug_mode": False,
+    "emit_mode": None,
+    "emit_siblings": False,
+    "dagster_is_primary_sibling": False,
+    "env": "PROD",
+    "platform_instance": None,
+}
+
+WAREHOUSE_TABLE = dataset("snowflake", "db.public.orders_tbl")
+FLAT = dataset("dagster", "flat")
+
+
+@dg.asset(key_prefix=["prod", "snowflake", "db", "public"])
+def orders_tbl() -> int:
+    return 1
+
+
+@dg.asset
+def flat() -> int:
+    return 2
+
+
+@dg.op
+def extract() -> int:
+    return 1
+
+
+@dg.op(out=dg.Out(metadata={"datahub.outputs": [dataset("snowflake", "db.public.out_tbl")]}))
+def transform(value: int) -> int:
+    return value + 1
+
+
+@dg.job
+def chain():
+    transform(extract())
+
+
+def report(jobs: tuple[str, ...] = ("chain", "tables"), **options) -> list:
+    """Run ``jobs`` in a fresh instance and tick a sensor with ``options`` once; the MCPs it sent."""
+    recorder = RecordingEmitter()
+    options.setdefault("capture_input_output", False)  # DataHub's default: no IO-manager pickle files
+    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, **options)
+    sensor = make_datahub_sensor(config, emitter=lambda: recorder)
+    defs = dg.Definitions(assets=[orders_tbl, flat], jobs=[chain, dg.define_asset_job("tables", [orders_tbl, flat])],
+                          sensors=[sensor])
+    with dg.instance_for_test() as instance:
+        for job in jobs:
+            execute(defs, instance, job)
+        out = tick(sensor, defs, instance, None)
+    assert out.skip_message.startswith(f"reported {len(jobs)} run(s)"), out.skip_message
+    validate_all(recorder.mcps)
+    return recorder.mcps
+
+
+def aspects(mcps: list, urn: str, name: str) -> list[dict]:
+    return [m.aspect_value for m in mcps if m.entity_urn == urn and m.aspect_name == name]
+
+
+def job_urn(mcps: list, suffix: str) -> str:
+    return next(m.entity_urn for m in mcps if m.entity_type == "dataJob" and m.entity_urn.endswith(suffix + ")"))
+
+
+def edges(mcps: list, urn: str, kind: str) -> set[str]:
+    """Targets of one kind of edge (``inputDatajobEdges``, ...) as PATCHes and UPSERTs write them."""
+    found: set[str] = set()
+    for m in mcps:
+        if m.entity_urn != urn or m.aspect_name != "dataJobInputOutput":
+            continue
+        value = m.aspect_value
+        if isinstance(value, list):  # JSON Patch
+            found |= {op["value"]["destinationUrn"] for op in value
+                      if op["path"].startswith(f"/{kind}/") and isinstance(op.get("value"), dict)}
+        else:
+            found |= {e["destinationUrn"] for e in value.get(kind) or ()}
+    return found
+
+
+# -- the config ----------------------------------------------------------------------------
+
+
+def test_every_datahub_option_is_accepted_with_its_default():
+    config = DatahubDagsterSourceConfig(**DATAHUB_OPTIONS)
+    assert isinstance(config, DagsterPluginConfig)
+    ours = {a.name for a in attrs.fields(DatahubDagsterSourceConfig)}
+    assert set(DATAHUB_OPTIONS) <= ours
+    # DataHub types most flags Optional[bool]: None means the default
+    nones = DatahubDagsterSourceConfig(**{k: None for k in DATAHUB_OPTIONS if k != "datahub_client_config"})
+    assert (nones.emit_assets, nones.connect_ops_to_ops, nones.capture_dataset_from_asset_key) == (True, False, True)
+
+
+def test_an_unknown_option_is_a_config_error_listing_the_known_ones():
+    with pytest.raises(ConfigError, match=r"unknown option\(s\) emit_everything; known: .*connect_ops_to_ops"):
+        DatahubDagsterSourceConfig(emit_everything=True)
+
+
+@pytest.mark.parametrize("option", ["enable_asset_query_metadata_parsing", "emit_queries"])
+def test_sql_parsing_is_refused_naming_the_option_and_what_to_use(option):
+    with pytest.raises(ConfigError) as info:
+        DatahubDagsterSourceConfig(**{option: True})
+    assert info.value.key == option
+    assert "asset_lineage_extractor" in str(info.value) and "dagster/column_lineage" in str(info.value)
+
+
+def test_emit_mode_reaches_the_rest_emitter_and_wins_over_the_client_config():
+    from datahub.emitter.rest_emitter import EmitMode
+
+    config = DatahubDagsterSourceConfig(datahub_client_config={"server": "http://gms:8080",
+                                                               "default_emit_mode": "SYNC_WAIT"},
+                                        emit_mode=EmitMode.ASYNC_WAIT)
+    kind, emitter = config.emitter()
+    assert kind == "rest" and emitter["emit_mode"] == "ASYNC_WAIT" and "default_emit_mode" not in emitter
+    from emitters.base import emitter_class
+
+    assert emitter_class("rest").config_class.from_dict(emitter).emit_mode == "ASYNC_WAIT"
+    # without emit_mode, DataHub's client-config default_emit_mode is kept for the REST emitter
+    kind, emitter = DatahubDagsterSourceConfig(
+        datahub_client_config={"server": "http://gms:8080", "default_emit_mode": "ASYNC"}).emitter()
+    assert emitter_class("rest").config_class.from_dict(emitter).emit_mode == "ASYNC"
+
+
+def test_emit_mode_errors_name_the_option():
+    with pytest.raises(ConfigError, match="emit_mode"):
+        DatahubDagsterSourceConfig(emit_mode="SOMETIMES")
+    with pytest.raises(ConfigError, match="emit_mode: applies to DataHub's REST API only"):
+        DatahubDagsterSourceConfig(datahub_client_config={"kind": "file", "filename": "x.json"}, emit_mode="ASYNC")
+
+
+# -- the options, honoured on real runs -----------------------------------------------------
+
+
+def test_connect_ops_to_ops():
+    off = report(("chain",))
+    assert edges(off, job_urn(off, "chain.transform"), "inputDatajobEdges") == set()
+    on = report(("chain",), connect_ops_to_ops=True)
+    assert edges(on, job_urn(on, "chain.transform"), "inputDatajobEdges") == {job_urn(on, "chain.extract")}
+
+
+def test_capture_dataset_from_asset_key():
+    asset = dataset("dagster", "prod.snowflake.db.public.orders_tbl")
+    on = report(("tables",))
+    assert aspects(on, asset, "siblings")[-1]["siblings"] == [WAREHOUSE_TABLE]
+    off = report(("tables",), capture_dataset_from_asset_key=False)
+    assert not aspects(off, asset, "siblings")
+    assert WAREHOUSE_TABLE not in {m.entity_urn for m in off}
+
+
+def test_emit_assets_false_reports_only_physical_datasets():
+    mcps = report(("tables",), emit_assets=False)
+    urns = {m.entity_urn for m in mcps}
+    assert not any(":dagster," in u for u in urns if u.startswith("urn:li:dataset:")), sorted(urns)
+    step = job_urn(mcps, "tables.prod__snowflake__db__public__orders_tbl")
+    assert edges(mcps, step, "outputDatasetEdges") == {WAREHOUSE_TABLE}
+    assert edges(mcps, job_urn(mcps, "tables.flat"), "outputDatasetEdges") == set()
+
+
+def test_emit_siblings_and_primary():
+    asset = dataset("dagster", "prod.snowflake.db.public.orders_tbl")
+    assert aspects(report(("tables",), dagster_is_primary_sibling=True), asset, "siblings")[-1]["primary"]
+    assert not aspects(report(("tables",), emit_siblings=False), asset, "siblings")
+
+
+def test_materialize_dependencies():
+    out_table = dataset("snowflake", "db.public.out_tbl")
+    assert aspects(report(("chain",)), out_table, "status")  # the bridge's default
+    assert aspects(report(("chain",), materialize_dependencies=True), out_table, "status")
+    lineage_only = report(("chain",), materialize_dependencies=False)
+    assert not aspects(lineage_only, out_table, "status")
+    assert out_table in edges(lineage_only, job_urn(lineage_only, "chain.transform"), "outputDatasetEdges")
+
+
+def test_debug_mode_logs_every_mcp(caplog):
+    with caplog.at_level(logging.DEBUG, logger="dagster_plugin"):
+        mcps = report(("chain",), debug_mode=True)
+    logged = [r for r in caplog.records if r.levelno == logging.DEBUG and r.getMessage().startswith("run ")]
+    assert len(logged) == len(mcps)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="dagster_plugin"):
+        report(("chain",))
+    assert not [r for r in caplog.records if r.levelno == logging.DEBUG and r.getMessage().startswith("run ")]
+
+
+def test_flat_asset_is_unchanged_by_default():
+    mcps = report(("tables",))
+    assert aspects(mcps, FLAT, "subTypes")

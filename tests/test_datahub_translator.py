@@ -139,6 +139,17 @@ def test_parent_run_is_linked_run_to_run():
     }
 
 
+def test_a_run_named_as_its_own_parent_gets_no_parent_instance():
+    # Some producers name the run itself as its parent (a Spark application's own event); DataHub would
+    # show a run that is its own parent.
+    parent = ParentRun(run_id="c-1", job_namespace="etl", job_name="app", root_run_id="c-1", root_job_name="app")
+    mcps = translate(run_event(run=Run(run_id="c-1", parent=parent)))
+    rel = aspects_of(mcps, "dataProcessInstance")["dataProcessInstanceRelationships"]
+    assert "parentInstance" not in rel and rel["parentTemplate"].endswith(",app.step)")
+    for mcp in mcps:
+        check_mcp(mcp)
+
+
 @pytest.mark.parametrize(
     ("naming", "flow_id"),
     [

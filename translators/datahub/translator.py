@@ -411,9 +411,12 @@ class DataHubTranslator:
         return urn or self.get_process_instance_urn(event.run.run_id)
 
     def get_parent_instance_urn(self, event: RunEvent) -> str | None:
-        """The parent run's process instance URN: the run-to-run link."""
+        """The parent run's process instance URN: the run-to-run link (none when a producer names the run
+        as its own parent: a run is not its own parent in DataHub)."""
         parent = event.run.parent
-        return self.get_process_instance_urn(parent.run_id) if parent is not None else None
+        if parent is None or parent.run_id == event.run.run_id:
+            return None
+        return self.get_process_instance_urn(parent.run_id)
 
     def get_run_name(self, event: RunEvent) -> str:
         """Display name of the run: the run id, as DataHub's converter, or the ``compat`` scheme's instance id."""

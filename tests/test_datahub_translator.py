@@ -452,3 +452,16 @@ def test_airflow_upstream_task_ids_as_a_list_or_repr_and_names_that_do_not_match
     assert airflow_upstream_jobs(run({"task_id": "c", "upstream_task_ids": "not a list"}), "dag.c") == ()
     assert airflow_upstream_jobs(run({"task_id": "c", "upstream_task_ids": ["a"]}), "other_name") == ()
     assert airflow_upstream_jobs(Run(run_id="r-1"), "dag.c") == ()
+
+
+def test_a_dropped_output_table_is_soft_deleted_and_a_read_one_is_not():
+    dropped = Dataset(namespace=PG, name="shop.public.old", lifecycle_state="DROP")
+    read = Dataset(namespace=PG, name="shop.public.kept", lifecycle_state="DROP")  # as an input: not this job's drop
+    created = Dataset(namespace=PG, name="shop.public.new", lifecycle_state="CREATE")
+    mcps = translate(run_event(inputs=(read,), outputs=(dropped, created)))
+    status = {m.entity_urn.split(",")[1]: m.aspect_value for m in mcps if m.aspect_name == "status"
+              and m.entity_type == "dataset"}
+    assert status == {"shop.public.old": {"removed": True}, "shop.public.kept": {"removed": False},
+                      "shop.public.new": {"removed": False}}
+    for mcp in mcps:
+        check_mcp(mcp)

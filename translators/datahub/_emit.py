@@ -280,7 +280,9 @@ def _dataset_mcps(
     for urn, seen in dsets.sightings.items():
         ref = dsets.refs[urn]
         if materialize:
-            out.append(_mcp(urn, "dataset", "status", aspects.status()))
+            # A job that dropped the table (lifecycleStateChange DROP on an output) soft-deletes it.
+            dropped = urn in outputs and any((ds.lifecycle_state or "").upper() == "DROP" for ds in seen)
+            out.append(_mcp(urn, "dataset", "status", aspects.status(removed=dropped)))
             fields = _schema_fields(tr, seen)
             if fields:
                 out.append(_mcp(urn, "dataset", "schemaMetadata",

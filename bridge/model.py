@@ -257,6 +257,8 @@ class Dataset:
     file_format: str | None = None
     version: str | None = None
     lifecycle_state: str | None = None
+    dataset_type: str | None = None  # TABLE, VIEW, FILE, TOPIC, STREAM, MODEL... (the datasetType facet)
+    dataset_subtype: str | None = None  # within dataset_type: MATERIALIZED, EXTERNAL, TEMPORARY...
     previous_identifier: tuple[str, str] | None = attrs.field(
         default=None, converter=attrs.converters.optional(tuple)
     )  # (namespace, name) before a RENAME

@@ -465,3 +465,21 @@ def test_a_dropped_output_table_is_soft_deleted_and_a_read_one_is_not():
                       "shop.public.new": {"removed": False}}
     for mcp in mcps:
         check_mcp(mcp)
+
+
+def test_the_dataset_type_facet_becomes_sub_types():
+    from translators.openlineage import parse_event, to_openlineage
+
+    view = Dataset(namespace=PG, name="shop.public.v", dataset_type="VIEW", dataset_subtype="MATERIALIZED")
+    table = Dataset(namespace=PG, name="shop.public.t", dataset_type="TABLE")
+    event = run_event(inputs=(table,), outputs=(view,))
+    sub_types = {m.entity_urn.split(",")[1]: m.aspect_value for m in translate(event)
+                 if m.aspect_name == "subTypes" and m.entity_type == "dataset"}
+    assert sub_types == {"shop.public.v": {"typeNames": ["View", "Materialized View"]},
+                         "shop.public.t": {"typeNames": ["Table"]}}
+    # Read from and written back to OpenLineage's datasetType facet.
+    again = parse_event(to_openlineage(event))
+    assert (again.outputs[0].dataset_type, again.outputs[0].dataset_subtype) == ("VIEW", "MATERIALIZED")
+    assert to_openlineage(event)["outputs"][0]["facets"]["datasetType"]["subType"] == "MATERIALIZED"
+    for mcp in translate(event):
+        check_mcp(mcp)

@@ -469,7 +469,7 @@ def test_every_standard_facet_fills_the_model() -> None:
     assert orders.description == "orders" and [o.name for o in orders.owners] == ["user:bob"]
     assert [(t.key, t.value, t.source, t.field) for t in orders.tags] == [("pii", "true", "CATALOG", "id")]
     assert (orders.version, orders.storage_layer, orders.file_format) == ("17", "iceberg", "parquet")
-    assert orders.facets == {"datasetType": full_event()["inputs"][0]["facets"]["datasetType"]}
+    assert (orders.dataset_type, orders.dataset_subtype, orders.facets) == ("TABLE", None, {})
     assert (orders.input_statistics.row_count, orders.input_statistics.size_bytes) == (10, 500)
     assert "dataQualityMetrics" in orders.input_facets
     stats = raw_events.input_statistics

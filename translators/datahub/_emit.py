@@ -283,6 +283,9 @@ def _dataset_mcps(
             # A job that dropped the table (lifecycleStateChange DROP on an output) soft-deletes it.
             dropped = urn in outputs and any((ds.lifecycle_state or "").upper() == "DROP" for ds in seen)
             out.append(_mcp(urn, "dataset", "status", aspects.status(removed=dropped)))
+            kind = next(((d.dataset_type, d.dataset_subtype) for d in seen if d.dataset_type), None)
+            if kind is not None:
+                out.append(_mcp(urn, "dataset", "subTypes", aspects.sub_types(_sub_type_names(*kind))))
             fields = _schema_fields(tr, seen)
             if fields:
                 out.append(_mcp(urn, "dataset", "schemaMetadata",
@@ -321,6 +324,12 @@ def _dataset_mcps(
                 out.append(_mcp(urn, "dataset", "upstreamLineage",
                                 aspects.upstream_lineage(list(upstreams), time_ms, fine_grained=fine)))  # fmt: skip
     return out
+
+
+def _sub_type_names(kind: str, sub: str | None) -> list[str]:
+    """DataHub's sub-type names for the datasetType facet: ``VIEW``/``MATERIALIZED`` -> View, Materialized View."""
+    base = kind.replace("_", " ").strip().title()
+    return [base, f"{sub.replace('_', ' ').strip().title()} {base}"] if sub else [base]
 
 
 def _operation(datasets: list[Dataset], time_ms: int) -> dict[str, Any]:

@@ -65,6 +65,7 @@ DATASET_FACETS = _table(
     storage=(ds.storage, ("storageLayer", "fileFormat")),
     version=(ds.version, ("datasetVersion",)),
     lifecycleStateChange=(ds.lifecycle, ("lifecycleStateChange", "previousIdentifier")),
+    datasetType=(ds.dataset_type, ("datasetType", "subType")),
     columnLineage=(ds.column_lineage, ("fields", "dataset")),
     ownership=(jr.owners, ("owners",)),
     tags=(jr.tags, ("tags",)),

@@ -102,6 +102,10 @@ def version(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     return {"version": get_str(f, "datasetVersion", p, loc)}
 
 
+def dataset_type(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
+    return {"dataset_type": get_str(f, "datasetType", p, loc), "dataset_subtype": get_str(f, "subType", p, loc)}
+
+
 def lifecycle(f: Mapping[str, Any], p: str, loc: str | None) -> dict[str, Any]:
     previous = f.get("previousIdentifier")
     key = None

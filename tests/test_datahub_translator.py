@@ -483,3 +483,18 @@ def test_the_dataset_type_facet_becomes_sub_types():
     assert to_openlineage(event)["outputs"][0]["facets"]["datasetType"]["subType"] == "MATERIALIZED"
     for mcp in translate(event):
         check_mcp(mcp)
+
+
+def test_job_dependencies_become_upstream_jobs():
+    facet = {"upstream": [{"job": {"namespace": "pipeline.ingest", "name": "extract.orders"}},
+                          {"job": {"namespace": "etl", "name": "app.prepare"}, "run": {"runId": "r-0"}},
+                          {"job": {"name": "no-namespace"}}],
+             "downstream": [{"job": {"namespace": "etl", "name": "app.later"}}]}
+    event = run_event(run=Run(run_id="r-1", facets={"jobDependencies": facet}))
+    io = [m for m in DataHubTranslator().translate(event) if m.aspect_name == "dataJobInputOutput"]
+    edges = {op["path"].split("/", 2)[2].replace("~1", "/") for m in io for op in m.patch_ops
+             if op["path"].startswith("/inputDatajobEdges/")}
+    assert edges == {"urn:li:dataJob:(urn:li:dataFlow:(spark,extract,pipeline.ingest),extract.orders)",
+                     "urn:li:dataJob:(urn:li:dataFlow:(spark,app,etl),app.prepare)"}
+    for mcp in io:
+        check_mcp(mcp)

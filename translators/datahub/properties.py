@@ -277,6 +277,19 @@ def airflow_dag_description(run: Run) -> str | None:
     return None
 
 
+def dependency_upstream_jobs(run: Run) -> tuple[tuple[str, str], ...]:
+    """``(namespace, name)`` of the jobs the run waits for, from the ``jobDependencies`` run facet."""
+    facet = run.facets.get("jobDependencies") if run.facets else None
+    upstream = facet.get("upstream") if _is_map(facet) else None
+    out = []
+    for item in upstream if isinstance(upstream, list) else ():
+        job = item.get("job") if _is_map(item) else None
+        namespace, name = (job.get("namespace"), job.get("name")) if _is_map(job) else (None, None)
+        if isinstance(namespace, str) and namespace and isinstance(name, str) and name:
+            out.append((namespace, name))
+    return tuple(out)
+
+
 def airflow_upstream_jobs(run: Run, job_name: str) -> tuple[str, ...]:
     """OpenLineage job names of the Airflow tasks this task runs after (same DAG), when reported.
 

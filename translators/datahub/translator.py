@@ -49,6 +49,7 @@ from translators.datahub.properties import (
     airflow_duration_ms,
     airflow_log_url,
     airflow_upstream_jobs,
+    dependency_upstream_jobs,
     job_properties,
     run_properties,
     tag_label,
@@ -324,16 +325,19 @@ class DataHubTranslator:
         :meth:`get_job_urn`, so flow naming, job ids and subclass overrides apply to both ends
         of the edge alike. ``flow_urn`` is this job's flow (kept for subclasses).
 
+        Also the upstream jobs of the ``jobDependencies`` run facet (any producer), named by
+        their namespace and name the same way.
+
         They are written as PATCH adds keyed by URN, also by an event that names no dataset
         (then nothing else of ``dataJobInputOutput`` is touched).
         """
         if not isinstance(event, RunEvent):
             return []
-        names = airflow_upstream_jobs(event.run, event.job.name)
-        if not names:
-            return []
+        jobs = [(event.job.namespace, name) for name in airflow_upstream_jobs(event.run, event.job.name)]
+        jobs += dependency_upstream_jobs(event.run)
         return list(dict.fromkeys(
-            self.get_job_urn(attrs.evolve(event, job=attrs.evolve(event.job, name=name))) for name in names
+            self.get_job_urn(attrs.evolve(event, job=attrs.evolve(event.job, namespace=ns, name=name)))
+            for ns, name in jobs
         ))  # fmt: skip
 
     def get_flow_description(self, event: RunEvent | JobEvent) -> str | None:

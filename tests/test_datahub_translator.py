@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -498,3 +499,21 @@ def test_job_dependencies_become_upstream_jobs():
                      "urn:li:dataJob:(urn:li:dataFlow:(spark,app,etl),app.prepare)"}
     for mcp in io:
         check_mcp(mcp)
+
+
+def test_environment_variables_become_run_properties_and_secrets_never_leave():
+    facets = {
+        "environment-variables": {"environmentVariables": [{"name": "DEPLOY_ENV", "value": "prod"},
+                                                           {"name": "DB_PASSWORD", "value": "hunter2"}]},
+        "spark_properties": {"properties": {"spark.master": "yarn", "spark.hadoop.fs.s3a.secret.key": "s3cr3t",
+                                            "spark.hadoop.fs.s3a.access.key": "AKIA123"}},
+    }
+    event = run_event(run=Run(run_id="r-1", facets=facets))
+    for raw in (False, True):
+        mcps = translate(event, TranslatorConfig(capture_raw_facets=raw))
+        props = aspects_of(mcps, "dataProcessInstance")["dataProcessInstanceProperties"]["customProperties"]
+        assert props["env.DEPLOY_ENV"] == "prod" and props["env.DB_PASSWORD"] == "***"
+        assert props["spark.master"] == "yarn" and props["spark.hadoop.fs.s3a.secret.key"] == "***"
+        assert props["spark.hadoop.fs.s3a.access.key"] == "***"
+        written = json.dumps([m.to_obj() for m in mcps])
+        assert "hunter2" not in written and "s3cr3t" not in written and "AKIA123" not in written

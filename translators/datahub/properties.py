@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -92,7 +93,28 @@ def _is_map(value: Any) -> bool:
     return type(value) is dict or isinstance(value, Mapping)
 
 
+#: Names whose values are never written to DataHub (Spark properties, environment variables, raw facets).
+_SECRET_NAME = re.compile(r"passw|secret|token|credential|private[._-]?key|access[._-]?key|api[._-]?key|jaas|sasl",
+                          re.IGNORECASE)
+REDACTED = "***"
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with what secret-named keys (or ``{"name": <secret name>, "value": ...}`` pairs) hold replaced."""
+    if _is_map(value):
+        name = value.get("name")
+        secret_pair = isinstance(name, str) and bool(_SECRET_NAME.search(name)) and "value" in value
+        return {k: REDACTED if (isinstance(k, str) and _SECRET_NAME.search(k)) or (secret_pair and k == "value")
+                else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
 def _put(out: dict[str, str], key: str, value: Any, max_length: int) -> None:
+    if value is not None and value != "" and _SECRET_NAME.search(key):
+        out[key] = REDACTED
+        return
     if type(value) is str:  # the common case, kept cheap
         if value:
             out[key] = value if len(value) <= max_length else _cut(value, max_length)
@@ -117,7 +139,7 @@ def tag_label(tag: Tag) -> str:
 
 def raw_facet_properties(facets: Mapping[str, Any], max_length: int) -> dict[str, str]:
     """Every facet as compact JSON under ``facet.<name>`` (keys sorted, so output is stable)."""
-    return {f"facet.{name}": _cut(_text(facets[name]), max_length) for name in sorted(facets)}
+    return {f"facet.{name}": _cut(_text(_redacted(facets[name])), max_length) for name in sorted(facets)}
 
 
 def job_properties(job: Job, *, max_length: int, raw: bool) -> dict[str, str]:
@@ -185,6 +207,10 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> 
         if _is_map(spark_props):
             for key in sorted(spark_props):
                 _put(out, str(key), spark_props[key], max_length)
+        variables = _dig(facets.get("environment-variables"), "environmentVariables")
+        for variable in variables if isinstance(variables, list) else ():
+            if _is_map(variable) and isinstance(variable.get("name"), str):
+                _put(out, f"env.{variable['name']}", variable.get("value"), max_length)
         for name, facet in facets.items():
             paths = _RUN_FACET_PATHS.get(name)
             if paths is None or not _is_map(facet):

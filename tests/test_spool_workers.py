@@ -79,3 +79,32 @@ def test_control_as_upserts_the_last_writer_erases_the_other(tmp_path):
     # What the patch write policy prevents: the value held back and sent last wins alone.
     assert _two_workers_at_once(tmp_path, {"upstreamLineage": "upsert"}) == {
         make_dataset_urn("postgres", "shop.public.a")}
+
+
+def test_metrics_render_while_gauges_are_registered():
+    """``bridge consume`` registers its gauges once the loop starts, while /metrics may already be scraped."""
+    import threading
+
+    from bridge.spool import Metrics
+
+    metrics = Metrics()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def scrape() -> None:
+        while not stop.is_set():
+            try:
+                metrics.render()
+            except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+                errors.append(exc)
+                return
+
+    scraper = threading.Thread(target=scrape)
+    scraper.start()
+    for i in range(20_000):
+        metrics.gauge(f"g{i}", "a gauge", lambda: 1.0)
+        if i % 100 == 0:
+            metrics.gauge_family(f"f{i}", "a family", "partition", lambda: {"t[0]": 1.0})
+    stop.set()
+    scraper.join()
+    assert errors == []

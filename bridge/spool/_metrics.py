@@ -174,13 +174,14 @@ class Metrics:
                 ("bridge_acceptance_latency_seconds", self.acceptance_latency, "Time to make a request durable."),
             ):
                 lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram", *hist.render(name)]
-        for name, (help_text, read) in self._gauges.items():
+        # Copies: a gauge may be registered (by the consume loop starting) while /metrics is scraped.
+        for name, (help_text, read) in list(self._gauges.items()):
             try:
                 gauge_value = read()
             except Exception:  # noqa: BLE001 - a broken gauge must not break the scrape
                 continue
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {gauge_value:g}"]
-        for name, (help_text, label, read_all) in self._families.items():
+        for name, (help_text, label, read_all) in list(self._families.items()):
             try:
                 values = dict(read_all())
             except Exception:  # noqa: BLE001 - as above

@@ -153,11 +153,13 @@ class Metrics:
 
     def gauge(self, name: str, help_text: str, read: Callable[[], float]) -> None:
         """Register a gauge read at scrape time."""
-        self._gauges[name] = (help_text, read)
+        with self._lock:
+            self._gauges[name] = (help_text, read)
 
     def gauge_family(self, name: str, help_text: str, label: str, read: Callable[[], Mapping[str, float]]) -> None:
         """Register gauges read at scrape time, one per value of ``label`` (``read`` returns value -> gauge)."""
-        self._families[name] = (help_text, label, read)
+        with self._lock:
+            self._families[name] = (help_text, label, read)
 
     def render(self) -> str:
         """The Prometheus text exposition of everything."""
@@ -174,14 +176,16 @@ class Metrics:
                 ("bridge_acceptance_latency_seconds", self.acceptance_latency, "Time to make a request durable."),
             ):
                 lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram", *hist.render(name)]
-        # Copies: a gauge may be registered (by the consume loop starting) while /metrics is scraped.
-        for name, (help_text, read) in list(self._gauges.items()):
+            # Copies: a gauge may be registered (by the consume loop starting) while /metrics is scraped;
+            # the gauges themselves are read outside the lock (they may take locks of their own).
+            gauges, families = list(self._gauges.items()), list(self._families.items())
+        for name, (help_text, read) in gauges:
             try:
                 gauge_value = read()
             except Exception:  # noqa: BLE001 - a broken gauge must not break the scrape
                 continue
             lines += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {gauge_value:g}"]
-        for name, (help_text, label, read_all) in list(self._families.items()):
+        for name, (help_text, label, read_all) in families:
             try:
                 values = dict(read_all())
             except Exception:  # noqa: BLE001 - as above

@@ -16,6 +16,7 @@ from bridge.consume import ConsumeSettings, consume
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.spool import SpoolService
 from tests.servers.gms_state import held, job_edges
+from tests.servers.kafka_broker import committed_offsets
 
 GROUP_TIMING = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
 
@@ -33,16 +34,6 @@ def _ol_events(n: int):
             inputs=[InputDataset(namespace="postgres://db:5432", name=f"shop.public.t{i // 2}")] if i % 2 == 0 else [],
         )
 
-
-def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-        return sum(max(tp.offset, 0) for tp in offsets)
-    finally:
-        consumer.close()
 
 
 @pytest.mark.slow
@@ -87,7 +78,7 @@ def test_kafka_transport_to_bridge_consume(kafka_broker_server, tmp_path):
         # At every commit, everything read so far was already in the spool (or delivered from it).
         for spooled, _dead, durable in commits[:-1]:
             assert durable >= spooled
-        assert _committed(bootstrap, group, topic, 1) == n + 2
+        assert committed_offsets(bootstrap, group, topic, 1) == n + 2
         deadline = time.monotonic() + 30
         while service.spool.depth():
             assert time.monotonic() < deadline
@@ -118,7 +109,7 @@ def test_kafka_transport_to_bridge_consume(kafka_broker_server, tmp_path):
                          on_commit=lambda stats: stop2.set() if stats.spooled else None)
         timer.cancel()
         assert (stats2.messages, stats2.spooled) == (1, 1)
-        assert _committed(bootstrap, group, topic, 1) == n + 2
+        assert committed_offsets(bootstrap, group, topic, 1) == n + 2
         assert again.spool.depth() == 0
     finally:
         again.stop()

@@ -25,7 +25,7 @@ import requests
 from bridge.config import BridgeConfig
 from bridge.consume import ConsumeHealth, ConsumeSettings, Decoded, KafkaWatch, consume
 from bridge.spool import Spool, SpoolService, event_key
-from tests.servers.kafka_broker import TansuBroker, free_port
+from tests.servers.kafka_broker import TansuBroker, committed_offsets, free_port
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,15 +64,6 @@ def _produce(bootstrap: str, topic: str, values: list[bytes | None]) -> None:
         producer.produce(topic, value=value)
     assert producer.flush(10) == 0
 
-
-def _committed(bootstrap: str, group: str, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        return max(consumer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset, 0)
-    finally:
-        consumer.close()
 
 
 def _start(args: list[str], stderr: Path, **popen) -> subprocess.Popen:
@@ -115,7 +106,7 @@ def test_poison_messages_are_dead_lettered_and_the_partition_moves_on(kafka_brok
         wait_until(lambda: process.poll() is not None or len(_jobs_delivered(state)) == 20, 90,
                    "the 20 good events after the poison were not delivered")
         assert process.poll() is None, (tmp_path / "run1.err").read_text()
-        wait_until(lambda: _committed(bootstrap, group, topic) == 22, 30, "offsets were not committed past all 22")
+        wait_until(lambda: committed_offsets(bootstrap, group, topic) == 22, 30, "offsets were not committed past all 22")
     finally:
         err = _stop(process, tmp_path / "run1.err")
     assert process.returncode == 0, err
@@ -236,7 +227,7 @@ def test_a_full_disk_dead_letters_nothing_and_commits_nothing(kafka_broker_serve
         assert ready[0] == 503
         time.sleep(3)  # a few retries of the batch
         assert process.poll() is None
-        stuck_at = _committed(bootstrap, group, topic)
+        stuck_at = committed_offsets(bootstrap, group, topic)
         assert stuck_at < n
     finally:
         err = _stop(process, tmp_path / "full.err")
@@ -247,7 +238,7 @@ def test_a_full_disk_dead_letters_nothing_and_commits_nothing(kafka_broker_serve
     # With room on the disk again, everything not committed is read again: nothing lost, nothing dead.
     process = _start(args, tmp_path / "room.err")
     try:
-        wait_until(lambda: process.poll() is not None or _committed(bootstrap, group, topic) == n, 90,
+        wait_until(lambda: process.poll() is not None or committed_offsets(bootstrap, group, topic) == n, 90,
                    "the events not committed were not read again")
         assert process.poll() is None, (tmp_path / "room.err").read_text()
     finally:

@@ -25,7 +25,7 @@ import requests
 
 from tests.servers.gms import GmsServer
 from tests.servers.gms_state import job_edges
-from tests.servers.kafka_broker import free_port
+from tests.servers.kafka_broker import committed_offsets, free_port, read_topic
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,15 +154,11 @@ def _missing(gms: GmsServer, events: list[dict]) -> str:
     return f"{len(missing)} of {len(events)} events never reached GMS"
 
 
-def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
-    from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
-        return sum(max(tp.offset, 0) for tp in offsets)
-    finally:
-        consumer.close()
+def _gms_down() -> tuple[int, str]:
+    """The port and URL of a GMS that is down (nothing listens there); ``GmsServer(port=...)`` brings it up."""
+    with GmsServer() as gms:
+        return gms.port, gms.url
 
 
 def _new_topic(broker, name: str, partitions: int) -> str:
@@ -176,9 +172,7 @@ def test_a_worker_and_its_disk_lost_while_datahub_is_down_loses_nothing(kafka_br
     bootstrap = kafka_broker_server.bootstrap
     topic = _new_topic(kafka_broker_server, "disk-lost", 4)
     events = _runs(jobs=20, runs=10)  # 200 runs, 400 events
-    down = GmsServer().start()
-    port, url = down.port, down.url
-    down.stop()  # nothing listens: DataHub is down
+    port, url = _gms_down()
     workers = Workers(tmp_path, bootstrap, topic, url)
     try:
         workers.start("w1")
@@ -190,7 +184,7 @@ def test_a_worker_and_its_disk_lost_while_datahub_is_down_loses_nothing(kafka_br
         assert workers.metric("w1", received) > 0 and workers.metric("w2", received) > 0
         wait_until(lambda: workers.metric("w1", "bridge_kafka_paused") == 1, 60, "w1 never paused while GMS was down")
         # Nothing was delivered, so nothing was committed: Kafka still owes every event to the group.
-        assert _committed(bootstrap, f"g-{topic}", topic, 4) == 0
+        assert committed_offsets(bootstrap, f"g-{topic}", topic, 4) == 0
         ready = requests.get(f"http://127.0.0.1:{workers.ports['w1']}/readyz", timeout=10)
         assert ready.status_code == 503 and "paused" in ready.json()["delivery"]
         workers.stop("w1", signal.SIGKILL)
@@ -202,7 +196,7 @@ def test_a_worker_and_its_disk_lost_while_datahub_is_down_loses_nothing(kafka_br
             for j in range(20):
                 urn = _job_urn(events[2 * j])
                 assert len(job_edges(held[(urn, "dataJobInputOutput")], "inputDatasetEdges")) == 10, urn
-            wait_until(lambda: _committed(bootstrap, f"g-{topic}", topic, 4) == len(events), 30,
+            wait_until(lambda: committed_offsets(bootstrap, f"g-{topic}", topic, 4) == len(events), 30,
                        "offsets were not committed once everything was delivered")
     finally:
         workers.close()
@@ -267,8 +261,6 @@ def test_a_rebalance_mid_batch_loses_nothing_and_keeps_each_jobs_order(kafka_bro
 
 @pytest.mark.slow
 def test_poison_goes_to_the_dead_letter_topic_and_replays_once_fixed(kafka_broker_server, tmp_path):
-    from confluent_kafka import Consumer
-
     bootstrap = kafka_broker_server.bootstrap
     topic = _new_topic(kafka_broker_server, "poison", 1)
     dead_topic = _new_topic(kafka_broker_server, "poison-dead", 1)
@@ -282,9 +274,9 @@ def test_poison_goes_to_the_dead_letter_topic_and_replays_once_fixed(kafka_broke
             good = [e for e in events if e["job"]["name"] != "job_1"]
             wait_until(lambda: _all_landed(gms, good), 90, lambda: _missing(gms, good))
             # The partition moved past the poison and the rejected events once the dead letters were acked.
-            wait_until(lambda: _committed(bootstrap, f"g-{topic}", topic, 1) == len(events) + 2, 60,
+            wait_until(lambda: committed_offsets(bootstrap, f"g-{topic}", topic, 1) == len(events) + 2, 60,
                        "the partition did not move past its dead letters")
-            letters = _read_all(Consumer, bootstrap, dead_topic)
+            letters = read_topic(bootstrap, dead_topic, count=6, timeout=5)  # all there are (5 expected)
             reasons = [dict(m.headers())["bridge.reason"].decode() for m in letters]
             assert any("not valid JSON" in r for r in reasons), reasons
             assert sum(rejected in r for r in reasons) == 4, reasons  # job_1's four events, with GMS's message
@@ -301,7 +293,7 @@ def test_poison_goes_to_the_dead_letter_topic_and_replays_once_fixed(kafka_broke
             assert replay.returncode == 0, replay.stderr
             assert f"replayed 5 dead letter(s) from {dead_topic}: 5 to {topic}" in replay.stderr
             wait_until(lambda: _all_landed(gms, events), 90, lambda: _missing(gms, events))
-            wait_until(lambda: len(_read_all(Consumer, bootstrap, dead_topic)) == 6, 60,
+            wait_until(lambda: len(read_topic(bootstrap, dead_topic, count=6, timeout=5)) == 6, 60,
                        "the poison did not come back to the dead-letter topic")
             again = subprocess.run([sys.executable, "-c", "from bridge.cli import main; main()", "replay-dead",
                                     "--from-topic", dead_topic, "--kafka-bootstrap", bootstrap],
@@ -317,35 +309,12 @@ def _lag(workers: Workers, name: str) -> float:
     return sum(float(v) for v in values) if values else -1.0
 
 
-def _read_all(consumer_class, bootstrap: str, topic: str) -> list:
-    """Every message of a one-partition topic."""
-    import time
-
-    from confluent_kafka import TopicPartition
-
-    consumer = consumer_class({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4().hex[:6]}",
-                               "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    try:
-        consumer.assign([TopicPartition(topic, 0, 0)])
-        out, idle_until = [], time.monotonic() + 10
-        while time.monotonic() < idle_until:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                out.append(message)
-                idle_until = time.monotonic() + 2
-        return out
-    finally:
-        consumer.close()
-
-
 @pytest.mark.slow
 def test_reading_pauses_while_datahub_is_down_and_resumes(kafka_broker_server, tmp_path):
     bootstrap = kafka_broker_server.bootstrap
     topic = _new_topic(kafka_broker_server, "paused", 2)
     events = _runs(jobs=10, runs=100)  # 2000 events
-    down = GmsServer().start()
-    port, url = down.port, down.url
-    down.stop()
+    port, url = _gms_down()
     workers = Workers(tmp_path, bootstrap, topic, url, "--max-pending", "50")
     try:
         workers.start("w1")

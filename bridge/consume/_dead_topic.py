@@ -44,9 +44,10 @@ _SHARED = ("security.", "sasl.", "ssl.", "socket.", "broker.", "client.", "enabl
 
 def producer_settings(bootstrap: str, consumer_config: Mapping[str, Any]) -> dict[str, Any]:
     """An idempotent, ``acks=all`` producer for the cluster a consumer reads (its security settings kept)."""
+    from emitters.kafka.producer import NO_LOSS  # (the Kafka emitter's package: only when producing)
+
     shared = {k: v for k, v in consumer_config.items() if k.startswith(_SHARED)}
-    return {"bootstrap.servers": bootstrap, **shared, "enable.idempotence": True, "acks": "all",
-            "linger.ms": 5, "message.timeout.ms": 30000}
+    return {"bootstrap.servers": bootstrap, **shared, **NO_LOSS, "linger.ms": 5, "message.timeout.ms": 30000}
 
 
 class DeadLetterTopic:

@@ -10,6 +10,8 @@ import attrs
 
 from bridge.errors import InvalidEventError
 from bridge.spool import event_key
+from translators.openlineage import event_json
+from translators.openlineage import parse_event as default_parse_event
 
 __all__ = ["DEAD_BODY_LIMIT", "Decoded", "decode_message", "storable"]
 
@@ -66,10 +68,7 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
     """
     if value is None:
         return Decoded(skip=True)
-    from translators.openlineage import event_json
-
-    if parse_event is None:
-        from translators.openlineage import parse_event
+    parse_event = parse_event or default_parse_event
     if max_bytes is not None and len(value) > max_bytes:
         raw = value[:DEAD_BODY_LIMIT].decode("utf-8", "backslashreplace")
         return Decoded(reason=f"{location}: message of {len(value)} bytes is over the {max_bytes}-byte limit "

@@ -152,9 +152,11 @@ class ServeSettings:
 def producer_settings(settings: ServeSettings) -> dict[str, Any]:
     """The producer's librdkafka settings: our defaults, the user's ``producer_config``, then the
     idempotent producer with ``acks=all`` that a 201 relies on."""
+    from emitters.kafka.producer import NO_LOSS  # (the Kafka emitter's package: only when producing)
+
     config: dict[str, Any] = {"bootstrap.servers": settings.topic_bootstrap, **_PRODUCER_DEFAULTS}
     if "delivery.timeout.ms" in settings.producer_config:  # (librdkafka's alias)
         del config["message.timeout.ms"]
     config.update(settings.producer_config)
-    config.update({"enable.idempotence": True, "acks": "all"})
+    config.update(NO_LOSS)
     return config

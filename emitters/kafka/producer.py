@@ -13,15 +13,19 @@ from bridge.errors import AuthError, ConnectionFailedError, DeliveryError, Rejec
 
 from .config import KafkaEmitterConfig
 
-__all__ = ["delivery_timeout_ms", "kafka_error", "producer_settings"]
+__all__ = ["NO_LOSS", "delivery_timeout_ms", "kafka_error", "producer_settings"]
+
+#: What every producer of the project that must lose nothing sets (the MCP topic here, ``bridge serve
+#: --to-topic``, consume's dead-letter topic): an ack means every in-sync replica has the message, and a
+#: retried send is never written twice or out of order.
+NO_LOSS: dict[str, Any] = {"enable.idempotence": True, "acks": "all"}
 
 # Defaults that neither lose nor reorder messages (idempotence implies
 # acks=all, bounded in-flight requests, infinite retries within
 # message.timeout.ms), and batch well: a few ms of linger lets librdkafka
 # fill large compressed batches, which is where the throughput comes from.
 _DEFAULTS: dict[str, Any] = {
-    "enable.idempotence": True,
-    "acks": "all",
+    **NO_LOSS,
     "linger.ms": 10,
     "batch.size": 1_000_000,
     "compression.type": "lz4",

@@ -301,3 +301,15 @@ def read_topic(bootstrap: str, topic: str, *, count: int, timeout: float = 30.0)
         return messages
     finally:
         consumer.close()
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int = 1) -> int:
+    """The offsets ``group`` has committed on ``topic``'s first ``partitions`` partitions, summed (0 for none)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], timeout=10)
+        return sum(max(tp.offset, 0) for tp in offsets)
+    finally:
+        consumer.close()

@@ -28,14 +28,12 @@ class ConsumeHealth:
         spool_error: why the last spool write failed; ``None`` once one works again.
         dead_letter_error: why dead letters cannot be sent to the dead-letter topic (their partitions
             wait); ``None`` while they can.
-        partitions: the running loop's :class:`~bridge.consume._partitions.Partitions` (owned, paused, lag).
     """
 
     kafka: str = "connecting"
     kafka_error: str | None = None
     spool_error: str | None = None
     dead_letter_error: str | None = None
-    partitions: Any = None
 
     @property
     def ready(self) -> bool:

@@ -165,7 +165,6 @@ def consume(
                     extra=log_fields(events=dropped))
     partitions = Partitions(consumer, ck, spool, forwarding=dead_topic is not None, metrics=service.metrics,
                             cooperative="cooperative" in str(config["partition.assignment.strategy"]))
-    health.partitions = partitions
     consumer.subscribe([settings.topic], on_assign=partitions.on_assign, on_revoke=partitions.on_revoke,
                        on_lost=partitions.on_lost)
     _gauges(service, health, partitions)
@@ -229,7 +228,6 @@ def consume(
         if dead_topic is not None:
             dead_topic.close()
         consumer.close()
-        health.partitions = None
     return stats
 
 

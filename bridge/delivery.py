@@ -271,7 +271,13 @@ class DeliveryCore:
         with self._lock:
             for path, value_digest in write.slots:
                 other = self._in_flight.get((urn, aspect, path))
-                if other is not None and other[0] == value_digest:
+                if other is not None:
+                    if other[0] != value_digest:
+                        # another value is on its way and will land after what the memory says the
+                        # destination holds: this one must follow it, or the older value would stay
+                        # (and be remembered when it lands: the memory will say the other value by then)
+                        write.held = [None] * len(write.slots)
+                        return False
                     flying[path] = other[1]
         for (path, value_digest), entry in zip(write.slots, write.held, strict=True):
             if path in flying:

@@ -250,6 +250,25 @@ def test_an_event_relying_on_another_rounds_write_is_delivered_only_if_that_writ
         assert isinstance(second.outcome()["b"], expected)
 
 
+def test_a_value_planned_while_another_is_on_its_way_is_sent_after_it():
+    # status false (confirmed), then true (on its way), then false again: the memory still says false,
+    # but the true will land first, so the second false must follow it or DataHub keeps the table removed
+    table = ds("t")
+    status = lambda removed: [MetadataChangeProposalWrapper(entity_urn=table, aspect={"removed": removed},  # noqa: E731
+                                                            aspect_name="status")]
+    emitter = Held()
+    core = DeliveryCore(emitter, DataHubTranslator())
+    core.send(core.plan([("created", status(False))]))
+    emitter.settle()
+    core.send(core.plan([("dropped", status(True))]))  # not confirmed yet
+    again = core.plan([("created again", status(False))])
+    assert [w.skipped for w in again.writes] == [False]
+    core.send(again)
+    emitter.settle()
+    assert held(emitter.mcps)[(table, "status")] == {"removed": False}
+    assert [w.skipped for w in core.plan([("created again", status(False))]).writes] == [True]
+
+
 def test_writes_the_emitter_never_confirms_are_sent_again_after_a_flush():
     emitter = Held()
     pipeline = Pipeline(emitter)

@@ -18,14 +18,18 @@ def test_a_reset_destination_is_sent_everything_again(tmp_path):
     with GmsServer() as gms:
         send = ["send", str(CORPUS), "--state-dir", state, "--emitter", "rest", "--gms-server", gms.url]
         assert runner.invoke(main, send).exit_code == 0
-        everything = len(gms.proposals)
+        everything = list(gms.proposals)
         gms.reset()  # DataHub rebuilt at the same address: it holds nothing now
         assert runner.invoke(main, send).exit_code == 0
         # the memory still says GMS has it all: no lineage goes again (only what differs between the
         # events of a replay: run states, run properties, the last events' job properties, and the status
         # of a table the replay drops and creates again)
-        assert len(gms.proposals) < everything / 3
-        assert not [p for p in gms.proposals if p["aspectName"] in ("dataJobInputOutput", "dataFlowInfo")]
+        # (a value planned while an earlier, different one is still on its way goes after it: the
+        # memory's value is not what DataHub will hold once that one lands)
+        assert {p["aspectName"] for p in gms.proposals} <= {
+            "dataProcessInstanceRunEvent", "dataProcessInstanceProperties", "operation", "status", "dataJobInfo",
+            "dataTransformLogic"}
+        assert len(gms.proposals) < len(everything) / 2
         # (the HDFS location /user/hive/warehouse/t1 is the Hive table default.t1 through its symlink)
         dropped = {"." + o["name"].rsplit("/", 1)[-1] + "," for f in CORPUS.glob("*.json")
                    for o in json.loads(f.read_text()).get("outputs", [])
@@ -46,7 +50,9 @@ def test_a_reset_destination_is_sent_everything_again(tmp_path):
         reset = runner.invoke(main, ["memory", "reset", "--state-dir", state, f"rest:{gms.url}"])
         assert reset.exit_code == 0 and "forgot" in reset.output
         assert runner.invoke(main, send).exit_code == 0
-        assert len(gms.proposals) == everything
+        # everything again (compared as a set: a batch the client re-sent after a lost answer counts once)
+        sent = lambda proposals: {json.dumps(p, sort_keys=True) for p in proposals}  # noqa: E731
+        assert sent(gms.proposals) == sent(everything)
 
 
 def test_show_without_a_memory_says_so(tmp_path):

@@ -185,7 +185,7 @@ def test_dataset_field_edges_carry_the_field_urn():
 CORPUS_WRITES = {
     **dict.fromkeys(["dataFlowInfo", "dataJobInfo", "dataJobInputOutput", "ownership"], ("PATCH", "null")),
     "schemaMetadata": ("CREATE", '{"If-None-Match": "*"}'),
-    **dict.fromkeys(["status", "browsePathsV2", "subTypes", "operation"] + [f"dataProcessInstance{a}" for a in (
+    **dict.fromkeys(["status", "browsePathsV2", "subTypes", "operation", "datasetProfile", "dataTransformLogic"] + [f"dataProcessInstance{a}" for a in (
         "Properties", "Relationships", "RunEvent", "Input", "Output")], ("UPSERT", "null")),
 }  # fmt: skip
 

@@ -30,9 +30,12 @@ from typing import TYPE_CHECKING, Any
 
 from bridge.errors import InvalidEventError
 from bridge.mcp import MetadataChangeProposalWrapper
-from bridge.model import ColumnLineage, Dataset, DatasetEvent, EventType, JobEvent, RunEvent
+from bridge.model import Dataset, DatasetEvent, EventType, JobEvent, RunEvent
 from translators.datahub import aspects
+from translators.datahub.column_lineage import column_fine_grained
+from translators.datahub.profiles import dataset_measurements
 from translators.datahub.properties import dataset_properties
+from translators.datahub.quality import assertion_mcps
 from translators.datahub.schema_types import field_path_items, schema_field_type
 
 
@@ -58,14 +61,6 @@ _RUN_STATUS: dict[EventType, tuple[str, str | None]] = {
     EventType.COMPLETE: ("COMPLETE", "SUCCESS"),
     EventType.FAIL: ("COMPLETE", "FAILURE"),
     EventType.ABORT: ("COMPLETE", "SKIPPED"),
-}
-# OpenLineage lifecycle state change -> DataHub operation type (others are CUSTOM).
-_OPERATIONS = {
-    "CREATE": "CREATE",
-    "ALTER": "ALTER",
-    "DROP": "DROP",
-    "OVERWRITE": "INSERT",
-    "TRUNCATE": "DELETE",
 }
 
 
@@ -94,8 +89,25 @@ class _Datasets:
         self.by_key: dict[tuple[str, str], str] = {}
         self.sightings: dict[str, list[Dataset]] = {}
         self.refs: dict[str, Any] = {}
+        outputs = tuple(outputs)
         self.inputs = self._add(tr, inputs)
         self.outputs = self._add(tr, outputs)
+        if tr.config.column_lineage_inputs:
+            self.inputs += self._add(tr, self._column_only_inputs(tr, outputs))
+
+    def _column_only_inputs(self, tr: DataHubTranslator, outputs: tuple[Dataset, ...]) -> list[Dataset]:
+        """Datasets the outputs' column lineage reads from that are neither inputs nor outputs of the
+        event (dbt-ol names a model's seeds only there): bare datasets, made table-level inputs.
+        An output is never made an input of its own event (no self-loop)."""
+        known = set(self.inputs) | set(self.outputs)
+        extra: dict[tuple[str, str], Dataset] = {}
+        for ds in outputs:
+            for cl in ds.column_lineage:
+                for f in cl.inputs:
+                    key = (f.namespace, f.name)
+                    if key not in extra and self.urn_of(tr, *key) not in known:
+                        extra[key] = Dataset(namespace=f.namespace, name=f.name)
+        return list(extra.values())
 
     def _add(self, tr: DataHubTranslator, datasets: Iterable[Dataset]) -> list[str]:
         urns: dict[str, None] = {}  # ordered, and a membership test in O(1)
@@ -118,34 +130,22 @@ class _Datasets:
         return urn if urn is not None else tr.get_ref_urn(tr.get_dataset_ref_for(namespace, name))
 
 
-def _transform_operation(cl: ColumnLineage) -> str | None:
-    kinds = {
-        f"{t.type}:{t.subtype}" if t.subtype else t.type for field in cl.inputs for t in field.transformations
-    }
-    if kinds:
-        return ",".join(sorted(kinds, key=str.lower))
-    return cl.transformation_type or cl.transformation_description or None
-
-
 def _fine_grained(tr: DataHubTranslator, dsets: _Datasets, urn: str) -> list[dict[str, Any]]:
-    """Column lineage of the dataset ``urn`` (all its sightings), as FineGrainedLineage dicts."""
+    """Column lineage of the dataset ``urn`` (all its sightings), as FineGrainedLineage dicts
+    (one per output column and kind, see :mod:`translators.datahub.column_lineage`)."""
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
+    include_indirect = tr.config.include_indirect_column_lineage
     for ds in dsets.sightings[urn]:
         for cl in ds.column_lineage:
             if cl.output_field in seen or not cl.inputs:
                 continue
             seen.add(cl.output_field)
-            upstreams = sorted(
-                {make_schema_field_urn(dsets.urn_of(tr, f.namespace, f.name), f.field) for f in cl.inputs}
-            )
-            out.append(
-                aspects.fine_grained_lineage(
-                    upstreams,
-                    [make_schema_field_urn(urn, cl.output_field)],
-                    transform_operation=_transform_operation(cl),
-                )
-            )
+            out.extend(column_fine_grained(
+                cl, make_schema_field_urn(urn, cl.output_field),
+                lambda f: make_schema_field_urn(dsets.urn_of(tr, f.namespace, f.name), f.field),
+                include_indirect=include_indirect,
+            ))  # fmt: skip
     return out
 
 
@@ -219,6 +219,9 @@ def _flow_and_job(
     if instance_urn:
         out.append(_mcp(job_urn, "dataJob", "dataPlatformInstance",
                         aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
+    logic = tr.get_data_transform_logic(event)
+    if logic:
+        out.append(_mcp(job_urn, "dataJob", "dataTransformLogic", logic))
     return out, orchestrator, job_urn
 
 
@@ -310,8 +313,8 @@ def _dataset_mcps(
             if instance_urn:
                 out.append(_mcp(urn, "dataset", "dataPlatformInstance",
                                 aspects.data_platform_instance(tr.get_platform_urn(ref.platform), instance_urn)))  # fmt: skip
-            if completed and urn in outputs:
-                out.append(_mcp(urn, "dataset", "operation", _operation(seen, time_ms)))
+            for name, value in dataset_measurements(seen, time_ms, output=urn in outputs, completed=completed):
+                out.append(_mcp(urn, "dataset", name, value))
         if config.emit_upstream_lineage and urn in outputs:
             upstreams = dict.fromkeys(u for u in dsets.inputs if u != urn)
             fine = _fine_grained(tr, dsets, urn) if config.emit_column_lineage else []
@@ -332,17 +335,12 @@ def _sub_type_names(kind: str, sub: str | None) -> list[str]:
     return [base, f"{sub.replace('_', ' ').strip().title()} {base}"] if sub else [base]
 
 
-def _operation(datasets: list[Dataset], time_ms: int) -> dict[str, Any]:
-    state = next((ds.lifecycle_state for ds in datasets if ds.lifecycle_state), None)
-    rows = next((ds.output_statistics.row_count for ds in datasets
-                 if ds.output_statistics is not None and ds.output_statistics.row_count is not None), None)  # fmt: skip
-    kind = _OPERATIONS.get((state or "").upper(), "CUSTOM" if state else "UPDATE")
-    return aspects.operation(
-        time_ms,
-        kind,
-        custom_operation_type=state.upper() if kind == "CUSTOM" and state else None,
-        affected_rows=rows,
-    )
+def _assertions(tr: DataHubTranslator, dsets: _Datasets, orchestrator: str, run_id: str | None,
+                time_ms: int) -> list[MCPW]:  # fmt: skip
+    """The input datasets' quality checks as assertions (see :mod:`translators.datahub.quality`)."""
+    platform = aspects.data_platform_instance(tr.get_platform_urn(orchestrator), tr.get_platform_instance_urn(orchestrator))
+    return assertion_mcps(dsets.sightings, field_urn=make_schema_field_urn, platform=platform, run_id=run_id,
+                          time_ms=time_ms)  # fmt: skip
 
 
 # -- events ----------------------------------------------------------------------------
@@ -357,6 +355,7 @@ def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
         out.extend(_job_io(tr, job_urn, dsets, tr.get_upstream_job_urns(event, tr.get_flow_urn(event))))
     out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets,
                              completed=event.event_type is EventType.COMPLETE))  # fmt: skip
+    out.extend(_assertions(tr, dsets, orchestrator, event.run.run_id, time_ms))
 
     run_urn = tr.get_run_urn(event)
     dpi = "dataProcessInstance"
@@ -391,11 +390,12 @@ def run_event_mcps(tr: DataHubTranslator, event: RunEvent) -> list[MCPW]:
 def job_event_mcps(tr: DataHubTranslator, event: JobEvent) -> list[MCPW]:
     """All MCPs of a JobEvent: flow, job (with lineage), datasets; no run."""
     time_ms = epoch_millis(event.event_time)
-    out, _orchestrator, job_urn = _flow_and_job(tr, event, time_ms)
+    out, orchestrator, job_urn = _flow_and_job(tr, event, time_ms)
     dsets = _Datasets(tr, event.inputs, event.outputs)
     if job_urn is not None:
         out.extend(_job_io(tr, job_urn, dsets, tr.get_upstream_job_urns(event, tr.get_flow_urn(event))))
     out.extend(_dataset_mcps(tr, dsets, time_ms, materialize=tr.config.materialize_datasets, completed=False))
+    out.extend(_assertions(tr, dsets, orchestrator, None, time_ms))
     return out
 
 

@@ -90,7 +90,7 @@ def airflow_place(event: RunEvent | JobEvent) -> AirflowPlace:
 
     A DAG run's own events have job type ``DAG`` (or an ``airflowDagRun`` facet and no ``airflow``
     one); a task's job is named ``<dag_id>.<task_id>``, where the DAG id comes from the run
-    facets, else from the parent run's job (the DAG), else from the name up to its first ``.``.
+    facets, else from the root or parent run's job (the DAG), else from the name up to its first ``.``.
     """
     job = event.job
     run = getattr(event, "run", None)
@@ -103,7 +103,10 @@ def airflow_place(event: RunEvent | JobEvent) -> AirflowPlace:
     if (job.job_type or "").upper() == "DAG" or (dag_facet is not None and task_facet is None):
         return AirflowPlace(dag_id=dag_id or name, task_id=None, dag_run_id=run_id)
     parent = run.parent if run is not None else None
-    for dag in (dag_id, parent.job_name if parent is not None else None):
+    # the root run's job is the DAG for a task's own child events too (the provider's SQL hook
+    # lineage names them <dag_id>.<task_id>.query.<n>, parent the task run, root the DAG run)
+    roots = (parent.root_job_name, parent.job_name) if parent is not None else ()
+    for dag in (dag_id, *roots):
         if dag and name.startswith(dag + ".") and len(name) > len(dag) + 1:
             return AirflowPlace(dag_id=dag, task_id=name[len(dag) + 1 :], dag_run_id=run_id)
     dag, dot, task = name.partition(".")
@@ -149,7 +152,7 @@ class AirflowPluginScheme:
         if (
             parent is not None
             and parent.job_namespace == event.job.namespace
-            and parent.job_name == place.dag_id
+            and place.dag_id in (parent.job_name, parent.root_job_name)
         ):
             return "child"
         return "orphan"

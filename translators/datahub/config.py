@@ -31,6 +31,7 @@ import attrs
 
 from bridge.errors import ConfigError, unknown_settings
 from translators.datahub.compat import check_compat
+from translators.datahub.dbt_flows import check_dbt_flow_naming
 from translators.datahub.platforms import PlatformConfig
 from translators.datahub.writes import PATCH_FORMATS, write_policy
 
@@ -127,6 +128,16 @@ class TranslatorConfig:
         materialize_datasets: emit dataset aspects (status, schemaMetadata,
             datasetProperties, ownership, globalTags, operation) beside the lineage.
         emit_column_lineage: put column lineage in ``dataJobInputOutput.fineGrainedLineages``.
+        include_indirect_column_lineage: also the column lineage of columns that only chose the
+            rows (OpenLineage ``INDIRECT``: JOIN, FILTER, GROUP_BY...), kept apart from the DIRECT
+            entries (see :mod:`translators.datahub.column_lineage`).
+        column_lineage_inputs: a dataset that only the column lineage of an output names (not the
+            event's ``inputs``) is added as a table-level input of the job and the run, and
+            materialised like the event's own inputs. dbt-ol names the seeds a model reads this way
+            only. An output of the event is never made an input of it (no self-loop).
+        dbt_flow_naming: the flows of ``dbt-ol``'s jobs: ``project`` (one flow per dbt project,
+            see :mod:`translators.datahub.dbt_flows`) or a :data:`FLOW_NAMING` value (``prefix``:
+            DataHub's converter's naming, as other producers get).
         emit_upstream_lineage: also emit ``upstreamLineage`` (with fine-grained
             lineage) on output datasets. Off by default: the job's own lineage
             (``dataJobInputOutput``) already links them through the job.
@@ -153,6 +164,9 @@ class TranslatorConfig:
     cluster: str | None = attrs.field(default=None, converter=_optional_text)
     materialize_datasets: bool = attrs.field(default=True, converter=_bool)
     emit_column_lineage: bool = attrs.field(default=True, converter=_bool)
+    include_indirect_column_lineage: bool = attrs.field(default=True, converter=_bool)
+    column_lineage_inputs: bool = attrs.field(default=True, converter=_bool)
+    dbt_flow_naming: str = attrs.field(default="project", validator=check_dbt_flow_naming)
     emit_upstream_lineage: bool = attrs.field(default=False, converter=_bool)
     capture_raw_facets: bool = attrs.field(default=False, converter=_bool)
     default_owner_type: str = attrs.field(default="TECHNICAL_OWNER", validator=_owner_type)

@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bridge.model import Dataset, Job, Run, Tag
+from bridge.model import Dataset, ErrorInfo, Job, Run, Tag
 
 __all__ = [
     "airflow_attempt",
@@ -32,6 +32,7 @@ __all__ = [
     "dataset_properties",
     "job_properties",
     "raw_facet_properties",
+    "run_error",
     "run_properties",
     "tag_label",
 ]
@@ -170,6 +171,20 @@ def job_properties(job: Job, *, max_length: int, raw: bool) -> dict[str, str]:
     return out
 
 
+def run_error(run: Run) -> ErrorInfo | None:
+    """Why the run failed: the ``errorMessage`` facet, else the Spark integration's ``spark.exception``
+    facet (``message`` and ``stackTrace`` of the exception that ended the job, e.g. "Job aborted ...")."""
+    if run.error is not None:
+        return run.error
+    facet = run.facets.get("spark.exception") if run.facets else None
+    if not _is_map(facet):
+        return None
+    message, stack = facet.get("message"), facet.get("stackTrace")
+    message = message if isinstance(message, str) else ""
+    stack = stack if isinstance(stack, str) and stack else None
+    return ErrorInfo(message=message, stack_trace=stack) if message or stack else None
+
+
 def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> dict[str, str]:
     """Custom properties of a dataProcessInstance: one execution.
 
@@ -194,7 +209,7 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> 
         if parent.root_job_name:
             _put(out, "rootJob", f"{parent.root_job_namespace or parent.job_namespace}/{parent.root_job_name}",
                  max_length)  # fmt: skip
-    error = run.error
+    error = run_error(run)
     if error is not None:
         _put(out, "errorMessage", error.message, max_length)
         _put(out, "errorStackTrace", error.stack_trace, max_length)

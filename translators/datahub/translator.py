@@ -41,6 +41,7 @@ from bridge.model import Dataset, DatasetEvent, Event, JobEvent, Owner, ParentRu
 from translators.datahub import _emit
 from translators.datahub.compat import AirflowPluginScheme, compat_scheme
 from translators.datahub.config import TranslatorConfig
+from translators.datahub.dbt_flows import dbt_project_flow_id, flow_naming_of
 from translators.datahub.platforms import DatasetRef, dataset_urn, resolve_dataset
 from translators.datahub.properties import (
     airflow_attempt,
@@ -54,6 +55,7 @@ from translators.datahub.properties import (
     run_properties,
     tag_label,
 )
+from translators.datahub.transform_logic import data_transform_logic
 from translators.datahub.urns import (
     encode_urn_part,
     make_data_flow_urn,
@@ -236,13 +238,16 @@ class DataHubTranslator:
 
     def get_flow_id(self, event: RunEvent | JobEvent) -> str:
         """The dataFlow id, per ``config.compat``, else ``config.flow_naming`` (see
-        :data:`~translators.datahub.config.FLOW_NAMING`)."""
+        :data:`~translators.datahub.config.FLOW_NAMING`), or ``config.dbt_flow_naming`` for
+        dbt-ol's events (:mod:`~translators.datahub.dbt_flows`)."""
         if (scheme := self.get_compat(event)) is not None:
             return scheme.flow_id(event)
-        naming = self.config.flow_naming
+        naming = flow_naming_of(self.config, event)
         job = event.job
         if callable(naming):
             return str(naming(event))
+        if naming == "project":
+            return dbt_project_flow_id(event)
         if naming == "prefix":
             return job.name.split(".", 1)[0] or job.name
         if naming == "namespace":
@@ -386,6 +391,10 @@ class DataHubTranslator:
         if run is not None:
             urns.extend(make_tag_urn(t) for t in airflow_dag_tags(run))
         return tuple(dict.fromkeys(urns))
+
+    def get_data_transform_logic(self, event: RunEvent | JobEvent) -> dict[str, Any] | None:
+        """``dataTransformLogic`` of the job: its SQL and code (override to keep them out of DataHub)."""
+        return data_transform_logic(event.job)
 
     def get_job_tags(self, event: RunEvent | JobEvent) -> tuple[str, ...]:
         """Tag URNs of the job (OpenLineage job tags facet)."""

@@ -20,8 +20,12 @@ aspect                    mode         why
                                        an OpenLineage schema is often partial, and must not
                                        replace the one the warehouse's own source wrote
 anything else             ``upsert``   run-scoped (``dataProcessInstance*``), timeseries
-                                       (``operation``) and bridge-owned aspects (``status``,
-                                       ``subTypes``, ``browsePathsV2``, ``dataPlatformInstance``)
+                                       (``operation``, ``datasetProfile``, ``assertionRunEvent``)
+                                       and bridge-owned aspects (``status``, ``subTypes``,
+                                       ``browsePathsV2``, ``dataPlatformInstance``,
+                                       ``dataTransformLogic``; ``assertionInfo``: the assertion's
+                                       URN is derived from the dataset, column and check, so
+                                       only the producer of that check writes it)
 ========================  ===========  ==========================================================
 
 Modes:

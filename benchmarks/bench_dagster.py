@@ -13,6 +13,14 @@ temporary Dagster instance, then reports every finished run with
 Prints entity counts, aspects and the features each reports, and the time each took.
 
     python -m benchmarks.bench_dagster
+
+``--backlog N`` measures a sensor catching up instead: N finished runs, each of a job of
+``--steps`` assets (one step each, a chain, each asset with its table), are in the instance
+before the sensor's first tick (``backfill=True``); the sensor then ticks as the daemon would,
+delivering over REST to the GMS test server in its own process, until the backlog is reported.
+It prints each tick's time and runs against ``tick_deadline_sec``, and the totals.
+
+    python -m benchmarks.bench_dagster --backlog 500 --steps 20
 """
 
 from __future__ import annotations
@@ -190,8 +198,68 @@ def _features(mcps: list[dict]) -> dict[str, str]:
     }
 
 
+def _backlog_defs(steps: int, sensor: dg.SensorDefinition | None = None) -> dg.Definitions:
+    def asset(i: int) -> dg.AssetsDefinition:
+        @dg.asset(name=f"step_{i:02d}", deps=[f"step_{i - 1:02d}"] if i else [], kinds={"snowflake"},
+                  owners=["team:data-eng"], metadata={"dagster/table_name": f"analytics.backlog.table_{i:02d}"})
+        def _asset() -> dg.MaterializeResult:
+            return dg.MaterializeResult(metadata={"dagster/row_count": i * 10})
+
+        return _asset
+
+    assets = [asset(i) for i in range(steps)]
+    job = dg.define_asset_job("backlog_job", selection=assets, executor_def=dg.in_process_executor)
+    return dg.Definitions(assets=assets, jobs=[job], sensors=[sensor] if sensor is not None else [])
+
+
+def backlog(runs: int, steps: int, *, deadline: float = 40.0, per_tick: int = 25) -> None:
+    """Make ``runs`` finished runs of ``steps`` steps and assets, then tick the sensor until all are reported."""
+    from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor
+    from tests.servers.gms_process import GmsProcess
+
+    logging.disable(logging.WARNING)  # Dagster's and the sensor's per-run lines would drown the table
+    with dg.instance_for_test() as instance, GmsProcess() as gms:
+        job = _backlog_defs(steps).resolve_job_def("backlog_job")
+        start = time.perf_counter()
+        for _ in range(runs):
+            job.execute_in_process(instance=instance)
+        print(f"backlog: {runs} runs x {steps} steps/assets made in {time.perf_counter() - start:.0f} s")
+        config = DatahubDagsterSourceConfig(datahub_client_config={"server": gms.url}, backfill=True,
+                                            tick_deadline_sec=deadline, max_runs_per_tick=per_tick)
+        sensor = make_datahub_sensor(config)
+        defs = _backlog_defs(steps, sensor)
+        cursor, reported, ticks, times = None, 0, 0, []
+        print(f"tick_deadline_sec={deadline}, max_runs_per_tick={per_tick} (Dagster's sensor timeout: 60 s)")
+        while reported < runs:
+            began = time.perf_counter()
+            out = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor))
+            times.append(time.perf_counter() - began)
+            cursor, ticks = out.cursor, ticks + 1
+            done = int(out.skip_message.split()[1])
+            reported += done
+            print(f"  tick {ticks:3d}: {times[-1]:6.2f} s  {done:3d} runs  ({reported}/{runs})  {out.skip_message}")
+            if ticks > 4 * runs:
+                raise RuntimeError("the backlog is not going down")
+        assert not SensorCursor.parse(cursor).retry, "runs left for retry"
+        stats = gms.stats()
+    print(f"reported {reported} runs in {ticks} ticks: {sum(times):.1f} s in all, longest tick {max(times):.2f} s "
+          f"(deadline {deadline} s), mean {sum(times) / len(times):.2f} s, {sum(times) / reported * 1000:.0f} ms/run; "
+          f"GMS: {stats}")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the example jobs once, report them with both plugins, print the comparison."""
+    """Run the example jobs once, report them with both plugins, print the comparison (or ``--backlog``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_dagster")
+    parser.add_argument("--backlog", type=int, default=0, help="runs in the backlog (0: the side-by-side comparison)")
+    parser.add_argument("--steps", type=int, default=20, help="steps (and assets) per backlog run")
+    parser.add_argument("--deadline", type=float, default=40.0, help="tick_deadline_sec")
+    parser.add_argument("--per-tick", type=int, default=25, help="max_runs_per_tick")
+    args = parser.parse_args(argv)
+    if args.backlog:
+        backlog(args.backlog, args.steps, deadline=args.deadline, per_tick=args.per_tick)
+        return
     from tests.servers.gms import GmsServer
 
     # Dagster's run logs and the other plugin's tracebacks would drown the table; errors are summarised below.

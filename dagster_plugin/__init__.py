@@ -10,7 +10,17 @@ from dagster_plugin.cursor import DeadLetter, SensorCursor
 from dagster_plugin.dead_letters import REQUEUE_TAG, dead_letters, requeue_dead_letters
 from dagster_plugin.events import build_events, step_run_id
 from dagster_plugin.reporter import ReportResult, RunReporter
-from dagster_plugin.runs import AssetEvent, AssetInfo, IOEvent, OpInfo, OpLineage, RunInfo, StepInfo, read_run
+from dagster_plugin.runs import (
+    AssetEvent,
+    AssetInfo,
+    CheckEvaluation,
+    IOEvent,
+    OpInfo,
+    OpLineage,
+    RunInfo,
+    StepInfo,
+    read_run,
+)
 from dagster_plugin.sensor import DEFAULT_SENSOR_NAME, datahub_sensor, make_datahub_sensor
 
 __all__ = [
@@ -19,6 +29,7 @@ __all__ = [
     "ENV_VARS",
     "AssetEvent",
     "AssetInfo",
+    "CheckEvaluation",
     "DagsterPluginConfig",
     "DatahubDagsterSourceConfig",
     "DeadLetter",

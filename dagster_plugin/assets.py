@@ -26,10 +26,12 @@ from dagster_plugin.datasets import (
     datasets_from_metadata,
     owner_from_dagster,
     schema_fields,
+    table_platform,
 )
-from dagster_plugin.runs import AssetInfo, RunInfo
+from dagster_plugin.runs import AssetInfo, CheckEvaluation, RunInfo
+from dagster_plugin.sql import parse_tables
 
-__all__ = ["PRODUCER", "AssetDatasets", "drop_none", "key_of", "props", "unique"]
+__all__ = ["PRODUCER", "AssetDatasets", "assertion", "drop_none", "key_of", "props", "unique"]
 
 PRODUCER = "https://github.com/lineage-bridge/lineage-bridge/dagster_plugin"
 # metadata keys that are lineage/schema, not properties
@@ -60,6 +62,29 @@ def props(metadata: Mapping[str, Any]) -> dict[str, str]:
     return {k: _text(v) for k, v in metadata.items() if k not in _STRUCTURAL and v is not None}
 
 
+def assertion(check: CheckEvaluation) -> dict[str, Any]:
+    """An asset check evaluation as an entry of OpenLineage's ``dataQualityAssertions`` facet (1-1-0).
+
+    ``assertion`` and ``name`` are the check's name; ``severity`` is ``error`` or ``warn``; a ``column``
+    (or ``dagster/column``) metadata value names the column checked; the rest of the metadata is kept as
+    ``params`` (text), with the partition checked.
+    """
+    metadata = dict(check.metadata)
+    column = next((metadata.pop(k) for k in ("column", "dagster/column") if isinstance(metadata.get(k), str)), None)
+    params = {k: _text(v) for k, v in metadata.items() if v is not None}
+    if check.partition:
+        params["partition"] = check.partition
+    return drop_none({
+        "assertion": check.check_name,
+        "name": check.check_name,
+        "success": check.passed,
+        "column": column,
+        "severity": check.severity.lower() if check.severity else None,
+        "description": check.description,
+        "params": params,
+    })
+
+
 def drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None and v != [] and v != {}}
 
@@ -72,6 +97,7 @@ class AssetDatasets:
     run: RunInfo
     config: DagsterPluginConfig
     namer: AssetNamer
+    _sql: dict[tuple[str, ...], tuple[list[Dataset], list[Dataset]]] = attrs.field(factory=dict)
 
     def _url(self, key: tuple[str, ...]) -> str | None:
         base = self.config.dagster_url
@@ -101,6 +127,35 @@ class AssetDatasets:
                 latest = event
         return metadata, latest
 
+    def platform(self, key: tuple[str, ...]) -> str | None:
+        """The asset's table platform: its kinds/storage kind, its table, its dataset's, or ``table_platform``."""
+        info = self.run.assets.get(key)
+        metadata, _ = self.metadata(key)
+        found = table_platform(info.kinds if info else (), info.tags if info else {}, metadata.get("dagster/uri"))
+        if found:
+            return found
+        for dataset in (self.namer(key), *self.twins(key)):
+            if "://" not in dataset.namespace and dataset.namespace not in ("dagster", "file"):
+                return dataset.namespace
+        return self.config.table_platform
+
+    def sql(self, key: tuple[str, ...]) -> tuple[list[Dataset], list[Dataset]]:
+        """The tables the asset's SQL metadata (``Query`` or the configured keys) reads and writes."""
+        if key in self._sql:
+            return self._sql[key]
+        found: tuple[list[Dataset], list[Dataset]] = ([], [])
+        platform = self.platform(key)
+        if self.config.parses_sql() and platform:
+            metadata, _ = self.metadata(key)
+            for name in self.config.asset_query_metadata_keys:
+                query = metadata.get(name)
+                if isinstance(query, str) and query.strip():
+                    tables = parse_tables(query, platform)
+                    found[0].extend(Dataset(namespace=platform, name=t) for t in tables.inputs)
+                    found[1].extend(Dataset(namespace=platform, name=t) for t in tables.outputs)
+        self._sql[key] = found
+        return found
+
     def physical(self, key: tuple[str, ...]) -> list[Dataset]:
         base = self.dataset(key)
         # The physical table is the asset's data: give it the asset's schema and column lineage too.
@@ -126,9 +181,10 @@ class AssetDatasets:
         """Physical datasets holding the asset's data (its table, URI, path), without schema details."""
         info = self.run.assets.get(key)
         metadata, _ = self.metadata(key)
-        if not self.config.capture_input_output:
-            metadata = {k: v for k, v in metadata.items() if k == "dagster/table_name"}
-        found = datasets_from_metadata(metadata, kinds=info.kinds if info else (), tags=info.tags if info else {})
+        if not self.config.capture_input_output:  # "path" is what IO managers add: their storage, not data
+            metadata = {k: v for k, v in metadata.items() if k in ("dagster/table_name", "dagster/uri")}
+        found = datasets_from_metadata(metadata, kinds=info.kinds if info else (), tags=info.tags if info else {},
+                                       table_platform_default=self.config.table_platform)
         if self.config.asset_keys_to_dataset_urn_converter is None and self.config.capture_dataset_from_asset_key:
             conventional = dataset_from_key_convention(key)
             if conventional is not None:
@@ -171,7 +227,8 @@ class AssetDatasets:
                         "partitioned": info.partitioned if info else None,
                         "url": self._url(key),
                         "lastRunId": self.run.run_id if latest else None,
-                        "upstreams": [list(key_of(self.namer(d))) for d in self.upstreams(key)] or None,
+                        "upstreams": [list(key_of(self.namer(d))) for d in self.upstreams(key)]
+                        + [list(key_of(d)) for d in self.sql(key)[0]] or None,
                         "twins": [list(key_of(d)) for d in self.twins(key)] or None,
                         "properties": props(metadata) or None,
                         "platformInstance": self.config.platform_instance if identity.namespace == "dagster" else None,
@@ -179,6 +236,19 @@ class AssetDatasets:
                 ),
             },
         )
+
+    def checked(self) -> tuple[Dataset, ...]:
+        """The datasets of assets whose checks ran, each with its checks' last evaluations as an
+        OpenLineage ``dataQualityAssertions`` input facet (the translator makes them DataHub assertions)."""
+        latest: dict[tuple[str, ...], dict[str, CheckEvaluation]] = {}
+        for check in sorted(self.run.checks, key=lambda c: c.timestamp):
+            latest.setdefault(check.asset_key, {})[check.check_name] = check
+        out: list[Dataset] = []
+        for key, checks in latest.items():
+            facet = {"assertions": [assertion(c) for c in checks.values()]}
+            out += [Dataset(namespace=d.namespace, name=d.name, input_facets={"dataQualityAssertions": facet})
+                    for d in self.reported(key, identity=True)]
+        return unique(out)
 
     def events(self) -> list[DatasetEvent]:
         if not self.config.capture_asset_materialization or not self.config.emit_assets:

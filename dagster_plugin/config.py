@@ -3,7 +3,7 @@
 Every option of DataHub's own plugin (``acryl-datahub-dagster-plugin``,
 ``DatahubDagsterSourceConfig``) is accepted under its name and honoured, or
 refused with a :class:`~bridge.errors.ConfigError` naming it and what to use
-instead (SQL parsing of asset metadata, which this plugin does not do yet), so
+instead (``emit_queries``: query entities are not written), so
 a user's existing setup reads the same. ``datahub_client_config`` takes any bridge emitter config::
 
     {"kind": "rest", "gms_server": "http://gms:8080", "token": "..."}
@@ -20,8 +20,6 @@ connection.
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,6 +27,7 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
+from dagster_plugin.env_values import parse_value
 
 __all__ = [
     "ENV_VARS",
@@ -53,10 +52,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "BRIDGE_DAGSTER_MAX_RUNS_PER_TICK": ("max_runs_per_tick", "int"),
     "BRIDGE_DAGSTER_MAX_TRIES": ("max_tries", "int"),
     "BRIDGE_DAGSTER_TICK_DEADLINE_SEC": ("tick_deadline_sec", "float"),
+    "BRIDGE_DAGSTER_BACKFILL": ("backfill", "bool"),
+    "BRIDGE_DAGSTER_TABLE_PLATFORM": ("table_platform", "str"),
 }
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 def _client_config(value: Any) -> dict[str, Any]:
@@ -101,11 +99,22 @@ def _not_supported(instead: str) -> Callable[[Any, attrs.Attribute, Any], None]:
     return check
 
 
-_NO_SQL_PARSING = (
-    "SQL in asset metadata is not parsed into lineage (yet); remove the option or set it to False, and "
-    "give the lineage as asset deps, 'dagster/column_lineage' metadata, 'datahub.inputs'/'datahub.outputs' "
-    "on ins and outs, or an asset_lineage_extractor"
+_NO_QUERIES = (
+    "DataHub query entities are not written; SQL in asset metadata still becomes table lineage "
+    "(enable_asset_query_metadata_parsing); remove the option or set it to False"
 )
+
+
+def _sql_parsing(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value:
+        from dagster_plugin.sql import sqlglot_available
+
+        if not sqlglot_available():
+            raise ConfigError("True needs sqlglot: pip install 'lineage-bridge[sql]'", key=attribute.name)
+
+
+def _keys(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def _extractor(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -129,7 +138,10 @@ class DagsterPluginConfig:
         datahub_client_config: the emitter config (REST, Kafka, file, console, or DataHub's ``{"server": ...}``).
         dagster_url: base URL of the Dagster UI; when set, flows, jobs, runs and assets link to it.
         capture_asset_materialization: report materialized/observed assets as datasets.
-        capture_input_output: read datasets from handled outputs / loaded inputs (path, URI, table name).
+        capture_input_output: read datasets from handled outputs / loaded inputs (path, URI, table name) and
+            the ``path`` an IO manager adds to a materialization. False (DataHub's default) leaves the IO
+            manager's storage (``file,/…/storage/<asset>`` pickles) out; ``dagster/table_name`` and
+            ``dagster/uri`` metadata name an asset's physical dataset either way.
         platform_instance: DataHub platform instance of the flows, jobs and the ``dagster`` asset datasets.
         env: DataHub environment (``PROD``, ``DEV``, ...).
         namespace: the job namespace the events carry (the DataHub orchestrator cluster).
@@ -161,17 +173,29 @@ class DagsterPluginConfig:
             ``datahub-dagster-plugin``: the URNs DataHub's plugin writes (``(dagster,<module>/<job>,<env>)``,
             jobs ``<module>/<op>``, see :mod:`dagster_plugin.compat`), so moving from it makes no duplicates.
             ``translator={"compat": "datahub-dagster-plugin"}`` means the same.
-        enable_asset_query_metadata_parsing: only False (or None) is accepted: SQL is not parsed yet.
-        emit_queries: only False (or None) is accepted, for the same reason.
+        enable_asset_query_metadata_parsing: turn SQL in asset metadata (``asset_query_metadata_keys``) into
+            table lineage with sqlglot (:mod:`dagster_plugin.sql`), as DataHub's plugin: the tables it reads
+            are the asset's upstreams and its step's inputs, the tables it writes its step's outputs. None
+            (default): when sqlglot is installed (``pip install 'lineage-bridge[sql]'``); True requires it.
+        asset_query_metadata_keys: the metadata keys holding an asset's SQL (``("Query",)``, DataHub's key).
+        emit_queries: only False (or None) is accepted: DataHub query entities are not written.
         tick_deadline_sec: a tick starts no new run after this many seconds and stops waiting for a
             delivery at this point; what is left is carried to the next tick in the cursor. Keep it well
             under Dagster's sensor timeout (60 s by default).
+        table_platform: the DataHub platform (``snowflake``, ``postgres``, ...) of a ``dagster/table_name``
+            when nothing about the asset names one: no table kind (``kinds={"snowflake"}``), no
+            ``dagster/storage_kind`` tag, no ``dagster/uri`` with a table platform's scheme. Unset, such a
+            table name stays a property only (its platform would be a guess).
+        backfill: what a sensor with no cursor (its first tick, or after its cursor was reset) does with the
+            runs that finished before: False (default, as DataHub's plugin and Dagster's run-status
+            sensors) starts from now and reports only runs finishing later; True reports them all,
+            oldest first, spread over ticks by ``max_runs_per_tick`` and ``tick_deadline_sec``.
     """
 
     datahub_client_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_client_config)
     dagster_url: str | None = None
     capture_asset_materialization: bool = True
-    capture_input_output: bool = True
+    capture_input_output: bool = False
     platform_instance: str | None = None
     env: str = "PROD"
     namespace: str = "dagster"
@@ -183,6 +207,8 @@ class DagsterPluginConfig:
     max_runs_per_tick: int = 25
     max_tries: int = 5
     tick_deadline_sec: float = attrs.field(default=40.0, converter=float)
+    backfill: bool = attrs.field(default=False, converter=_default_false)
+    table_platform: str | None = None
     # DataHub's plugin options, with its defaults except emit_siblings (the bridge always linked assets
     # to their tables) and materialize_dependencies (None: the bridge's default, materialize)
     connect_ops_to_ops: bool = attrs.field(default=False, converter=_default_false)
@@ -194,9 +220,9 @@ class DagsterPluginConfig:
     emit_mode: str | None = attrs.field(default=None, converter=_emit_mode)
     debug_mode: bool = attrs.field(default=False, converter=_default_false)
     urn_scheme: str = "bridge"
-    enable_asset_query_metadata_parsing: bool | None = attrs.field(
-        default=None, validator=_not_supported(_NO_SQL_PARSING))
-    emit_queries: bool | None = attrs.field(default=None, validator=_not_supported(_NO_SQL_PARSING))
+    enable_asset_query_metadata_parsing: bool | None = attrs.field(default=None, validator=_sql_parsing)
+    asset_query_metadata_keys: tuple[str, ...] = attrs.field(default=("Query",), converter=_keys)
+    emit_queries: bool | None = attrs.field(default=None, validator=_not_supported(_NO_QUERIES))
 
     def __attrs_post_init__(self) -> None:
         if self.max_runs_per_tick < 1:
@@ -214,6 +240,14 @@ class DagsterPluginConfig:
             self.emitter()  # emit_mode with a non-REST emitter: say so now, not at the first tick
         if self.dagster_url is not None and not self.dagster_url.startswith(("http://", "https://")):
             raise ConfigError(f"must be an http(s) URL, got {self.dagster_url!r}", key="dagster_url")
+
+    def parses_sql(self) -> bool:
+        """Whether SQL in asset metadata is parsed (see ``enable_asset_query_metadata_parsing``)."""
+        if self.enable_asset_query_metadata_parsing is None:
+            from dagster_plugin.sql import sqlglot_available
+
+            return sqlglot_available()
+        return bool(self.enable_asset_query_metadata_parsing)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DagsterPluginConfig:
@@ -243,7 +277,7 @@ class DagsterPluginConfig:
             raw = environ.get(name)
             if raw is None or (raw == "" and kind != "bool"):
                 continue
-            value = _parse(name, raw, kind)
+            value = parse_value(name, raw, kind)
             if "." in option:
                 section, key = option.split(".", 1)
                 data.setdefault(section, {})
@@ -332,47 +366,3 @@ def emitter_kind_and_config(client_config: Mapping[str, Any]) -> tuple[str, dict
     for ignored in ("client_mode", "datahub_component", *(() if kind == "rest" else ("default_emit_mode",))):
         config.pop(ignored, None)
     return str(kind), config
-
-
-def _parse(name: str, raw: str, kind: str) -> Any:
-    if kind == "str":
-        return raw
-    if kind == "bool":
-        lowered = raw.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ConfigError(f"${name} must be true or false, got {raw!r}")
-    if kind in ("int", "float"):
-        try:
-            return int(raw) if kind == "int" else float(raw)
-        except ValueError as exc:
-            raise ConfigError(f"${name} must be a{'n integer' if kind == 'int' else ' number'}, got {raw!r}") from exc
-    if kind == "json":
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"${name} must be a JSON object: {exc}") from exc
-        if not isinstance(value, dict):
-            raise ConfigError(f"${name} must be a JSON object, got {type(value).__name__}")
-        return value
-    if kind == "callable":
-        return load_callable(raw, name=f"${name}")
-    raise ValueError(f"unknown kind {kind}")  # programming error in ENV_VARS
-
-
-def load_callable(target: str, *, name: str) -> Callable[..., Any]:
-    """Import ``module:function`` (or ``module.function``)."""
-    module_name, sep, attr = target.partition(":")
-    if not sep:
-        module_name, _, attr = target.rpartition(".")
-    if not module_name or not attr:
-        raise ConfigError(f"{name} must be 'module:function', got {target!r}")
-    try:
-        obj = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"{name}: cannot import {target!r}: {exc}") from exc
-    if not callable(obj):
-        raise ConfigError(f"{name}: {target!r} is not callable")
-    return obj

@@ -11,7 +11,8 @@ URN; a namespace without ``://`` is the platform itself):
   ``name=<name>``;
 * ``dagster/uri`` and ``path`` metadata are URIs (``s3://bucket/key``,
   ``/tmp/file``); ``dagster/table_name`` is a table of the asset's storage
-  kind (``kinds={"snowflake"}``).
+  kind (``kinds={"snowflake"}``), else of its ``dagster/uri``'s scheme, else of the
+  plugin's ``table_platform``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "datasets_from_metadata",
     "owner_from_dagster",
     "schema_fields",
+    "table_platform",
 ]
 
 ASSET_PLATFORM = "dagster"
@@ -86,29 +88,39 @@ def dataset_from_uri(uri: str) -> Dataset | None:
     return Dataset(namespace=f"{scheme}://{parts.netloc}", name=path)
 
 
-def _table_platform(kinds: Iterable[str], tags: Mapping[str, str]) -> str | None:
-    candidates = [*kinds, tags.get("dagster/storage_kind", "")]
-    for kind in candidates:
+def table_platform(kinds: Iterable[str], tags: Mapping[str, str], uri: Any = None,
+                   default: str | None = None) -> str | None:
+    """The platform of a ``dagster/table_name``: the first table platform among the asset's kinds and its
+    ``dagster/storage_kind`` tag, else the scheme of its ``dagster/uri`` (``snowflake://...``), else ``default``
+    (the plugin's ``table_platform``)."""
+    scheme = uri.split("://", 1)[0] if isinstance(uri, str) and "://" in uri else ""
+    for kind in [*kinds, tags.get("dagster/storage_kind", ""), scheme]:
         kind = (kind or "").lower()
         if kind in _TABLE_PLATFORMS:
             return _PLATFORM_ALIASES.get(kind, kind)
-    return None
+    return default
 
 
 def datasets_from_metadata(
-    metadata: Mapping[str, Any], *, kinds: Iterable[str] = (), tags: Mapping[str, str] | None = None
+    metadata: Mapping[str, Any], *, kinds: Iterable[str] = (), tags: Mapping[str, str] | None = None,
+    table_platform_default: str | None = None,
 ) -> list[Dataset]:
     """Physical datasets named by plain metadata: ``dagster/table_name``, ``dagster/uri``, ``path``,
     and ``datahub.inputs``/``datahub.outputs`` URN lists are handled by the caller.
+
+    ``dagster/table_name`` is a table of the platform :func:`table_platform` finds; with none found (no
+    table kind, no URI, no ``table_platform_default``) it names no dataset, as its platform is unknown.
     """
     out: list[Dataset] = []
     table = metadata.get("dagster/table_name")
     if isinstance(table, str) and table.strip():
-        platform = _table_platform(kinds, tags or {})
+        platform = table_platform(kinds, tags or {}, metadata.get("dagster/uri"), table_platform_default)
         if platform:
             out.append(Dataset(namespace=platform, name=table.strip()))
     for key in ("dagster/uri", "uri", "path"):
         value = metadata.get(key)
+        if out and key == "dagster/uri" and table_platform((), {}, value):
+            continue  # a database URI of the table named by dagster/table_name: the same table
         if isinstance(value, Mapping):
             value = value.get("path") or value.get("url")
         if isinstance(value, str):

@@ -13,6 +13,9 @@ for Airflow (``dag`` / ``dag.task`` with a parent run):
 * assets are datasets (see :mod:`dagster_plugin.assets`) with schema, column
   lineage, description, owners, tags; a :class:`bridge.DatasetEvent` per
   materialized or observed asset carries them too.
+* asset check evaluations are the run end's inputs: the checked assets, each with an
+  OpenLineage ``dataQualityAssertions`` input facet (check name, passed, severity,
+  column, metadata), which the translator turns into DataHub assertions and their results.
 
 Facets the neutral model has no field for (kept as raw JSON for the translator):
 ``dagsterJob`` (code location, repository, op definition, browse path, asset
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -211,6 +214,7 @@ class _Builder:
             run=Run(run_id=self.run.run_id, nominal_start_time=start, nominal_end_time=end, error=error, tags=tags,
                     facets=facet),
             job=job,
+            inputs=self.assets.checked() if self.config.capture_asset_materialization else (),
         )
         return begin, finish
 
@@ -309,18 +313,23 @@ class _Builder:
             for key in asset_keys:
                 outputs += self.assets.reported(key)
                 inputs += [d for dep in self.assets.upstreams(key) for d in self.assets.reported(dep, identity=True)]
+                read, written = self.assets.sql(key)
+                inputs += read
+                outputs += written
+        default = self.config.table_platform
         if op is not None:
             for meta in op.input_metadata.values():
                 inputs += [dataset_from_urn(u) for u in urns_in(meta.get("datahub.inputs"))]
-                inputs += datasets_from_metadata(meta, kinds=(), tags=op.tags)
+                inputs += datasets_from_metadata(meta, kinds=(), tags=op.tags, table_platform_default=default)
             for meta in op.output_metadata.values():
                 outputs += [dataset_from_urn(u) for u in urns_in(meta.get("datahub.outputs"))]
-                outputs += datasets_from_metadata(meta, kinds=(), tags=op.tags)
+                outputs += datasets_from_metadata(meta, kinds=(), tags=op.tags, table_platform_default=default)
         if self.config.capture_input_output:
             kinds = [k for key in asset_keys if key in self.run.assets for k in self.run.assets[key].kinds]
             for io in self.run.io_events:
                 if io.step_key == step.key:
-                    found = datasets_from_metadata(io.metadata, kinds=kinds, tags=op.tags if op else {})
+                    found = datasets_from_metadata(io.metadata, kinds=kinds, tags=op.tags if op else {},
+                                                   table_platform_default=default)
                     (outputs if io.kind == "output" else inputs).extend(found)
         for name in (step.key, step.op):
             if name in self.extracted:
@@ -380,18 +389,3 @@ def build_events(
     events += builder.assets.events()
     events.append(finish)
     return events
-
-
-def normalise_extracted(value: Any) -> dict[str, OpLineage]:
-    """Accept what a user's extractor returns: {name: OpLineage | (inputs, outputs) | {"inputs", "outputs"}}."""
-    out: dict[str, OpLineage] = {}
-    for name, item in dict(value or {}).items():
-        if isinstance(item, OpLineage):
-            out[str(name)] = item
-        elif isinstance(item, Mapping):
-            out[str(name)] = OpLineage(inputs=item.get("inputs", ()), outputs=item.get("outputs", ()))
-        elif isinstance(item, Sequence) and len(item) == 2:
-            out[str(name)] = OpLineage(inputs=item[0], outputs=item[1])
-        else:  # DataHub's DatasetLineage NamedTuple has .inputs/.outputs
-            out[str(name)] = OpLineage(inputs=getattr(item, "inputs", ()), outputs=getattr(item, "outputs", ()))
-    return out

@@ -23,9 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bridge.errors import ConfigError
+from dagster_plugin.runs import OpLineage
 
 __all__ = ["DATAHUB_STYLE", "DagsterGeneratorShim", "ExtractorUnsupportedError", "call_extractor",
-           "extractor_style"]
+           "extractor_style", "normalise_extracted"]
 
 DATAHUB_STYLE = "datahub"
 DEFAULT_SENSOR_NAME = "datahub_sensor"
@@ -152,3 +153,18 @@ def call_extractor(fn: Callable[..., Any], config: Any, run: Any, *, instance: A
         return fn(run, context)
     status_context = _run_status_context(instance, run.run_id, context)
     return fn(status_context, DagsterGeneratorShim(config, status_context.log), _NoGraph())
+
+
+def normalise_extracted(value: Any) -> dict[str, OpLineage]:
+    """Accept what a user's extractor returns: {name: OpLineage | (inputs, outputs) | {"inputs", "outputs"}}."""
+    out: dict[str, OpLineage] = {}
+    for name, item in dict(value or {}).items():
+        if isinstance(item, OpLineage):
+            out[str(name)] = item
+        elif isinstance(item, Mapping):
+            out[str(name)] = OpLineage(inputs=item.get("inputs", ()), outputs=item.get("outputs", ()))
+        elif isinstance(item, Sequence) and len(item) == 2:
+            out[str(name)] = OpLineage(inputs=item[0], outputs=item[1])
+        else:  # DataHub's DatasetLineage NamedTuple has .inputs/.outputs
+            out[str(name)] = OpLineage(inputs=getattr(item, "inputs", ()), outputs=getattr(item, "outputs", ()))
+    return out

@@ -24,8 +24,8 @@ from bridge.errors import BridgeError, InvalidEventError, UndeliveredError
 from bridge.lineage import LineageMemory
 from dagster_plugin.compat import DATAHUB_PLUGIN
 from dagster_plugin.config import DagsterPluginConfig
-from dagster_plugin.events import build_events, normalise_extracted
-from dagster_plugin.extractors import call_extractor
+from dagster_plugin.events import build_events
+from dagster_plugin.extractors import call_extractor, normalise_extracted
 from dagster_plugin.runs import RunInfo, read_run
 from emitters.base import Emitter
 

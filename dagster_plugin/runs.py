@@ -3,8 +3,8 @@
 :func:`read_run` collects what the event builder (:mod:`dagster_plugin.events`)
 needs from the instance — the run record, run and step stats, the job
 snapshot (ops, their ``In``/``Out`` metadata, dependencies), the event log
-(asset materializations/observations, handled outputs, loaded inputs, step
-failures) — and, when the sensor runs in the code location that defined the
+(asset materializations/observations, asset check evaluations, handled outputs,
+loaded inputs, step failures) — and, when the sensor runs in the code location that defined the
 run's job, the asset definitions (deps, group, owners, metadata). Everything
 downstream is pure and testable without Dagster's storage.
 """
@@ -17,9 +17,13 @@ from typing import Any
 
 import attrs
 
+from dagster_plugin.metadata import metadata_value
+from dagster_plugin.metadata import plain as _plain
+
 __all__ = [
     "AssetEvent",
     "AssetInfo",
+    "CheckEvaluation",
     "IOEvent",
     "OpInfo",
     "OpLineage",
@@ -27,6 +31,7 @@ __all__ = [
     "StepInfo",
     "metadata_value",
     "read_run",
+    "root_cause",
 ]
 
 
@@ -57,6 +62,21 @@ class AssetEvent:
     partition: str | None = None
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
     tags: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class CheckEvaluation:
+    """An asset check's evaluation in a run: passed or not, its severity and (plain) metadata."""
+
+    asset_key: tuple[str, ...]
+    check_name: str
+    passed: bool
+    step_key: str | None
+    timestamp: dt.datetime
+    severity: str = "ERROR"  # ERROR | WARN
+    description: str | None = None
+    partition: str | None = None
+    metadata: Mapping[str, Any] = attrs.field(factory=dict)
 
 
 @attrs.frozen(kw_only=True)
@@ -139,55 +159,9 @@ class RunInfo:
     asset_events: tuple[AssetEvent, ...] = ()
     io_events: tuple[IOEvent, ...] = ()
     assets: Mapping[tuple[str, ...], AssetInfo] = attrs.field(factory=dict)
+    checks: tuple[CheckEvaluation, ...] = ()
     # the step that materializes each asset (from planned materializations), for failed steps too
     planned_assets: Mapping[str, tuple[tuple[str, ...], ...]] = attrs.field(factory=dict)
-
-
-# -- metadata values -> plain Python ----------------------------------------------
-
-
-def metadata_value(value: Any) -> Any:
-    """Turn a Dagster metadata value into plain data (str, number, dict, list) or the raw value.
-
-    Table schemas become ``{"columns": [{"name", "type", "description", "tags"}]}``;
-    column lineage becomes ``{"deps_by_column": {col: [{"asset_key": [...], "column_name": ...}]}}``.
-    """
-    import dagster as dg
-
-    if isinstance(value, dg.TableSchemaMetadataValue):
-        value = value.schema
-    if isinstance(value, dg.TableSchema):
-        return {
-            "columns": [
-                {"name": c.name, "type": c.type, "description": c.description, "tags": dict(c.tags or {})}
-                for c in value.columns
-            ]
-        }
-    if isinstance(value, dg.TableColumnLineageMetadataValue):
-        value = value.column_lineage
-    if isinstance(value, dg.TableColumnLineage):
-        return {
-            "deps_by_column": {
-                column: [{"asset_key": list(d.asset_key.path), "column_name": d.column_name} for d in deps]
-                for column, deps in value.deps_by_column.items()
-            }
-        }
-    if isinstance(value, dg.PathMetadataValue):
-        return {"path": str(value.value)}
-    if isinstance(value, dg.UrlMetadataValue):
-        return {"url": value.value}
-    if isinstance(value, dg.AssetKey):
-        return {"asset_key": list(value.path)}
-    if isinstance(value, dg.MetadataValue):
-        raw = value.value
-        if isinstance(raw, str | int | float | bool | list | dict) or raw is None:
-            return raw
-        return str(raw)
-    return value
-
-
-def _plain(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {str(k): metadata_value(v) for k, v in (metadata or {}).items()}
 
 
 # -- reading ------------------------------------------------------------------------
@@ -242,6 +216,7 @@ def read_run(instance: Any, run_id: str, repository_def: Any = None) -> RunInfo:
     errors: dict[str, tuple[str, str | None]] = {}
     asset_events: list[AssetEvent] = []
     io_events: list[IOEvent] = []
+    checks: list[CheckEvaluation] = []
     planned: dict[str, list[tuple[str, ...]]] = {}
     step_ops: dict[str, str] = {}
     run_error = None
@@ -273,6 +248,23 @@ def read_run(instance: Any, run_id: str, repository_def: Any = None) -> RunInfo:
                     tags=dict(item.tags or {}),
                 )
             )
+        elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
+            data = event.event_specific_data
+            severity = getattr(data, "severity", None)
+            checks.append(
+                CheckEvaluation(
+                    asset_key=tuple(data.asset_key.path),
+                    check_name=data.check_name,
+                    passed=bool(data.passed),
+                    step_key=entry.step_key,
+                    timestamp=dt.datetime.fromtimestamp(entry.timestamp, tz=dt.UTC),
+                    severity=str(getattr(severity, "value", severity) or "ERROR"),
+                    description=getattr(data, "description", None) or _check_description(
+                        repository_def, data.asset_key, data.check_name),
+                    partition=getattr(data, "partition", None),
+                    metadata=_plain(data.metadata),
+                )
+            )
         elif kind in (DagsterEventType.HANDLED_OUTPUT, DagsterEventType.LOADED_INPUT) and entry.step_key:
             data = event.event_specific_data
             is_output = kind == DagsterEventType.HANDLED_OUTPUT
@@ -287,10 +279,10 @@ def read_run(instance: Any, run_id: str, repository_def: Any = None) -> RunInfo:
         elif kind == DagsterEventType.STEP_FAILURE and entry.step_key:
             info = event.event_specific_data.error
             if info is not None:
-                errors[entry.step_key] = (info.message.strip(), info.to_string())
+                errors[entry.step_key] = (root_cause(info).message.strip(), info.to_string())
         elif kind == DagsterEventType.RUN_FAILURE:
             info = getattr(event.event_specific_data, "error", None)
-            run_error = info.message.strip() if info is not None else entry.user_message
+            run_error = root_cause(info).message.strip() if info is not None else entry.user_message
 
     for stat in instance.get_run_step_stats(run_id):
         status = stat.status.value if stat.status is not None else "IN_PROGRESS"
@@ -310,6 +302,11 @@ def read_run(instance: Any, run_id: str, repository_def: Any = None) -> RunInfo:
                 error_stack=stack,
             )
         )
+
+    failed = [s for s in steps if s.status == "FAILURE" and s.error]
+    if run.status.value == "FAILURE" and failed:
+        # Dagster's run error only names the failed steps; the first step's root cause says what went wrong.
+        run_error = min(failed, key=lambda s: (s.end or s.start or _ts(0), s.key)).error
 
     return RunInfo(
         run_id=run_id,
@@ -337,7 +334,29 @@ def read_run(instance: Any, run_id: str, repository_def: Any = None) -> RunInfo:
             e.asset_key for e in asset_events
         }),
         planned_assets={step: tuple(keys) for step, keys in planned.items()},
+        checks=tuple(checks),
     )
+
+
+def _check_description(repository_def: Any, asset_key: Any, check_name: str) -> str | None:
+    """The check's definition's description (when the sensor's code location defines the check)."""
+    if repository_def is None:
+        return None
+    from dagster import AssetCheckKey
+
+    key = AssetCheckKey(asset_key, check_name)
+    graph = repository_def.asset_graph
+    if key not in graph.asset_check_keys:
+        return None
+    return graph.get_check_spec(key).description
+
+
+def root_cause(info: Any) -> Any:
+    """The user's error under Dagster's wrappers (``DagsterExecutionStepExecutionError: Error occurred while
+    executing op ...`` -> ``RuntimeError: warehouse unreachable``); the error itself when it wraps nothing."""
+    while getattr(info, "cause", None) is not None and str(getattr(info, "cls_name", "")).startswith("Dagster"):
+        info = info.cause
+    return info
 
 
 def _planned_step(event: Any) -> str | None:

@@ -11,7 +11,9 @@ Usage, as in DataHub's Dagster guide::
     )
     defs = Definitions(assets=[...], jobs=[...], sensors=[make_datahub_sensor(config)])
 
-Each tick reads the instance's run-finished events after the cursor, reports
+The first tick (or the first after the cursor was reset) starts from now, unless the
+config's ``backfill`` is set (see :mod:`dagster_plugin.tick`). Each tick reads the
+instance's run-finished events after the cursor, reports
 each run (read -> neutral events -> bridge pipeline -> emitter -> flush) and
 moves the cursor (see :mod:`dagster_plugin.cursor`). A run whose delivery
 fails is kept in the cursor and retried on a later tick, until it has failed

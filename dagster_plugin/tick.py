@@ -10,6 +10,11 @@ never starve new runs, nor new runs retries. It stops when
   still after the cursor), or
 - DataHub looks unreachable (a retriable failure): the next runs would fail alike.
 
+A sensor with no cursor (its first tick, or its cursor was reset in the UI)
+starts from now, as Dagster's run-status sensors and DataHub's plugin do: the
+runs that finished before are not reported unless ``backfill`` is set, and the
+tick says so in its log.
+
 A run that failed ``max_tries`` times is dead-lettered (see
 :mod:`dagster_plugin.dead_letters`): logged as an error, kept in the cursor,
 no longer tried until a user requeues it. Retriable failures (DataHub down)
@@ -30,7 +35,7 @@ from dagster_plugin.dead_letters import requeue_requests, requeue_token
 from dagster_plugin.reporter import RunReporter
 from dagster_plugin.selection import RunSelection
 
-__all__ = ["Tick", "finished_events"]
+__all__ = ["Tick", "finished_events", "latest_finished_event"]
 
 logger = logging.getLogger("dagster_plugin")
 
@@ -52,6 +57,22 @@ def finished_events(instance: Any, after: int, limit: int, job_names: Sequence[s
         records += result.records
     records.sort(key=lambda r: r.storage_id)
     return records[:limit]
+
+
+def latest_finished_event(instance: Any, job_names: Sequence[str] | None) -> int:
+    """The storage id of the newest run success/failure/cancel event (0 when there is none)."""
+    from dagster import DagsterEventType
+    from dagster._core.event_api import RunStatusChangeRecordsFilter
+
+    latest = 0
+    for event_type in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED):
+        result = instance.fetch_run_status_changes(
+            RunStatusChangeRecordsFilter(event_type=event_type, job_names=list(job_names) if job_names else None),
+            limit=1,
+            ascending=False,
+        )
+        latest = max([latest, *(r.storage_id for r in result.records)])
+    return latest
 
 
 class Tick:
@@ -81,6 +102,7 @@ class Tick:
         self.failed = 0
         self.dead_lettered = 0
         self.cut_off = False  # the deadline stopped the tick
+        self.started_from: int | None = None  # no cursor: where the sensor started from (not a backfill)
 
     def log(self, level: int, message: str, *args: Any) -> None:
         text = f"{self.name} - {message % args if args else message}"
@@ -198,7 +220,23 @@ class Tick:
             cursor = cursor.skipped(record.storage_id)
         return cursor, None
 
+    def start(self, cursor: SensorCursor) -> SensorCursor:
+        """A sensor with no cursor starts after the newest finished run, unless ``backfill`` is set."""
+        if self.context.cursor:
+            return cursor
+        if self.reporter.config.backfill:
+            self.log(logging.INFO, "no cursor (first tick, or the cursor was reset): backfill is on, so every "
+                     "finished run in the instance is reported, oldest first, over as many ticks as it takes")
+            return cursor
+        self.started_from = latest_finished_event(self.context.instance, self.job_names)
+        self.log(logging.WARNING,
+                 "no cursor (first tick, or the cursor was reset): starting from now; runs that finished before "
+                 "(run events up to storage id %d) are not reported. Set backfill=True (BRIDGE_DAGSTER_BACKFILL=true) "
+                 "and reset the cursor to report them", self.started_from)
+        return cursor.skipped(self.started_from)
+
     def run(self, cursor: SensorCursor) -> SensorCursor:
+        cursor = self.start(cursor)
         busy = self.reporter.busy(wait=self.remaining())
         # after the wait: a delivery that settled meanwhile is counted, not sent again
         cursor = self._requeue(self._apply_late(cursor))
@@ -240,6 +278,8 @@ class Tick:
 
     def summary(self, cursor: SensorCursor) -> str:
         text = f"reported {self.reported} run(s)"
+        if self.started_from is not None:
+            text += " (no cursor: started from now; backfill=True reports the runs finished before)"
         if self.failed:
             text += f", {self.failed} failed (retried on a later tick)"
         if self.dead_lettered:

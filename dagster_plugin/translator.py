@@ -6,14 +6,15 @@ does and adds what the plugin's facets say (see :mod:`dagster_plugin.events`):
 * the Dagster run is a process instance of the *flow* (as in DataHub's own
   Dagster plugin), so the flow-level event makes no extra data job;
 * runs link to the Dagster UI and carry their attempt number, partition,
-  step key and status;
+  step key and status; a partitioned run's run events, and the ``operation`` of each
+  dataset it wrote, carry the partition key as their ``partitionSpec``;
 * flows and jobs are browsed under their code location; jobs carry the op
   definition and code location as properties and the ``Op`` subtype;
 * assets get the ``Asset`` subtype, a browse path (code location / group),
   their Dagster metadata as properties, a link to the asset page, and their
   upstream assets (from the asset graph) with column lineage as ``upstreamLineage``, and the
   physical datasets holding its data (table name, URI, path, DataHub's ``[env, platform, ...]``
-  key convention) as ``siblings``.
+  key convention) as ``siblings``, written on both sides (the table's only while it has none).
 
 Options of DataHub's plugin it honours (given by the sensor's config): ``connect_ops_to_ops``
 (upstream ops as upstream data jobs), ``emit_siblings`` / ``dagster_is_primary_sibling``, and the
@@ -32,6 +33,7 @@ import attrs
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import DatasetEvent, Event, RunEvent
 from dagster_plugin.compat import BRIDGE, DATAHUB_PLUGIN, URN_SCHEMES, PluginNames
+from dagster_plugin.datasets import ASSET_PLATFORM
 from translators.datahub import DataHubTranslator, TranslatorConfig, aspects
 from translators.datahub.urns import make_schema_field_urn
 
@@ -43,6 +45,11 @@ MCPW = MetadataChangeProposalWrapper
 def _facet(facets: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = facets.get(name) if facets else None
     return value if isinstance(value, Mapping) else {}
+
+
+def _partition_spec(partition: str) -> dict[str, Any]:
+    """DataHub's ``PartitionSpec`` of a timeseries aspect (run event, operation) for a Dagster partition key."""
+    return {"type": "PARTITION", "partition": str(partition)}
 
 
 def _mcp(urn: str, entity_type: str, name: str, aspect: dict[str, Any]) -> MCPW:
@@ -140,6 +147,13 @@ class DagsterTranslator(DataHubTranslator):
             urns.append(self.get_job_urn(attrs.evolve(event, job=job), flow_urn))
         return list(dict.fromkeys(urns))
 
+    def get_write_mode(self, mcp: MCPW) -> str:
+        """As configured; the ``siblings`` of a physical table (not a Dagster asset) only if it has none."""
+        if mcp.aspect_name == "siblings" and "siblings" not in self.config.write_policy \
+                and not mcp.entity_urn.startswith(f"urn:li:dataset:(urn:li:dataPlatform:{ASSET_PLATFORM},"):
+            return "if_absent"
+        return super().get_write_mode(mcp)
+
     # -- runs ------------------------------------------------------------------
 
     def get_run_url(self, event: RunEvent) -> str | None:
@@ -199,10 +213,17 @@ class DagsterTranslator(DataHubTranslator):
         is_flow_run = event.run.parent is None
         flow_urn = self.get_flow_urn(event)
         job_urn = self.get_job_urn(event, flow_urn)
+        partition = _facet(event.run.facets, "dagsterRun").get("partition")
+        written = self._output_partitions(event, partition)
         out: list[MCPW] = []
         for mcp in mcps:
             if is_flow_run and mcp.entity_urn == job_urn:
                 continue  # the Dagster job is the flow; its run belongs to the flow, not to a data job
+            if mcp.aspect_name == "dataProcessInstanceRunEvent" and partition:
+                mcp = attrs.evolve(mcp, aspect={**mcp.aspect_value, "partitionSpec": _partition_spec(partition)})
+            elif mcp.aspect_name == "operation" and written.get(mcp.entity_urn):
+                spec = _partition_spec(written[mcp.entity_urn])
+                mcp = attrs.evolve(mcp, aspect={**mcp.aspect_value, "partitionSpec": spec})
             if mcp.aspect_name == "dataProcessInstanceRelationships" and is_flow_run:
                 value = dict(mcp.aspect_value)
                 value["parentTemplate"] = flow_urn
@@ -222,6 +243,15 @@ class DagsterTranslator(DataHubTranslator):
                     value["name"] = event.job.name.split("__")[-1]
                 mcp = attrs.evolve(mcp, aspect=value)
             out.append(mcp)
+        return out
+
+    def _output_partitions(self, event: RunEvent, partition: str | None) -> dict[str, str]:
+        """Output dataset URN -> the partition written: the asset's own (a materialization's), else the run's."""
+        out: dict[str, str] = {}
+        for dataset in event.outputs:
+            own = _facet(dataset.facets, "dagsterAsset").get("partition") or partition
+            if own:
+                out[self.get_dataset_urn(dataset)] = str(own)
         return out
 
     def _adjust_asset(self, event: DatasetEvent, mcps: list[MCPW]) -> list[MCPW]:
@@ -271,10 +301,14 @@ class DagsterTranslator(DataHubTranslator):
                     upstreams.append(parent)
         twins = [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet.get("twins") or ()]
         if twins and self.emit_siblings:
-            # The asset and its table/file are the same data (as dbt models and their tables): siblings.
-            # Written on the asset only; the table's own aspects belong to whoever ingests the warehouse.
+            # The asset and its table/file are the same data (as dbt models and their tables): siblings,
+            # on both sides as DataHub's own siblings are, so lineage shows across the link. The table's
+            # side is written only if it has no siblings yet (get_write_mode): its other links stay.
             out.append(_mcp(urn, "dataset", "siblings", {"siblings": sorted(set(twins) - {urn}),
                                                        "primary": self.dagster_is_primary_sibling}))
+            for twin in sorted(set(twins) - {urn}):
+                out.append(_mcp(twin, "dataset", "siblings", {"siblings": [urn],
+                                                            "primary": not self.dagster_is_primary_sibling}))
         if upstreams:
             out.append(_mcp(urn, "dataset", "upstreamLineage",
                             aspects.upstream_lineage(upstreams, time_ms, fine_grained=fine)))  # fmt: skip

@@ -38,6 +38,23 @@ def tick(sensor: dg.SensorDefinition, defs: dg.Definitions, instance: dg.Dagster
     return sensor.evaluate_tick(context)
 
 
+def report_job(instance: dg.DagsterInstance, assets: list, job: Any,
+               **options: Any) -> list[MetadataChangeProposalWrapper]:
+    """Run the asset ``job`` once, report it with one sensor tick (``options`` configure the sensor, from the
+    first run on), check every MCP against DataHub's classes and return them."""
+    from bridge.testing import RecordingEmitter
+    from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor
+
+    recorder = RecordingEmitter()
+    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, backfill=True, **options)
+    sensor = make_datahub_sensor(config, emitter=lambda: recorder)
+    defs = dg.Definitions(assets=assets, jobs=[job], sensors=[sensor])
+    assert execute(defs, instance, job.name).success
+    assert tick(sensor, defs, instance, None).skip_message.startswith("reported 1 run(s)")
+    validate_all(recorder.mcps)
+    return recorder.mcps
+
+
 def shown(state: dict[tuple[str, str], dict], urn: str, aspect: str) -> dict:
     """One aspect of what DataHub holds; a job's lineage also lists its edges' URNs under the plain names
     (``inputDatasets``, ``outputDatasets``, ``inputDatajobs``), as DataHub shows both."""

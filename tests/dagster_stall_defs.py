@@ -19,7 +19,7 @@ def extractor(run):
     return {}
 
 
-config = DatahubDagsterSourceConfig(
+config = DatahubDagsterSourceConfig(backfill=True,
     datahub_client_config={"server": os.environ.get("STALL_TEST_GMS", "http://127.0.0.1:1")},
     asset_lineage_extractor=extractor,
     max_tries=2,

@@ -79,7 +79,7 @@ def io(mcps, urn):
 
 
 def test_sensor_takes_dagsters_scheduling_and_selection_arguments():
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"})
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"})
     sensor = make_datahub_sensor(
         config, name="lineage_to_datahub", minimum_interval_seconds=45, description="to DataHub",
         default_status=dg.DefaultSensorStatus.RUNNING, monitored_jobs=[do_stuff],
@@ -98,7 +98,7 @@ def test_sensor_takes_dagsters_scheduling_and_selection_arguments():
 
 
 def test_monitored_jobs_and_job_selection_limit_what_is_reported(instance):
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"})
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"})
     for selection in ({"monitored_jobs": [do_stuff]}, {"job_selection": ["do_stuff"]},
                       {"monitored_jobs": [dg.JobSelector(location_name="nowhere", job_name="x")],
                        "job_selection": [do_stuff]}):
@@ -167,7 +167,7 @@ def asset_lineage_extractor(
 
 
 def test_a_datahub_style_extractor_works(instance):
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, capture_input_output=False,
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, capture_input_output=False,
                                         asset_lineage_extractor=asset_lineage_extractor)
     mcps, _, out = sent(instance, ("do_stuff",), config)
     assert out.skip_message.startswith("reported 1 run(s)"), out.skip_message
@@ -183,7 +183,7 @@ def test_an_extractor_using_the_graph_is_dead_lettered_at_once_with_a_clear_erro
         graph.get_aspect("urn:li:dataset:x", object)
         return {}
 
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, asset_lineage_extractor=uses_graph)
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, asset_lineage_extractor=uses_graph)
     _, runs, out = sent(instance, ("do_stuff",), config)
     assert "1 dead-lettered" in out.skip_message, out.skip_message
     cursor = SensorCursor.parse(out.cursor)
@@ -204,7 +204,7 @@ def test_an_extractor_no_call_fits_is_refused_when_the_config_is_built(fn):
 @pytest.mark.parametrize("how", [{"urn_scheme": "datahub-dagster-plugin"},
                                  {"translator": {"compat": "datahub-dagster-plugin"}}])
 def test_urns_as_datahubs_plugin_writes_them(instance, how):
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, connect_ops_to_ops=True, **how)
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, connect_ops_to_ops=True, **how)
     mcps, runs, _ = sent(instance, ("do_stuff",), config)
     validate_all(mcps)
     # what acryl-datahub's DataFlow / DataJob / DataProcessInstance build for the plugin's ids
@@ -228,7 +228,7 @@ def test_urns_as_datahubs_plugin_writes_them(instance, how):
 
 
 def test_plugin_urns_with_a_platform_instance(instance):
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, platform_instance="eu",
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, platform_instance="eu",
                                         urn_scheme="datahub-dagster-plugin")
     mcps, _, _ = sent(instance, ("do_stuff",), config)
     flow = DataFlow(orchestrator="dagster", id="prod/do_stuff", env="PROD", platform_instance="eu")

@@ -22,7 +22,8 @@ def extractor(run):  # a module-level function for the "module:function" env for
 def test_defaults_match_datahubs_guide():
     config = DatahubDagsterSourceConfig(datahub_client_config={"server": "http://gms:8080"})
     assert config.capture_asset_materialization is True
-    assert config.capture_input_output is True
+    assert config.capture_input_output is False  # DataHub's default: no IO-manager storage paths
+    assert config.backfill is False  # a sensor with no cursor starts from now, as DataHub's
     assert config.env == "PROD"
     assert config.dagster_url is None and config.platform_instance is None
 
@@ -127,7 +128,7 @@ def test_cursor_round_trip_and_bad_cursor():
 
 def test_exported_names():
     assert set(dagster_plugin.__all__) == {
-        "DEFAULT_SENSOR_NAME", "ENV_VARS", "REQUEUE_TAG", "AssetEvent", "AssetInfo", "DagsterPluginConfig",
+        "DEFAULT_SENSOR_NAME", "ENV_VARS", "REQUEUE_TAG", "AssetEvent", "AssetInfo", "CheckEvaluation", "DagsterPluginConfig",
         "DatahubDagsterSourceConfig", "DeadLetter", "IOEvent", "OpInfo", "OpLineage", "ReportResult", "RunInfo", "RunReporter",
         "SensorCursor", "StepInfo", "build_events", "datahub_sensor", "dead_letters", "make_datahub_sensor",
         "read_run", "requeue_dead_letters", "step_run_id",

@@ -46,7 +46,9 @@ def test_daemon_reports_a_launched_run_to_gms(tmp_path):
     log_path = tmp_path / "daemon.log"
     with GmsServer(validate_aspects=True) as gms:
         env = {**os.environ, "DAGSTER_HOME": str(home), "DATAHUB_GMS_URL": gms.url,
-               "BRIDGE_DAGSTER_URL": "http://localhost:3000", "PYTHONPATH": str(ROOT)}
+               "BRIDGE_DAGSTER_URL": "http://localhost:3000", "PYTHONPATH": str(ROOT),
+               # the run may finish before the sensor's first tick, which would start from after it
+               "BRIDGE_DAGSTER_BACKFILL": "true"}
         # Turn the sensor on before the daemon starts: both would otherwise create the
         # instance's SQLite schedule storage at once ("table secondary_indexes already exists").
         _cli("sensor", "start", "datahub_sensor", env=env)

@@ -26,7 +26,7 @@ DATAHUB_OPTIONS = {
     "capture_asset_materialization": True,
     "capture_input_output": False,
     "connect_ops_to_ops": False,
-    "enable_asset_query_metadata_parsing": False,  # DataHub's default is True: see test_sql_parsing_is_refused
+    "enable_asset_query_metadata_parsing": True,
     "asset_lineage_extractor": None,
     "capture_dataset_from_asset_key": True,
     "asset_keys_to_dataset_urn_converter": None,
@@ -74,7 +74,7 @@ def report(jobs: tuple[str, ...] = ("chain", "tables"), **options) -> list:
     """Run ``jobs`` in a fresh instance and tick a sensor with ``options`` once; the MCPs it sent."""
     recorder = RecordingEmitter()
     options.setdefault("capture_input_output", False)  # DataHub's default: no IO-manager pickle files
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, **options)
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, **options)
     sensor = make_datahub_sensor(config, emitter=lambda: recorder)
     defs = dg.Definitions(assets=[orders_tbl, flat], jobs=[chain, dg.define_asset_job("tables", [orders_tbl, flat])],
                           sensors=[sensor])
@@ -128,12 +128,16 @@ def test_an_unknown_option_is_a_config_error_listing_the_known_ones():
         DatahubDagsterSourceConfig(emit_everything=True)
 
 
-@pytest.mark.parametrize("option", ["enable_asset_query_metadata_parsing", "emit_queries"])
-def test_sql_parsing_is_refused_naming_the_option_and_what_to_use(option):
+def test_emit_queries_is_refused_naming_the_option_and_what_to_use():
     with pytest.raises(ConfigError) as info:
-        DatahubDagsterSourceConfig(**{option: True})
-    assert info.value.key == option
-    assert "asset_lineage_extractor" in str(info.value) and "dagster/column_lineage" in str(info.value)
+        DatahubDagsterSourceConfig(emit_queries=True)
+    assert info.value.key == "emit_queries"
+    assert "enable_asset_query_metadata_parsing" in str(info.value)
+
+
+def test_sql_parsing_is_accepted_as_datahubs_default():
+    assert DatahubDagsterSourceConfig(enable_asset_query_metadata_parsing=True).parses_sql() is True
+    assert DatahubDagsterSourceConfig(enable_asset_query_metadata_parsing=False).parses_sql() is False
 
 
 def test_emit_mode_reaches_the_rest_emitter_and_wins_over_the_client_config():

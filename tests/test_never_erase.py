@@ -183,7 +183,7 @@ def _deliver_everywhere(tmp_path: Path, broker, gms: GmsServer, policy: dict[str
             _, err = process.communicate(timeout=120)
             assert process.returncode == 0, err.decode()[-3000:]
         sensor = make_datahub_sensor(DatahubDagsterSourceConfig(
-            datahub_client_config={"server": gms.url}, translator={"write_policy": policy}))  # fmt: skip
+            datahub_client_config={"server": gms.url}, translator={"write_policy": policy}, backfill=True))  # fmt: skip
         defs = dg.Definitions(jobs=[publish_job], sensors=[sensor])
         with dg.instance_for_test() as instance:
             assert execute(defs, instance, "publish_job").success

@@ -11,7 +11,7 @@ import dagster as dg
 
 
 def run_example(defs: dg.Definitions, jobs: Sequence[str | tuple[str, str]]) -> str | None:
-    """Execute ``jobs`` (name or ``(name, partition key)``), tick every sensor once; print a summary.
+    """Tick every sensor (it starts from now), execute ``jobs`` (name or ``(name, partition key)``), tick again; print a summary.
 
     Returns:
         The sensor's new cursor.
@@ -21,13 +21,17 @@ def run_example(defs: dg.Definitions, jobs: Sequence[str | tuple[str, str]]) -> 
     if os.path.exists(path):
         os.remove(path)
     with dg.instance_for_test() as instance:
+        sensors = defs.get_repository_def().sensor_defs
+        # The first tick has no cursor: the sensor starts from now (runs finished before it are not reported)
+        cursors = {s.name: s.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs)).cursor
+                   for s in sensors}
         for item in jobs:
             name, partition = (item, None) if isinstance(item, str) else item
             job = defs.resolve_job_def(name)
             result = job.execute_in_process(instance=instance, partition_key=partition, raise_on_error=False)
             print(f"ran {name}{f' [{partition}]' if partition else ''}: {'success' if result.success else 'failure'}")
-        for sensor in defs.get_repository_def().sensor_defs:
-            context = dg.build_sensor_context(instance=instance, definitions=defs)
+        for sensor in sensors:
+            context = dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursors[sensor.name])
             tick = sensor.evaluate_tick(context)
             cursor = tick.cursor
             print(f"{sensor.name}: {tick.skip_message}")

@@ -5,7 +5,8 @@ directory a reader would be in, and checks what each one did: a GMS test server 
 ``http://localhost:8080`` / ``http://gms:8080``, a real tansu broker for ``localhost:9092`` / ``kafka:9092``,
 the Schema Registry test server for ``http://localhost:8081``, and ``events/`` holds the bundled corpus.
 Placeholders a reader would replace are replaced the same way: the dead-letter ids ``12 13`` by real ones,
-``/var/lib/bridge/worker-1`` by a temporary directory. Nothing else in the line is touched.
+``/var/lib/bridge/worker-1`` by a temporary directory, ``/var/lib/bridge`` by the state directory the
+README's own ``bridge serve`` lines filled. Nothing else in the line is touched.
 
 Each README line is looked up in ``RUNNERS`` below by its exact text: a new or changed command in the README
 fails :func:`test_every_readme_command_has_a_runner` until it is run here too.
@@ -59,6 +60,7 @@ class Workspace:
             "localhost:9092": self.bootstrap, "kafka:9092": self.bootstrap,
             "http://localhost:8081": self.registry_url,
             "/var/lib/bridge/worker-1": str(self.cwd / "worker-1"),
+            "/var/lib/bridge": str(self.cwd / ".bridge-state"),  # the state the serve lines above left
             "$DATAHUB_GMS_TOKEN": GMS_TOKEN, "$BRIDGE_TOKEN": BRIDGE_TOKEN,
         }
         out = [places.get(word, self.ids.get(word, word)) for word in words]
@@ -176,18 +178,22 @@ def run_help(ws: Workspace, variants: list[list[str]]) -> None:
         assert "Usage:" in ws.run(words).stdout
 
 
+def _serve_one_event(ws: Workspace, words: list[str], job: str, output: str, landed: Callable[[], bool]) -> None:
+    """Start the serve line, post one event writing ``output``, wait until it ``landed``, stop the server."""
+    process = ws.start(words)
+    try:
+        _wait_http("http://127.0.0.1:5000/readyz", process, ws, "serve")
+        answer = requests.post("http://127.0.0.1:5000/api/v1/lineage", json=_event(job, output), timeout=10)
+        assert answer.status_code == 201, answer.text
+        _wait(landed, f"{job}'s event delivered")
+    finally:
+        ws.stop(process, "serve")
+
+
 def run_serve_default(ws: Workspace, variants: list[list[str]]) -> None:
     out = ws.cwd / ".bridge-state" / "mcps.json"
     for words in variants:
-        process = ws.start(words)
-        try:
-            _wait_http("http://127.0.0.1:5000/readyz", process, ws, "serve")
-            answer = requests.post("http://127.0.0.1:5000/api/v1/lineage", json=_event("readme.default", "seen"),
-                                   timeout=10)
-            assert answer.status_code == 201, answer.text
-            _wait(lambda: _dataset_urn("seen") in out.read_text(), "the event in the file output")
-        finally:
-            ws.stop(process, "serve")
+        _serve_one_event(ws, words, "readme.default", "seen", lambda: _dataset_urn("seen") in out.read_text())
 
 
 REJECTED = ("bad1", "bad2", "bad3", "bad4")
@@ -311,6 +317,37 @@ def run_consume(ws: Workspace, variants: list[list[str]]) -> None:
         assert (ws.cwd / "worker-1").is_dir()
 
 
+def run_serve_for_dbt(ws: Workspace, variants: list[list[str]]) -> None:
+    """The bridge dbt-ol posts to (its events are tested in test_dbt_real): one event reaches GMS."""
+    ws.gms.token = None
+    for words in variants:
+        _serve_one_event(ws, words, "readme.dbt", "dbt_model",
+                         lambda: (_dataset_urn("dbt_model"), "status") in ws.gms.aspects)
+
+
+def run_ui(ws: Workspace, variants: list[list[str]]) -> None:
+    """The status page of the state the serve lines left: their runs, read-only; behind the token when given."""
+    for words in variants:
+        port = int(words[words.index("--port") + 1]) if "--port" in words else 5050
+        base = f"http://127.0.0.1:{port}"
+        process = ws.start(words)
+        try:
+            _wait_http(f"{base}/", process, ws, "ui")
+            headers = {}
+            if "--bridge-token" in words:
+                token = words[words.index("--bridge-token") + 1]
+                assert requests.get(f"{base}/ui/api/runs", timeout=10).status_code == 401
+                wrong = {"Authorization": "Bearer not-it"}
+                assert requests.get(f"{base}/ui/api/runs", headers=wrong, timeout=10).status_code == 403
+                headers = {"Authorization": f"Bearer {token}"}
+            now = requests.get(f"{base}/ui/api/now", headers=headers, timeout=10).json()
+            assert now["mode"] == "offline"
+            runs = requests.get(f"{base}/ui/api/runs", headers=headers, timeout=10).json()["runs"]
+            assert {"readme.good", "readme.bad1"} <= {run["job"].rsplit("/", 1)[-1] for run in runs}, runs
+        finally:
+            ws.stop(process, "ui")
+
+
 RUNNERS: dict[str, Callable[[Workspace, list[list[str]]], None]] = {
     "bridge translate events/ -o mcps.json": run_translate,
     "bridge send events/": run_send_default,
@@ -333,6 +370,9 @@ RUNNERS: dict[str, Callable[[Workspace, list[list[str]]], None]] = {
     "bridge consume --topic openlineage --kafka-bootstrap kafka:9092 --group lineage-bridge "
     "--dead-letter-topic openlineage-dead --emitter rest --gms-server http://gms:8080 "
     "--state-dir /var/lib/bridge/worker-1": run_consume,
+    "bridge ui --state-dir .bridge-state": run_ui,
+    "bridge ui --state-dir /var/lib/bridge --port 8081 --bridge-token s3cret": run_ui,
+    "bridge serve --emitter rest --gms-server http://gms:8080": run_serve_for_dbt,
 }
 
 

@@ -22,6 +22,7 @@ _COMMANDS: list[tuple[str, str]] = [
     ("bridge.cli.deliver", "send"),
     ("bridge.cli.deliver", "check"),
     ("bridge.cli.serve", "serve"),
+    ("bridge.cli.ui", "ui"),
     ("bridge.cli.consume", "consume"),
     ("bridge.cli.consume", "replay_dead"),
     ("bridge.cli.spool", "spool"),

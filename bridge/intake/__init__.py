@@ -1,7 +1,8 @@
 """``bridge serve``: the OpenLineage HTTP endpoint in front of the durable spool.
 
 * :func:`create_app` / :class:`ServeSettings` -- the Starlette app and its settings;
-* :func:`serve` -- run it under uvicorn in the foreground; :class:`BackgroundServer` -- in a thread;
+* :func:`serve` -- run it under uvicorn in the foreground (:func:`run_foreground`: any app, as
+  ``bridge ui`` does); :class:`BackgroundServer` -- in a thread;
 * :func:`post_events` -- the client that replays events to a running bridge (``bridge send --to``).
 
 Nothing here imports starlette or uvicorn until it is used.
@@ -10,7 +11,7 @@ Nothing here imports starlette or uvicorn until it is used.
 from __future__ import annotations
 
 from bridge.intake._app import LINEAGE_ROUTES, create_app
-from bridge.intake._server import BackgroundServer, build_server, serve
+from bridge.intake._server import BackgroundServer, build_server, run_foreground, serve
 from bridge.intake._settings import ServeSettings
 from bridge.intake.client import PostResult, SendSummary, post_events, send_files
 
@@ -23,6 +24,7 @@ __all__ = [
     "build_server",
     "create_app",
     "post_events",
+    "run_foreground",
     "send_files",
     "serve",
 ]

@@ -70,6 +70,12 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     key = sink.event_key if sink is not None else event_key
     target = cast(Sink, sink)  # (the routes that use it exist only with a sink)
     limit = settings.max_body_bytes
+    # The status page (GET /): with a local spool only; its journal keeps the newest events for it.
+    journal = None
+    if service is not None and sink is not None and isinstance(sink, SpoolSink):
+        from bridge.ui import Journal
+
+        journal = Journal.in_state_dir(service.config.state_dir)
 
     def refused(exc: Refused) -> Response:
         body = {k: v for k, v in exc.body.items() if v is not None or k in ("field", "reason")}
@@ -113,6 +119,8 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
             status, answer = target.refusal(exc)
             return JSONResponse(answer, status_code=status)
         metrics.observe_acceptance(time.perf_counter() - started)
+        if journal is not None:
+            journal.record(items)
         return JSONResponse({"accepted": len(items)}, status_code=201)
 
     async def noop(request: Any) -> Response:
@@ -152,6 +160,10 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     ]
     if sink is not None:
         routes.append(Route("/readyz", readyz, methods=["GET"]))
+    if journal is not None:
+        from bridge.ui import serving_backend, ui_routes
+
+        routes += ui_routes(serving_backend(service, settings.token, target.readiness))
     if settings.noop_route:
         routes.append(Route(NOOP_ROUTE, noop, methods=["POST"]))
         routes.append(Route(VALIDATE_ROUTE, validate_only, methods=["POST"]))

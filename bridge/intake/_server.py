@@ -153,8 +153,8 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
 
         sink = TopicSink(settings).start()
         try:
-            _run(create_app(None, settings, sink=sink), settings, sink.metrics,
-                 topic=settings.to_topic, bootstrap=settings.topic_bootstrap, spool="none (--to-topic)")
+            run_foreground(create_app(None, settings, sink=sink), settings, sink.metrics,
+                           topic=settings.to_topic, bootstrap=settings.topic_bootstrap, spool="none (--to-topic)")
         finally:
             sink.close()
         return
@@ -164,18 +164,25 @@ def serve(config: BridgeConfig, settings: ServeSettings, *, service: SpoolServic
     )
     service.start()
     try:
-        _run(create_app(service, settings), settings, service.metrics, emitter=config.emitter,
-             state_dir=config.state_dir, synchronous=settings.synchronous.upper())
+        run_foreground(create_app(service, settings), settings, service.metrics, emitter=config.emitter,
+                       state_dir=config.state_dir, synchronous=settings.synchronous.upper())
     finally:
         service.stop()
 
 
-def _run(app: Any, settings: ServeSettings, metrics: Metrics, **describe: Any) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM; ``describe``: what the start-up line says about where events go."""
+def run_foreground(app: Any, settings: ServeSettings, metrics: Metrics | None, *, what: str = "bridge serve",
+                   **describe: Any) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM, then return (exit status 0, whichever signal stopped it).
+
+    ``what`` names the server in the start-up line; ``describe``: what that line says about where events go.
+
+    Raises:
+        BridgeError: it could not listen (the port is in use, say).
+    """
     server = build_server(app, settings, metrics)
     sock = listen(settings)
     log.info(
-        "bridge serve listening",
+        f"{what} listening",
         extra=log_fields(url=settings.url, **describe, auth="token" if settings.token else "none"),
     )
     if settings.token and not settings.tls_cert and not _is_loopback(settings.host):

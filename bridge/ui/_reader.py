@@ -1,0 +1,138 @@
+"""Read-only queries over a state directory: the spool, the lineage memory and the journal.
+
+Every query opens its file read-only (``mode=ro``) and closes it again, so the page reads the
+same way inside ``bridge serve`` and from ``bridge ui`` beside a stopped (or running) server,
+and never writes, locks or creates anything. A file that does not exist yet reads as empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bridge.lineage import MEMORY_FILE
+from bridge.spool import DeadLetter, _dead, _queue
+from bridge.spool._store import SPOOL_FILE
+from bridge.ui._journal import JOURNAL_FILE
+
+__all__ = ["JournalEntry", "SpoolState", "StateReader"]
+
+#: Patch paths of lineage edges in the memory: field -> whether the edge points into the entity.
+_EDGE_FIELDS = {"inputDatasetEdges": "in", "outputDatasetEdges": "out", "inputDatajobEdges": "in", "upstreams": "in"}
+_JOURNAL_COLUMNS = "id, received, key, digest, run_id, job, event_type, event_time, body"
+
+JournalEntry = dict[str, Any]
+
+
+class SpoolState:
+    """Where the spool has the events of one key: ``digest -> ("pending"|"retrying", attempts, error)``
+    for queued ones, ``digest -> DeadLetter`` for dead letters."""
+
+    def __init__(self, queued: dict[str, tuple[str, int, str | None]], dead: dict[str, DeadLetter]) -> None:
+        self.queued = queued
+        self.dead = dead
+
+
+def _unquote(part: str) -> str:
+    return part.replace("~1", "/").replace("~0", "~")
+
+
+class StateReader:
+    """Read-only views of the files in ``state_dir``."""
+
+    def __init__(self, state_dir: str | Path) -> None:
+        self.state_dir = Path(state_dir)
+
+    def _rows(self, name: str, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        path = self.state_dir / name
+        if not path.exists():
+            return []
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        try:
+            return db.execute(sql, tuple(args)).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):  # a file being created right now
+                return []
+            raise
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+
+    def _spool(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        return self._rows(SPOOL_FILE, sql, args)
+
+    # -- the spool -------------------------------------------------------------
+
+    def spool_status(self) -> dict[str, Any]:
+        """What ``bridge spool status`` prints (without the path); zeros when there is no spool yet."""
+        if not (self.state_dir / SPOOL_FILE).exists():
+            return {"pending": 0, "oldest_pending_age_s": None, "retrying": 0, "max_attempts": 0,
+                    "last_error": None, "dead": 0, "last_dead_at": None}
+        return _queue.status(self._spool)
+
+    def dead_letters(self, *, limit: int = 100, ids: Sequence[int] | None = None) -> list[DeadLetter]:
+        if not (self.state_dir / SPOOL_FILE).exists():
+            return []
+        return _dead.letters(self._spool, limit=limit, ids=ids)
+
+    def spool_state(self, key: str) -> SpoolState:
+        """Where the spool holds the events of one ordering key (a job), by body digest."""
+        from bridge.ui._journal import body_digest
+
+        queued = {
+            body_digest(body): ("retrying" if attempts else "pending", attempts, error)
+            for body, attempts, error in self._spool("SELECT body, attempts, last_error FROM events WHERE key = ?",
+                                                     (key,))
+        }
+        ids = [row[0] for row in self._spool("SELECT id FROM dead WHERE key = ? ORDER BY id", (key,))]
+        dead = {body_digest(letter.body): letter for letter in self.dead_letters(ids=ids, limit=len(ids))} if ids else {}
+        return SpoolState(queued, dead)
+
+    # -- the journal -----------------------------------------------------------
+
+    def _journal(self, where: str, args: Sequence[Any], limit: int) -> list[JournalEntry]:
+        rows = self._rows(JOURNAL_FILE, f"SELECT {_JOURNAL_COLUMNS} FROM events {where} ORDER BY id DESC LIMIT ?",
+                          (*args, limit))
+        names = [c.strip() for c in _JOURNAL_COLUMNS.split(",")]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def recent(self, *, limit: int = 500, search: str | None = None) -> list[JournalEntry]:
+        """The newest journal entries (newest first), optionally only those whose job or datasets match."""
+        if search:
+            pattern = f"%{search}%"
+            return self._journal("WHERE job LIKE ? OR datasets LIKE ? OR run_id LIKE ?",
+                                 (pattern, pattern, pattern), limit)
+        return self._journal("", (), limit)
+
+    def run_entries(self, run_id: str) -> list[JournalEntry]:
+        """The journal entries of one run, oldest first."""
+        return list(reversed(self._journal("WHERE run_id = ?", (run_id,), 1000)))
+
+    def journal_count(self) -> int:
+        rows = self._rows(JOURNAL_FILE, "SELECT count(*) FROM events")
+        return rows[0][0] if rows else 0
+
+    # -- the lineage memory ----------------------------------------------------
+
+    def edges(self, limit: int = 200_000) -> list[tuple[str, str]]:
+        """Every lineage edge a destination confirmed, as ``(upstream URN, downstream URN)``."""
+        rows = self._rows(MEMORY_FILE, "SELECT DISTINCT urn, aspect, path FROM written WHERE edge = 1 LIMIT ?",
+                          (limit,))
+        out = set()
+        for urn, _aspect, path in rows:
+            field, _, rest = path.lstrip("/").partition("/")
+            direction = _EDGE_FIELDS.get(field)
+            if direction is None or not rest or "/" in rest:
+                continue  # column-level paths (fields, fine-grained lineage)
+            other = _unquote(rest)
+            out.add((other, urn) if direction == "in" else (urn, other))
+        return sorted(out)
+
+    def known_urns(self, search: str, limit: int = 50) -> list[str]:
+        """URNs of jobs and datasets the memory holds whose URN contains ``search``."""
+        rows = self._rows(MEMORY_FILE, "SELECT DISTINCT urn FROM written WHERE (urn LIKE 'urn:li:dataset:%' OR "
+                          "urn LIKE 'urn:li:dataJob:%') AND urn LIKE ? ORDER BY urn LIMIT ?", (f"%{search}%", limit))
+        return [r[0] for r in rows]

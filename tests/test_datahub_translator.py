@@ -25,6 +25,7 @@ from bridge.model import (
     Tag,
 )
 from tests._datahub_reference import check_mcp
+from tests.servers.gms_state import held
 from translators.datahub import DataHubTranslator, TranslatorConfig, orchestrator_from_producer
 
 
@@ -187,11 +188,23 @@ def test_flow_own_event_speaks_for_the_flow():
     assert flow["browsePathsV2"] == {"path": [{"id": "airflow"}]}
 
 
-def test_child_event_does_not_rewrite_its_flow():
+def test_child_event_names_its_flow_and_leaves_the_rest_to_the_flows_own_job():
+    # the DAG's own event never arrived: the flow still gets its name from its task's event
     parent = ParentRun(run_id="p", job_namespace="airflow", job_name="dag")
     job = Job(namespace="airflow", name="dag.task", description="a task", owners=(Owner(name="bob"),))
     mcps = translate(run_event(job=job, run=Run(run_id="r", parent=parent)))
-    assert set(aspects_of(mcps, "dataFlow")) == {"status"}
+    flow = aspects_of(mcps, "dataFlow")
+    assert flow["dataFlowInfo"] == {"customProperties": {"namespace": "airflow"}, "name": "dag"}
+    assert "ownership" not in flow and "globalTags" not in flow
+    # the DAG's own event described the flow: the task's patch, landing after it, keeps that
+    dag = run_event(job=Job(namespace="airflow", name="dag", description="the DAG", owners=(Owner(name="ann"),)),
+                    run=Run(run_id="p"))
+    task = run_event(job=job, run=Run(run_id="r", parent=parent))
+    flow_urn = next(m.entity_urn for m in mcps if m.entity_type == "dataFlow")
+    shown = held([*DataHubTranslator().translate(dag), *DataHubTranslator().translate(task)])  # as written
+    assert shown[(flow_urn, "dataFlowInfo")]["description"] == "the DAG"
+    assert shown[(flow_urn, "dataFlowInfo")]["name"] == "dag"
+    assert shown[(flow_urn, "ownership")]["owners"][0]["owner"] == "urn:li:corpuser:ann"
     job_aspects = aspects_of(mcps, "dataJob")
     assert job_aspects["dataJobInfo"]["description"] == "a task"
     assert job_aspects["ownership"]["owners"][0]["owner"] == "urn:li:corpuser:bob"

@@ -148,8 +148,9 @@ def test_the_invocation_its_models_and_its_tests_share_one_flow_which_the_invoca
     for event in (STG_CUSTOMERS, SINGULAR_TEST):
         got = aspects(event)
         assert {u for u, _ in got if u.startswith("urn:li:dataFlow:")} == {FLOW}
-        # A node is the flow's child: it does not rewrite the flow's info.
-        assert (FLOW, "dataFlowInfo") not in got
+        # A node is the flow's child: it names the flow (patched in) and says nothing else of it.
+        assert got[(FLOW, "dataFlowInfo")] == {"name": "dbt-run-jaffle", "customProperties": {"namespace": NS}}
+        assert (FLOW, "ownership") not in got and (FLOW, "globalTags") not in got
         assert entities(event, "dataJob") == {f"urn:li:dataJob:({FLOW},{event['job']['name']})"}
 
 

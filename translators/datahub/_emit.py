@@ -15,8 +15,10 @@ already knows:
   (:mod:`translators.datahub.writes`).
 * ``dataProcessInstanceProperties.created`` is the event's time, as DataHub's
   converter does; a pipeline that has seen the START keeps the earlier value.
-* A child job's event does not rewrite its flow's ``dataFlowInfo``: the flow's
-  own job (the parent) speaks for it.
+* Every event names its flow (``dataFlowInfo.name``, patched in), so a flow whose own
+  job's events never arrive (a lost DAG-level or application-level event) still has a
+  name; only the flow's own job's events (the parent of its children) write its
+  description, owners and tags, and a child's patch leaves them as they are.
 * An event whose job is its flow alone (:meth:`~translators.datahub.translator.DataHubTranslator.emits_job`
   false: a DAG run under the Airflow plugin's ``compat`` preset) writes the flow and its run, no job;
   the run is an instance of the flow.
@@ -177,7 +179,7 @@ def _flow_and_job(
             custom_properties={"namespace": job.namespace},
             external_url=job.url,
         )))  # fmt: skip
-    elif role == "orphan":
+    else:  # the flow's name, patched in: it shows up even if its own job's events never come
         out.append(_mcp(flow_urn, "dataFlow", "dataFlowInfo",
                         aspects.data_flow_info(flow_id, custom_properties={"namespace": job.namespace})))  # fmt: skip
     out.append(_mcp(flow_urn, "dataFlow", "status", aspects.status()))
@@ -188,11 +190,10 @@ def _flow_and_job(
         tags = tr.get_flow_tags(event)
         if tags:
             out.append(_mcp(flow_urn, "dataFlow", "globalTags", aspects.global_tags(tags)))
-    if role != "child":
-        out.append(_mcp(flow_urn, "dataFlow", "browsePathsV2", _browse(instance_urn, (job.namespace, None))))
-        if instance_urn:
-            out.append(_mcp(flow_urn, "dataFlow", "dataPlatformInstance",
-                            aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
+    out.append(_mcp(flow_urn, "dataFlow", "browsePathsV2", _browse(instance_urn, (job.namespace, None))))
+    if instance_urn:
+        out.append(_mcp(flow_urn, "dataFlow", "dataPlatformInstance",
+                        aspects.data_platform_instance(tr.get_platform_urn(orchestrator), instance_urn)))  # fmt: skip
     if not tr.emits_job(event):
         return out, orchestrator, None
 

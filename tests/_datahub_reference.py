@@ -31,17 +31,67 @@ from tests.servers.gms_state import apply_patch
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 
 
-def iter_urns(value: Any) -> Iterator[str]:
-    """Every string in a JSON value that looks like a URN."""
-    if isinstance(value, str):
-        if value.startswith("urn:li:"):
+def iter_urns(value: Any, schema: Any, names: dict[str, Any] | None = None, is_urn: bool = False) -> Iterator[str]:
+    """The strings of a JSON aspect value in the fields DataHub's Avro ``schema`` types as URNs (``Urn``
+    annotation, or the Urn Java class): the ones GMS parses. Free text (a name, a custom property) that
+    happens to start with ``urn:li:`` is not one."""
+    if names is None:
+        names = {}
+        _collect_names(schema, names)
+    if isinstance(schema, str):
+        if schema in names:
+            yield from iter_urns(value, names[schema], names, is_urn)
+        elif is_urn and isinstance(value, str):
             yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from iter_urns(item)
-    elif isinstance(value, list):
+        return
+    if isinstance(schema, list):  # a union: a record value may come wrapped as {"<type name>": value}
+        if isinstance(value, dict) and len(value) == 1:
+            (key, inner), = value.items()
+            for branch in schema:
+                full = branch if isinstance(branch, str) else _full_name(branch)
+                if full is not None and (full == key or full.rsplit(".", 1)[-1] == key):
+                    yield from iter_urns(inner, branch, names, is_urn)
+                    return
+        for branch in schema:
+            if branch != "null":
+                yield from iter_urns(value, branch, names, is_urn)
+        return
+    kind = schema.get("type")
+    if kind == "record" and isinstance(value, dict):
+        for field in schema["fields"]:
+            if field["name"] in value:
+                urn = "Urn" in field or "Urn" in str((field.get("java") or {}).get("class", ""))
+                yield from iter_urns(value[field["name"]], field["type"], names, urn)
+    elif kind == "array" and isinstance(value, list):
         for item in value:
-            yield from iter_urns(item)
+            yield from iter_urns(item, schema["items"], names, is_urn)
+    elif kind == "map" and isinstance(value, dict):
+        for item in value.values():
+            yield from iter_urns(item, schema["values"], names, is_urn)
+    elif kind == "string" and is_urn and isinstance(value, str):  # {"type": "string", ...}
+        yield value
+    elif isinstance(kind, (list, dict)):  # {"type": <a union or a schema>}
+        yield from iter_urns(value, kind, names, is_urn)
+
+
+def _full_name(schema: Any) -> str | None:
+    if not isinstance(schema, dict) or "name" not in schema:
+        return schema.get("type") if isinstance(schema, dict) and isinstance(schema.get("type"), str) else None
+    return f"{schema['namespace']}.{schema['name']}" if schema.get("namespace") else schema["name"]
+
+
+def _collect_names(schema: Any, names: dict[str, Any]) -> None:
+    if isinstance(schema, list):
+        for branch in schema:
+            _collect_names(branch, names)
+    elif isinstance(schema, dict):
+        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
+            names[_full_name(schema)] = schema  # type: ignore[index]
+        for field in schema.get("fields", ()):
+            _collect_names(field["type"], names)
+        for key in ("items", "values", "type"):
+            if isinstance(schema.get(key), (dict, list)):
+                _collect_names(schema[key], names)
 
 
 def assert_subset(ours: Any, theirs: Any, path: str = "aspect") -> None:
@@ -162,8 +212,6 @@ def check_patch(mcp: MetadataChangeProposalWrapper) -> DataHubMCPW:
             part = part.replace("~1", "/").replace("~0", "~")
             if part.startswith("urn:li:"):
                 Urn.from_string(part)
-        for urn in iter_urns(op.get("value")):
-            Urn.from_string(urn)
     whole = apply_patch(mcp.entity_urn, mcp.aspect_name, None, json.loads(mcp.aspect_json))
     return check_mcp(MetadataChangeProposalWrapper(entity_urn=mcp.entity_urn, aspect_name=mcp.aspect_name,
                                                    aspect=whole))
@@ -181,12 +229,13 @@ def check_mcp(mcp: MetadataChangeProposalWrapper) -> DataHubMCPW:
     label = f"{mcp.entity_urn} {mcp.aspect_name}"
     # URNs: the entity's and every URN inside the aspect parse with DataHub's parser.
     Urn.from_string(mcp.entity_urn)
-    for urn in iter_urns(obj["aspect"]["json"]):
-        Urn.from_string(urn)
     # The aspect is one DataHub's entity registry allows on this entity type.
     allowed = sc.ENTITY_TYPE_TO_ASPECT_NAMES.get(mcp.entity_type)
     assert allowed is not None, f"{label}: DataHub has no entity type {mcp.entity_type!r}"
     assert mcp.aspect_name in allowed, f"{label}: not an aspect of {mcp.entity_type}"
+    urns = list(iter_urns(obj["aspect"]["json"], sc.ASPECT_NAME_MAP[mcp.aspect_name].RECORD_SCHEMA.to_json()))
+    for urn in urns:
+        Urn.from_string(urn)
     # DataHub's wrapper parses it into its typed aspect class, which validates.
     parsed = DataHubMCPW.from_obj(copy.deepcopy(obj))
     assert isinstance(parsed, DataHubMCPW), f"{label}: DataHub could not type the aspect"

@@ -153,3 +153,23 @@ def test_child_runs_link_to_their_parent_run(events):
             linked += 1
             assert rel.aspect_value["parentInstance"] == f"urn:li:dataProcessInstance:{ev.run.parent.run_id}"
     assert linked > 30
+
+
+def test_the_validator_parses_urn_fields_and_leaves_free_text_alone():
+    from datahub.utilities.urns.error import InvalidUrnError
+
+    from bridge.mcp import MetadataChangeProposalWrapper
+
+    job = "urn:li:dataJob:(urn:li:dataFlow:(spark,app,PROD),app.step)"
+    edge = lambda urn: {"inputDatasetEdges": [{"destinationUrn": urn}], "inputDatasets": [],  # noqa: E731
+                        "outputDatasets": []}
+    with pytest.raises(InvalidUrnError):  # a URN field GMS parses
+        check_mcp(MetadataChangeProposalWrapper(entity_urn=job, aspect_name="dataJobInputOutput",
+                                                aspect=edge("urn:li:")))
+    check_mcp(MetadataChangeProposalWrapper(entity_urn=job, aspect_name="dataJobInputOutput",
+                                            aspect=edge("urn:li:dataset:(urn:li:dataPlatform:hive,db.t,PROD)")))
+    # a run named "urn:li:" (a run id is free text): its name and properties are strings, not URNs
+    check_mcp(MetadataChangeProposalWrapper(
+        entity_urn="urn:li:dataProcessInstance:urn:li:", aspect_name="dataProcessInstanceProperties",
+        aspect={"name": "urn:li:", "customProperties": {"runId": "urn:li:"},
+                "created": {"time": 0, "actor": "urn:li:corpuser:datahub"}}))

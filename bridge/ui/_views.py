@@ -15,7 +15,7 @@ from typing import Any
 from bridge.spool import DeadLetter
 from bridge.ui._journal import redact
 from bridge.ui._reader import JournalEntry, SpoolState, StateReader
-from bridge.ui._rules import explain_dataset_urn
+from translators.datahub.explain import explain_dataset_urn
 
 __all__ = ["Views", "node_label"]
 

@@ -34,6 +34,7 @@ __all__ = [
     "raw_facet_properties",
     "run_error",
     "run_properties",
+    "summarised_run_facets",
     "tag_label",
 ]
 
@@ -61,6 +62,11 @@ _RUN_FACET_PATHS = {
     name: tuple((f"{name}.{key}", tuple(key.split("."))) for key in keys)
     for name, keys in _RUN_FACET_SUMMARY.items()
 }
+
+
+def summarised_run_facets() -> frozenset[str]:
+    """The producer run facets summarised in the run's properties (Spark, Airflow, Dataproc, dbt...)."""
+    return frozenset(_RUN_FACET_SUMMARY)
 
 
 def _cut(value: str, max_length: int) -> str:

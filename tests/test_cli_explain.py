@@ -213,3 +213,21 @@ def test_test_server_answers_existence_as_datahubs_client_reads_it(gms_server, e
     assert graph.exists(urn) is False
     gms_server.seed(urn, "status", {"removed": False})
     assert graph.exists(urn) is True
+
+
+def test_dataset_and_job_events_are_explained_too():
+    dataset_event = {"eventTime": "2026-01-01T00:00:00Z", "producer": "p",
+                     "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+                     "dataset": {"namespace": "s3://bucket", "name": "/data/orders"}}
+    job_event = {"eventTime": "2026-01-01T00:00:00Z", "producer": "p",
+                 "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+                 "job": {"namespace": "ns", "name": "app.step"}, "inputs": [{"namespace": "s3://bucket",
+                                                                          "name": "/data/orders"}]}
+    lines = "\n".join(json.dumps(e) for e in (dataset_event, job_event))
+    result = run("explain", "-", "--json", input=lines)
+    assert result.exit_code == 0, result.output
+    (job,) = [e for e in json.loads(result.stdout)["entities"] if e["kind"] == "job"]
+    (dataset,) = [e for e in json.loads(result.stdout)["entities"] if e["kind"] == "dataset"]
+    assert dataset["roles"] == ["dataset", "input"]
+    assert (dataset["platform"], dataset["dataset_name"]) == ("s3", "bucket/data/orders")
+    assert job["flow_urn"] == "urn:li:dataFlow:(p,app,ns)" and job["roles"] == ["job"]

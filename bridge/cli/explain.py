@@ -39,7 +39,7 @@ def _missing(config: Any, urns: list[str]) -> tuple[str, set[str]]:
     client = GmsClient(RestEmitterConfig.from_dict(config.emitters["rest"]))
     try:
         check_connection(client)  # the URL is GMS's and the token is taken, said plainly if not
-        return client._display(client.base_url), set(missing_urns(client, urns))
+        return client.display_url, set(missing_urns(client, urns))
     finally:
         client.close()
 

@@ -16,6 +16,7 @@ def test_exported_names() -> None:
         "parse_event",
         "parse_events",
         "read_events",
+        "standard_facets",
         "to_openlineage",
         "validate_event",
     ]

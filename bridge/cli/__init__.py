@@ -18,6 +18,7 @@ __all__ = ["main"]
 # (module, attribute) of each top-level command, in help order.
 _COMMANDS: list[tuple[str, str]] = [
     ("bridge.cli.translate", "translate"),
+    ("bridge.cli.explain", "explain"),
     ("bridge.cli.deliver", "emit"),
     ("bridge.cli.deliver", "send"),
     ("bridge.cli.deliver", "check"),

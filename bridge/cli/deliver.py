@@ -147,6 +147,7 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, b
     callback = _Failures(report)
     try:
         for event in iter_events(paths, report):
+            report.count_facets(event)
             try:
                 result = pipeline.send([event], callback=callback)
             except (DeliveryError, InvalidEventError) as exc:  # this event only; the rest go on

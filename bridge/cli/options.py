@@ -21,6 +21,7 @@ __all__ = [
     "delivery_options",
     "emitter_options",
     "fail",
+    "gms_flags",
     "handle_errors",
     "translator_options",
     "url_option",
@@ -97,6 +98,16 @@ def _registry_urls(value: str) -> str:
     return ",".join(http_url(url, key="schema_registry_url") for url in value.split(",") if url.strip())
 
 
+def gms_flags(prefix: str = "") -> list[Callable[[Any], Any]]:
+    """``--gms-server`` and ``--gms-token`` (``prefix`` starts their help: ``"REST: "``)."""
+    return [
+        click.option("--gms-server", metavar="URL", callback=url_option(_gms_url),
+                     help=f"{prefix}DataHub GMS URL, e.g. http://localhost:8080 ($DATAHUB_GMS_URL)."),
+        click.option("--gms-token", "token", metavar="TOKEN",
+                     help=f"{prefix}DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
+    ]
+
+
 def old_token(instead: str, other: str) -> click.Option:
     """The hidden old ``--token`` flag: still taken, with a warning naming ``instead`` (``other``: the
     flag of the other token, so nobody mixes them up)."""
@@ -129,10 +140,7 @@ def emitter_options(*, old_token_flag: bool = True, kafka: bool = True) -> Calla
             help="Where MCPs go: rest, kafka, file, console, or a registered emitter. "
             "Default: from config, else 'file' under the state directory.",
         ),
-        click.option("--gms-server", metavar="URL", callback=url_option(_gms_url),
-                     help="REST: DataHub GMS URL, e.g. http://localhost:8080 ($DATAHUB_GMS_URL)."),
-        click.option("--gms-token", "token", metavar="TOKEN",
-                     help="REST: DataHub access token ($DATAHUB_GMS_TOKEN). Never logged."),
+        *gms_flags("REST: "),
         *([old_token("--gms-token", "the bridge's own token is --bridge-token")] if old_token_flag else []),
         *(kafka_options if kafka else []),
         click.option("-o", "--output", metavar="FILE", help="File emitter: the DataHub file to write (appends to an existing one)."),

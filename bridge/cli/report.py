@@ -94,6 +94,8 @@ class Report:
     #: why the ``unchanged`` ones were not sent, for the summary.
     unchanged_reason: str = "the destination already holds them, from earlier events or runs"
     entities: Counter = attrs.field(factory=Counter)
+    #: facet name -> how often it occurred in the events without being mapped to anything
+    unmapped: Counter = attrs.field(factory=Counter)
     failures: Failures = attrs.field(factory=Failures)
     _urns: set = attrs.field(factory=set)
 
@@ -120,6 +122,12 @@ class Report:
             self._urns.add(mcp.entity_urn)
             self.entities[mcp.entity_type] += 1
 
+    def count_facets(self, event: Event) -> None:
+        """Count the event's facets that the translator maps to nothing (see :mod:`translators.datahub.facets`)."""
+        from translators.datahub.facets import unmapped_facets
+
+        self.unmapped.update(unmapped_facets(event))
+
     def summary(self, noun: str = "events") -> str:
         entities = ", ".join(f"{kind}={n}" for kind, n in sorted(self.entities.items())) or "none"
         text = f"{noun} read: {self.read}, rejected: {self.rejected}, MCPs: {self.mcps}"
@@ -127,7 +135,12 @@ class Report:
             text += f", skipped as unchanged: {self.unchanged} ({self.unchanged_reason})"
         if self.failed:
             text += f", failed: {self.failed}"
-        return f"{text}; entities: {entities}"
+        text += f"; entities: {entities}"
+        if self.unmapped:
+            # most frequent first, then by name; kept only as JSON with capture_raw_facets
+            facets = sorted(self.unmapped.items(), key=lambda item: (-item[1], item[0]))
+            text += "; facets not mapped: " + ", ".join(f"{name}\u00d7{n}" for name, n in facets)
+        return text
 
 
 def iter_events(paths: Sequence[str], report: Report) -> Iterator[Event]:

@@ -61,6 +61,7 @@ def translate(paths: tuple[str, ...], output: str | None, skip_invalid: bool, re
     pipeline = Pipeline(emitter, translator, skip_unchanged=not resend_unchanged)
     with emitter:
         for event in iter_events(paths, report):
+            report.count_facets(event)
             result = pipeline.send([event], callback=lambda *_: None)
             report.unchanged += result.unchanged
             for mcp in result.sent:

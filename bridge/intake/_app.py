@@ -74,8 +74,10 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     journal = None
     if service is not None and sink is not None and isinstance(sink, SpoolSink):
         from bridge.ui import Journal
+        from translators.datahub.secrets import Secrets
 
-        journal = Journal.in_state_dir(service.config.state_dir)
+        journal = Journal.in_state_dir(service.config.state_dir,
+                                       secrets=Secrets.from_settings(service.config.translator))
 
     def refused(exc: Refused) -> Response:
         body = {k: v for k, v in exc.body.items() if v is not None or k in ("field", "reason")}

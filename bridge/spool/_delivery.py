@@ -25,6 +25,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 from bridge.delivery import DeliveryCore
@@ -66,13 +67,19 @@ def deliver_round(
     *,
     parse: Any,
     core: DeliveryCore,
+    unmapped: dict[int, Counter[str]] | None = None,
 ) -> tuple[dict[int, BaseException | None], dict[int, str], int, int]:
     """Deliver one batch; returns (per-row error or None, per-row reason it can never work, sent, unchanged).
+
+    ``unmapped``, when given, is filled with each translated row's facets that nothing maps
+    (:func:`translators.datahub.facets.unmapped_facets`), for the caller to count once delivered.
 
     Workers may run rounds side by side: what two jobs share (a dataset's lineage, tags...) is
     written as patches that never erase each other, and a run's own aspects (merged over its
     events) only ever come from its job's events, which always go to the same worker.
     """
+    from translators.datahub.facets import unmapped_facets
+
     invalid: dict[int, str] = {}
     translated: list[tuple[int, list[MetadataChangeProposalWrapper]]] = []
     for row in rows:
@@ -81,6 +88,8 @@ def deliver_round(
             event = parse(_load_event(row.body), location=f"spool event {row.id}",
                           received_at=dt.datetime.fromtimestamp(row.received, dt.UTC))
             translated.append((row.id, core.translator.translate(event)))
+            if unmapped is not None:
+                unmapped[row.id] = unmapped_facets(event)
         except InvalidEventError as exc:
             invalid[row.id] = f"invalid event: {exc}"
         except Exception as exc:  # noqa: BLE001 - a translator bug must not block the spool
@@ -154,6 +163,7 @@ class DeliveryWorker(threading.Thread):
         self.last_round = 0
         self._failed_rounds = 0  # rounds in a row that raised
         self._failed_with: str | None = None  # the error last logged
+        self._unmapped: dict[int, Counter[str]] = {}  # this round's events' facets nothing maps, by row id
 
     def stop(self) -> None:
         self._stopping.set()
@@ -276,7 +286,7 @@ class DeliveryWorker(threading.Thread):
         return True
 
     def _deliver(self, rows: list[PendingEvent]) -> tuple[dict, dict, int, int]:
-        return deliver_round(rows, parse=self.parse, core=self.core)
+        return deliver_round(rows, parse=self.parse, core=self.core, unmapped=self._unmapped)
 
     def _deliver_alone(self, row: PendingEvent) -> bool:
         """Deliver one event; returns False when it stays in the spool for a retry."""
@@ -313,6 +323,9 @@ class DeliveryWorker(threading.Thread):
         self.metrics.inc("mcps_emitted", sent)
         self.metrics.inc("mcps_unchanged", unchanged)
         self.metrics.inc("delivered", len(settlement.done))
+        for row_id in settlement.done:  # once per event delivered, not per attempt
+            self.metrics.count_unmapped_facets(self._unmapped.get(row_id, {}))
+        self._unmapped.clear()
         self.spool.settle(settlement).result()
         self.metrics.inc("retried", len(settlement.retry))
         self.metrics.inc("dead_lettered", len(settlement.dead))

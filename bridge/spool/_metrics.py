@@ -73,6 +73,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._rejected: dict[str, int] = {}
+        self._unmapped: dict[str, int] = {}  # facet name -> delivered events' occurrences nothing mapped
         self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
         self._families: dict[str, tuple[str, str, Callable[[], Mapping[str, float]]]] = {}
         self.delivery_latency = _Histogram(_LATENCY_BUCKETS)
@@ -80,8 +81,8 @@ class Metrics:
         # Counters reported by a delivery child process: its latest snapshot, plus what
         # earlier (dead) children had counted.
         self._remote: dict | None = None
-        self._remote_base: dict = {"counters": {}, "delivery": {"counts": [0] * (len(_LATENCY_BUCKETS) + 1),
-                                                                "sum": 0.0, "count": 0}}
+        self._remote_base: dict = {"counters": {}, "unmapped": {},
+                                   "delivery": {"counts": [0] * (len(_LATENCY_BUCKETS) + 1), "sum": 0.0, "count": 0}}
 
     def inc(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -99,7 +100,7 @@ class Metrics:
         """Counters and the delivery-latency histogram, to send to another process."""
         with self._lock:
             hist = self.delivery_latency
-            return {"counters": dict(self._counters),
+            return {"counters": dict(self._counters), "unmapped": dict(self._unmapped),
                     "delivery": {"counts": list(hist.counts), "sum": hist.sum, "count": hist.count}}
 
     def absorb(self, snapshot: dict | None, *, keep: bool = False) -> None:
@@ -110,6 +111,8 @@ class Metrics:
                     base = self._remote_base
                     for key, value in self._remote["counters"].items():
                         base["counters"][key] = base["counters"].get(key, 0) + value
+                    for key, value in self._remote.get("unmapped", {}).items():
+                        base["unmapped"][key] = base["unmapped"].get(key, 0) + value
                     d = self._remote["delivery"]
                     base["delivery"]["counts"] = [a + b for a, b in zip(base["delivery"]["counts"], d["counts"],
                                                                         strict=True)]
@@ -143,6 +146,26 @@ class Metrics:
         with self._lock:
             return self._rejected.get(reason, 0)
 
+    def count_unmapped_facets(self, counts: Mapping[str, int]) -> None:
+        """Count facets of a delivered event that nothing mapped (``bridge_facets_unmapped_total{facet}``)."""
+        if not counts:
+            return
+        with self._lock:
+            for name, count in counts.items():
+                self._unmapped[name] = self._unmapped.get(name, 0) + count
+
+    def unmapped_facets(self) -> dict[str, int]:
+        """Facet name -> count, this process's and its delivery children's."""
+        with self._lock:
+            return self._unmapped_total()
+
+    def _unmapped_total(self) -> dict[str, int]:
+        total = dict(self._unmapped)
+        for part in (self._remote_base["unmapped"], (self._remote or {}).get("unmapped", {})):
+            for name, count in part.items():
+                total[name] = total.get(name, 0) + count
+        return total
+
     def observe_delivery(self, seconds: float) -> None:
         with self._lock:
             self.delivery_latency.observe(max(seconds, 0.0))
@@ -171,6 +194,11 @@ class Metrics:
             name = "bridge_events_rejected_total"
             lines += [f"# HELP {name} Requests or events refused, by reason.", f"# TYPE {name} counter"]
             lines += [f'{name}{{reason="{reason}"}} {count}' for reason, count in sorted(self._rejected.items())]
+            name = "bridge_facets_unmapped_total"
+            lines += [f"# HELP {name} Facets of delivered events that nothing maps to DataHub, by facet name.",
+                      f"# TYPE {name} counter"]
+            lines += [f'{name}{{facet="{_escape(facet)}"}} {count}'
+                      for facet, count in sorted(self._unmapped_total().items())]
             for name, hist, help_text in (
                 ("bridge_delivery_latency_seconds", self._delivery_histogram(), "Time from acceptance to delivery."),
                 ("bridge_acceptance_latency_seconds", self.acceptance_latency, "Time to make a request durable."),

@@ -2,7 +2,8 @@
 
 The spool forgets an event once it is delivered, so the page could not show a run's history
 from it. The journal keeps the newest events (2,000 by default) in ``<state_dir>/journal.sqlite3``,
-with secret-named values already redacted, so ``bridge ui --state-dir`` can show them after the
+with the values of secret-looking keys already redacted (:mod:`translators.datahub.secrets`, the
+translator's own rules), so ``bridge ui --state-dir`` can show them after the
 server stopped.
 
 It costs the intake next to nothing: :meth:`Journal.record` only appends to a bounded in-memory
@@ -28,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.logs import log_fields
+from translators.datahub.secrets import DEFAULT_SECRETS, Secrets
 
-__all__ = ["JOURNAL_FILE", "Journal", "body_digest", "redact"]
+__all__ = ["JOURNAL_FILE", "Journal", "body_digest"]
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +60,7 @@ def body_digest(body: str) -> str:
     return hashlib.blake2b(body.encode("utf-8"), digest_size=12).hexdigest()
 
 
-def redact(value: Any) -> Any:
-    """``value`` with what the translator never writes to DataHub (secret-named keys) replaced by ``***``."""
-    from translators.datahub.properties import _redacted
-
-    return _redacted(value)
-
-
-def _row(received: float, key: str, body: str) -> tuple:
+def _row(received: float, key: str, body: str, secrets: Secrets = DEFAULT_SECRETS) -> tuple:
     try:
         event = json.loads(body)
     except ValueError:
@@ -81,7 +76,7 @@ def _row(received: float, key: str, body: str) -> tuple:
     return (received, key, body_digest(body), run.get("runId"),
             f"{job.get('namespace')}/{job.get('name')}" if job else None,
             event.get("eventType") or ("JOB" if job else "DATASET"), event.get("eventTime"), "\n".join(names),
-            json.dumps(redact(event), separators=(",", ":")))
+            json.dumps(secrets.redact(event), separators=(",", ":")))
 
 
 class Journal:
@@ -91,10 +86,14 @@ class Journal:
         path: the SQLite file (``<state_dir>/journal.sqlite3``).
         keep: how many events the file keeps (older ones are dropped).
         interval: seconds between writes.
+        secrets: whose values are redacted before anything is written (the translator's
+            ``secret_keys`` over the defaults; see :mod:`translators.datahub.secrets`).
     """
 
-    def __init__(self, path: str | Path, *, keep: int = 2000, interval: float = 0.5) -> None:
+    def __init__(self, path: str | Path, *, keep: int = 2000, interval: float = 0.5,
+                 secrets: Secrets = DEFAULT_SECRETS) -> None:
         self.path = Path(path)
+        self.secrets = secrets
         self.keep = keep
         self.interval = interval
         self._queue: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=keep)
@@ -150,7 +149,7 @@ class Journal:
                 idle += self.interval
 
     def _write(self, items: list[tuple[float, str, str]]) -> None:
-        rows = [_row(*item) for item in items]
+        rows = [_row(*item, self.secrets) for item in items]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None)
         try:

@@ -13,9 +13,9 @@ from collections import deque
 from typing import Any
 
 from bridge.spool import DeadLetter
-from bridge.ui._journal import redact
 from bridge.ui._reader import JournalEntry, SpoolState, StateReader
-from bridge.ui._rules import explain_dataset_urn
+from translators.datahub.explain import explain_dataset_urn
+from translators.datahub.secrets import DEFAULT_SECRETS, Secrets
 
 __all__ = ["Views", "node_label"]
 
@@ -43,10 +43,10 @@ def node_label(urn: str) -> tuple[str, str]:
     return kind, urn
 
 
-def _letter(letter: DeadLetter) -> dict[str, Any]:
+def _letter(letter: DeadLetter, secrets: Secrets) -> dict[str, Any]:
     out = letter.to_dict()
     if "event" in out:
-        out["event"] = redact(out["event"])
+        out["event"] = secrets.redact(out["event"])
     else:
         out["raw"] = "(not JSON; not shown)"
     out["key"] = letter.key
@@ -75,6 +75,8 @@ class Views:
     def __init__(self, reader: StateReader, translator: Any) -> None:
         self.reader = reader
         self.translator = translator
+        #: the translator's rules of what is secret (a translator of another kind: the defaults)
+        self.secrets: Secrets = getattr(translator, "secrets", DEFAULT_SECRETS)
 
     # -- runs ------------------------------------------------------------------
 
@@ -148,7 +150,7 @@ class Views:
 
     def dead(self, *, limit: int = 100) -> dict[str, Any]:
         letters = self.reader.dead_letters(limit=limit)
-        return {"count": self.reader.spool_status()["dead"], "dead_letters": [_letter(x) for x in letters]}
+        return {"count": self.reader.spool_status()["dead"], "dead_letters": [_letter(x, self.secrets) for x in letters]}
 
     # -- lineage ---------------------------------------------------------------
 

@@ -266,6 +266,11 @@ class GmsClient:
         # Full jitter: spreads retries of many clients hitting the same overloaded GMS.
         return self._random.uniform(0, min(cap, self.config.retry_backoff_sec * (2 ** attempt)))
 
+    @property
+    def display_url(self) -> str:
+        """The GMS URL, safe to show (no credentials, no query)."""
+        return self._display(self.base_url)
+
     @staticmethod
     def _display(url: str) -> str:
         """A URL safe to show: without userinfo and query."""

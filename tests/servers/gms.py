@@ -22,7 +22,10 @@ Routes (as GMS has them)
     Body ``{"proposals": [...], "async": ...}``; answers ``{"value": ["<urn>", ...]}``.
     Like GMS, one bad proposal fails the whole request (nothing of it is stored).
 ``GET /aspects/<url-encoded urn>?aspect=<name>&version=0``
-    The stored aspect as ``{"aspect": {<name>: value}, "version": 0}`` or 404.
+    The stored aspect as ``{"aspect": {<record name>: value}, "version": 0}`` or 404. The key
+    aspect (``datasetKey``, ``dataJobKey``...) exists, derived from the URN, once any aspect of the
+    entity was written, as GMS writes it with the first: that is how DataHub's client
+    (``DataHubGraph.exists``) and ``bridge explain`` ask whether an entity exists (404: it does not).
 ``/openapi/v3/entity/<entityType>`` (POST, PATCH, DELETE) and ``POST /openapi/v1/trace/write/<traceId>``
     GMS's OpenAPI ingestion and write-trace API, with the same store: see
     :mod:`tests.servers.gms_openapi` (``openapi=False``: 404 there, like a GMS without them;

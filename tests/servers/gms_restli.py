@@ -37,6 +37,24 @@ def restli_response(status: int, message: str, **kw: Any) -> Response:
     return resp
 
 
+def key_aspect_name(urn: str) -> str | None:
+    """The key aspect of the URN's entity type, from acryl-datahub's URN classes (None if unknown)."""
+    from datahub.metadata import urns  # noqa: F401 - registers the specific URN types
+    from datahub.utilities.urns._urn_base import URN_TYPES
+
+    parts = urn.split(":", 3)
+    cls = URN_TYPES.get(parts[2]) if len(parts) == 4 else None
+    return cls.underlying_key_aspect_type().ASPECT_NAME if cls is not None else None
+
+
+def key_aspect_value(urn: str) -> dict[str, Any]:
+    """The key aspect GMS derives from a URN (``datasetKey``: platform, name, origin)."""
+    from datahub.metadata import urns  # noqa: F401
+    from datahub.utilities.urns._urn_base import Urn
+
+    return dict(Urn.from_string(urn).to_key_aspect().to_obj())
+
+
 class RestliRoutes:
     """The Rest.li side of a :class:`tests.servers.gms.GmsServer` (shares its store and lock)."""
 
@@ -66,6 +84,11 @@ class RestliRoutes:
         name = query.get("aspect", "")
         with self.server._lock:
             value = self.server.aspects.get((urn, name))
+            # GMS writes an entity's key aspect with its first aspect: the entity exists once
+            # anything was written to it (DataHubGraph.exists reads the key aspect).
+            if (value is None and name == key_aspect_name(urn)
+                    and any(held == urn for held, _ in self.server.aspects)):
+                value = key_aspect_value(urn)
         if value is None:
             return restli_response(404, f"No aspect {name} found for urn {urn}")
         # A VersionedAspect: ``aspect`` is the Aspect union, keyed by the record's full name.

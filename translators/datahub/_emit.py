@@ -39,6 +39,7 @@ from translators.datahub.profiles import dataset_measurements
 from translators.datahub.properties import dataset_properties
 from translators.datahub.quality import assertion_mcps
 from translators.datahub.schema_types import field_path_items, schema_field_type
+from translators.datahub.secrets import DEFAULT_SECRETS
 
 
 def make_schema_field_urn(parent_urn: str, field_path: str) -> str:
@@ -300,7 +301,8 @@ def _dataset_mcps(
             description = next((ds.description for ds in seen if ds.description), None)
             if description or config.capture_raw_facets:
                 props = dataset_properties(
-                    seen, max_length=config.max_property_length, raw=config.capture_raw_facets
+                    seen, max_length=config.max_property_length, raw=config.capture_raw_facets,
+                    secrets=getattr(tr, "secrets", DEFAULT_SECRETS),
                 )
                 out.append(_mcp(urn, "dataset", "datasetProperties",
                                 aspects.dataset_properties(description=description, custom_properties=props)))  # fmt: skip

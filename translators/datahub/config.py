@@ -33,6 +33,7 @@ from bridge.errors import ConfigError, unknown_settings
 from translators.datahub.compat import check_compat
 from translators.datahub.dbt_flows import check_dbt_flow_naming
 from translators.datahub.platforms import PlatformConfig
+from translators.datahub.secrets import check_secret_keys
 from translators.datahub.writes import PATCH_FORMATS, write_policy
 
 __all__ = ["FLOW_NAMING", "TranslatorConfig"]
@@ -155,6 +156,10 @@ class TranslatorConfig:
             orchestrator, so moving from the plugin duplicates nothing: ``datahub-airflow-plugin``
             (see :mod:`translators.datahub.compat`). ``None`` (default): DataHub's OpenLineage
             converter's URNs.
+        secret_keys: words that make a key look like a secret, added to
+            :data:`~translators.datahub.secrets.DEFAULT_SECRET_KEYS`: the values of such keys are
+            written as ``***`` wherever raw facets, Spark properties or environment variables are
+            kept (see :mod:`translators.datahub.secrets`).
     """
 
     platforms: PlatformConfig = attrs.field(factory=PlatformConfig)
@@ -174,6 +179,7 @@ class TranslatorConfig:
     write_policy: Mapping[str, str] = attrs.field(factory=write_policy, converter=_write_policy)
     patch_format: str = attrs.field(default="template", validator=_patch_format)
     compat: str | None = attrs.field(default=None, converter=check_compat)
+    secret_keys: tuple[str, ...] = attrs.field(default=(), converter=check_secret_keys)
 
     @property
     def env(self) -> str:

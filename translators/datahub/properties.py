@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bridge.model import Dataset, ErrorInfo, Job, Run, Tag
+from translators.datahub.secrets import DEFAULT_SECRETS, REDACTED, Secrets
 
 __all__ = [
     "airflow_attempt",
@@ -34,6 +34,7 @@ __all__ = [
     "raw_facet_properties",
     "run_error",
     "run_properties",
+    "summarised_run_facets",
     "tag_label",
 ]
 
@@ -61,6 +62,11 @@ _RUN_FACET_PATHS = {
     name: tuple((f"{name}.{key}", tuple(key.split("."))) for key in keys)
     for name, keys in _RUN_FACET_SUMMARY.items()
 }
+
+
+def summarised_run_facets() -> frozenset[str]:
+    """The producer run facets summarised in the run's properties (Spark, Airflow, Dataproc, dbt...)."""
+    return frozenset(_RUN_FACET_SUMMARY)
 
 
 def _cut(value: str, max_length: int) -> str:
@@ -94,26 +100,8 @@ def _is_map(value: Any) -> bool:
     return type(value) is dict or isinstance(value, Mapping)
 
 
-#: Names whose values are never written to DataHub (Spark properties, environment variables, raw facets).
-_SECRET_NAME = re.compile(r"passw|secret|token|credential|private[._-]?key|access[._-]?key|api[._-]?key|jaas|sasl",
-                          re.IGNORECASE)
-REDACTED = "***"
-
-
-def _redacted(value: Any) -> Any:
-    """``value`` with what secret-named keys (or ``{"name": <secret name>, "value": ...}`` pairs) hold replaced."""
-    if _is_map(value):
-        name = value.get("name")
-        secret_pair = isinstance(name, str) and bool(_SECRET_NAME.search(name)) and "value" in value
-        return {k: REDACTED if (isinstance(k, str) and _SECRET_NAME.search(k)) or (secret_pair and k == "value")
-                else _redacted(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redacted(v) for v in value]
-    return value
-
-
-def _put(out: dict[str, str], key: str, value: Any, max_length: int) -> None:
-    if value is not None and value != "" and _SECRET_NAME.search(key):
+def _put(out: dict[str, str], key: str, value: Any, max_length: int, secrets: Secrets = DEFAULT_SECRETS) -> None:
+    if value is not None and value != "" and secrets.is_secret(key):
         out[key] = REDACTED
         return
     if type(value) is str:  # the common case, kept cheap
@@ -138,36 +126,38 @@ def tag_label(tag: Tag) -> str:
     return f"{tag.key}:{value}"
 
 
-def raw_facet_properties(facets: Mapping[str, Any], max_length: int) -> dict[str, str]:
-    """Every facet as compact JSON under ``facet.<name>`` (keys sorted, so output is stable)."""
-    return {f"facet.{name}": _cut(_text(_redacted(facets[name])), max_length) for name in sorted(facets)}
+def raw_facet_properties(facets: Mapping[str, Any], max_length: int,
+                         secrets: Secrets = DEFAULT_SECRETS) -> dict[str, str]:
+    """Every facet as compact JSON under ``facet.<name>`` (keys sorted, so output is stable), secrets redacted."""
+    return {f"facet.{name}": _cut(_text(secrets.redact(facets[name])), max_length) for name in sorted(facets)}
 
 
-def job_properties(job: Job, *, max_length: int, raw: bool) -> dict[str, str]:
+def job_properties(job: Job, *, max_length: int, raw: bool, secrets: Secrets = DEFAULT_SECRETS) -> dict[str, str]:
     """Custom properties of a dataJob: what the job is and where its code lives.
 
     Args:
         job: the job.
         max_length: longer values are cut.
         raw: also add unmodelled job facets as JSON.
+        secrets: which keys' values are redacted (``[translator] secret_keys``).
     """
     out: dict[str, str] = {}
-    _put(out, "namespace", job.namespace, max_length)
-    _put(out, "integration", job.integration, max_length)
-    _put(out, "jobType", job.job_type, max_length)
-    _put(out, "processingType", job.processing_type, max_length)
-    _put(out, "sql", job.sql, max_length)
-    _put(out, "sqlDialect", job.sql_dialect, max_length)
-    _put(out, "sourceCodeLanguage", job.source_language, max_length)
+    _put(out, "namespace", job.namespace, max_length, secrets)
+    _put(out, "integration", job.integration, max_length, secrets)
+    _put(out, "jobType", job.job_type, max_length, secrets)
+    _put(out, "processingType", job.processing_type, max_length, secrets)
+    _put(out, "sql", job.sql, max_length, secrets)
+    _put(out, "sqlDialect", job.sql_dialect, max_length, secrets)
+    _put(out, "sourceCodeLanguage", job.source_language, max_length, secrets)
     loc = job.source_location
     if loc is not None:
         for key, value in (
             ("url", loc.url), ("type", loc.type), ("repoUrl", loc.repo_url), ("path", loc.path),
             ("version", loc.version), ("tag", loc.tag), ("branch", loc.branch),
         ):  # fmt: skip
-            _put(out, f"sourceCodeLocation.{key}", value, max_length)
+            _put(out, f"sourceCodeLocation.{key}", value, max_length, secrets)
     if raw and job.facets:
-        out.update(raw_facet_properties(job.facets, max_length))
+        out.update(raw_facet_properties(job.facets, max_length, secrets))
     return out
 
 
@@ -185,7 +175,8 @@ def run_error(run: Run) -> ErrorInfo | None:
     return ErrorInfo(message=message, stack_trace=stack) if message or stack else None
 
 
-def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> dict[str, str]:
+def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool,
+                   secrets: Secrets = DEFAULT_SECRETS) -> dict[str, str]:
     """Custom properties of a dataProcessInstance: one execution.
 
     Args:
@@ -193,39 +184,40 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> 
         event_type: the OpenLineage event type that reported it.
         max_length: longer values are cut.
         raw: also add unmodelled run facets as JSON.
+        secrets: which keys' values are redacted (``[translator] secret_keys``).
     """
     out: dict[str, str] = {"runId": run.run_id, "eventType": event_type}
-    _put(out, "processingEngine", run.processing_engine, max_length)
-    _put(out, "processingEngineVersion", run.processing_engine_version, max_length)
-    _put(out, "openlineageAdapterVersion", run.openlineage_adapter_version, max_length)
-    _put(out, "nominalStartTime", _iso(run.nominal_start_time), max_length)
-    _put(out, "nominalEndTime", _iso(run.nominal_end_time), max_length)
+    _put(out, "processingEngine", run.processing_engine, max_length, secrets)
+    _put(out, "processingEngineVersion", run.processing_engine_version, max_length, secrets)
+    _put(out, "openlineageAdapterVersion", run.openlineage_adapter_version, max_length, secrets)
+    _put(out, "nominalStartTime", _iso(run.nominal_start_time), max_length, secrets)
+    _put(out, "nominalEndTime", _iso(run.nominal_end_time), max_length, secrets)
     parent = run.parent
     if parent is not None:
-        _put(out, "parentRunId", parent.run_id, max_length)
-        _put(out, "parentJob", f"{parent.job_namespace}/{parent.job_name}", max_length)
+        _put(out, "parentRunId", parent.run_id, max_length, secrets)
+        _put(out, "parentJob", f"{parent.job_namespace}/{parent.job_name}", max_length, secrets)
         if parent.root_run_id:
-            _put(out, "rootRunId", parent.root_run_id, max_length)
+            _put(out, "rootRunId", parent.root_run_id, max_length, secrets)
         if parent.root_job_name:
             _put(out, "rootJob", f"{parent.root_job_namespace or parent.job_namespace}/{parent.root_job_name}",
-                 max_length)  # fmt: skip
+                 max_length, secrets)  # fmt: skip
     error = run_error(run)
     if error is not None:
-        _put(out, "errorMessage", error.message, max_length)
-        _put(out, "errorStackTrace", error.stack_trace, max_length)
-        _put(out, "errorLanguage", error.language, max_length)
+        _put(out, "errorMessage", error.message, max_length, secrets)
+        _put(out, "errorStackTrace", error.stack_trace, max_length, secrets)
+        _put(out, "errorLanguage", error.language, max_length, secrets)
     if run.tags:
-        _put(out, "tags", ",".join(tag_label(t) for t in run.tags), max_length)
+        _put(out, "tags", ",".join(tag_label(t) for t in run.tags), max_length, secrets)
     facets = run.facets
     if facets:
         spark_props = _dig(facets.get("spark_properties"), "properties")
         if _is_map(spark_props):
             for key in sorted(spark_props):
-                _put(out, str(key), spark_props[key], max_length)
+                _put(out, str(key), spark_props[key], max_length, secrets)
         variables = _dig(facets.get("environment-variables"), "environmentVariables")
         for variable in variables if isinstance(variables, list) else ():
             if _is_map(variable) and isinstance(variable.get("name"), str):
-                _put(out, f"env.{variable['name']}", variable.get("value"), max_length)
+                _put(out, f"env.{variable['name']}", variable.get("value"), max_length, secrets)
         for name, facet in facets.items():
             paths = _RUN_FACET_PATHS.get(name)
             if paths is None or not _is_map(facet):
@@ -234,13 +226,14 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool) -> 
                 value: Any = facet
                 for part in parts:
                     value = value.get(part) if _is_map(value) else None
-                _put(out, label, value, max_length)
+                _put(out, label, value, max_length, secrets)
         if raw:
-            out.update(raw_facet_properties(facets, max_length))
+            out.update(raw_facet_properties(facets, max_length, secrets))
     return out
 
 
-def dataset_properties(datasets: Iterable[Dataset], *, max_length: int, raw: bool) -> dict[str, str]:
+def dataset_properties(datasets: Iterable[Dataset], *, max_length: int, raw: bool,
+                       secrets: Secrets = DEFAULT_SECRETS) -> dict[str, str]:
     """Custom properties of a dataset, from every sighting of it in one event (first value wins)."""
     out: dict[str, str] = {}
     for ds in datasets:
@@ -250,10 +243,10 @@ def dataset_properties(datasets: Iterable[Dataset], *, max_length: int, raw: boo
             ("version", ds.version), ("lifecycleState", ds.lifecycle_state),
         ):  # fmt: skip
             if key not in out:
-                _put(out, key, value, max_length)
+                _put(out, key, value, max_length, secrets)
         if raw:
             for facets in (ds.facets, ds.input_facets, ds.output_facets):
-                for key, value in raw_facet_properties(facets, max_length).items():
+                for key, value in raw_facet_properties(facets, max_length, secrets).items():
                     out.setdefault(key, value)
     return out
 

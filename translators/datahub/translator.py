@@ -55,6 +55,7 @@ from translators.datahub.properties import (
     run_properties,
     tag_label,
 )
+from translators.datahub.secrets import Secrets
 from translators.datahub.transform_logic import data_transform_logic
 from translators.datahub.urns import (
     encode_urn_part,
@@ -127,6 +128,8 @@ class DataHubTranslator:
         self._dataset_refs: dict[tuple[Any, ...], DatasetRef] = {}
         self._dataset_urns: dict[DatasetRef, str] = {}
         self._flow_urns: dict[tuple[str, str, str], str] = {}
+        #: which keys' values are never kept (``config.secret_keys`` over the defaults)
+        self.secrets = Secrets(self.config.secret_keys)
         self._compat = compat_scheme(
             self.config.compat, cluster=self.config.cluster, platform_instance=self.config.platform_instance
         )
@@ -381,7 +384,8 @@ class DataHubTranslator:
     def get_job_properties(self, event: RunEvent | JobEvent) -> dict[str, str]:
         """``customProperties`` of the job (integration, job type, SQL, code location...)."""
         return job_properties(
-            event.job, max_length=self.config.max_property_length, raw=self.config.capture_raw_facets
+            event.job, max_length=self.config.max_property_length, raw=self.config.capture_raw_facets,
+            secrets=self.secrets,
         )
 
     def get_flow_tags(self, event: RunEvent | JobEvent) -> tuple[str, ...]:
@@ -453,6 +457,7 @@ class DataHubTranslator:
             event_type=event.event_type.value,
             max_length=self.config.max_property_length,
             raw=self.config.capture_raw_facets,
+            secrets=self.secrets,
         )
 
     def get_run_url(self, event: RunEvent) -> str | None:

@@ -11,10 +11,12 @@ Pure functions: no IO except :func:`read_events`, no clock, no environment.
   event as storable compact JSON, refusing a lone surrogate with its field.
 * :func:`to_openlineage` — the way back, OpenLineage 2.x JSON.
 * :func:`from_client_event` — openlineage-python event objects.
+* :func:`standard_facets` — the facets the model has fields for, by place in the event.
 """
 
 from ._client import from_client_event
 from ._dump import to_openlineage
+from ._facets import standard_facets
 from ._parse import parse_event
 from ._read import iter_json_records, parse_events, read_events
 from ._validate import event_json, validate_event
@@ -26,6 +28,7 @@ __all__ = [
     "parse_event",
     "parse_events",
     "read_events",
+    "standard_facets",
     "to_openlineage",
     "validate_event",
 ]

@@ -27,6 +27,7 @@ __all__ = [
     "OUTPUT_FACETS",
     "RUN_FACETS",
     "apply_facets",
+    "standard_facets",
     "stats_from_quality_metrics",
 ]
 
@@ -73,6 +74,19 @@ DATASET_FACETS = _table(
 )
 INPUT_FACETS = _table(inputStatistics=(ds.input_statistics, ("rowCount", "size", "fileCount")))
 OUTPUT_FACETS = _table(outputStatistics=(ds.output_statistics, ("rowCount", "size", "fileCount")))
+
+_STANDARD = {"run": RUN_FACETS, "job": JOB_FACETS, "dataset": DATASET_FACETS, "input": INPUT_FACETS,
+             "output": OUTPUT_FACETS}
+
+
+def standard_facets(place: str) -> frozenset[str]:
+    """The facets the model has fields for at ``place`` (``run``, ``job``, ``dataset``, ``input`` or
+    ``output`` facets of an event); any other facet is kept verbatim in the model's ``facets``.
+
+    Raises:
+        KeyError: an unknown place.
+    """
+    return frozenset(_STANDARD[place])
 
 
 def apply_facets(

@@ -1,0 +1,59 @@
+"""Which URNs GMS does not know yet: the question ``bridge explain --gms-server`` asks.
+
+A URN that lineage points at but nothing ever wrote (a *dangling* URN) breaks DataHub's lineage
+graph: the edge leads to an entity with no aspects. GMS is asked the way DataHub's own client does
+it (``DataHubGraph.exists``): read the entity's *key aspect*, which GMS writes with the first aspect
+of any entity, with ``GET /aspects/<url-encoded urn>?aspect=<entityType>Key&version=0``. A 200 means
+the entity exists, a 404 that it does not; anything else is an error.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Iterable
+
+from emitters.rest.client import GmsClient
+from emitters.rest.errors import error_for_status
+
+__all__ = ["key_aspect", "missing_urns"]
+
+# Entity types whose key aspect is not "<entityType>Key" (DataHub's entity registry).
+_KEY_ASPECTS = {"corpuser": "corpUserKey"}
+
+
+def key_aspect(urn: str) -> str:
+    """The key aspect of the entity ``urn`` names (``urn:li:dataset:...`` -> ``datasetKey``).
+
+    Raises:
+        ValueError: ``urn`` is not ``urn:li:<entityType>:<id>``.
+    """
+    parts = urn.split(":", 3)
+    if len(parts) != 4 or parts[0] != "urn" or parts[1] != "li" or not parts[2]:
+        raise ValueError(f"not a DataHub URN: {urn!r}")
+    return _KEY_ASPECTS.get(parts[2], parts[2] + "Key")
+
+
+def missing_urns(client: GmsClient, urns: Iterable[str]) -> list[str]:
+    """The URNs of ``urns`` that GMS holds no entity for, in the order given (each asked once).
+
+    Each is one request without retries (a person is waiting; call
+    :func:`~emitters.rest.connection.check_connection` first to learn that the URL is GMS's and
+    the token is accepted).
+
+    Raises:
+        DeliveryError subclass: GMS did not answer, or answered something else than 200 or 404
+            (a refused token, a server error); the error names the URN.
+    """
+    missing = []
+    for urn in dict.fromkeys(urns):
+        path = f"/aspects/{urllib.parse.quote(urn, safe='')}?aspect={key_aspect(urn)}&version=0"
+        response = client.request_once("GET", path)
+        if response.status == 404:
+            missing.append(urn)
+        elif response.status >= 300:
+            raise error_for_status(
+                response.status, response.body, url=f"{client.base_url}/aspects", urn=urn,
+                retry_status_codes=client.config.retry_status_codes, content_type=response.content_type,
+                token_configured=bool(client.config.token),
+            )
+    return missing

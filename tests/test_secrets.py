@@ -1,0 +1,102 @@
+"""Nothing secret is kept: one redaction (``translators.datahub.secrets``) for DataHub and the status page.
+
+The issue's case: ``capture_raw_facets=true`` put a Debezium config's ``database.password=postgres``
+into DataHub. The same rules, with ``[translator] secret_keys`` added, apply to what the translator
+writes and to what the status page's journal keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from bridge.config import BridgeConfig
+from bridge.errors import ConfigError
+from bridge.ui import Journal
+from translators.datahub import DataHubTranslator, TranslatorConfig
+from translators.datahub.secrets import DEFAULT_SECRETS, Secrets
+from translators.openlineage import parse_event
+
+EVENT = {
+    "eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z", "producer": "https://debezium.io/x",
+    "run": {"runId": "01900000-0000-7000-8000-000000000001", "facets": {
+        "debezium_connector": {"config": {"database.hostname": "db", "database.user": "cdc",
+                                          "database.password": "postgres", "customer_ssn_salt": "pepper"}},
+        "environment-variables": {"environmentVariables": [{"name": "CUSTOMER_SSN", "value": "123-45-6789"},
+                                                           {"name": "HOME", "value": "/home/cdc"}]}}},
+    "job": {"namespace": "cdc", "name": "orders", "facets": {"custom": {"apiKey": "k-1", "owner": "team"}}},
+    "outputs": [{"namespace": "kafka://broker:9092", "name": "orders",
+                 "facets": {"debezium_source": {"sasl.jaas.config": "user=u password=p", "topic": "orders"}}}],
+}
+
+
+def translated(config: TranslatorConfig) -> tuple[str, dict[str, dict[str, str]]]:
+    """(every MCP as JSON text, customProperties by aspect name)."""
+    mcps = DataHubTranslator(config).translate(parse_event(json.loads(json.dumps(EVENT))))
+    props: dict[str, dict[str, str]] = {}
+    for mcp in mcps:
+        value = mcp.aspect_value if mcp.change_type != "PATCH" else {
+            "customProperties": {op["path"].split("/")[-1].replace("~1", "/"): op["value"]
+                                 for op in mcp.patch_ops if op["path"].startswith("/customProperties/")}}
+        if isinstance(value, dict) and value.get("customProperties"):
+            props.setdefault(mcp.aspect_name, {}).update(value["customProperties"])
+    return json.dumps([m.to_obj() for m in mcps]), props
+
+
+def test_raw_facets_keep_no_password():
+    text, props = translated(TranslatorConfig(capture_raw_facets=True))
+    assert "postgres" not in text and "k-1" not in text and "user=u password=p" not in text
+    connector = json.loads(props["dataProcessInstanceProperties"]["facet.debezium_connector"])
+    assert connector["config"] == {"database.hostname": "db", "database.user": "cdc", "database.password": "***",
+                                   "customer_ssn_salt": "pepper"}
+    assert json.loads(props["dataJobInfo"]["facet.custom"]) == {"apiKey": "***", "owner": "team"}
+    assert json.loads(props["datasetProperties"]["facet.debezium_source"]) == {"sasl.jaas.config": "***",
+                                                                               "topic": "orders"}
+    assert props["dataProcessInstanceProperties"]["env.CUSTOMER_SSN"] == "123-45-6789"  # not a default name...
+
+
+def test_secret_keys_extend_the_defaults():
+    config = TranslatorConfig.from_dict({"capture_raw_facets": True, "secret_keys": ["ssn"]})
+    assert config.secret_keys == ("ssn",)
+    text, props = translated(config)
+    assert "123-45-6789" not in text and "pepper" not in text and "postgres" not in text  # ...until named
+    run = props["dataProcessInstanceProperties"]
+    assert run["env.CUSTOMER_SSN"] == "***" and run["env.HOME"] == "/home/cdc"
+    assert json.loads(run["facet.debezium_connector"])["config"]["customer_ssn_salt"] == "***"
+
+
+@pytest.mark.parametrize("key", ["api_key", "apiKey", "API-KEY", "x.api.key", "db_Password", "SASL_JAAS"])
+def test_separators_and_case_do_not_matter(key):
+    assert DEFAULT_SECRETS.is_secret(key)
+
+
+@pytest.mark.parametrize("key", ["key", "primaryKey", "partition_key", "value", "name", "tag"])
+def test_plain_keys_are_not_secrets(key):
+    assert not DEFAULT_SECRETS.is_secret(key)
+    assert DEFAULT_SECRETS.redact({"key": "env", "value": "prod"}) == {"key": "env", "value": "prod"}
+
+
+def test_secret_keys_setting_is_checked():
+    assert TranslatorConfig.from_dict({"secret_keys": "ssn, pin"}).secret_keys == ("ssn", "pin")
+    with pytest.raises(ConfigError) as info:
+        TranslatorConfig.from_dict({"secret_keys": [1]})
+    assert info.value.key == "secret_keys"
+
+
+def test_the_status_page_journal_uses_the_same_rules(tmp_path):
+    """The journal bridge serve keeps is redacted by the translator's rules, secret_keys included."""
+    secrets = Secrets.from_settings(BridgeConfig.from_dict({"translator": {"secret_keys": ["ssn"]}}).translator)
+    journal = Journal(tmp_path / "journal.sqlite3", secrets=secrets)
+    journal.record([("k", json.dumps(EVENT))])
+    journal.close()
+    (body,) = sqlite3.connect(tmp_path / "journal.sqlite3").execute("SELECT body FROM events").fetchone()
+    kept = json.loads(body)
+    assert kept["run"]["facets"]["debezium_connector"]["config"]["database.password"] == "***"
+    assert kept["run"]["facets"]["environment-variables"]["environmentVariables"][0] == {
+        "name": "CUSTOMER_SSN", "value": "***"}
+    assert kept["job"]["facets"]["custom"] == {"apiKey": "***", "owner": "team"}
+    assert kept["run"]["facets"]["debezium_connector"]["config"]["database.user"] == "cdc"
+    assert secrets.redact(EVENT) == kept  # one function: the translator's
+    assert DataHubTranslator(TranslatorConfig(secret_keys=("ssn",))).secrets == secrets

@@ -1,0 +1,116 @@
+"""Values never written anywhere: those of keys that look like secrets (``[translator] secret_keys``).
+
+Producers put credentials where the bridge may keep them: Spark properties
+(``spark.hadoop.fs.s3a.secret.key``), environment variables, raw facets (a Debezium config's
+``database.password``). Wherever the bridge keeps such values -- custom properties in DataHub
+(``capture_raw_facets``, ``env.<NAME>``, Spark properties) and the status page's journal of the
+events received -- the value of a key that looks like a secret is replaced by ``***``.
+
+A key looks like a secret when it contains one of :data:`DEFAULT_SECRET_KEYS` or of the configured
+``secret_keys`` (case-insensitive; ``_``, ``.``, ``-`` or nothing between words: ``api_key``
+matches ``apiKey``, ``API-KEY`` and ``x.api.key``). A ``{"name": ..., "value": ...}`` pair whose
+name looks like a secret (how OpenLineage lists environment variables) has its value replaced.
+
+A bare ``key`` is not in the defaults: tags (``{"key": ..., "value": ...}``), ``primaryKey`` and
+``partitionKey`` are not secrets. Add the names your producers use (``signing_key``, ``ssn``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from bridge.errors import ConfigError
+
+__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "REDACTED", "Secrets", "check_secret_keys", "redact"]
+
+#: What a secret-looking key contains, unless configured otherwise (``secret_keys`` adds to these).
+DEFAULT_SECRET_KEYS = ("passw", "secret", "token", "credential", "private_key", "access_key", "api_key",
+                       "jaas", "sasl")
+#: What a secret value becomes.
+REDACTED = "***"
+
+_SEPARATOR = re.compile(r"\\[._-]|_")
+
+
+def _word(key: str) -> str:
+    return _SEPARATOR.sub("[._-]?", re.escape(key.strip()))
+
+
+def check_secret_keys(value: Any) -> tuple[str, ...]:
+    """The ``secret_keys`` setting as a tuple of non-empty words (a list, or text separated by commas).
+
+    Raises:
+        ConfigError: not a list of text.
+    """
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, Iterable) or isinstance(value, Mapping):
+        raise ConfigError(f"must be a list of key names, got {value!r}", key="secret_keys")
+    words = []
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigError(f"must be a list of key names, got {item!r} in it", key="secret_keys")
+        if item.strip():
+            words.append(item.strip())
+    return tuple(words)
+
+
+def _is_map(value: Any) -> bool:
+    # Facets decoded from JSON are dicts; the abstract check is only the fallback (it is slow).
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+@attrs.frozen
+class Secrets:
+    """Which keys look like secrets, and redaction of the values they hold.
+
+    Args:
+        extra: words to add to :data:`DEFAULT_SECRET_KEYS` (``[translator] secret_keys``).
+    """
+
+    extra: tuple[str, ...] = attrs.field(default=(), converter=check_secret_keys)
+    _pattern: re.Pattern[str] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        words = dict.fromkeys(DEFAULT_SECRET_KEYS + self.extra)
+        object.__setattr__(self, "_pattern", re.compile("|".join(_word(w) for w in words), re.IGNORECASE))
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Every word a secret-looking key contains."""
+        return tuple(dict.fromkeys(DEFAULT_SECRET_KEYS + self.extra))
+
+    def is_secret(self, key: str) -> bool:
+        """Whether values under ``key`` are never kept."""
+        return bool(self._pattern.search(key))
+
+    def redact(self, value: Any) -> Any:
+        """``value`` (any JSON) with what secret-looking keys hold, at any depth, replaced by ``***``."""
+        if _is_map(value):
+            name = value.get("name")
+            pair = isinstance(name, str) and "value" in value and self.is_secret(name)
+            return {k: REDACTED if (isinstance(k, str) and self.is_secret(k)) or (pair and k == "value")
+                    else self.redact(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.redact(v) for v in value]
+        return value
+
+    @classmethod
+    def from_settings(cls, translator: Mapping[str, Any] | None) -> Secrets:
+        """From the ``[translator]`` settings (only ``secret_keys`` is read)."""
+        return cls((translator or {}).get("secret_keys"))
+
+
+#: The default rules.
+DEFAULT_SECRETS = Secrets()
+
+
+def redact(value: Any, secrets: Secrets = DEFAULT_SECRETS) -> Any:
+    """``value`` with the values of secret-looking keys replaced by ``***`` (see :class:`Secrets`)."""
+    return secrets.redact(value)

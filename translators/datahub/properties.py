@@ -15,6 +15,7 @@ be long; GMS rejects very large aspects).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -100,6 +101,12 @@ _SECRET_NAME = re.compile(r"passw|secret|token|credential|private[._-]?key|acces
 REDACTED = "***"
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    # Remembered: the same property names (Spark's, Airflow's) come in every event.
+    return _SECRET_NAME.search(key) is not None
+
+
 def _redacted(value: Any) -> Any:
     """``value`` with what secret-named keys (or ``{"name": <secret name>, "value": ...}`` pairs) hold replaced."""
     if _is_map(value):
@@ -113,7 +120,7 @@ def _redacted(value: Any) -> Any:
 
 
 def _put(out: dict[str, str], key: str, value: Any, max_length: int) -> None:
-    if value is not None and value != "" and _SECRET_NAME.search(key):
+    if value is not None and value != "" and _secret_name(key):
         out[key] = REDACTED
         return
     if type(value) is str:  # the common case, kept cheap

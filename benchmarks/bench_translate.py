@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     from datahub.emitter.rest_emitter import preserve_unicode_escapes
     from datahub.emitter.serialization_helper import pre_json_transform
 
+    from emitters.file import FileEmitter, FileEmitterConfig
     from emitters.rest.batching import encode, single_body
     from translators.datahub import DataHubTranslator
     from translators.openlineage import parse_event
@@ -72,9 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     n = len(blobs)
     translator = DataHubTranslator()
 
-    def file_form(mcp: object) -> bytes:
-        # What FileEmitter writes per MCP (bridge translate -o), with its default indent (None).
-        return json.dumps(mcp.to_obj(), ensure_ascii=False).encode()  # type: ignore[attr-defined]
+    # What FileEmitter writes per MCP (bridge translate -o), with its default indent (None);
+    # the emitter opens its file only when it first writes, which this never does.
+    file_form = FileEmitter(FileEmitterConfig(filename=str(ROOT / "never-written.json"))).encode
 
     def rest_body(mcp: object) -> bytes:
         return single_body(encode(mcp), False)  # type: ignore[arg-type]

@@ -23,14 +23,13 @@ Kafka emitter.
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from bridge._json import aspect_to_json, encode_gms, fast_json
 from bridge.errors import InvalidEventError
 
 __all__ = ["AspectLike", "JSON_CONTENT_TYPE", "JSON_PATCH_CONTENT_TYPE", "MetadataChangeProposalWrapper",
@@ -39,60 +38,6 @@ __all__ = ["AspectLike", "JSON_CONTENT_TYPE", "JSON_PATCH_CONTENT_TYPE", "Metada
 CHANGE_TYPES = frozenset({"UPSERT", "CREATE", "UPDATE", "DELETE", "PATCH", "RESTATE", "CREATE_ENTITY"})
 JSON_CONTENT_TYPE = "application/json"
 JSON_PATCH_CONTENT_TYPE = "application/json-patch+json"
-
-# One encoder for every aspect: json.dumps() with keyword arguments builds a
-# new JSONEncoder per call (~1 us each, ~12 aspects per event).
-_encode_aspect = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_encode_gms = json.JSONEncoder(separators=(",", ":")).encode
-
-
-@functools.cache
-def _fast_json() -> Any:
-    """orjson (serve/kafka extras; encodes ~4x faster than the json module) or None.
-
-    Imported on first use: importing a core module loads no optional dependency.
-    """
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - exercised only without the extras
-        return None
-    return orjson
-
-
-# orjson's text equals the json module's for str/int/bool/None/dict/list
-# values (tests/test_mcp_aspect_json.py checks every code point), but it spells
-# floats differently (1e-05 -> 0.00001) and writes NaN/Infinity as null. In
-# compact output every number or null follows a key's closing '":', a "," or
-# a "[", and every float is digits then "." or "e"; output matching this
-# pattern (also true of a few plain strings, e.g. "a,1.5", and of None values)
-# goes to the json module. Exception: a float orjson writes as "N.0" with at
-# most 16 digits is the integer N exactly (its output round-trips), which the
-# json module (repr) also writes as "N.0" below 1e16 -- e.g. lineage's
-# confidenceScore 1.0. (One difference left, only for aspects the json module
-# refuses: orjson writes plain Enum and UUID values instead of raising.)
-_MAYBE_FLOAT = re.compile(rb'[:,\[](?<![^"]:)(?:-?(?![0-9]{1,16}\.0[,\]}])[0-9]+[.eE]|null)').search
-
-
-def _refuse(value: Any) -> Any:
-    """orjson ``default``: anything the json module would not take natively goes back to it."""
-    raise TypeError(type(value).__name__)
-
-
-def _aspect_to_json(value: Any) -> str:
-    """Compact JSON of an aspect, byte for byte what the json module writes."""
-    orjson = _fast_json()
-    if orjson is not None:
-        try:
-            raw = orjson.dumps(
-                value, default=_refuse, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-            )
-        except TypeError:  # orjson.JSONEncodeError subclasses TypeError: big ints, surrogates, odd keys...
-            pass
-        else:
-            if _MAYBE_FLOAT(raw) is None:
-                return raw.decode("utf-8")
-    return _encode_aspect(value)
-
 
 @runtime_checkable
 class AspectLike(Protocol):
@@ -159,6 +104,10 @@ class MetadataChangeProposalWrapper:
     change_type: str = "UPSERT"
     system_metadata: Mapping[str, Any] | None = None
     headers: Mapping[str, str] | None = None
+    # aspect_value and aspect_json, worked out once (plain slots: attrs' cached_property on a
+    # slotted class costs a __getattr__ call per first use, a tenth of encoding an MCP).
+    _value: Any = attrs.field(default=None, init=False, eq=False, hash=False, repr=False)
+    _json: str | None = attrs.field(default=None, init=False, eq=False, hash=False, repr=False)
 
     def __init__(self, *, entity_urn: str | None = None, aspect: Any = None, aspect_name: str | None = None,
                  entity_type: str | None = None, change_type: str = "UPSERT",
@@ -195,6 +144,29 @@ class MetadataChangeProposalWrapper:
     changeType = property(lambda self: self.change_type)  # noqa: N815
     systemMetadata = property(lambda self: self.system_metadata)  # noqa: N815
 
+    @classmethod
+    def _unchecked(cls, entity_urn: str, entity_type: str, aspect_name: str, aspect: Any,
+                   change_type: str = "UPSERT", system_metadata: Mapping[str, Any] | None = None,
+                   headers: Mapping[str, str] | None = None) -> MetadataChangeProposalWrapper:
+        """An MCP from fields already known to be right, without the constructor's checks.
+
+        For code that builds MCPs by construction well-formed (the DataHub translator, whose
+        every MCP the conformance tests validate): the checks cost more than the rest of an
+        MCP's making. Everything else uses the constructor.
+        """
+        self = object.__new__(cls)
+        put = object.__setattr__
+        put(self, "entity_urn", entity_urn)
+        put(self, "aspect", aspect)
+        put(self, "aspect_name", aspect_name)
+        put(self, "entity_type", entity_type)
+        put(self, "change_type", change_type)
+        put(self, "system_metadata", system_metadata)
+        put(self, "headers", headers)
+        put(self, "_value", None)
+        put(self, "_json", None)
+        return self
+
     def __attrs_post_init__(self) -> None:
         if self.aspect_name is None and not isinstance(self.aspect, Mapping | list):
             object.__setattr__(self, "aspect_name", getattr(self.aspect, "ASPECT_NAME", None))
@@ -221,16 +193,22 @@ class MetadataChangeProposalWrapper:
         """``application/json-patch+json`` for a patch, ``application/json`` otherwise."""
         return JSON_PATCH_CONTENT_TYPE if self.change_type == "PATCH" else JSON_CONTENT_TYPE
 
-    @functools.cached_property
+    @property
     def aspect_value(self) -> Any:
         """The aspect as a JSON-able dict (for a patch: its operations list or keyed-form dict)."""
-        # Plain mappings first: isinstance() against the runtime-checkable
-        # Protocol costs ~15 us per call, more than encoding the whole message.
-        if isinstance(self.aspect, Mapping):
-            return dict(self.aspect)
-        if isinstance(self.aspect, list):
-            return list(self.aspect)
-        return self.aspect.to_obj()
+        value = self._value
+        if value is None:
+            aspect = self.aspect
+            # Plain mappings first: isinstance() against the runtime-checkable
+            # Protocol costs ~15 us per call, more than encoding the whole message.
+            if type(aspect) is dict or isinstance(aspect, Mapping):
+                value = dict(aspect)
+            elif isinstance(aspect, list):
+                value = list(aspect)
+            else:
+                value = aspect.to_obj()
+            object.__setattr__(self, "_value", value)
+        return value
 
     @property
     def patch_ops(self) -> list[dict[str, Any]]:
@@ -247,10 +225,14 @@ class MetadataChangeProposalWrapper:
             return attrs.evolve(self, aspect={**value, "patch": list(ops)})
         return attrs.evolve(self, aspect=list(ops))
 
-    @functools.cached_property
+    @property
     def aspect_json(self) -> str:
         """The aspect serialised compactly, as GMS and the Avro record carry it."""
-        return _aspect_to_json(self.aspect_value)
+        text = self._json
+        if text is None:
+            text = aspect_to_json(self.aspect_value)
+            object.__setattr__(self, "_json", text)
+        return text
 
     def to_gms(self) -> dict[str, Any]:
         """The ``proposal`` object GMS's ``ingestProposal`` takes."""
@@ -277,14 +259,19 @@ class MetadataChangeProposalWrapper:
             TypeError, ValueError: the aspect or system metadata is not JSON-serialisable.
         """
         obj = self.to_gms()
-        orjson = _fast_json()
+        orjson = fast_json()
         if orjson is not None and not self.system_metadata and not self.headers:
-            # Every string here is ASCII without DEL (isascii() is O(1)): the json
-            # module's ensure_ascii escaping then equals orjson's, and there are no numbers.
-            texts = (self.aspect_json, self.entity_urn, self.entity_type, self.aspect_name, self.change_type)
-            if all(type(t) is str and t.isascii() and "\x7f" not in t for t in texts):
-                return orjson.dumps(obj).decode("ascii")
-        return _encode_gms(obj)
+            # There are no numbers here, only strings. When orjson's output is ASCII
+            # without DEL, so was every string, and the json module's ensure_ascii
+            # escaping then writes the same text.
+            try:
+                raw = orjson.dumps(obj)
+            except TypeError:  # a str subclass, say: the json module decides
+                pass
+            else:
+                if raw.isascii() and b"\x7f" not in raw:
+                    return raw.decode("ascii")
+        return encode_gms(obj)
 
     def to_obj(self) -> dict[str, Any]:
         """The object DataHub's file source reads (``bridge translate`` output).

@@ -69,6 +69,12 @@ class FileEmitter(Emitter):
         self._count = 0  # MCPs already in the file's array
         self._created = False  # this emitter started the file's array (it held nothing of ours)
         self._cancel_exit_flush: Callable[[], None] | None = None
+        # One encoder for every MCP: json.dumps() with keyword arguments builds a new one per call.
+        self._encoder = json.JSONEncoder(indent=config.indent, ensure_ascii=False)
+
+    def encode(self, item: MetadataChangeProposalWrapper) -> bytes:
+        """One MCP as the file holds it: ``json.dumps(item.to_obj(), indent=..., ensure_ascii=False)``."""
+        return self._encoder.encode(item.to_obj()).encode()
 
     def _open(self) -> Any:
         if self._file is not None:
@@ -145,7 +151,7 @@ class FileEmitter(Emitter):
         chunks = []
         for i, (item, _) in enumerate(pending):
             sep = b",\n" if self._count + i > 0 else b""
-            chunks.append(sep + json.dumps(item.to_obj(), indent=self.config.indent, ensure_ascii=False).encode())
+            chunks.append(sep + self.encode(item))
         f.write(b"".join(chunks) + b"\n]\n")
         f.truncate()
         f.flush()

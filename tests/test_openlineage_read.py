@@ -160,3 +160,33 @@ def test_a_json_syntax_error_is_one_whole_sentence_with_its_place(tmp_path):
     path.write_text('{"eventType": "START",\n "job": {"name": "unfinished')
     [(location, error)] = list(read_events(path))
     assert str(error) == f"{path}: invalid JSON: Unterminated string starting at line 2 column 18"
+
+
+def test_pretty_printed_events_one_after_another_are_located_by_their_first_line() -> None:
+    events = airflow_events()[:3]
+    chunks = [json.dumps(e, indent=2) for e in events]
+    results = list(parse_events("\n".join(chunks) + "\n", source="s.json"))
+    starts = [1 + sum(c.count("\n") + 1 for c in chunks[:i]) for i in range(3)]
+    assert [loc for loc, _ in results] == [f"s.json:{n}" for n in starts]
+    assert [r.run.run_id for _, r in results] == [e["run"]["runId"] for e in events]
+
+
+@pytest.mark.parametrize("indent", [0, 2, 4, "\t"])
+def test_a_broken_pretty_printed_document_is_one_error_whatever_its_indent(indent) -> None:
+    for doc in (airflow_events()[0], airflow_events()[:3]):
+        text = json.dumps(doc, indent=indent)
+        broken = text.replace('"eventType":', '"eventType"', 1)  # a missing colon
+        [(location, error)] = list(parse_events(broken, source="p.json"))
+        with pytest.raises(json.JSONDecodeError) as expected:
+            json.loads(broken)
+        assert location == "p.json" and isinstance(error, InvalidEventError)
+        assert error.reason == (
+            f"invalid JSON at line {expected.value.lineno} column {expected.value.colno}: Expecting ':' delimiter"
+        )
+
+
+def test_a_broken_first_pretty_printed_event_of_several_is_one_error() -> None:
+    chunks = [json.dumps(e, indent=2) for e in airflow_events()[:3]]
+    chunks[0] = chunks[0].replace('"eventType":', '"eventType"', 1)
+    [(location, error)] = list(parse_events("\n".join(chunks), source="s.json"))
+    assert location == "s.json" and "Expecting ':' delimiter" in error.reason and "read" not in error.reason

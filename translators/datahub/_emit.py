@@ -80,7 +80,7 @@ def epoch_millis(value: dt.datetime | None) -> int:
 
 
 def _mcp(urn: str, entity_type: str, name: str, aspect: dict[str, Any]) -> MCPW:
-    return MCPW(entity_urn=urn, entity_type=entity_type, aspect_name=name, aspect=aspect)
+    return MCPW._unchecked(urn, entity_type, name, aspect)  # well-formed by construction: no checks
 
 
 class _Datasets:

@@ -76,6 +76,8 @@ class Secrets:
 
     extra: tuple[str, ...] = attrs.field(default=(), converter=check_secret_keys)
     _pattern: re.Pattern[str] = attrs.field(init=False, repr=False, eq=False)
+    # key -> is_secret: the same property names (Spark's, Airflow's) come in every event
+    _known: dict[str, bool] = attrs.field(init=False, repr=False, eq=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         words = dict.fromkeys(DEFAULT_SECRET_KEYS + self.extra)
@@ -88,7 +90,12 @@ class Secrets:
 
     def is_secret(self, key: str) -> bool:
         """Whether values under ``key`` are never kept."""
-        return bool(self._pattern.search(key))
+        known = self._known.get(key)
+        if known is None:
+            if len(self._known) >= 4096:
+                self._known.clear()
+            known = self._known[key] = self._pattern.search(key) is not None
+        return known
 
     def redact(self, value: Any) -> Any:
         """``value`` (any JSON) with what secret-looking keys hold, at any depth, replaced by ``***``."""

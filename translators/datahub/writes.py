@@ -253,15 +253,16 @@ def apply_policy(
             continue
         if mode == "skip":
             continue
-        common = {"entity_urn": mcp.entity_urn, "entity_type": mcp.entity_type, "aspect_name": mcp.aspect_name,
-                  "system_metadata": mcp.system_metadata}  # fmt: skip
+        # Built from a well-formed MCP and a patch made here: the constructor's checks are skipped.
         if mode == "patch":
             patch = to_patch(mcp.aspect_name, mcp.aspect_value, patch_format=patch_format)
             if patch is not None:
-                out.append(MetadataChangeProposalWrapper(change_type="PATCH", aspect=patch, **common))
+                out.append(MetadataChangeProposalWrapper._unchecked(
+                    mcp.entity_urn, mcp.entity_type, mcp.aspect_name, patch, "PATCH", mcp.system_metadata))
         elif mode == "if_absent":
-            out.append(MetadataChangeProposalWrapper(change_type="CREATE", aspect=mcp.aspect_value,
-                                                     headers={"If-None-Match": "*"}, **common))  # fmt: skip
+            out.append(MetadataChangeProposalWrapper._unchecked(
+                mcp.entity_urn, mcp.entity_type, mcp.aspect_name, mcp.aspect_value, "CREATE", mcp.system_metadata,
+                {"If-None-Match": "*"}))
     return out
 
 

@@ -1,7 +1,9 @@
-"""Many OpenLineage events from bytes or a file: one object, a JSON array, or JSON Lines.
+"""Many OpenLineage events from bytes or a file: one object, a JSON array, JSON Lines, or values one after another.
 
-A bad event (or an unparseable line) is yielded as an :class:`InvalidEventError`
-with its location; it never stops the good events around it.
+A bad event (or an unparseable line of JSON Lines) is yielded as an
+:class:`InvalidEventError` with its location; it never stops the good events
+around it. A JSON document with a syntax error is one error at its line and
+column, not one per line.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterator
 
 from bridge.errors import InvalidEventError
@@ -36,7 +39,8 @@ def parse_events(
 
     Yields:
         ``(location, result)``: location is ``source`` for a single object,
-        ``source[3]`` for the 4th array element, ``source:12`` for line 12 of JSON Lines;
+        ``source[3]`` for the 4th array element, ``source:12`` for line 12 of JSON Lines (or
+        for a value starting on line 12 when several are written one after another);
         result is the parsed event or the :class:`InvalidEventError` saying why it was refused.
     """
     for location, obj in iter_json_records(data, source=source):
@@ -69,29 +73,23 @@ def iter_json_records(data: bytes | str, *, source: str = "<input>") -> Iterator
     except RecursionError:
         yield source, InvalidEventError(_TOO_DEEP, location=source)
         return
-    except json.JSONDecodeError as exc:
-        if not _looks_like_lines(text, exc):
-            yield (
-                source,
-                InvalidEventError(_json_error(exc, f"line {exc.lineno} column {exc.colno}"), location=source),
-            )
-            return
-    else:
-        if type(obj) is list:
-            for index, item in enumerate(obj):
-                yield f"{source}[{index}]", item
-        else:
-            yield source, obj
+    except json.JSONDecodeError:
+        # Not one JSON value: JSON Lines (a broken line is reported, the others are read),
+        # or one document (or several, one after another) broken somewhere: one error, at its place.
+        yield from (_lines(text, source) if _is_json_lines(text) else _documents(text, source))
         return
-    # Not one JSON value: JSON Lines (a broken line is reported, the others are read).
-    yield from _lines(text, source)
+    if type(obj) is list:
+        for index, item in enumerate(obj):
+            yield f"{source}[{index}]", item
+    else:
+        yield source, obj
 
 
 def read_events(path: str | os.PathLike[str], *, received_at: dt.datetime | None = None) -> Iterator[Result]:
     """Read a file of OpenLineage events (see :func:`parse_events`); locations use the path as given.
 
     Args:
-        path: a file holding one event, a JSON array of events, or JSON Lines.
+        path: a file holding one event, a JSON array of events, JSON Lines, or events one after another.
         received_at: passed to :func:`parse_event` for events without a usable ``eventTime``.
 
     Yields:
@@ -118,28 +116,72 @@ def _one(obj: object, location: str, received_at: dt.datetime | None) -> Event |
         return exc if exc.location == location else exc.at(location)
 
 
-def _looks_like_lines(text: str, exc: json.JSONDecodeError) -> bool:
-    """JSON Lines, as opposed to one (broken) pretty-printed object?
+def _is_json_lines(text: str) -> bool:
+    """JSON Lines, as opposed to a broken (pretty-printed) document?
 
-    Only asked when the whole text is not one JSON value. One value followed by more
-    ("Extra data") is JSON Lines; so is text with several lines starting with ``{`` in
-    the first column, or one such line that is a whole JSON value by itself
-    (pretty-printed JSON indents nested objects, and its first line is a bare ``{``).
+    Only asked when the whole text is not one JSON value. It is JSON Lines when some line
+    starting with ``{`` in the first column is a whole JSON object by itself (a trailing
+    comma allowed: the events of a cut-short array written one per line). A pretty-printed
+    document has no such line: its objects open with a bare ``{`` and its nested values
+    are indented. Lines that cannot be events (not starting with ``{``) are not tried.
     """
-    if exc.msg == "Extra data":
-        return True
-    starts = 0
+    loads = json.loads
     for line in text.split("\n"):
-        if line[:1] == "{":
-            starts += 1
-            if starts > 1:
-                return True
-            try:
-                json.loads(line)
-            except (ValueError, RecursionError):
-                continue
+        if line[:1] != "{":
+            continue
+        line = line.rstrip()
+        if line[-1:] == ",":
+            line = line[:-1]
+        try:
+            obj = loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if type(obj) is dict:
             return True
     return False
+
+
+_NOT_BLANK = re.compile(r"[^ \t\n\r]")
+
+
+def _documents(text: str, source: str) -> Iterator[tuple[str, object]]:
+    """The JSON values of ``text`` written one after another (often just one), up to a syntax error.
+
+    A syntax error is one :class:`InvalidEventError` at ``source`` saying the line and column;
+    what follows it is not read (where the broken value ends cannot be known). When ``text``
+    holds more than one value, each is located by the line it starts on (``source:12``);
+    ``jq . events.jsonl`` writes such text.
+    """
+    decode = json.JSONDecoder().raw_decode
+    values: list[tuple[int, object]] = []
+    error: InvalidEventError | None = None
+    position = _skip_blank(text, 0)
+    while position < len(text):
+        try:
+            value, end = decode(text, position)
+        except json.JSONDecodeError as exc:
+            reason = _json_error(exc, f"line {exc.lineno} column {exc.colno}")
+            if values:
+                reason += f"; the {len(values)} JSON value{'s' if len(values) > 1 else ''} before it were read, none after"
+            error = InvalidEventError(reason, location=source)
+            break
+        except RecursionError:
+            error = InvalidEventError(_TOO_DEEP, location=source)
+            break
+        values.append((position, value))
+        position = _skip_blank(text, end)
+    line, counted = 1, 0
+    for start, value in values:
+        line += text.count("\n", counted, start)
+        counted = start
+        yield f"{source}:{line}", value
+    if error is not None:
+        yield source, error
+
+
+def _skip_blank(text: str, position: int) -> int:
+    match = _NOT_BLANK.search(text, position)
+    return match.start() if match else len(text)
 
 
 def _lines(text: str, source: str) -> Iterator[tuple[str, object]]:

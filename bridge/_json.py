@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["aspect_to_json", "encode_gms", "fast_json"]
+__all__ = ["aspect_to_json", "encode_gms", "fast_json", "orjson_would_round"]
 
 # One encoder for every aspect: json.dumps() with keyword arguments builds a
 # new JSONEncoder per call (~1 us each, ~12 aspects per event).
@@ -64,3 +64,16 @@ def aspect_to_json(value: Any) -> str:
             if _MAYBE_FLOAT(raw) is None:
                 return raw.decode("utf-8")
     return _encode_aspect(value)
+
+
+# orjson reads an integer beyond 64 bits as a float, silently (123456789012345678901234567890 becomes
+# 1.2345678901234568e+29); the json module keeps it exact. Any run of 19 digits or more may be one
+# (-9223372036854775809 has 19); text with none is read alike by both.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+
+
+def orjson_would_round(data: bytes | str) -> bool:
+    """Whether ``data`` may hold an integer orjson would read as a float (then read it with json.loads)."""
+    pattern = _LONG_DIGITS if isinstance(data, bytes | bytearray) else _LONG_DIGITS_TEXT
+    return pattern.search(data) is not None  # type: ignore[arg-type]

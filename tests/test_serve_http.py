@@ -250,3 +250,20 @@ def test_event_without_event_time_is_delivered_at_the_time_it_was_received(bridg
     mcps = json.loads(Path(server.service.config.emitter_config["filename"]).read_text())
     times = [m["aspect"]["json"]["created"]["time"] for m in mcps if m["aspectName"] == "dataProcessInstanceProperties"]
     assert times and all(before - 1000 <= t <= time.time() * 1000 for t in times)
+
+
+def test_integers_beyond_64_bits_are_kept_exact_from_body_to_delivery(bridge_serve):
+    # orjson, which reads bodies and spooled events, would read them as floats
+    from bridge.spool._delivery import _load_event
+
+    server = bridge_serve(deliver=False)
+    huge, low = 123456789012345678901234567890, -9223372036854775809
+    events = [dict(e, run=dict(e["run"], facets={"custom": {"_producer": "p", "_schemaURL": "s", "n": n}}))
+              for e, n in zip(_corpus("simple_run_event") * 2, (huge, low), strict=True)]
+    events[1]["eventType"] = "COMPLETE"
+    for body in (events, events[0]):  # an array is stored event by event; a single event as received
+        response = requests.post(server.url + "/api/v1/lineage", data=json.dumps(body),
+                                 headers={"Content-Type": "application/json"}, timeout=10)
+        assert response.status_code == 201, response.text
+    stored = [e.body for e in server.service.spool.pending(limit=10)]
+    assert [_load_event(b)["run"]["facets"]["custom"]["n"] for b in stored] == [huge, low, huge]

@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+from bridge._json import orjson_would_round
 from bridge.errors import InvalidEventError
 from bridge.spool import event_key
 from translators.openlineage import event_json
@@ -97,11 +98,12 @@ def _loads(body: bytes, fast_loads: Callable[[bytes], Any] | None) -> tuple[Any,
     """Decode a request body; returns ``(value, decoded_by_orjson)``.
 
     orjson reads the usual body several times faster than :func:`json.loads`; what it
-    refuses (NaN/Infinity, integers over 64 bits, lone surrogates, a byte-order mark or
-    UTF-16, which the standard library reads) goes to :func:`json.loads`, so the same
-    bodies are accepted as before -- except what cannot be stored (see :func:`parse_events`).
+    refuses (NaN/Infinity, lone surrogates, a byte-order mark or UTF-16, which the standard
+    library reads) or would round (integers beyond 64 bits, which it reads as floats) goes to
+    :func:`json.loads`, so the same bodies are accepted as before, with the same values --
+    except what cannot be stored (see :func:`parse_events`).
     """
-    if fast_loads is not None:
+    if fast_loads is not None and not orjson_would_round(body):
         try:
             return fast_loads(body), True
         except ValueError:

@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from typing import Any
 
+from bridge._json import orjson_would_round
 from bridge.delivery import DeliveryCore
 from bridge.errors import BridgeError, DeliveryError, InvalidEventError, RejectedError
 from bridge.logs import log_fields
@@ -45,8 +46,9 @@ except ImportError:  # pragma: no cover - the standard library reads the same te
 
 
 def _load_event(body: str) -> Any:
-    """Decode a spooled event; what orjson refuses (NaN, huge integers) the standard library reads."""
-    if _fast_loads is not None:
+    """Decode a spooled event; what orjson refuses (NaN) or would round (integers beyond 64 bits) the
+    standard library reads."""
+    if _fast_loads is not None and not orjson_would_round(body):
         try:
             return _fast_loads(body)
         except ValueError:

@@ -1,7 +1,7 @@
 """Structured logging: one ``key=value`` line per record, secrets never printed.
 
 Pass context with ``extra={"fields": {...}}``; values whose key looks like a
-secret (token, password, authorization, secret, api_key) are masked.
+secret (:mod:`bridge.secrets`: token, password, secret, api key..., and authorization) are masked.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import threading
 import time
 from typing import Any
 
+from bridge.secrets import Secrets
+
 __all__ = ["KeyValueFormatter", "LogThrottle", "configure_logging", "log_fields"]
 
-_SECRET_WORDS = ("token", "password", "authorization", "secret", "api_key", "apikey", "sasl")
-
-
-def _is_secret(key: str) -> bool:
-    key = key.lower()
-    return any(word in key for word in _SECRET_WORDS)
+# a field whose name looks like a secret (bridge.secrets), or an Authorization header, is masked
+_is_secret = Secrets(extra=("authorization",)).is_secret
 
 
 def _quote(value: Any) -> str:

@@ -1,4 +1,4 @@
-"""Nothing secret is kept: one redaction (``translators.datahub.secrets``) for DataHub and the status page.
+"""Nothing secret is kept: one redaction (``bridge.secrets``) for DataHub and the status page.
 
 The issue's case: ``capture_raw_facets=true`` put a Debezium config's ``database.password=postgres``
 into DataHub. The same rules, with ``[translator] secret_keys`` added, apply to what the translator
@@ -14,9 +14,9 @@ import pytest
 
 from bridge.config import BridgeConfig
 from bridge.errors import ConfigError
+from bridge.secrets import DEFAULT_SECRETS, Secrets
 from bridge.ui import Journal
 from translators.datahub import DataHubTranslator, TranslatorConfig
-from translators.datahub.secrets import DEFAULT_SECRETS, Secrets
 from translators.openlineage import parse_event
 
 EVENT = {
@@ -100,3 +100,13 @@ def test_the_status_page_journal_uses_the_same_rules(tmp_path):
     assert kept["run"]["facets"]["debezium_connector"]["config"]["database.user"] == "cdc"
     assert secrets.redact(EVENT) == kept  # one function: the translator's
     assert DataHubTranslator(TranslatorConfig(secret_keys=("ssn",))).secrets == secrets
+
+
+def test_kafka_client_secrets_are_the_values_scrubbed_from_broker_errors():
+    from bridge.secrets import secret_values
+
+    config = {"bootstrap.servers": "broker:9092", "group.id": "lineage-bridge", "sasl.password": "hunter2-pw",
+              "ssl.key.pem": "-----BEGIN KEY-----", "sasl.oauthbearer.client.secret": "cs-123456",
+              "sasl.username": "svc-lineage", "ssl.key.password": "abc"}  # (3 characters: too short to scrub)
+    # every sasl.* value goes, the user name too: it says whose password to try
+    assert sorted(secret_values(config)) == ["-----BEGIN KEY-----", "cs-123456", "hunter2-pw", "svc-lineage"]

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from bridge.logs import LogThrottle, log_fields
+from bridge.secrets import secret_values
 
 __all__ = ["ConsumeHealth", "KafkaWatch"]
 
@@ -40,7 +41,6 @@ class ConsumeHealth:
         return self.kafka == "reachable" and self.spool_error is None and self.dead_letter_error is None
 
 
-_SECRET_KEY = re.compile(r"password|secret|token|jaas|pem|credential", re.IGNORECASE)
 _NUMBERS = re.compile(r"\d+")
 _THREAD = re.compile(r"^\[thrd:[^\]]*\]: ")
 
@@ -57,7 +57,7 @@ class KafkaWatch:
     def __init__(self, bootstrap: str, health: ConsumeHealth, consumer_config: Mapping[str, Any]) -> None:
         self.bootstrap = bootstrap
         self.health = health
-        self._secrets = [str(v) for k, v in consumer_config.items() if _SECRET_KEY.search(k) and len(str(v)) > 3]
+        self._secrets = secret_values(consumer_config)
         self._throttle = LogThrottle(every=60.0)
 
     @property

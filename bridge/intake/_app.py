@@ -73,8 +73,8 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     # The status page (GET /): with a local spool only; its journal keeps the newest events for it.
     journal = None
     if service is not None and sink is not None and isinstance(sink, SpoolSink):
+        from bridge.secrets import Secrets
         from bridge.ui import Journal
-        from translators.datahub.secrets import Secrets
 
         journal = Journal.in_state_dir(service.config.state_dir,
                                        secrets=Secrets.from_settings(service.config.translator))

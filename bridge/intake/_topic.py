@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import re
 import threading
 import time
 from typing import Any
@@ -31,6 +30,7 @@ from bridge.intake._keys import message_key
 from bridge.intake._settings import ServeSettings, producer_settings
 from bridge.intake._topic_metrics import TopicMetrics
 from bridge.logs import LogThrottle, log_fields
+from bridge.secrets import secret_values
 from bridge.spool import Metrics
 
 __all__ = ["TopicSink"]
@@ -43,7 +43,6 @@ _LOST_TO_FATAL = {"UNKNOWN_PRODUCER_ID", "OUT_OF_ORDER_SEQUENCE_NUMBER", "INVALI
 _TOO_LARGE = {"MSG_SIZE_TOO_LARGE", "_MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE"}
 _AUTH = {"TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "SASL_AUTHENTICATION_FAILED",
          "_AUTHENTICATION", "_SSL"}
-_SECRET_KEY = re.compile(r"password|secret|token|jaas|pem|credential|key", re.IGNORECASE)
 
 
 class _Request:
@@ -94,7 +93,7 @@ class TopicSink:
         self.timeout = int(timeout_ms) / 1000
         self.last_error: str | None = None  # the last broker error, to explain a timeout
         self.producer: Any = None
-        self._secrets = [str(v) for k, v in self.config.items() if _SECRET_KEY.search(k) and len(str(v)) > 3]
+        self._secrets = secret_values(self.config)
         self._kafka: Any = None
         # (request, error, the failed message or None): only the polling thread touches it
         self._reports: list[tuple[_Request, Any, Any]] = []

@@ -2,7 +2,7 @@
 
 The spool forgets an event once it is delivered, so the page could not show a run's history
 from it. The journal keeps the newest events (2,000 by default) in ``<state_dir>/journal.sqlite3``,
-with the values of secret-looking keys already redacted (:mod:`translators.datahub.secrets`, the
+with the values of secret-looking keys already redacted (:mod:`bridge.secrets`, the
 translator's own rules), so ``bridge ui --state-dir`` can show them after the
 server stopped.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.logs import log_fields
-from translators.datahub.secrets import DEFAULT_SECRETS, Secrets
+from bridge.secrets import DEFAULT_SECRETS, Secrets
 
 __all__ = ["JOURNAL_FILE", "Journal", "body_digest"]
 
@@ -87,7 +87,7 @@ class Journal:
         keep: how many events the file keeps (older ones are dropped).
         interval: seconds between writes.
         secrets: whose values are redacted before anything is written (the translator's
-            ``secret_keys`` over the defaults; see :mod:`translators.datahub.secrets`).
+            ``secret_keys`` over the defaults; see :mod:`bridge.secrets`).
     """
 
     def __init__(self, path: str | Path, *, keep: int = 2000, interval: float = 0.5,

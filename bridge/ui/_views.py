@@ -12,10 +12,10 @@ import json
 from collections import deque
 from typing import Any
 
+from bridge.secrets import DEFAULT_SECRETS, Secrets
 from bridge.spool import DeadLetter
 from bridge.ui._reader import JournalEntry, SpoolState, StateReader
 from translators.datahub.explain import explain_dataset_urn
-from translators.datahub.secrets import DEFAULT_SECRETS, Secrets
 
 __all__ = ["Views", "node_label"]
 

@@ -33,13 +33,13 @@ from typing import TYPE_CHECKING, Any
 from bridge.errors import InvalidEventError
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset, DatasetEvent, EventType, JobEvent, RunEvent
+from bridge.secrets import DEFAULT_SECRETS
 from translators.datahub import aspects
 from translators.datahub.column_lineage import column_fine_grained
 from translators.datahub.profiles import dataset_measurements
 from translators.datahub.properties import dataset_properties
 from translators.datahub.quality import assertion_mcps
 from translators.datahub.schema_types import field_path_items, schema_field_type
-from translators.datahub.secrets import DEFAULT_SECRETS
 
 
 def make_schema_field_urn(parent_urn: str, field_path: str) -> str:

@@ -30,10 +30,10 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError, unknown_settings
+from bridge.secrets import check_secret_keys
 from translators.datahub.compat import check_compat
 from translators.datahub.dbt_flows import check_dbt_flow_naming
 from translators.datahub.platforms import PlatformConfig
-from translators.datahub.secrets import check_secret_keys
 from translators.datahub.writes import PATCH_FORMATS, write_policy
 
 __all__ = ["FLOW_NAMING", "TranslatorConfig"]
@@ -157,9 +157,9 @@ class TranslatorConfig:
             (see :mod:`translators.datahub.compat`). ``None`` (default): DataHub's OpenLineage
             converter's URNs.
         secret_keys: words that make a key look like a secret, added to
-            :data:`~translators.datahub.secrets.DEFAULT_SECRET_KEYS`: the values of such keys are
+            :data:`~bridge.secrets.DEFAULT_SECRET_KEYS`: the values of such keys are
             written as ``***`` wherever raw facets, Spark properties or environment variables are
-            kept (see :mod:`translators.datahub.secrets`).
+            kept (see :mod:`bridge.secrets`).
     """
 
     platforms: PlatformConfig = attrs.field(factory=PlatformConfig)

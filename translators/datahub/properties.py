@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bridge.model import Dataset, ErrorInfo, Job, Run, Tag
-from translators.datahub.secrets import DEFAULT_SECRETS, REDACTED, Secrets
+from bridge.secrets import DEFAULT_SECRETS, REDACTED, Secrets
 
 __all__ = [
     "airflow_attempt",

@@ -38,6 +38,7 @@ import attrs
 
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset, DatasetEvent, Event, JobEvent, Owner, ParentRun, RunEvent, Tag
+from bridge.secrets import Secrets
 from translators.datahub import _emit
 from translators.datahub.compat import AirflowPluginScheme, compat_scheme
 from translators.datahub.config import TranslatorConfig
@@ -55,7 +56,6 @@ from translators.datahub.properties import (
     run_properties,
     tag_label,
 )
-from translators.datahub.secrets import Secrets
 from translators.datahub.transform_logic import data_transform_logic
 from translators.datahub.urns import (
     encode_urn_part,

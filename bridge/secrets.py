@@ -11,6 +11,9 @@ A key looks like a secret when it contains one of :data:`DEFAULT_SECRET_KEYS` or
 matches ``apiKey``, ``API-KEY`` and ``x.api.key``). A ``{"name": ..., "value": ...}`` pair whose
 name looks like a secret (how OpenLineage lists environment variables) has its value replaced.
 
+The same test decides which log fields are masked (:mod:`bridge.logs`, plus ``authorization``) and
+which Kafka client settings' values are scrubbed from broker error texts (:func:`secret_values`).
+
 A bare ``key`` is not in the defaults: tags (``{"key": ..., "value": ...}``), ``primaryKey`` and
 ``partitionKey`` are not secrets. Add the names your producers use (``signing_key``, ``ssn``).
 """
@@ -25,7 +28,7 @@ import attrs
 
 from bridge.errors import ConfigError
 
-__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "REDACTED", "Secrets", "check_secret_keys", "redact"]
+__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "REDACTED", "Secrets", "check_secret_keys", "redact", "secret_values"]
 
 #: What a secret-looking key contains, unless configured otherwise (``secret_keys`` adds to these).
 DEFAULT_SECRET_KEYS = ("passw", "secret", "token", "credential", "private_key", "access_key", "api_key",
@@ -121,3 +124,13 @@ DEFAULT_SECRETS = Secrets()
 def redact(value: Any, secrets: Secrets = DEFAULT_SECRETS) -> Any:
     """``value`` with the values of secret-looking keys replaced by ``***`` (see :class:`Secrets`)."""
     return secrets.redact(value)
+
+
+# Kafka client settings: a PEM, an ssl.key.* or a SASL setting may hold a secret too.
+_CLIENT_SECRETS = Secrets(extra=("pem", "key"))
+
+
+def secret_values(client_config: Mapping[str, Any]) -> list[str]:
+    """The values of a client config's secret-looking settings (longer than 3 characters), to scrub
+    from the error texts librdkafka reports."""
+    return [str(v) for k, v in client_config.items() if _CLIENT_SECRETS.is_secret(k) and len(str(v)) > 3]

@@ -1,4 +1,5 @@
-"""JSON text of MCPs, byte for byte what the json module writes, faster with orjson when installed.
+"""JSON text of MCPs, byte for byte what the json module writes, and JSON read to the json module's values,
+both faster with orjson when installed.
 
 orjson comes with the serve and kafka extras; without it the json module writes everything.
 """
@@ -10,7 +11,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["aspect_to_json", "encode_gms", "fast_json", "orjson_would_round"]
+__all__ = ["aspect_to_json", "encode_gms", "fast_json", "loads", "orjson_would_round"]
 
 # One encoder for every aspect: json.dumps() with keyword arguments builds a
 # new JSONEncoder per call (~1 us each, ~12 aspects per event).
@@ -68,12 +69,29 @@ def aspect_to_json(value: Any) -> str:
 
 # orjson reads an integer beyond 64 bits as a float, silently (123456789012345678901234567890 becomes
 # 1.2345678901234568e+29); the json module keeps it exact. Any run of 19 digits or more may be one
-# (-9223372036854775809 has 19); text with none is read alike by both.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+# (-9223372036854775809 has 19); text with none is read alike by both. (bytes.translate, digits to "1",
+# then one substring test: ~15x faster than a regex search over the body.)
+_DIGITS_AS_ONES = bytes.maketrans(b"0123456789", b"1111111111")
+_NINETEEN_DIGITS = b"1" * 19
 
 
 def orjson_would_round(data: bytes | str) -> bool:
-    """Whether ``data`` may hold an integer orjson would read as a float (then read it with json.loads)."""
-    pattern = _LONG_DIGITS if isinstance(data, bytes | bytearray) else _LONG_DIGITS_TEXT
-    return pattern.search(data) is not None  # type: ignore[arg-type]
+    """Whether ``data`` may hold an integer orjson would read as a float."""
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    return _NINETEEN_DIGITS in raw.translate(_DIGITS_AS_ONES)
+
+
+def loads(data: bytes | str, *, fast: bool = True) -> tuple[Any, bool]:
+    """JSON text -> ``(value, read_by_orjson)``, the json module's value either way.
+
+    orjson (``fast``, when installed) reads the usual text several times faster; what it refuses
+    (NaN/Infinity, lone surrogates, a byte-order mark, UTF-16) or would round goes to :func:`json.loads`,
+    whose errors (``ValueError``, ``RecursionError``) are raised.
+    """
+    orjson = fast_json() if fast else None
+    if orjson is not None and not orjson_would_round(data):
+        try:
+            return orjson.loads(data), True
+        except ValueError:  # orjson.JSONDecodeError
+            pass
+    return json.loads(data), False

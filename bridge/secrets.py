@@ -28,7 +28,7 @@ import attrs
 
 from bridge.errors import ConfigError
 
-__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "REDACTED", "Secrets", "check_secret_keys", "redact", "secret_values"]
+__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "REDACTED", "Secrets", "check_secret_keys", "secret_values"]
 
 #: What a secret-looking key contains, unless configured otherwise (``secret_keys`` adds to these).
 DEFAULT_SECRET_KEYS = ("passw", "secret", "token", "credential", "private_key", "access_key", "api_key",
@@ -86,11 +86,6 @@ class Secrets:
         words = dict.fromkeys(DEFAULT_SECRET_KEYS + self.extra)
         object.__setattr__(self, "_pattern", re.compile("|".join(_word(w) for w in words), re.IGNORECASE))
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """Every word a secret-looking key contains."""
-        return tuple(dict.fromkeys(DEFAULT_SECRET_KEYS + self.extra))
-
     def is_secret(self, key: str) -> bool:
         """Whether values under ``key`` are never kept."""
         known = self._known.get(key)
@@ -119,11 +114,6 @@ class Secrets:
 
 #: The default rules.
 DEFAULT_SECRETS = Secrets()
-
-
-def redact(value: Any, secrets: Secrets = DEFAULT_SECRETS) -> Any:
-    """``value`` with the values of secret-looking keys replaced by ``***`` (see :class:`Secrets`)."""
-    return secrets.redact(value)
 
 
 # Kafka client settings: a PEM, an ssl.key.* or a SASL setting may hold a secret too.

@@ -144,8 +144,8 @@ class AssetDatasets:
         if key in self._sql:
             return self._sql[key]
         found: tuple[list[Dataset], list[Dataset]] = ([], [])
-        platform = self.platform(key)
-        if self.config.parses_sql() and platform:
+        platform = self.platform(key) if self.config.parses_sql() else None
+        if platform:
             metadata, _ = self.metadata(key)
             for name in self.config.asset_query_metadata_keys:
                 query = metadata.get(name)

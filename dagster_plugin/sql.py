@@ -13,6 +13,7 @@ as DataHub's own SQL parser names tables on case-insensitive platforms.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -41,6 +42,7 @@ class SqlTables:
     outputs: tuple[str, ...] = ()
 
 
+@functools.cache
 def sqlglot_available() -> bool:
     try:
         import sqlglot  # noqa: F401

@@ -92,7 +92,24 @@ def _run(cmd: list[str], env: dict[str, str], log: Path) -> None:
 
 
 def _reference(tmp: Path, run_results: list[Path]) -> list[dict[str, Any]]:
-    """DataHub's dbt source on the same artifacts, as the MCPs (and MCEs) its file sink writes."""
+    """DataHub's dbt source on the same artifacts, as the MCPs (and MCEs) its file sink writes.
+
+    acryl-datahub sets other libraries' log levels (urllib3's to WARNING) for the whole process: they are
+    put back after, so the tests that run later in this process log as a bridge process does."""
+    import logging
+
+    loggers = [logging.getLogger(), *(lg for lg in logging.root.manager.loggerDict.values()
+                                      if isinstance(lg, logging.Logger))]
+    saved = [(lg, lg.level, list(lg.handlers)) for lg in loggers]
+    try:
+        return _run_reference(tmp, run_results)
+    finally:
+        for lg, level, handlers in saved:
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+
+
+def _run_reference(tmp: Path, run_results: list[Path]) -> list[dict[str, Any]]:
     from datahub.ingestion.run.pipeline import Pipeline
 
     out = tmp / "reference.json"

@@ -33,19 +33,6 @@ def test_records_are_key_value_lines_with_secrets_masked():
 
 def test_debug_logs_of_a_delivery_never_contain_the_token():
     token = "tok-do-not-print-9f8e7d"
-    # Another library in this test process (acryl-datahub's ingestion pipeline, run by test_dbt_real) sets
-    # urllib3's loggers to WARNING for good; a bridge process has no such library, so they log here as there.
-    quiet = {name: logging.getLogger(name).level for name in ("urllib3", "urllib3.connectionpool")}
-    for name in quiet:
-        logging.getLogger(name).setLevel(logging.NOTSET)
-    try:
-        _debug_delivery(token)
-    finally:
-        for name, level in quiet.items():
-            logging.getLogger(name).setLevel(level)
-
-
-def _debug_delivery(token: str) -> None:
     with GmsServer(token=token) as gms:
         result = CliRunner().invoke(
             main,

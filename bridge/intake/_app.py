@@ -35,6 +35,18 @@ VALIDATE_ROUTE = "/_validate/api/v1/lineage"
 PARSE_IN_THREAD_BYTES = 256 * 1024
 
 
+def refused(exc: Refused) -> Any:
+    """The answer to a refused request (intake's and the status page's): the reason as JSON; a 401
+    says how to authenticate, a 408 closes the connection."""
+    from starlette.responses import JSONResponse
+
+    body = {k: v for k, v in exc.body.items() if v is not None or k in ("field", "reason")}
+    headers = {"WWW-Authenticate": 'Bearer realm="lineage-bridge"'} if exc.status == 401 else {}
+    if exc.status == 408:
+        headers["Connection"] = "close"  # the rest of the body may still come: not another request
+    return JSONResponse(body, status_code=exc.status, headers=headers or None)
+
+
 def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics: Metrics | None = None,
                sink: Sink | None = None) -> Any:
     """Build the ASGI app.
@@ -78,13 +90,6 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
 
         journal = Journal.in_state_dir(service.config.state_dir,
                                        secrets=Secrets.from_settings(service.config.translator))
-
-    def refused(exc: Refused) -> Response:
-        body = {k: v for k, v in exc.body.items() if v is not None or k in ("field", "reason")}
-        headers = {"WWW-Authenticate": 'Bearer realm="lineage-bridge"'} if exc.status == 401 else {}
-        if exc.status == 408:
-            headers["Connection"] = "close"  # the rest of the body may still come: not another request
-        return JSONResponse(body, status_code=exc.status, headers=headers or None)
 
     def events_of(body: bytes, encoding: str | None) -> list[tuple[str, str]]:
         return parse_events(decode_body(body, encoding, limit), validate_event, fast_json, settings.max_event_bytes,

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-from bridge._json import orjson_would_round
+from bridge._json import loads
 from bridge.errors import InvalidEventError
 from bridge.spool import event_key
 from translators.openlineage import event_json
@@ -103,13 +102,8 @@ def _loads(body: bytes, fast_loads: Callable[[bytes], Any] | None) -> tuple[Any,
     :func:`json.loads`, so the same bodies are accepted as before, with the same values --
     except what cannot be stored (see :func:`parse_events`).
     """
-    if fast_loads is not None and not orjson_would_round(body):
-        try:
-            return fast_loads(body), True
-        except ValueError:
-            pass
     try:
-        return json.loads(body), False
+        return loads(body, fast=fast_loads is not None)
     except (ValueError, RecursionError) as exc:
         reason = f"body is not valid JSON: {exc}" if not isinstance(exc, RecursionError) else "JSON nested too deeply"
         raise Refused(400, "invalid_json", reason) from exc

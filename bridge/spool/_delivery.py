@@ -19,7 +19,6 @@ Failures:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import random
 import sqlite3
@@ -28,7 +27,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from bridge._json import orjson_would_round
+from bridge._json import loads
 from bridge.delivery import DeliveryCore
 from bridge.errors import BridgeError, DeliveryError, InvalidEventError, RejectedError
 from bridge.logs import log_fields
@@ -38,22 +37,10 @@ from bridge.spool._metrics import Metrics
 from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._store import PendingEvent, Settlement, Spool
 
-_fast_loads: Any
-try:  # optional (serve extra): reads a spooled event several times faster than json.loads
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - the standard library reads the same text
-    _fast_loads = None
-
 
 def _load_event(body: str) -> Any:
-    """Decode a spooled event; what orjson refuses (NaN) or would round (integers beyond 64 bits) the
-    standard library reads."""
-    if _fast_loads is not None and not orjson_would_round(body):
-        try:
-            return _fast_loads(body)
-        except ValueError:
-            pass
-    return json.loads(body)
+    """Decode a spooled event (orjson when installed, the json module's values either way)."""
+    return loads(body)[0]
 
 __all__ = ["DeliveryWorker", "deliver_round"]
 

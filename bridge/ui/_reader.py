@@ -73,6 +73,11 @@ class StateReader:
                     "last_error": None, "dead": 0, "last_dead_at": None}
         return _queue.status(self._spool)
 
+    def dead_count(self) -> int:
+        if not (self.state_dir / SPOOL_FILE).exists():
+            return 0
+        return _dead.count(self._spool)
+
     def dead_letters(self, *, limit: int = 100, ids: Sequence[int] | None = None) -> list[DeadLetter]:
         if not (self.state_dir / SPOOL_FILE).exists():
             return []

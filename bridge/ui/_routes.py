@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from bridge.ui._views import Views
+from bridge.ui._views import MAX_DEPTH, Views
 
 __all__ = ["COUNTERS", "UiBackend", "ui_routes"]
 
@@ -52,15 +52,11 @@ def ui_routes(backend: UiBackend) -> list[Any]:
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
+    from bridge.intake._app import refused
     from bridge.intake._body import Refused, check_token
 
     static = _static_dir()
     views = backend.views
-
-    def refused(exc: Refused) -> Response:
-        headers = {"WWW-Authenticate": 'Bearer realm="lineage-bridge"'} if exc.status == 401 else None
-        return JSONResponse({k: v for k, v in exc.body.items() if v is not None}, status_code=exc.status,
-                            headers=headers)
 
     def guarded(handler: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Response]]:
         async def route(request: Any) -> Response:
@@ -105,13 +101,9 @@ def ui_routes(backend: UiBackend) -> list[Any]:
         return await asyncio.to_thread(views.dead, limit=number(request, "limit", 100, 1000))
 
     async def retry(request: Any) -> Response:
-        if backend.token is None:
+        if backend.token is None:  # (guarded: with a token, only its holder gets here)
             return JSONResponse({"error": "forbidden", "reason": "retrying from the page needs the bridge's token: "
                                  "start it with --bridge-token (or use `bridge spool retry`)"}, status_code=403)
-        try:
-            check_token(request.headers, backend.token)
-        except Refused as exc:
-            return refused(exc)
         letter_id = int(request.path_params["letter_id"])
         moved = await asyncio.to_thread(backend.retry, letter_id)
         if not moved:
@@ -123,7 +115,7 @@ def ui_routes(backend: UiBackend) -> list[Any]:
         if not urn:
             return JSONResponse({"error": "invalid", "field": "urn", "reason": "give ?urn=<job or dataset URN>"},
                                 status_code=400)
-        return await asyncio.to_thread(views.lineage, urn, depth=number(request, "depth", 2, 5))
+        return await asyncio.to_thread(views.lineage, urn, depth=number(request, "depth", 2, MAX_DEPTH))
 
     async def search(request: Any) -> dict[str, Any]:
         return await asyncio.to_thread(views.search, request.query_params.get("q", ""))
@@ -135,7 +127,7 @@ def ui_routes(backend: UiBackend) -> list[Any]:
         Route("/ui/api/runs", guarded(runs), methods=["GET"]),
         Route("/ui/api/runs/{run_id:path}", guarded(run), methods=["GET"]),
         Route("/ui/api/dead", guarded(dead), methods=["GET"]),
-        Route("/ui/api/dead/{letter_id:int}/retry", retry, methods=["POST"]),
+        Route("/ui/api/dead/{letter_id:int}/retry", guarded(retry), methods=["POST"]),
         Route("/ui/api/lineage", guarded(lineage), methods=["GET"]),
         Route("/ui/api/search", guarded(search), methods=["GET"]),
     ]

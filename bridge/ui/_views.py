@@ -150,13 +150,12 @@ class Views:
 
     def dead(self, *, limit: int = 100) -> dict[str, Any]:
         letters = self.reader.dead_letters(limit=limit)
-        return {"count": self.reader.spool_status()["dead"], "dead_letters": [_letter(x, self.secrets) for x in letters]}
+        return {"count": self.reader.dead_count(), "dead_letters": [_letter(x, self.secrets) for x in letters]}
 
     # -- lineage ---------------------------------------------------------------
 
     def lineage(self, urn: str, *, depth: int = 2) -> dict[str, Any]:
         """The upstream and downstream neighbours of a job or dataset, ``depth`` hops each way."""
-        depth = max(1, min(depth, MAX_DEPTH))
         edges = self.reader.edges()
         ups: dict[str, list[str]] = {}
         downs: dict[str, list[str]] = {}
@@ -178,7 +177,7 @@ class Views:
                         queue.append((other, hops + 1))
         return {
             "focus": urn,
-            "nodes": [{"id": n, "kind": node_label(n)[0], "label": node_label(n)[1]} for n in sorted(nodes)],
+            "nodes": [{"id": n, "kind": kind, "label": label} for n in sorted(nodes) for kind, label in [node_label(n)]],
             "edges": [{"id": f"{s} -> {t}", "source": s, "target": t} for s, t in sorted(kept)],
         }
 
@@ -189,6 +188,6 @@ class Views:
         text = text.strip()
         if not text:
             return {"query": text, "entities": [], "runs": []}
-        entities = [{"urn": u, "kind": node_label(u)[0], "label": node_label(u)[1]}
-                    for u in self.reader.known_urns(text)]
+        entities = [{"urn": u, "kind": kind, "label": label}
+                    for u in self.reader.known_urns(text) for kind, label in [node_label(u)]]
         return {"query": text, "entities": entities, "runs": self.runs(search=text, limit=50)["runs"]}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bridge.model import Dataset, DatasetEvent, Event, JobEvent, RunEvent
-from translators.datahub.dbt_flows import is_dbt_event
+from translators.datahub.dbt_flows import flow_naming_of, is_dbt_event
 from translators.datahub.platforms import (
     _FS_PLATFORMS,
     _GLUE_PREFIXES,
@@ -202,9 +202,8 @@ def _flow_rule(translator: DataHubTranslator, event: RunEvent | JobEvent) -> str
         return _CUSTOM.format(hooks="get_flow_id")
     if translator.get_compat(event) is not None:
         return f"compat {translator.config.compat}: the DAG id (with the platform instance, if any)"
-    dbt = is_dbt_event(event)
-    naming = translator.config.dbt_flow_naming if dbt else translator.config.flow_naming
-    setting = f"{'dbt_flow_naming' if dbt else 'flow_naming'}={naming if isinstance(naming, str) else 'a function'}"
+    naming = flow_naming_of(translator.config, event)
+    setting = f"{'dbt_flow_naming' if is_dbt_event(event) else 'flow_naming'}={naming if isinstance(naming, str) else 'a function'}"
     if callable(naming):
         return f"{setting}: a function of the event"
     if naming in _NAMING:

@@ -12,6 +12,7 @@ the model keeps: :data:`READ_FACETS`, the one list of them, by where in the even
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -37,6 +38,7 @@ READ_FACETS: Mapping[str, frozenset[str]] = {
 }
 
 
+@functools.cache
 def mapped_facets(place: str) -> frozenset[str]:
     """Every facet name mapped at ``place``: the model's standard facets there, and :data:`READ_FACETS`."""
     from translators.openlineage import standard_facets
@@ -44,19 +46,9 @@ def mapped_facets(place: str) -> frozenset[str]:
     return standard_facets(place) | READ_FACETS[place]
 
 
-_MAPPED: dict[str, frozenset[str]] = {}
-
-
-def _mapped(place: str) -> frozenset[str]:
-    mapped = _MAPPED.get(place)
-    if mapped is None:
-        mapped = _MAPPED[place] = mapped_facets(place)
-    return mapped
-
-
 def _count(out: Counter[str], facets: Mapping[str, object], place: str) -> None:
     if facets:
-        mapped = _mapped(place)
+        mapped = mapped_facets(place)
         out.update(name for name in facets if name not in mapped)
 
 

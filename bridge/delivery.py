@@ -27,89 +27,23 @@ expired it (its events moved elsewhere) cannot make it vanish for good.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
-import attrs
-
-from bridge.errors import DeliveryError, InvalidEventError, RejectedError, RetriableError
-from bridge.lineage import TIMESERIES_PATH, DestinationMemory, Entry, LineageMemory
+from bridge.errors import DeliveryError
+from bridge.lineage import RUN_ALIAS, RUN_NAMES, TIMESERIES_PATH, DestinationMemory, Entry, LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.rounds import Round, Write, digest
 
-__all__ = ["DeliveryCore", "Round", "Write", "digest"]
+__all__ = ["DeliveryCore"]
 
 MCPW = MetadataChangeProposalWrapper
 Callback = Callable[[BaseException | None, str], None]
 
 _SEEN_EVERY = 3600.0  # with expiry on: at most this often is a still-seen edge's time written
-
-
-def digest(text: str) -> str:
-    """A short stable digest of a serialised value."""
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=12).hexdigest()
-
-
-@attrs.define
-class Write:
-    """One MCP of a round, and the events it speaks for."""
-
-    mcp: MCPW
-    ids: list[Hashable]
-    slots: list[tuple[str, str]]  # (path, digest) of each operation; ("", digest) for a whole value
-    merged: bool = False
-    held: list[Any] = attrs.field(factory=list)  # what the destination held at each slot when planned
-    skipped: bool = False
-    # writes of other rounds, on their way, that carry slots this one skipped: it landed only if they did
-    depends: list[Write] = attrs.field(factory=list)
-    error: BaseException | None = None
-    settled: bool = False
-
-
-@attrs.define
-class Round:
-    """What one call of :meth:`DeliveryCore.plan` decided."""
-
-    writes: list[Write]
-    ids: list[Hashable]
-
-    @property
-    def sent(self) -> list[MCPW]:
-        return [w.mcp for w in self.writes if not w.skipped]
-
-    @property
-    def unchanged(self) -> int:
-        return sum(w.skipped for w in self.writes)
-
-    def outcome(self) -> dict[Hashable, BaseException | None]:
-        """Per event: ``None`` when all its writes landed (or were not needed), else the error (a rejection first)."""
-        out: dict[Hashable, BaseException | None] = {i: None for i in self.ids}
-        for write in self.writes:
-            error = write.error or _failed_dependency(write)
-            if error is None:
-                continue
-            for i in write.ids:
-                if out[i] is None or (_is_rejection(error) and not _is_rejection(out[i])):
-                    out[i] = error
-        return out
-
-
-def _failed_dependency(write: Write) -> BaseException | None:
-    """A skipped write relied on another round's identical write: if that one failed (or is still not
-    confirmed), this event is not delivered either -- as a retriable error, its own content was not refused."""
-    for other in write.depends:
-        if other.error is not None or not other.settled:
-            why = other.error or "it was not confirmed"
-            return RetriableError(f"an identical write of another event did not land: {why}",
-                                 urn=write.mcp.entity_urn, aspect=write.mcp.aspect_name)  # fmt: skip
-    return None
-
-
-def _is_rejection(error: BaseException | None) -> bool:
-    return isinstance(error, RejectedError | InvalidEventError)
 
 
 class DeliveryCore:
@@ -120,7 +54,8 @@ class DeliveryCore:
         translator: turns events into MCPs; optional hooks ``is_merged(mcp)``/``merge(mcp, before)``
             (run aspects merged over a run's events; with ``merged_from(mcp) -> aspect name`` a
             timeseries point is merged with that aspect's value, e.g. a run's end with its start),
-            ``is_timeseries(aspect)`` (points, all sent) and ``is_edge(aspect, path)`` (expiry).
+            ``is_timeseries(aspect)`` (points, all sent), ``is_edge(aspect, path)`` (expiry), and
+            ``run_alias``/``run_references``/``resolve_run_aliases`` (runs known by two names).
         memory: the lineage memory; an in-process one by default.
         skip_unchanged: don't send what the destination already confirmed.
         lineage_ttl_days: remove lineage edges not seen for this long (0 = never).
@@ -145,6 +80,7 @@ class DeliveryCore:
         self.lineage = memory if memory is not None else LineageMemory()
         where = emitter.destination()
         self.memory: DestinationMemory = self.lineage.destination(where.key, fresh=where.fresh)
+        self.run_names: DestinationMemory = self.lineage.destination(RUN_NAMES)
         self.skip_unchanged = skip_unchanged
         self.ttl = max(0.0, float(lineage_ttl_days)) * 86_400
         self.keep_runs = max(0.0, float(run_memory_days)) * 86_400
@@ -155,6 +91,9 @@ class DeliveryCore:
         self._merge = getattr(translator, "merge", None)
         self._merged_from = getattr(translator, "merged_from", None)
         self._is_edge = getattr(translator, "is_edge", None)
+        self._run_alias = getattr(translator, "run_alias", None)
+        self._run_references = getattr(translator, "run_references", None)
+        self._resolve_run_aliases = getattr(translator, "resolve_run_aliases", None)
         # (urn, aspect, path) -> (digest, write) handed to the emitter and not yet confirmed; a merged
         # run aspect's value on its way is in _values_in_flight for the next merge.
         self._in_flight: dict[tuple[str, str, str], tuple[str, Write]] = {}
@@ -173,7 +112,7 @@ class DeliveryCore:
 
     def plan(self, batch: Iterable[tuple[Hashable, list[MCPW]]]) -> Round:
         """Coalesce the MCPs of several events and decide what the destination still needs."""
-        batch = list(batch)
+        batch = self._named_runs(list(batch))
         self.memory.load({m.entity_urn for _, mcps in batch for m in mcps})
         writes: dict[tuple[Any, ...], Write] = {}
         merged_values: dict[tuple[str, str], Any] = {}
@@ -233,6 +172,42 @@ class DeliveryCore:
             write.held = self.memory.get_many(mcp.entity_urn, mcp.aspect_name, [path for path, _ in write.slots])
             write.skipped = self.skip_unchanged and self._held(write, now)
         return Round(writes=list(writes.values()), ids=[i for i, _ in batch])
+
+    def _named_runs(self, batch: list[tuple[Hashable, list[MCPW]]]) -> list[tuple[Hashable, list[MCPW]]]:
+        """Runs known by two names (``translator.run_alias``): remember each pair, and name every run an
+        MCP refers to (``translator.run_references``) by its real URN (``translator.resolve_run_aliases``).
+
+        The pairs are kept in the lineage memory apart from any destination (:data:`~bridge.lineage.RUN_NAMES`),
+        as run rows (forgotten with the run), so a child's event handled by another process, or after a
+        restart, still finds its parent.
+        """
+        run_alias, references, resolve = self._run_alias, self._run_references, self._resolve_run_aliases
+        if run_alias is None or references is None or resolve is None:
+            return batch
+        aliases: dict[str, str] = {}
+        named: set[str] = set()
+        for _, mcps in batch:
+            for mcp in mcps:
+                pair = run_alias(mcp)
+                if pair is not None:
+                    aliases[pair[0]] = pair[1]
+                named.update(references(mcp))
+        if not aliases and not named:
+            return batch
+        names = self.run_names
+        names.load(aliases.keys() | named)
+        now = self.clock()
+        for plain, real in aliases.items():
+            held = names.get(plain, RUN_ALIAS)
+            if held is None or held.value != real or now - held.seen > _SEEN_EVERY:
+                names.put_many(plain, RUN_ALIAS, [("", Entry(digest(real), False, now, now, real))])
+        for urn in named - aliases.keys():
+            held = names.get(urn, RUN_ALIAS)
+            if held is not None and held.value:
+                aliases[urn] = held.value
+        if not aliases.keys() & named:
+            return batch
+        return [(event_id, [resolve(m, aliases) for m in mcps]) for event_id, mcps in batch]
 
     def _patch_slots(self, mcp: MCPW) -> list[tuple[str, str]]:
         """A patch's slots: one per lineage edge (each edge is remembered, and expires, on its own), and
@@ -371,6 +346,7 @@ class DeliveryCore:
     def commit(self) -> None:
         """Write what was remembered to the memory's file."""
         self.memory.commit()
+        self.run_names.commit()
 
     # -- housekeeping ------------------------------------------------------------------------
 

@@ -36,12 +36,17 @@ from typing import Any, NamedTuple
 
 from bridge.errors import ConfigError
 
-__all__ = ["DestinationMemory", "Entry", "LineageMemory", "MEMORY_FILE", "RUN_URNS", "TIMESERIES_PATH"]
+__all__ = ["DestinationMemory", "Entry", "LineageMemory", "MEMORY_FILE", "RUN_ALIAS", "RUN_NAMES", "RUN_URNS", "TIMESERIES_PATH"]
 
 #: The memory's file in a state directory.
 MEMORY_FILE = "memory.sqlite3"
 #: The key range of run URNs (``dataProcessInstance``), ``[start, end)``.
 RUN_URNS = ("urn:li:dataProcessInstance:", "urn:li:dataProcessInstance;")
+#: Runs known by two names: kept apart from every destination (they are facts of translation, not of
+#: what a destination holds), as a pseudo-destination of this key, at the URN a run's OpenLineage run
+#: id gives, aspect :data:`RUN_ALIAS`, with the URN the translator gave the run as the value.
+RUN_NAMES = "(other names of runs)"
+RUN_ALIAS = "@runAlias"
 #: The path of a timeseries aspect's one slot: the last point sent (``operation``, run events).
 TIMESERIES_PATH = "#"
 
@@ -164,10 +169,11 @@ class LineageMemory:
             return count
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per destination: how many entities, slots and lineage edges are remembered."""
+        """Per destination: how many entities, slots and lineage edges are remembered (runs' other
+        names, :data:`RUN_NAMES`, are no destination: left out)."""
         rows = self._query(
             "SELECT d.key, count(DISTINCT w.urn), count(w.urn), coalesce(sum(w.edge), 0) FROM destinations d "
-            "LEFT JOIN written w ON w.dest = d.id GROUP BY d.key ORDER BY d.key", ())  # fmt: skip
+            "LEFT JOIN written w ON w.dest = d.id WHERE d.key != ? GROUP BY d.key ORDER BY d.key", (RUN_NAMES,))  # fmt: skip
         return [{"destination": k, "entities": e, "slots": s, "edges": g} for k, e, s, g in rows]
 
     def flush(self) -> None:

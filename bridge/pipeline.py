@@ -13,10 +13,11 @@ from typing import Protocol
 
 import attrs
 
-from bridge.delivery import DeliveryCore, Round
+from bridge.delivery import DeliveryCore
 from bridge.lineage import LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Event
+from bridge.rounds import Round
 from emitters.base import Callback, Emitter
 
 __all__ = ["Pipeline", "SendResult", "Translator"]

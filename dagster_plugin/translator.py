@@ -25,17 +25,16 @@ It stays pure: the MCPs depend only on the event and the config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from bridge.mcp import MetadataChangeProposalWrapper
-from bridge.model import DatasetEvent, Event, RunEvent
+from bridge.model import Dataset, DatasetEvent, RunEvent
 from dagster_plugin.compat import BRIDGE, DATAHUB_PLUGIN, URN_SCHEMES, PluginNames
 from dagster_plugin.datasets import ASSET_PLATFORM
 from translators.datahub import DataHubTranslator, TranslatorConfig, aspects
-from translators.datahub.urns import make_schema_field_urn
 
 __all__ = ["DagsterTranslator"]
 
@@ -45,15 +44,6 @@ MCPW = MetadataChangeProposalWrapper
 def _facet(facets: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     value = facets.get(name) if facets else None
     return value if isinstance(value, Mapping) else {}
-
-
-def _partition_spec(partition: str) -> dict[str, Any]:
-    """DataHub's ``PartitionSpec`` of a timeseries aspect (run event, operation) for a Dagster partition key."""
-    return {"type": "PARTITION", "partition": str(partition)}
-
-
-def _mcp(urn: str, entity_type: str, name: str, aspect: dict[str, Any]) -> MCPW:
-    return MCPW(entity_urn=urn, entity_type=entity_type, aspect_name=name, aspect=aspect)
 
 
 class DagsterTranslator(DataHubTranslator):
@@ -188,17 +178,27 @@ class DagsterTranslator(DataHubTranslator):
             props.setdefault(key, str(value))
         return props
 
-    # -- the whole event -----------------------------------------------------------
+    # -- the flow's run, browse paths, partitions ------------------------------------
 
-    def translate_aspects(self, event: Event) -> list[MCPW]:
-        mcps = super().translate_aspects(event)
-        if isinstance(event, RunEvent) and "dagsterJob" in event.job.facets:
-            return self._adjust_run(event, mcps)
-        if isinstance(event, DatasetEvent) and "dagsterAsset" in event.dataset.facets:
-            return self._adjust_asset(event, mcps)
-        return mcps
+    def _is_flow_run(self, event: Any) -> bool:
+        return isinstance(event, RunEvent) and "dagsterJob" in event.job.facets and event.run.parent is None
 
-    def _browse(self, facet: Mapping[str, Any], *tail: tuple[str, str | None]) -> dict[str, Any] | None:
+    def emits_job(self, event: Any) -> bool:
+        """The Dagster run is an instance of the flow: its own events write no data job."""
+        return not self._is_flow_run(event) and super().emits_job(event)
+
+    def get_flow_name(self, event: Any, flow_id: str) -> str:
+        """Under ``urn_scheme="datahub-dagster-plugin"``, DataHub's plugin names the flow by the job, not its id."""
+        if self.plugin_names is not None and self._is_flow_run(event):
+            return str(event.job.name.split("__")[-1])
+        return super().get_flow_name(event, flow_id)
+
+    def get_flow_properties(self, event: Any) -> dict[str, str]:
+        """The Dagster job's properties (code location, repository...) on its flow."""
+        props = super().get_flow_properties(event)
+        return {**props, **self.get_job_properties(event)} if self._is_flow_run(event) else props
+
+    def _location(self, facet: Mapping[str, Any], *tail: tuple[str, str | None]) -> dict[str, Any] | None:
         location = [str(p) for p in facet.get("browsePath") or ()]
         if not location:
             return None
@@ -208,108 +208,84 @@ class DagsterTranslator(DataHubTranslator):
         entries.extend(tail)
         return aspects.browse_paths_v2(entries)
 
-    def _adjust_run(self, event: RunEvent, mcps: list[MCPW]) -> list[MCPW]:
-        facet = _facet(event.job.facets, "dagsterJob")
-        is_flow_run = event.run.parent is None
-        flow_urn = self.get_flow_urn(event)
-        job_urn = self.get_job_urn(event, flow_urn)
-        partition = _facet(event.run.facets, "dagsterRun").get("partition")
-        written = self._output_partitions(event, partition)
-        out: list[MCPW] = []
-        for mcp in mcps:
-            if is_flow_run and mcp.entity_urn == job_urn:
-                continue  # the Dagster job is the flow; its run belongs to the flow, not to a data job
-            if mcp.aspect_name == "dataProcessInstanceRunEvent" and partition:
-                mcp = attrs.evolve(mcp, aspect={**mcp.aspect_value, "partitionSpec": _partition_spec(partition)})
-            elif mcp.aspect_name == "operation" and written.get(mcp.entity_urn):
-                spec = _partition_spec(written[mcp.entity_urn])
-                mcp = attrs.evolve(mcp, aspect={**mcp.aspect_value, "partitionSpec": spec})
-            if mcp.aspect_name == "dataProcessInstanceRelationships" and is_flow_run:
-                value = dict(mcp.aspect_value)
-                value["parentTemplate"] = flow_urn
-                mcp = attrs.evolve(mcp, aspect=value)
-            elif mcp.aspect_name == "browsePathsV2" and mcp.entity_type == "dataFlow":
-                path = self._browse(facet)
-                if path is not None:
-                    mcp = attrs.evolve(mcp, aspect=path)
-            elif mcp.aspect_name == "browsePathsV2" and mcp.entity_type == "dataJob":
-                path = self._browse(facet, (flow_urn, flow_urn))
-                if path is not None:
-                    mcp = attrs.evolve(mcp, aspect=path)
-            elif mcp.aspect_name == "dataFlowInfo" and is_flow_run:
-                value = dict(mcp.aspect_value)
-                value["customProperties"] = {**value.get("customProperties", {}), **self.get_job_properties(event)}
-                if self.plugin_names is not None:  # DataHub's plugin names the flow by the job, not its id
-                    value["name"] = event.job.name.split("__")[-1]
-                mcp = attrs.evolve(mcp, aspect=value)
-            out.append(mcp)
-        return out
+    def get_flow_browse_path(self, event: Any) -> dict[str, Any]:
+        """Under the code location."""
+        path = self._location(_facet(event.job.facets, "dagsterJob")) if isinstance(event, RunEvent) else None
+        return path if path is not None else super().get_flow_browse_path(event)
 
-    def _output_partitions(self, event: RunEvent, partition: str | None) -> dict[str, str]:
-        """Output dataset URN -> the partition written: the asset's own (a materialization's), else the run's."""
-        out: dict[str, str] = {}
-        for dataset in event.outputs:
-            own = _facet(dataset.facets, "dagsterAsset").get("partition") or partition
-            if own:
-                out[self.get_dataset_urn(dataset)] = str(own)
-        return out
+    def get_job_browse_path(self, event: Any, flow_urn: str) -> dict[str, Any]:
+        """Under the code location, then the flow."""
+        facet = _facet(event.job.facets, "dagsterJob") if isinstance(event, RunEvent) else {}
+        path = self._location(facet, (flow_urn, flow_urn))
+        return path if path is not None else super().get_job_browse_path(event, flow_urn)
 
-    def _adjust_asset(self, event: DatasetEvent, mcps: list[MCPW]) -> list[MCPW]:
-        dataset = event.dataset
-        facet = _facet(dataset.facets, "dagsterAsset")
-        urn = self.get_dataset_urn(dataset)
-        time_ms = int(event.event_time.timestamp() * 1000)
+    def get_partition(self, event: RunEvent) -> str | None:
+        """The Dagster run's partition key."""
+        partition = _facet(event.run.facets, "dagsterRun").get("partition") if "dagsterJob" in event.job.facets else None
+        return str(partition) if partition else super().get_partition(event)
+
+    def get_dataset_partition(self, event: Any, urn: str, datasets: Sequence[Dataset]) -> str | None:
+        """The partition an asset's materialization wrote, else the run's."""
+        if isinstance(event, RunEvent) and "dagsterJob" in event.job.facets:
+            own = next((_facet(d.facets, "dagsterAsset").get("partition") for d in datasets
+                        if _facet(d.facets, "dagsterAsset").get("partition")), None)  # fmt: skip
+            partition = own or self.get_partition(event)
+            if partition:
+                return str(partition)
+        return super().get_dataset_partition(event, urn, datasets)
+
+    # -- assets (a DatasetEvent carrying the dagsterAsset facet) -------------------------
+
+    def _asset(self, event: Any) -> Mapping[str, Any] | None:
+        if not isinstance(event, DatasetEvent):
+            return None
+        return _facet(event.dataset.facets, "dagsterAsset") or None
+
+    def get_dataset_properties(self, event: Any, urn: str, datasets: Sequence[Dataset]) -> dict[str, Any] | None:
+        """The asset's Dagster metadata as properties, and a link to its page."""
+        value = super().get_dataset_properties(event, urn, datasets)
+        facet = self._asset(event)
+        if facet is None:
+            return value
         props = {f"dagster.{k}": str(facet[k]) for k in ("group", "codeLocation", "partition", "lastRunId")
                  if facet.get(k) is not None}  # fmt: skip
         if facet.get("assetKey"):
             props["dagster.assetKey"] = "/".join(facet["assetKey"])
         props.update({k: str(v) for k, v in (facet.get("properties") or {}).items()})
-        out: list[MCPW] = []
-        have_properties = False
-        for mcp in mcps:
-            if mcp.aspect_name == "datasetProperties" and mcp.entity_urn == urn:
-                value = dict(mcp.aspect_value)
-                value["customProperties"] = {**props, **value.get("customProperties", {})}
-                if facet.get("url"):
-                    value["externalUrl"] = facet["url"]
-                mcp = attrs.evolve(mcp, aspect=value)
-                have_properties = True
-            out.append(mcp)
-        if not have_properties:
-            out.append(_mcp(urn, "dataset", "datasetProperties", aspects.dataset_properties(
-                description=dataset.description, custom_properties=props, external_url=facet.get("url"))))  # fmt: skip
-        if facet.get("subType"):
-            out.append(_mcp(urn, "dataset", "subTypes", aspects.sub_types([facet["subType"]])))
-        path = self._browse(facet, *[(str(p), None) for p in (facet.get("browsePath") or ())[1:]])
-        if path is not None:
-            out.append(_mcp(urn, "dataset", "browsePathsV2", path))
-        upstreams = [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet.get("upstreams") or ()]
-        fine = []
-        if self.config.emit_column_lineage:
-            for cl in dataset.column_lineage:
-                fields = sorted(
-                    {make_schema_field_urn(self.get_ref_urn(self.get_dataset_ref_for(f.namespace, f.name)), f.field)
-                     for f in cl.inputs}  # fmt: skip
-                )
-                if fields:
-                    fine.append(aspects.fine_grained_lineage(
-                        fields, [make_schema_field_urn(urn, cl.output_field)], transform_operation="DIRECT"))  # fmt: skip
-        for f in fine:
-            for field_urn in f["upstreams"]:
-                parent = field_urn[len("urn:li:schemaField:(") : field_urn.rindex(",")]
-                if parent not in upstreams and parent != urn:
-                    upstreams.append(parent)
-        twins = [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet.get("twins") or ()]
-        if twins and self.emit_siblings:
-            # The asset and its table/file are the same data (as dbt models and their tables): siblings,
-            # on both sides as DataHub's own siblings are, so lineage shows across the link. The table's
-            # side is written only if it has no siblings yet (get_write_mode): its other links stay.
-            out.append(_mcp(urn, "dataset", "siblings", {"siblings": sorted(set(twins) - {urn}),
-                                                       "primary": self.dagster_is_primary_sibling}))
-            for twin in sorted(set(twins) - {urn}):
-                out.append(_mcp(twin, "dataset", "siblings", {"siblings": [urn],
-                                                            "primary": not self.dagster_is_primary_sibling}))
-        if upstreams:
-            out.append(_mcp(urn, "dataset", "upstreamLineage",
-                            aspects.upstream_lineage(upstreams, time_ms, fine_grained=fine)))  # fmt: skip
-        return out
+        if value is None:
+            return aspects.dataset_properties(description=event.dataset.description, custom_properties=props,
+                                              external_url=facet.get("url"))  # fmt: skip
+        value = {**value, "customProperties": {**props, **value.get("customProperties", {})}}
+        if facet.get("url"):
+            value["externalUrl"] = facet["url"]
+        return value
+
+    def get_dataset_subtypes(self, event: Any, datasets: Sequence[Dataset]) -> list[str]:
+        facet = self._asset(event)
+        if facet is not None and facet.get("subType"):
+            return [str(facet["subType"])]
+        return super().get_dataset_subtypes(event, datasets)
+
+    def get_dataset_browse_path(self, event: Any, datasets: Sequence[Dataset]) -> dict[str, Any] | None:
+        """Code location / group."""
+        facet = self._asset(event)
+        if facet is None:
+            return super().get_dataset_browse_path(event, datasets)
+        return self._location(facet, *[(str(p), None) for p in (facet.get("browsePath") or ())[1:]])
+
+    def get_dataset_upstreams(self, event: DatasetEvent) -> list[str]:
+        """The asset's upstream assets (from the asset graph and its SQL)."""
+        facet = self._asset(event)
+        if facet is None:
+            return super().get_dataset_upstreams(event)
+        return [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet.get("upstreams") or ()]
+
+    def get_siblings(self, event: Any, datasets: Sequence[Dataset]) -> tuple[list[str], bool] | None:
+        """The asset and its table/file are the same data (as dbt models and their tables): siblings, on both
+        sides as DataHub's own siblings are, so lineage shows across the link (the table's side only while
+        it has none: :meth:`get_write_mode`)."""
+        facet = self._asset(event)
+        if facet is None or not self.emit_siblings or not facet.get("twins"):
+            return super().get_siblings(event, datasets)
+        twins = [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet["twins"]]
+        return twins, self.dagster_is_primary_sibling

@@ -401,13 +401,32 @@ def test_one_flow_holding_the_tasks_the_query_and_in_the_converters_naming_the_d
         naming.dag_run(), f"urn:li:dataProcessInstance:{_ol_run_id(QUERY_JOB)}"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Under compat='datahub-airflow-plugin' a task run's URN is the plugin's guid of "
-    "<dag_id>_<task_id>_<Airflow DAG run id>, but the SQL hook query event "
-    "(sales_daily.export_report.query.1) names its parent only by the OpenLineage run id of "
-    "export_report, so its parentInstance is urn:li:dataProcessInstance:<that OpenLineage run id>, "
-    "an instance nothing writes; the translator is pure and cannot look up the parent's Airflow ids"))
 def test_under_the_preset_the_query_run_is_a_child_of_its_task_run(preset):
     relationships = preset.aspect(f"urn:li:dataProcessInstance:{_ol_run_id(QUERY_JOB)}",
                                   "dataProcessInstanceRelationships")  # fmt: skip
     assert relationships["parentInstance"] == Naming("preset").task_run("export_report")
+
+
+def _query_parent(tmp: pathlib.Path, state: str, jobs: list[str]) -> str | None:
+    """``bridge send`` of the events of ``jobs`` under the preset, with the state directory ``state``;
+    the query run's ``parentInstance`` in GMS (None: not written)."""
+    events = tmp / f"{len(list(tmp.glob('*.jsonl')))}.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in EVENTS if e["job"]["name"] in jobs))
+    (tmp / "bridge.toml").write_text(MODES["preset"])
+    args = ["send", str(events), "--emitter", "rest", "--state-dir", str(tmp / state), "--config", str(tmp / "bridge.toml")]
+    with GmsServer(validate_aspects=True) as gms:
+        result = CliRunner().invoke(main, [*args, "--gms-server", gms.url], env=CLEAN_ENV, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        value = gms.aspects.get((f"urn:li:dataProcessInstance:{_ol_run_id(QUERY_JOB)}", "dataProcessInstanceRelationships"))
+    return value["parentInstance"] if value else None
+
+
+def test_the_query_finds_its_task_run_after_a_restart(tmp_path):
+    """The task's events and the query's reach the bridge in two runs (a restart, another worker sharing
+    the state): the query still names its task run as the plugin does."""
+    task_run, plain = Naming("preset").task_run("export_report"), Naming("converter").task_run("export_report")
+    assert task_run != plain
+    # nothing saw the task run: the query can only name it by its OpenLineage run id
+    assert _query_parent(tmp_path, "alone", [QUERY_JOB]) == plain
+    assert _query_parent(tmp_path, "shared", [f"{DAG.dag_id}.export_report"]) is None
+    assert _query_parent(tmp_path, "shared", [QUERY_JOB]) == task_run

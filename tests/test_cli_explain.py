@@ -136,15 +136,15 @@ def test_explain_gives_the_urns_translate_writes(tmp_path):
     out = tmp_path / "mcps.json"
     assert run("translate", str(CORPUS), "-o", str(out)).exit_code == 0
     written = {m["entityUrn"] for m in json.loads(out.read_text())
-               if m["entityType"] in ("dataset", "dataJob", "dataFlow")}
+               if m["entityType"] in ("dataset", "dataJob", "dataFlow", "dataProcessInstance")}
     result = run("explain", str(CORPUS), "--json", "--offline")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    explained = {u for e in doc["entities"] for u in (e.get("flow_urn"), e["urn"]) if u}
-    # translate also writes datasets that only column lineage names; every job and flow is explained
-    assert explained <= written
-    assert {u for u in written if not u.startswith("urn:li:dataset:")} == {
-        u for u in explained if not u.startswith("urn:li:dataset:")}
+    # every flow, job, run and dataset translate writes -- datasets only column lineage names too
+    assert {u for e in doc["entities"] for u in (e.get("flow_urn"), e["urn"]) if u} == written
+    assert any("column lineage input" in e["roles"] for e in doc["entities"])
+    runs = [e for e in doc["entities"] if e["kind"] == "run"]
+    assert runs and all(e["rule"] == "the OpenLineage run id (as DataHub's converter)" for e in runs)
     assert doc["events"] == 74 and doc["rejected"] == 0 and doc["missing"] is None
     assert all(e["rule"] for e in doc["entities"] if e["kind"] == "dataset")
 
@@ -177,18 +177,19 @@ def test_gms_says_which_urns_do_not_exist_yet():
         assert result.exit_code == 0, result.output
         doc = json.loads(result.stdout)
         assert doc["gms"] == gms.url
-        everything = {u for e in doc["entities"] for u in (e.get("flow_urn"), e["urn"]) if u}
-        assert set(doc["missing"]) == everything - {flow, dataset} and len(doc["missing"]) == 4
+        everything = {u for e in doc["entities"] for u in (e.get("flow_urn"), e["urn"], e.get("parent_urn")) if u}
+        # 2 jobs, 3 runs (the application's, the parent of the other two), 2 datasets, 1 flow
+        assert set(doc["missing"]) == everything - {flow, dataset} and len(doc["missing"]) == 7
         by_urn = {e["urn"]: e for e in doc["entities"]}
         assert by_urn[dataset]["exists"] is True
         assert all(e["flow_exists"] is True for e in doc["entities"] if e["kind"] == "job")
         asked = [r for r in gms.requests if r.path.startswith("/aspects/")]
-        assert {r.query["aspect"] for r in asked} >= {"dataFlowKey", "dataJobKey", "datasetKey"}
+        assert {r.query["aspect"] for r in asked} >= {"dataFlowKey", "dataJobKey", "datasetKey", "dataProcessInstanceKey"}
 
         text = run("explain", str(SHAKESPEARE), "--gms-server", gms.url, "--gms-token", "s3cret-token")
         assert text.exit_code == 0
         assert f"{dataset}  (in DataHub)" in text.stdout
-        assert f"4 of 6 URNs are not in DataHub at {gms.url} yet" in text.stdout
+        assert f"7 of 9 URNs are not in DataHub at {gms.url} yet" in text.stdout
         assert "s3cret-token" not in text.output
 
         wrong = run("explain", str(SHAKESPEARE), "--gms-server", gms.url, "--gms-token", "nope")
@@ -231,3 +232,33 @@ def test_dataset_and_job_events_are_explained_too():
     assert dataset["roles"] == ["dataset", "input"]
     assert (dataset["platform"], dataset["dataset_name"]) == ("s3", "bucket/data/orders")
     assert job["flow_urn"] == "urn:li:dataFlow:(p,app,ns)" and job["roles"] == ["job"]
+
+
+def test_run_rules_and_datasets_named_only_by_column_lineage():
+    from bridge.model import ColumnLineage, InputField
+    from translators.datahub.explain import explain_event
+    from translators.openlineage import parse_event
+
+    events = [json.loads(line) for line in (Path(__file__).parent / "fixtures" / "airflow3" / "events.jsonl")
+              .read_text().splitlines() if line.strip()]  # fmt: skip
+    task = next(parse_event(e) for e in events if e["job"]["name"] == "sales_daily.export_report")
+    query = next(parse_event(e) for e in events if e["job"]["name"] == "sales_daily.export_report.query.1")
+    preset = DataHubTranslator(TranslatorConfig(compat="datahub-airflow-plugin"))
+    roles = dict(explain_event(preset, task))
+    assert roles["run"].urn == preset.get_run_urn(task) != f"urn:li:dataProcessInstance:{task.run.run_id}"
+    assert roles["run"].rule.startswith("compat datahub-airflow-plugin: the plugin's guid")
+    (got,) = [x for role, x in explain_event(preset, query) if role == "run"]
+    assert got.parent_urn == f"urn:li:dataProcessInstance:{task.run.run_id}"
+    assert got.parent_rule.startswith("the parent facet's run id (") and "delivery links" in got.parent_rule
+    own = _event("t")
+    assert dict(explain_event(DataHubTranslator(), own))["run"].parent_rule == "no parent facet"
+
+    out = Dataset(namespace="hive", name="db.out", column_lineage=(
+        ColumnLineage(output_field="a", inputs=(InputField(namespace="hive", name="db.seed", field="x"),
+                                                InputField(namespace="hive", name="db.out", field="b"))),))  # fmt: skip
+    event = _event("t")
+    event = RunEvent(event_type=event.event_type, event_time=event.event_time, run=event.run, job=event.job,
+                     producer=event.producer, outputs=[out])  # fmt: skip
+    explained = [(role, x.urn) for role, x in explain_event(DataHubTranslator(), event) if role != "job"]
+    assert [r for r, _ in explained] == ["run", "output", "column lineage input"]
+    assert explained[2][1] == "urn:li:dataset:(urn:li:dataPlatform:hive,db.seed,PROD)"

@@ -530,3 +530,32 @@ def test_environment_variables_become_run_properties_and_secrets_never_leave():
         assert props["spark.hadoop.fs.s3a.access.key"] == "***"
         written = json.dumps([m.to_obj() for m in mcps])
         assert "hunter2" not in written and "s3cr3t" not in written and "AKIA123" not in written
+
+
+def test_one_way_to_customise_the_dagster_translator_only_overrides_hooks():
+    """Every decision is a get_* hook (or emits_job); the Dagster plugin's translator overrides those
+    only, never the assembly of MCP lists, so a user's override of a hook applies to Dagster events too."""
+    import inspect
+
+    from dagster_plugin.translator import DagsterTranslator
+
+    overridden = {name for name, value in vars(DagsterTranslator).items()
+                  if inspect.isfunction(value) and not name.startswith("_") and hasattr(DataHubTranslator, name)}  # fmt: skip
+    assert overridden and all(name.startswith("get_") or name == "emits_job" for name in overridden), overridden
+    assert "translate_aspects" not in vars(DagsterTranslator) and "translate" not in vars(DagsterTranslator)
+
+
+def test_flow_identity_is_worked_out_once_per_event_and_never_leaks_to_the_next():
+    """The per-event memo of orchestrator and flow: two events of different jobs, translated in turn
+    by one translator, give what a fresh translator gives each."""
+    import itertools
+    from pathlib import Path
+
+    from translators.openlineage import parse_event
+
+    corpus = sorted((Path(__file__).parent / "corpus" / "openlineage").rglob("*.json"))[:12]
+    events = [parse_event(json.loads(p.read_text())) for p in corpus]
+    shared = DataHubTranslator()
+    for a, b in itertools.pairwise(events + events[:1]):
+        for event in (a, b, a):
+            assert [m.to_obj() for m in shared.translate(event)] == [m.to_obj() for m in DataHubTranslator().translate(event)]

@@ -61,7 +61,7 @@ def _two_workers_at_once(tmp_path, policy: dict[str, str]) -> set[str]:
                              kwargs={"parse": parse_event, "core": DeliveryCore(first, translator)})
         a.start()
         assert first.holding.wait(10)  # worker A is sending the shared aspect
-        outcome, invalid, _, _ = deliver_round([row_b], parse=parse_event, core=DeliveryCore(second, translator))
+        outcome, invalid, *_ = deliver_round([row_b], parse=parse_event, core=DeliveryCore(second, translator))
         assert outcome == {row_b.id: None} and not invalid
         first.gate.set()
         a.join(10)

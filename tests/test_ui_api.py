@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from bridge.ui import JOURNAL_FILE
-from tests.ui_scenario import AUTH, SECRET, TOKEN, Scenario, UiProcess, dataset_urns, job_urn, translated
+from tests.servers.bridge_process import BridgeProcess
+from tests.ui_scenario import AUTH, SECRET, TOKEN, Scenario, dataset_urns, job_urn, translated
 from tests.waiting import wait_until
 
 
@@ -151,7 +152,7 @@ def test_search_finds_jobs_datasets_and_runs(scenario):
 def test_bridge_ui_reads_the_state_dir_without_a_server(scenario):
     """Last in this module: it stops the server."""
     scenario.serve.stop()
-    ui = UiProcess(scenario.serve.state_dir, "--bridge-token", TOKEN)
+    ui = BridgeProcess(scenario.serve.state_dir, "--bridge-token", TOKEN, command="ui").start()
     try:
         assert requests.get(ui.url + "/ui/api/runs", timeout=10).status_code == 401
         now = requests.get(ui.url + "/ui/api/now", headers=AUTH, timeout=10).json()

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.ui_scenario import SECRET, TOKEN, Scenario, UiProcess, dataset_urns, job_urn, translated
+from tests.servers.bridge_process import BridgeProcess
+from tests.ui_scenario import SECRET, TOKEN, Scenario, dataset_urns, job_urn, translated
 from tests.waiting import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -130,7 +131,7 @@ def test_bridge_ui_page_over_a_state_dir_without_a_server(browser, tmp_path):
         scenario.post_all()
     finally:
         scenario.stop()
-    ui = UiProcess(tmp_path / "state", "--bridge-token", TOKEN)
+    ui = BridgeProcess(tmp_path / "state", "--bridge-token", TOKEN, command="ui").start()
     try:
         page = browser
         _log_in(page, ui.url)

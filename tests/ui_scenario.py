@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from tests.servers.bridge_process import ROOT, BridgeProcess
+from tests.servers.bridge_process import BridgeProcess
 from tests.servers.gms import GmsServer
-from tests.servers.kafka_broker import free_port
 from tests.waiting import wait_until
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
@@ -104,40 +98,3 @@ class Scenario:
     def stop(self) -> None:
         self.serve.stop()
         self.gms.stop()
-
-
-class UiProcess:
-    """``bridge ui`` as a real child process over a state directory."""
-
-    def __init__(self, state_dir: Path, *args: str) -> None:
-        self.port = free_port()
-        self.log_path = Path(f"{state_dir}.ui.log")
-        cmd = [sys.executable, "-c", "from bridge.cli import main; main()", "ui", "--state-dir", str(state_dir),
-               "--port", str(self.port), *args]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        env.pop("BRIDGE_TOKEN", None)
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"bridge ui did not come up: {self.log_path.read_text()[-2000:]}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.05)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()

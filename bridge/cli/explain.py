@@ -8,8 +8,9 @@ from typing import Any
 
 import click
 
-from bridge.cli.options import config_from_options, gms_flags, handle_errors, translator_options
+from bridge.cli.options import config_from_options, gms_flags, handle_errors, translator_options, with_options
 from bridge.cli.report import Report, iter_events
+from bridge.mcp import entity_type_of
 
 __all__ = ["explain"]
 
@@ -35,17 +36,19 @@ def _missing(config: Any, urns: list[str]) -> tuple[str, set[str]]:
     from emitters.rest.client import GmsClient
     from emitters.rest.connection import check_connection
     from emitters.rest.exists import missing_urns
+    from translators.datahub.registry import entity_registry
 
+    keys = entity_registry().key_aspects
     client = GmsClient(RestEmitterConfig.from_dict(config.emitters["rest"]))
     try:
         check_connection(client)  # the URL is GMS's and the token is taken, said plainly if not
-        return client.display_url, set(missing_urns(client, urns))
+        return client.display_url, set(missing_urns(client, urns, lambda urn: keys[entity_type_of(urn)]))
     finally:
         client.close()
 
 
 def _urns(entity: dict[str, Any]) -> list[str]:
-    return [u for u in (entity.get("flow_urn"), entity["urn"]) if u]
+    return [u for u in (entity.get("flow_urn"), entity["urn"], entity.get("parent_urn")) if u]
 
 
 def _mark(urn: str, missing: set[str] | None) -> str:
@@ -67,6 +70,11 @@ def _text(entity: dict[str, Any], missing: set[str] | None) -> list[str]:
         lines.append(f"        job id {entity['job_id']}: {entity['job_rule']}" if entity["job_id"]
                      else f"        no job: {entity['job_rule']}")
         return lines
+    if entity["kind"] == "run":
+        parent = (f"  parent {_mark(entity['parent_urn'], missing)}" if entity["parent_urn"] else "  no parent")
+        return [f"run: {entity['namespace']} / {entity['name']} (run id {entity['run_id']})",
+                f"  run   {_mark(entity['urn'], missing)}", f"        {entity['rule']}",
+                parent, f"        {entity['parent_rule']}"]
     lines = [f"{roles}: {entity['namespace']} / {entity['name']}", f"  urn   {_mark(entity['urn'], missing)}"]
     if entity["platform"] is None:  # a customised translator: the rules did not choose it
         return [*lines, f"        {entity['rule']}"]
@@ -77,17 +85,11 @@ def _text(entity: dict[str, Any], missing: set[str] | None) -> list[str]:
             if entity["platform_instance"] else "        no platform instance"]
 
 
-def _with_gms_flags(func: Any) -> Any:
-    for option in reversed(gms_flags()):
-        func = option(func)
-    return func
-
-
 @click.command()
 @click.argument("paths", nargs=-1, required=True, metavar="EVENT...")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (for machines) instead of text.")
 @click.option("--offline", is_flag=True, help="Do not ask GMS which URNs exist, even if one is configured.")
-@_with_gms_flags
+@lambda func: with_options(func, gms_flags())
 @translator_options
 @handle_errors
 def explain(paths: tuple[str, ...], as_json: bool, offline: bool, **options: Any) -> None:
@@ -101,7 +103,8 @@ def explain(paths: tuple[str, ...], as_json: bool, offline: bool, **options: Any
     namespace as platform, a namespace override, a path spec, the fallback),
     then where env and platform instance came from. For each job: its flow and
     job URNs, and why (orchestrator, flow_naming or dbt_flow_naming, compat,
-    cluster). Each appears once, however many events name it, with the
+    cluster). For each run: its process instance URN and its parent run's. Datasets
+    named only in an output's column lineage are listed too. Each appears once, however many events name it, with the
     translator settings of --config and the flags.
 
     With a GMS configured (--gms-server, $DATAHUB_GMS_URL or [emitters.rest]
@@ -123,35 +126,31 @@ def explain(paths: tuple[str, ...], as_json: bool, offline: bool, **options: Any
     translator = DataHubTranslator(TranslatorConfig.from_dict(config.translator))
     report = Report()
     entities = _entities(translator, iter_events(paths, report))
+    urns = list(dict.fromkeys(u for e in entities.values() for u in _urns(e)))  # each once, in order seen
     missing: set[str] | None = None
     gms = None
     configured = asked or bool(config.emitters.get("rest", {}).get("gms_server"))
     if configured and not offline:
-        gms, missing = _missing(config, [u for e in entities.values() for u in _urns(e)])
+        gms, missing = _missing(config, urns)
+    absent = None if missing is None else [u for u in urns if u in missing]
     if as_json:
         for entity in entities.values():
             entity["exists"] = None if missing is None else entity["urn"] not in missing if entity["urn"] else None
             if entity["kind"] == "job":
                 entity["flow_exists"] = None if missing is None else entity["flow_urn"] not in missing
-        ordered = [u for e in entities.values() for u in _urns(e)]
-        click.echo(json.dumps({
-            "entities": list(entities.values()), "gms": gms,
-            "missing": None if missing is None else [u for u in dict.fromkeys(ordered) if u in missing],
-            "events": report.read, "rejected": report.rejected,
-        }, indent=2))
+        click.echo(json.dumps({"entities": list(entities.values()), "gms": gms, "missing": absent,
+                               "events": report.read, "rejected": report.rejected}, indent=2))  # fmt: skip
     else:
         for entity in entities.values():
             click.echo("\n".join(_text(entity, missing)))
-        total = len({u for e in entities.values() for u in _urns(e)})
-        if missing is None:
-            click.echo(f"\n{total} URNs; not looked up in DataHub (no GMS configured, or --offline)")
-        elif missing:
-            click.echo(f"\n{len(missing)} of {total} URNs are not in DataHub at {gms} yet; lineage to them dangles "
-                       "until something writes them:")
-            ordered = dict.fromkeys(u for e in entities.values() for u in _urns(e) if u in missing)
-            click.echo("\n".join(f"  {u}" for u in ordered))
+        if absent is None:
+            click.echo(f"\n{len(urns)} URNs; not looked up in DataHub (no GMS configured, or --offline)")
+        elif absent:
+            click.echo(f"\n{len(absent)} of {len(urns)} URNs are not in DataHub at {gms} yet; lineage to them "
+                       "dangles until something writes them:")
+            click.echo("\n".join(f"  {u}" for u in absent))
         else:
-            click.echo(f"\nall {total} URNs are in DataHub at {gms}")
+            click.echo(f"\nall {len(urns)} URNs are in DataHub at {gms}")
     click.echo(f"events read: {report.read}, rejected: {report.rejected}", err=True)
     if report.rejected:
         sys.exit(1)

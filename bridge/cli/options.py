@@ -33,6 +33,13 @@ def fail(error: BaseException) -> None:
     raise click.ClickException(str(error)) from error
 
 
+def with_options(func: Callable[..., Any], options: list[Callable[[Any], Any]]) -> Callable[..., Any]:
+    """``func`` with click ``options``, shown in ``--help`` in the order given."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def translator_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--config, --env, --platform-instance, --dataset-platform-instance."""
     options = [
@@ -47,9 +54,7 @@ def translator_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--dataset-platform-instance", metavar="NAME", help="Default DataHub platform instance of datasets."),
     ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return with_options(func, options)
 
 
 def _hint(ctx: click.Context, param: click.Parameter) -> str | None:
@@ -148,10 +153,7 @@ def emitter_options(*, old_token_flag: bool = True, kafka: bool = True) -> Calla
     ]
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        func = translator_options(func)
-        for option in reversed(options):
-            func = option(func)
-        return func
+        return with_options(translator_options(func), options)
 
     return decorate
 

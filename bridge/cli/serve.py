@@ -8,7 +8,14 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from bridge.cli.options import config_from_options, emitter_options, fail, handle_errors, old_token
+from bridge.cli.options import (
+    config_from_options,
+    emitter_options,
+    fail,
+    handle_errors,
+    old_token,
+    with_options,
+)
 from bridge.errors import BridgeError
 
 __all__ = ["serve", "spool_delivery_options"]
@@ -27,10 +34,7 @@ def spool_delivery_options(func: Callable[..., Any], *, kafka_flags: bool = True
                  "every event until it is delivered.)",
         ),
     ]
-    func = emitter_options(old_token_flag=False, kafka=kafka_flags)(func)
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return with_options(emitter_options(old_token_flag=False, kafka=kafka_flags)(func), options)
 
 
 def resolve(options: dict[str, Any], serve_overrides: dict[str, Any]) -> tuple[Any, Any]:

@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from bridge._json import loads
 from bridge.delivery import DeliveryCore
@@ -42,7 +42,7 @@ def _load_event(body: str) -> Any:
     """Decode a spooled event (orjson when installed, the json module's values either way)."""
     return loads(body)[0]
 
-__all__ = ["DeliveryWorker", "deliver_round"]
+__all__ = ["DeliveryWorker", "RoundResult", "deliver_round"]
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,22 @@ def _is_rejection(error: BaseException) -> bool:
     return isinstance(error, RejectedError | InvalidEventError)
 
 
-def deliver_round(
-    rows: list[PendingEvent],
-    *,
-    parse: Any,
-    core: DeliveryCore,
-    unmapped: dict[int, Counter[str]] | None = None,
-) -> tuple[dict[int, BaseException | None], dict[int, str], int, int]:
-    """Deliver one batch; returns (per-row error or None, per-row reason it can never work, sent, unchanged).
+class RoundResult(NamedTuple):
+    """What one round did: per row the error (None: delivered), the reason a row can never work,
+    MCPs sent and found unchanged, and per translated row the facets nothing maps."""
 
-    ``unmapped``, when given, is filled with each translated row's facets that nothing maps
-    (:func:`translators.datahub.facets.unmapped_facets`), for the caller to count once delivered.
+    outcome: dict[int, BaseException | None]
+    invalid: dict[int, str]
+    sent: int
+    unchanged: int
+    unmapped: dict[int, Counter[str]]
+
+
+def deliver_round(rows: list[PendingEvent], *, parse: Any, core: DeliveryCore) -> RoundResult:
+    """Deliver one batch.
+
+    The facets of each event that nothing maps (:func:`translators.datahub.facets.unmapped_facets`)
+    are in the result, for the caller to count once the event is delivered.
 
     Workers may run rounds side by side: what two jobs share (a dataset's lineage, tags...) is
     written as patches that never erase each other, and a run's own aspects (merged over its
@@ -70,6 +75,7 @@ def deliver_round(
     from translators.datahub.facets import unmapped_facets
 
     invalid: dict[int, str] = {}
+    unmapped: dict[int, Counter[str]] = {}
     translated: list[tuple[int, list[MetadataChangeProposalWrapper]]] = []
     for row in rows:
         try:
@@ -77,8 +83,7 @@ def deliver_round(
             event = parse(_load_event(row.body), location=f"spool event {row.id}",
                           received_at=dt.datetime.fromtimestamp(row.received, dt.UTC))
             translated.append((row.id, core.translator.translate(event)))
-            if unmapped is not None:
-                unmapped[row.id] = unmapped_facets(event)
+            unmapped[row.id] = unmapped_facets(event)
         except InvalidEventError as exc:
             invalid[row.id] = f"invalid event: {exc}"
         except Exception as exc:  # noqa: BLE001 - a translator bug must not block the spool
@@ -98,7 +103,7 @@ def deliver_round(
             log.exception("emitter flush failed")
     core.settle_unconfirmed(round_)
     core.commit()
-    return round_.outcome(), invalid, len(round_.sent), round_.unchanged
+    return RoundResult(round_.outcome(), invalid, len(round_.sent), round_.unchanged, unmapped)
 
 
 def _plan_apart(core: DeliveryCore, translated: list[tuple[int, list[Any]]], invalid: dict[int, str]) -> Any:
@@ -152,7 +157,6 @@ class DeliveryWorker(threading.Thread):
         self.last_round = 0
         self._failed_rounds = 0  # rounds in a row that raised
         self._failed_with: str | None = None  # the error last logged
-        self._unmapped: dict[int, Counter[str]] = {}  # this round's events' facets nothing maps, by row id
 
     def stop(self) -> None:
         self._stopping.set()
@@ -223,7 +227,8 @@ class DeliveryWorker(threading.Thread):
             return False
         self.rounds += 1
         settlement = Settlement()
-        outcome, invalid, sent, unchanged = self._deliver(rows)
+        result = deliver_round(rows, parse=self.parse, core=self.core)
+        outcome, invalid = result.outcome, result.invalid
         rejected = any(e is not None and _is_rejection(e) for e in outcome.values())
         delivered_any = False
         held_keys: set[str] = set()
@@ -251,14 +256,14 @@ class DeliveryWorker(threading.Thread):
                 isolate.append(row)
             else:
                 self._retry_or_give_up(settlement, row, error, now)
-        self._settle(settlement, sent, unchanged)
+        self._settle(settlement, result)
         if isolate:
             # Someone in this round was rejected: find out exactly who, one event at a time.
             failed_keys: set[str] = set()
             for row in isolate:
                 if row.key in failed_keys:
                     self._settle(Settlement(retry=[(row.id, time.time() + self._backoff(row.attempts),
-                                                    "waiting for an earlier event")]), 0, 0)
+                                                    "waiting for an earlier event")]), None)
                 elif not self._deliver_alone(row):
                     failed_keys.add(row.key)
             return True
@@ -274,16 +279,13 @@ class DeliveryWorker(threading.Thread):
                 )
         return True
 
-    def _deliver(self, rows: list[PendingEvent]) -> tuple[dict, dict, int, int]:
-        return deliver_round(rows, parse=self.parse, core=self.core, unmapped=self._unmapped)
-
     def _deliver_alone(self, row: PendingEvent) -> bool:
         """Deliver one event; returns False when it stays in the spool for a retry."""
         settlement = Settlement()
-        outcome, invalid, sent, unchanged = self._deliver([row])
-        error = outcome.get(row.id)
-        if row.id in invalid:
-            settlement.dead.append((row, invalid[row.id], None, None, None))
+        result = deliver_round([row], parse=self.parse, core=self.core)
+        error = result.outcome.get(row.id)
+        if row.id in result.invalid:
+            settlement.dead.append((row, result.invalid[row.id], None, None, None))
         elif error is None:
             settlement.done.append(row.id)
             self.metrics.observe_delivery(time.time() - row.received)
@@ -291,7 +293,7 @@ class DeliveryWorker(threading.Thread):
             settlement.dead.append(_dead_entry(row, error))
         else:
             self._retry_or_give_up(settlement, row, error, time.time())
-        self._settle(settlement, sent, unchanged)
+        self._settle(settlement, result)
         return not settlement.retry
 
     def _backoff(self, attempts: int) -> float:
@@ -305,16 +307,16 @@ class DeliveryWorker(threading.Thread):
             return
         settlement.retry.append((row.id, now + self._backoff(row.attempts), str(error)))
 
-    def _settle(self, settlement: Settlement, sent: int, unchanged: int) -> None:
+    def _settle(self, settlement: Settlement, result: RoundResult | None) -> None:
         # Delivery already happened (the emitter confirmed it): count it before the spool forgets
         # the events, so depth + delivered never dips below what was spooled. Should recording
         # fail, the events are delivered again later (at-least-once) and counted again.
-        self.metrics.inc("mcps_emitted", sent)
-        self.metrics.inc("mcps_unchanged", unchanged)
+        if result is not None:
+            self.metrics.inc("mcps_emitted", result.sent)
+            self.metrics.inc("mcps_unchanged", result.unchanged)
+            for row_id in settlement.done:  # once per event delivered, not per attempt
+                self.metrics.count_unmapped_facets(result.unmapped.get(row_id, {}))
         self.metrics.inc("delivered", len(settlement.done))
-        for row_id in settlement.done:  # once per event delivered, not per attempt
-            self.metrics.count_unmapped_facets(self._unmapped.get(row_id, {}))
-        self._unmapped.clear()
         self.spool.settle(settlement).result()
         self.metrics.inc("retried", len(settlement.retry))
         self.metrics.inc("dead_lettered", len(settlement.dead))

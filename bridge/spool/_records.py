@@ -73,6 +73,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS events_source ON events(source, source_offset,
 CREATE UNIQUE INDEX IF NOT EXISTS dead_source ON dead(source, source_offset, source_part) WHERE source IS NOT NULL;
 -- The few dead letters waiting for the dead-letter topic, found without reading the rest.
 CREATE INDEX IF NOT EXISTS dead_forward ON dead(source, source_offset) WHERE forward = 1;
+-- The status page's dead letters of a job (dead letters are few: the index costs nothing that matters).
+CREATE INDEX IF NOT EXISTS dead_key ON dead(key);
 """
 
 

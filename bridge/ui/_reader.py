@@ -83,18 +83,27 @@ class StateReader:
             return []
         return _dead.letters(self._spool, limit=limit, ids=ids)
 
-    def spool_state(self, key: str) -> SpoolState:
-        """Where the spool holds the events of one ordering key (a job), by body digest."""
+    def spool_states(self, keys: Sequence[str]) -> dict[str, SpoolState]:
+        """Where the spool holds the events of some ordering keys (jobs), by body digest: one scan of the
+        queue and one of the dead letters for all of them (the queue has no index on keys: a new event
+        would pay for it), whatever the number of keys."""
         from bridge.ui._journal import body_digest
 
-        queued = {
-            body_digest(body): ("retrying" if attempts else "pending", attempts, error)
-            for body, attempts, error in self._spool("SELECT body, attempts, last_error FROM events WHERE key = ?",
-                                                     (key,))
-        }
-        ids = [row[0] for row in self._spool("SELECT id FROM dead WHERE key = ? ORDER BY id", (key,))]
-        dead = {body_digest(letter.body): letter for letter in self.dead_letters(ids=ids, limit=len(ids))} if ids else {}
-        return SpoolState(queued, dead)
+        wanted = list(dict.fromkeys(keys))
+        queued: dict[str, dict[str, tuple[str, int, str | None]]] = {k: {} for k in wanted}
+        dead_ids: list[int] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for key, body, attempts, error in self._spool(
+                    f"SELECT key, body, attempts, last_error FROM events WHERE key IN ({marks})", chunk):  # fmt: skip
+                queued[key][body_digest(body)] = ("retrying" if attempts else "pending", attempts, error)
+            dead_ids += [row[0] for row in self._spool(f"SELECT id FROM dead WHERE key IN ({marks}) ORDER BY id", chunk)]
+        dead: dict[str, dict[str, DeadLetter]] = {k: {} for k in wanted}
+        if dead_ids:
+            for letter in self.dead_letters(ids=dead_ids, limit=len(dead_ids)):
+                dead[letter.key][body_digest(letter.body)] = letter
+        return {k: SpoolState(queued[k], dead[k]) for k in wanted}
 
     # -- the journal -----------------------------------------------------------
 

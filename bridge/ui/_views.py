@@ -84,7 +84,7 @@ class Views:
         """The newest runs (newest first), each with its job, state, times and delivery summary."""
         entries = self.reader.recent(limit=2000, search=search or None)
         runs: dict[str, dict[str, Any]] = {}
-        states: dict[str, SpoolState] = {}
+        states = self.reader.spool_states([entry["key"] for entry in entries])
         for entry in reversed(entries):  # oldest first, so the last event of a run wins
             run_id = entry["run_id"] or f"{entry['event_type'] or 'event'}:{entry['id']}"
             run = runs.setdefault(run_id, {"run_id": run_id, "job": entry["job"], "events": 0,
@@ -95,10 +95,7 @@ class Views:
             run["last_event_time"] = entry["event_time"]
             if run["state"] not in _TERMINAL or entry["event_type"] in _TERMINAL:
                 run["state"] = entry["event_type"]
-            state = states.get(entry["key"])
-            if state is None:
-                state = states[entry["key"]] = self.reader.spool_state(entry["key"])
-            delivery = _status(entry, state)["state"]
+            delivery = _status(entry, states[entry["key"]])["state"]
             run["delivery"][delivery] = run["delivery"].get(delivery, 0) + 1
         newest = sorted(runs.values(), key=lambda r: r["last_received"], reverse=True)[:limit]
         return {"runs": newest}
@@ -108,7 +105,7 @@ class Views:
         entries = self.reader.run_entries(run_id)
         if not entries:
             return None
-        state = self.reader.spool_state(entries[0]["key"])
+        state = self.reader.spool_states([entries[0]["key"]])[entries[0]["key"]]
         events = [self._event(entry, state) for entry in entries]
         job_urn = next((e["job_urn"] for e in events if e.get("job_urn")), None)
         return {"run_id": run_id, "job": entries[0]["job"], "job_urn": job_urn, "events": events}

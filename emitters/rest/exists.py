@@ -10,31 +10,19 @@ the entity exists, a 404 that it does not; anything else is an error.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from emitters.rest.client import GmsClient
 from emitters.rest.errors import error_for_status
 
-__all__ = ["key_aspect", "missing_urns"]
-
-# Entity types whose key aspect is not "<entityType>Key" (DataHub's entity registry).
-_KEY_ASPECTS = {"corpuser": "corpUserKey"}
+__all__ = ["missing_urns"]
 
 
-def key_aspect(urn: str) -> str:
-    """The key aspect of the entity ``urn`` names (``urn:li:dataset:...`` -> ``datasetKey``).
-
-    Raises:
-        ValueError: ``urn`` is not ``urn:li:<entityType>:<id>``.
-    """
-    parts = urn.split(":", 3)
-    if len(parts) != 4 or parts[0] != "urn" or parts[1] != "li" or not parts[2]:
-        raise ValueError(f"not a DataHub URN: {urn!r}")
-    return _KEY_ASPECTS.get(parts[2], parts[2] + "Key")
-
-
-def missing_urns(client: GmsClient, urns: Iterable[str]) -> list[str]:
+def missing_urns(client: GmsClient, urns: Iterable[str], key_aspect: Callable[[str], str]) -> list[str]:
     """The URNs of ``urns`` that GMS holds no entity for, in the order given (each asked once).
+
+    ``key_aspect`` names a URN's key aspect (DataHub's entity registry knows them:
+    :data:`translators.datahub.registry.EntityRegistry.key_aspects`).
 
     Each is one request without retries (a person is waiting; call
     :func:`~emitters.rest.connection.check_connection` first to learn that the URL is GMS's and

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class BridgeProcess:
-    """One ``bridge serve`` child process.
+    """One ``bridge serve`` (or ``bridge ui``: ``command="ui"``) child process.
 
     Args:
         state_dir: the spool's directory (reuse it across restarts); the log is written beside it.
@@ -31,16 +31,20 @@ class BridgeProcess:
         port: fixed port (a free one by default; kept across restarts).
         env: extra environment variables.
         spool: pass ``--state-dir state_dir``; ``False`` for ``--to-topic``, which keeps no state.
+        command: the ``bridge`` command that serves (``serve`` or ``ui``).
+
+    The child never inherits a ``BRIDGE_TOKEN`` of the environment the tests run in (``env`` may set one).
     """
 
     def __init__(self, state_dir: str | os.PathLike[str], *args: str, port: int | None = None,
-                 env: dict[str, str] | None = None, spool: bool = True) -> None:
+                 env: dict[str, str] | None = None, spool: bool = True, command: str = "serve") -> None:
         self.state_dir = str(state_dir)
         self.args = ["--state-dir", self.state_dir, *args] if spool else list(args)
         self.port = port or free_port()
         self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = Path(self.state_dir).with_suffix(".log")
+        self.command = command
+        self.log_path = Path(self.state_dir).with_suffix(".log" if command == "serve" else f".{command}.log")
 
     @property
     def url(self) -> str:
@@ -48,17 +52,17 @@ class BridgeProcess:
 
     def start(self, timeout: float = 30.0) -> BridgeProcess:
         cmd = [
-            sys.executable, "-c", "from bridge.cli import main; main()", "--log-level", "info", "serve",
+            sys.executable, "-c", "from bridge.cli import main; main()", "--log-level", "info", self.command,
             "--port", str(self.port), *self.args,
         ]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
+        env = {**{k: v for k, v in os.environ.items() if k != "BRIDGE_TOKEN"}, "PYTHONPATH": str(ROOT), **self.env}
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"bridge serve exited with {self.process.returncode}: {self.log_tail()}")
+                raise RuntimeError(f"bridge {self.command} exited with {self.process.returncode}: {self.log_tail()}")
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
@@ -66,7 +70,7 @@ class BridgeProcess:
                 pass
             time.sleep(0.05)
         self.kill()
-        raise RuntimeError(f"bridge serve did not come up: {self.log_tail()}")
+        raise RuntimeError(f"bridge {self.command} did not come up: {self.log_tail()}")
 
     def log_tail(self, chars: int = 3000) -> str:
         try:

@@ -29,7 +29,8 @@ from translators.datahub.platforms import (
 if TYPE_CHECKING:
     from translators.datahub.translator import DataHubTranslator
 
-__all__ = ["DatasetExplanation", "JobExplanation", "explain_dataset", "explain_dataset_urn", "explain_event"]
+__all__ = ["DatasetExplanation", "JobExplanation", "RunExplanation", "explain_dataset", "explain_dataset_urn", "explain_event",
+           "explain_run"]
 
 _CUSTOM = "a customised translator ({hooks}) chose it, not the platform rules"
 
@@ -178,6 +179,22 @@ _NAMING = {
 }
 
 
+@attrs.frozen(kw_only=True)
+class RunExplanation:
+    """A run's process instance URN, its parent run's, and the rules that decided them."""
+
+    namespace: str
+    name: str
+    run_id: str
+    urn: str
+    rule: str
+    parent_urn: str | None
+    parent_rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "run", **attrs.asdict(self)}
+
+
 def _overridden(translator: DataHubTranslator, *names: str) -> bool:
     from translators.datahub.translator import DataHubTranslator
 
@@ -249,20 +266,58 @@ def explain_job(translator: DataHubTranslator, event: RunEvent | JobEvent) -> Jo
     )
 
 
+def explain_run(translator: DataHubTranslator, event: RunEvent) -> RunExplanation:
+    """Why the translator gives ``event``'s run, and its parent run, the URNs it does."""
+    compat = translator.config.compat
+    if _overridden(translator, "get_run_urn", "get_process_instance_urn", "get_compat"):
+        rule = _CUSTOM.format(hooks="get_run_urn")
+    elif (scheme := translator.get_compat(event)) is not None and scheme.run_urn(event):
+        rule = f"compat {compat}: the plugin's guid of the DAG id, the task id and the DAG run id"
+    else:
+        rule = "the OpenLineage run id (as DataHub's converter)"
+    parent = event.run.parent
+    parent_urn = translator.get_parent_instance_urn(event)
+    if _overridden(translator, "get_parent_instance_urn", "get_process_instance_urn"):
+        parent_rule = _CUSTOM.format(hooks="get_parent_instance_urn")
+    elif parent is None:
+        parent_rule = "no parent facet"
+    elif parent_urn is None:
+        parent_rule = "the parent facet names the run itself: no link (a run is not its own parent)"
+    else:
+        parent_rule = (f"the parent facet's run id ({parent.job_namespace} / {parent.job_name}); when that run "
+                       "has another URN (a compat preset), delivery links to that one once it has seen the run")
+    return RunExplanation(namespace=event.job.namespace, name=event.job.name, run_id=event.run.run_id,
+                          urn=translator.get_run_urn(event), rule=rule, parent_urn=parent_urn,
+                          parent_rule=parent_rule)  # fmt: skip
+
+
 def _datasets(event: Event) -> Iterator[tuple[str, Dataset]]:
     if isinstance(event, RunEvent | JobEvent):
         yield from (("input", d) for d in event.inputs)
         yield from (("output", d) for d in event.outputs)
+        named = {(d.namespace, d.name) for d in (*event.inputs, *event.outputs)}
+        for output in event.outputs:
+            for lineage in output.column_lineage:
+                for field in lineage.inputs:
+                    if (field.namespace, field.name) not in named:
+                        named.add((field.namespace, field.name))
+                        yield "column lineage input", Dataset(namespace=field.namespace, name=field.name)
     elif isinstance(event, DatasetEvent):
         yield "dataset", event.dataset
 
 
-def explain_event(translator: DataHubTranslator, event: Event) -> list[tuple[str, JobExplanation | DatasetExplanation]]:
-    """``(role, explanation)`` of the event's job (role ``job``) and each dataset (``input``,
-    ``output``, or ``dataset`` for a DatasetEvent), in the event's order."""
-    out: list[tuple[str, JobExplanation | DatasetExplanation]] = []
+Explanation = JobExplanation | RunExplanation | DatasetExplanation
+
+
+def explain_event(translator: DataHubTranslator, event: Event) -> list[tuple[str, Explanation]]:
+    """``(role, explanation)`` of the event's job (role ``job``), its run (``run``) and each dataset
+    (``input``, ``output``, ``column lineage input`` -- named only by an output's column lineage --,
+    or ``dataset`` for a DatasetEvent), in the event's order."""
+    out: list[tuple[str, Explanation]] = []
     if isinstance(event, RunEvent | JobEvent):
         out.append(("job", explain_job(translator, event)))
+    if isinstance(event, RunEvent):
+        out.append(("run", explain_run(translator, event)))
     for role, dataset in _datasets(event):
         urn = translator.get_dataset_urn(dataset)
         out.append((role, explain_dataset(dataset, urn, translator.config.platforms)))

@@ -1,0 +1,353 @@
+"""Datasets: the ``get_*`` hooks that decide a dataset's identity and aspects, and the MCPs they make.
+
+:class:`DatasetHooks` is one of :class:`~translators.datahub.translator.DataHubTranslator`'s
+bases: subclass the translator and override a hook to change one decision. The MCPs of an
+event's datasets are assembled by :meth:`DatasetHooks.dataset_mcps` from those hooks and pure
+helpers; nothing edits them afterwards. Rules that protect what DataHub already knows:
+
+* ``ownership``, ``globalTags``, ``datasetProperties`` and ``schemaMetadata`` are only emitted
+  when the event says something about them (``datasetProperties`` only with a description, or
+  with ``capture_raw_facets``); how each is written is the write policy's business
+  (:mod:`translators.datahub.writes`).
+* ``upstreamLineage``: a DatasetEvent's dataset, from :meth:`DatasetHooks.get_dataset_upstreams` and
+  its column lineage; a job's output, with ``emit_upstream_lineage``, from the event's inputs and
+  the datasets its column lineage reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.model import Dataset, DatasetEvent, Event, Owner, Tag
+from translators.datahub import aspects
+from translators.datahub.column_lineage import column_fine_grained
+from translators.datahub.platforms import DatasetRef, dataset_urn, resolve_dataset
+from translators.datahub.profiles import dataset_measurements
+from translators.datahub.properties import dataset_properties, tag_label
+from translators.datahub.quality import assertion_mcps
+from translators.datahub.schema_types import field_path_items, schema_field_type
+from translators.datahub.urns import (
+    encode_urn_part,
+    make_data_platform_urn,
+    make_dataplatform_instance_urn,
+    make_group_urn,
+    make_tag_urn,
+    make_user_urn,
+)
+
+if TYPE_CHECKING:
+    from translators.datahub.config import TranslatorConfig
+
+__all__ = ["DatasetHooks", "EventDatasets", "field_urn", "mcp"]
+
+MCPW = MetadataChangeProposalWrapper
+_CACHE_LIMIT = 4096
+_OWNERSHIP_TYPES = frozenset([
+    "TECHNICAL_OWNER", "BUSINESS_OWNER", "DATA_STEWARD", "NONE", "DEVELOPER", "DATAOWNER", "DELEGATE",
+    "PRODUCER", "CONSUMER", "STAKEHOLDER",
+])  # fmt: skip
+_GROUP_PREFIXES = ("team:", "group:")
+_USER_PREFIXES = ("user:",)
+
+
+def mcp(urn: str, entity_type: str, name: str, aspect: dict[str, Any]) -> MCPW:
+    """An MCP the translator built (well-formed by construction, so the constructor's checks are skipped)."""
+    return MCPW._unchecked(urn, entity_type, name, aspect)
+
+
+def field_urn(parent_urn: str, field_path: str) -> str:
+    """``urn:li:schemaField:(<dataset urn>,<field path>)`` (the parent is one of our own dataset URNs)."""
+    return f"urn:li:schemaField:({parent_urn},{encode_urn_part(field_path)})"
+
+
+def partition_spec(partition: str) -> dict[str, Any]:
+    """DataHub's ``PartitionSpec`` of a timeseries aspect (run event, operation)."""
+    return {"type": "PARTITION", "partition": partition}
+
+
+class EventDatasets:
+    """The datasets of one event: URNs (inputs, outputs) and every sighting per URN."""
+
+    __slots__ = ("by_key", "inputs", "outputs", "sightings", "refs")
+
+    def __init__(self, tr: DatasetHooks, inputs: Iterable[Dataset], outputs: Iterable[Dataset]) -> None:
+        self.by_key: dict[tuple[str, str], str] = {}
+        self.sightings: dict[str, list[Dataset]] = {}
+        self.refs: dict[str, DatasetRef] = {}
+        outputs = tuple(outputs)
+        self.inputs = self._add(tr, inputs)
+        self.outputs = self._add(tr, outputs)
+        if tr.config.column_lineage_inputs:
+            self.inputs += self._add(tr, self._column_only_inputs(tr, outputs))
+
+    def _column_only_inputs(self, tr: DatasetHooks, outputs: tuple[Dataset, ...]) -> list[Dataset]:
+        """Datasets the outputs' column lineage reads from that are neither inputs nor outputs of the
+        event (dbt-ol names a model's seeds only there): bare datasets, made table-level inputs.
+        An output is never made an input of its own event (no self-loop)."""
+        known = set(self.inputs) | set(self.outputs)
+        extra: dict[tuple[str, str], Dataset] = {}
+        for ds in outputs:
+            for cl in ds.column_lineage:
+                for f in cl.inputs:
+                    key = (f.namespace, f.name)
+                    if key not in extra and self.urn_of(tr, *key) not in known:
+                        extra[key] = Dataset(namespace=f.namespace, name=f.name)
+        return list(extra.values())
+
+    def _add(self, tr: DatasetHooks, datasets: Iterable[Dataset]) -> list[str]:
+        urns: dict[str, None] = {}  # ordered, and a membership test in O(1)
+        for ds in datasets:
+            ref = tr.get_dataset_ref(ds)
+            urn = tr.get_ref_urn(ref)
+            self.by_key.setdefault((ds.namespace, ds.name), urn)
+            seen = self.sightings.get(urn)
+            if seen is None:
+                self.sightings[urn] = [ds]
+                self.refs[urn] = ref
+            else:
+                seen.append(ds)
+            urns[urn] = None
+        return list(urns)
+
+    def urn_of(self, tr: DatasetHooks, namespace: str, name: str) -> str:
+        """URN of a dataset named in column lineage: the event's own dataset if it is one (symlinks applied)."""
+        urn = self.by_key.get((namespace, name))
+        return urn if urn is not None else tr.get_ref_urn(tr.get_dataset_ref_for(namespace, name))
+
+    def fine_grained(self, tr: DatasetHooks, urn: str) -> list[dict[str, Any]]:
+        """Column lineage of the dataset ``urn`` (all its sightings), as FineGrainedLineage dicts
+        (one per output column and kind, see :mod:`translators.datahub.column_lineage`)."""
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        include_indirect = tr.config.include_indirect_column_lineage
+        for ds in self.sightings[urn]:
+            for cl in ds.column_lineage:
+                if cl.output_field in seen or not cl.inputs:
+                    continue
+                seen.add(cl.output_field)
+                out.extend(column_fine_grained(
+                    cl, field_urn(urn, cl.output_field),
+                    lambda f: field_urn(self.urn_of(tr, f.namespace, f.name), f.field),
+                    include_indirect=include_indirect,
+                ))  # fmt: skip
+        return out
+
+
+class DatasetHooks:
+    """Dataset identity, owners, tags and dataset aspects: one ``get_*`` hook per decision."""
+
+    config: TranslatorConfig
+    secrets: Any
+
+    def _init_dataset_caches(self) -> None:
+        self._dataset_refs: dict[tuple[Any, ...], DatasetRef] = {}
+        self._dataset_urns: dict[DatasetRef, str] = {}
+
+    # -- identity ----------------------------------------------------------------------------
+
+    def get_dataset_ref(self, dataset: Dataset) -> DatasetRef:
+        """The DataHub identity of an OpenLineage dataset (see :mod:`translators.datahub.platforms`)."""
+        return self.get_dataset_ref_for(dataset.namespace, dataset.name, dataset.symlinks)
+
+    def get_dataset_ref_for(self, namespace: str, name: str, symlinks: tuple[Any, ...] = ()) -> DatasetRef:
+        """Like :meth:`get_dataset_ref` for a bare namespace/name (column lineage inputs)."""
+        key = (namespace, name, symlinks)
+        ref = self._dataset_refs.get(key)
+        if ref is None:
+            ref = resolve_dataset(namespace, name, symlinks, config=self.config.platforms)
+            if len(self._dataset_refs) >= _CACHE_LIMIT:
+                self._dataset_refs.clear()
+            self._dataset_refs[key] = ref
+        return ref
+
+    def get_dataset_urn(self, dataset: Dataset) -> str:
+        """The dataset URN of an OpenLineage dataset."""
+        return self.get_ref_urn(self.get_dataset_ref(dataset))
+
+    def get_ref_urn(self, ref: DatasetRef) -> str:
+        """The URN of a dataset identity (cached)."""
+        urn = self._dataset_urns.get(ref)
+        if urn is None:
+            urn = dataset_urn(ref)
+            if len(self._dataset_urns) >= _CACHE_LIMIT:
+                self._dataset_urns.clear()
+            self._dataset_urns[ref] = urn
+        return urn
+
+    def get_dataset_instance_urn(self, ref: DatasetRef) -> str | None:
+        """``dataPlatformInstance`` URN of a dataset that has a platform instance."""
+        if not ref.platform_instance:
+            return None
+        return make_dataplatform_instance_urn(ref.platform, ref.platform_instance)
+
+    def get_platform_urn(self, platform: str) -> str:
+        """``urn:li:dataPlatform:<platform>``."""
+        return make_data_platform_urn(platform)
+
+    def get_owner(self, owner: Owner) -> tuple[str, str]:
+        """``(owner URN, DataHub ownership type)`` of an OpenLineage owner.
+
+        ``user:x`` -> corpuser ``x``; ``team:x`` / ``group:x`` -> corpGroup ``x``;
+        a corpuser/corpGroup URN is kept; anything else is a user name. An owner
+        type DataHub does not know becomes ``config.default_owner_type``.
+        """
+        name = owner.name.strip()
+        lower = name.lower()
+        if lower.startswith(_GROUP_PREFIXES):
+            urn = make_group_urn(name.split(":", 1)[1] or name)
+        elif lower.startswith(_USER_PREFIXES):
+            urn = make_user_urn(name.split(":", 1)[1] or name)
+        else:
+            urn = make_user_urn(name)
+        kind = (owner.type or "").strip().upper().replace(" ", "_")
+        return urn, kind if kind in _OWNERSHIP_TYPES else self.config.default_owner_type
+
+    def get_tag_urn(self, tag: Tag) -> str:
+        """``urn:li:tag:<key>``, or ``urn:li:tag:<key>:<value>`` when the value is not empty, ``true`` or the key.
+
+        See :func:`~translators.datahub.properties.tag_label`.
+        """
+        return make_tag_urn(tag_label(tag))
+
+    # -- aspects -----------------------------------------------------------------------------
+
+    def get_dataset_properties(self, event: Event, urn: str, datasets: Sequence[Dataset]) -> dict[str, Any] | None:
+        """``datasetProperties`` of a dataset (all its sightings in the event), or None: not written.
+
+        Written when the producer documented the dataset or raw facets were asked for -- never
+        just for storage/format trivia (it is patched: its description set, properties added).
+        """
+        config = self.config
+        description = next((ds.description for ds in datasets if ds.description), None)
+        if not description and not config.capture_raw_facets:
+            return None
+        props = dataset_properties(datasets, max_length=config.max_property_length, raw=config.capture_raw_facets,
+                                   secrets=self.secrets)  # fmt: skip
+        return aspects.dataset_properties(description=description, custom_properties=props)
+
+    def get_dataset_subtypes(self, event: Event, datasets: Sequence[Dataset]) -> list[str]:
+        """``subTypes`` of a dataset: DataHub's names for the ``datasetType`` facet (``VIEW`` -> View)."""
+        kind = next(((d.dataset_type, d.dataset_subtype) for d in datasets if d.dataset_type), None)
+        if kind is None:
+            return []
+        base = kind[0].replace("_", " ").strip().title()
+        sub = kind[1]
+        return [base, f"{sub.replace('_', ' ').strip().title()} {base}"] if sub else [base]
+
+    def get_dataset_browse_path(self, event: Event, datasets: Sequence[Dataset]) -> dict[str, Any] | None:
+        """``browsePathsV2`` of a dataset, or None: DataHub derives one from the URN."""
+        return None
+
+    def get_dataset_upstreams(self, event: DatasetEvent) -> list[str]:
+        """Upstream dataset URNs of a DatasetEvent's dataset (``upstreamLineage``), beside those its
+        column lineage names. None by default: an OpenLineage DatasetEvent says no more."""
+        return []
+
+    def get_siblings(self, event: Event, datasets: Sequence[Dataset]) -> tuple[list[str], bool] | None:
+        """``(sibling URNs, this dataset is primary)``: the same data under other URNs, written on both
+        sides; None (the default): no siblings."""
+        return None
+
+    def get_dataset_partition(self, event: Event, urn: str, datasets: Sequence[Dataset]) -> str | None:
+        """The partition of the dataset the event wrote (``partitionSpec`` of its ``operation``); None: the whole."""
+        return None
+
+    # -- the MCPs ----------------------------------------------------------------------------
+
+    def schema_fields(self, datasets: list[Dataset]) -> list[dict[str, Any]] | None:
+        """``schemaMetadata.fields`` from the first sighting with a schema; column tags from all."""
+        source = next((ds for ds in datasets if ds.fields), None)
+        if source is None:
+            return None
+        column_tags: dict[str, list[str]] = {}
+        for ds in datasets:
+            for tag in ds.tags:
+                if tag.field:
+                    column_tags.setdefault(tag.field, []).append(self.get_tag_urn(tag))
+        fields: list[dict[str, Any]] = []
+        for path, f, has_children in field_path_items(source.fields or ()):
+            type_obj = schema_field_type(f.type)
+            if has_children and next(iter(type_obj["type"])).rsplit(".", 1)[1] not in ("ArrayType", "MapType"):
+                type_obj = {"type": {"com.linkedin.schema.RecordType": {}}}
+            obj: dict[str, Any] = {"fieldPath": path, "type": type_obj, "nativeDataType": f.type or ""}
+            if f.description:
+                obj["description"] = f.description
+            tags = column_tags.get(path)
+            if tags:
+                obj["globalTags"] = aspects.global_tags(dict.fromkeys(tags))
+            fields.append(obj)
+        return fields
+
+    def dataset_mcps(self, event: Event, dsets: EventDatasets, time_ms: int, *, materialize: bool,
+                     completed: bool) -> list[MCPW]:  # fmt: skip
+        """The MCPs of an event's datasets: their own aspects (when ``materialize``) and each output's lineage."""
+        out: list[MCPW] = []
+        config = self.config
+        outputs = set(dsets.outputs)
+        for urn, seen in dsets.sightings.items():
+            if materialize:
+                out.extend(self._dataset_aspects(event, urn, seen, dsets.refs[urn], time_ms,
+                                                 output=urn in outputs, completed=completed))  # fmt: skip
+            if isinstance(event, DatasetEvent):  # the event states the dataset's own lineage: always written
+                upstreams = dict.fromkeys(u for u in self.get_dataset_upstreams(event) if u != urn)
+            elif config.emit_upstream_lineage and urn in outputs:  # a job's output: beside the job's lineage
+                upstreams = dict.fromkeys(u for u in dsets.inputs if u != urn)
+            else:
+                continue
+            fine = dsets.fine_grained(self, urn) if config.emit_column_lineage else []
+            for f in fine:
+                for upstream_field in f["upstreams"]:
+                    parent = upstream_field[len("urn:li:schemaField:(") : upstream_field.rindex(",")]
+                    if parent != urn:
+                        upstreams[parent] = None
+            if upstreams:
+                out.append(mcp(urn, "dataset", "upstreamLineage",
+                               aspects.upstream_lineage(list(upstreams), time_ms, fine_grained=fine)))  # fmt: skip
+        return out
+
+    def _dataset_aspects(self, event: Event, urn: str, seen: list[Dataset], ref: DatasetRef, time_ms: int, *,
+                         output: bool, completed: bool) -> list[MCPW]:  # fmt: skip
+        # A job that dropped the table (lifecycleStateChange DROP on an output) soft-deletes it.
+        dropped = output and any((ds.lifecycle_state or "").upper() == "DROP" for ds in seen)
+        out = [mcp(urn, "dataset", "status", aspects.status(removed=dropped))]
+        subtypes = self.get_dataset_subtypes(event, seen)
+        if subtypes:
+            out.append(mcp(urn, "dataset", "subTypes", aspects.sub_types(subtypes)))
+        fields = self.schema_fields(seen)
+        if fields:
+            out.append(mcp(urn, "dataset", "schemaMetadata",
+                           aspects.schema_metadata(ref.name, self.get_platform_urn(ref.platform), fields)))  # fmt: skip
+        properties = self.get_dataset_properties(event, urn, seen)
+        if properties is not None:
+            out.append(mcp(urn, "dataset", "datasetProperties", properties))
+        owners = list(dict.fromkeys(self.get_owner(o) for ds in seen for o in ds.owners))
+        if owners:
+            out.append(mcp(urn, "dataset", "ownership", aspects.ownership(owners, time_ms)))
+        tags = list(dict.fromkeys(self.get_tag_urn(t) for ds in seen for t in ds.tags if not t.field))
+        if tags:
+            out.append(mcp(urn, "dataset", "globalTags", aspects.global_tags(tags)))
+        instance_urn = self.get_dataset_instance_urn(ref)
+        if instance_urn:
+            out.append(mcp(urn, "dataset", "dataPlatformInstance",
+                           aspects.data_platform_instance(self.get_platform_urn(ref.platform), instance_urn)))  # fmt: skip
+        browse = self.get_dataset_browse_path(event, seen)
+        if browse is not None:
+            out.append(mcp(urn, "dataset", "browsePathsV2", browse))
+        siblings = self.get_siblings(event, seen)
+        if siblings is not None:
+            others, primary = sorted(set(siblings[0]) - {urn}), siblings[1]
+            out.append(mcp(urn, "dataset", "siblings", {"siblings": others, "primary": primary}))
+            out.extend(mcp(other, "dataset", "siblings", {"siblings": [urn], "primary": not primary}) for other in others)
+        partition = self.get_dataset_partition(event, urn, seen) if output else None
+        for name, value in dataset_measurements(seen, time_ms, output=output, completed=completed):
+            if partition and name == "operation":
+                value["partitionSpec"] = partition_spec(partition)
+            out.append(mcp(urn, "dataset", name, value))
+        return out
+
+    def assertion_mcps(self, dsets: EventDatasets, platform: dict[str, Any], run_id: str | None,
+                       time_ms: int) -> list[MCPW]:  # fmt: skip
+        """The input datasets' quality checks as assertions (see :mod:`translators.datahub.quality`)."""
+        return assertion_mcps(dsets.sightings, field_urn=field_urn, platform=platform, run_id=run_id, time_ms=time_ms)

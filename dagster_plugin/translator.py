@@ -225,10 +225,11 @@ class DagsterTranslator(DataHubTranslator):
         return str(partition) if partition else super().get_partition(event)
 
     def get_dataset_partition(self, event: Any, urn: str, datasets: Sequence[Dataset]) -> str | None:
-        """The partition an asset's materialization wrote, else the run's."""
+        """The partition an asset's materialization wrote (its last output sighting's), else the run's."""
         if isinstance(event, RunEvent) and "dagsterJob" in event.job.facets:
-            own = next((_facet(d.facets, "dagsterAsset").get("partition") for d in datasets
-                        if _facet(d.facets, "dagsterAsset").get("partition")), None)  # fmt: skip
+            written = [_facet(d.facets, "dagsterAsset").get("partition") for d in datasets
+                       if any(d is o for o in event.outputs)]  # fmt: skip
+            own = next((p for p in reversed(written) if p), None)
             partition = own or self.get_partition(event)
             if partition:
                 return str(partition)
@@ -237,9 +238,9 @@ class DagsterTranslator(DataHubTranslator):
     # -- assets (a DatasetEvent carrying the dagsterAsset facet) -------------------------
 
     def _asset(self, event: Any) -> Mapping[str, Any] | None:
-        if not isinstance(event, DatasetEvent):
+        if not isinstance(event, DatasetEvent) or "dagsterAsset" not in event.dataset.facets:
             return None
-        return _facet(event.dataset.facets, "dagsterAsset") or None
+        return _facet(event.dataset.facets, "dagsterAsset")
 
     def get_dataset_properties(self, event: Any, urn: str, datasets: Sequence[Dataset]) -> dict[str, Any] | None:
         """The asset's Dagster metadata as properties, and a link to its page."""

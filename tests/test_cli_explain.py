@@ -250,6 +250,9 @@ def test_run_rules_and_datasets_named_only_by_column_lineage():
     (got,) = [x for role, x in explain_event(preset, query) if role == "run"]
     assert got.parent_urn == f"urn:li:dataProcessInstance:{task.run.run_id}"
     assert got.parent_rule.startswith("the parent facet's run id (") and "delivery links" in got.parent_rule
+    assert got.parent_renamed  # so `bridge explain --gms-server` does not report it as dangling
+    plain = dict(explain_event(DataHubTranslator(), query))["run"]
+    assert not plain.parent_renamed and "delivery links" not in plain.parent_rule
     own = _event("t")
     assert dict(explain_event(DataHubTranslator(), own))["run"].parent_rule == "no parent facet"
 
@@ -262,3 +265,6 @@ def test_run_rules_and_datasets_named_only_by_column_lineage():
     explained = [(role, x.urn) for role, x in explain_event(DataHubTranslator(), event) if role != "job"]
     assert [r for r, _ in explained] == ["run", "output", "column lineage input"]
     assert explained[2][1] == "urn:li:dataset:(urn:li:dataPlatform:hive,db.seed,PROD)"
+    # with neither column lineage nor its inputs written, nothing names the seed
+    quiet = DataHubTranslator(TranslatorConfig(emit_column_lineage=False, column_lineage_inputs=False))
+    assert [role for role, _ in explain_event(quiet, event) if role != "job"] == ["run", "output"]

@@ -545,17 +545,36 @@ def test_one_way_to_customise_the_dagster_translator_only_overrides_hooks():
     assert "translate_aspects" not in vars(DagsterTranslator) and "translate" not in vars(DagsterTranslator)
 
 
-def test_flow_identity_is_worked_out_once_per_event_and_never_leaks_to_the_next():
-    """The per-event memo of orchestrator and flow: two events of different jobs, translated in turn
-    by one translator, give what a fresh translator gives each."""
+@pytest.mark.parametrize("config", [{}, {"compat": "datahub-airflow-plugin"}, {"flow_naming": "parent"}])
+def test_flow_identity_is_worked_out_once_per_event_and_never_leaks_to_the_next(config, monkeypatch):
+    """The per-event memo of orchestrator and flow: events of different flows and producers (Spark,
+    Airflow as the plugin names it, dbt...), translated in turn by one translator, give what a fresh
+    translator gives each; the flow naming rules run once per event."""
     import itertools
     from pathlib import Path
 
+    from translators.datahub import jobs
+    from translators.datahub.properties import airflow_upstream_jobs, dependency_upstream_jobs
     from translators.openlineage import parse_event
 
-    corpus = sorted((Path(__file__).parent / "corpus" / "openlineage").rglob("*.json"))[:12]
-    events = [parse_event(json.loads(p.read_text())) for p in corpus]
-    shared = DataHubTranslator()
+    root = Path(__file__).parent
+    blobs = [p.read_text() for p in sorted((root / "corpus" / "openlineage").rglob("*.json"))[::6]]
+    blobs += (root / "fixtures" / "airflow3" / "events.jsonl").read_text().splitlines()[::4]
+    events = [parse_event(json.loads(b)) for b in blobs if b.strip()]
+    assert len({(e.job.namespace, e.job.name.split(".")[0]) for e in events}) >= 5
+    shared = DataHubTranslator(TranslatorConfig.from_dict(config))
     for a, b in itertools.pairwise(events + events[:1]):
         for event in (a, b, a):
-            assert [m.to_obj() for m in shared.translate(event)] == [m.to_obj() for m in DataHubTranslator().translate(event)]
+            fresh = DataHubTranslator(TranslatorConfig.from_dict(config)).translate(event)
+            assert [m.to_obj() for m in shared.translate(event)] == [m.to_obj() for m in fresh]
+    # once for the event, and once for each upstream job it names (the same rules name both ends)
+    compat = DataHubTranslator(TranslatorConfig.from_dict(config)).get_compat
+    upstreams = lambda e: (airflow_upstream_jobs(e.run, e.job.name) + dependency_upstream_jobs(e.run)  # noqa: E731
+                           if isinstance(e, RunEvent) else [])  # fmt: skip
+    expected = sum(1 + len(upstreams(e)) for e in events if compat(e) is None)
+    calls = []
+    naming = jobs.flow_naming_of
+    monkeypatch.setattr(jobs, "flow_naming_of", lambda *args: calls.append(1) or naming(*args))
+    for event in events:
+        shared.translate(event)
+    assert len(calls) == expected

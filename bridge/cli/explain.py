@@ -48,7 +48,9 @@ def _missing(config: Any, urns: list[str]) -> tuple[str, set[str]]:
 
 
 def _urns(entity: dict[str, Any]) -> list[str]:
-    return [u for u in (entity.get("flow_urn"), entity["urn"], entity.get("parent_urn")) if u]
+    """The URNs of an entity to look up in DataHub (not a parent run that delivery names by another URN)."""
+    parent = None if entity.get("parent_renamed") else entity.get("parent_urn")
+    return [u for u in (entity.get("flow_urn"), entity["urn"], parent) if u]
 
 
 def _mark(urn: str, missing: set[str] | None) -> str:

@@ -100,8 +100,9 @@ class StateReader:
                 queued[key][body_digest(body)] = ("retrying" if attempts else "pending", attempts, error)
             dead_ids += [row[0] for row in self._spool(f"SELECT id FROM dead WHERE key IN ({marks}) ORDER BY id", chunk)]
         dead: dict[str, dict[str, DeadLetter]] = {k: {} for k in wanted}
-        if dead_ids:
-            for letter in self.dead_letters(ids=dead_ids, limit=len(dead_ids)):
+        for start in range(0, len(dead_ids), 500):
+            chunk_ids = dead_ids[start:start + 500]
+            for letter in self.dead_letters(ids=chunk_ids, limit=len(chunk_ids)):
                 dead[letter.key][body_digest(letter.body)] = letter
         return {k: SpoolState(queued[k], dead[k]) for k in wanted}
 

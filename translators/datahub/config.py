@@ -140,8 +140,10 @@ class TranslatorConfig:
             see :mod:`translators.datahub.dbt_flows`) or a :data:`FLOW_NAMING` value (``prefix``:
             DataHub's converter's naming, as other producers get).
         emit_upstream_lineage: also emit ``upstreamLineage`` (with fine-grained
-            lineage) on output datasets. Off by default: the job's own lineage
-            (``dataJobInputOutput``) already links them through the job.
+            lineage) on the output datasets of jobs. Off by default: the job's own lineage
+            (``dataJobInputOutput``) already links them through the job. (A DatasetEvent's
+            dataset always gets the ``upstreamLineage`` its column lineage and
+            ``get_dataset_upstreams`` give: no job carries it.)
         capture_raw_facets: keep facets the model has no field for as JSON custom
             properties (``facet.<name>``) on the job, run and dataset.
         default_owner_type: DataHub ownership type for owners whose OpenLineage type

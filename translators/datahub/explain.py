@@ -190,6 +190,9 @@ class RunExplanation:
     rule: str
     parent_urn: str | None
     parent_rule: str
+    #: delivery may name the parent by another URN (a ``compat`` preset renames runs): ``parent_urn``
+    #: is then not what DataHub will hold
+    parent_renamed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "run", **attrs.asdict(self)}
@@ -284,26 +287,38 @@ def explain_run(translator: DataHubTranslator, event: RunEvent) -> RunExplanatio
     elif parent_urn is None:
         parent_rule = "the parent facet names the run itself: no link (a run is not its own parent)"
     else:
-        parent_rule = (f"the parent facet's run id ({parent.job_namespace} / {parent.job_name}); when that run "
-                       "has another URN (a compat preset), delivery links to that one once it has seen the run")
+        parent_rule = f"the parent facet's run id ({parent.job_namespace} / {parent.job_name})"
+    renamed = parent_urn is not None and translator.get_compat(event) is not None
+    if renamed:
+        parent_rule += (f"; under compat {compat} that run has another URN, which delivery links to once it has "
+                        "seen the run")
     return RunExplanation(namespace=event.job.namespace, name=event.job.name, run_id=event.run.run_id,
                           urn=translator.get_run_urn(event), rule=rule, parent_urn=parent_urn,
-                          parent_rule=parent_rule)  # fmt: skip
+                          parent_rule=parent_rule, parent_renamed=renamed)  # fmt: skip
 
 
-def _datasets(event: Event) -> Iterator[tuple[str, Dataset]]:
+def _datasets(translator: DataHubTranslator, event: Event) -> Iterator[tuple[str, Dataset]]:
     if isinstance(event, RunEvent | JobEvent):
         yield from (("input", d) for d in event.inputs)
         yield from (("output", d) for d in event.outputs)
-        named = {(d.namespace, d.name) for d in (*event.inputs, *event.outputs)}
-        for output in event.outputs:
-            for lineage in output.column_lineage:
-                for field in lineage.inputs:
-                    if (field.namespace, field.name) not in named:
-                        named.add((field.namespace, field.name))
-                        yield "column lineage input", Dataset(namespace=field.namespace, name=field.name)
+        written = event.outputs
     elif isinstance(event, DatasetEvent):
         yield "dataset", event.dataset
+        written = (event.dataset,)
+    else:
+        return
+    config = translator.config
+    if not (config.emit_column_lineage or config.column_lineage_inputs):
+        return  # nothing written names them
+    named = {(d.namespace, d.name) for d in written}
+    if isinstance(event, RunEvent | JobEvent):
+        named.update((d.namespace, d.name) for d in event.inputs)
+    for output in written:
+        for lineage in output.column_lineage:
+            for field in lineage.inputs:
+                if (field.namespace, field.name) not in named:
+                    named.add((field.namespace, field.name))
+                    yield "column lineage input", Dataset(namespace=field.namespace, name=field.name)
 
 
 Explanation = JobExplanation | RunExplanation | DatasetExplanation
@@ -318,7 +333,7 @@ def explain_event(translator: DataHubTranslator, event: Event) -> list[tuple[str
         out.append(("job", explain_job(translator, event)))
     if isinstance(event, RunEvent):
         out.append(("run", explain_run(translator, event)))
-    for role, dataset in _datasets(event):
+    for role, dataset in _datasets(translator, event):
         urn = translator.get_dataset_urn(dataset)
         out.append((role, explain_dataset(dataset, urn, translator.config.platforms)))
     return out

@@ -125,10 +125,13 @@ class RunHooks:
         """The process instance's MCPs: properties, its job (or flow) and parent, its state, its datasets."""
         run_urn = self.get_run_urn(event)
         url = self.get_run_url(event)
+        properties = self.get_run_properties(event)
+        if "runId" not in properties:  # what names the run's other URN (run_alias): always there
+            properties = {"runId": event.run.run_id, **properties}
         out = [
             mcp(run_urn, _DPI, "dataProcessInstanceProperties", aspects.dpi_properties(
                 self.get_run_name(event), created_ms=time_ms, type=self.get_process_type(event),
-                custom_properties=self.get_run_properties(event), external_url=url,
+                custom_properties=properties, external_url=url,
             )),
             mcp(run_urn, _DPI, "dataProcessInstanceRelationships",
                 aspects.dpi_relationships(template_urn, self.get_parent_instance_urn(event))),

@@ -178,9 +178,12 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
         Under ``compat = "datahub-airflow-plugin"`` a task run is named as DataHub's plugin names it,
         but a child's event (a SQL hook's query) names its parent only by the OpenLineage run id. The
         delivery core keeps these pairs in the lineage memory (so another process, or a restart, knows
-        them too) and :meth:`resolve_run_aliases` links the child to the run's real URN.
+        them too) and :meth:`resolve_run_aliases` links the child to the run's real URN. The run id is
+        the ``runId`` property, which :meth:`~translators.datahub.runs.RunHooks.run_mcps` always writes.
+        A pair is a fact of naming, kept whether or not the run's own events are delivered; a child
+        whose events all come before any of its parent's keeps the parent's plain URN.
         """
-        if mcp.aspect_name != "dataProcessInstanceProperties" or mcp.change_type != "UPSERT":
+        if mcp.aspect_name != "dataProcessInstanceProperties" or mcp.is_patch:
             return None
         run_id = (mcp.aspect_value.get("customProperties") or {}).get("runId")
         if not run_id:

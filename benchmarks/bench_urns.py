@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     from datahub.emitter import mce_builder as dh
 
     from translators.datahub import urns as ours
-    from translators.datahub.platforms import PlatformConfig, resolve_dataset_urn
+    from translators.datahub.platform_config import PlatformConfig
+    from translators.datahub.platforms import resolve_dataset_urn
 
     names = [f"db.schema.table_{i}" for i in range(50)] + [f"db.t({i}),x" for i in range(50)]
     state = {"i": 0}

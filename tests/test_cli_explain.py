@@ -18,7 +18,7 @@ from bridge.cli import main
 from bridge.model import Dataset, EventType, Job, ParentRun, Run, RunEvent, Symlink
 from translators.datahub import DataHubTranslator, TranslatorConfig
 from translators.datahub.explain import explain_dataset, explain_job
-from translators.datahub.platforms import PlatformConfig
+from translators.datahub.platform_config import PlatformConfig
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
 SHAKESPEARE = CORPUS / "spark_dataproc_bigquery_shakespare"

@@ -23,15 +23,14 @@ from hypothesis import strategies as st
 
 from bridge.errors import ConfigError
 from bridge.model import Symlink
-from translators.datahub.platforms import (
+from translators.datahub.platform_config import (
     DatasetRef,
     NamespaceOverride,
     PathSpec,
     PlatformConfig,
     dataset_urn,
-    resolve_dataset,
-    resolve_dataset_urn,
 )
+from translators.datahub.platforms import resolve_dataset, resolve_dataset_urn
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
 DEFAULT = PlatformConfig()

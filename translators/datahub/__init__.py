@@ -5,13 +5,19 @@
   ``get_*`` methods to customise.
 * :class:`TranslatorConfig` — settings (env, platform instances, flow naming,
   what to emit).
-* :mod:`.aspects` — aspect builders and typed aspects; :func:`aspect_mcp` sends
+* :mod:`.aspects` — aspect builders; :mod:`.typed_aspects` — typed aspects; :func:`aspect_mcp` sends
   any aspect DataHub knows by name, checked against DataHub's entity registry.
 * :mod:`.urns` and :mod:`.platforms` — URN builders (DataHub ``mce_builder``
   names) and OpenLineage dataset -> DataHub dataset identity.
 """
 
-from translators.datahub.aspects import (
+from translators.datahub.config import FLOW_NAMING, TranslatorConfig
+from translators.datahub.platform_config import DatasetRef, PlatformConfig, dataset_urn
+from translators.datahub.platforms import resolve_dataset
+from translators.datahub.registry import EntityRegistry, RawAspect, aspect_mcp, entity_registry
+from translators.datahub.schema_types import datahub_type
+from translators.datahub.translator import DataHubTranslator, orchestrator_from_producer, translate
+from translators.datahub.typed_aspects import (
     DataPlatformInstance,
     DatasetProperties,
     GlobalTags,
@@ -22,11 +28,6 @@ from translators.datahub.aspects import (
     Upstream,
     UpstreamLineage,
 )
-from translators.datahub.config import FLOW_NAMING, TranslatorConfig
-from translators.datahub.platforms import DatasetRef, PlatformConfig, dataset_urn, resolve_dataset
-from translators.datahub.registry import EntityRegistry, RawAspect, aspect_mcp, entity_registry
-from translators.datahub.schema_types import datahub_type
-from translators.datahub.translator import DataHubTranslator, orchestrator_from_producer, translate
 from translators.datahub.urns import (
     make_data_flow_urn,
     make_data_job_urn,

@@ -1,4 +1,4 @@
-"""DataHub aspects: small pure builders returning JSON dicts, and typed classes.
+"""DataHub aspects: small pure builders returning JSON dicts.
 
 The builders (``status()``, ``ownership()``, ``data_job_info()`` ...) return
 the aspect's JSON exactly as DataHub's REST API and file source take it (union
@@ -6,12 +6,8 @@ members spelled ``com.linkedin.schema.NumberType``, enums as strings, optional
 fields left out when empty). The translator uses them because plain dicts are
 the cheapest thing to build and serialise.
 
-The typed classes (:class:`Status`, :class:`DatasetProperties`,
-:class:`GlobalTags`, :class:`Ownership`, :class:`UpstreamLineage`, ...) are for
-users composing their own MCPs: frozen attrs classes with ``ASPECT_NAME`` and
-``to_obj()``: ``MetadataChangeProposalWrapper(entity_urn=..., aspect=Status(), aspect_name=Status.ASPECT_NAME)``
-works. Anything else DataHub knows can be sent by name with
-:func:`translators.datahub.registry.aspect_mcp`.
+Typed classes of some of them, for users composing their own MCPs, are in
+:mod:`translators.datahub.typed_aspects`.
 
 Every shape here is checked against acryl-datahub's schema classes by the
 conformance tests.
@@ -22,18 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import attrs
-
 __all__ = [
-    "DataPlatformInstance",
-    "DatasetProperties",
-    "GlobalTags",
-    "Owner",
-    "Ownership",
-    "Status",
-    "SubTypes",
-    "Upstream",
-    "UpstreamLineage",
     "audit_stamp",
     "browse_paths_v2",
     "data_flow_info",
@@ -322,125 +307,3 @@ def operation(
     if custom_properties:
         obj["customProperties"] = _props(custom_properties)
     return obj
-
-
-# -- typed aspects ----------------------------------------------------------------
-
-
-def _tuple(value: Iterable[Any] | None) -> tuple[Any, ...]:
-    return tuple(value) if value else ()
-
-
-@attrs.frozen(kw_only=True)
-class Status:
-    """``status``: ``removed=True`` soft-deletes the entity."""
-
-    ASPECT_NAME = "status"
-    removed: bool = False
-
-    def to_obj(self) -> dict[str, Any]:
-        return status(self.removed)
-
-
-@attrs.frozen(kw_only=True)
-class SubTypes:
-    """``subTypes``: e.g. ``SubTypes(type_names=("Table",))``."""
-
-    ASPECT_NAME = "subTypes"
-    type_names: tuple[str, ...] = attrs.field(converter=_tuple)
-
-    def to_obj(self) -> dict[str, Any]:
-        return sub_types(self.type_names)
-
-
-@attrs.frozen(kw_only=True)
-class DataPlatformInstance:
-    """``dataPlatformInstance``: platform URN and optional instance URN."""
-
-    ASPECT_NAME = "dataPlatformInstance"
-    platform: str
-    instance: str | None = None
-
-    def to_obj(self) -> dict[str, Any]:
-        return data_platform_instance(self.platform, self.instance)
-
-
-@attrs.frozen(kw_only=True)
-class DatasetProperties:
-    """``datasetProperties``."""
-
-    ASPECT_NAME = "datasetProperties"
-    name: str | None = None
-    description: str | None = None
-    qualified_name: str | None = None
-    custom_properties: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
-    external_url: str | None = None
-
-    def to_obj(self) -> dict[str, Any]:
-        return dataset_properties(
-            name=self.name,
-            description=self.description,
-            qualified_name=self.qualified_name,
-            custom_properties=self.custom_properties,
-            external_url=self.external_url,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class GlobalTags:
-    """``globalTags`` from tag URNs (``urn:li:tag:pii``)."""
-
-    ASPECT_NAME = "globalTags"
-    tags: tuple[str, ...] = attrs.field(converter=_tuple)
-
-    def to_obj(self) -> dict[str, Any]:
-        return global_tags(self.tags)
-
-
-@attrs.frozen(kw_only=True)
-class Owner:
-    """One owner: a corpuser/corpGroup URN and a DataHub ownership type."""
-
-    owner: str
-    type: str = "TECHNICAL_OWNER"
-
-
-@attrs.frozen(kw_only=True)
-class Ownership:
-    """``ownership``; ``time_ms`` (optional) sets ``lastModified``."""
-
-    ASPECT_NAME = "ownership"
-    owners: tuple[Owner, ...] = attrs.field(converter=_tuple)
-    time_ms: int | None = None
-
-    def to_obj(self) -> dict[str, Any]:
-        return ownership(((o.owner, o.type) for o in self.owners), self.time_ms)
-
-
-@attrs.frozen(kw_only=True)
-class Upstream:
-    """One upstream dataset of :class:`UpstreamLineage`."""
-
-    dataset: str
-    type: str = "TRANSFORMED"
-
-
-@attrs.frozen(kw_only=True)
-class UpstreamLineage:
-    """``upstreamLineage``: upstream datasets (with one audit time) and optional column lineage dicts."""
-
-    ASPECT_NAME = "upstreamLineage"
-    upstreams: tuple[Upstream, ...] = attrs.field(converter=_tuple)
-    time_ms: int = 0
-    fine_grained_lineages: tuple[Mapping[str, Any], ...] = attrs.field(factory=tuple, converter=_tuple)
-
-    def to_obj(self) -> dict[str, Any]:
-        obj = {
-            "upstreams": [
-                {"auditStamp": audit_stamp(self.time_ms), "dataset": u.dataset, "type": u.type}
-                for u in self.upstreams
-            ]
-        }
-        if self.fine_grained_lineages:
-            obj["fineGrainedLineages"] = [dict(f) for f in self.fine_grained_lineages]
-        return obj

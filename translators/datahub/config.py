@@ -4,7 +4,7 @@ One frozen, keyword-only attrs class, :class:`TranslatorConfig`, built in code
 or from a plain mapping with :meth:`TranslatorConfig.from_dict` (the one door
 in from files and the CLI). Dataset-identity settings (env, lower-casing,
 namespace overrides, path specs, symlinks) live in the nested
-:class:`~translators.datahub.platforms.PlatformConfig`; ``from_dict`` accepts
+:class:`~translators.datahub.platform_config.PlatformConfig`; ``from_dict`` accepts
 them flat as well so the common ones read naturally::
 
     TranslatorConfig.from_dict({
@@ -33,7 +33,7 @@ from bridge.errors import ConfigError, unknown_settings
 from bridge.secrets import check_secret_keys
 from translators.datahub.compat import check_compat
 from translators.datahub.dbt_flows import check_dbt_flow_naming
-from translators.datahub.platforms import PlatformConfig
+from translators.datahub.platform_config import PlatformConfig
 from translators.datahub.writes import PATCH_FORMATS, write_policy
 
 __all__ = ["FLOW_NAMING", "TranslatorConfig"]

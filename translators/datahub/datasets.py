@@ -23,7 +23,8 @@ from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset, DatasetEvent, Event, Owner, Tag
 from translators.datahub import aspects
 from translators.datahub.column_lineage import column_fine_grained
-from translators.datahub.platforms import DatasetRef, dataset_urn, resolve_dataset
+from translators.datahub.platform_config import DatasetRef, dataset_urn
+from translators.datahub.platforms import resolve_dataset
 from translators.datahub.profiles import dataset_measurements
 from translators.datahub.properties import dataset_properties, tag_label
 from translators.datahub.quality import assertion_mcps

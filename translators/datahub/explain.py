@@ -19,12 +19,8 @@ import attrs
 
 from bridge.model import Dataset, DatasetEvent, Event, JobEvent, RunEvent
 from translators.datahub.dbt_flows import flow_naming_of, is_dbt_event
-from translators.datahub.platforms import (
-    _FS_PLATFORMS,
-    _GLUE_PREFIXES,
-    PlatformConfig,
-    resolve_dataset,
-)
+from translators.datahub.platform_config import PlatformConfig
+from translators.datahub.platforms import _FS_PLATFORMS, _GLUE_PREFIXES, resolve_dataset
 
 if TYPE_CHECKING:
     from translators.datahub.translator import DataHubTranslator

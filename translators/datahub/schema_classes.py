@@ -19,7 +19,7 @@ from typing import Any
 
 import attrs
 
-from translators.datahub import aspects
+from translators.datahub import typed_aspects
 
 __all__ = [
     "AuditStampClass",
@@ -118,17 +118,17 @@ def _datahub_class(base: type, name: str, convert: dict[str, Any] | None = None)
                                 "__module__": __name__})
 
 
-StatusClass = _datahub_class(aspects.Status, "StatusClass")
-SubTypesClass = _datahub_class(aspects.SubTypes, "SubTypesClass")
-DataPlatformInstanceClass = _datahub_class(aspects.DataPlatformInstance, "DataPlatformInstanceClass")
-DatasetPropertiesClass = _datahub_class(aspects.DatasetProperties, "DatasetPropertiesClass")
-GlobalTagsClass = _datahub_class(aspects.GlobalTags, "GlobalTagsClass", {
+StatusClass = _datahub_class(typed_aspects.Status, "StatusClass")
+SubTypesClass = _datahub_class(typed_aspects.SubTypes, "SubTypesClass")
+DataPlatformInstanceClass = _datahub_class(typed_aspects.DataPlatformInstance, "DataPlatformInstanceClass")
+DatasetPropertiesClass = _datahub_class(typed_aspects.DatasetProperties, "DatasetPropertiesClass")
+GlobalTagsClass = _datahub_class(typed_aspects.GlobalTags, "GlobalTagsClass", {
     "tags": ("tags", lambda tags: [getattr(t, "tag", t) for t in tags])})
-OwnerClass = _datahub_class(aspects.Owner, "OwnerClass")
-OwnershipClass = _datahub_class(aspects.Ownership, "OwnershipClass", {"lastModified": ("time_ms", _time)})
-UpstreamClass = _datahub_class(aspects.Upstream, "UpstreamClass")
-UpstreamLineageClass = _datahub_class(aspects.UpstreamLineage, "UpstreamLineageClass", {
-    "upstreams": ("upstreams", lambda ups: [u if isinstance(u, aspects.Upstream) else aspects.Upstream(**u)
+OwnerClass = _datahub_class(typed_aspects.Owner, "OwnerClass")
+OwnershipClass = _datahub_class(typed_aspects.Ownership, "OwnershipClass", {"lastModified": ("time_ms", _time)})
+UpstreamClass = _datahub_class(typed_aspects.Upstream, "UpstreamClass")
+UpstreamLineageClass = _datahub_class(typed_aspects.UpstreamLineage, "UpstreamLineageClass", {
+    "upstreams": ("upstreams", lambda ups: [u if isinstance(u, typed_aspects.Upstream) else typed_aspects.Upstream(**u)
                                             for u in ups]),
     "fineGrainedLineages": ("fine_grained_lineages",
                             lambda fgl: [f.to_obj() if hasattr(f, "to_obj") else f for f in fgl])})

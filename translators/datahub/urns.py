@@ -17,7 +17,7 @@ value always comes from the input event.
 Deliberate differences from ``mce_builder``: no process-wide state (DataHub
 lower-cases dataset names when the ``DATAHUB_DATASET_URN_TO_LOWER`` environment
 variable is set; here the caller decides, see
-``translators.datahub.platforms.PlatformConfig.lowercase_urns``).
+``translators.datahub.platform_config.PlatformConfig.lowercase_urns``).
 """
 
 from __future__ import annotations

@@ -113,3 +113,35 @@ def test_kafka_transport_to_bridge_consume(kafka_broker_server, tmp_path):
         assert again.spool.depth() == 0
     finally:
         again.stop()
+
+
+def test_the_lag_gauge_asks_the_broker_in_turns_within_its_budget(kafka_broker_server):
+    """Each partition's end is a request to the broker that the reading loop waits for: one refresh asks
+    only as many partitions as its budget allows, and the next goes on where it stopped, so every
+    partition's lag is known after a round of refreshes (real tansu broker, real consumer)."""
+    import confluent_kafka as ck
+
+    from bridge.consume._partitions import Partitions, source_of
+
+    topic, count = f"lag-{uuid.uuid4().hex[:8]}", 5
+    kafka_broker_server.create_topics([topic], partitions=count)
+    producer = ck.Producer({"bootstrap.servers": kafka_broker_server.bootstrap})
+    for partition in range(count):
+        for _ in range(partition + 2):  # one batch per message: tansu's offsets count batches
+            producer.produce(topic, value=b"x", partition=partition)
+            assert producer.flush(30) == 0
+    consumer = ck.Consumer({"bootstrap.servers": kafka_broker_server.bootstrap, "group.id": topic})
+    try:
+        partitions = Partitions(consumer, ck, None, forwarding=False, metrics=None)  # type: ignore[arg-type]
+        keys = [(topic, p) for p in range(count)]
+        partitions.owned = set(keys)
+        partitions.committed = {key: 1 for key in keys}  # one message of each delivered
+        for asked in range(1, count + 1):
+            partitions.refresh_lag(budget=0)  # no time to spare: one partition per refresh
+            assert len(partitions.lag) == asked
+        assert partitions.lag == {source_of(topic, p): p + 1 for p in range(count)}
+        partitions.committed = {key: 0 for key in keys}
+        partitions.refresh_lag(budget=30)  # time enough: every partition in one refresh
+        assert partitions.lag == {source_of(topic, p): p + 2 for p in range(count)}
+    finally:
+        consumer.close()

@@ -52,6 +52,7 @@ class Partitions:
         self.owned: set[tuple[str, int]] = set()
         self.paused = False
         self.lag: dict[str, int] = {}  # per partition: messages not delivered (see refresh_lag)
+        self._lag_next = 0  # where refresh_lag goes on
         self.first_read: dict[tuple[str, int], int] = {}
 
     # -- progress --------------------------------------------------------------
@@ -92,11 +93,25 @@ class Partitions:
         self.committed.update(positions)
         return True
 
-    def refresh_lag(self, timeout: float = 1.0) -> None:
+    def refresh_lag(self, budget: float = 0.25, timeout: float = 1.0) -> None:
         """Per owned partition: the log's end minus what is delivered (the committed offset, or the first
-        offset read while nothing is committed yet). Asks the broker for each partition's end."""
-        lag = {}
-        for key in list(self.owned):
+        offset read while nothing is committed yet).
+
+        Each partition's end is one request to the broker. The loop that reads messages waits for these,
+        so one call starts no request after ``budget`` seconds (each waits at most ``timeout``): it asks
+        partitions in turn, starting where the last call stopped, and the partitions it did not reach keep
+        their last value until a later call.
+        """
+        keys = sorted(self.owned)
+        if not keys:
+            return
+        deadline = time.monotonic() + budget
+        start = self._lag_next % len(keys)
+        for step in range(len(keys)):
+            key = keys[(start + step) % len(keys)]
+            if step and time.monotonic() >= deadline:
+                self._lag_next = start + step
+                return
             base = self.committed.get(key, self.first_read.get(key))
             if base is None:
                 continue
@@ -104,8 +119,8 @@ class Partitions:
                 _low, high = self.consumer.get_watermark_offsets(self.ck.TopicPartition(*key), timeout=timeout)
             except self.ck.KafkaException:
                 continue
-            lag[source_of(*key)] = max(high - base, 0)
-        self.lag = lag
+            self.lag[source_of(*key)] = max(high - base, 0)
+        self._lag_next = start
 
     # -- pausing ---------------------------------------------------------------
 

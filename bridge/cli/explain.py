@@ -1,4 +1,4 @@
-"""``bridge explain``: which URN each job and dataset of some events gets, and which rule chose it."""
+"""``bridge explain``: which URN each job, run and dataset of some events gets, and which rule chose it."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def _text(entity: dict[str, Any], missing: set[str] | None) -> list[str]:
 @translator_options
 @handle_errors
 def explain(paths: tuple[str, ...], as_json: bool, offline: bool, **options: Any) -> None:
-    """Say which URN each job and dataset of some events gets, and why.
+    """Say which URN each job, run and dataset of some events gets, and why.
 
     EVENT is as PATH for `bridge translate`: a file (one event, a JSON array or
     JSON Lines), a folder, or - for standard input. Nothing is sent anywhere.

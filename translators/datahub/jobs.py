@@ -20,8 +20,6 @@ Rules that protect what DataHub already knows:
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,6 +31,7 @@ from translators.datahub import aspects
 from translators.datahub.compat import AirflowPluginScheme
 from translators.datahub.datasets import EventDatasets, mcp
 from translators.datahub.dbt_flows import dbt_project_flow_id, flow_naming_of
+from translators.datahub.producers import orchestrator_from_producer, subtype_label
 from translators.datahub.properties import (
     airflow_dag_description,
     airflow_dag_tags,
@@ -51,12 +50,10 @@ from translators.datahub.urns import (
 if TYPE_CHECKING:
     from translators.datahub.translator import DataHubTranslator
 
-__all__ = ["FlowJobHooks", "orchestrator_from_producer"]
+__all__ = ["FlowJobHooks"]
 
 MCPW = MetadataChangeProposalWrapper
 T = TypeVar("T")
-_OL_PRODUCER = re.compile(r"^https://github\.com/OpenLineage/OpenLineage/.*/([^/]+)/?$")
-_ACRONYMS = frozenset({"DAG", "SQL", "RDD", "DBT", "ETL", "API"})
 _CACHE_LIMIT = 4096
 
 
@@ -287,7 +284,7 @@ class FlowJobHooks:
     def get_job_subtypes(self, event: RunEvent | JobEvent) -> tuple[str, ...]:
         """``subTypes`` of the job, from the OpenLineage job type (``TASK`` -> ``Task``)."""
         job_type = event.job.job_type
-        return (_subtype_label(job_type),) if job_type and job_type.strip() else ()
+        return (subtype_label(job_type),) if job_type and job_type.strip() else ()
 
     def get_job_properties(self: DataHubTranslator, event: RunEvent | JobEvent) -> dict[str, str]:
         """``customProperties`` of the job (integration, job type, SQL, code location...)."""
@@ -388,35 +385,3 @@ class FlowJobHooks:
         """The parent run, if the event has one."""
         run = getattr(event, "run", None)
         return run.parent if run is not None else None
-
-
-@functools.lru_cache(maxsize=256)
-def _subtype_label(job_type: str) -> str:
-    """``SQL_JOB`` -> ``SQL Job``; ``TASK`` -> ``Task``."""
-    words = re.split(r"[_\s]+", job_type.strip())
-    return " ".join(w.upper() if w.upper() in _ACRONYMS else w.capitalize() for w in words if w)
-
-
-def orchestrator_from_producer(producer: str) -> str:
-    """Guess the orchestrator from an OpenLineage ``producer`` URI; never fails.
-
-    ``https://github.com/OpenLineage/OpenLineage/tree/1.23.0/integration/spark`` -> ``spark``;
-    Apache Airflow's provider -> ``airflow``; Trino -> ``trino``; otherwise the
-    last path segment, lower-cased; ``openlineage`` when there is nothing usable.
-    """
-    text = (producer or "").strip()
-    match = _OL_PRODUCER.match(text)
-    if match:
-        return match.group(1).lower()
-    if text.startswith("https://github.com/apache/airflow/"):
-        return "airflow"
-    if text.startswith("https://github.com/trinodb/trino/"):
-        return "trino"
-    path = text.split("://", 1)[-1].split("?", 1)[0].split("#", 1)[0]
-    if "://" in text:
-        path = path.partition("/")[2]
-    for segment in reversed(path.split("/")):
-        segment = segment.strip().lower()
-        if segment and not segment.startswith(".."):
-            return segment
-    return "openlineage"

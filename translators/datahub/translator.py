@@ -37,7 +37,8 @@ from translators.datahub import aspects
 from translators.datahub.compat import compat_scheme
 from translators.datahub.config import TranslatorConfig
 from translators.datahub.datasets import DatasetHooks, EventDatasets
-from translators.datahub.jobs import FlowJobHooks, orchestrator_from_producer
+from translators.datahub.jobs import FlowJobHooks
+from translators.datahub.producers import orchestrator_from_producer
 from translators.datahub.runs import RunHooks, epoch_millis
 from translators.datahub.writes import (
     MERGED_FROM,

@@ -106,3 +106,17 @@ def bridge_serve(tmp_path):
 
 
 # ------------------------------ end serve block -----------------------------
+
+
+# ---------------------------------------------------------------------------
+# Dagster: a real temporary instance per test.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def instance():
+    """A real Dagster instance in a temporary directory (``dagster.instance_for_test``)."""
+    import dagster as dg
+
+    with dg.instance_for_test() as inst:
+        yield inst

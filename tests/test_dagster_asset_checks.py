@@ -10,7 +10,6 @@ import datetime as dt
 
 import attrs
 import dagster as dg
-import pytest
 
 from bridge.testing import RecordingEmitter
 from dagster_plugin import DatahubDagsterSourceConfig, build_events, make_datahub_sensor, read_run
@@ -33,12 +32,6 @@ JOB = dg.define_asset_job("payments_job", selection=dg.AssetSelection.assets(pay
                           | dg.AssetSelection.checks(amounts_positive))
 CONFIG = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, backfill=True)
 PAYMENTS = dataset("dagster", "payments")
-
-
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def _defs(sensor=None) -> dg.Definitions:

@@ -45,12 +45,6 @@ def other_job():
     extract()
 
 
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
 def sent(instance, jobs, config, **sensor_args):
     recorder = RecordingEmitter()
     sensor = make_datahub_sensor(config, emitter=lambda: recorder, **sensor_args)

@@ -9,19 +9,10 @@ server's store.
 
 import logging
 
-import dagster as dg
-import pytest
-
 from bridge.testing import RecordingEmitter
 from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor
 from tests.dagster_helpers import dataset, example_defs, execute, tick
 from tests.servers.gms import GmsServer
-
-
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def _finished(recorder: RecordingEmitter) -> set[str]:

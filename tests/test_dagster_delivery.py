@@ -7,18 +7,11 @@ outage keeps the run for a later tick instead of dropping it.
 import json
 import uuid
 
-import dagster as dg
 import pytest
 
 from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor, step_run_id
 from tests.dagster_helpers import datajob, dataset, example_defs, execute, flow, shown, tick
 from tests.servers.gms import GmsServer
-
-
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 @pytest.fixture()

@@ -8,19 +8,12 @@
 """
 
 import dagster as dg
-import pytest
 
 from bridge.testing import RecordingEmitter
 from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor, step_run_id
 from tests.dagster_helpers import dataset, example_defs, execute, last, tick, validate_all
 
 CONFIG = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, backfill=True)
-
-
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def _aspects(mcps: list, urn: str, name: str) -> list[dict]:

@@ -73,12 +73,6 @@ CONFIG = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind"
 
 
 @pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
-@pytest.fixture()
 def recorder() -> RecordingEmitter:
     return RecordingEmitter()
 

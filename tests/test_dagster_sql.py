@@ -31,12 +31,6 @@ JOB = dg.define_asset_job("sql_job", selection=[revenue, visits_report, broken])
 REVENUE = dataset("dagster", "revenue")
 
 
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
 def _report(instance, **options) -> list:
     return report_job(instance, [revenue, visits_report, broken], JOB, **options)
 

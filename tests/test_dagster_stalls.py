@@ -10,9 +10,6 @@ import logging
 import socket
 import time
 
-import dagster as dg
-import pytest
-
 from bridge.testing import RecordingEmitter
 from dagster_plugin import (
     REQUEUE_TAG,
@@ -24,13 +21,6 @@ from dagster_plugin import (
 )
 from tests.dagster_helpers import example_defs, execute, tick
 from tests.servers.gms import GmsServer
-
-
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
 
 
 def _completed(mcps, run_ids):

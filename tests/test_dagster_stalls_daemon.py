@@ -13,7 +13,6 @@ import socket
 import time
 from pathlib import Path
 
-import dagster as dg
 import pytest
 from dagster._core.scheduler.instigation import TickStatus
 from dagster._core.test_utils import create_test_daemon_workspace_context, load_remote_repo
@@ -28,12 +27,6 @@ DEADLINE = 3.0
 MARGIN = 5.0
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def _defs():

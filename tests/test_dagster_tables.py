@@ -8,7 +8,6 @@
 """
 
 import dagster as dg
-import pytest
 
 from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor
 from tests.dagster_helpers import datajob, dataset, execute, last, report_job, shown, tick
@@ -29,12 +28,6 @@ def daily() -> None:
 JOB = dg.define_asset_job("tables_job", selection=[orders, daily])
 ORDERS = dataset("dagster", "orders")
 TABLE = dataset("snowflake", "analytics.public.orders")
-
-
-@pytest.fixture()
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
 
 
 def _report(instance, **options) -> list:

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["aspect_to_json", "encode_gms", "fast_json", "loads", "orjson_would_round"]
+__all__ = ["aspect_to_json", "encode_gms", "fast_json", "loads"]
 
 # One encoder for every aspect: json.dumps() with keyword arguments builds a
 # new JSONEncoder per call (~1 us each, ~12 aspects per event).

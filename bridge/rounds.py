@@ -17,7 +17,7 @@ import attrs
 from bridge.errors import InvalidEventError, RejectedError, RetriableError
 from bridge.mcp import MetadataChangeProposalWrapper
 
-__all__ = ["Round", "Write", "digest"]
+__all__ = ["Round", "Write", "digest", "is_rejection"]
 
 MCPW = MetadataChangeProposalWrapper
 
@@ -66,7 +66,7 @@ class Round:
             if error is None:
                 continue
             for i in write.ids:
-                if out[i] is None or (_is_rejection(error) and not _is_rejection(out[i])):
+                if out[i] is None or (is_rejection(error) and not is_rejection(out[i])):
                     out[i] = error
         return out
 
@@ -82,5 +82,6 @@ def _failed_dependency(write: Write) -> BaseException | None:
     return None
 
 
-def _is_rejection(error: BaseException | None) -> bool:
+def is_rejection(error: BaseException | None) -> bool:
+    """Whether an error is the content's fault (it will never be accepted), not the destination's."""
     return isinstance(error, RejectedError | InvalidEventError)

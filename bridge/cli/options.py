@@ -202,11 +202,11 @@ def config_from_options(options: dict[str, Any]) -> BridgeConfig:
 
 def state_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--state-dir`` and ``--config``, for commands that look into a state directory."""
-    func = click.option("--state-dir", metavar="DIR", help="The state directory. Default: from config, else .bridge-state.")(func)
-    func = click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG", help="Config file."
-    )(func)
-    return func
+    return with_options(func, [
+        click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG",
+                     help="Config file."),
+        click.option("--state-dir", metavar="DIR", help="The state directory. Default: from config, else .bridge-state."),
+    ])
 
 
 def state_file(config_path: str | None, state_dir: str | None, name: str, missing: str) -> Path:

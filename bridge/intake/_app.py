@@ -69,12 +69,6 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
 
     from translators.openlineage import validate_event
 
-    fast_json: Any
-    try:
-        import orjson as fast_json
-    except ImportError:  # optional: the standard library decodes the same bodies, slower
-        fast_json = None
-
     if sink is None and service is not None:
         sink = SpoolSink(service, metrics)
     metrics = metrics or (sink.metrics if sink is not None else Metrics())
@@ -92,7 +86,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
                                        secrets=Secrets.from_settings(service.config.translator))
 
     def events_of(body: bytes, encoding: str | None) -> list[tuple[str, str]]:
-        return parse_events(decode_body(body, encoding, limit), validate_event, fast_json, settings.max_event_bytes,
+        return parse_events(decode_body(body, encoding, limit), validate_event, settings.max_event_bytes,
                             key=key)
 
     async def read_events(request: Any) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from bridge._json import loads
+from bridge._json import fast_json, loads
 from bridge.errors import InvalidEventError
 from bridge.spool import event_key
 from translators.openlineage import event_json
@@ -93,23 +93,23 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
             raise Refused(400, "invalid_encoding", f"{len(rest)} bytes after the end of the deflate stream")
 
 
-def _loads(body: bytes, fast_loads: Callable[[bytes], Any] | None) -> tuple[Any, bool]:
+def _loads(body: bytes) -> tuple[Any, bool]:
     """Decode a request body; returns ``(value, decoded_by_orjson)``.
 
-    orjson reads the usual body several times faster than :func:`json.loads`; what it
-    refuses (NaN/Infinity, lone surrogates, a byte-order mark or UTF-16, which the standard
+    orjson (when installed) reads the usual body several times faster than :func:`json.loads`;
+    what it refuses (NaN/Infinity, lone surrogates, a byte-order mark or UTF-16, which the standard
     library reads) or would round (integers beyond 64 bits, which it reads as floats) goes to
     :func:`json.loads`, so the same bodies are accepted as before, with the same values --
     except what cannot be stored (see :func:`parse_events`).
     """
     try:
-        return loads(body, fast=fast_loads is not None)
+        return loads(body)
     except (ValueError, RecursionError) as exc:
         reason = f"body is not valid JSON: {exc}" if not isinstance(exc, RecursionError) else "JSON nested too deeply"
         raise Refused(400, "invalid_json", reason) from exc
 
 
-def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int,
+def parse_events(body: bytes, validate: Any, max_event_bytes: int,
                  *, key: Callable[[Any], str] = event_key) -> list[tuple[str, str]]:
     """Validate the events of one request; returns ``(key, compact JSON)`` pairs to store.
 
@@ -118,7 +118,6 @@ def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int,
         validate: ``translators.openlineage.validate_event``: rejects exactly what ``parse_event``
             rejects, with the same field and reason, without building the model (the full parse
             happens on delivery).
-        fast: the ``orjson`` module when installed.
         max_event_bytes: largest event as stored (its compact UTF-8 JSON).
         key: the key of a valid event (the spool's ordering key by default; the sink's).
 
@@ -126,16 +125,17 @@ def parse_events(body: bytes, validate: Any, fast: Any, max_event_bytes: int,
         Refused: 400 for a body that is not JSON; 422 naming the event and field when an event
             is invalid, holds a lone surrogate (not storable as UTF-8) or is over the size limit.
     """
-    data, by_orjson = _loads(body, fast.loads if fast is not None else None)
+    data, by_orjson = _loads(body)
     single = type(data) is not list
     items = [data] if single else data
     if not items:
         raise Refused(422, "invalid_event", "the array holds no events")
+    fast = fast_json() if by_orjson else None
 
     def encode(obj: Any) -> bytes:
         if single and by_orjson:  # stored as received: orjson read it, so it is valid UTF-8 JSON
             return body
-        if by_orjson:
+        if fast is not None:
             return fast.dumps(obj)
         return event_json(obj).encode("utf-8")
 

@@ -90,6 +90,11 @@ def letters(read: Read, *, limit: int, ids: Sequence[int] | None) -> list[DeadLe
     return _letters(read, where, args, limit)
 
 
+def of_keys(read: Read, keys: Sequence[str]) -> list[DeadLetter]:
+    """Every dead letter of these ordering keys, oldest first."""
+    return _letters(read, f"WHERE key IN ({','.join('?' * len(keys))})", tuple(keys), -1) if keys else []
+
+
 def _letters(read: Read, where: str, args: tuple, limit: int) -> list[DeadLetter]:
     rows = read(
         "SELECT id, key, body, received, failed_at, attempts, reason, urn, aspect, status, source, source_offset"

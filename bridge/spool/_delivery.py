@@ -29,9 +29,10 @@ from typing import Any, NamedTuple
 
 from bridge._json import loads
 from bridge.delivery import DeliveryCore
-from bridge.errors import BridgeError, DeliveryError, InvalidEventError, RejectedError
+from bridge.errors import BridgeError, DeliveryError, InvalidEventError
 from bridge.logs import log_fields
 from bridge.mcp import MetadataChangeProposalWrapper
+from bridge.rounds import is_rejection
 from bridge.spool._health import SpoolCorruptError
 from bridge.spool._metrics import Metrics
 from bridge.spool._policy import CircuitBreaker, DeliveryConfig
@@ -42,13 +43,9 @@ def _load_event(body: str) -> Any:
     """Decode a spooled event (orjson when installed, the json module's values either way)."""
     return loads(body)[0]
 
-__all__ = ["DeliveryWorker", "RoundResult", "deliver_round"]
+__all__ = ["DeliveryWorker", "deliver_round"]
 
 log = logging.getLogger(__name__)
-
-
-def _is_rejection(error: BaseException) -> bool:
-    return isinstance(error, RejectedError | InvalidEventError)
 
 
 class RoundResult(NamedTuple):
@@ -229,7 +226,7 @@ class DeliveryWorker(threading.Thread):
         settlement = Settlement()
         result = deliver_round(rows, parse=self.parse, core=self.core)
         outcome, invalid = result.outcome, result.invalid
-        rejected = any(e is not None and _is_rejection(e) for e in outcome.values())
+        rejected = any(e is not None and is_rejection(e) for e in outcome.values())
         delivered_any = False
         held_keys: set[str] = set()
         isolate: list[PendingEvent] = []
@@ -289,7 +286,7 @@ class DeliveryWorker(threading.Thread):
         elif error is None:
             settlement.done.append(row.id)
             self.metrics.observe_delivery(time.time() - row.received)
-        elif _is_rejection(error):
+        elif is_rejection(error):
             settlement.dead.append(_dead_entry(row, error))
         else:
             self._retry_or_give_up(settlement, row, error, time.time())

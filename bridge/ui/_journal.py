@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import hashlib
 import json
 import logging
 import sqlite3
@@ -29,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from bridge.logs import log_fields
+from bridge.rounds import digest
 from bridge.secrets import DEFAULT_SECRETS, Secrets
 
-__all__ = ["JOURNAL_FILE", "Journal", "body_digest"]
+__all__ = ["JOURNAL_FILE", "Journal"]
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +55,20 @@ CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
 """
 
 
-def body_digest(body: str) -> str:
-    """The digest that ties a journal entry to the spool's copy of the same event (same JSON text)."""
-    return hashlib.blake2b(body.encode("utf-8"), digest_size=12).hexdigest()
-
-
 def _row(received: float, key: str, body: str, secrets: Secrets = DEFAULT_SECRETS) -> tuple:
     try:
         event = json.loads(body)
     except ValueError:
         event = None
     if not isinstance(event, dict):
-        return (received, key, body_digest(body), None, None, None, None, "", json.dumps(event))
+        return (received, key, digest(body), None, None, None, None, "", json.dumps(event))
     run = event.get("run") if isinstance(event.get("run"), dict) else {}
     job = event.get("job") if isinstance(event.get("job"), dict) else None
     names = [f"{d.get('namespace')}/{d.get('name')}" for side in ("inputs", "outputs")
              for d in event.get(side) or () if isinstance(d, dict)]
     if isinstance(event.get("dataset"), dict):
         names.append(f"{event['dataset'].get('namespace')}/{event['dataset'].get('name')}")
-    return (received, key, body_digest(body), run.get("runId"),
+    return (received, key, digest(body), run.get("runId"),
             f"{job.get('namespace')}/{job.get('name')}" if job else None,
             event.get("eventType") or ("JOB" if job else "DATASET"), event.get("eventTime"), "\n".join(names),
             json.dumps(secrets.redact(event), separators=(",", ":")))

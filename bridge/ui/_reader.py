@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.lineage import MEMORY_FILE
+from bridge.rounds import digest
 from bridge.spool import DeadLetter, _dead, _queue
 from bridge.spool._store import SPOOL_FILE
 from bridge.ui._journal import JOURNAL_FILE
@@ -22,7 +23,7 @@ __all__ = ["JournalEntry", "SpoolState", "StateReader"]
 
 #: Patch paths of lineage edges in the memory: field -> whether the edge points into the entity.
 _EDGE_FIELDS = {"inputDatasetEdges": "in", "outputDatasetEdges": "out", "inputDatajobEdges": "in", "upstreams": "in"}
-_JOURNAL_COLUMNS = "id, received, key, digest, run_id, job, event_type, event_time, body"
+_JOURNAL_COLUMNS = ("id", "received", "key", "digest", "run_id", "job", "event_type", "event_time", "body")  # body last
 
 JournalEntry = dict[str, Any]
 
@@ -84,43 +85,38 @@ class StateReader:
         return _dead.letters(self._spool, limit=limit, ids=ids)
 
     def spool_states(self, keys: Sequence[str]) -> dict[str, SpoolState]:
-        """Where the spool holds the events of some ordering keys (jobs), by body digest: one scan of the
-        queue and one of the dead letters for all of them (the queue has no index on keys: a new event
+        """Where the spool holds the events of some ordering keys (jobs), by body digest: one read of the
+        queue and one of the dead letters per 500 keys (the queue has no index on keys: a new event
         would pay for it), whatever the number of keys."""
-        from bridge.ui._journal import body_digest
-
         wanted = list(dict.fromkeys(keys))
         queued: dict[str, dict[str, tuple[str, int, str | None]]] = {k: {} for k in wanted}
-        dead_ids: list[int] = []
+        dead: dict[str, dict[str, DeadLetter]] = {k: {} for k in wanted}
         for start in range(0, len(wanted), 500):
             chunk = wanted[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for key, body, attempts, error in self._spool(
                     f"SELECT key, body, attempts, last_error FROM events WHERE key IN ({marks})", chunk):  # fmt: skip
-                queued[key][body_digest(body)] = ("retrying" if attempts else "pending", attempts, error)
-            dead_ids += [row[0] for row in self._spool(f"SELECT id FROM dead WHERE key IN ({marks}) ORDER BY id", chunk)]
-        dead: dict[str, dict[str, DeadLetter]] = {k: {} for k in wanted}
-        for start in range(0, len(dead_ids), 500):
-            chunk_ids = dead_ids[start:start + 500]
-            for letter in self.dead_letters(ids=chunk_ids, limit=len(chunk_ids)):
-                dead[letter.key][body_digest(letter.body)] = letter
+                queued[key][digest(body)] = ("retrying" if attempts else "pending", attempts, error)
+            for letter in _dead.of_keys(self._spool, chunk):
+                dead[letter.key][digest(letter.body)] = letter
         return {k: SpoolState(queued[k], dead[k]) for k in wanted}
 
     # -- the journal -----------------------------------------------------------
 
-    def _journal(self, where: str, args: Sequence[Any], limit: int) -> list[JournalEntry]:
-        rows = self._rows(JOURNAL_FILE, f"SELECT {_JOURNAL_COLUMNS} FROM events {where} ORDER BY id DESC LIMIT ?",
+    def _journal(self, where: str, args: Sequence[Any], limit: int, *, body: bool = True) -> list[JournalEntry]:
+        names = _JOURNAL_COLUMNS if body else _JOURNAL_COLUMNS[:-1]
+        rows = self._rows(JOURNAL_FILE, f"SELECT {', '.join(names)} FROM events {where} ORDER BY id DESC LIMIT ?",
                           (*args, limit))
-        names = [c.strip() for c in _JOURNAL_COLUMNS.split(",")]
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def recent(self, *, limit: int = 500, search: str | None = None) -> list[JournalEntry]:
-        """The newest journal entries (newest first), optionally only those whose job or datasets match."""
+        """The newest journal entries (newest first, without their bodies), optionally only those whose
+        job or datasets match."""
         if search:
             pattern = f"%{search}%"
             return self._journal("WHERE job LIKE ? OR datasets LIKE ? OR run_id LIKE ?",
-                                 (pattern, pattern, pattern), limit)
-        return self._journal("", (), limit)
+                                 (pattern, pattern, pattern), limit, body=False)
+        return self._journal("", (), limit, body=False)
 
     def run_entries(self, run_id: str) -> list[JournalEntry]:
         """The journal entries of one run, oldest first."""

@@ -17,7 +17,7 @@ from bridge.spool import DeadLetter
 from bridge.ui._reader import JournalEntry, SpoolState, StateReader
 from translators.datahub.explain import explain_dataset_urn
 
-__all__ = ["Views", "node_label"]
+__all__ = ["Views"]
 
 _TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 MAX_DEPTH = 5

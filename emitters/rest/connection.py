@@ -19,7 +19,7 @@ from bridge.errors import BridgeError, ConfigError
 from emitters.rest.client import GmsClient, GmsResponse
 from emitters.rest.errors import error_for_status, gms_url_hint
 
-__all__ = ["check_connection", "fetch_openapi_support", "supports_openapi"]
+__all__ = ["check_connection", "fetch_openapi_support", "gms_error", "supports_openapi"]
 
 logger = logging.getLogger("emitters.rest")
 
@@ -94,7 +94,7 @@ def check_connection(client: GmsClient) -> dict[str, Any]:
     response = client.request_once("GET", "/config", timeout=client.config.timeout)
     body = response.body
     if response.status >= 300:
-        raise _error(client, response, "/config")
+        raise gms_error(client, response, "/config")
     try:
         payload = json.loads(body)
     except ValueError:
@@ -117,7 +117,7 @@ def check_connection(client: GmsClient) -> dict[str, Any]:
         logger.warning("GMS accepted the token but denied a read; ingestion may need more privileges",
                        extra={"gms_server": url})
     elif probe.status == 401:
-        raise _error(client, probe, "/aspects")
+        raise gms_error(client, probe, "/aspects")
     elif probe.status >= 300 and probe.status != 404:  # 404: no such aspect, but the token was accepted
         # Only the token is in question here; GMS answered /config, so don't fail on a quirk of this read.
         logger.debug("GMS answered the auth probe with status=%d", probe.status)
@@ -136,9 +136,10 @@ def check_connection(client: GmsClient) -> dict[str, Any]:
     }
 
 
-def _error(client: GmsClient, response: GmsResponse, path: str) -> BridgeError:
+def gms_error(client: GmsClient, response: GmsResponse, path: str, *, urn: str | None = None) -> BridgeError:
+    """The error of a GMS answer to a request of ``path`` (naming ``urn``, if given)."""
     return error_for_status(
-        response.status, response.body, url=f"{client.base_url}{path}",
+        response.status, response.body, url=f"{client.base_url}{path}", urn=urn,
         retry_status_codes=client.config.retry_status_codes, content_type=response.content_type,
         base_url=client.base_url, token_configured=bool(client.config.token),
     )

@@ -13,7 +13,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 
 from emitters.rest.client import GmsClient
-from emitters.rest.errors import error_for_status
+from emitters.rest.connection import gms_error
 
 __all__ = ["missing_urns"]
 
@@ -39,9 +39,5 @@ def missing_urns(client: GmsClient, urns: Iterable[str], key_aspect: Callable[[s
         if response.status == 404:
             missing.append(urn)
         elif response.status >= 300:
-            raise error_for_status(
-                response.status, response.body, url=f"{client.base_url}/aspects", urn=urn,
-                retry_status_codes=client.config.retry_status_codes, content_type=response.content_type,
-                token_configured=bool(client.config.token),
-            )
+            raise gms_error(client, response, "/aspects", urn=urn)
     return missing

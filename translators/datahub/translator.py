@@ -76,6 +76,9 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
         self._compat = compat_scheme(
             self.config.compat, cluster=self.config.cluster, platform_instance=self.config.platform_instance
         )
+        #: whether a run may get another URN than its OpenLineage run id gives (a compat scheme, or an
+        #: overridden get_run_urn); if not, no run has two names and delivery need not look any up
+        self.renames_runs = self._compat is not None or type(self).get_run_urn is not DataHubTranslator.get_run_urn
 
     # -- entry point -----------------------------------------------------------
 
@@ -184,7 +187,7 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
         A pair is a fact of naming, kept whether or not the run's own events are delivered; a child
         whose events all come before any of its parent's keeps the parent's plain URN.
         """
-        if mcp.aspect_name != "dataProcessInstanceProperties" or mcp.is_patch:
+        if not self.renames_runs or mcp.aspect_name != "dataProcessInstanceProperties" or mcp.is_patch:
             return None
         run_id = (mcp.aspect_value.get("customProperties") or {}).get("runId")
         if not run_id:
@@ -194,7 +197,7 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
 
     def run_references(self, mcp: MetadataChangeProposalWrapper) -> tuple[str, ...]:
         """Run URNs an MCP names that may be another name of a run (a run's parent)."""
-        if mcp.aspect_name != "dataProcessInstanceRelationships" or mcp.change_type != "UPSERT":
+        if not self.renames_runs or mcp.aspect_name != "dataProcessInstanceRelationships" or mcp.change_type != "UPSERT":
             return ()
         parent = mcp.aspect_value.get("parentInstance")
         return (parent,) if parent else ()

@@ -19,13 +19,13 @@ leaves the INDIRECT entries out, as the converter's option of the same name does
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from bridge.model import ColumnLineage, InputField
+from bridge.model import ColumnLineage, Dataset, InputField
 from translators.datahub import aspects
 
-__all__ = ["column_fine_grained"]
+__all__ = ["column_fine_grained", "column_inputs"]
 
 _DIRECT, _INDIRECT = "DIRECT", "INDIRECT"
 
@@ -75,3 +75,15 @@ def column_fine_grained(
         )
         out.append(aspects.fine_grained_lineage(sorted(upstreams[kind]), [downstream], transform_operation=operation))
     return out
+
+
+def column_inputs(outputs: Iterable[Dataset]) -> Iterator[tuple[str, str]]:
+    """``(namespace, name)`` of each dataset the outputs' column lineage reads from, once, in order."""
+    seen: set[tuple[str, str]] = set()
+    for ds in outputs:
+        for cl in ds.column_lineage:
+            for f in cl.inputs:
+                key = (f.namespace, f.name)
+                if key not in seen:
+                    seen.add(key)
+                    yield key

@@ -37,10 +37,11 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
-from bridge.model import JobEvent, RunEvent
+from bridge.model import JobEvent, ParentRun, RunEvent
 from translators.datahub.urns import datahub_guid, make_data_process_instance_urn
 
-__all__ = ["COMPAT", "AirflowPlace", "AirflowPluginScheme", "airflow_place", "check_compat", "compat_scheme"]
+__all__ = ["COMPAT", "AirflowPlace", "AirflowPluginScheme", "airflow_place", "check_compat", "child_of_flow",
+           "compat_scheme"]
 
 AIRFLOW_PLUGIN = "datahub-airflow-plugin"
 COMPAT = (AIRFLOW_PLUGIN,)
@@ -85,13 +86,35 @@ def _dig(facet: Any, *path: str) -> Any:
     return facet
 
 
+_last_place: tuple[object, AirflowPlace | None] = (None, None)
+
+
 def airflow_place(event: RunEvent | JobEvent) -> AirflowPlace:
     """The DAG, task and DAG run of an event from Airflow's OpenLineage provider.
 
     A DAG run's own events have job type ``DAG`` (or an ``airflowDagRun`` facet and no ``airflow``
     one); a task's job is named ``<dag_id>.<task_id>``, where the DAG id comes from the run
     facets, else from the root or parent run's job (the DAG), else from the name up to its first ``.``.
+    The scheme asks several times per event: the last event's answer is kept (one slot, swapped whole,
+    so threads never see another event's).
     """
+    global _last_place
+    last = _last_place
+    if last[0] is event and last[1] is not None:
+        return last[1]
+    place = _airflow_place(event)
+    _last_place = (event, place)
+    return place
+
+
+def child_of_flow(event: RunEvent | JobEvent, parent: ParentRun | None, flow_id: str) -> bool:
+    """Whether ``parent`` (the event's parent run) is a run of its flow's own job (same namespace; the
+    parent or root job)."""
+    return (parent is not None and parent.job_namespace == event.job.namespace
+            and flow_id in (parent.job_name, parent.root_job_name))  # fmt: skip
+
+
+def _airflow_place(event: RunEvent | JobEvent) -> AirflowPlace:
     job = event.job
     run = getattr(event, "run", None)
     facets: Mapping[str, Any] = run.facets if run is not None and run.facets else {}
@@ -149,13 +172,7 @@ class AirflowPluginScheme:
         if place.task_id is None:
             return "own"
         parent = getattr(getattr(event, "run", None), "parent", None)
-        if (
-            parent is not None
-            and parent.job_namespace == event.job.namespace
-            and place.dag_id in (parent.job_name, parent.root_job_name)
-        ):
-            return "child"
-        return "orphan"
+        return "child" if child_of_flow(event, parent, place.dag_id) else "orphan"
 
     def run_id(self, event: RunEvent) -> str | None:
         """The plugin's DataProcessInstance id of a task run, ``<dag_id>_<task_id>_<dag run id>``

@@ -31,8 +31,9 @@ import attrs
 
 from bridge.errors import ConfigError, unknown_settings
 from bridge.secrets import check_secret_keys
+from translators.datahub.aspects import OWNERSHIP_TYPES
 from translators.datahub.compat import check_compat
-from translators.datahub.dbt_flows import check_dbt_flow_naming
+from translators.datahub.dbt_flows import PROJECT, check_dbt_flow_naming
 from translators.datahub.platform_config import PlatformConfig
 from translators.datahub.writes import PATCH_FORMATS, write_policy
 
@@ -101,13 +102,9 @@ def _write_policy(value: Any) -> dict[str, str]:
 
 
 def _owner_type(instance: Any, attribute: Any, value: str) -> None:
-    known = {
-        "TECHNICAL_OWNER", "BUSINESS_OWNER", "DATA_STEWARD", "NONE", "DEVELOPER", "DATAOWNER",
-        "DELEGATE", "PRODUCER", "CONSUMER", "STAKEHOLDER",
-    }  # fmt: skip
-    if value not in known:
+    if value not in OWNERSHIP_TYPES:
         raise ConfigError(
-            f"must be a DataHub ownership type {sorted(known)}, got {value!r}", key=attribute.name
+            f"must be a DataHub ownership type {sorted(OWNERSHIP_TYPES)}, got {value!r}", key=attribute.name
         )
 
 
@@ -173,7 +170,7 @@ class TranslatorConfig:
     emit_column_lineage: bool = attrs.field(default=True, converter=_bool)
     include_indirect_column_lineage: bool = attrs.field(default=True, converter=_bool)
     column_lineage_inputs: bool = attrs.field(default=True, converter=_bool)
-    dbt_flow_naming: str = attrs.field(default="project", validator=check_dbt_flow_naming)
+    dbt_flow_naming: str = attrs.field(default=PROJECT, validator=check_dbt_flow_naming)
     emit_upstream_lineage: bool = attrs.field(default=False, converter=_bool)
     capture_raw_facets: bool = attrs.field(default=False, converter=_bool)
     default_owner_type: str = attrs.field(default="TECHNICAL_OWNER", validator=_owner_type)

@@ -16,13 +16,14 @@ helpers; nothing edits them afterwards. Rules that protect what DataHub already 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset, DatasetEvent, Event, Owner, Tag
 from translators.datahub import aspects
-from translators.datahub.column_lineage import column_fine_grained
+from translators.datahub.aspects import OWNERSHIP_TYPES, mcp
+from translators.datahub.column_lineage import column_fine_grained, column_inputs
 from translators.datahub.platform_config import DatasetRef, dataset_urn
 from translators.datahub.platforms import resolve_dataset
 from translators.datahub.profiles import dataset_measurements
@@ -30,10 +31,10 @@ from translators.datahub.properties import dataset_properties, tag_label
 from translators.datahub.quality import assertion_mcps
 from translators.datahub.schema_types import field_path_items, schema_field_type
 from translators.datahub.urns import (
-    encode_urn_part,
     make_data_platform_urn,
     make_dataplatform_instance_urn,
     make_group_urn,
+    make_schema_field_urn,
     make_tag_urn,
     make_user_urn,
 )
@@ -41,42 +42,39 @@ from translators.datahub.urns import (
 if TYPE_CHECKING:
     from translators.datahub.config import TranslatorConfig
 
-__all__ = ["DatasetHooks", "EventDatasets", "field_urn", "mcp"]
+__all__ = ["DatasetHooks", "EventDatasets", "bounded_cache"]
 
 MCPW = MetadataChangeProposalWrapper
 _CACHE_LIMIT = 4096
-_OWNERSHIP_TYPES = frozenset([
-    "TECHNICAL_OWNER", "BUSINESS_OWNER", "DATA_STEWARD", "NONE", "DEVELOPER", "DATAOWNER", "DELEGATE",
-    "PRODUCER", "CONSUMER", "STAKEHOLDER",
-])  # fmt: skip
 _GROUP_PREFIXES = ("team:", "group:")
 _USER_PREFIXES = ("user:",)
 
 
-def mcp(urn: str, entity_type: str, name: str, aspect: dict[str, Any]) -> MCPW:
-    """An MCP the translator built (well-formed by construction, so the constructor's checks are skipped)."""
-    return MCPW._unchecked(urn, entity_type, name, aspect)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-def field_urn(parent_urn: str, field_path: str) -> str:
-    """``urn:li:schemaField:(<dataset urn>,<field path>)`` (the parent is one of our own dataset URNs)."""
-    return f"urn:li:schemaField:({parent_urn},{encode_urn_part(field_path)})"
-
-
-def partition_spec(partition: str) -> dict[str, Any]:
-    """DataHub's ``PartitionSpec`` of a timeseries aspect (run event, operation)."""
-    return {"type": "PARTITION", "partition": partition}
+def bounded_cache(cache: dict[K, V], key: K, compute: Callable[[K], V]) -> V:
+    """``cache[key]``, computed on a miss; a full cache (``_CACHE_LIMIT`` entries) is emptied first."""
+    value = cache.get(key)
+    if value is None:
+        value = compute(key)
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = value
+    return value
 
 
 class EventDatasets:
-    """The datasets of one event: URNs (inputs, outputs) and every sighting per URN."""
+    """The datasets of one event: URNs (inputs, outputs), every sighting per URN, and column lineage."""
 
-    __slots__ = ("by_key", "inputs", "outputs", "sightings", "refs")
+    __slots__ = ("by_key", "inputs", "outputs", "sightings", "refs", "_fine")
 
     def __init__(self, tr: DatasetHooks, inputs: Iterable[Dataset], outputs: Iterable[Dataset]) -> None:
         self.by_key: dict[tuple[str, str], str] = {}
         self.sightings: dict[str, list[Dataset]] = {}
         self.refs: dict[str, DatasetRef] = {}
+        self._fine: dict[str, tuple[list[dict[str, Any]], list[str]]] = {}
         outputs = tuple(outputs)
         self.inputs = self._add(tr, inputs)
         self.outputs = self._add(tr, outputs)
@@ -88,14 +86,8 @@ class EventDatasets:
         event (dbt-ol names a model's seeds only there): bare datasets, made table-level inputs.
         An output is never made an input of its own event (no self-loop)."""
         known = set(self.inputs) | set(self.outputs)
-        extra: dict[tuple[str, str], Dataset] = {}
-        for ds in outputs:
-            for cl in ds.column_lineage:
-                for f in cl.inputs:
-                    key = (f.namespace, f.name)
-                    if key not in extra and self.urn_of(tr, *key) not in known:
-                        extra[key] = Dataset(namespace=f.namespace, name=f.name)
-        return list(extra.values())
+        return [Dataset(namespace=namespace, name=name) for namespace, name in column_inputs(outputs)
+                if self.urn_of(tr, namespace, name) not in known]  # fmt: skip
 
     def _add(self, tr: DatasetHooks, datasets: Iterable[Dataset]) -> list[str]:
         urns: dict[str, None] = {}  # ordered, and a membership test in O(1)
@@ -117,23 +109,34 @@ class EventDatasets:
         urn = self.by_key.get((namespace, name))
         return urn if urn is not None else tr.get_ref_urn(tr.get_dataset_ref_for(namespace, name))
 
-    def fine_grained(self, tr: DatasetHooks, urn: str) -> list[dict[str, Any]]:
-        """Column lineage of the dataset ``urn`` (all its sightings), as FineGrainedLineage dicts
-        (one per output column and kind, see :mod:`translators.datahub.column_lineage`)."""
+    def fine_grained(self, tr: DatasetHooks, urn: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """Column lineage of the dataset ``urn`` (all its sightings): the FineGrainedLineage dicts (one per
+        output column and kind, see :mod:`translators.datahub.column_lineage`) and the datasets they read,
+        in the order the dicts name them. Worked out once per event (the job and the dataset both use it)."""
+        done = self._fine.get(urn)
+        if done is not None:
+            return done
         out: list[dict[str, Any]] = []
+        parents: dict[str, str] = {}  # schemaField URN -> its dataset's URN
         seen: set[str] = set()
         include_indirect = tr.config.include_indirect_column_lineage
+
+        def upstream_field(f: Any) -> str:
+            parent = self.urn_of(tr, f.namespace, f.name)
+            field = make_schema_field_urn(parent, f.field)
+            parents[field] = parent
+            return field
+
         for ds in self.sightings[urn]:
             for cl in ds.column_lineage:
                 if cl.output_field in seen or not cl.inputs:
                     continue
                 seen.add(cl.output_field)
-                out.extend(column_fine_grained(
-                    cl, field_urn(urn, cl.output_field),
-                    lambda f: field_urn(self.urn_of(tr, f.namespace, f.name), f.field),
-                    include_indirect=include_indirect,
-                ))  # fmt: skip
-        return out
+                out.extend(column_fine_grained(cl, make_schema_field_urn(urn, cl.output_field), upstream_field,
+                                               include_indirect=include_indirect))  # fmt: skip
+        read = list(dict.fromkeys(parents[f] for entry in out for f in entry["upstreams"]))
+        done = self._fine[urn] = (out, read)
+        return done
 
 
 class DatasetHooks:
@@ -154,14 +157,8 @@ class DatasetHooks:
 
     def get_dataset_ref_for(self, namespace: str, name: str, symlinks: tuple[Any, ...] = ()) -> DatasetRef:
         """Like :meth:`get_dataset_ref` for a bare namespace/name (column lineage inputs)."""
-        key = (namespace, name, symlinks)
-        ref = self._dataset_refs.get(key)
-        if ref is None:
-            ref = resolve_dataset(namespace, name, symlinks, config=self.config.platforms)
-            if len(self._dataset_refs) >= _CACHE_LIMIT:
-                self._dataset_refs.clear()
-            self._dataset_refs[key] = ref
-        return ref
+        return bounded_cache(self._dataset_refs, (namespace, name, symlinks), lambda key: resolve_dataset(
+            namespace, name, symlinks, config=self.config.platforms))
 
     def get_dataset_urn(self, dataset: Dataset) -> str:
         """The dataset URN of an OpenLineage dataset."""
@@ -169,13 +166,7 @@ class DatasetHooks:
 
     def get_ref_urn(self, ref: DatasetRef) -> str:
         """The URN of a dataset identity (cached)."""
-        urn = self._dataset_urns.get(ref)
-        if urn is None:
-            urn = dataset_urn(ref)
-            if len(self._dataset_urns) >= _CACHE_LIMIT:
-                self._dataset_urns.clear()
-            self._dataset_urns[ref] = urn
-        return urn
+        return bounded_cache(self._dataset_urns, ref, dataset_urn)
 
     def get_dataset_instance_urn(self, ref: DatasetRef) -> str | None:
         """``dataPlatformInstance`` URN of a dataset that has a platform instance."""
@@ -203,7 +194,7 @@ class DatasetHooks:
         else:
             urn = make_user_urn(name)
         kind = (owner.type or "").strip().upper().replace(" ", "_")
-        return urn, kind if kind in _OWNERSHIP_TYPES else self.config.default_owner_type
+        return urn, kind if kind in OWNERSHIP_TYPES else self.config.default_owner_type
 
     def get_tag_urn(self, tag: Tag) -> str:
         """``urn:li:tag:<key>``, or ``urn:li:tag:<key>:<value>`` when the value is not empty, ``true`` or the key.
@@ -297,12 +288,8 @@ class DatasetHooks:
                 upstreams = dict.fromkeys(u for u in dsets.inputs if u != urn)
             else:
                 continue
-            fine = dsets.fine_grained(self, urn) if config.emit_column_lineage else []
-            for f in fine:
-                for upstream_field in f["upstreams"]:
-                    parent = upstream_field[len("urn:li:schemaField:(") : upstream_field.rindex(",")]
-                    if parent != urn:
-                        upstreams[parent] = None
+            fine, read = dsets.fine_grained(self, urn) if config.emit_column_lineage else ([], [])
+            upstreams.update((parent, None) for parent in read if parent != urn)
             if upstreams:
                 out.append(mcp(urn, "dataset", "upstreamLineage",
                                aspects.upstream_lineage(list(upstreams), time_ms, fine_grained=fine)))  # fmt: skip
@@ -342,13 +329,17 @@ class DatasetHooks:
             out.append(mcp(urn, "dataset", "siblings", {"siblings": others, "primary": primary}))
             out.extend(mcp(other, "dataset", "siblings", {"siblings": [urn], "primary": not primary}) for other in others)
         partition = self.get_dataset_partition(event, urn, seen) if output else None
-        for name, value in dataset_measurements(seen, time_ms, output=output, completed=completed):
-            if partition and name == "operation":
-                value["partitionSpec"] = partition_spec(partition)
-            out.append(mcp(urn, "dataset", name, value))
+        out.extend(mcp(urn, "dataset", name, value)
+                   for name, value in dataset_measurements(seen, time_ms, output=output, completed=completed,
+                                                           partition=partition))  # fmt: skip
         return out
 
-    def assertion_mcps(self, dsets: EventDatasets, platform: dict[str, Any], run_id: str | None,
+    def assertion_mcps(self, dsets: EventDatasets, orchestrator: str, run_id: str | None,
                        time_ms: int) -> list[MCPW]:  # fmt: skip
-        """The input datasets' quality checks as assertions (see :mod:`translators.datahub.quality`)."""
-        return assertion_mcps(dsets.sightings, field_urn=field_urn, platform=platform, run_id=run_id, time_ms=time_ms)
+        """The input datasets' quality checks as assertions of the orchestrator's platform (see
+        :mod:`translators.datahub.quality`)."""
+        def platform() -> dict[str, Any]:
+            return aspects.data_platform_instance(self.get_platform_urn(orchestrator),
+                                                  self.get_platform_instance_urn(orchestrator))  # type: ignore[attr-defined]
+
+        return assertion_mcps(dsets.sightings, platform=platform, run_id=run_id, time_ms=time_ms)

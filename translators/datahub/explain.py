@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bridge.model import Dataset, DatasetEvent, Event, JobEvent, RunEvent
+from translators.datahub.column_lineage import column_inputs
 from translators.datahub.dbt_flows import flow_naming_of, is_dbt_event
 from translators.datahub.platform_config import PlatformConfig
 from translators.datahub.platforms import _FS_PLATFORMS, _GLUE_PREFIXES, resolve_dataset
@@ -309,12 +310,9 @@ def _datasets(translator: DataHubTranslator, event: Event) -> Iterator[tuple[str
     named = {(d.namespace, d.name) for d in written}
     if isinstance(event, RunEvent | JobEvent):
         named.update((d.namespace, d.name) for d in event.inputs)
-    for output in written:
-        for lineage in output.column_lineage:
-            for field in lineage.inputs:
-                if (field.namespace, field.name) not in named:
-                    named.add((field.namespace, field.name))
-                    yield "column lineage input", Dataset(namespace=field.namespace, name=field.name)
+    for namespace, name in column_inputs(written):
+        if (namespace, name) not in named:
+            yield "column lineage input", Dataset(namespace=namespace, name=name)
 
 
 Explanation = JobExplanation | RunExplanation | DatasetExplanation

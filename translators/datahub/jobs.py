@@ -28,9 +28,10 @@ import attrs
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import JobEvent, ParentRun, RunEvent
 from translators.datahub import aspects
-from translators.datahub.compat import AirflowPluginScheme
-from translators.datahub.datasets import EventDatasets, mcp
-from translators.datahub.dbt_flows import dbt_project_flow_id, flow_naming_of
+from translators.datahub.aspects import mcp
+from translators.datahub.compat import AirflowPluginScheme, child_of_flow
+from translators.datahub.datasets import EventDatasets, bounded_cache
+from translators.datahub.dbt_flows import PROJECT, dbt_project_flow_id, flow_naming_of
 from translators.datahub.producers import orchestrator_from_producer, subtype_label
 from translators.datahub.properties import (
     airflow_dag_description,
@@ -54,7 +55,6 @@ __all__ = ["FlowJobHooks"]
 
 MCPW = MetadataChangeProposalWrapper
 T = TypeVar("T")
-_CACHE_LIMIT = 4096
 
 
 class FlowJobHooks:
@@ -122,7 +122,7 @@ class FlowJobHooks:
         job = event.job
         if callable(naming):
             return str(naming(event))
-        if naming == "project":
+        if naming == PROJECT:
             return dbt_project_flow_id(event)
         if naming == "prefix":
             return job.name.split(".", 1)[0] or job.name
@@ -146,17 +146,9 @@ class FlowJobHooks:
 
     def get_flow_urn(self: DataHubTranslator, event: RunEvent | JobEvent) -> str:
         """``urn:li:dataFlow:(<orchestrator>,<flow id>,<cluster>)``."""
-        return self._once(event, "flow_urn", lambda: self._flow_urn(
-            (self.get_orchestrator(event), self.get_flow_id(event), self.get_flow_cluster(event))))  # fmt: skip
-
-    def _flow_urn(self, key: tuple[str, str, str]) -> str:
-        urn = self._flow_urns.get(key)
-        if urn is None:
-            urn = make_data_flow_urn(*key)
-            if len(self._flow_urns) >= _CACHE_LIMIT:
-                self._flow_urns.clear()
-            self._flow_urns[key] = urn
-        return urn
+        return self._once(event, "flow_urn", lambda: bounded_cache(
+            self._flow_urns, (self.get_orchestrator(event), self.get_flow_id(event), self.get_flow_cluster(event)),
+            lambda key: make_data_flow_urn(*key)))  # fmt: skip
 
     def get_flow_role(self: DataHubTranslator, event: RunEvent | JobEvent, flow_id: str) -> str:
         """Whether the event speaks for its flow: ``own``, ``child`` or ``orphan``.
@@ -170,17 +162,9 @@ class FlowJobHooks:
         """
         if (scheme := self.get_compat(event)) is not None:
             return scheme.flow_role(event)
-        job = event.job
-        if job.name == flow_id:
+        if event.job.name == flow_id:
             return "own"
-        parent = self.get_parent(event)
-        if (
-            parent is not None
-            and parent.job_namespace == job.namespace
-            and flow_id in (parent.job_name, parent.root_job_name)
-        ):
-            return "child"
-        return "orphan"
+        return "child" if child_of_flow(event, self.get_parent(event), flow_id) else "orphan"
 
     def get_flow_name(self, event: RunEvent | JobEvent, flow_id: str) -> str:
         """``dataFlowInfo.name``: the flow id."""
@@ -263,10 +247,16 @@ class FlowJobHooks:
             return []
         jobs = [(event.job.namespace, name) for name in airflow_upstream_jobs(event.run, event.job.name)]
         jobs += dependency_upstream_jobs(event.run)
-        return list(dict.fromkeys(
-            self.get_job_urn(attrs.evolve(event, job=attrs.evolve(event.job, namespace=ns, name=name)))
-            for ns, name in jobs
-        ))  # fmt: skip
+        if not jobs:
+            return []
+        memo = self._memo  # the upstream tasks' events are others: this event's memo is kept for after
+        try:
+            return list(dict.fromkeys(
+                self.get_job_urn(attrs.evolve(event, job=attrs.evolve(event.job, namespace=ns, name=name)))
+                for ns, name in jobs
+            ))  # fmt: skip
+        finally:
+            self._memo = memo
 
     def get_job_name(self: DataHubTranslator, event: RunEvent | JobEvent, flow_id: str) -> str:
         """Display name of the job: its name without the ``<flow id>.`` prefix (the task id under ``compat``)."""
@@ -370,7 +360,7 @@ class FlowJobHooks:
         fine: list[dict[str, Any]] = []
         if self.config.emit_column_lineage:
             for urn in dict.fromkeys(dsets.outputs + dsets.inputs):
-                fine.extend(dsets.fine_grained(self, urn))
+                fine.extend(dsets.fine_grained(self, urn)[0])
         return [mcp(job_urn, "dataJob", "dataJobInputOutput", aspects.data_job_input_output(
             dsets.inputs, dsets.outputs, fine_grained=fine, input_jobs=input_jobs))]  # fmt: skip
 

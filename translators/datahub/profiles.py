@@ -28,7 +28,7 @@ from typing import Any
 from bridge.model import Dataset, DatasetStatistics
 from translators.datahub import aspects
 
-__all__ = ["dataset_measurements", "quality_profile"]
+__all__ = ["dataset_measurements"]
 
 # OpenLineage lifecycle state change -> DataHub operation type (others are CUSTOM).
 _OPERATIONS = {
@@ -121,7 +121,7 @@ def _first(datasets: Iterable[Dataset], attr: str) -> Any:
 
 
 def dataset_measurements(
-    datasets: list[Dataset], time_ms: int, *, output: bool, completed: bool
+    datasets: list[Dataset], time_ms: int, *, output: bool, completed: bool, partition: str | None = None
 ) -> list[tuple[str, dict[str, Any]]]:
     """``(aspect name, value)`` of one dataset's ``operation`` and ``datasetProfile`` in an event.
 
@@ -130,6 +130,7 @@ def dataset_measurements(
         time_ms: the event's time.
         output: the event writes the dataset.
         completed: the event ends the run successfully (COMPLETE).
+        partition: the partition of the dataset the event wrote (``operation.partitionSpec``).
     """
     out: list[tuple[str, dict[str, Any]]] = []
     written = _first(datasets, "output_statistics") if output else None
@@ -141,12 +142,12 @@ def dataset_measurements(
             time_ms, kind,
             custom_operation_type=state if kind == "CUSTOM" else None,
             affected_rows=written.row_count if written is not None else None,
-            custom_properties=_stats_properties(written),
+            custom_properties=_stats_properties(written), partition=partition,
         )))  # fmt: skip
     elif read is not None:
         out.append(("operation", aspects.operation(
             time_ms, "CUSTOM", custom_operation_type="READ", affected_rows=read.row_count,
-            custom_properties=_stats_properties(read),
+            custom_properties=_stats_properties(read), partition=partition,
         )))  # fmt: skip
     profile = None
     for ds in datasets:

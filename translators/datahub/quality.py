@@ -26,15 +26,17 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
 
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset
+from translators.datahub.aspects import mcp
+from translators.datahub.urns import make_schema_field_urn
 
-__all__ = ["ASSERTION_TYPE", "QualityCheck", "assertion_mcps", "assertion_urn", "quality_checks"]
+__all__ = ["assertion_mcps", "assertion_urn"]
 
 ASSERTION_TYPE = "OpenLineage Data Quality Assertion"
 """``customAssertion.type``: how DataHub lists these assertions (the converter's name)."""
@@ -115,8 +117,7 @@ def _run_event(check: QualityCheck, urn: str, dataset_urn: str, run_id: str, tim
 def assertion_mcps(
     sightings: Mapping[str, Iterable[Dataset]],
     *,
-    field_urn: Any,
-    platform: dict[str, Any],
+    platform: Callable[[], dict[str, Any]],
     run_id: str | None,
     time_ms: int,
 ) -> list[MetadataChangeProposalWrapper]:
@@ -124,13 +125,13 @@ def assertion_mcps(
 
     Args:
         sightings: dataset URN -> the event's datasets with that URN.
-        field_urn: ``(dataset urn, column) -> schemaField URN``.
-        platform: the ``dataPlatformInstance`` of the assertions (the orchestrator's).
+        platform: makes the ``dataPlatformInstance`` of the assertions (the orchestrator's), when there are any.
         run_id: the run's id; ``None`` (a JobEvent) writes no results.
         time_ms: the event's time.
     """
     out: list[MetadataChangeProposalWrapper] = []
     done: set[str] = set()
+    instance: dict[str, Any] | None = None
     for dataset_urn, datasets in sightings.items():
         for ds in datasets:
             facet = ds.input_facets.get("dataQualityAssertions") if ds.input_facets else None
@@ -139,13 +140,11 @@ def assertion_mcps(
                 if urn in done:
                     continue
                 done.add(urn)
-                column_urn = field_urn(dataset_urn, check.column) if check.column else None
-                out.append(_mcp(urn, "assertionInfo", _info(check, dataset_urn, column_urn)))
-                out.append(_mcp(urn, "dataPlatformInstance", dict(platform)))
+                column_urn = make_schema_field_urn(dataset_urn, check.column) if check.column else None
+                instance = instance or platform()
+                out.append(mcp(urn, "assertion", "assertionInfo", _info(check, dataset_urn, column_urn)))
+                out.append(mcp(urn, "assertion", "dataPlatformInstance", dict(instance)))
                 if run_id is not None and check.success is not None:
-                    out.append(_mcp(urn, "assertionRunEvent", _run_event(check, urn, dataset_urn, run_id, time_ms)))
+                    out.append(mcp(urn, "assertion", "assertionRunEvent",
+                                   _run_event(check, urn, dataset_urn, run_id, time_ms)))
     return out
-
-
-def _mcp(urn: str, name: str, aspect: dict[str, Any]) -> MetadataChangeProposalWrapper:
-    return MetadataChangeProposalWrapper(entity_urn=urn, entity_type="assertion", aspect_name=name, aspect=aspect)

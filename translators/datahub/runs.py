@@ -20,7 +20,8 @@ from bridge.errors import InvalidEventError
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import EventType, RunEvent
 from translators.datahub import aspects
-from translators.datahub.datasets import EventDatasets, mcp, partition_spec
+from translators.datahub.aspects import mcp
+from translators.datahub.datasets import EventDatasets
 from translators.datahub.properties import (
     airflow_attempt,
     airflow_duration_ms,
@@ -139,14 +140,11 @@ class RunHooks:
         state = _RUN_STATUS.get(event.event_type)
         if state is not None:
             status, result = state
-            value = aspects.dpi_run_event(
+            out.append(mcp(run_urn, _DPI, "dataProcessInstanceRunEvent", aspects.dpi_run_event(
                 time_ms, status, result=result, native_result=event.event_type.value if result else None,
                 attempt=self.get_attempt(event), duration_ms=self.get_duration_ms(event), external_url=url,
-            )
-            partition = self.get_partition(event)
-            if partition:
-                value["partitionSpec"] = partition_spec(partition)
-            out.append(mcp(run_urn, _DPI, "dataProcessInstanceRunEvent", value))
+                partition=self.get_partition(event),
+            )))  # fmt: skip
         if dsets.inputs:
             out.append(mcp(run_urn, _DPI, "dataProcessInstanceInput", aspects.dpi_io("inputs", dsets.inputs)))
         if dsets.outputs:

@@ -33,7 +33,6 @@ import attrs
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import DatasetEvent, Event, EventType, JobEvent, RunEvent
 from bridge.secrets import Secrets
-from translators.datahub import aspects
 from translators.datahub.compat import compat_scheme
 from translators.datahub.config import TranslatorConfig
 from translators.datahub.datasets import DatasetHooks, EventDatasets
@@ -119,9 +118,7 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
         is_run = isinstance(event, RunEvent)
         out += self.dataset_mcps(event, dsets, time_ms, materialize=self.config.materialize_datasets,
                                  completed=is_run and event.event_type is EventType.COMPLETE)  # fmt: skip
-        platform = aspects.data_platform_instance(self.get_platform_urn(orchestrator),
-                                                  self.get_platform_instance_urn(orchestrator))  # fmt: skip
-        out += self.assertion_mcps(dsets, platform, event.run.run_id if is_run else None, time_ms)
+        out += self.assertion_mcps(dsets, orchestrator, event.run.run_id if is_run else None, time_ms)
         if is_run:
             out += self.run_mcps(event, job_urn or flow_urn, orchestrator, dsets, time_ms)
         return out

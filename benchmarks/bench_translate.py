@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             json.dumps({"proposal": obj, "async": "false"})
 
     t_floor = _best(floor, args.rounds)
+    t_rest = _best(whole(rest_body), args.rounds)
+    t_dh = _best(datahub_serialise, args.rounds)
     rows = [
         ("json.loads (floor)", t_floor),
         ("stage: read (bytes -> JSON, as the bridge)", _best(read, args.rounds)),
@@ -146,11 +148,10 @@ def main(argv: list[str] | None = None) -> None:
         ("stage: translate (model -> MCPs)", _best(translate_only, args.rounds)),
         ("stage: MCPs -> REST body", _best(serialise(rest_body), args.rounds, fresh_mcps)),
         ("stage: MCPs -> file form", _best(serialise(file_form), args.rounds, fresh_mcps)),
-        ("bridge: bytes -> MCPs -> REST body", _best(whole(rest_body), args.rounds)),
+        ("bridge: bytes -> MCPs -> REST body", t_rest),
         ("bridge: bytes -> MCPs -> file form", _best(whole(file_form), args.rounds)),
-        ("acryl-datahub: same MCPs -> GMS JSON", _best(datahub_serialise, args.rounds)),
+        ("acryl-datahub: same MCPs -> GMS JSON", t_dh),
     ]
-    t_rest, t_dh = rows[6][1], rows[8][1]
     mcps = counter["mcps"]
 
     print(

@@ -69,6 +69,11 @@ def shown(state: dict[tuple[str, str], dict], urn: str, aspect: str) -> dict:
     return value
 
 
+def values(mcps: Iterable[MetadataChangeProposalWrapper], urn: str, aspect: str) -> list[dict]:
+    """Every value of one aspect of one entity among ``mcps``, in order."""
+    return [m.aspect_value for m in mcps if m.entity_urn == urn and m.aspect_name == aspect]
+
+
 def last(mcps: Iterable[MetadataChangeProposalWrapper], urn: str, aspect: str) -> dict:
     """The aspect as DataHub would hold it after ``mcps`` (UPSERTs replace, PATCHes apply; see :func:`shown`)."""
     return shown(held(mcps), urn, aspect)

@@ -176,8 +176,10 @@ class Delivered:
                 if p["entityUrn"] == urn and p["aspectName"] == "dataProcessInstanceRunEvent"]  # fmt: skip
 
 
-def _send(tmp: pathlib.Path, config: str | None) -> Delivered:
-    args = ["send", str(EVENTS_FILE), "--emitter", "rest", "--state-dir", str(tmp / "state")]
+def _send(tmp: pathlib.Path, config: str | None, *, events: pathlib.Path = EVENTS_FILE,
+          state: str = "state") -> Delivered:
+    """``bridge send`` of ``events`` to a new GMS test server, with the state directory ``tmp/state``."""
+    args = ["send", str(events), "--emitter", "rest", "--state-dir", str(tmp / state)]
     if config is not None:
         (tmp / "bridge.toml").write_text(config)
         args += ["--config", str(tmp / "bridge.toml")]
@@ -412,12 +414,9 @@ def _query_parent(tmp: pathlib.Path, state: str, jobs: list[str]) -> str | None:
     the query run's ``parentInstance`` in GMS (None: not written)."""
     events = tmp / f"{len(list(tmp.glob('*.jsonl')))}.jsonl"
     events.write_text("".join(json.dumps(e) + "\n" for e in EVENTS if e["job"]["name"] in jobs))
-    (tmp / "bridge.toml").write_text(MODES["preset"])
-    args = ["send", str(events), "--emitter", "rest", "--state-dir", str(tmp / state), "--config", str(tmp / "bridge.toml")]
-    with GmsServer(validate_aspects=True) as gms:
-        result = CliRunner().invoke(main, [*args, "--gms-server", gms.url], env=CLEAN_ENV, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        value = gms.aspects.get((f"urn:li:dataProcessInstance:{_ol_run_id(QUERY_JOB)}", "dataProcessInstanceRelationships"))
+    delivered = _send(tmp, MODES["preset"], events=events, state=state)
+    value = delivered.aspects.get((f"urn:li:dataProcessInstance:{_ol_run_id(QUERY_JOB)}",
+                                   "dataProcessInstanceRelationships"))  # fmt: skip
     return value["parentInstance"] if value else None
 
 

@@ -67,7 +67,9 @@ def test_from_env_reads_every_variable_and_arguments_win():
         "DATAHUB_GMS_TOKEN": "secret",
         "BRIDGE_DAGSTER_URL": "http://dagster:3000",
         "BRIDGE_DAGSTER_CAPTURE_ASSET_MATERIALIZATION": "false",
-        "BRIDGE_DAGSTER_CAPTURE_INPUT_OUTPUT": "0",
+        "BRIDGE_DAGSTER_CAPTURE_INPUT_OUTPUT": "1",  # (off by default: this says on)
+        "BRIDGE_DAGSTER_BACKFILL": "true",
+        "BRIDGE_DAGSTER_TABLE_PLATFORM": "snowflake",
         "BRIDGE_DAGSTER_PLATFORM_INSTANCE": "eu",
         "BRIDGE_DAGSTER_ENV": "DEV",
         "BRIDGE_DAGSTER_NAMESPACE": "dagster-eu",
@@ -78,7 +80,8 @@ def test_from_env_reads_every_variable_and_arguments_win():
     config = DagsterPluginConfig.from_env(env)
     assert config.emitter() == ("rest", {"gms_server": "http://gms:8080", "token": "secret"})
     assert config.dagster_url == "http://dagster:3000"
-    assert config.capture_asset_materialization is False and config.capture_input_output is False
+    assert config.capture_asset_materialization is False and config.capture_input_output is True
+    assert config.backfill is True and config.table_platform == "snowflake"
     assert (config.platform_instance, config.env, config.namespace) == ("eu", "DEV", "dagster-eu")
     assert config.asset_lineage_extractor is extractor and config.asset_keys_to_dataset_urn_converter is extractor
     assert config.max_runs_per_tick == 7

@@ -69,11 +69,10 @@ def test_backfill_reports_the_runs_finished_before_spread_over_ticks(instance, c
     assert set(runs) <= _finished(recorder)
 
 
-def test_backfill_from_the_environment(monkeypatch):
+def test_backfill_is_off_unless_asked():
     from dagster_plugin import DagsterPluginConfig
 
-    assert DagsterPluginConfig.from_env({}).backfill is False
-    assert DagsterPluginConfig.from_env({"BRIDGE_DAGSTER_BACKFILL": "true"}).backfill is True
+    assert DagsterPluginConfig.from_env({}).backfill is False  # (asked for: test_dagster_config's from_env test)
 
 
 def test_re_report_after_a_lost_cursor_keeps_full_dataset_properties(instance):

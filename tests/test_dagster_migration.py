@@ -16,7 +16,7 @@ import pytest
 from bridge.errors import ConfigError
 from bridge.testing import RecordingEmitter
 from dagster_plugin import DagsterPluginConfig, DatahubDagsterSourceConfig, make_datahub_sensor
-from tests.dagster_helpers import dataset, execute, tick, validate_all
+from tests.dagster_helpers import dataset, execute, tick, validate_all, values
 
 # Every field of DataHub's DatahubDagsterSourceConfig (client/dagster_generator.py, its
 # DatasetSourceConfigMixin's env and platform_instance included) with DataHub's defaults.
@@ -85,10 +85,6 @@ def report(jobs: tuple[str, ...] = ("chain", "tables"), **options) -> list:
     assert out.skip_message.startswith(f"reported {len(jobs)} run(s)"), out.skip_message
     validate_all(recorder.mcps)
     return recorder.mcps
-
-
-def aspects(mcps: list, urn: str, name: str) -> list[dict]:
-    return [m.aspect_value for m in mcps if m.entity_urn == urn and m.aspect_name == name]
 
 
 def job_urn(mcps: list, suffix: str) -> str:
@@ -177,9 +173,9 @@ def test_connect_ops_to_ops():
 def test_capture_dataset_from_asset_key():
     asset = dataset("dagster", "prod.snowflake.db.public.orders_tbl")
     on = report(("tables",))
-    assert aspects(on, asset, "siblings")[-1]["siblings"] == [WAREHOUSE_TABLE]
+    assert values(on, asset, "siblings")[-1]["siblings"] == [WAREHOUSE_TABLE]
     off = report(("tables",), capture_dataset_from_asset_key=False)
-    assert not aspects(off, asset, "siblings")
+    assert not values(off, asset, "siblings")
     assert WAREHOUSE_TABLE not in {m.entity_urn for m in off}
 
 
@@ -194,16 +190,16 @@ def test_emit_assets_false_reports_only_physical_datasets():
 
 def test_emit_siblings_and_primary():
     asset = dataset("dagster", "prod.snowflake.db.public.orders_tbl")
-    assert aspects(report(("tables",), dagster_is_primary_sibling=True), asset, "siblings")[-1]["primary"]
-    assert not aspects(report(("tables",), emit_siblings=False), asset, "siblings")
+    assert values(report(("tables",), dagster_is_primary_sibling=True), asset, "siblings")[-1]["primary"]
+    assert not values(report(("tables",), emit_siblings=False), asset, "siblings")
 
 
 def test_materialize_dependencies():
     out_table = dataset("snowflake", "db.public.out_tbl")
-    assert aspects(report(("chain",)), out_table, "status")  # the bridge's default
-    assert aspects(report(("chain",), materialize_dependencies=True), out_table, "status")
+    assert values(report(("chain",)), out_table, "status")  # the bridge's default
+    assert values(report(("chain",), materialize_dependencies=True), out_table, "status")
     lineage_only = report(("chain",), materialize_dependencies=False)
-    assert not aspects(lineage_only, out_table, "status")
+    assert not values(lineage_only, out_table, "status")
     assert out_table in edges(lineage_only, job_urn(lineage_only, "chain.transform"), "outputDatasetEdges")
 
 
@@ -220,4 +216,4 @@ def test_debug_mode_logs_every_mcp(caplog):
 
 def test_flat_asset_is_unchanged_by_default():
     mcps = report(("tables",))
-    assert aspects(mcps, FLAT, "subTypes")
+    assert values(mcps, FLAT, "subTypes")

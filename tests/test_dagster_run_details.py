@@ -11,13 +11,9 @@ import dagster as dg
 
 from bridge.testing import RecordingEmitter
 from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor, step_run_id
-from tests.dagster_helpers import dataset, example_defs, execute, last, tick, validate_all
+from tests.dagster_helpers import dataset, example_defs, execute, last, tick, validate_all, values
 
 CONFIG = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, backfill=True)
-
-
-def _aspects(mcps: list, urn: str, name: str) -> list[dict]:
-    return [m.aspect_value for m in mcps if m.entity_urn == urn and m.aspect_name == name]
 
 
 def test_partition_key_is_the_partition_spec_of_run_events_and_operations(instance):
@@ -35,15 +31,15 @@ def test_partition_key_is_the_partition_spec_of_run_events_and_operations(instan
     spec = {"type": "PARTITION", "partition": "2024-01-02"}
     for urn in (f"urn:li:dataProcessInstance:{run.run_id}",
                 f"urn:li:dataProcessInstance:{step_run_id(run.run_id, 'customer_revenue')}"):
-        events = _aspects(mcps, urn, "dataProcessInstanceRunEvent")
+        events = values(mcps, urn, "dataProcessInstanceRunEvent")
         assert [e["status"] for e in events] == ["STARTED", "COMPLETE"]
         assert all(e["partitionSpec"] == spec for e in events), events
-    operations = _aspects(mcps, dataset("dagster", "customer_revenue"), "operation")
+    operations = values(mcps, dataset("dagster", "customer_revenue"), "operation")
     assert operations and all(o["partitionSpec"] == spec for o in operations)
     # a run without partitions says none
-    plain_events = _aspects(mcps, f"urn:li:dataProcessInstance:{plain.run_id}", "dataProcessInstanceRunEvent")
+    plain_events = values(mcps, f"urn:li:dataProcessInstance:{plain.run_id}", "dataProcessInstanceRunEvent")
     assert plain_events and all("partitionSpec" not in e for e in plain_events)
-    assert all("partitionSpec" not in o for o in _aspects(mcps, dataset("dagster", "customers"), "operation"))
+    assert all("partitionSpec" not in o for o in values(mcps, dataset("dagster", "customers"), "operation"))
 
 
 @dg.op

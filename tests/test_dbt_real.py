@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 pytest.importorskip("openlineage.dbt", reason="needs the dbt test extra: pip install -e '.[test]'")
 pytest.importorskip("dbt.adapters.duckdb", reason="needs the dbt test extra: pip install -e '.[test]'")
@@ -61,11 +60,6 @@ WAREHOUSE_SCHEMA = {
         {"fieldPath": "status", "nativeDataType": "VARCHAR", "type": {"type": {"com.linkedin.schema.StringType": {}}}},
     ],
 }
-
-
-def _metric(url: str, name: str) -> int:
-    text = requests.get(url + "/metrics", timeout=10).text
-    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
 
 
 def _dbt_env(tmp: Path, bridge_url: str) -> dict[str, str]:
@@ -187,12 +181,12 @@ def world(tmp_path_factory) -> Iterator[World]:
                 _run(["dbt-ol", command], env, tmp / f"dbt-ol-{command}.log")
                 run_results.append(shutil.copy(tmp / "target" / "run_results.json", tmp / f"run_results_{command}.json"))
             wait_until(
-                lambda: _metric(bridge.url, "bridge_events_received_total")
-                == _metric(bridge.url, "bridge_events_delivered_total") + _metric(bridge.url, "bridge_events_dead_lettered_total"),
+                lambda: bridge.metric("bridge_events_received_total")
+                == bridge.metric("bridge_events_delivered_total") + bridge.metric("bridge_events_dead_lettered_total"),
                 timeout=60, what=f"bridge serve did not deliver every event: {bridge.log_tail()}",
             )  # fmt: skip
-            events = _metric(bridge.url, "bridge_events_received_total")
-            dead = _metric(bridge.url, "bridge_events_dead_lettered_total")
+            events = int(bridge.metric("bridge_events_received_total"))
+            dead = int(bridge.metric("bridge_events_dead_lettered_total"))
         # The catalog (column types) for DataHub's dbt source; dbt-ol sends none of it.
         env.pop("OPENLINEAGE_URL")
         _run(["dbt", "docs", "generate"], env, tmp / "dbt-docs.log")

@@ -30,11 +30,6 @@ def _event(i: int) -> dict:
     }
 
 
-def _metric(url: str, name: str) -> int:
-    text = requests.get(url + "/metrics", timeout=10).text
-    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(name + " ")))
-
-
 def test_kill_9_part_way_then_restart_delivers_every_acknowledged_event(tmp_path):
     acked: set[int] = set()
     lock = threading.Lock()
@@ -70,12 +65,12 @@ def test_kill_9_part_way_then_restart_delivers_every_acknowledged_event(tmp_path
         restarted = BridgeProcess(tmp_path / "state", *args, port=bridge.port).start()
         try:
             deadline = time.monotonic() + 60
-            while _metric(restarted.url, "bridge_spool_depth"):
+            while restarted.metric("bridge_spool_depth"):
                 assert time.monotonic() < deadline, restarted.log_tail()
                 time.sleep(0.1)
             # The restarted process found a backlog the killed one had acknowledged but not delivered
             # (its delivery child reports counts a moment after the spool empties).
-            while _metric(restarted.url, "bridge_events_delivered_total") == 0:
+            while restarted.metric("bridge_events_delivered_total") == 0:
                 assert time.monotonic() < deadline, "the restarted bridge delivered nothing"
                 time.sleep(0.05)
         finally:
@@ -117,7 +112,7 @@ def test_delivery_child_killed_is_replaced_and_nothing_is_lost(tmp_path):
         for i in range(20):
             assert requests.post(bridge.url + "/api/v1/lineage", json=_event(1000 + i), timeout=10).status_code == 201
         deadline = time.monotonic() + 60
-        while _metric(bridge.url, "bridge_spool_depth") or _metric(bridge.url, "bridge_events_delivered_total") < 20:
+        while bridge.metric("bridge_spool_depth") or bridge.metric("bridge_events_delivered_total") < 20:
             assert time.monotonic() < deadline, bridge.log_tail()
             time.sleep(0.05)
         assert "delivery process died" in bridge.log_tail(20_000)

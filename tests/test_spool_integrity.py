@@ -177,13 +177,6 @@ def test_recover_leaves_a_sound_spool_alone(tmp_path):
     assert not list(state.glob("*.corrupt-*"))
 
 
-def _metric(server: BridgeProcess, name: str) -> float:
-    for line in requests.get(server.url + "/metrics", timeout=10).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
-
-
 def test_damage_found_while_serving_is_logged_once_and_makes_readyz_503(tmp_path):
     state = tmp_path / "state"
     # Every event waits for a retry far ahead, so each delivery round reads the whole queue.
@@ -200,7 +193,7 @@ def test_damage_found_while_serving_is_logged_once_and_makes_readyz_503(tmp_path
                                 .glob("*.json")).read_text())
         # A commit makes the delivery side drop its cached pages and read the damaged ones.
         requests.post(server.url + "/api/v1/lineage", json=event, timeout=10)
-        wait_until(lambda: _metric(server, "bridge_delivery_round_errors_total") >= 3, 60,
+        wait_until(lambda: server.metric("bridge_delivery_round_errors_total", 0.0) >= 3, 60,
                    "delivery rounds did not fail on the damaged spool")
         ready = requests.get(server.url + "/readyz", timeout=10)
         assert ready.status_code == 503

@@ -72,6 +72,15 @@ class BridgeProcess:
         self.kill()
         raise RuntimeError(f"bridge {self.command} did not come up: {self.log_tail()}")
 
+    def metric(self, name: str, default: float | None = None) -> float:
+        """The value of an unlabelled metric at ``/metrics`` (``default`` when it is not there yet)."""
+        for line in requests.get(self.url + "/metrics", timeout=10).text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        if default is None:
+            raise AssertionError(f"no metric {name} at {self.url}/metrics")
+        return default
+
     def log_tail(self, chars: int = 3000) -> str:
         try:
             return self.log_path.read_text(errors="replace")[-chars:]

@@ -98,6 +98,7 @@ class AssetDatasets:
     config: DagsterPluginConfig
     namer: AssetNamer
     _sql: dict[tuple[str, ...], tuple[list[Dataset], list[Dataset]]] = attrs.field(factory=dict)
+    _metadata: dict[tuple[str, ...], tuple[dict[str, Any], Any]] = attrs.field(factory=dict)
 
     def _url(self, key: tuple[str, ...]) -> str | None:
         base = self.config.dagster_url
@@ -117,7 +118,11 @@ class AssetDatasets:
         return deps
 
     def metadata(self, key: tuple[str, ...]) -> tuple[dict[str, Any], Any]:
-        """Definition metadata overlaid by the latest event's metadata; and that event."""
+        """Definition metadata overlaid by the latest event's metadata; and that event (worked out once
+        per key: the run's events are read once, whoever asks; callers only read it)."""
+        done = self._metadata.get(key)
+        if done is not None:
+            return done
         info = self.run.assets.get(key)
         metadata = dict(info.metadata) if info else {}
         latest = None
@@ -125,7 +130,8 @@ class AssetDatasets:
             if event.asset_key == key:
                 metadata.update(event.metadata)
                 latest = event
-        return metadata, latest
+        done = self._metadata[key] = (metadata, latest)
+        return done
 
     def platform(self, key: tuple[str, ...]) -> str | None:
         """The asset's table platform: its kinds/storage kind, its table, its dataset's, or ``table_platform``."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge.errors import ConfigError
 
-__all__ = ["load_callable", "parse_value"]
+__all__ = ["parse_value"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

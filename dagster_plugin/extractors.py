@@ -13,7 +13,7 @@ Three shapes are accepted (checked when the config is built, so a wrong one is o
 
 All may return ``{op or step key: lineage}`` with DataHub's ``DatasetLineage(inputs, outputs)``
 (sets of ``DatasetUrn`` or URN strings), an :class:`~dagster_plugin.runs.OpLineage`, a pair or a
-mapping (see :func:`dagster_plugin.events.normalise_extracted`).
+mapping (see :func:`normalise_extracted`).
 """
 
 from __future__ import annotations

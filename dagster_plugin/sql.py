@@ -21,7 +21,7 @@ import attrs
 
 from bridge.errors import MissingDependencyError
 
-__all__ = ["SqlTables", "dialect_of", "parse_tables", "sqlglot_available"]
+__all__ = ["SqlTables", "parse_tables", "sqlglot_available"]
 
 logger = logging.getLogger("dagster_plugin")
 

@@ -40,39 +40,30 @@ __all__ = ["Tick", "finished_events", "latest_finished_event"]
 logger = logging.getLogger("dagster_plugin")
 
 
-def finished_events(instance: Any, after: int, limit: int, job_names: Sequence[str] | None) -> list[Any]:
-    """Run success/failure/cancel events after storage id ``after``, oldest first, at most ``limit``."""
+def _status_changes(instance: Any, job_names: Sequence[str] | None, *, after: int | None, limit: int,
+                    ascending: bool) -> list[Any]:
+    """Run success, failure and cancel records (each kind up to ``limit``), in storage order."""
     from dagster import DagsterEventType
     from dagster._core.event_api import RunStatusChangeRecordsFilter
 
     records = []
     for event_type in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED):
-        result = instance.fetch_run_status_changes(
-            RunStatusChangeRecordsFilter(
-                event_type=event_type, after_storage_id=after or None, job_names=list(job_names) if job_names else None
-            ),
-            limit=limit,
-            ascending=True,
-        )
-        records += result.records
-    records.sort(key=lambda r: r.storage_id)
-    return records[:limit]
+        selection = RunStatusChangeRecordsFilter(event_type=event_type, after_storage_id=after,
+                                                 job_names=list(job_names) if job_names else None)  # fmt: skip
+        records += instance.fetch_run_status_changes(selection, limit=limit, ascending=ascending).records
+    records.sort(key=lambda r: r.storage_id, reverse=not ascending)
+    return records
+
+
+def finished_events(instance: Any, after: int, limit: int, job_names: Sequence[str] | None) -> list[Any]:
+    """Run success/failure/cancel events after storage id ``after``, oldest first, at most ``limit``."""
+    return _status_changes(instance, job_names, after=after or None, limit=limit, ascending=True)[:limit]
 
 
 def latest_finished_event(instance: Any, job_names: Sequence[str] | None) -> int:
     """The storage id of the newest run success/failure/cancel event (0 when there is none)."""
-    from dagster import DagsterEventType
-    from dagster._core.event_api import RunStatusChangeRecordsFilter
-
-    latest = 0
-    for event_type in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE, DagsterEventType.RUN_CANCELED):
-        result = instance.fetch_run_status_changes(
-            RunStatusChangeRecordsFilter(event_type=event_type, job_names=list(job_names) if job_names else None),
-            limit=1,
-            ascending=False,
-        )
-        latest = max([latest, *(r.storage_id for r in result.records)])
-    return latest
+    newest = _status_changes(instance, job_names, after=None, limit=1, ascending=False)
+    return newest[0].storage_id if newest else 0
 
 
 class Tick:

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["aspect_to_json", "encode_gms", "fast_json", "loads"]
+__all__ = ["FLOAT_FREE_ASPECTS", "aspect_to_json", "compact_json", "encode_gms", "fast_json", "loads"]
 
 # One encoder for every aspect: json.dumps() with keyword arguments builds a
 # new JSONEncoder per call (~1 us each, ~12 aspects per event).
@@ -51,20 +51,48 @@ def _refuse(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def aspect_to_json(value: Any) -> str:
-    """Compact JSON of an aspect, byte for byte what the json module writes."""
+#: Aspects the bridge writes whose DataHub schema holds no ``float`` or ``double`` anywhere
+#: (tests/test_mcp_aspect_json.py checks this against DataHub's own schema). orjson's text of one
+#: equals the json module's without looking for floats: a float in it would break its schema, and
+#: GMS refuses it however it is spelled. Every other aspect name is looked at.
+FLOAT_FREE_ASPECTS = frozenset({
+    "assertionInfo", "browsePathsV2", "container", "containerProperties", "dataFlowInfo", "dataJobInfo",
+    "dataPlatformInstance", "dataProcessInstanceInput", "dataProcessInstanceOutput",
+    "dataProcessInstanceProperties", "dataProcessInstanceRelationships", "dataProcessInstanceRunEvent",
+    "dataTransformLogic", "datasetProperties", "globalTags", "operation", "ownership", "schemaMetadata",
+    "siblings", "status", "subTypes",
+})  # fmt: skip
+
+
+def _orjson_text(value: Any, floats: bool) -> bytes | None:
+    """orjson's compact text of ``value`` when it is the json module's too; None: ask the json module."""
     orjson = fast_json()
-    if orjson is not None:
-        try:
-            raw = orjson.dumps(
-                value, default=_refuse, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-            )
-        except TypeError:  # orjson.JSONEncodeError subclasses TypeError: big ints, surrogates, odd keys...
-            pass
-        else:
-            if _MAYBE_FLOAT(raw) is None:
-                return raw.decode("utf-8")
-    return _encode_aspect(value)
+    if orjson is None:
+        return None
+    try:
+        raw = orjson.dumps(
+            value, default=_refuse, option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+        )
+    except TypeError:  # orjson.JSONEncodeError subclasses TypeError: big ints, surrogates, odd keys...
+        return None
+    return raw if not floats or _MAYBE_FLOAT(raw) is None else None
+
+
+def compact_json(value: Any, *, floats: bool = True) -> bytes:
+    """Compact UTF-8 JSON of ``value``, byte for byte what the json module writes
+    (``separators=(",", ":"), ensure_ascii=False``), encoded.
+
+    ``floats=False``: the value holds no float (an aspect of :data:`FLOAT_FREE_ASPECTS`), so
+    orjson's text is not searched for one.
+    """
+    raw = _orjson_text(value, floats)
+    return raw if raw is not None else _encode_aspect(value).encode("utf-8")
+
+
+def aspect_to_json(value: Any, *, floats: bool = True) -> str:
+    """Compact JSON of an aspect, byte for byte what the json module writes (see :func:`compact_json`)."""
+    raw = _orjson_text(value, floats)
+    return raw.decode("utf-8") if raw is not None else _encode_aspect(value)
 
 
 # orjson reads an integer beyond 64 bits as a float, silently (123456789012345678901234567890 becomes

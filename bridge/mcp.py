@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from bridge._json import aspect_to_json, encode_gms, fast_json
+from bridge._json import FLOAT_FREE_ASPECTS, aspect_to_json, compact_json, encode_gms, fast_json
 from bridge.errors import InvalidEventError
 
 __all__ = ["AspectLike", "JSON_CONTENT_TYPE", "JSON_PATCH_CONTENT_TYPE", "MetadataChangeProposalWrapper",
@@ -154,17 +154,17 @@ class MetadataChangeProposalWrapper:
         every MCP the conformance tests validate): the checks cost more than the rest of an
         MCP's making. Everything else uses the constructor.
         """
-        self = object.__new__(cls)
-        put = object.__setattr__
-        put(self, "entity_urn", entity_urn)
-        put(self, "aspect", aspect)
-        put(self, "aspect_name", aspect_name)
-        put(self, "entity_type", entity_type)
-        put(self, "change_type", change_type)
-        put(self, "system_metadata", system_metadata)
-        put(self, "headers", headers)
-        put(self, "_value", None)
-        put(self, "_json", None)
+        self = _new(cls)
+        _set_urn(self, entity_urn)
+        _set_aspect(self, aspect)
+        _set_name(self, aspect_name)
+        _set_type(self, entity_type)
+        _set_change(self, change_type)
+        _set_system(self, system_metadata)
+        _set_headers(self, headers)
+        # A plain dict or list, the translator's own, is the aspect's value as it is (no copy).
+        _set_value(self, aspect if type(aspect) is dict or type(aspect) is list else None)
+        _set_json(self, None)
         return self
 
     def __attrs_post_init__(self) -> None:
@@ -230,7 +230,7 @@ class MetadataChangeProposalWrapper:
         """The aspect serialised compactly, as GMS and the Avro record carry it."""
         text = self._json
         if text is None:
-            text = aspect_to_json(self.aspect_value)
+            text = aspect_to_json(self.aspect_value, floats=self.aspect_name not in FLOAT_FREE_ASPECTS)
             object.__setattr__(self, "_json", text)
         return text
 
@@ -297,6 +297,12 @@ class MetadataChangeProposalWrapper:
             obj["headers"] = dict(self.headers)
         return obj
 
+    def to_obj_json(self) -> bytes:
+        """:meth:`to_obj` as compact UTF-8 JSON: exactly ``json.dumps(self.to_obj(), separators=(",", ":"),
+        ensure_ascii=False)``, encoded."""
+        floats = self.aspect_name not in FLOAT_FREE_ASPECTS or bool(self.system_metadata)
+        return compact_json(self.to_obj(), floats=floats)
+
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> MetadataChangeProposalWrapper:
         """Read an MCP in either JSON form (file-source ``json`` or GMS ``value`` string).
@@ -336,6 +342,15 @@ class MetadataChangeProposalWrapper:
             system_metadata=obj.get("systemMetadata") or None,
             headers=obj.get("headers") or None,
         )
+
+
+# The slots' own setters: what _unchecked() fills in, without the frozen class's __setattr__ (half the cost).
+_new = object.__new__
+(_set_urn, _set_aspect, _set_name, _set_type, _set_change, _set_system, _set_headers, _set_value, _set_json) = (
+    MetadataChangeProposalWrapper.__dict__[name].__set__
+    for name in ("entity_urn", "aspect", "aspect_name", "entity_type", "change_type", "system_metadata", "headers",
+                 "_value", "_json")
+)
 
 
 def _check_patch(value: Any) -> None:

@@ -31,7 +31,7 @@ class FileEmitterConfig:
     """Args:
     filename: where to write (``-`` for stdout is the console emitter's job, not this one's).
     overwrite: start a new array instead of appending to an existing file.
-    indent: JSON indentation of each MCP (``None`` for one line per MCP).
+    indent: JSON indentation of each MCP (``None``: one compact line per MCP).
     flush_every: write to disk after this many MCPs even without ``flush()``.
     """
 
@@ -69,11 +69,14 @@ class FileEmitter(Emitter):
         self._count = 0  # MCPs already in the file's array
         self._created = False  # this emitter started the file's array (it held nothing of ours)
         self._cancel_exit_flush: Callable[[], None] | None = None
-        # One encoder for every MCP: json.dumps() with keyword arguments builds a new one per call.
+        # One encoder for every indented MCP: json.dumps() with keyword arguments builds a new one per call.
         self._encoder = json.JSONEncoder(indent=config.indent, ensure_ascii=False)
 
     def encode(self, item: MetadataChangeProposalWrapper) -> bytes:
-        """One MCP as the file holds it: ``json.dumps(item.to_obj(), indent=..., ensure_ascii=False)``."""
+        """One MCP as the file holds it: compact, one line (``item.to_obj_json()``), or
+        ``json.dumps(item.to_obj(), indent=..., ensure_ascii=False)`` with an ``indent``."""
+        if self.config.indent is None:
+            return item.to_obj_json()
         return self._encoder.encode(item.to_obj()).encode()
 
     def _open(self) -> Any:

@@ -14,6 +14,7 @@ import pathlib
 
 import pytest
 
+from bridge._json import FLOAT_FREE_ASPECTS
 from bridge.mcp import MetadataChangeProposalWrapper
 from translators.datahub import DataHubTranslator
 from translators.openlineage import parse_event
@@ -123,3 +124,58 @@ def test_gms_json_of_every_corpus_proposal_is_the_json_modules_text():
     for path in sorted(CORPUS.rglob("*.json")):
         for mcp in translator.translate(parse_event(json.loads(path.read_bytes()))):
             assert mcp.to_gms_json() == _gms_reference(mcp), (path.name, mcp.aspect_name)
+
+
+def _holds_a_float(schema: object, seen: set[str]) -> bool:
+    kind = schema.type  # type: ignore[attr-defined]
+    if kind in ("float", "double"):
+        return True
+    if kind in ("record", "error"):
+        if schema.fullname in seen:  # type: ignore[attr-defined]
+            return False
+        seen.add(schema.fullname)  # type: ignore[attr-defined]
+        return any(_holds_a_float(field.type, seen) for field in schema.fields)  # type: ignore[attr-defined]
+    if kind == "union":
+        return any(_holds_a_float(s, seen) for s in schema.schemas)  # type: ignore[attr-defined]
+    if kind == "array":
+        return _holds_a_float(schema.items, seen)  # type: ignore[attr-defined]
+    if kind == "map":
+        return _holds_a_float(schema.values, seen)  # type: ignore[attr-defined]
+    return False
+
+
+def test_float_free_aspects_hold_no_float_in_datahubs_own_schema():
+    from datahub.metadata.schema_classes import ASPECT_CLASSES
+
+    schemas = {cls.ASPECT_NAME: cls.RECORD_SCHEMA for cls in ASPECT_CLASSES}
+    with_floats = {name for name, schema in schemas.items() if _holds_a_float(schema, set())}
+    assert {"upstreamLineage", "dataJobInputOutput", "datasetProfile", "assertionRunEvent"} <= with_floats
+    assert not FLOAT_FREE_ASPECTS - schemas.keys(), FLOAT_FREE_ASPECTS - schemas.keys()
+    assert not FLOAT_FREE_ASPECTS & with_floats
+
+
+def _file_reference(mcp: MetadataChangeProposalWrapper) -> bytes:
+    return json.dumps(mcp.to_obj(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_file_form_of_every_corpus_proposal_is_the_json_modules_text():
+    translator = DataHubTranslator()
+    for path in sorted(CORPUS.rglob("*.json")):
+        for mcp in translator.translate(parse_event(json.loads(path.read_bytes()))):
+            assert mcp.to_obj_json() == _file_reference(mcp), (path.name, mcp.aspect_name)
+
+
+@pytest.mark.parametrize(
+    ("name", "aspect", "system_metadata"),
+    [
+        ("upstreamLineage", {"fineGrainedLineages": [{"confidenceScore": 1e-5}]}, None),
+        ("x", {"f": 1e16, "n": float("nan")}, None),
+        ("status", {"removed": False}, {"runId": "r", "score": 1e-7}),
+        ("status", {"removed": False, "s": "café ✓ 𝄞"}, None),
+    ],
+)
+def test_file_form_is_the_json_modules_text_wherever_a_float_may_be(name, aspect, system_metadata):
+    mcp = MetadataChangeProposalWrapper(entity_urn=URN, aspect_name=name, aspect=aspect,
+                                        system_metadata=system_metadata)
+    assert mcp.to_obj_json() == _file_reference(mcp)
+    assert mcp.aspect_json == _reference(aspect)

@@ -58,10 +58,13 @@ CREATE TABLE IF NOT EXISTS written (
     PRIMARY KEY (dest, urn, aspect, path)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS written_edges ON written (dest, seen) WHERE edge = 1;
+CREATE INDEX IF NOT EXISTS written_edge_paths ON written (path) WHERE edge = 1;
 DROP TABLE IF EXISTS aspects;
 DROP TABLE IF EXISTS delivered;
 """
 # (``aspects``/``delivered``: the Dagster plugin's memory before it was keyed by destination.)
+# (``written_edge_paths``: the status page finds the edges pointing at an entity by their path,
+# ``/outputDatasetEdges/<its URN>``; created here, at open, in files of earlier versions too.)
 
 
 class Entry(NamedTuple):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -87,6 +88,24 @@ def test_every_command_has_complete_help(command):
     assert "Usage:" in result.output
     body = result.output.split("Options:")[0]
     assert len(body.split("\n\n")) >= 2, "help needs a description, not just a usage line"
+
+
+def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+    out: dict[str, click.Command] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            out.update(_commands(command, f"{prefix}{name} "))
+        else:
+            out[prefix + name] = command
+    return out
+
+
+def test_config_and_state_dir_say_the_same_wherever_they_are_shared():
+    """One --config in every command; one --state-dir in those that only look into a state directory
+    (``state_options``: spool, memory and ui)."""
+    helps = {name: {p.name: p.help for p in command.params} for name, command in _commands(main).items()}
+    assert len({h["config_path"] for h in helps.values() if "config_path" in h}) == 1
+    assert helps["ui"]["state_dir"] == helps["spool status"]["state_dir"] == helps["memory show"]["state_dir"]
 
 
 def test_console_script_is_installed():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 from bridge.lineage import Entry, LineageMemory
@@ -101,6 +102,23 @@ def test_files_of_earlier_versions_are_upgraded(tmp_path):
     tables = {r[0] for r in memory._query("SELECT name FROM sqlite_master WHERE type = 'table'", ())}
     assert tables == {"destinations", "written"}
     assert memory.destination("rest:x").get(JOB, "status") is None
+    memory.close()
+
+
+def test_a_file_written_before_the_edge_path_index_gets_it_at_open(tmp_path):
+    """The status page finds the edges that point at an entity through ``written_edge_paths``."""
+    path = tmp_path / "memory.sqlite3"
+    memory = LineageMemory(path)
+    memory.destination("rest:x").put_many(JOB, "dataJobInputOutput", [(PATH, entry("d", edge=True))])
+    memory.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("DROP INDEX written_edge_paths")  # as earlier versions wrote the file
+    memory = LineageMemory(path)
+    indexes = {r[0] for r in memory._query("SELECT name FROM sqlite_master WHERE type = 'index'", ())}
+    assert {"written_edges", "written_edge_paths"} <= indexes
+    plan = memory._query("EXPLAIN QUERY PLAN SELECT urn FROM written WHERE edge = 1 AND path = ?", (PATH,))
+    assert [row[3] for row in plan] == ["SEARCH written USING INDEX written_edge_paths (path=?)"]
+    assert memory.destination("rest:x").get(JOB, "dataJobInputOutput", PATH) == entry("d", edge=True)
     memory.close()
 
 

@@ -132,6 +132,10 @@ def test_lineage_graph_comes_from_the_memory(scenario):
     assert len(expected) >= 4  # its dataset in and out, the tasks before and after it
     assert {(e["source"], e["target"]) for e in one_hop["edges"]} == expected
     assert {n["id"] for n in one_hop["nodes"]} == {u for edge in expected for u in edge}
+    assert one_hop["truncated"] is False
+    cut = scenario.get("/ui/api/lineage", urn=copy_job, depth=1, limit=2)
+    assert cut["truncated"] is True and len(cut["edges"]) == 2
+    assert {(e["source"], e["target"]) for e in cut["edges"]} < expected
     # Two hops: also what the upstream task read (BQ.upload's files) and what the downstream one wrote.
     two_hops = scenario.get("/ui/api/lineage", urn=copy_job, depth=2)
     nodes = {n["id"] for n in two_hops["nodes"]}

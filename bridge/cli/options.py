@@ -40,13 +40,16 @@ def with_options(func: Callable[..., Any], options: list[Callable[[Any], Any]]) 
     return func
 
 
+def _config_option() -> Callable[[Any], Any]:
+    """--config ($BRIDGE_CONFIG), as :func:`bridge.load_config` looks for the file."""
+    return click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG",
+                        help="Config file (TOML, JSON or YAML; $BRIDGE_CONFIG). Default: ./bridge.toml if present.")
+
+
 def translator_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--config, --env, --platform-instance, --dataset-platform-instance."""
     options = [
-        click.option(
-            "--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG",
-            help="Config file (TOML, JSON or YAML). Default: ./bridge.toml if present.",
-        ),
+        _config_option(),
         click.option("--env", "dh_env", metavar="ENV", help="DataHub environment (fabric) of dataset URNs, e.g. PROD, DEV."),
         click.option(
             "--platform-instance", metavar="NAME",
@@ -203,8 +206,7 @@ def config_from_options(options: dict[str, Any]) -> BridgeConfig:
 def state_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--state-dir`` and ``--config``, for commands that look into a state directory."""
     return with_options(func, [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG",
-                     help="Config file."),
+        _config_option(),
         click.option("--state-dir", metavar="DIR", help="The state directory. Default: from config, else .bridge-state."),
     ])
 

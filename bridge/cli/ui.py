@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import click
 
-from bridge.cli.options import config_from_options, handle_errors
+from bridge.cli.options import config_from_options, handle_errors, state_options
 
 __all__ = ["ui"]
 
 
 @click.command()
-@click.option("--state-dir", metavar="DIR", help="The state directory to show. Default: from config, else .bridge-state.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="BRIDGE_CONFIG",
-              help="Config file (its translator settings explain the URNs; [serve] token guards the page).")
+@state_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=click.IntRange(1, 65535), default=5050, show_default=True, help="Port.")
 @click.option("--bridge-token", "bridge_token", metavar="TOKEN",
               help="Token the page's JSON needs ($BRIDGE_TOKEN or [serve] token); also what allows retrying.")
 @handle_errors
-def ui(state_dir: str | None, config_path: str | None, host: str, port: int, bridge_token: str | None) -> None:
+def ui(config_path: str | None, state_dir: str | None, host: str, port: int, bridge_token: str | None) -> None:
     """Show the status page of a state directory: what was received, delivered and dead-lettered,
     and the lineage learned. `bridge serve` shows the same page, live, at its own address (/).
 
     Without a running server there are no live counters; the spool, the dead letters, the
     recent runs and the lineage memory are read from the directory (read-only). A retry
     re-queues the dead letter for the next `bridge serve`, as `bridge spool retry` does.
+    From the config file: the state directory, the translator settings (which explain the
+    URNs and make each event's MCPs again) and [serve] token (which guards the page).
 
     \b
     Examples:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,16 @@ from bridge.rounds import digest
 from bridge.spool import DeadLetter, _dead, _queue
 from bridge.spool._store import SPOOL_FILE
 from bridge.ui._journal import JOURNAL_FILE
+from translators.datahub.writes import quote
 
 __all__ = ["JournalEntry", "SpoolState", "StateReader"]
 
-#: Patch paths of lineage edges in the memory: field -> whether the edge points into the entity.
-_EDGE_FIELDS = {"inputDatasetEdges": "in", "outputDatasetEdges": "out", "inputDatajobEdges": "in", "upstreams": "in"}
+#: The patch fields of lineage edges in the memory (``/<field>/<quoted URN of the other end>``):
+#: field -> (its aspect, whether the edge points into the entity that holds it).
+_EDGE_FIELDS = {"inputDatasetEdges": ("dataJobInputOutput", True), "outputDatasetEdges": ("dataJobInputOutput", False),
+                "inputDatajobEdges": ("dataJobInputOutput", True), "upstreams": ("upstreamLineage", True)}
+#: Entities looked up per query (the far-end query binds one path per entity and field: at most 750).
+_CHUNK = 250
 _JOURNAL_COLUMNS = ("id", "received", "key", "digest", "run_id", "job", "event_type", "event_time", "body")  # body last
 
 JournalEntry = dict[str, Any]
@@ -39,6 +44,35 @@ class SpoolState:
 
 def _unquote(part: str) -> str:
     return part.replace("~1", "/").replace("~0", "~")
+
+
+def _edge(urn: str, path: str) -> tuple[str, str]:
+    """``(upstream URN, downstream URN)`` of the edge at ``path`` of the entity ``urn``."""
+    field, _, other = path[1:].partition("/")
+    into = _EDGE_FIELDS[field][1]
+    return (_unquote(other), urn) if into else (urn, _unquote(other))
+
+
+def _edge_queries(urns: Sequence[str], upstream: bool) -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """The memory's queries for the edges into (``upstream``) or out of ``urns``, each through an index.
+
+    An edge is held by one of its ends: a job holds its inputs and outputs, a dataset its upstream
+    datasets. The edges an entity holds are a key range of the primary key (destination, URN,
+    aspect, ``/<field>/``); those the other end holds are found by their exact path
+    (``/outputDatasetEdges/<URN>``), in the ``written_edge_paths`` index.
+    """
+    for start in range(0, len(urns), _CHUNK):
+        chunk = tuple(urns[start:start + _CHUNK])
+        marks = ",".join("?" * len(chunk))
+        far: list[str] = []
+        for field, (aspect, into) in _EDGE_FIELDS.items():
+            if into != upstream:
+                far.extend(f"/{field}/{quote(urn)}" for urn in chunk)
+                continue
+            yield (f"SELECT DISTINCT urn, path FROM written WHERE edge = 1 AND dest IN (SELECT id FROM destinations) "
+                   f"AND urn IN ({marks}) AND aspect = ? AND path > ? AND path < ?",
+                   (*chunk, aspect, f"/{field}/", f"/{field}0"))  # ('0' follows '/')
+        yield f"SELECT DISTINCT urn, path FROM written WHERE edge = 1 AND path IN ({','.join('?' * len(far))})", tuple(far)
 
 
 class StateReader:
@@ -128,19 +162,21 @@ class StateReader:
 
     # -- the lineage memory ----------------------------------------------------
 
-    def edges(self, limit: int = 200_000) -> list[tuple[str, str]]:
-        """Every lineage edge a destination confirmed, as ``(upstream URN, downstream URN)``."""
-        rows = self._rows(MEMORY_FILE, "SELECT DISTINCT urn, aspect, path FROM written WHERE edge = 1 LIMIT ?",
-                          (limit,))
-        out = set()
-        for urn, _aspect, path in rows:
-            field, _, rest = path.lstrip("/").partition("/")
-            direction = _EDGE_FIELDS.get(field)
-            if direction is None or not rest or "/" in rest:
-                continue  # column-level paths (fields, fine-grained lineage)
-            other = _unquote(rest)
-            out.add((other, urn) if direction == "in" else (urn, other))
-        return sorted(out)
+    def lineage_edges(self, urns: Sequence[str], *, upstream: bool, limit: int) -> tuple[list[tuple[str, str]], bool]:
+        """The lineage edges a destination confirmed into (``upstream``) or out of these entities.
+
+        Reads only those edges (see :func:`_edge_queries`), never the whole memory.
+
+        Returns:
+            at most ``limit`` edges as ``(upstream URN, downstream URN)``, and whether there were more.
+        """
+        found: set[tuple[str, str]] = set()
+        for sql, args in _edge_queries(urns, upstream):
+            rows = self._rows(MEMORY_FILE, f"{sql} LIMIT ?", (*args, limit + 1 - len(found)))
+            found.update(_edge(urn, path) for urn, path in rows)
+            if len(found) > limit:
+                return sorted(found)[:limit], True
+        return sorted(found), False
 
     def known_urns(self, search: str, limit: int = 50) -> list[str]:
         """URNs of jobs and datasets the memory holds whose URN contains ``search``."""

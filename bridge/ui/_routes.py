@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from bridge.ui._views import MAX_DEPTH, Views
+from bridge.ui._views import EDGES, MAX_DEPTH, MAX_EDGES, Views
 
 __all__ = ["COUNTERS", "UiBackend", "ui_routes"]
 
@@ -115,7 +115,8 @@ def ui_routes(backend: UiBackend) -> list[Any]:
         if not urn:
             return JSONResponse({"error": "invalid", "field": "urn", "reason": "give ?urn=<job or dataset URN>"},
                                 status_code=400)
-        return await asyncio.to_thread(views.lineage, urn, depth=number(request, "depth", 2, MAX_DEPTH))
+        return await asyncio.to_thread(views.lineage, urn, depth=number(request, "depth", 2, MAX_DEPTH),
+                                       limit=number(request, "limit", EDGES, MAX_EDGES))
 
     async def search(request: Any) -> dict[str, Any]:
         return await asyncio.to_thread(views.search, request.query_params.get("q", ""))

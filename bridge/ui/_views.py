@@ -9,7 +9,6 @@ the lineage graph from the edges the lineage memory says a destination confirmed
 from __future__ import annotations
 
 import json
-from collections import deque
 from typing import Any
 
 from bridge.secrets import DEFAULT_SECRETS, Secrets
@@ -21,6 +20,8 @@ __all__ = ["Views"]
 
 _TERMINAL = ("COMPLETE", "FAIL", "ABORT")
 MAX_DEPTH = 5
+#: Edges in a lineage graph: by default, and at most (``/ui/api/lineage?limit=``).
+EDGES, MAX_EDGES = 500, 5000
 
 
 def node_label(urn: str) -> tuple[str, str]:
@@ -151,31 +152,31 @@ class Views:
 
     # -- lineage ---------------------------------------------------------------
 
-    def lineage(self, urn: str, *, depth: int = 2) -> dict[str, Any]:
-        """The upstream and downstream neighbours of a job or dataset, ``depth`` hops each way."""
-        edges = self.reader.edges()
-        ups: dict[str, list[str]] = {}
-        downs: dict[str, list[str]] = {}
-        for source, target in edges:
-            downs.setdefault(source, []).append(target)
-            ups.setdefault(target, []).append(source)
-        nodes, kept = {urn}, set()
-        for links, forward in ((ups, False), (downs, True)):
-            queue, seen = deque([(urn, 0)]), {urn}
-            while queue:
-                node, hops = queue.popleft()
-                if hops >= depth:
+    def lineage(self, urn: str, *, depth: int = 2, limit: int = EDGES) -> dict[str, Any]:
+        """The upstream and downstream neighbours of a job or dataset, ``depth`` hops each way.
+
+        Hop by hop, nearest first, at most ``limit`` edges: ``truncated`` says there were more.
+        """
+        kept: set[tuple[str, str]] = set()
+        frontier = {True: [urn], False: [urn]}  # upstream (or downstream): the entities of this hop
+        seen = {True: {urn}, False: {urn}}
+        truncated = False
+        for _hop in range(depth):
+            for upstream in (True, False):
+                if truncated or not frontier[upstream]:
                     continue
-                for other in links.get(node, ()):
-                    kept.add((node, other) if forward else (other, node))
-                    if other not in seen:
-                        seen.add(other)
-                        nodes.add(other)
-                        queue.append((other, hops + 1))
+                found, truncated = self.reader.lineage_edges(frontier[upstream], upstream=upstream,
+                                                             limit=limit - len(kept))
+                kept.update(found)
+                ahead = dict.fromkeys(source if upstream else target for source, target in found)
+                frontier[upstream] = [u for u in ahead if u not in seen[upstream]]
+                seen[upstream].update(ahead)
+        nodes = {urn, *(u for edge in kept for u in edge)}
         return {
             "focus": urn,
             "nodes": [{"id": n, "kind": kind, "label": label} for n in sorted(nodes) for kind, label in [node_label(n)]],
             "edges": [{"id": f"{s} -> {t}", "source": s, "target": t} for s, t in sorted(kept)],
+            "truncated": truncated,
         }
 
     # -- search ----------------------------------------------------------------

@@ -188,6 +188,7 @@ async function showGraph(urn) {
   state.focus = urn;
   const graph = await api("/ui/api/lineage?urn=" + encodeURIComponent(urn));
   $("graph-focus").textContent = urn;
+  $("graph-truncated").hidden = !graph.truncated;
   const elements = [
     ...graph.nodes.map((n) => ({ data: { id: n.id, label: n.label, kind: n.kind, focus: n.id === urn ? 1 : 0 } })),
     ...graph.edges.map((e) => ({ data: { id: e.id, source: e.source, target: e.target } })),

@@ -24,6 +24,7 @@ Kafka emitter.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -261,9 +262,8 @@ class MetadataChangeProposalWrapper:
         obj = self.to_gms()
         orjson = fast_json()
         if orjson is not None and not self.system_metadata and not self.headers:
-            # There are no numbers here, only strings. When orjson's output is ASCII
-            # without DEL, so was every string, and the json module's ensure_ascii
-            # escaping then writes the same text.
+            # There are no numbers here, only strings, which orjson escapes as the json module does,
+            # but for what ensure_ascii escapes besides: DEL and every non-ASCII character.
             try:
                 raw = orjson.dumps(obj)
             except TypeError:  # a str subclass, say: the json module decides
@@ -271,6 +271,7 @@ class MetadataChangeProposalWrapper:
             else:
                 if raw.isascii() and b"\x7f" not in raw:
                     return raw.decode("ascii")
+                return _escape_beyond_ascii(raw.decode("utf-8"))
         return encode_gms(obj)
 
     def to_obj(self) -> dict[str, Any]:
@@ -343,6 +344,22 @@ class MetadataChangeProposalWrapper:
             headers=obj.get("headers") or None,
         )
 
+
+def _as_ascii_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a surrogate pair, as the json module writes it
+    return f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}"
+
+
+def _escape_beyond_ascii(text: str) -> str:
+    """JSON text with DEL and every non-ASCII character escaped (``\\uXXXX``), exactly as the json
+    module's ``ensure_ascii`` escapes them (the text's strings hold no lone surrogate: orjson refuses those)."""
+    return _BEYOND_ASCII.sub(_as_ascii_escape, text)
+
+
+_BEYOND_ASCII = re.compile("[^\x00-\x7e]")
 
 # The slots' own setters: what _unchecked() fills in, without the frozen class's __setattr__ (half the cost).
 _new = object.__new__

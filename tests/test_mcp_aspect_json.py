@@ -102,6 +102,14 @@ def test_gms_json_is_the_json_modules_ascii_text_for_every_ascii_character():
         assert mcp.to_gms_json() == _gms_reference(mcp)
 
 
+def test_gms_json_escapes_every_code_point_as_the_json_modules_ascii_text():
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(points), 8192):
+        text = "".join(points[start : start + 8192])
+        mcp = MetadataChangeProposalWrapper(entity_urn=URN + text[:16], aspect_name="x", aspect={"s": text})
+        assert mcp.to_gms_json() == _gms_reference(mcp)
+
+
 @pytest.mark.parametrize(
     "aspect",
     [{"s": "café ✓ 𝄞"}, {"s": "\u2028\x7f"}, {"f": 1e-5}, {"f": float("nan")}, {"s": "\ud800"}, {1: 2}],

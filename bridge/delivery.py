@@ -34,7 +34,7 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from bridge.errors import DeliveryError
-from bridge.lineage import RUN_ALIAS, RUN_NAMES, TIMESERIES_PATH, DestinationMemory, Entry, LineageMemory
+from bridge.lineage import TIMESERIES_PATH, DestinationMemory, Entry, LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.rounds import Round, Write, digest
 
@@ -80,7 +80,6 @@ class DeliveryCore:
         self.lineage = memory if memory is not None else LineageMemory()
         where = emitter.destination()
         self.memory: DestinationMemory = self.lineage.destination(where.key, fresh=where.fresh)
-        self.run_names: DestinationMemory = self.lineage.destination(RUN_NAMES)
         self.skip_unchanged = skip_unchanged
         self.ttl = max(0.0, float(lineage_ttl_days)) * 86_400
         self.keep_runs = max(0.0, float(run_memory_days)) * 86_400
@@ -177,9 +176,9 @@ class DeliveryCore:
         """Runs known by two names (``translator.run_alias``): remember each pair, and name every run an
         MCP refers to (``translator.run_references``) by its real URN (``translator.resolve_run_aliases``).
 
-        The pairs are kept in the lineage memory apart from any destination (:data:`~bridge.lineage.RUN_NAMES`),
-        as run rows (forgotten with the run), so a child's event handled by another process, or after a
-        restart, still finds its parent.
+        The pairs are kept in the lineage memory apart from any destination (:mod:`bridge.run_names`),
+        forgotten like runs, so a child's event handled by another process, or after a restart, still
+        finds its parent.
         """
         run_alias, references, resolve = self._run_alias, self._run_references, self._resolve_run_aliases
         if run_alias is None or references is None or resolve is None:
@@ -194,17 +193,15 @@ class DeliveryCore:
                 named.update(references(mcp))
         if not aliases and not named:
             return batch
-        names = self.run_names
-        names.load(aliases.keys() | named)
+        held = self.lineage.run_names.get(aliases.keys() | named)
         now = self.clock()
-        for plain, real in aliases.items():
-            held = names.get(plain, RUN_ALIAS)
-            if held is None or held.value != real or now - held.seen > _SEEN_EVERY:
-                names.put_many(plain, RUN_ALIAS, [("", Entry(digest(real), False, now, now, real))])
+        changed = {plain: real for plain, real in aliases.items()
+                   if plain not in held or held[plain][0] != real or now - held[plain][1] > _SEEN_EVERY}  # fmt: skip
+        if changed:
+            self.lineage.run_names.put(changed, now)
         for urn in named - aliases.keys():
-            held = names.get(urn, RUN_ALIAS)
-            if held is not None and held.value:
-                aliases[urn] = held.value
+            if urn in held:
+                aliases[urn] = held[urn][0]
         if not aliases.keys() & named:
             return batch
         return [(event_id, [resolve(m, aliases) for m in mcps]) for event_id, mcps in batch]
@@ -346,7 +343,6 @@ class DeliveryCore:
     def commit(self) -> None:
         """Write what was remembered to the memory's file."""
         self.memory.commit()
-        self.run_names.commit()
 
     # -- housekeeping ------------------------------------------------------------------------
 

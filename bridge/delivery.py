@@ -37,6 +37,7 @@ from bridge.errors import DeliveryError
 from bridge.lineage import TIMESERIES_PATH, DestinationMemory, Entry, LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.rounds import Round, Write, digest
+from bridge.run_names import name_runs
 
 __all__ = ["DeliveryCore"]
 
@@ -55,7 +56,8 @@ class DeliveryCore:
             (run aspects merged over a run's events; with ``merged_from(mcp) -> aspect name`` a
             timeseries point is merged with that aspect's value, e.g. a run's end with its start),
             ``is_timeseries(aspect)`` (points, all sent), ``is_edge(aspect, path)`` (expiry), and
-            ``run_alias``/``run_references``/``resolve_run_aliases`` (runs known by two names).
+            ``run_alias``/``run_references``/``resolve_run_aliases`` (runs known by two names, see
+            :mod:`bridge.run_names`).
         memory: the lineage memory; an in-process one by default.
         skip_unchanged: don't send what the destination already confirmed.
         lineage_ttl_days: remove lineage edges not seen for this long (0 = never).
@@ -90,9 +92,6 @@ class DeliveryCore:
         self._merge = getattr(translator, "merge", None)
         self._merged_from = getattr(translator, "merged_from", None)
         self._is_edge = getattr(translator, "is_edge", None)
-        self._run_alias = getattr(translator, "run_alias", None)
-        self._run_references = getattr(translator, "run_references", None)
-        self._resolve_run_aliases = getattr(translator, "resolve_run_aliases", None)
         # (urn, aspect, path) -> (digest, write) handed to the emitter and not yet confirmed; a merged
         # run aspect's value on its way is in _values_in_flight for the next merge.
         self._in_flight: dict[tuple[str, str, str], tuple[str, Write]] = {}
@@ -111,7 +110,8 @@ class DeliveryCore:
 
     def plan(self, batch: Iterable[tuple[Hashable, list[MCPW]]]) -> Round:
         """Coalesce the MCPs of several events and decide what the destination still needs."""
-        batch = self._named_runs(list(batch))
+        batch = name_runs(list(batch), self.translator, self.lineage.run_names, self.clock(),
+                          refresh_every=_SEEN_EVERY)  # fmt: skip
         self.memory.load({m.entity_urn for _, mcps in batch for m in mcps})
         writes: dict[tuple[Any, ...], Write] = {}
         merged_values: dict[tuple[str, str], Any] = {}
@@ -171,40 +171,6 @@ class DeliveryCore:
             write.held = self.memory.get_many(mcp.entity_urn, mcp.aspect_name, [path for path, _ in write.slots])
             write.skipped = self.skip_unchanged and self._held(write, now)
         return Round(writes=list(writes.values()), ids=[i for i, _ in batch])
-
-    def _named_runs(self, batch: list[tuple[Hashable, list[MCPW]]]) -> list[tuple[Hashable, list[MCPW]]]:
-        """Runs known by two names (``translator.run_alias``): remember each pair, and name every run an
-        MCP refers to (``translator.run_references``) by its real URN (``translator.resolve_run_aliases``).
-
-        The pairs are kept in the lineage memory apart from any destination (:mod:`bridge.run_names`),
-        forgotten like runs, so a child's event handled by another process, or after a restart, still
-        finds its parent.
-        """
-        run_alias, references, resolve = self._run_alias, self._run_references, self._resolve_run_aliases
-        if run_alias is None or references is None or resolve is None:
-            return batch
-        aliases: dict[str, str] = {}
-        named: set[str] = set()
-        for _, mcps in batch:
-            for mcp in mcps:
-                pair = run_alias(mcp)
-                if pair is not None:
-                    aliases[pair[0]] = pair[1]
-                named.update(references(mcp))
-        if not aliases and not named:
-            return batch
-        held = self.lineage.run_names.get(aliases.keys() | named)
-        now = self.clock()
-        changed = {plain: real for plain, real in aliases.items()
-                   if plain not in held or held[plain][0] != real or now - held[plain][1] > _SEEN_EVERY}  # fmt: skip
-        if changed:
-            self.lineage.run_names.put(changed, now)
-        for urn in named - aliases.keys():
-            if urn in held:
-                aliases[urn] = held[urn][0]
-        if not aliases.keys() & named:
-            return batch
-        return [(event_id, [resolve(m, aliases) for m in mcps]) for event_id, mcps in batch]
 
     def _patch_slots(self, mcp: MCPW) -> list[tuple[str, str]]:
         """A patch's slots: one per lineage edge (each edge is remembered, and expires, on its own), and

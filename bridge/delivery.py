@@ -34,9 +34,10 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 from bridge.errors import DeliveryError
-from bridge.lineage import RUN_ALIAS, RUN_NAMES, TIMESERIES_PATH, DestinationMemory, Entry, LineageMemory
+from bridge.lineage import TIMESERIES_PATH, DestinationMemory, Entry, LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.rounds import Round, Write, digest
+from bridge.run_names import name_runs
 
 __all__ = ["DeliveryCore"]
 
@@ -55,7 +56,8 @@ class DeliveryCore:
             (run aspects merged over a run's events; with ``merged_from(mcp) -> aspect name`` a
             timeseries point is merged with that aspect's value, e.g. a run's end with its start),
             ``is_timeseries(aspect)`` (points, all sent), ``is_edge(aspect, path)`` (expiry), and
-            ``run_alias``/``run_references``/``resolve_run_aliases`` (runs known by two names).
+            ``run_alias``/``run_references``/``resolve_run_aliases`` (runs known by two names, see
+            :mod:`bridge.run_names`).
         memory: the lineage memory; an in-process one by default.
         skip_unchanged: don't send what the destination already confirmed.
         lineage_ttl_days: remove lineage edges not seen for this long (0 = never).
@@ -80,7 +82,6 @@ class DeliveryCore:
         self.lineage = memory if memory is not None else LineageMemory()
         where = emitter.destination()
         self.memory: DestinationMemory = self.lineage.destination(where.key, fresh=where.fresh)
-        self.run_names: DestinationMemory = self.lineage.destination(RUN_NAMES)
         self.skip_unchanged = skip_unchanged
         self.ttl = max(0.0, float(lineage_ttl_days)) * 86_400
         self.keep_runs = max(0.0, float(run_memory_days)) * 86_400
@@ -91,9 +92,6 @@ class DeliveryCore:
         self._merge = getattr(translator, "merge", None)
         self._merged_from = getattr(translator, "merged_from", None)
         self._is_edge = getattr(translator, "is_edge", None)
-        self._run_alias = getattr(translator, "run_alias", None)
-        self._run_references = getattr(translator, "run_references", None)
-        self._resolve_run_aliases = getattr(translator, "resolve_run_aliases", None)
         # (urn, aspect, path) -> (digest, write) handed to the emitter and not yet confirmed; a merged
         # run aspect's value on its way is in _values_in_flight for the next merge.
         self._in_flight: dict[tuple[str, str, str], tuple[str, Write]] = {}
@@ -112,7 +110,8 @@ class DeliveryCore:
 
     def plan(self, batch: Iterable[tuple[Hashable, list[MCPW]]]) -> Round:
         """Coalesce the MCPs of several events and decide what the destination still needs."""
-        batch = self._named_runs(list(batch))
+        batch = name_runs(list(batch), self.translator, self.lineage.run_names, self.clock(),
+                          refresh_every=_SEEN_EVERY)  # fmt: skip
         self.memory.load({m.entity_urn for _, mcps in batch for m in mcps})
         writes: dict[tuple[Any, ...], Write] = {}
         merged_values: dict[tuple[str, str], Any] = {}
@@ -172,42 +171,6 @@ class DeliveryCore:
             write.held = self.memory.get_many(mcp.entity_urn, mcp.aspect_name, [path for path, _ in write.slots])
             write.skipped = self.skip_unchanged and self._held(write, now)
         return Round(writes=list(writes.values()), ids=[i for i, _ in batch])
-
-    def _named_runs(self, batch: list[tuple[Hashable, list[MCPW]]]) -> list[tuple[Hashable, list[MCPW]]]:
-        """Runs known by two names (``translator.run_alias``): remember each pair, and name every run an
-        MCP refers to (``translator.run_references``) by its real URN (``translator.resolve_run_aliases``).
-
-        The pairs are kept in the lineage memory apart from any destination (:data:`~bridge.lineage.RUN_NAMES`),
-        as run rows (forgotten with the run), so a child's event handled by another process, or after a
-        restart, still finds its parent.
-        """
-        run_alias, references, resolve = self._run_alias, self._run_references, self._resolve_run_aliases
-        if run_alias is None or references is None or resolve is None:
-            return batch
-        aliases: dict[str, str] = {}
-        named: set[str] = set()
-        for _, mcps in batch:
-            for mcp in mcps:
-                pair = run_alias(mcp)
-                if pair is not None:
-                    aliases[pair[0]] = pair[1]
-                named.update(references(mcp))
-        if not aliases and not named:
-            return batch
-        names = self.run_names
-        names.load(aliases.keys() | named)
-        now = self.clock()
-        for plain, real in aliases.items():
-            held = names.get(plain, RUN_ALIAS)
-            if held is None or held.value != real or now - held.seen > _SEEN_EVERY:
-                names.put_many(plain, RUN_ALIAS, [("", Entry(digest(real), False, now, now, real))])
-        for urn in named - aliases.keys():
-            held = names.get(urn, RUN_ALIAS)
-            if held is not None and held.value:
-                aliases[urn] = held.value
-        if not aliases.keys() & named:
-            return batch
-        return [(event_id, [resolve(m, aliases) for m in mcps]) for event_id, mcps in batch]
 
     def _patch_slots(self, mcp: MCPW) -> list[tuple[str, str]]:
         """A patch's slots: one per lineage edge (each edge is remembered, and expires, on its own), and
@@ -346,7 +309,6 @@ class DeliveryCore:
     def commit(self) -> None:
         """Write what was remembered to the memory's file."""
         self.memory.commit()
-        self.run_names.commit()
 
     # -- housekeeping ------------------------------------------------------------------------
 

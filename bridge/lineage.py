@@ -16,6 +16,9 @@ Rules:
 * Run-scoped rows (``urn:li:dataProcessInstance:...``) and timeseries points
   (``operation``, run events) are dropped some days after they were last seen
   (:meth:`LineageMemory.forget_old`); what jobs, flows and datasets hold is kept.
+* Runs known by two names are kept in the same file apart from every destination
+  (:class:`~bridge.run_names.RunNames`: facts of naming, true for every destination),
+  and dropped like runs.
 
 One class, :class:`LineageMemory`: a SQLite file where a state directory exists
 (``bridge serve``/``consume``/``send``, the Dagster sensor beside its instance),
@@ -35,18 +38,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bridge.errors import ConfigError
+from bridge.run_names import RunNames
 
-__all__ = ["DestinationMemory", "Entry", "LineageMemory", "MEMORY_FILE", "RUN_ALIAS", "RUN_NAMES", "RUN_URNS", "TIMESERIES_PATH"]
+__all__ = ["DestinationMemory", "Entry", "LineageMemory", "MEMORY_FILE", "RUN_URNS", "TIMESERIES_PATH"]
 
 #: The memory's file in a state directory.
 MEMORY_FILE = "memory.sqlite3"
 #: The key range of run URNs (``dataProcessInstance``), ``[start, end)``.
 RUN_URNS = ("urn:li:dataProcessInstance:", "urn:li:dataProcessInstance;")
-#: Runs known by two names: kept apart from every destination (they are facts of translation, not of
-#: what a destination holds), as a pseudo-destination of this key, at the URN a run's OpenLineage run
-#: id gives, aspect :data:`RUN_ALIAS`, with the URN the translator gave the run as the value.
-RUN_NAMES = "(other names of runs)"
-RUN_ALIAS = "@runAlias"
 #: The path of a timeseries aspect's one slot: the last point sent (``operation``, run events).
 TIMESERIES_PATH = "#"
 
@@ -59,12 +58,18 @@ CREATE TABLE IF NOT EXISTS written (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS written_edges ON written (dest, seen) WHERE edge = 1;
 CREATE INDEX IF NOT EXISTS written_edge_paths ON written (path) WHERE edge = 1;
+-- runs known by two names (bridge.run_names): a run's other URN (the key lookups go by) -> its URN
+CREATE TABLE IF NOT EXISTS run_names (alias TEXT PRIMARY KEY, urn TEXT NOT NULL, seen REAL NOT NULL) WITHOUT ROWID;
 DROP TABLE IF EXISTS aspects;
 DROP TABLE IF EXISTS delivered;
 """
 # (``aspects``/``delivered``: the Dagster plugin's memory before it was keyed by destination.)
 # (``written_edge_paths``: the status page finds the edges pointing at an entity by their path,
 # ``/outputDatasetEdges/<its URN>``; created here, at open, in files of earlier versions too.)
+
+#: Where files of earlier versions kept run names: a pseudo-destination of this key, at a run's other
+#: URN, aspect ``@runAlias``, path ``""``, with the URN the run was given as the value.
+_OLD_RUN_NAMES = "(other names of runs)"
 
 
 class Entry(NamedTuple):
@@ -98,6 +103,28 @@ def _connect(path: Path | None) -> sqlite3.Connection:
     return db
 
 
+def _move_old_run_names(db: sqlite3.Connection) -> None:
+    """Move the run names of a file of an earlier version to their table (the newer of two wins)."""
+    find = "SELECT id FROM destinations WHERE key = ?"
+    if db.execute(find, (_OLD_RUN_NAMES,)).fetchone() is None:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        row = db.execute(find, (_OLD_RUN_NAMES,)).fetchone()
+        if row is not None:  # (None: another process opening the file moved them meanwhile)
+            db.execute(
+                "INSERT INTO run_names SELECT urn, value, seen FROM written "
+                "WHERE dest = ? AND aspect = '@runAlias' AND path = '' AND value IS NOT NULL "
+                "ON CONFLICT (alias) DO UPDATE SET urn = excluded.urn, seen = excluded.seen "
+                "WHERE excluded.seen > run_names.seen", row)  # fmt: skip
+            db.execute("DELETE FROM written WHERE dest = ?", row)
+            db.execute("DELETE FROM destinations WHERE id = ?", row)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 class LineageMemory:
     """Where every destination's memory lives.
 
@@ -119,12 +146,15 @@ class LineageMemory:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = _connect(self.path)
             self._db.executescript(_SCHEMA)
+            _move_old_run_names(self._db)
             # A file is written by a thread of its own, on its own connection: a delivery round
             # hands its confirmed writes over and goes on (see DestinationMemory.commit).
             self._writer_db = _connect(self.path) if self.path is not None else None
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open the lineage memory at {self.path}: {exc}") from exc
         self._lock = threading.RLock()
+        #: Runs known by two names.
+        self.run_names = RunNames(self._db, self._lock)
         self._views: dict[str, DestinationMemory] = {}
         self._queue: queue.SimpleQueue[tuple[DestinationMemory, _Rows] | None] = queue.SimpleQueue()
         self._queued = 0
@@ -158,7 +188,8 @@ class LineageMemory:
             return view
 
     def forget_old(self, before: float) -> int:
-        """Drop runs and timeseries points last seen before ``before`` (epoch seconds); returns the rows dropped.
+        """Drop runs, their other names and timeseries points last seen before ``before`` (epoch seconds);
+        returns the rows dropped.
 
         Every run and every point adds rows that matter only while their events arrive.
         """
@@ -167,16 +198,16 @@ class LineageMemory:
             count = self._db.execute(
                 "DELETE FROM written WHERE seen < ? AND ((urn >= ? AND urn < ?) OR path = ?)",
                 (before, *RUN_URNS, TIMESERIES_PATH)).rowcount  # fmt: skip
+            count += self.run_names.forget(before)
             for view in self._views.values():
                 view.clear_cache()
             return count
 
     def summary(self) -> list[dict[str, Any]]:
-        """Per destination: how many entities, slots and lineage edges are remembered (runs' other
-        names, :data:`RUN_NAMES`, are no destination: left out)."""
+        """Per destination: how many entities, slots and lineage edges are remembered."""
         rows = self._query(
             "SELECT d.key, count(DISTINCT w.urn), count(w.urn), coalesce(sum(w.edge), 0) FROM destinations d "
-            "LEFT JOIN written w ON w.dest = d.id WHERE d.key != ? GROUP BY d.key ORDER BY d.key", (RUN_NAMES,))  # fmt: skip
+            "LEFT JOIN written w ON w.dest = d.id GROUP BY d.key ORDER BY d.key", ())  # fmt: skip
         return [{"destination": k, "entities": e, "slots": s, "edges": g} for k, e, s, g in rows]
 
     def flush(self) -> None:

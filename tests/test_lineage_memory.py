@@ -100,7 +100,7 @@ def test_files_of_earlier_versions_are_upgraded(tmp_path):
     conn.close()
     memory = LineageMemory(path)
     tables = {r[0] for r in memory._query("SELECT name FROM sqlite_master WHERE type = 'table'", ())}
-    assert tables == {"destinations", "written"}
+    assert tables == {"destinations", "written", "run_names"}
     assert memory.destination("rest:x").get(JOB, "status") is None
     memory.close()
 
@@ -119,6 +119,61 @@ def test_a_file_written_before_the_edge_path_index_gets_it_at_open(tmp_path):
     plan = memory._query("EXPLAIN QUERY PLAN SELECT urn FROM written WHERE edge = 1 AND path = ?", (PATH,))
     assert [row[3] for row in plan] == ["SEARCH written USING INDEX written_edge_paths (path=?)"]
     assert memory.destination("rest:x").get(JOB, "dataJobInputOutput", PATH) == entry("d", edge=True)
+    memory.close()
+
+
+# A file of the versions that kept runs' other names as a pseudo-destination: the tables as they were
+# (those are unchanged), a destination of this key, a row per pair at the run's other URN.
+OLD_LAYOUT = """
+CREATE TABLE destinations (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);
+CREATE TABLE written (
+    dest INTEGER NOT NULL, urn TEXT NOT NULL, aspect TEXT NOT NULL, path TEXT NOT NULL,
+    digest TEXT NOT NULL, edge INTEGER NOT NULL, seen REAL NOT NULL, sent REAL NOT NULL, value TEXT,
+    PRIMARY KEY (dest, urn, aspect, path)
+) WITHOUT ROWID;
+INSERT INTO destinations VALUES (1, 'rest:http://gms:8080'), (2, '(other names of runs)');
+"""
+
+
+def old_pair(alias: str, urn: str, seen: float) -> str:
+    return f"INSERT INTO written VALUES (2, '{alias}', '@runAlias', '', 'x', 0, {seen}, {seen}, '{urn}');"
+
+
+def test_run_names_kept_as_a_pseudo_destination_move_to_their_table(tmp_path):
+    path = tmp_path / "memory.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(OLD_LAYOUT + old_pair(RUN, RUN + "-own", 100) + old_pair(RUN + "2", RUN + "2-own", 500)
+                       + f"INSERT INTO written VALUES (1, '{JOB}', 'status', '', 'd', 0, 100, 100, NULL);")  # fmt: skip
+    conn.close()
+    memory = LineageMemory(path)
+    assert memory.run_names.get([RUN, RUN + "2"]) == {RUN: (RUN + "-own", 100.0), RUN + "2": (RUN + "2-own", 500.0)}
+    assert memory.summary() == [{"destination": "rest:http://gms:8080", "entities": 1, "slots": 1, "edges": 0}]
+    assert memory._query("SELECT count(*) FROM written", ()) == [(1,)]
+    assert memory.destination("rest:http://gms:8080").get(JOB, "status") == Entry("d", False, 100, 100, None)
+    # and they expire as they did, with the runs
+    assert memory.forget_old(before=200) == 1
+    assert memory.run_names.get([RUN, RUN + "2"]) == {RUN + "2": (RUN + "2-own", 500.0)}
+    memory.close()
+    memory = LineageMemory(path)  # opened again: nothing left to move
+    assert memory.run_names.get([RUN + "2"]) == {RUN + "2": (RUN + "2-own", 500.0)}
+    memory.close()
+
+
+def test_of_a_pair_both_layouts_hold_the_newer_is_kept(tmp_path):
+    """An earlier version's process still writing the shared file after a newer one moved the pairs."""
+    path = tmp_path / "memory.sqlite3"
+    memory = LineageMemory(path)
+    memory.run_names.put({RUN: "new-in-table"}, 300)
+    memory.run_names.put({RUN + "2": "old-in-table"}, 100)
+    memory.close()
+    conn = sqlite3.connect(path)
+    conn.executescript("INSERT INTO destinations VALUES (2, '(other names of runs)');"
+                       + old_pair(RUN, "old-in-destination", 200) + old_pair(RUN + "2", "new-in-destination", 400))  # fmt: skip
+    conn.close()
+    memory = LineageMemory(path)
+    assert memory.run_names.get([RUN, RUN + "2"]) == {RUN: ("new-in-table", 300.0),
+                                                      RUN + "2": ("new-in-destination", 400.0)}  # fmt: skip
+    assert memory.summary() == []
     memory.close()
 
 

@@ -58,3 +58,29 @@ def test_a_reset_destination_is_sent_everything_again(tmp_path):
 def test_show_without_a_memory_says_so(tmp_path):
     result = CliRunner().invoke(main, ["memory", "show", "--state-dir", str(tmp_path)])
     assert result.exit_code == 1 and "no lineage memory" in result.output
+
+
+def test_reset_all_empties_the_memory_run_names_included(tmp_path):
+    from bridge.lineage import Entry, LineageMemory
+
+    runner, state = CliRunner(), tmp_path / "state"
+    gms, run = "rest:http://gms:8080", "urn:li:dataProcessInstance:r1"
+
+    def remembered() -> tuple[list[str], dict]:
+        memory = LineageMemory.in_state_dir(state)
+        try:
+            return [row["destination"] for row in memory.summary() if row["slots"]], memory.run_names.get([run])
+        finally:
+            memory.close()
+
+    memory = LineageMemory.in_state_dir(state)
+    memory.destination(gms).put_many(run, "status", [("", Entry("d", False, 1.0, 1.0, None))])
+    memory.run_names.put({run: run + "-own"}, 1.0)
+    memory.close()
+    assert remembered() == ([gms], {run: (run + "-own", 1.0)})
+    one = runner.invoke(main, ["memory", "reset", "--state-dir", str(state), gms])
+    assert one.exit_code == 0 and "other names" not in one.output
+    assert remembered() == ([], {run: (run + "-own", 1.0)})  # a destination's reset keeps what names runs
+    everything = runner.invoke(main, ["memory", "reset", "--state-dir", str(state), "--all"])
+    assert everything.exit_code == 0 and "forgot the other names of runs (1)" in everything.output
+    assert remembered() == ([], {})

@@ -190,3 +190,15 @@ def test_a_broken_first_pretty_printed_event_of_several_is_one_error() -> None:
     chunks[0] = chunks[0].replace('"eventType":', '"eventType"', 1)
     [(location, error)] = list(parse_events("\n".join(chunks), source="s.json"))
     assert location == "s.json" and "Expecting ':' delimiter" in error.reason and "read" not in error.reason
+
+
+def test_only_the_lines_read_without_their_comma_say_so(caplog) -> None:
+    """Elements of a cut-short array are read and said to be; a line that is no event (``null,``) is
+    an error, not also said to be read."""
+    events = airflow_events()[:2]
+    text = "".join(json.dumps(e) + ",\n" for e in events) + "null,\n"
+    with caplog.at_level("WARNING"):
+        results = list(parse_events(text, source="cut.json"))
+    assert [loc for loc, _ in results] == ["cut.json:1", "cut.json:2", "cut.json:3"]
+    assert isinstance(results[2][1], InvalidEventError)
+    assert [r.ol_location for r in caplog.records if "read without it" in r.ol_reason] == ["cut.json:1", "cut.json:2"]

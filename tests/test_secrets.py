@@ -90,7 +90,7 @@ def test_the_status_page_journal_uses_the_same_rules(tmp_path):
     secrets = Secrets.from_settings(BridgeConfig.from_dict({"translator": {"secret_keys": ["ssn"]}}).translator)
     journal = Journal(tmp_path / "journal.sqlite3", secrets=secrets)
     journal.record([("k", json.dumps(EVENT))])
-    journal.close()
+    journal.flush()
     (body,) = sqlite3.connect(tmp_path / "journal.sqlite3").execute("SELECT body FROM events").fetchone()
     kept = json.loads(body)
     assert kept["run"]["facets"]["debezium_connector"]["config"]["database.password"] == "***"

@@ -53,11 +53,16 @@ def show(config_path: str | None, state_dir: str | None, as_json: bool) -> None:
 @memory.command()
 @state_options
 @click.argument("destinations", nargs=-1, metavar="DESTINATION...")
-@click.option("--all", "everything", is_flag=True, help="Forget every destination.")
+@click.option("--all", "everything", is_flag=True,
+              help="Forget every destination, and the runs known by two names: the memory is then empty.")  # fmt: skip
 @handle_errors
 def reset(config_path: str | None, state_dir: str | None, destinations: tuple[str, ...], everything: bool) -> None:
     """Forget what DESTINATION holds (as `bridge memory show` names it, e.g. rest:http://gms:8080),
-    so that everything is sent to it again. Run it when a DataHub was rebuilt at the same address."""
+    so that everything is sent to it again. Run it when a DataHub was rebuilt at the same address.
+
+    With --all, the runs known by two names are forgotten too (under compat = "datahub-airflow-plugin",
+    a task run's URN from its OpenLineage run id -> the plugin's URN): a query whose task run's events
+    came before the reset then names that run by its OpenLineage run id."""
     if not destinations and not everything:
         fail(BridgeError("name the destinations to forget (see `bridge memory show`), or pass --all"))
     lineage = _open(config_path, state_dir)
@@ -69,5 +74,7 @@ def reset(config_path: str | None, state_dir: str | None, destinations: tuple[st
         for key in known if everything else destinations:
             lineage.destination(key, fresh=True)
             click.echo(f"forgot {key}")
+        if everything:
+            click.echo(f"forgot the other names of runs ({lineage.run_names.forget()})")
     finally:
         lineage.close()

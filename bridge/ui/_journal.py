@@ -95,7 +95,6 @@ class Journal:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._ready = False
-        self._closed = False
         # Written once more at exit; a weak reference, so a journal nobody holds can go.
         ref = weakref.ref(self)
         atexit.register(lambda: (journal := ref()) is not None and journal.flush())
@@ -106,8 +105,6 @@ class Journal:
 
     def record(self, items: Sequence[tuple[str, str]]) -> None:
         """Note one request's accepted ``(key, event JSON)`` pairs (cheap: decoded later, off the event loop)."""
-        if self._closed:
-            return
         now = time.time()
         self._queue.extend((now, key, body) for key, body in items)
         if self._thread is None or not self._thread.is_alive():
@@ -129,13 +126,9 @@ class Journal:
             except (OSError, sqlite3.Error) as exc:  # a view: the spool has the events
                 log.warning("status page journal write failed", extra=log_fields(path=str(self.path), error=str(exc)))
 
-    def close(self) -> None:
-        self.flush()
-        self._closed = True
-
     def _loop(self) -> None:
         idle = 0.0
-        while not self._closed and idle < 10.0:
+        while idle < 10.0:
             time.sleep(self.interval)
             if self._queue:
                 idle = 0.0

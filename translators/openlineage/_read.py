@@ -136,13 +136,10 @@ def _is_json_lines(text: str) -> bool:
     for line in text.split("\n"):
         if line[:1] != "{":
             continue
-        line = line.rstrip()
-        if line[-1:] == ",":
-            line = line[:-1]
         try:
-            obj = loads(line)
+            obj = loads(line.rstrip())
         except (ValueError, RecursionError):
-            continue
+            obj = _without_trailing_comma(line)
         if type(obj) is dict:
             return True
     return False
@@ -201,30 +198,30 @@ def _lines(text: str, source: str) -> Iterator[tuple[str, object]]:
         try:
             obj = loads(line)
         except json.JSONDecodeError as exc:
-            obj = _without_trailing_comma(line, location)
+            obj = _without_trailing_comma(line)
             if obj is None:
                 yield (
                     location,
                     InvalidEventError(_json_error(exc, f"column {exc.colno}"), location=location),
                 )
                 continue
+            warn(location, "", "line ends with a comma (an element of a broken JSON array?); read without it")
         except RecursionError:
             yield location, InvalidEventError(_TOO_DEEP, location=location)
             continue
         yield location, obj
 
 
-def _without_trailing_comma(line: str, location: str) -> object | None:
-    """An array element written one per line (``{...},``), as left by a cut-short array; else ``None``."""
+def _without_trailing_comma(line: str) -> object | None:
+    """A line holding an array element written one per line (``{...},``), as left by a cut-short array,
+    read without its comma; else ``None`` (the caller says it read it so)."""
     stripped = line.rstrip()
     if not stripped.endswith(","):
         return None
     try:
-        obj = _loads(stripped[:-1])
+        return _loads(stripped[:-1])
     except (ValueError, RecursionError):
         return None
-    warn(location, "", "line ends with a comma (an element of a broken JSON array?); read without it")
-    return obj
 
 
 def _json_error(exc: json.JSONDecodeError, where: str) -> str:

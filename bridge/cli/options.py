@@ -23,8 +23,12 @@ __all__ = [
     "fail",
     "gms_flags",
     "handle_errors",
+    "old_token",
+    "state_file",
+    "state_options",
     "translator_options",
     "url_option",
+    "with_options",
 ]
 
 
@@ -152,7 +156,7 @@ def emitter_options(*, old_token_flag: bool = True, kafka: bool = True) -> Calla
         *([old_token("--gms-token", "the bridge's own token is --bridge-token")] if old_token_flag else []),
         *(kafka_options if kafka else []),
         click.option("-o", "--output", metavar="FILE", help="File emitter: the DataHub file to write (appends to an existing one)."),
-        click.option("--state-dir", metavar="DIR", help="Where state (spool, dead letters, default output) lives. Default: .bridge-state."),
+        click.option("--state-dir", metavar="DIR", help="Where state (spool, dead letters, default output) lives. Default: from config, else .bridge-state."),
     ]
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:

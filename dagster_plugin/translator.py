@@ -279,7 +279,7 @@ class DagsterTranslator(DataHubTranslator):
         facet = self._asset(event)
         if facet is None:
             return super().get_dataset_upstreams(event)
-        return [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet.get("upstreams") or ()]
+        return [self.dataset_urn_of(ns, name) for ns, name in facet.get("upstreams") or ()]
 
     def get_siblings(self, event: Any, datasets: Sequence[Dataset]) -> tuple[list[str], bool] | None:
         """The asset and its table/file are the same data (as dbt models and their tables): siblings, on both
@@ -288,5 +288,5 @@ class DagsterTranslator(DataHubTranslator):
         facet = self._asset(event)
         if facet is None or not self.emit_siblings or not facet.get("twins"):
             return super().get_siblings(event, datasets)
-        twins = [self.get_ref_urn(self.get_dataset_ref_for(ns, name)) for ns, name in facet["twins"]]
+        twins = [self.dataset_urn_of(ns, name) for ns, name in facet["twins"]]
         return twins, self.dagster_is_primary_sibling

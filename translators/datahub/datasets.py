@@ -3,7 +3,12 @@
 :class:`DatasetHooks` is one of :class:`~translators.datahub.translator.DataHubTranslator`'s
 bases: subclass the translator and override a hook to change one decision. The MCPs of an
 event's datasets are assembled by :meth:`DatasetHooks.dataset_mcps` from those hooks and pure
-helpers; nothing edits them afterwards. Rules that protect what DataHub already knows:
+helpers; nothing edits them afterwards.
+
+Every dataset URN the translator writes or shows is :meth:`DatasetHooks.get_dataset_urn`'s: the
+dataset's own aspects, job and run inputs and outputs, upstreams, the schemaField URNs of column
+lineage, assertions, siblings, ``bridge explain`` and the status page. Rules that protect what
+DataHub already knows:
 
 * ``ownership``, ``globalTags``, ``datasetProperties`` and ``schemaMetadata`` are only emitted
   when the event says something about them (``datasetProperties`` only with a description, or
@@ -24,7 +29,7 @@ from bridge.model import Dataset, DatasetEvent, Event, Owner, Tag
 from translators.datahub import aspects
 from translators.datahub.aspects import OWNERSHIP_TYPES, mcp
 from translators.datahub.column_lineage import column_fine_grained, column_inputs
-from translators.datahub.platform_config import DatasetRef, dataset_urn
+from translators.datahub.platform_config import DatasetRef, dataset_ref_of, dataset_urn
 from translators.datahub.platforms import resolve_dataset
 from translators.datahub.profiles import dataset_measurements
 from translators.datahub.properties import dataset_properties, tag_label
@@ -66,7 +71,12 @@ def bounded_cache(cache: dict[K, V], key: K, compute: Callable[[K], V]) -> V:
 
 
 class EventDatasets:
-    """The datasets of one event: URNs (inputs, outputs), every sighting per URN, and column lineage."""
+    """The datasets of one event: URNs (inputs, outputs), every sighting per URN, and column lineage.
+
+    ``refs`` holds, per URN, the identity whose URN it is (what ``schemaMetadata`` and
+    ``dataPlatformInstance`` name): :meth:`DatasetHooks.get_dataset_ref`'s, or, when an overridden
+    :meth:`DatasetHooks.get_dataset_urn` gave another URN, the one read back from that URN.
+    """
 
     __slots__ = ("by_key", "inputs", "outputs", "sightings", "refs", "_fine")
 
@@ -91,14 +101,16 @@ class EventDatasets:
 
     def _add(self, tr: DatasetHooks, datasets: Iterable[Dataset]) -> list[str]:
         urns: dict[str, None] = {}  # ordered, and a membership test in O(1)
+        default = tr._default_dataset_urn
         for ds in datasets:
             ref = tr.get_dataset_ref(ds)
-            urn = tr.get_ref_urn(ref)
+            # the default get_dataset_urn is the URN of this very ref: made from it, not asked for again
+            urn = tr._ref_urn(ref) if default else tr.get_dataset_urn(ds)
             self.by_key.setdefault((ds.namespace, ds.name), urn)
             seen = self.sightings.get(urn)
             if seen is None:
                 self.sightings[urn] = [ds]
-                self.refs[urn] = ref
+                self.refs[urn] = ref if default else tr._identity_of(urn, ref)
             else:
                 seen.append(ds)
             urns[urn] = None
@@ -107,7 +119,7 @@ class EventDatasets:
     def urn_of(self, tr: DatasetHooks, namespace: str, name: str) -> str:
         """URN of a dataset named in column lineage: the event's own dataset if it is one (symlinks applied)."""
         urn = self.by_key.get((namespace, name))
-        return urn if urn is not None else tr.get_ref_urn(tr.get_dataset_ref_for(namespace, name))
+        return urn if urn is not None else tr.dataset_urn_of(namespace, name)
 
     def fine_grained(self, tr: DatasetHooks, urn: str) -> tuple[list[dict[str, Any]], list[str]]:
         """Column lineage of the dataset ``urn`` (all its sightings): the FineGrainedLineage dicts (one per
@@ -148,25 +160,42 @@ class DatasetHooks:
     def _init_dataset_caches(self) -> None:
         self._dataset_refs: dict[tuple[Any, ...], DatasetRef] = {}
         self._dataset_urns: dict[DatasetRef, str] = {}
+        self._named_urns: dict[tuple[str, str], str] = {}
+        #: get_dataset_urn is not overridden: an event's datasets' URNs are made from the refs at hand
+        self._default_dataset_urn = type(self).get_dataset_urn is DatasetHooks.get_dataset_urn
 
     # -- identity ----------------------------------------------------------------------------
 
-    def get_dataset_ref(self, dataset: Dataset) -> DatasetRef:
-        """The DataHub identity of an OpenLineage dataset (see :mod:`translators.datahub.platforms`)."""
-        return self.get_dataset_ref_for(dataset.namespace, dataset.name, dataset.symlinks)
-
-    def get_dataset_ref_for(self, namespace: str, name: str, symlinks: tuple[Any, ...] = ()) -> DatasetRef:
-        """Like :meth:`get_dataset_ref` for a bare namespace/name (column lineage inputs)."""
-        return bounded_cache(self._dataset_refs, (namespace, name, symlinks), lambda key: resolve_dataset(
-            namespace, name, symlinks, config=self.config.platforms))
-
     def get_dataset_urn(self, dataset: Dataset) -> str:
-        """The dataset URN of an OpenLineage dataset."""
-        return self.get_ref_urn(self.get_dataset_ref(dataset))
+        """The URN of an OpenLineage dataset: the one hook of every dataset URN the translator writes
+        (the dataset's own aspects, job and run inputs and outputs, upstreams, column lineage's
+        schemaField URNs, siblings) and shows (``bridge explain``, the status page).
 
-    def get_ref_urn(self, ref: DatasetRef) -> str:
-        """The URN of a dataset identity (cached)."""
+        By default the URN of :meth:`get_dataset_ref`'s identity. An override must be a pure function
+        of the dataset: the URNs of datasets known only by name are remembered (:meth:`dataset_urn_of`).
+        ``schemaMetadata`` and ``dataPlatformInstance`` name the platform (and instance) of the URN it gives.
+        """
+        return self._ref_urn(self.get_dataset_ref(dataset))
+
+    def get_dataset_ref(self, dataset: Dataset) -> DatasetRef:
+        """The DataHub identity (platform, name, platform instance, env) of an OpenLineage dataset by the
+        platform rules (see :mod:`translators.datahub.platforms`); the default :meth:`get_dataset_urn` is its URN."""
+        return bounded_cache(self._dataset_refs, (dataset.namespace, dataset.name, dataset.symlinks),
+                             lambda key: resolve_dataset(*key, config=self.config.platforms))  # fmt: skip
+
+    def dataset_urn_of(self, namespace: str, name: str) -> str:
+        """:meth:`get_dataset_urn` of a dataset known only by its namespace and name (a column lineage
+        input, a Dagster asset's upstream or twin), remembered per name."""
+        return bounded_cache(self._named_urns, (namespace, name),
+                             lambda key: self.get_dataset_urn(Dataset(namespace=namespace, name=name)))  # fmt: skip
+
+    def _ref_urn(self, ref: DatasetRef) -> str:
         return bounded_cache(self._dataset_urns, ref, dataset_urn)
+
+    def _identity_of(self, urn: str, ref: DatasetRef) -> DatasetRef:
+        """The identity whose URN is ``urn``, an overridden :meth:`get_dataset_urn`'s: ``ref`` if it is,
+        else read back from the URN (``ref``'s platform instance kept if the URN's name still carries it)."""
+        return ref if self._ref_urn(ref) == urn else dataset_ref_of(urn, platform_instance=ref.platform_instance)
 
     def get_dataset_instance_urn(self, ref: DatasetRef) -> str | None:
         """``dataPlatformInstance`` URN of a dataset that has a platform instance."""
@@ -234,12 +263,13 @@ class DatasetHooks:
 
     def get_dataset_upstreams(self, event: DatasetEvent) -> list[str]:
         """Upstream dataset URNs of a DatasetEvent's dataset (``upstreamLineage``), beside those its
-        column lineage names. None by default: an OpenLineage DatasetEvent says no more."""
+        column lineage names. None by default: an OpenLineage DatasetEvent says no more. Name them
+        with :meth:`get_dataset_urn` (or :meth:`dataset_urn_of`), so an override of it applies to them too."""
         return []
 
     def get_siblings(self, event: Event, datasets: Sequence[Dataset]) -> tuple[list[str], bool] | None:
         """``(sibling URNs, this dataset is primary)``: the same data under other URNs, written on both
-        sides; None (the default): no siblings."""
+        sides; None (the default): no siblings. Name them as :meth:`get_dataset_upstreams` does."""
         return None
 
     def get_dataset_partition(self, event: Event, urn: str, datasets: Sequence[Dataset]) -> str | None:

@@ -2,7 +2,7 @@
 
 :class:`PlatformConfig` (env, platform instance, symlinks, namespace overrides, path specs) is what
 :func:`translators.datahub.platforms.resolve_dataset` follows; :class:`DatasetRef` is what it gives,
-and :func:`dataset_urn` its URN.
+:func:`dataset_urn` its URN and :func:`dataset_ref_of` the way back.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import ConfigError
-from translators.datahub.urns import make_dataset_urn_with_platform_instance
+from bridge.errors import ConfigError, InvalidEventError
+from translators.datahub.urns import make_dataset_urn_with_platform_instance, split_urn
 
-__all__ = ["FABRIC_TYPES", "DatasetRef", "NamespaceOverride", "PathSpec", "PlatformConfig", "dataset_urn"]
+__all__ = ["FABRIC_TYPES", "DatasetRef", "NamespaceOverride", "PathSpec", "PlatformConfig", "dataset_ref_of",
+           "dataset_urn"]
 
 # DataHub's FabricType enum: a dataset URN's env must be one of these.
 FABRIC_TYPES = frozenset(
@@ -184,3 +185,27 @@ class PlatformConfig:
 def dataset_urn(ref: DatasetRef) -> str:
     """The DataHub dataset URN of ``ref`` (``urn:li:dataset:(urn:li:dataPlatform:p,[inst.]name,ENV)``)."""
     return make_dataset_urn_with_platform_instance(ref.platform, ref.name, ref.platform_instance, ref.env)
+
+
+_PLATFORM_PREFIX = "urn:li:dataPlatform:"
+
+
+def dataset_ref_of(urn: str, *, platform_instance: str | None = None) -> DatasetRef:
+    """The identity whose URN is ``urn``: the inverse of :func:`dataset_urn`.
+
+    A URN does not tell a platform instance from the first part of a dotted name: ``platform_instance``
+    is the identity's instance when the URN's name starts with it and a dot, and there is none otherwise.
+
+    Raises:
+        InvalidEventError: ``urn`` is not a dataset URN (``field`` names the hook that makes them).
+    """
+    kind, parts = split_urn(urn, arg="get_dataset_urn")
+    if kind != "dataset" or len(parts) != 3 or not parts[0].startswith(_PLATFORM_PREFIX):
+        raise InvalidEventError(f"{urn!r} is not a dataset URN (urn:li:dataset:(urn:li:dataPlatform:<platform>,"
+                                "<name>,<env>))", field="get_dataset_urn")  # fmt: skip
+    platform, name, env = parts[0][len(_PLATFORM_PREFIX) :], parts[1], parts[2]
+    if platform_instance and name.startswith(f"{platform_instance}."):
+        name = name[len(platform_instance) + 1 :]
+    else:
+        platform_instance = None
+    return DatasetRef(platform=platform, name=name, platform_instance=platform_instance, env=env)

@@ -13,7 +13,8 @@ There is one way to customise it, the dagster-dbt way: subclass and override one
   ``get_flow_id``, ``get_job_urn``, ``get_flow_browse_path``, ``emits_job``, ...);
 * runs -- :class:`~translators.datahub.runs.RunHooks` (``get_run_urn``, ``get_run_properties``,
   ``get_partition``, ...);
-* datasets -- :class:`~translators.datahub.datasets.DatasetHooks` (``get_dataset_urn``,
+* datasets -- :class:`~translators.datahub.datasets.DatasetHooks` (``get_dataset_urn``, the one hook
+  of every dataset URN written or shown, by default the URN of ``get_dataset_ref``'s platform rules;
   ``get_owner``, ``get_dataset_properties``, ``get_siblings``, ...);
 * how each aspect is written (PATCH, UPSERT, only if absent) -- :meth:`DataHubTranslator.get_write_mode`
   over the write policy of :mod:`translators.datahub.writes`.

@@ -114,7 +114,7 @@ def test_the_status_page_shows_the_urns_written(tmp_path):
     body = event.read_text()
     journal = Journal.in_state_dir(tmp_path)
     journal.record([("job", body)])
-    journal.close()
+    journal.flush()
     translator = CataloguedTranslator()
     (shown,) = Views(StateReader(tmp_path), translator).run(json.loads(body)["run"]["runId"])["events"]
     urns = {d["urn"] for d in shown["datasets"]}

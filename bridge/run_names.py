@@ -14,6 +14,7 @@ last carried it (:meth:`bridge.lineage.LineageMemory.forget_old`).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Hashable, Iterable, Mapping
@@ -25,6 +26,8 @@ __all__ = ["RunNames", "name_runs"]
 
 MCPW = MetadataChangeProposalWrapper
 Batch = list[tuple[Hashable, list[MCPW]]]
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 300  # pairs per statement (3 parameters each: under SQLite's oldest limit of 999)
 
@@ -100,11 +103,20 @@ def name_runs(batch: Batch, translator: Any, names: RunNames, now: float, *, ref
             named.update(references(mcp))
     if not aliases and not named:
         return batch
-    held = names.get(aliases.keys() | named)
+    # Naming is not delivery: when the file is locked by another process (beyond the busy timeout) or
+    # unreadable, the round goes on with the names it has, and a pair not written is written by a later event.
+    try:
+        held = names.get(aliases.keys() | named)
+    except sqlite3.Error as exc:
+        log.warning("run names unreadable", extra={"fields": {"error": str(exc)}})
+        held = {}
     changed = {plain: real for plain, real in aliases.items()
                if plain not in held or held[plain][0] != real or now - held[plain][1] > refresh_every}  # fmt: skip
     if changed:
-        names.put(changed, now)
+        try:
+            names.put(changed, now)
+        except sqlite3.Error as exc:
+            log.warning("run names not written", extra={"fields": {"error": str(exc), "pairs": len(changed)}})
     for urn in named - aliases.keys():
         if urn in held:
             aliases[urn] = held[urn][0]

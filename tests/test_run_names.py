@@ -4,6 +4,7 @@ pair is as old as the runs the memory forgets."""
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 from bridge.delivery import DeliveryCore
 from bridge.lineage import LineageMemory
@@ -83,4 +84,30 @@ def test_a_pair_is_forgotten_run_memory_days_after_an_event_last_carried_it(tmp_
     deliver(core, event("q2", parent="task"))
     assert parent_of(emitter, "q2") == plain
     assert memory.run_names.get([plain]) == {}
+    memory.close()
+
+
+def test_a_memory_file_locked_by_another_process_costs_a_name_never_an_event(tmp_path):
+    """Another process holds the file's write lock beyond the busy timeout (a peer's long forget_old, say):
+    the round is delivered, its child keeps the plain URN, and the pair is written by a later event."""
+    path = tmp_path / "memory.sqlite3"
+    emitter = RecordingEmitter()
+    memory = LineageMemory(path)
+    memory._db.execute("PRAGMA busy_timeout = 50")  # the wait, shortened; the lock below is real
+    clock = Clock()
+    core = DeliveryCore(emitter, Renaming(), memory, clock=clock)
+    peer = sqlite3.connect(path, isolation_level=None)
+    peer.execute("BEGIN IMMEDIATE")  # the other process's write lock
+    deliver(core, event("task"))
+    assert {m.entity_urn for m in emitter.mcps} >= {"urn:li:dataProcessInstance:named-task"}  # delivered
+    peer.execute("ROLLBACK")
+    peer.close()
+    plain, own = "urn:li:dataProcessInstance:task", "urn:li:dataProcessInstance:named-task"
+    assert memory.run_names.get([plain]) == {}  # the pair could not be written
+    deliver(core, event("q1", parent="task"))
+    assert parent_of(emitter, "q1") == plain  # what that cost: a name
+    deliver(core, event("task"))  # a later event of the run writes it
+    assert memory.run_names.get([plain]) == {plain: (own, clock.now)}
+    deliver(core, event("q2", parent="task"))
+    assert parent_of(emitter, "q2") == own
     memory.close()

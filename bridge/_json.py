@@ -52,9 +52,10 @@ def _refuse(value: Any) -> Any:
 
 
 #: Aspects the bridge writes whose DataHub schema holds no ``float`` or ``double`` anywhere
-#: (tests/test_mcp_aspect_json.py checks this against DataHub's own schema). orjson's text of one
-#: equals the json module's without looking for floats: a float in it would break its schema, and
-#: GMS refuses it however it is spelled. Every other aspect name is looked at.
+#: (tests/test_mcp_aspect_json.py checks this against DataHub's own schema). The JSON of such an
+#: aspect that the translator built (``MetadataChangeProposalWrapper._unchecked``: its numbers are the
+#: model's checked integers) is orjson's without a search for floats; anyone else's may hold a float
+#: or NaN wherever, and is searched.
 FLOAT_FREE_ASPECTS = frozenset({
     "assertionInfo", "browsePathsV2", "container", "containerProperties", "dataFlowInfo", "dataJobInfo",
     "dataPlatformInstance", "dataProcessInstanceInput", "dataProcessInstanceOutput",
@@ -82,8 +83,8 @@ def compact_json(value: Any, *, floats: bool = True) -> bytes:
     """Compact UTF-8 JSON of ``value``, byte for byte what the json module writes
     (``separators=(",", ":"), ensure_ascii=False``), encoded.
 
-    ``floats=False``: the value holds no float (an aspect of :data:`FLOAT_FREE_ASPECTS`), so
-    orjson's text is not searched for one.
+    ``floats=False``: the caller knows the value holds no float (a translator-built aspect of
+    :data:`FLOAT_FREE_ASPECTS`), so orjson's text is not searched for one.
     """
     raw = _orjson_text(value, floats)
     return raw if raw is not None else _encode_aspect(value).encode("utf-8")

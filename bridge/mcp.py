@@ -109,6 +109,9 @@ class MetadataChangeProposalWrapper:
     # slotted class costs a __getattr__ call per first use, a tenth of encoding an MCP).
     _value: Any = attrs.field(default=None, init=False, eq=False, hash=False, repr=False)
     _json: str | None = attrs.field(default=None, init=False, eq=False, hash=False, repr=False)
+    # Built by the translator (_unchecked) with an aspect of FLOAT_FREE_ASPECTS: its JSON is not searched
+    # for floats. Anything else (user code, MCP files) may hold a float or NaN wherever, and is searched.
+    _float_free: bool = attrs.field(default=False, init=False, eq=False, hash=False, repr=False)
 
     def __init__(self, *, entity_urn: str | None = None, aspect: Any = None, aspect_name: str | None = None,
                  entity_type: str | None = None, change_type: str = "UPSERT",
@@ -166,6 +169,7 @@ class MetadataChangeProposalWrapper:
         # A plain dict or list, the translator's own, is the aspect's value as it is (no copy).
         _set_value(self, aspect if type(aspect) is dict or type(aspect) is list else None)
         _set_json(self, None)
+        _set_float_free(self, aspect_name in FLOAT_FREE_ASPECTS)
         return self
 
     def __attrs_post_init__(self) -> None:
@@ -231,7 +235,7 @@ class MetadataChangeProposalWrapper:
         """The aspect serialised compactly, as GMS and the Avro record carry it."""
         text = self._json
         if text is None:
-            text = aspect_to_json(self.aspect_value, floats=self.aspect_name not in FLOAT_FREE_ASPECTS)
+            text = aspect_to_json(self.aspect_value, floats=not self._float_free)
             object.__setattr__(self, "_json", text)
         return text
 
@@ -301,8 +305,7 @@ class MetadataChangeProposalWrapper:
     def to_obj_json(self) -> bytes:
         """:meth:`to_obj` as compact UTF-8 JSON: exactly ``json.dumps(self.to_obj(), separators=(",", ":"),
         ensure_ascii=False)``, encoded."""
-        floats = self.aspect_name not in FLOAT_FREE_ASPECTS or bool(self.system_metadata)
-        return compact_json(self.to_obj(), floats=floats)
+        return compact_json(self.to_obj(), floats=not self._float_free or bool(self.system_metadata))
 
     @classmethod
     def from_obj(cls, obj: Mapping[str, Any]) -> MetadataChangeProposalWrapper:
@@ -363,10 +366,11 @@ _BEYOND_ASCII = re.compile("[^\x00-\x7e]")
 
 # The slots' own setters: what _unchecked() fills in, without the frozen class's __setattr__ (half the cost).
 _new = object.__new__
-(_set_urn, _set_aspect, _set_name, _set_type, _set_change, _set_system, _set_headers, _set_value, _set_json) = (
+(_set_urn, _set_aspect, _set_name, _set_type, _set_change, _set_system, _set_headers, _set_value, _set_json,
+ _set_float_free) = (
     MetadataChangeProposalWrapper.__dict__[name].__set__
     for name in ("entity_urn", "aspect", "aspect_name", "entity_type", "change_type", "system_metadata", "headers",
-                 "_value", "_json")
+                 "_value", "_json", "_float_free")
 )
 
 

@@ -75,6 +75,13 @@ def _optional_str(instance: Any, attribute: attrs.Attribute, value: Any) -> None
         )
 
 
+def _optional_count(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and type(value) is not int:
+        raise InvalidEventError(
+            f"must be a whole number, got {value!r}", field=f"{type(instance).__name__}.{attribute.name}"
+        )
+
+
 def _aware_datetime(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
     if value is None:
         return
@@ -192,9 +199,9 @@ class ColumnLineage:
 class DatasetStatistics:
     """Input or output statistics of a dataset in a run."""
 
-    row_count: int | None = None
-    size_bytes: int | None = None
-    file_count: int | None = None
+    row_count: int | None = attrs.field(default=None, validator=_optional_count)
+    size_bytes: int | None = attrs.field(default=None, validator=_optional_count)
+    file_count: int | None = attrs.field(default=None, validator=_optional_count)
 
 
 @attrs.frozen(kw_only=True)

@@ -6,7 +6,6 @@ prints DataHub's file format (one JSON array), closed by ``close()``.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
@@ -52,7 +51,7 @@ class ConsoleEmitter(Emitter):
 
     def emit(self, item: MetadataChangeProposalWrapper, callback: Callback | None = None) -> None:
         item = as_mcp(item)
-        text = json.dumps(item.to_obj(), ensure_ascii=False)
+        text = item.to_obj_json().decode("utf-8")  # the file emitter's form
         if self.config.format == "array":
             if self._count == 0 and self._cancel_exit_close is None:
                 # A program that ends without close() still prints a whole JSON array.

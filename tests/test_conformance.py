@@ -17,6 +17,7 @@ from collections import Counter
 import pytest
 
 from bridge.model import EventType, RunEvent
+from emitters.file import FileEmitter, FileEmitterConfig
 from tests._datahub_reference import check_mcp
 from translators.datahub import DataHubTranslator, TranslatorConfig
 from translators.openlineage import parse_event
@@ -78,7 +79,12 @@ def test_file_format_loads_with_datahubs_file_source(translated, tmp_path):
     config_name, by_event = translated
     objs = [m.to_obj() for mcps in by_event.values() for m in mcps]
     path = tmp_path / f"{config_name}.json"
-    path.write_text(json.dumps(objs))
+    emitter = FileEmitter(FileEmitterConfig(filename=str(path)))  # the file as the bridge writes it
+    for mcps in by_event.values():
+        for m in mcps:
+            emitter.emit(m)
+    emitter.close()
+    assert json.loads(path.read_bytes()) == objs
     source = GenericFileSource.create({"path": str(path)}, PipelineContext(run_id="conformance"))
     units = list(source.get_workunits())
     report = source.get_report()

@@ -179,6 +179,9 @@ def test_file_form_of_every_corpus_proposal_is_the_json_modules_text():
         ("upstreamLineage", {"fineGrainedLineages": [{"confidenceScore": 1e-5}]}, None),
         ("x", {"f": 1e16, "n": float("nan")}, None),
         ("status", {"removed": False}, {"runId": "r", "score": 1e-7}),
+        # a float-free aspect as someone else built it (user code, an MCP file): searched like any other
+        ("operation", {"numAffectedRows": float("nan"), "lastUpdatedTimestamp": 1e-5}, None),
+        ("status", {"removed": False, "f": 1e16, "g": float("-inf")}, None),
         ("status", {"removed": False, "s": "café ✓ 𝄞"}, None),
     ],
 )
@@ -187,3 +190,19 @@ def test_file_form_is_the_json_modules_text_wherever_a_float_may_be(name, aspect
                                         system_metadata=system_metadata)
     assert mcp.to_obj_json() == _file_reference(mcp)
     assert mcp.aspect_json == _reference(aspect)
+
+
+def test_a_float_free_aspect_with_headers_from_user_code_is_searched_for_floats():
+    mcp = MetadataChangeProposalWrapper(entity_urn=URN, aspect_name="status", aspect={"removed": False},
+                                        change_type="CREATE", headers={"If-None-Match": "*", "x": 1e-5})  # type: ignore[dict-item]
+    assert mcp.to_obj_json() == _file_reference(mcp)
+
+
+def test_statistics_of_the_model_are_whole_numbers():
+    from bridge.errors import InvalidEventError
+    from bridge.model import DatasetStatistics
+
+    assert DatasetStatistics(row_count=3, size_bytes=0, file_count=None).row_count == 3
+    for bad in (float("nan"), 1.5, True, "3"):
+        with pytest.raises(InvalidEventError, match="DatasetStatistics.row_count"):
+            DatasetStatistics(row_count=bad)

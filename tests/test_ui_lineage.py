@@ -137,3 +137,36 @@ def test_a_graph_larger_than_the_limit_is_cut_nearest_first_and_says_so(tmp_path
     whole = views.lineage(RAW, depth=2, limit=60)
     assert whole["truncated"] is False and len(whole["edges"]) == 60
     assert views.lineage(RAW, depth=2, limit=59)["truncated"] is True
+
+
+def test_a_cycle_leads_back_to_edges_already_counted_which_count_once(tmp_path):
+    """A job that reads and writes the same table, and the table's upstream: 3 edges, each found twice."""
+    memory = LineageMemory.in_state_dir(tmp_path)
+    _hold(memory, "rest:http://gms:8080", LOAD, "dataJobInputOutput",
+          [*_paths("inputDatasetEdges", MART), *_paths("outputDatasetEdges", MART)])
+    _hold(memory, "rest:http://gms:8080", MART, "upstreamLineage", _paths("upstreams", STAGED))
+    memory.close()
+    views = Views(StateReader(tmp_path), translator=None)
+    graph = {(MART, LOAD), (LOAD, MART), (STAGED, MART)}
+    for limit in (3, 4, 50):
+        answer = views.lineage(LOAD, depth=3, limit=limit)
+        assert answer["truncated"] is False and _edges(answer) == graph, limit
+    cut = views.lineage(LOAD, depth=3, limit=2)
+    assert cut["truncated"] is True and len(_edges(cut)) == 2 and _edges(cut) <= graph
+
+
+def test_a_memory_file_without_the_edge_index_is_read_whole_and_said_so_once(state, caplog):
+    with closing(sqlite3.connect(state / "memory.sqlite3")) as conn:
+        conn.execute("DROP INDEX written_edge_paths")  # as an earlier version left the file
+    views = Views(StateReader(state), translator=None)
+    with caplog.at_level("WARNING", logger="bridge.ui._reader"):
+        assert _edges(views.lineage(LOAD, depth=2)) == GRAPH  # the same answer, the slow way
+        views.lineage(MART, depth=2)
+    assert [r.getMessage() for r in caplog.records].count(
+        "the lineage memory has no edge index yet: the status page's lineage reads the whole memory until a "
+        "bridge command opens it to write (bridge memory show, serve, consume, send)") == 1
+    LineageMemory.in_state_dir(state).close()  # bridge memory show, say
+    caplog.clear()
+    fresh = Views(StateReader(state), translator=None)
+    assert _edges(fresh.lineage(LOAD, depth=2)) == GRAPH
+    assert not caplog.records

@@ -8,12 +8,15 @@ and never writes, locks or creates anything. A file that does not exist yet read
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 from bridge.lineage import MEMORY_FILE
+from bridge.logs import log_fields
 from bridge.rounds import digest
 from bridge.spool import DeadLetter, _dead, _queue
 from bridge.spool._store import SPOOL_FILE
@@ -31,6 +34,8 @@ _CHUNK = 250
 _JOURNAL_COLUMNS = ("id", "received", "key", "digest", "run_id", "job", "event_type", "event_time", "body")  # body last
 
 JournalEntry = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 class SpoolState:
@@ -80,6 +85,8 @@ class StateReader:
 
     def __init__(self, state_dir: str | Path) -> None:
         self.state_dir = Path(state_dir)
+        self._edge_index = False  # the memory file has written_edge_paths (else: said once, then looked for again)
+        self._said_slow = False
 
     def _rows(self, name: str, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         path = self.state_dir / name
@@ -162,21 +169,40 @@ class StateReader:
 
     # -- the lineage memory ----------------------------------------------------
 
-    def lineage_edges(self, urns: Sequence[str], *, upstream: bool, limit: int) -> tuple[list[tuple[str, str]], bool]:
+    def lineage_edges(self, urns: Sequence[str], *, upstream: bool, limit: int,
+                      known: AbstractSet[tuple[str, str]] = frozenset()) -> tuple[list[tuple[str, str]], bool]:  # fmt: skip
         """The lineage edges a destination confirmed into (``upstream``) or out of these entities.
 
         Reads only those edges (see :func:`_edge_queries`), never the whole memory.
 
+        Args:
+            known: edges already found (a cycle leads back to them): neither returned nor counted.
+
         Returns:
-            at most ``limit`` edges as ``(upstream URN, downstream URN)``, and whether there were more.
+            at most ``limit`` new edges as ``(upstream URN, downstream URN)``, and whether there were more.
         """
+        self._check_edge_index()
         found: set[tuple[str, str]] = set()
         for sql, args in _edge_queries(urns, upstream):
-            rows = self._rows(MEMORY_FILE, f"{sql} LIMIT ?", (*args, limit + 1 - len(found)))
-            found.update(_edge(urn, path) for urn, path in rows)
+            rows = self._rows(MEMORY_FILE, f"{sql} LIMIT ?", (*args, limit + 1 - len(found) + len(known)))
+            found.update(edge for urn, path in rows if (edge := _edge(urn, path)) not in known)
             if len(found) > limit:
                 return sorted(found)[:limit], True
         return sorted(found), False
+
+    def _check_edge_index(self) -> None:
+        """Say once when the memory file lacks the index the far ends of edges are found by: a file last
+        written by an earlier version, until a bridge command opens it to write (the reader never writes)."""
+        if self._edge_index or self._said_slow:
+            return
+        indexes = self._rows(MEMORY_FILE, "PRAGMA index_list(written)")  # (seq, name, unique, origin, partial)
+        if not (self.state_dir / MEMORY_FILE).exists() or any(row[1] == "written_edge_paths" for row in indexes):
+            self._edge_index = bool(indexes)
+            return
+        self._said_slow = True
+        log.warning("the lineage memory has no edge index yet: the status page's lineage reads the whole memory "
+                    "until a bridge command opens it to write (bridge memory show, serve, consume, send)",
+                    extra=log_fields(path=str(self.state_dir / MEMORY_FILE)))  # fmt: skip
 
     def known_urns(self, search: str, limit: int = 50) -> list[str]:
         """URNs of jobs and datasets the memory holds whose URN contains ``search``."""

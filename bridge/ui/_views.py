@@ -166,7 +166,7 @@ class Views:
                 if truncated or not frontier[upstream]:
                     continue
                 found, truncated = self.reader.lineage_edges(frontier[upstream], upstream=upstream,
-                                                             limit=limit - len(kept))
+                                                             limit=limit - len(kept), known=kept)
                 kept.update(found)
                 ahead = dict.fromkeys(source if upstream else target for source, target in found)
                 frontier[upstream] = [u for u in ahead if u not in seen[upstream]]

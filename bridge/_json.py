@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["FLOAT_FREE_ASPECTS", "aspect_to_json", "compact_json", "encode_gms", "fast_json", "loads"]
+__all__ = ["FLOAT_FREE_ASPECTS", "aspect_to_json", "compact_json", "encode_gms", "escape_beyond_ascii", "fast_json", "loads"]
 
 # One encoder for every aspect: json.dumps() with keyword arguments builds a
 # new JSONEncoder per call (~1 us each, ~12 aspects per event).
@@ -94,6 +94,23 @@ def aspect_to_json(value: Any, *, floats: bool = True) -> str:
     """Compact JSON of an aspect, byte for byte what the json module writes (see :func:`compact_json`)."""
     raw = _orjson_text(value, floats)
     return raw.decode("utf-8") if raw is not None else _encode_aspect(value)
+
+
+def _as_ascii_escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a surrogate pair, as the json module writes it
+    return f"\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}"
+
+
+def escape_beyond_ascii(text: str) -> str:
+    """JSON text with DEL and every non-ASCII character escaped (``\\uXXXX``), exactly as the json
+    module's ``ensure_ascii`` escapes them (the text's strings hold no lone surrogate: orjson refuses those)."""
+    return _BEYOND_ASCII.sub(_as_ascii_escape, text)
+
+
+_BEYOND_ASCII = re.compile("[^\x00-\x7e]")
 
 
 # orjson reads an integer beyond 64 bits as a float, silently (123456789012345678901234567890 becomes

@@ -171,6 +171,8 @@ def test_file_form_of_every_corpus_proposal_is_the_json_modules_text():
     for path in sorted(CORPUS.rglob("*.json")):
         for mcp in translator.translate(parse_event(json.loads(path.read_bytes()))):
             assert mcp.to_obj_json() == _file_reference(mcp), (path.name, mcp.aspect_name)
+            assert mcp.aspect_json  # worked out now (as delivery does): the file form splices it in
+            assert mcp.to_obj_json() == _file_reference(mcp), (path.name, mcp.aspect_name)
 
 
 @pytest.mark.parametrize(
@@ -190,6 +192,7 @@ def test_file_form_is_the_json_modules_text_wherever_a_float_may_be(name, aspect
                                         system_metadata=system_metadata)
     assert mcp.to_obj_json() == _file_reference(mcp)
     assert mcp.aspect_json == _reference(aspect)
+    assert mcp.to_obj_json() == _file_reference(mcp)  # with the aspect's JSON known
 
 
 def test_a_float_free_aspect_with_headers_from_user_code_is_searched_for_floats():

@@ -31,6 +31,7 @@ from bridge.model import (
     Tag,
     Transformation,
 )
+from translators.datahub.urns import split_urn
 
 __all__ = [
     "ASSET_PLATFORM",
@@ -59,16 +60,12 @@ def dataset_from_urn(urn: str) -> Dataset:
     Raises:
         InvalidEventError: ``urn`` is not a dataset URN.
     """
-    prefix = "urn:li:dataset:("
-    if not isinstance(urn, str) or not urn.startswith(prefix) or not urn.endswith(")"):
+    kind, parts = split_urn(urn, arg="dataset urn") if isinstance(urn, str) else ("", [])
+    if kind != "dataset" or len(parts) != 3:
         raise InvalidEventError(f"not a dataset URN: {urn!r}", field="dataset urn")
-    body = urn[len(prefix) : -1]
-    platform, sep, rest = body.partition(",")
-    name, sep2, env = rest.rpartition(",")
-    if not sep or not sep2 or not name:
-        raise InvalidEventError(f"not a dataset URN: {urn!r}", field="dataset urn")
-    platform = platform.removeprefix("urn:li:dataPlatform:")
-    return Dataset(namespace=platform, name=name, facets={"datahubUrn": {"urn": urn, "env": env}})
+    platform, name, env = parts
+    return Dataset(namespace=platform.removeprefix("urn:li:dataPlatform:"), name=name,
+                   facets={"datahubUrn": {"urn": urn, "env": env}})
 
 
 def dataset_from_uri(uri: str) -> Dataset | None:

@@ -159,3 +159,9 @@ def test_an_override_that_gives_no_dataset_urn_is_named_in_the_error():
     with pytest.raises(InvalidEventError, match="is not a dataset URN") as caught:
         Broken().translate(event)
     assert caught.value.field == "get_dataset_urn"
+
+
+@pytest.mark.parametrize("gone", ["get_dataset_ref_for", "get_ref_urn"])
+def test_overriding_a_hook_that_is_gone_says_what_to_override_instead(gone):
+    with pytest.raises(TypeError, match=f"no longer calls {gone}; override .*get_dataset_"):
+        type("Old", (DataHubTranslator,), {gone: lambda self, *args: None})

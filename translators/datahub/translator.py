@@ -67,6 +67,15 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
 
     config_class = TranslatorConfig
 
+    #: Hooks that are gone, and what to override instead: a subclass overriding one would be ignored silently.
+    _GONE_HOOKS = {"get_dataset_ref_for": "get_dataset_ref or get_dataset_urn", "get_ref_urn": "get_dataset_urn"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, instead in DataHubTranslator._GONE_HOOKS.items():
+            if name in vars(cls):
+                raise TypeError(f"{cls.__name__}.{name}: the translator no longer calls {name}; override {instead}")
+
     def __init__(self, config: TranslatorConfig | None = None) -> None:
         self.config = config if config is not None else TranslatorConfig()
         self._init_flow_caches()

@@ -140,7 +140,7 @@ class DagsterTranslator(DataHubTranslator):
     def get_write_mode(self, mcp: MCPW) -> str:
         """As configured; the ``siblings`` of a physical table (not a Dagster asset) only if it has none."""
         if mcp.aspect_name == "siblings" and "siblings" not in self.config.write_policy \
-                and not mcp.entity_urn.startswith(f"urn:li:dataset:(urn:li:dataPlatform:{ASSET_PLATFORM},"):
+                and not mcp.entity_urn.startswith(f"urn:li:dataset:({self.get_platform_urn(ASSET_PLATFORM)},"):
             return "if_absent"
         return super().get_write_mode(mcp)
 

@@ -141,7 +141,8 @@ class Views:
         for role, dataset in sides:
             urn = self.translator.get_dataset_urn(dataset)
             out["datasets"].append({"role": role, "namespace": dataset.namespace, "name": dataset.name, "urn": urn,
-                                    "rule": explain_dataset_urn(dataset, urn, self.translator.config.platforms)})
+                                    "rule": explain_dataset_urn(dataset, urn, self.translator.config.platforms,
+                                                                platform_name=self.translator.platform_name_of)})
         return out
 
     # -- dead letters ----------------------------------------------------------

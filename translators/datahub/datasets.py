@@ -7,8 +7,9 @@ helpers; nothing edits them afterwards.
 
 Every dataset URN the translator writes or shows is :meth:`DatasetHooks.get_dataset_urn`'s: the
 dataset's own aspects, job and run inputs and outputs, upstreams, the schemaField URNs of column
-lineage, assertions, siblings, ``bridge explain`` and the status page. Rules that protect what
-DataHub already knows:
+lineage, assertions, siblings, ``bridge explain`` and the status page. Every platform is
+:meth:`DatasetHooks.get_platform_urn`'s: the default dataset URNs' (so all the above), and flows' and
+jobs' (:mod:`translators.datahub.jobs`). Rules that protect what DataHub already knows:
 
 * ``ownership``, ``globalTags``, ``datasetProperties`` and ``schemaMetadata`` are only emitted
   when the event says something about them (``datasetProperties`` only with a description, or
@@ -24,12 +25,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
+
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset, DatasetEvent, Event, Owner, Tag
 from translators.datahub import aspects
 from translators.datahub.aspects import OWNERSHIP_TYPES, mcp
 from translators.datahub.column_lineage import column_fine_grained, column_inputs
-from translators.datahub.platform_config import DatasetRef, dataset_ref_of, dataset_urn
+from translators.datahub.platform_config import DatasetRef, data_platform_name, dataset_ref_of, dataset_urn
 from translators.datahub.platforms import resolve_dataset
 from translators.datahub.profiles import dataset_measurements
 from translators.datahub.properties import dataset_properties, tag_label
@@ -74,7 +77,8 @@ class EventDatasets:
     """The datasets of one event: URNs (inputs, outputs), every sighting per URN, and column lineage.
 
     ``refs`` holds, per URN, the identity whose URN it is (what ``schemaMetadata`` and
-    ``dataPlatformInstance`` name): :meth:`DatasetHooks.get_dataset_ref`'s, or, when an overridden
+    ``dataPlatformInstance`` name): :meth:`DatasetHooks.get_dataset_ref`'s, its platform renamed by an
+    overridden :meth:`DatasetHooks.get_platform_urn`, or, when an overridden
     :meth:`DatasetHooks.get_dataset_urn` gave another URN, the one read back from that URN.
     """
 
@@ -102,6 +106,7 @@ class EventDatasets:
     def _add(self, tr: DatasetHooks, datasets: Iterable[Dataset]) -> list[str]:
         urns: dict[str, None] = {}  # ordered, and a membership test in O(1)
         default = tr._default_dataset_urn
+        plain = default and tr._default_platform_urn  # the URN is the very ref's
         for ds in datasets:
             ref = tr.get_dataset_ref(ds)
             # the default get_dataset_urn is the URN of this very ref: made from it, not asked for again
@@ -110,7 +115,7 @@ class EventDatasets:
             seen = self.sightings.get(urn)
             if seen is None:
                 self.sightings[urn] = [ds]
-                self.refs[urn] = ref if default else tr._identity_of(urn, ref)
+                self.refs[urn] = ref if plain else tr._identity_of(urn, ref)
             else:
                 seen.append(ds)
             urns[urn] = None
@@ -163,6 +168,8 @@ class DatasetHooks:
         self._named_urns: dict[tuple[str, str], str] = {}
         #: get_dataset_urn is not overridden: an event's datasets' URNs are made from the refs at hand
         self._default_dataset_urn = type(self).get_dataset_urn is DatasetHooks.get_dataset_urn
+        #: get_platform_urn is not overridden: a platform's name is the one URNs carry, not asked for
+        self._default_platform_urn = type(self).get_platform_urn is DatasetHooks.get_platform_urn
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -171,9 +178,10 @@ class DatasetHooks:
         (the dataset's own aspects, job and run inputs and outputs, upstreams, column lineage's
         schemaField URNs, siblings) and shows (``bridge explain``, the status page).
 
-        By default the URN of :meth:`get_dataset_ref`'s identity. An override must be a pure function
-        of the dataset: the URNs of datasets known only by name are remembered (:meth:`dataset_urn_of`).
-        ``schemaMetadata`` and ``dataPlatformInstance`` name the platform (and instance) of the URN it gives.
+        By default the URN of :meth:`get_dataset_ref`'s identity, its platform named by
+        :meth:`get_platform_urn`. An override must be a pure function of the dataset: the URNs of datasets
+        known only by name are remembered (:meth:`dataset_urn_of`). ``schemaMetadata`` and
+        ``dataPlatformInstance`` name the platform (and instance) of the URN it gives.
         """
         return self._ref_urn(self.get_dataset_ref(dataset))
 
@@ -190,22 +198,41 @@ class DatasetHooks:
                              lambda key: self.get_dataset_urn(Dataset(namespace=namespace, name=name)))  # fmt: skip
 
     def _ref_urn(self, ref: DatasetRef) -> str:
-        return bounded_cache(self._dataset_urns, ref, dataset_urn)
+        """The default :meth:`get_dataset_urn` of ``ref`` (cached)."""
+        return bounded_cache(self._dataset_urns, ref, dataset_urn if self._default_platform_urn else self._named_urn)
+
+    def _named_ref(self, ref: DatasetRef) -> DatasetRef:
+        """``ref`` as its URN names it: its platform :meth:`get_platform_urn`'s."""
+        return ref if self._default_platform_urn else attrs.evolve(ref, platform=self.platform_name_of(ref.platform))
+
+    def _named_urn(self, ref: DatasetRef) -> str:
+        return dataset_urn(self._named_ref(ref))
 
     def _identity_of(self, urn: str, ref: DatasetRef) -> DatasetRef:
-        """The identity whose URN is ``urn``, an overridden :meth:`get_dataset_urn`'s: ``ref`` if it is,
-        else read back from the URN (``ref``'s platform instance kept if the URN's name still carries it)."""
-        return ref if self._ref_urn(ref) == urn else dataset_ref_of(urn, platform_instance=ref.platform_instance)
+        """The identity whose URN is ``urn``: :meth:`_named_ref` if it is ``ref``'s, else (an overridden
+        :meth:`get_dataset_urn`'s) read back from it (``ref``'s platform instance kept if its name still has it)."""
+        return self._named_ref(ref) if self._ref_urn(ref) == urn else dataset_ref_of(
+            urn, platform_instance=ref.platform_instance)  # fmt: skip
 
     def get_dataset_instance_urn(self, ref: DatasetRef) -> str | None:
-        """``dataPlatformInstance`` URN of a dataset that has a platform instance."""
+        """``dataPlatformInstance`` URN of a dataset that has a platform instance. ``ref`` is the
+        identity of the URN written: its platform is already the one :meth:`get_platform_urn` names."""
         if not ref.platform_instance:
             return None
         return make_dataplatform_instance_urn(ref.platform, ref.platform_instance)
 
     def get_platform_urn(self, platform: str) -> str:
-        """``urn:li:dataPlatform:<platform>``."""
+        """The dataPlatform URN of a dataset's platform (by :meth:`get_dataset_ref`) or an orchestrator
+        (``urn:li:dataPlatform:<platform>``): the one hook of every platform named, so an override
+        (``hive`` -> ``urn:li:dataPlatform:glue``, a pure function) renames a platform everywhere at once:
+        the platform part of the default :meth:`get_dataset_urn`, ``schemaMetadata``, ``dataPlatformInstance``
+        (of datasets, flows, jobs, runs, assertions) and the orchestrator of flow and job URNs."""
         return make_data_platform_urn(platform)
+
+    def platform_name_of(self, platform: str) -> str:
+        """The name URNs carry of :meth:`get_platform_urn`'s platform (``platform`` unless it is overridden);
+        an InvalidEventError (``field`` ``get_platform_urn``) if the override gives no dataPlatform URN."""
+        return platform if self._default_platform_urn else data_platform_name(self.get_platform_urn(platform))
 
     def get_owner(self, owner: Owner) -> tuple[str, str]:
         """``(owner URN, DataHub ownership type)`` of an OpenLineage owner.
@@ -333,10 +360,11 @@ class DatasetHooks:
         subtypes = self.get_dataset_subtypes(event, seen)
         if subtypes:
             out.append(mcp(urn, "dataset", "subTypes", aspects.sub_types(subtypes)))
+        # ref is the identity of the URN written: its platform is get_platform_urn's already, not renamed again
         fields = self.schema_fields(seen)
         if fields:
             out.append(mcp(urn, "dataset", "schemaMetadata",
-                           aspects.schema_metadata(ref.name, self.get_platform_urn(ref.platform), fields)))  # fmt: skip
+                           aspects.schema_metadata(ref.name, make_data_platform_urn(ref.platform), fields)))  # fmt: skip
         properties = self.get_dataset_properties(event, urn, seen)
         if properties is not None:
             out.append(mcp(urn, "dataset", "datasetProperties", properties))
@@ -349,7 +377,7 @@ class DatasetHooks:
         instance_urn = self.get_dataset_instance_urn(ref)
         if instance_urn:
             out.append(mcp(urn, "dataset", "dataPlatformInstance",
-                           aspects.data_platform_instance(self.get_platform_urn(ref.platform), instance_urn)))  # fmt: skip
+                           aspects.data_platform_instance(make_data_platform_urn(ref.platform), instance_urn)))  # fmt: skip
         browse = self.get_dataset_browse_path(event, seen)
         if browse is not None:
             out.append(mcp(urn, "dataset", "browsePathsV2", browse))

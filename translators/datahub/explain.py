@@ -3,7 +3,8 @@
 The URNs always come from the translator itself (``get_dataset_urn``, ``get_flow_urn``,
 ``get_job_urn``); this module only says why, by asking the same rules of
 :mod:`translators.datahub.platforms` (and the flow naming of the translator) what they give with one
-setting at a time left out. When the translator's URN is not what those rules give (a subclass
+setting at a time left out. A platform renamed by an overridden ``get_platform_urn`` is named as the
+URN names it, and the rule says so; when the translator's URN is not what those rules give (a subclass
 overriding ``get_dataset_ref``, ``get_dataset_urn``, ``get_flow_id``...), the explanation says so.
 
 Pure: no IO. Whether the URNs exist in DataHub is asked by the caller
@@ -12,7 +13,7 @@ Pure: no IO. Whether the URNs exist in DataHub is asked by the caller
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -30,6 +31,7 @@ __all__ = ["DatasetExplanation", "JobExplanation", "RunExplanation", "explain_da
            "explain_run"]
 
 _CUSTOM = "a customised translator ({hooks}) chose it, not the platform rules"
+_RENAMED = "platform {platform} named {name} by a customised translator (get_platform_urn)"
 
 
 @attrs.frozen(kw_only=True)
@@ -114,17 +116,21 @@ def _platform_rule(dataset: Dataset, ref: Any, config: PlatformConfig) -> str:
     return f"the namespace {namespace} is the platform"
 
 
-def explain_dataset(dataset: Dataset, urn: str, config: PlatformConfig) -> DatasetExplanation:
+def explain_dataset(dataset: Dataset, urn: str, config: PlatformConfig, *,
+                    platform_name: Callable[[str], str] | None = None) -> DatasetExplanation:  # fmt: skip
     """Why the translator made ``urn`` of an OpenLineage dataset.
 
     Args:
         dataset: the dataset (namespace, name, symlinks).
         urn: the URN the translator chose for it (``get_dataset_urn``).
         config: the translator's platform rules (``TranslatorConfig.platforms``).
+        platform_name: the translator's ``platform_name_of`` (the name its ``get_platform_urn`` gives a
+            platform); without it, platforms are not renamed.
     """
     ref = resolve_dataset(dataset.namespace, dataset.name, dataset.symlinks, config=config)
+    platform = platform_name(ref.platform) if platform_name else ref.platform  # the one the URN carries
     base = {"namespace": dataset.namespace, "name": dataset.name, "urn": urn}
-    if ref.urn != urn:
+    if attrs.evolve(ref, platform=platform).urn != urn:
         return DatasetExplanation(**base, platform=None, dataset_name=None, platform_instance=None, env=None,
                                   rule=_CUSTOM.format(hooks="get_dataset_ref / get_dataset_urn"),
                                   env_rule="", instance_rule="", custom=True)
@@ -141,6 +147,8 @@ def explain_dataset(dataset: Dataset, urn: str, config: PlatformConfig) -> Datas
                      if _changed(config, dataset, namespace_overrides=(o,)) != no_override), None)
     if no_override.platform != ref.platform:
         parts.append(f"platform {ref.platform} set by namespace override {override!r}")
+    if platform != ref.platform:
+        parts.append(_RENAMED.format(platform=ref.platform, name=platform))
 
     if no_override.env != ref.env:
         env_rule = f"namespace override {override!r}"
@@ -156,14 +164,15 @@ def explain_dataset(dataset: Dataset, urn: str, config: PlatformConfig) -> Datas
         instance_rule = f"the path spec of platform {ref.platform}"
     else:
         instance_rule = "the translator's dataset_platform_instance"
-    return DatasetExplanation(**base, platform=ref.platform, dataset_name=ref.name,
+    return DatasetExplanation(**base, platform=platform, dataset_name=ref.name,
                               platform_instance=ref.platform_instance, env=ref.env, rule="; ".join(parts),
                               env_rule=env_rule, instance_rule=instance_rule)
 
 
-def explain_dataset_urn(dataset: Any, urn: str, config: PlatformConfig) -> str:
+def explain_dataset_urn(dataset: Any, urn: str, config: PlatformConfig, *,
+                        platform_name: Callable[[str], str] | None = None) -> str:  # fmt: skip
     """One sentence naming the rule that made ``urn`` (see :func:`explain_dataset`)."""
-    return explain_dataset(dataset, urn, config).sentence
+    return explain_dataset(dataset, urn, config, platform_name=platform_name).sentence
 
 
 # -- jobs ------------------------------------------------------------------------
@@ -202,6 +211,13 @@ def _overridden(translator: DataHubTranslator, *names: str) -> bool:
 
 
 def _orchestrator_rule(translator: DataHubTranslator, event: RunEvent | JobEvent) -> str:
+    orchestrator = translator.get_orchestrator(event)
+    name = translator.platform_name_of(orchestrator)
+    rule = _chosen_orchestrator(translator, event)
+    return rule if name == orchestrator else f"{rule}; {_RENAMED.format(platform=orchestrator, name=name)}"
+
+
+def _chosen_orchestrator(translator: DataHubTranslator, event: RunEvent | JobEvent) -> str:
     if _overridden(translator, "get_orchestrator"):
         return _CUSTOM.format(hooks="get_orchestrator")
     if translator.config.orchestrator:
@@ -329,5 +345,6 @@ def explain_event(translator: DataHubTranslator, event: Event) -> list[tuple[str
         out.append(("run", explain_run(translator, event)))
     for role, dataset in _datasets(translator, event):
         urn = translator.get_dataset_urn(dataset)
-        out.append((role, explain_dataset(dataset, urn, translator.config.platforms)))
+        out.append((role, explain_dataset(dataset, urn, translator.config.platforms,
+                                          platform_name=translator.platform_name_of)))  # fmt: skip
     return out

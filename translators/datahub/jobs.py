@@ -2,9 +2,9 @@
 
 :class:`FlowJobHooks` is one of :class:`~translators.datahub.translator.DataHubTranslator`'s
 bases. Identity follows DataHub's own OpenLineage converter: the orchestrator comes from the
-processing engine or the producer, the flow is the job name up to its first ``.`` in cluster =
-job namespace, the job id is the full job name (``config.flow_naming`` and ``config.compat``
-change that).
+processing engine or the producer (its platform named by ``get_platform_urn``, as datasets' are), the
+flow is the job name up to its first ``.`` in cluster = job namespace, the job id is the full job
+name (``config.flow_naming`` and ``config.compat`` change that).
 
 Rules that protect what DataHub already knows:
 
@@ -145,10 +145,11 @@ class FlowJobHooks:
         return self.config.cluster or self.config.platform_instance or event.job.namespace
 
     def get_flow_urn(self: DataHubTranslator, event: RunEvent | JobEvent) -> str:
-        """``urn:li:dataFlow:(<orchestrator>,<flow id>,<cluster>)``."""
+        """``urn:li:dataFlow:(<orchestrator>,<flow id>,<cluster>)``, the orchestrator's platform named by
+        :meth:`~translators.datahub.datasets.DatasetHooks.get_platform_urn` (as its ``dataPlatformInstance``)."""
         return self._once(event, "flow_urn", lambda: bounded_cache(
             self._flow_urns, (self.get_orchestrator(event), self.get_flow_id(event), self.get_flow_cluster(event)),
-            lambda key: make_data_flow_urn(*key)))  # fmt: skip
+            lambda key: make_data_flow_urn(self.platform_name_of(key[0]), key[1], key[2])))  # fmt: skip
 
     def get_flow_role(self: DataHubTranslator, event: RunEvent | JobEvent, flow_id: str) -> str:
         """Whether the event speaks for its flow: ``own``, ``child`` or ``orphan``.
@@ -201,10 +202,11 @@ class FlowJobHooks:
         """``browsePathsV2`` of the flow: the platform instance (if any), then the namespace."""
         return self._browse(event, (event.job.namespace, None))
 
-    def get_platform_instance_urn(self, platform: str) -> str | None:
-        """``dataPlatformInstance`` URN of the orchestrator, when ``platform_instance`` is set."""
-        instance = self.config.platform_instance  # type: ignore[attr-defined]
-        return make_dataplatform_instance_urn(platform, instance) if instance else None
+    def get_platform_instance_urn(self: DataHubTranslator, platform: str) -> str | None:
+        """``dataPlatformInstance`` URN of the orchestrator, when ``platform_instance`` is set (its
+        platform named by :meth:`~translators.datahub.datasets.DatasetHooks.get_platform_urn`)."""
+        instance = self.config.platform_instance
+        return make_dataplatform_instance_urn(self.platform_name_of(platform), instance) if instance else None
 
     def _browse(self: DataHubTranslator, event: RunEvent | JobEvent, *entries: tuple[str, str | None]) -> dict[str, Any]:
         instance_urn = self.get_platform_instance_urn(self.get_orchestrator(event))

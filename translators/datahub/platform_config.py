@@ -2,7 +2,8 @@
 
 :class:`PlatformConfig` (env, platform instance, symlinks, namespace overrides, path specs) is what
 :func:`translators.datahub.platforms.resolve_dataset` follows; :class:`DatasetRef` is what it gives,
-:func:`dataset_urn` its URN and :func:`dataset_ref_of` the way back.
+:func:`dataset_urn` its URN and :func:`dataset_ref_of` the way back; :func:`data_platform_name` reads
+the platform name of a ``dataPlatform`` URN.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import attrs
 from bridge.errors import ConfigError, InvalidEventError
 from translators.datahub.urns import make_dataset_urn_with_platform_instance, split_urn
 
-__all__ = ["FABRIC_TYPES", "DatasetRef", "NamespaceOverride", "PathSpec", "PlatformConfig", "dataset_ref_of",
-           "dataset_urn"]
+__all__ = ["FABRIC_TYPES", "DatasetRef", "NamespaceOverride", "PathSpec", "PlatformConfig", "data_platform_name",
+           "dataset_ref_of", "dataset_urn"]
 
 # DataHub's FabricType enum: a dataset URN's env must be one of these.
 FABRIC_TYPES = frozenset(
@@ -209,3 +210,18 @@ def dataset_ref_of(urn: str, *, platform_instance: str | None = None) -> Dataset
     else:
         platform_instance = None
     return DatasetRef(platform=platform, name=name, platform_instance=platform_instance, env=env)
+
+
+def data_platform_name(platform_urn: str) -> str:
+    """The platform name of a ``dataPlatform`` URN (``urn:li:dataPlatform:glue`` -> ``glue``): what a
+    dataset or flow URN carries of a platform that
+    :meth:`~translators.datahub.datasets.DatasetHooks.get_platform_urn` names.
+
+    Raises:
+        InvalidEventError: ``platform_urn`` is not a dataPlatform URN (``field`` names the hook that makes them).
+    """
+    kind, parts = split_urn(platform_urn, arg="get_platform_urn")
+    if kind != "dataPlatform" or len(parts) != 1:
+        raise InvalidEventError(f"{platform_urn!r} is not a data platform URN (urn:li:dataPlatform:<platform>)",
+                                field="get_platform_urn")  # fmt: skip
+    return parts[0]

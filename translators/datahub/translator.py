@@ -15,6 +15,7 @@ There is one way to customise it, the dagster-dbt way: subclass and override one
   ``get_partition``, ...);
 * datasets -- :class:`~translators.datahub.datasets.DatasetHooks` (``get_dataset_urn``, the one hook
   of every dataset URN written or shown, by default the URN of ``get_dataset_ref``'s platform rules;
+  ``get_platform_urn``, the one hook of every platform named, datasets' and orchestrators';
   ``get_owner``, ``get_dataset_properties``, ``get_siblings``, ...);
 * how each aspect is written (PATCH, UPSERT, only if absent) -- :meth:`DataHubTranslator.get_write_mode`
   over the write policy of :mod:`translators.datahub.writes`.

@@ -30,8 +30,8 @@ from bridge.model import JobEvent, ParentRun, RunEvent
 from translators.datahub import aspects
 from translators.datahub.aspects import mcp
 from translators.datahub.compat import AirflowPluginScheme, child_of_flow
-from translators.datahub.datasets import EventDatasets, bounded_cache
 from translators.datahub.dbt_flows import PROJECT, dbt_project_flow_id, flow_naming_of
+from translators.datahub.event_datasets import EventDatasets, bounded_cache
 from translators.datahub.producers import orchestrator_from_producer, subtype_label
 from translators.datahub.properties import (
     airflow_dag_description,

@@ -21,7 +21,7 @@ from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import EventType, RunEvent
 from translators.datahub import aspects
 from translators.datahub.aspects import mcp
-from translators.datahub.datasets import EventDatasets
+from translators.datahub.event_datasets import EventDatasets
 from translators.datahub.properties import (
     airflow_attempt,
     airflow_duration_ms,

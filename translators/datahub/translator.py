@@ -37,7 +37,8 @@ from bridge.model import DatasetEvent, Event, EventType, JobEvent, RunEvent
 from bridge.secrets import Secrets
 from translators.datahub.compat import compat_scheme
 from translators.datahub.config import TranslatorConfig
-from translators.datahub.datasets import DatasetHooks, EventDatasets
+from translators.datahub.datasets import DatasetHooks
+from translators.datahub.event_datasets import EventDatasets
 from translators.datahub.jobs import FlowJobHooks
 from translators.datahub.producers import orchestrator_from_producer
 from translators.datahub.runs import RunHooks, epoch_millis

@@ -271,7 +271,7 @@ class MetadataChangeProposalWrapper:
         """
         obj = self.to_gms()
         orjson = fast_json()
-        if orjson is not None and not self.system_metadata and not self.headers:
+        if orjson is not None and not self.system_metadata and _text_only(self.headers):
             # There are no numbers here, only strings, which orjson escapes as the json module does,
             # but for what ensure_ascii escapes besides: DEL and every non-ASCII character.
             try:
@@ -359,6 +359,11 @@ class MetadataChangeProposalWrapper:
             headers=obj.get("headers") or None,
         )
 
+
+
+def _text_only(headers: Mapping[str, str] | None) -> bool:
+    """No headers, or only strings (``If-None-Match: *``): JSON with no number in it."""
+    return not headers or all(type(k) is str and type(v) is str for k, v in headers.items())
 
 
 # The slots' own setters: what _unchecked() fills in, without the frozen class's __setattr__ (half the cost).

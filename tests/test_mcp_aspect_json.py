@@ -209,3 +209,10 @@ def test_statistics_of_the_model_are_whole_numbers():
     for bad in (float("nan"), 1.5, True, "3"):
         with pytest.raises(InvalidEventError, match="DatasetStatistics.row_count"):
             DatasetStatistics(row_count=bad)
+
+
+@pytest.mark.parametrize("headers", [{"If-None-Match": "*"}, {"If-None-Match": "*", "x-é": "✓ 𝄞\x7f"}, {"n": 1e-5}])
+def test_gms_json_carries_headers_as_the_json_module_writes_them(headers):
+    mcp = MetadataChangeProposalWrapper(entity_urn=URN, aspect_name="schemaMetadata", aspect={"s": "café"},
+                                        change_type="CREATE", headers=headers)
+    assert mcp.to_gms_json() == _gms_reference(mcp)

@@ -65,6 +65,11 @@ class RunNames:
                 self._db.execute(f"INSERT OR REPLACE INTO run_names VALUES {','.join(['(?,?,?)'] * len(chunk))}",
                                  [value for row in chunk for value in row])  # fmt: skip
 
+    def count(self) -> int:
+        """How many runs are known by two names."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM run_names").fetchone()[0])
+
     def forget(self, before: float | None = None) -> int:
         """Forget the pairs last seen before ``before`` (epoch seconds; ``None``: all); returns how many."""
         with self._lock:

@@ -81,6 +81,10 @@ def test_reset_all_empties_the_memory_run_names_included(tmp_path):
     one = runner.invoke(main, ["memory", "reset", "--state-dir", str(state), gms])
     assert one.exit_code == 0 and "other names" not in one.output
     assert remembered() == ([], {run: (run + "-own", 1.0)})  # a destination's reset keeps what names runs
+    show = runner.invoke(main, ["memory", "show", "--state-dir", str(state)])
+    assert show.exit_code == 0 and "runs known by two names: 1" in show.output and "is empty" not in show.output
     everything = runner.invoke(main, ["memory", "reset", "--state-dir", str(state), "--all"])
     assert everything.exit_code == 0 and "forgot the other names of runs (1)" in everything.output
     assert remembered() == ([], {})
+    show = runner.invoke(main, ["memory", "show", "--state-dir", str(state)])
+    assert show.exit_code == 0 and show.output == f"{gms}: 0 entities, 0 slots, 0 edges\n"

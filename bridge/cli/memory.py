@@ -35,19 +35,23 @@ def memory() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @handle_errors
 def show(config_path: str | None, state_dir: str | None, as_json: bool) -> None:
-    """Each destination the memory knows, with how many aspects and lineage edges it remembers."""
+    """Each destination the memory knows, with how many aspects and lineage edges it remembers, and how many
+    runs it knows by two names (--json: the destinations only)."""
     lineage = _open(config_path, state_dir)
     try:
         rows = lineage.summary()
+        named = lineage.run_names.count()
     finally:
         lineage.close()
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    if not rows:
+    if not rows and not named:
         click.echo("the memory is empty")
     for row in rows:
         click.echo(f"{row['destination']}: {row['entities']} entities, {row['slots']} slots, {row['edges']} edges")
+    if named:
+        click.echo(f"runs known by two names: {named}")
 
 
 @memory.command()

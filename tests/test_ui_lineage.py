@@ -170,3 +170,19 @@ def test_a_memory_file_without_the_edge_index_is_read_whole_and_said_so_once(sta
     fresh = Views(StateReader(state), translator=None)
     assert _edges(fresh.lineage(LOAD, depth=2)) == GRAPH
     assert not caplog.records
+
+
+def test_an_edge_found_downstream_first_still_leads_upstream_beyond_it(tmp_path):
+    """F -> u -> v -> a -> F, and W -> u: walking downstream finds u -> v first; walking upstream, F's
+    upstream a, v, then u reach it again, and u's other upstream W must still be found."""
+    memory = LineageMemory.in_state_dir(tmp_path)
+    f, u, v, a, w = (f"urn:li:dataset:(urn:li:dataPlatform:hive,{n},PROD)" for n in "fuvaw")
+    for downstream, upstreams in ((u, (f, w)), (v, (u,)), (a, (v,)), (f, (a,))):
+        _hold(memory, "rest:http://gms:8080", downstream, "upstreamLineage", _paths("upstreams", *upstreams))
+    memory.close()
+    views = Views(StateReader(tmp_path), translator=None)
+    cycle = {(f, u), (u, v), (v, a), (a, f)}
+    for depth in (4, 5):
+        answer = views.lineage(f, depth=depth)
+        assert _edges(answer) == cycle | {(w, u)} and answer["truncated"] is False, depth
+    assert _edges(views.lineage(f, depth=2)) == {(f, u), (u, v), (v, a), (a, f)}

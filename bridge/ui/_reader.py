@@ -170,25 +170,30 @@ class StateReader:
     # -- the lineage memory ----------------------------------------------------
 
     def lineage_edges(self, urns: Sequence[str], *, upstream: bool, limit: int,
-                      known: AbstractSet[tuple[str, str]] = frozenset()) -> tuple[list[tuple[str, str]], bool]:  # fmt: skip
+                      known: AbstractSet[tuple[str, str]] = frozenset(),
+                      ) -> tuple[list[tuple[str, str]], list[tuple[str, str]], bool]:  # fmt: skip
         """The lineage edges a destination confirmed into (``upstream``) or out of these entities.
 
         Reads only those edges (see :func:`_edge_queries`), never the whole memory.
 
         Args:
-            known: edges already found (a cycle leads back to them): neither returned nor counted.
+            known: edges already found (a cycle leads back to them): returned apart, not counted.
 
         Returns:
-            at most ``limit`` new edges as ``(upstream URN, downstream URN)``, and whether there were more.
+            at most ``limit`` new edges as ``(upstream URN, downstream URN)``, the known edges read again
+            (their far ends are still this hop's), and whether there were more new edges.
         """
         self._check_edge_index()
         found: set[tuple[str, str]] = set()
+        again: set[tuple[str, str]] = set()
         for sql, args in _edge_queries(urns, upstream):
             rows = self._rows(MEMORY_FILE, f"{sql} LIMIT ?", (*args, limit + 1 - len(found) + len(known)))
-            found.update(edge for urn, path in rows if (edge := _edge(urn, path)) not in known)
+            for urn, path in rows:
+                edge = _edge(urn, path)
+                (again if edge in known else found).add(edge)
             if len(found) > limit:
-                return sorted(found)[:limit], True
-        return sorted(found), False
+                return sorted(found)[:limit], sorted(again), True
+        return sorted(found), sorted(again), False
 
     def _check_edge_index(self) -> None:
         """Say once when the memory file lacks the index the far ends of edges are found by: a file last

@@ -166,10 +166,10 @@ class Views:
             for upstream in (True, False):
                 if truncated or not frontier[upstream]:
                     continue
-                found, truncated = self.reader.lineage_edges(frontier[upstream], upstream=upstream,
-                                                             limit=limit - len(kept), known=kept)
+                found, again, truncated = self.reader.lineage_edges(frontier[upstream], upstream=upstream,
+                                                                    limit=limit - len(kept), known=kept)
                 kept.update(found)
-                ahead = dict.fromkeys(source if upstream else target for source, target in found)
+                ahead = dict.fromkeys(source if upstream else target for source, target in found + again)
                 frontier[upstream] = [u for u in ahead if u not in seen[upstream]]
                 seen[upstream].update(ahead)
         nodes = {urn, *(u for edge in kept for u in edge)}

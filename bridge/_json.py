@@ -53,9 +53,10 @@ def _refuse(value: Any) -> Any:
 
 #: Aspects the bridge writes whose DataHub schema holds no ``float`` or ``double`` anywhere
 #: (tests/test_mcp_aspect_json.py checks this against DataHub's own schema). The JSON of such an
-#: aspect that the translator built (``MetadataChangeProposalWrapper._unchecked``: its numbers are the
-#: model's checked integers) is orjson's without a search for floats; anyone else's may hold a float
-#: or NaN wherever, and is searched.
+#: aspect that the translator built (``MetadataChangeProposalWrapper._unchecked``) is orjson's without
+#: a search for floats: its numbers are the model's and the hooks' checked whole numbers. A float that
+#: a hook put where DataHub wants text breaks the aspect's schema, and GMS refuses it however it is
+#: spelled. Anyone else's aspect may hold a float or NaN wherever, and is searched.
 FLOAT_FREE_ASPECTS = frozenset({
     "assertionInfo", "browsePathsV2", "container", "containerProperties", "dataFlowInfo", "dataJobInfo",
     "dataPlatformInstance", "dataProcessInstanceInput", "dataProcessInstanceOutput",

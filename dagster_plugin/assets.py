@@ -218,7 +218,7 @@ class AssetDatasets:
             owners=tuple(owner_from_dagster(o) for o in (info.owners if info else ())),
             tags=tuple(tags),
             column_lineage=column_lineage(metadata.get("dagster/column_lineage"), self.namer),
-            output_statistics=DatasetStatistics(row_count=row_count) if isinstance(row_count, int) else None,
+            output_statistics=DatasetStatistics(row_count=row_count) if type(row_count) is int else None,
             facets={
                 **identity.facets,
                 "dagsterAsset": drop_none(

@@ -163,5 +163,8 @@ def test_an_override_that_gives_no_dataset_urn_is_named_in_the_error():
 
 @pytest.mark.parametrize("gone", ["get_dataset_ref_for", "get_ref_urn"])
 def test_overriding_a_hook_that_is_gone_says_what_to_override_instead(gone):
-    with pytest.raises(TypeError, match=f"no longer calls {gone}; override .*get_dataset_"):
+    with pytest.raises(TypeError, match=f"Old.{gone}: the translator no longer calls {gone}; override .*get_dataset_"):
         type("Old", (DataHubTranslator,), {gone: lambda self, *args: None})
+    mixin = type("OldMixin", (), {gone: lambda self, *args: None})
+    with pytest.raises(TypeError, match=f"OldMixin.{gone}: the translator no longer calls {gone}"):
+        type("Mixed", (mixin, DataHubTranslator), {})

@@ -27,9 +27,20 @@ DATASET_URN = re.compile(r"urn:li:dataset:\(urn:li:dataPlatform:[^,()]+,[^,()]+,
 CONFIG = {"emit_upstream_lineage": True, "platform_instance": "eu", "platforms": {"platform_instance": "lake"}}
 
 
+#: The override renames a renamed platform again: a platform renamed twice anywhere reads "twice".
+AGAIN = dict.fromkeys(RENAMED.values(), "twice")
+
+
 class Renamed(DataHubTranslator):
     def get_platform_urn(self, platform: str) -> str:
-        return super().get_platform_urn(RENAMED.get(platform, platform))
+        return super().get_platform_urn(RENAMED.get(platform) or AGAIN.get(platform, platform))
+
+
+class Unchanged(DataHubTranslator):
+    """Overrides the hook with what it does already: the override is seen, and nothing changes."""
+
+    def get_platform_urn(self, platform: str) -> str:
+        return super().get_platform_urn(platform)
 
 
 def corpus_events() -> list[RunEvent]:
@@ -71,8 +82,15 @@ def test_an_overridden_platform_urn_renames_the_platform_everywhere_on_the_corpu
                                             "instance": "urn:li:dataPlatformInstance:(urn:li:dataPlatform:databricks,eu)"}
                 seen["dataFlow"] += 1
         seen["schemaField"] += got.count("urn:li:schemaField:(urn:li:dataset:(urn:li:dataPlatform:glue,")
-        assert "dataPlatform:hive" not in got and "dataFlow:(spark," not in got
+        assert "dataPlatform:hive" not in got and "dataFlow:(spark," not in got and "twice" not in got
     assert all(n > 10 for n in seen.values()), seen  # every kind of place was checked
+
+
+def test_an_override_that_changes_nothing_changes_nothing():
+    config = TranslatorConfig.from_dict(CONFIG)
+    same, default = Unchanged(config), DataHubTranslator(config)
+    for event in corpus_events():
+        assert as_json(same.translate(event)) == as_json(default.translate(event)), event.job.name
 
 
 def test_bridge_explain_names_the_renamed_platforms():

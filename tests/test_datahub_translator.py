@@ -578,3 +578,14 @@ def test_flow_identity_is_worked_out_once_per_event_and_never_leaks_to_the_next(
     for event in events:
         shared.translate(event)
     assert len(calls) == expected
+
+
+@pytest.mark.parametrize(("hook", "value"), [("get_attempt", 1.5), ("get_attempt", True),
+                                             ("get_duration_ms", float("inf")), ("get_duration_ms", 2.0)])
+def test_a_hook_giving_a_run_number_that_is_not_whole_is_named(hook, value):
+    from bridge.errors import InvalidEventError
+
+    translator = type("Odd", (DataHubTranslator,), {hook: lambda self, event: value})()
+    with pytest.raises(InvalidEventError, match="must return a whole number") as raised:
+        translator.translate(run_event("COMPLETE"))
+    assert raised.value.field == hook

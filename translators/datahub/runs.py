@@ -14,7 +14,7 @@ delivery core keeps the earlier value of a run whose START it has seen.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridge.errors import InvalidEventError
 from bridge.mcp import MetadataChangeProposalWrapper
@@ -142,7 +142,8 @@ class RunHooks:
             status, result = state
             out.append(mcp(run_urn, _DPI, "dataProcessInstanceRunEvent", aspects.dpi_run_event(
                 time_ms, status, result=result, native_result=event.event_type.value if result else None,
-                attempt=self.get_attempt(event), duration_ms=self.get_duration_ms(event), external_url=url,
+                attempt=_whole(self.get_attempt(event), "get_attempt"),
+                duration_ms=_whole(self.get_duration_ms(event), "get_duration_ms"), external_url=url,
                 partition=self.get_partition(event),
             )))  # fmt: skip
         if dsets.inputs:
@@ -151,3 +152,10 @@ class RunHooks:
             out.append(mcp(run_urn, _DPI, "dataProcessInstanceOutput", aspects.dpi_io("outputs", dsets.outputs)))
         out.extend(self._instance(run_urn, _DPI, orchestrator))
         return out
+
+
+def _whole(value: Any, hook: str) -> Any:
+    """A hook's whole number (or None) as DataHub's long fields take it; anything else is named, not written."""
+    if value is None or type(value) is int:
+        return value
+    raise InvalidEventError(f"must return a whole number, got {value!r}", field=hook)

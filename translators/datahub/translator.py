@@ -75,8 +75,9 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for name, instead in DataHubTranslator._GONE_HOOKS.items():
-            if name in vars(cls):
-                raise TypeError(f"{cls.__name__}.{name}: the translator no longer calls {name}; override {instead}")
+            owner = next((k for k in cls.__mro__ if name in vars(k)), None)  # (a mixin's too)
+            if owner is not None:
+                raise TypeError(f"{owner.__name__}.{name}: the translator no longer calls {name}; override {instead}")
 
     def __init__(self, config: TranslatorConfig | None = None) -> None:
         self.config = config if config is not None else TranslatorConfig()

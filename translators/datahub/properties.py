@@ -96,8 +96,8 @@ def _dig(facet: Any, *path: str) -> Any:
 
 
 def _is_map(value: Any) -> bool:
-    # Facets decoded from JSON are dicts; the abstract check is only the fallback (it is slow).
-    return type(value) is dict or isinstance(value, Mapping)
+    # Facets decoded from JSON are dicts, or absent (None); the abstract check is only the fallback (it is slow).
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def _put(out: dict[str, str], key: str, value: Any, max_length: int, secrets: Secrets = DEFAULT_SECRETS) -> None:
@@ -223,10 +223,9 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool,
             if paths is None or not _is_map(facet):
                 continue
             for label, parts in paths:
-                value: Any = facet
-                for part in parts:
-                    value = value.get(part) if _is_map(value) else None
-                _put(out, label, value, max_length, secrets)
+                value = _dig(facet, *parts)
+                if value is not None:
+                    _put(out, label, value, max_length, secrets)
         if raw:
             out.update(raw_facet_properties(facets, max_length, secrets))
     return out

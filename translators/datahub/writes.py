@@ -198,7 +198,9 @@ def _fields(names: tuple[str, ...]) -> Callable[[Mapping[str, Any], bool], list[
 
     def build(value: Mapping[str, Any], generic: bool) -> list[dict[str, Any]]:
         ops = [_add(f"/{name}", value[name]) for name in names if value.get(name) not in (None, "")]
-        ops.extend(_add(f"/customProperties/{quote(k)}", v) for k, v in (value.get("customProperties") or {}).items())
+        properties = value.get("customProperties")
+        if properties:
+            ops += [_add(f"/customProperties/{quote(k)}", v) for k, v in properties.items()]
         return ops
 
     return build

@@ -87,8 +87,8 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _dig(facet: Any, path: str) -> Any:
-    for part in path.split("."):
+def _dig(facet: Any, *path: str) -> Any:
+    for part in path:
         if not _is_map(facet):
             return None
         facet = facet.get(part)
@@ -96,8 +96,8 @@ def _dig(facet: Any, path: str) -> Any:
 
 
 def _is_map(value: Any) -> bool:
-    # Facets decoded from JSON are dicts; the abstract check is only the fallback (it is slow).
-    return type(value) is dict or isinstance(value, Mapping)
+    # Facets decoded from JSON are dicts, or absent (None); the abstract check is only the fallback (it is slow).
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def _put(out: dict[str, str], key: str, value: Any, max_length: int, secrets: Secrets = DEFAULT_SECRETS) -> None:
@@ -223,10 +223,9 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool,
             if paths is None or not _is_map(facet):
                 continue
             for label, parts in paths:
-                value: Any = facet
-                for part in parts:
-                    value = value.get(part) if _is_map(value) else None
-                _put(out, label, value, max_length, secrets)
+                value = _dig(facet, *parts)
+                if value is not None:
+                    _put(out, label, value, max_length, secrets)
         if raw:
             out.update(raw_facet_properties(facets, max_length, secrets))
     return out
@@ -253,7 +252,7 @@ def dataset_properties(datasets: Iterable[Dataset], *, max_length: int, raw: boo
 
 def airflow_attempt(run: Run) -> int | None:
     """The Airflow try number of the run, when the producer reported it."""
-    value = _dig(run.facets.get("airflow"), "taskInstance.try_number") if run.facets else None
+    value = _dig(run.facets.get("airflow"), "taskInstance", "try_number") if run.facets else None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return None
@@ -261,7 +260,7 @@ def airflow_attempt(run: Run) -> int | None:
 
 def airflow_log_url(run: Run) -> str | None:
     """Link to the Airflow task instance's log page, when the producer reported it."""
-    value = _dig(run.facets.get("airflow"), "taskInstance.log_url") if run.facets else None
+    value = _dig(run.facets.get("airflow"), "taskInstance", "log_url") if run.facets else None
     return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
 
 
@@ -270,8 +269,8 @@ def airflow_duration_ms(run: Run) -> int | None:
     Airflow 2), or the DAG run's (``airflowDagRun.dagRun.duration`` on the DAG run's end)."""
     if not run.facets:
         return None
-    for name, path in (("airflow", "taskInstance.duration"), ("airflowDagRun", "dagRun.duration")):
-        value = _dig(run.facets.get(name), path)
+    for name, path in (("airflow", ("taskInstance", "duration")), ("airflowDagRun", ("dagRun", "duration"))):
+        value = _dig(run.facets.get(name), *path)
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return round(value * 1000)
     return None
@@ -294,7 +293,7 @@ def airflow_dag_tags(run: Run) -> tuple[str, ...]:
     if not run.facets:
         return ()
     for name in ("airflowDagRun", "airflow"):
-        tags = _strings(_dig(run.facets.get(name), "dag.tags"))
+        tags = _strings(_dig(run.facets.get(name), "dag", "tags"))
         if tags is not None:
             return tuple(sorted(tags))
     return ()
@@ -305,7 +304,7 @@ def airflow_dag_description(run: Run) -> str | None:
     if not run.facets:
         return None
     for name in ("airflowDagRun", "airflow"):
-        value = _dig(run.facets.get(name), "dag.description")
+        value = _dig(run.facets.get(name), "dag", "description")
         if isinstance(value, str) and value.strip():
             return value
     return None

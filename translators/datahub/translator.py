@@ -91,6 +91,7 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
         #: whether a run may get another URN than its OpenLineage run id gives (a compat scheme, or an
         #: overridden get_run_urn); if not, no run has two names and delivery need not look any up
         self.renames_runs = self._compat is not None or type(self).get_run_urn is not DataHubTranslator.get_run_urn
+        self._default_write_mode = type(self).get_write_mode is DataHubTranslator.get_write_mode
 
     # -- entry point -----------------------------------------------------------
 
@@ -144,10 +145,9 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
 
     def to_writes(self, mcps: list[MetadataChangeProposalWrapper]) -> list[MetadataChangeProposalWrapper]:
         """Apply the write policy (:meth:`get_write_mode`) to whole-value MCPs (see :mod:`translators.datahub.writes`)."""
-        policy = self.config.write_policy
-        if type(self).get_write_mode is DataHubTranslator.get_write_mode:  # not overridden: the table itself
-            return apply_policy(mcps, lambda m: policy.get(m.aspect_name, "upsert"), patch_format=self.config.patch_format)
-        return apply_policy(mcps, self.get_write_mode, patch_format=self.config.patch_format)
+        # not overridden: the table itself
+        mode_of = self.config.write_policy if self._default_write_mode else self.get_write_mode
+        return apply_policy(mcps, mode_of, patch_format=self.config.patch_format)
 
     def merge(self, mcp: MetadataChangeProposalWrapper, before: Any) -> MetadataChangeProposalWrapper:
         """A run aspect merged with the value the destination holds from the run's earlier events.

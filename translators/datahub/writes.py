@@ -109,7 +109,9 @@ _EDGE_FIELDS: Mapping[str, frozenset[str]] = {
 
 def quote(part: str) -> str:
     """One JSON Pointer path segment (RFC 6901: ``~`` -> ``~0``, ``/`` -> ``~1``)."""
-    return part.replace("~", "~0").replace("/", "~1")
+    if "/" in part or "~" in part:  # most segments (keys, many URNs) have neither: no copies then
+        return part.replace("~", "~0").replace("/", "~1")
+    return part
 
 
 def _add(path: str, value: Any) -> dict[str, Any]:
@@ -196,7 +198,9 @@ def _fields(names: tuple[str, ...]) -> Callable[[Mapping[str, Any], bool], list[
 
     def build(value: Mapping[str, Any], generic: bool) -> list[dict[str, Any]]:
         ops = [_add(f"/{name}", value[name]) for name in names if value.get(name) not in (None, "")]
-        ops.extend(_add(f"/customProperties/{quote(k)}", v) for k, v in (value.get("customProperties") or {}).items())
+        properties = value.get("customProperties")
+        if properties:
+            ops += [_add(f"/customProperties/{quote(k)}", v) for k, v in properties.items()]
         return ops
 
     return build
@@ -236,18 +240,26 @@ def to_patch(aspect_name: str, value: Mapping[str, Any], *, patch_format: str = 
 
 def apply_policy(
     mcps: Iterable[MetadataChangeProposalWrapper],
-    mode_of: Callable[[MetadataChangeProposalWrapper], str],
+    mode_of: Callable[[MetadataChangeProposalWrapper], str] | Mapping[str, str],
     *,
     patch_format: str = "template",
 ) -> list[MetadataChangeProposalWrapper]:
     """Whole-value ``UPSERT`` MCPs as the policy writes them (other change types pass unchanged).
 
-    ``patch`` -> a ``PATCH`` MCP (none when the value adds nothing); ``if_absent`` -> ``CREATE``
-    with ``If-None-Match: *``; ``skip`` -> dropped; ``upsert`` -> as is.
+    ``mode_of`` gives each MCP's mode: a function of the MCP, or a table of aspect name -> mode
+    (aspects not in it are ``upsert``). ``patch`` -> a ``PATCH`` MCP (none when the value adds
+    nothing); ``if_absent`` -> ``CREATE`` with ``If-None-Match: *``; ``skip`` -> dropped;
+    ``upsert`` -> as is.
     """
+    table = mode_of if isinstance(mode_of, Mapping) else None
     out = []
     for mcp in mcps:
-        mode = mode_of(mcp) if mcp.change_type == "UPSERT" else "upsert"
+        if mcp.change_type != "UPSERT":
+            mode = "upsert"
+        elif table is not None:  # the table itself, looked up here: no call per MCP
+            mode = table.get(mcp.aspect_name, "upsert")
+        else:
+            mode = mode_of(mcp)  # type: ignore[operator]
         if mode == "upsert":
             out.append(mcp)
             continue

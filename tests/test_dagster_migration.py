@@ -131,11 +131,6 @@ def test_emit_queries_is_refused_naming_the_option_and_what_to_use():
     assert "enable_asset_query_metadata_parsing" in str(info.value)
 
 
-def test_sql_parsing_is_accepted_as_datahubs_default():
-    assert DatahubDagsterSourceConfig(enable_asset_query_metadata_parsing=True).parses_sql() is True
-    assert DatahubDagsterSourceConfig(enable_asset_query_metadata_parsing=False).parses_sql() is False
-
-
 def test_emit_mode_reaches_the_rest_emitter_and_wins_over_the_client_config():
     from datahub.emitter.rest_emitter import EmitMode
 

@@ -218,7 +218,7 @@ class MetadataChangeProposalWrapper:
                 value = list(aspect)
             else:
                 value = aspect.to_obj()
-            object.__setattr__(self, "_value", value)
+            _set_value(self, value)
         return value
 
     @property
@@ -242,7 +242,7 @@ class MetadataChangeProposalWrapper:
         text = self._json
         if text is None:
             text = aspect_to_json(self.aspect_value, floats=not self._float_free)
-            object.__setattr__(self, "_json", text)
+            _set_json(self, text)
         return text
 
     def to_gms(self) -> dict[str, Any]:
@@ -358,7 +358,6 @@ class MetadataChangeProposalWrapper:
             system_metadata=obj.get("systemMetadata") or None,
             headers=obj.get("headers") or None,
         )
-
 
 
 def _text_only(headers: Mapping[str, str] | None) -> bool:

@@ -38,14 +38,14 @@ from bridge.spool._metrics import Metrics
 from bridge.spool._policy import CircuitBreaker, DeliveryConfig
 from bridge.spool._store import PendingEvent, Settlement, Spool
 
+__all__ = ["DeliveryWorker", "deliver_round"]
+
+log = logging.getLogger(__name__)
+
 
 def _load_event(body: str) -> Any:
     """Decode a spooled event (orjson when installed, the json module's values either way)."""
     return loads(body)[0]
-
-__all__ = ["DeliveryWorker", "deliver_round"]
-
-log = logging.getLogger(__name__)
 
 
 class RoundResult(NamedTuple):

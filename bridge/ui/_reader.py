@@ -85,8 +85,7 @@ class StateReader:
 
     def __init__(self, state_dir: str | Path) -> None:
         self.state_dir = Path(state_dir)
-        self._edge_index = False  # the memory file has written_edge_paths (else: said once, then looked for again)
-        self._said_slow = False
+        self._edge_index_checked = False  # (once a memory file exists: the index is there, or the log said not)
 
     def _rows(self, name: str, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         path = self.state_dir / name
@@ -198,13 +197,11 @@ class StateReader:
     def _check_edge_index(self) -> None:
         """Say once when the memory file lacks the index the far ends of edges are found by: a file last
         written by an earlier version, until a bridge command opens it to write (the reader never writes)."""
-        if self._edge_index or self._said_slow:
+        if self._edge_index_checked or not (self.state_dir / MEMORY_FILE).exists():
             return
-        indexes = self._rows(MEMORY_FILE, "PRAGMA index_list(written)")  # (seq, name, unique, origin, partial)
-        if not (self.state_dir / MEMORY_FILE).exists() or any(row[1] == "written_edge_paths" for row in indexes):
-            self._edge_index = bool(indexes)
-            return
-        self._said_slow = True
+        self._edge_index_checked = True
+        if any(row[1] == "written_edge_paths" for row in self._rows(MEMORY_FILE, "PRAGMA index_list(written)")):
+            return  # (the rows: seq, name, unique, origin, partial)
         log.warning("the lineage memory has no edge index yet: the status page's lineage reads the whole memory "
                     "until a bridge command opens it to write (bridge memory show, serve, consume, send)",
                     extra=log_fields(path=str(self.state_dir / MEMORY_FILE)))  # fmt: skip

@@ -99,7 +99,7 @@ class DatasetHooks:
 
     def _ref_urn(self, ref: DatasetRef) -> str:
         """The default :meth:`get_dataset_urn` of ``ref`` (cached)."""
-        return bounded_cache(self._dataset_urns, ref, dataset_urn if self._default_platform_urn else self._named_urn)
+        return bounded_cache(self._dataset_urns, ref, self._named_urn)
 
     def _named_ref(self, ref: DatasetRef) -> DatasetRef:
         """``ref`` as its URN names it: its platform :meth:`get_platform_urn`'s."""

@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError, InvalidEventError
-from translators.datahub.urns import make_dataset_urn_with_platform_instance, split_urn
+from translators.datahub.urns import _parse_typed, make_dataset_urn_with_platform_instance, split_urn
 
 __all__ = ["FABRIC_TYPES", "DatasetRef", "NamespaceOverride", "PathSpec", "PlatformConfig", "data_platform_name",
            "dataset_ref_of", "dataset_urn"]
@@ -220,8 +220,5 @@ def data_platform_name(platform_urn: str) -> str:
     Raises:
         InvalidEventError: ``platform_urn`` is not a dataPlatform URN (``field`` names the hook that makes them).
     """
-    kind, parts = split_urn(platform_urn, arg="get_platform_urn")
-    if kind != "dataPlatform" or len(parts) != 1:
-        raise InvalidEventError(f"{platform_urn!r} is not a data platform URN (urn:li:dataPlatform:<platform>)",
-                                field="get_platform_urn")  # fmt: skip
-    return parts[0]
+    (name,) = _parse_typed(platform_urn, "dataPlatform", 1, "get_platform_urn")
+    return name

@@ -61,15 +61,13 @@ class DatasetHooks:
 
     config: TranslatorConfig
     secrets: Any
+    _default_dataset_urn: bool  # (DataHubTranslator.__init__: which of these hooks a subclass overrides)
+    _default_platform_urn: bool
 
     def _init_dataset_caches(self) -> None:
         self._dataset_refs: dict[tuple[Any, ...], DatasetRef] = {}
         self._dataset_urns: dict[DatasetRef, str] = {}
         self._named_urns: dict[tuple[str, str], str] = {}
-        #: get_dataset_urn is not overridden: an event's datasets' URNs are made from the refs at hand
-        self._default_dataset_urn = type(self).get_dataset_urn is DatasetHooks.get_dataset_urn
-        #: get_platform_urn is not overridden: a platform's name is the one URNs carry, not asked for
-        self._default_platform_urn = type(self).get_platform_urn is DatasetHooks.get_platform_urn
 
     # -- identity ----------------------------------------------------------------------------
 

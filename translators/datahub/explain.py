@@ -204,12 +204,6 @@ class RunExplanation:
         return {"kind": "run", **attrs.asdict(self)}
 
 
-def _overridden(translator: DataHubTranslator, *names: str) -> bool:
-    from translators.datahub.translator import DataHubTranslator
-
-    return any(getattr(type(translator), n) is not getattr(DataHubTranslator, n) for n in names)
-
-
 def _orchestrator_rule(translator: DataHubTranslator, event: RunEvent | JobEvent) -> str:
     orchestrator = translator.get_orchestrator(event)
     name = translator.platform_name_of(orchestrator)
@@ -218,7 +212,7 @@ def _orchestrator_rule(translator: DataHubTranslator, event: RunEvent | JobEvent
 
 
 def _chosen_orchestrator(translator: DataHubTranslator, event: RunEvent | JobEvent) -> str:
-    if _overridden(translator, "get_orchestrator"):
+    if translator.overrides("get_orchestrator"):
         return _CUSTOM.format(hooks="get_orchestrator")
     if translator.config.orchestrator:
         return "the orchestrator setting"
@@ -231,7 +225,7 @@ def _chosen_orchestrator(translator: DataHubTranslator, event: RunEvent | JobEve
 
 
 def _flow_rule(translator: DataHubTranslator, event: RunEvent | JobEvent) -> str:
-    if _overridden(translator, "get_flow_id", "get_compat"):
+    if translator.overrides("get_flow_id", "get_compat"):
         return _CUSTOM.format(hooks="get_flow_id")
     if translator.get_compat(event) is not None:
         return f"compat {translator.config.compat}: the DAG id (with the platform instance, if any)"
@@ -250,7 +244,7 @@ def _flow_rule(translator: DataHubTranslator, event: RunEvent | JobEvent) -> str
 
 
 def _cluster_rule(translator: DataHubTranslator, event: RunEvent | JobEvent) -> str:
-    if _overridden(translator, "get_flow_cluster", "get_compat"):
+    if translator.overrides("get_flow_cluster", "get_compat"):
         return _CUSTOM.format(hooks="get_flow_cluster")
     if translator.get_compat(event) is not None:
         return f"compat {translator.config.compat}: the cluster setting, else the plugin's default prod"
@@ -265,7 +259,7 @@ def explain_job(translator: DataHubTranslator, event: RunEvent | JobEvent) -> Jo
     """Why the translator gives ``event``'s job the flow and job URNs it does."""
     flow_urn = translator.get_flow_urn(event)
     emits = translator.emits_job(event)
-    if _overridden(translator, "get_job_id", "get_compat"):
+    if translator.overrides("get_job_id", "get_compat"):
         job_rule = _CUSTOM.format(hooks="get_job_id")
     elif translator.get_compat(event) is not None:
         job_rule = (f"compat {translator.config.compat}: the task id" if emits else
@@ -285,7 +279,7 @@ def explain_job(translator: DataHubTranslator, event: RunEvent | JobEvent) -> Jo
 def explain_run(translator: DataHubTranslator, event: RunEvent) -> RunExplanation:
     """Why the translator gives ``event``'s run, and its parent run, the URNs it does."""
     compat = translator.config.compat
-    if _overridden(translator, "get_run_urn", "get_process_instance_urn", "get_compat"):
+    if translator.overrides("get_run_urn", "get_process_instance_urn", "get_compat"):
         rule = _CUSTOM.format(hooks="get_run_urn")
     elif (scheme := translator.get_compat(event)) is not None and scheme.run_urn(event):
         rule = f"compat {compat}: the plugin's guid of the DAG id, the task id and the DAG run id"
@@ -293,7 +287,7 @@ def explain_run(translator: DataHubTranslator, event: RunEvent) -> RunExplanatio
         rule = "the OpenLineage run id (as DataHub's converter)"
     parent = event.run.parent
     parent_urn = translator.get_parent_instance_urn(event)
-    if _overridden(translator, "get_parent_instance_urn", "get_process_instance_urn"):
+    if translator.overrides("get_parent_instance_urn", "get_process_instance_urn"):
         parent_rule = _CUSTOM.format(hooks="get_parent_instance_urn")
     elif parent is None:
         parent_rule = "no parent facet"

@@ -90,8 +90,17 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
         )
         #: whether a run may get another URN than its OpenLineage run id gives (a compat scheme, or an
         #: overridden get_run_urn); if not, no run has two names and delivery need not look any up
-        self.renames_runs = self._compat is not None or type(self).get_run_urn is not DataHubTranslator.get_run_urn
-        self._default_write_mode = type(self).get_write_mode is DataHubTranslator.get_write_mode
+        self.renames_runs = self._compat is not None or self.overrides("get_run_urn")
+        # Hooks not overridden are not asked where their answer is known: the write policy is its table,
+        # an event's datasets' URNs are made from the refs at hand, a platform's name is the one URNs carry.
+        self._default_write_mode = not self.overrides("get_write_mode")
+        self._default_dataset_urn = not self.overrides("get_dataset_urn")
+        self._default_platform_urn = not self.overrides("get_platform_urn")
+
+    def overrides(self, *hooks: str) -> bool:
+        """Whether this translator's class overrides any of these methods of :class:`DataHubTranslator`."""
+        cls = type(self)
+        return any(getattr(cls, hook) is not getattr(DataHubTranslator, hook) for hook in hooks)
 
     # -- entry point -----------------------------------------------------------
 

@@ -6,7 +6,7 @@ Rows (same run, same corpus of 74 real events repeated N times), each as
 "times the cost of ``json.loads`` of the same bytes":
 
 * ``json.loads`` -- decoding the bytes, the floor any Python consumer pays;
-* stages, each alone: reading the bytes as the bridge does (``bridge._json.loads``: orjson when
+* stages, each alone: reading the bytes as the bridge does (``bridge._json.read_json``: orjson when
   installed, as ``bridge serve`` and ``bridge translate`` read, the json module's values either way),
   ``parse_event`` (decoded JSON -> neutral model),
   ``translate`` (model -> MCP objects), and the MCPs serialised as the REST
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     from datahub.emitter.rest_emitter import preserve_unicode_escapes
     from datahub.emitter.serialization_helper import pre_json_transform
 
-    from bridge._json import loads as bridge_loads
+    from bridge._json import read_json
     from emitters.file import FileEmitter, FileEmitterConfig
     from emitters.rest.batching import encode, single_body
     from translators.datahub import DataHubTranslator
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def read() -> None:
         for b in blobs:
-            bridge_loads(b)
+            read_json(b)
 
     decoded = [json.loads(b) for b in blobs]
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         def run() -> None:
             count = 0
             for b in blobs:
-                for mcp in translator.translate(parse_event(bridge_loads(b)[0])):
+                for mcp in translator.translate(parse_event(read_json(b))):
                     form(mcp)
                     count += 1
             counter["mcps"] = count

@@ -254,7 +254,7 @@ def test_event_without_event_time_is_delivered_at_the_time_it_was_received(bridg
 
 def test_integers_beyond_64_bits_are_kept_exact_from_body_to_delivery(bridge_serve):
     # orjson, which reads bodies and spooled events, would read them as floats
-    from bridge.spool._delivery import _load_event
+    from bridge._json import read_json  # as delivery reads a spooled event
 
     server = bridge_serve(deliver=False)
     huge, low = 123456789012345678901234567890, -9223372036854775809
@@ -266,4 +266,4 @@ def test_integers_beyond_64_bits_are_kept_exact_from_body_to_delivery(bridge_ser
                                  headers={"Content-Type": "application/json"}, timeout=10)
         assert response.status_code == 201, response.text
     stored = [e.body for e in server.service.spool.pending(limit=10)]
-    assert [_load_event(b)["run"]["facets"]["custom"]["n"] for b in stored] == [huge, low, huge]
+    assert [read_json(b)["run"]["facets"]["custom"]["n"] for b in stored] == [huge, low, huge]

@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from typing import Any, NamedTuple
 
-from bridge._json import loads
+from bridge._json import read_json
 from bridge.delivery import DeliveryCore
 from bridge.errors import BridgeError, DeliveryError, InvalidEventError
 from bridge.logs import log_fields
@@ -41,11 +41,6 @@ from bridge.spool._store import PendingEvent, Settlement, Spool
 __all__ = ["DeliveryWorker", "deliver_round"]
 
 log = logging.getLogger(__name__)
-
-
-def _load_event(body: str) -> Any:
-    """Decode a spooled event (orjson when installed, the json module's values either way)."""
-    return loads(body)[0]
 
 
 class RoundResult(NamedTuple):
@@ -77,7 +72,7 @@ def deliver_round(rows: list[PendingEvent], *, parse: Any, core: DeliveryCore) -
     for row in rows:
         try:
             # An event without a usable eventTime takes the time the intake received it.
-            event = parse(_load_event(row.body), location=f"spool event {row.id}",
+            event = parse(read_json(row.body), location=f"spool event {row.id}",
                           received_at=dt.datetime.fromtimestamp(row.received, dt.UTC))
             translated.append((row.id, core.translator.translate(event)))
             unmapped[row.id] = unmapped_facets(event)

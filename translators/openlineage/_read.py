@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 
-from bridge._json import loads as _read_json
+from bridge._json import read_json
 from bridge.errors import InvalidEventError
 from bridge.model import Event
 
@@ -26,12 +26,6 @@ __all__ = ["iter_json_records", "parse_events", "read_events"]
 _TOO_DEEP = "JSON nested too deeply to read"
 
 Result = tuple[str, "Event | InvalidEventError"]
-
-
-def _loads(text: str) -> object:
-    """JSON text -> value, as :func:`json.loads` reads it and raises, by orjson when installed (several
-    times faster; :func:`bridge._json.loads` hands it whatever it would read differently)."""
-    return _read_json(text)[0]
 
 
 def parse_events(
@@ -76,7 +70,7 @@ def iter_json_records(data: bytes | str, *, source: str = "<input>") -> Iterator
     if not text.strip():
         return
     try:
-        obj = _loads(text)
+        obj = read_json(text)
     except RecursionError:
         yield source, InvalidEventError(_TOO_DEEP, location=source)
         return
@@ -132,7 +126,7 @@ def _is_json_lines(text: str) -> bool:
     document has no such line: its objects open with a bare ``{`` and its nested values
     are indented. Lines that cannot be events (not starting with ``{``) are not tried.
     """
-    loads = _loads
+    loads = read_json
     for line in text.split("\n"):
         if line[:1] != "{":
             continue
@@ -189,7 +183,7 @@ def _skip_blank(text: str, position: int) -> int:
 
 
 def _lines(text: str, source: str) -> Iterator[tuple[str, object]]:
-    loads = _loads
+    loads = read_json
     # split on "\n" only: str.splitlines() also splits on U+2028 & co., which JSON strings may hold raw
     for number, line in enumerate(text.split("\n"), start=1):
         if not line or line.isspace():
@@ -219,7 +213,7 @@ def _without_trailing_comma(line: str) -> object | None:
     if not stripped.endswith(","):
         return None
     try:
-        return _loads(stripped[:-1])
+        return read_json(stripped[:-1])
     except (ValueError, RecursionError):
         return None
 

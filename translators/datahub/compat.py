@@ -38,6 +38,7 @@ import attrs
 
 from bridge.errors import ConfigError
 from bridge.model import JobEvent, ParentRun, RunEvent
+from translators.datahub.properties import dig
 from translators.datahub.urns import datahub_guid, make_data_process_instance_urn
 
 __all__ = ["COMPAT", "AirflowPlace", "AirflowPluginScheme", "airflow_place", "check_compat", "child_of_flow",
@@ -78,14 +79,6 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _dig(facet: Any, *path: str) -> Any:
-    for part in path:
-        if not isinstance(facet, Mapping):
-            return None
-        facet = facet.get(part)
-    return facet
-
-
 _last_place: tuple[object, AirflowPlace | None] = (None, None)
 
 
@@ -120,8 +113,8 @@ def _airflow_place(event: RunEvent | JobEvent) -> AirflowPlace:
     facets: Mapping[str, Any] = run.facets if run is not None and run.facets else {}
     task_facet, dag_facet = facets.get("airflow"), facets.get("airflowDagRun")
     source = task_facet if task_facet is not None else dag_facet
-    dag_id = _text(_dig(source, "dag", "dag_id")) or _text(_dig(source, "dagRun", "dag_id"))
-    run_id = _text(_dig(source, "dagRun", "run_id"))
+    dag_id = _text(dig(source, "dag", "dag_id")) or _text(dig(source, "dagRun", "dag_id"))
+    run_id = _text(dig(source, "dagRun", "run_id"))
     name = job.name
     if (job.job_type or "").upper() == "DAG" or (dag_facet is not None and task_facet is None):
         return AirflowPlace(dag_id=dag_id or name, task_id=None, dag_run_id=run_id)

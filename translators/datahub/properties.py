@@ -30,6 +30,7 @@ __all__ = [
     "airflow_log_url",
     "airflow_upstream_jobs",
     "dataset_properties",
+    "dig",
     "job_properties",
     "raw_facet_properties",
     "run_error",
@@ -87,7 +88,8 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _dig(facet: Any, *path: str) -> Any:
+def dig(facet: Any, *path: str) -> Any:
+    """``facet[path[0]][path[1]]...``, or None where an object is missing (facets are any JSON)."""
     for part in path:
         if not _is_map(facet):
             return None
@@ -210,11 +212,11 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool,
         _put(out, "tags", ",".join(tag_label(t) for t in run.tags), max_length, secrets)
     facets = run.facets
     if facets:
-        spark_props = _dig(facets.get("spark_properties"), "properties")
+        spark_props = dig(facets.get("spark_properties"), "properties")
         if _is_map(spark_props):
             for key in sorted(spark_props):
                 _put(out, str(key), spark_props[key], max_length, secrets)
-        variables = _dig(facets.get("environment-variables"), "environmentVariables")
+        variables = dig(facets.get("environment-variables"), "environmentVariables")
         for variable in variables if isinstance(variables, list) else ():
             if _is_map(variable) and isinstance(variable.get("name"), str):
                 _put(out, f"env.{variable['name']}", variable.get("value"), max_length, secrets)
@@ -223,7 +225,7 @@ def run_properties(run: Run, *, event_type: str, max_length: int, raw: bool,
             if paths is None or not _is_map(facet):
                 continue
             for label, parts in paths:
-                value = _dig(facet, *parts)
+                value = dig(facet, *parts)
                 if value is not None:
                     _put(out, label, value, max_length, secrets)
         if raw:
@@ -252,7 +254,7 @@ def dataset_properties(datasets: Iterable[Dataset], *, max_length: int, raw: boo
 
 def airflow_attempt(run: Run) -> int | None:
     """The Airflow try number of the run, when the producer reported it."""
-    value = _dig(run.facets.get("airflow"), "taskInstance", "try_number") if run.facets else None
+    value = dig(run.facets.get("airflow"), "taskInstance", "try_number") if run.facets else None
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     return None
@@ -260,7 +262,7 @@ def airflow_attempt(run: Run) -> int | None:
 
 def airflow_log_url(run: Run) -> str | None:
     """Link to the Airflow task instance's log page, when the producer reported it."""
-    value = _dig(run.facets.get("airflow"), "taskInstance", "log_url") if run.facets else None
+    value = dig(run.facets.get("airflow"), "taskInstance", "log_url") if run.facets else None
     return value if isinstance(value, str) and value.startswith(("http://", "https://")) else None
 
 
@@ -270,7 +272,7 @@ def airflow_duration_ms(run: Run) -> int | None:
     if not run.facets:
         return None
     for name, path in (("airflow", ("taskInstance", "duration")), ("airflowDagRun", ("dagRun", "duration"))):
-        value = _dig(run.facets.get(name), *path)
+        value = dig(run.facets.get(name), *path)
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return round(value * 1000)
     return None
@@ -293,7 +295,7 @@ def airflow_dag_tags(run: Run) -> tuple[str, ...]:
     if not run.facets:
         return ()
     for name in ("airflowDagRun", "airflow"):
-        tags = _strings(_dig(run.facets.get(name), "dag", "tags"))
+        tags = _strings(dig(run.facets.get(name), "dag", "tags"))
         if tags is not None:
             return tuple(sorted(tags))
     return ()
@@ -304,7 +306,7 @@ def airflow_dag_description(run: Run) -> str | None:
     if not run.facets:
         return None
     for name in ("airflowDagRun", "airflow"):
-        value = _dig(run.facets.get(name), "dag", "description")
+        value = dig(run.facets.get(name), "dag", "description")
         if isinstance(value, str) and value.strip():
             return value
     return None
@@ -329,7 +331,7 @@ def airflow_upstream_jobs(run: Run, job_name: str) -> tuple[str, ...]:
     Airflow names a task's job ``<dag_id>.<task_id>`` and lists ``upstream_task_ids`` in its
     ``airflow`` run facet; the upstream tasks' jobs are named the same way.
     """
-    task = _dig(run.facets.get("airflow"), "task") if run.facets else None
+    task = dig(run.facets.get("airflow"), "task") if run.facets else None
     if task is None or not _is_map(task):
         return ()
     upstream = _strings(task.get("upstream_task_ids"))

@@ -186,3 +186,9 @@ def test_an_edge_found_downstream_first_still_leads_upstream_beyond_it(tmp_path)
         answer = views.lineage(f, depth=depth)
         assert _edges(answer) == cycle | {(w, u)} and answer["truncated"] is False, depth
     assert _edges(views.lineage(f, depth=2)) == {(f, u), (u, v), (v, a), (a, f)}
+
+
+def test_depth_is_one_to_five_hops(state):
+    views = Views(StateReader(state), translator=None)
+    assert views.lineage(LOAD, depth=99) == views.lineage(LOAD, depth=5)
+    assert views.lineage(LOAD, depth=0) == views.lineage(LOAD, depth=1) != views.lineage(LOAD, depth=2)

@@ -157,7 +157,9 @@ class Views:
         """The upstream and downstream neighbours of a job or dataset, ``depth`` hops each way.
 
         Hop by hop, nearest first, at most ``limit`` edges: ``truncated`` says there were more.
+        ``depth`` is 1 to :data:`MAX_DEPTH`.
         """
+        depth = max(1, min(depth, MAX_DEPTH))
         kept: set[tuple[str, str]] = set()
         frontier = {True: [urn], False: [urn]}  # upstream (or downstream): the entities of this hop
         seen = {True: {urn}, False: {urn}}

@@ -30,15 +30,11 @@ from typing import Any
 
 import attrs
 
-from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Dataset, DatasetEvent, RunEvent
 from dagster_plugin.compat import BRIDGE, DATAHUB_PLUGIN, URN_SCHEMES, PluginNames
-from dagster_plugin.datasets import ASSET_PLATFORM
 from translators.datahub import DataHubTranslator, TranslatorConfig, aspects
 
 __all__ = ["DagsterTranslator"]
-
-MCPW = MetadataChangeProposalWrapper
 
 
 def _facet(facets: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -136,13 +132,6 @@ class DagsterTranslator(DataHubTranslator):
             job = attrs.evolve(event.job, name=f"{flow}.{op}", facets={**event.job.facets, "dagsterJob": upstream})
             urns.append(self.get_job_urn(attrs.evolve(event, job=job), flow_urn))
         return list(dict.fromkeys(urns))
-
-    def get_write_mode(self, mcp: MCPW) -> str:
-        """As configured; the ``siblings`` of a physical table (not a Dagster asset) only if it has none."""
-        if mcp.aspect_name == "siblings" and "siblings" not in self.config.write_policy \
-                and not mcp.entity_urn.startswith(f"urn:li:dataset:({self.get_platform_urn(ASSET_PLATFORM)},"):
-            return "if_absent"
-        return super().get_write_mode(mcp)
 
     # -- runs ------------------------------------------------------------------
 
@@ -284,7 +273,7 @@ class DagsterTranslator(DataHubTranslator):
     def get_siblings(self, event: Any, datasets: Sequence[Dataset]) -> tuple[list[str], bool] | None:
         """The asset and its table/file are the same data (as dbt models and their tables): siblings, on both
         sides as DataHub's own siblings are, so lineage shows across the link (the table's side only while
-        it has none: :meth:`get_write_mode`)."""
+        it has none)."""
         facet = self._asset(event)
         if facet is None or not self.emit_siblings or not facet.get("twins"):
             return super().get_siblings(event, datasets)

@@ -150,6 +150,40 @@ def test_dagster_asset_upstreams_twins_and_column_lineage_go_through_the_hook():
         translator.get_dataset_urn(asset)]}
 
 
+def test_a_renamed_asset_keeps_its_own_siblings_and_writes_its_tables_only_if_absent():
+    """The asset's side is the bridge's own and written as configured; the table's only while it has none,
+    whatever URN the hook gives either of them."""
+    asset = Dataset(namespace="dagster", name="shop/orders",
+                    facets={"dagsterAsset": {"assetKey": ["shop", "orders"],
+                                             "twins": [["postgres://db:5432", "shop.public.orders"]]}})  # fmt: skip
+    event = DatasetEvent(event_time=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), producer="p", dataset=asset)
+    modes = {m.entity_urn: (m.change_type, m.headers) for m in CataloguedDagster().translate(event)
+             if m.aspect_name == "siblings"}  # fmt: skip
+    assert modes == {"urn:li:dataset:(urn:li:dataPlatform:catalog,dagster.shop/orders,PROD)": ("UPSERT", None),
+                     "urn:li:dataset:(urn:li:dataPlatform:catalog,postgres.shop.public.orders,PROD)": (
+                         "CREATE", {"If-None-Match": "*"})}  # fmt: skip
+
+
+def test_the_other_side_of_any_translators_siblings_is_written_only_if_absent_unless_the_policy_names_them():
+    TWIN = "urn:li:dataset:(urn:li:dataPlatform:hive,warehouse.twin,PROD)"
+
+    class Twinned(DataHubTranslator):
+        def get_siblings(self, event, datasets):
+            return [TWIN], True
+
+    event = next(e for e in corpus_events() if isinstance(e, RunEvent) and e.outputs)
+    own = Twinned().get_dataset_urn(event.outputs[0])
+    other = TWIN
+
+    def modes(translator):
+        return {m.entity_urn: m.change_type for m in translator.translate(event)
+                if m.aspect_name == "siblings" and m.entity_urn in (own, other)}  # fmt: skip
+
+    assert modes(Twinned()) == {own: "UPSERT", other: "CREATE"}
+    assert modes(Twinned(TranslatorConfig(write_policy={"siblings": "upsert"}))) == {own: "UPSERT", other: "UPSERT"}
+    assert modes(Twinned(TranslatorConfig(write_policy={"siblings": "skip"}))) == {}
+
+
 def test_an_override_that_gives_no_dataset_urn_is_named_in_the_error():
     class Broken(DataHubTranslator):
         def get_dataset_urn(self, dataset):

@@ -139,7 +139,7 @@ def test_an_override_that_gives_no_platform_urn_is_named_in_the_error():
 
 
 def test_a_renamed_dagster_asset_platform_keeps_the_asset_side_of_its_siblings():
-    """The Dagster translator tells an asset from its table by the asset platform's URN: renamed too."""
+    """The asset's side of its siblings is its own, whatever its platform is named."""
 
     class RenamedAssets(DagsterTranslator):
         def get_platform_urn(self, platform: str) -> str:

@@ -45,6 +45,7 @@ from translators.datahub.urns import (
     make_tag_urn,
     make_user_urn,
 )
+from translators.datahub.writes import apply_policy
 
 if TYPE_CHECKING:
     from translators.datahub.config import TranslatorConfig
@@ -54,6 +55,7 @@ __all__ = ["DatasetHooks"]
 MCPW = MetadataChangeProposalWrapper
 _GROUP_PREFIXES = ("team:", "group:")
 _USER_PREFIXES = ("user:",)
+_IF_ABSENT = {"siblings": "if_absent"}
 
 
 class DatasetHooks:
@@ -194,7 +196,11 @@ class DatasetHooks:
 
     def get_siblings(self, event: Event, datasets: Sequence[Dataset]) -> tuple[list[str], bool] | None:
         """``(sibling URNs, this dataset is primary)``: the same data under other URNs, written on both
-        sides; None (the default): no siblings. Name them as :meth:`get_dataset_upstreams` does."""
+        sides; None (the default): no siblings. Name them as :meth:`get_dataset_upstreams` does.
+
+        The other side (a warehouse table, say) is another source's dataset, so its ``siblings``
+        are written only while it has none (``if_absent``): a dbt model's link stays. When
+        ``write_policy`` names ``siblings``, both sides are written as it says."""
         return None
 
     def get_dataset_partition(self, event: Event, urn: str, datasets: Sequence[Dataset]) -> str | None:
@@ -283,7 +289,9 @@ class DatasetHooks:
         if siblings is not None:
             others, primary = sorted(set(siblings[0]) - {urn}), siblings[1]
             out.append(mcp(urn, "dataset", "siblings", {"siblings": others, "primary": primary}))
-            out.extend(mcp(other, "dataset", "siblings", {"siblings": [urn], "primary": not primary}) for other in others)
+            theirs = [mcp(other, "dataset", "siblings", {"siblings": [urn], "primary": not primary}) for other in others]
+            # another source's datasets: written only while they have no siblings, unless the policy names siblings
+            out.extend(theirs if "siblings" in self.config.write_policy else apply_policy(theirs, _IF_ABSENT))
         partition = self.get_dataset_partition(event, urn, seen) if output else None
         out.extend(mcp(urn, "dataset", name, value)
                    for name, value in dataset_measurements(seen, time_ms, output=output, completed=completed,

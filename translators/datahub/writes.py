@@ -19,6 +19,10 @@ aspect                    mode         why
 ``schemaMetadata``        ``if_absent``  written only when DataHub has no schema for the dataset:
                                        an OpenLineage schema is often partial, and must not
                                        replace the one the warehouse's own source wrote
+``siblings``              ``upsert``   on the dataset the event names; on the other side of the
+                          (other side  link (another source's dataset: a warehouse table) only while
+                          ``if_absent``) it has none, so a dbt model's link stays -- unless the
+                                       policy names ``siblings``, which then applies to both sides
 anything else             ``upsert``   run-scoped (``dataProcessInstance*``), timeseries
                                        (``operation``, ``datasetProfile``, ``assertionRunEvent``)
                                        and bridge-owned aspects (``status``, ``subTypes``,

@@ -123,7 +123,9 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
     __call__ = translate
 
     def translate_aspects(self, event: Event) -> list[MetadataChangeProposalWrapper]:
-        """The event's aspects as whole values (``UPSERT`` MCPs), before the write policy."""
+        """The event's aspects as whole values (``UPSERT`` MCPs), before the write policy; the ``siblings``
+        of the other side of a link, another source's dataset, are already ``if_absent`` unless the policy
+        names ``siblings`` (:meth:`get_siblings`)."""
         if isinstance(event, DatasetEvent):
             dsets = EventDatasets(self, (event.dataset,), ())
             return self.dataset_mcps(event, dsets, epoch_millis(event.event_time), materialize=True, completed=False)

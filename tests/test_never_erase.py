@@ -2,7 +2,7 @@
 
 The GMS test server (which applies UPSERT, CREATE and PATCH the way DataHub does) is
 pre-seeded with what another source and people in the UI wrote: lineage edges, tags,
-owners, descriptions, custom properties, a warehouse schema, a dataset's upstreams.
+owners, descriptions, custom properties, a warehouse schema, a dataset's upstreams, soft deletes.
 Then the 74 corpus events (and one that adds tags and descriptions) are delivered,
 each job's events spread over different processes that share no memory:
 
@@ -89,6 +89,7 @@ def _seed(gms: GmsServer, facts: dict) -> None:
         info = {"name": "seeded", "type": {"string": "COMMAND"}, "customProperties": {"seeded.by": "ui"}}
         gms.seed(urn, "dataJobInfo", {**info, **({} if urn in facts["described"] else {"description": "From the UI"})})
     for urn in facts["datasets"]:
+        gms.seed(urn, "status", {"removed": True})  # soft-deleted in the UI (or by the warehouse's stateful ingestion)
         props = {"customProperties": {"seeded.by": "warehouse"}}
         gms.seed(urn, "datasetProperties", {**props, **({} if urn in facts["described"] else {"description": "DWH"})})
         gms.seed(urn, "upstreamLineage", {"upstreams": [{"dataset": OTHER_SOURCE, "type": "TRANSFORMED",
@@ -250,6 +251,8 @@ def test_nothing_anyone_wrote_is_erased(tmp_path, kafka_broker_server, policy):
         if props["customProperties"].get("seeded.by") != "warehouse" or (
                 urn not in facts["described"] and props.get("description") != "DWH"):  # fmt: skip
             lost.append(f"{urn}: the warehouse's description or property")
+        if state[(urn, "status")] != {"removed": True}:
+            lost.append(f"{urn}: the soft delete")
         if [f["fieldPath"] for f in state[(urn, "schemaMetadata")]["fields"]] != ["warehouse_only"]:
             lost.append(f"{urn}: the warehouse's schema")
         if OTHER_SOURCE not in {u["dataset"] for u in state[(urn, "upstreamLineage")]["upstreams"]}:
@@ -265,4 +268,5 @@ def test_nothing_anyone_wrote_is_erased(tmp_path, kafka_broker_server, policy):
         assert any(line.endswith("the UI's owner") for line in lost)
         assert any(line.endswith("another source's input") for line in lost)
         assert any(line.endswith("the warehouse's schema") for line in lost)
+        assert any(line.endswith("the soft delete") for line in lost)
         assert any(": inputDatasetEdges " in line or ": outputDatasetEdges " in line for line in lost)

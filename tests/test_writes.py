@@ -184,8 +184,8 @@ def test_dataset_field_edges_carry_the_field_urn():
 # -- 2. the default policy --
 CORPUS_WRITES = {
     **dict.fromkeys(["dataFlowInfo", "dataJobInfo", "dataJobInputOutput", "ownership"], ("PATCH", "null")),
-    "schemaMetadata": ("CREATE", '{"If-None-Match": "*"}'),
-    **dict.fromkeys(["status", "browsePathsV2", "subTypes", "operation", "datasetProfile", "dataTransformLogic"] + [f"dataProcessInstance{a}" for a in (
+    **dict.fromkeys(["schemaMetadata", "dataset.status"], ("CREATE", '{"If-None-Match": "*"}')),
+    **dict.fromkeys(["dataFlow.status", "dataJob.status", "browsePathsV2", "subTypes", "operation", "datasetProfile", "dataTransformLogic"] + [f"dataProcessInstance{a}" for a in (
         "Properties", "Relationships", "RunEvent", "Input", "Output")], ("UPSERT", "null")),
 }  # fmt: skip
 
@@ -198,7 +198,8 @@ def test_default_policy_over_the_corpus():
         # the same MCPs in the same order: no empty PATCH dropped, nothing skipped
         assert [(m.entity_urn, m.aspect_name) for m in writes] == [(w.entity_urn, w.aspect_name) for w in wholes]
         for write, whole in zip(writes, wholes, strict=True):
-            seen[write.aspect_name].add((write.change_type, json.dumps(write.headers)))
+            name = f"{write.entity_type}.status" if write.aspect_name == "status" else write.aspect_name
+            seen[name].add((write.change_type, json.dumps(write.headers)))
             if write.is_patch:
                 assert write.patch_ops and {op["op"] for op in write.patch_ops} == {"add"}, path
             else:
@@ -220,6 +221,47 @@ def test_an_empty_patch_is_not_sent(aspect, empty, full):
 
 
 # -- 3. overrides --
+def test_a_policy_key_can_name_an_entity_type_which_wins_for_it():
+    event = corpus_event(Path(__file__).parent / "corpus/openlineage/airflow/line_05.json")
+
+    def status_modes(policy):
+        tr = DataHubTranslator(TranslatorConfig.from_dict({"write_policy": policy}))
+        return {(m.entity_type, m.change_type) for m in tr.translate(event) if m.aspect_name == "status"}
+
+    assert status_modes({}) == {("dataset", "CREATE"), ("dataJob", "UPSERT"), ("dataFlow", "UPSERT")}
+    assert status_modes({"dataset.status": "upsert"}) == {("dataset", "UPSERT"), ("dataJob", "UPSERT"),
+                                                          ("dataFlow", "UPSERT")}  # fmt: skip
+    assert status_modes({"dataJob.status": "skip"}) == {("dataset", "CREATE"), ("dataFlow", "UPSERT")}
+    # the aspect alone means every entity type's, the default's dataset.status included
+    assert status_modes({"status": "upsert"}) == {("dataset", "UPSERT"), ("dataJob", "UPSERT"), ("dataFlow", "UPSERT")}
+    assert status_modes({"status": "upsert", "dataset.status": "skip"}) == {("dataJob", "UPSERT"),
+                                                                            ("dataFlow", "UPSERT")}  # fmt: skip
+
+
+class StatusAsConfigured(DataHubTranslator):
+    def get_write_mode(self, mcp):  # an override that defers to the policy: the same rule as the table
+        return super().get_write_mode(mcp)
+
+
+def test_get_write_mode_reads_entity_scoped_keys_as_the_table_does():
+    event = corpus_event(Path(__file__).parent / "corpus/openlineage/airflow/line_05.json")
+    for policy in ({}, {"dataJob.status": "if_absent"}, {"status": "skip", "dataFlow.status": "upsert"}):
+        config = TranslatorConfig.from_dict({"write_policy": policy})
+        table, hook = DataHubTranslator(config).translate(event), StatusAsConfigured(config).translate(event)
+        assert [(m.entity_urn, m.aspect_name, m.change_type) for m in hook] == [
+            (m.entity_urn, m.aspect_name, m.change_type) for m in table]
+
+
+@pytest.mark.parametrize(("key", "message"), [
+    ("datset.status", "DataHub has no entity type 'datset'"),
+    ("dataJob.schemaMetadata", "a dataJob has no aspect 'schemaMetadata'"),
+])  # fmt: skip
+def test_an_entity_scoped_key_is_checked(key, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        TranslatorConfig.from_dict({"write_policy": {key: "upsert"}})
+    assert caught.value.key.endswith(f"write_policy.{key}")
+
+
 def test_config_overrides():
     overrides = {"dataJobInputOutput": "upsert", "schemaMetadata": "skip", "status": "if_absent", "ownership": "patch"}
     tr = DataHubTranslator(TranslatorConfig.from_dict({"write_policy": overrides}))

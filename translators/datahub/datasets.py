@@ -291,7 +291,9 @@ class DatasetHooks:
             out.append(mcp(urn, "dataset", "siblings", {"siblings": others, "primary": primary}))
             theirs = [mcp(other, "dataset", "siblings", {"siblings": [urn], "primary": not primary}) for other in others]
             # another source's datasets: written only while they have no siblings, unless the policy names siblings
-            out.extend(theirs if "siblings" in self.config.write_policy else apply_policy(theirs, _IF_ABSENT))
+            policy = self.config.write_policy
+            named = "siblings" in policy or "dataset.siblings" in policy
+            out.extend(theirs if named else apply_policy(theirs, _IF_ABSENT))
         partition = self.get_dataset_partition(event, urn, seen) if output else None
         out.extend(mcp(urn, "dataset", name, value)
                    for name, value in dataset_measurements(seen, time_ms, output=output, completed=completed,

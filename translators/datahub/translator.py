@@ -49,6 +49,7 @@ from translators.datahub.writes import (
     expiring,
     merge_run_aspect,
     needs_duration,
+    policy_mode,
 )
 
 __all__ = ["DataHubTranslator", "orchestrator_from_producer", "translate"]
@@ -151,8 +152,9 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
     # -- how aspects are written -------------------------------------------------
 
     def get_write_mode(self, mcp: MetadataChangeProposalWrapper) -> str:
-        """``patch``, ``upsert``, ``if_absent`` or ``skip`` for this aspect (``config.write_policy``)."""
-        return self.config.write_policy.get(mcp.aspect_name, "upsert")
+        """``patch``, ``upsert``, ``if_absent`` or ``skip`` for this aspect of this entity type
+        (``config.write_policy``: ``dataset.status`` before ``status``)."""
+        return policy_mode(self.config.write_policy, mcp)
 
     def to_writes(self, mcps: list[MetadataChangeProposalWrapper]) -> list[MetadataChangeProposalWrapper]:
         """Apply the write policy (:meth:`get_write_mode`) to whole-value MCPs (see :mod:`translators.datahub.writes`)."""

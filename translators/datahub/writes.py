@@ -23,9 +23,12 @@ aspect                    mode         why
                           (other side  link (another source's dataset: a warehouse table) only while
                           ``if_absent``) it has none, so a dbt model's link stays -- unless the
                                        policy names ``siblings``, which then applies to both sides
+``dataset.status``        ``if_absent``  a dataset soft-deleted in the UI or by the warehouse's
+                                       stateful ingestion stays deleted; one nobody wrote yet shows
 anything else             ``upsert``   run-scoped (``dataProcessInstance*``), timeseries
                                        (``operation``, ``datasetProfile``, ``assertionRunEvent``)
-                                       and bridge-owned aspects (``status``, ``subTypes``,
+                                       and bridge-owned aspects (flows' and jobs' ``status``,
+                                       ``subTypes``,
                                        ``browsePathsV2``, ``dataPlatformInstance``,
                                        ``dataTransformLogic``; ``assertionInfo``: the assertion's
                                        URN is derived from the dataset, column and check, so
@@ -44,7 +47,8 @@ Modes:
   the README for older servers).
 * ``skip`` -- not written at all.
 
-Change it in config (``[translator.write_policy] schemaMetadata = "upsert"``) or in a
+Change it in config (``[translator.write_policy] schemaMetadata = "upsert"``; a key may name an
+entity type, ``"dataset.status"``, see :func:`write_policy`) or in a
 :class:`~translators.datahub.DataHubTranslator` subclass (``get_write_mode``).
 
 ``patch_format = "generic"`` writes tags and owners the way acryl-datahub >= 1.5 does: as
@@ -73,6 +77,7 @@ __all__ = [
     "apply_policy",
     "expiring",
     "merge_run_aspect",
+    "policy_mode",
     "needs_duration",
     "quote",
     "to_patch",
@@ -91,8 +96,10 @@ DEFAULT_WRITE_POLICY: Mapping[str, str] = {
     "dataJobInfo": "patch",
     "dataFlowInfo": "patch",
     "schemaMetadata": "if_absent",
+    "dataset.status": "if_absent",
 }
-"""Aspect name -> write mode; aspects not named are ``upsert``."""
+"""Aspect name (or ``<entity type>.<aspect name>``, which wins for that entity type) -> write mode;
+aspects not named are ``upsert``."""
 
 #: The key fields acryl-datahub >= 1.5 sends as ``arrayPrimaryKeys`` (``patch_format="generic"``).
 _SOURCE_KEY = "attribution\u241fsource"
@@ -125,20 +132,47 @@ def _add(path: str, value: Any) -> dict[str, Any]:
 def write_policy(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
     """The default policy with ``overrides`` applied, checked.
 
+    A key is an aspect name (``status``: for every entity type) or ``<entity type>.<aspect name>``
+    (``dataset.status``), which wins for that entity type. An aspect named alone replaces the
+    defaults' scoped entries for it: ``status = "upsert"`` means every ``status``.
+
     Raises:
         ConfigError: an unknown mode, or ``patch`` for an aspect this module cannot patch.
     """
     policy = dict(DEFAULT_WRITE_POLICY)
-    for aspect, mode in (overrides or {}).items():
+    for key, mode in (overrides or {}).items():
+        entity_type, _, aspect = key.rpartition(".")
         if mode not in WRITE_MODES:
-            raise ConfigError(f"must be one of {list(WRITE_MODES)}, got {mode!r}", key=f"write_policy.{aspect}")
+            raise ConfigError(f"must be one of {list(WRITE_MODES)}, got {mode!r}", key=f"write_policy.{key}")
         if mode == "patch" and aspect not in PATCHABLE:
             raise ConfigError(
                 f"the bridge has no patch form for {aspect!r}; patchable: {sorted(PATCHABLE)}",
-                key=f"write_policy.{aspect}",
+                key=f"write_policy.{key}",
             )
-        policy[aspect] = mode
+        if entity_type:
+            _check_scoped(entity_type, aspect, key)
+        else:  # the aspect named alone: for every entity type, unless the overrides scope it too
+            for default in [k for k in DEFAULT_WRITE_POLICY if k.endswith(f".{key}") and k not in overrides]:
+                del policy[default]
+        policy[key] = mode
     return policy
+
+
+def _check_scoped(entity_type: str, aspect: str, key: str) -> None:
+    from translators.datahub.registry import entity_registry  # the registry's data: loaded only for such keys
+
+    entities = entity_registry().entities
+    if entity_type not in entities:
+        raise ConfigError(f"DataHub has no entity type {entity_type!r} (as in 'dataset.status')",
+                          key=f"write_policy.{key}")  # fmt: skip
+    if aspect not in entities[entity_type]:
+        raise ConfigError(f"a {entity_type} has no aspect {aspect!r}", key=f"write_policy.{key}")
+
+
+def policy_mode(policy: Mapping[str, str], mcp: MetadataChangeProposalWrapper) -> str:
+    """The policy's mode for ``mcp``: ``<entity type>.<aspect>``'s, else the aspect's, else ``upsert``."""
+    name = mcp.aspect_name
+    return policy.get(f"{mcp.entity_type}.{name}") or policy.get(name, "upsert")
 
 
 # -- value -> operations, per aspect ---------------------------------------------------------
@@ -250,18 +284,20 @@ def apply_policy(
 ) -> list[MetadataChangeProposalWrapper]:
     """Whole-value ``UPSERT`` MCPs as the policy writes them (other change types pass unchanged).
 
-    ``mode_of`` gives each MCP's mode: a function of the MCP, or a table of aspect name -> mode
-    (aspects not in it are ``upsert``). ``patch`` -> a ``PATCH`` MCP (none when the value adds
+    ``mode_of`` gives each MCP's mode: a function of the MCP, or a policy table (:func:`policy_mode`). ``patch`` -> a ``PATCH`` MCP (none when the value adds
     nothing); ``if_absent`` -> ``CREATE`` with ``If-None-Match: *``; ``skip`` -> dropped;
     ``upsert`` -> as is.
     """
     table = mode_of if isinstance(mode_of, Mapping) else None
+    # aspects some entity type has its own mode for (dataset.status): only these are looked up twice
+    scoped = {key.rpartition(".")[2] for key in table if "." in key} if table is not None else set()
     out = []
     for mcp in mcps:
         if mcp.change_type != "UPSERT":
             mode = "upsert"
         elif table is not None:  # the table itself, looked up here: no call per MCP
-            mode = table.get(mcp.aspect_name, "upsert")
+            name = mcp.aspect_name
+            mode = table.get(name, "upsert") if name not in scoped else policy_mode(table, mcp)
         else:
             mode = mode_of(mcp)  # type: ignore[operator]
         if mode == "upsert":

@@ -83,6 +83,21 @@ def test_the_kafka_block_runs_with_only_its_imports_changed(kafka_broker, schema
     assert records, "nothing on the MCP topic"
 
 
+def test_the_kafka_blocks_callback_is_told_of_a_failure_without_failing_itself(caplog, capsys):
+    """The Schema Registry does not answer: emit raises, and the guide's callback (which reads
+    ``message.topic()``) gets the error and a message answering as a failed Kafka message does."""
+    from bridge.errors import ConnectionFailedError
+    from tests.servers.kafka_broker import free_port
+
+    [block] = [b for b in _blocks() if "DatahubKafkaEmitter" in b]
+    code = (_ported(block).replace('"localhost:9092"', json.dumps(f"127.0.0.1:{free_port()}"))
+            .replace("http://localhost:8081", f"http://127.0.0.1:{free_port()}"))
+    with pytest.raises(ConnectionFailedError):
+        exec(compile(code, "guide-kafka-down", "exec"), {})
+    assert "callback raised" not in caplog.text
+    assert capsys.readouterr().out == "Message sent to topic:MetadataChangeProposal_v1, partition:-1, offset:-1001\n"
+
+
 # What DataHub users write for the aspects the bridge defines, and what acryl-datahub's classes make of it.
 CASES = [
     ("DatasetPropertiesClass", dict(description="d", customProperties={"a": "1"}, name="n", qualifiedName="q",

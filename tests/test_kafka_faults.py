@@ -115,6 +115,10 @@ def test_broker_never_up_every_mcp_reported_failed(schema_registry):
     assert info.value.failed == 25
     assert sorted(urn for urn, _ in outcomes.failed) == sorted(m.entity_urn for m in with_callback)
     assert all(isinstance(err, ConnectionFailedError) for _, err in outcomes.failed)
+    # each callback's message is the error's text, answering as the failed librdkafka message (DataHub's callbacks)
+    reports = [(err, msg) for _, err, msg in outcomes.calls if err is not None]
+    assert reports and all(msg == str(err) and msg.topic() == "nowhere" and msg.key() == err.urn.encode()
+                           for err, msg in reports)  # fmt: skip
     first = info.value.errors[0]
     assert isinstance(first, ConnectionFailedError)
     assert bootstrap in str(first) and first.urn and first.aspect == "datasetProperties"

@@ -40,7 +40,7 @@ from .avro import MCPAvroEncoder, confluent_header, load_mcp_schema
 from .config import KafkaEmitterConfig
 from .producer import delivery_timeout_ms, kafka_error, producer_settings
 from .registry import SchemaIdResolver, registry_client_config
-from .reports import AUTH_ERRORS, ClientErrors, DeliveryLedger, LibrdkafkaLog, call_safely
+from .reports import AUTH_ERRORS, ClientErrors, DeliveryLedger, LibrdkafkaLog, Unsent, call_safely
 
 __all__ = ["KafkaEmitter"]
 
@@ -161,7 +161,7 @@ class KafkaEmitter(Emitter):
             error = naming(exc, item.entity_urn, item.aspect_name) if isinstance(
                 item, MetadataChangeProposalWrapper) else exc
             if callback is not None:
-                call_safely(callback, error, str(error))
+                call_safely(callback, error, Unsent(self.topic, getattr(item, "entity_urn", None)))
             if error is exc:
                 raise
             raise error from exc.__cause__
@@ -180,7 +180,7 @@ class KafkaEmitter(Emitter):
         except Exception as exc:
             error = self._sync_error(exc, item, value)
             if callback is not None:
-                call_safely(callback, error, str(error))
+                call_safely(callback, error, Unsent(self.topic, item.entity_urn))
             raise error from exc
         # Serve delivery reports now and then: every _POLL_EVERY emits, or after
         # _POLL_INTERVAL seconds so a slow trickle of MCPs still gets its callbacks.
@@ -230,12 +230,12 @@ class KafkaEmitter(Emitter):
                         aspect=item.aspect_name,
                     )
                     if callback is not None:
-                        call_safely(callback, full, str(full))
+                        call_safely(callback, full, Unsent(self.topic, item.entity_urn))
                     raise full from None
             except Exception as exc:
                 error = self._sync_error(exc, item, value)
                 if callback is not None:
-                    call_safely(callback, error, str(error))
+                    call_safely(callback, error, Unsent(self.topic, item.entity_urn))
                 raise error from exc
 
     def _sync_error(self, exc: Exception, item: Any, value: bytes | None) -> BridgeError:

@@ -23,7 +23,7 @@ from emitters.base import Callback
 
 from .producer import kafka_error
 
-__all__ = ["AUTH_ERRORS", "ClientErrors", "DeliveredMessage", "DeliveryLedger", "LibrdkafkaLog", "call_safely"]
+__all__ = ["AUTH_ERRORS", "ClientErrors", "DeliveryLedger", "KafkaMessage", "LibrdkafkaLog", "Unsent", "call_safely"]
 
 log = logging.getLogger("emitters.kafka.emitter")
 
@@ -32,14 +32,19 @@ MAX_ERRORS_KEPT = 10
 AUTH_ERRORS = frozenset({"_AUTHENTICATION", "SASL_AUTHENTICATION_FAILED", "_SSL"})
 
 
-class DeliveredMessage(str):
-    """The success message a callback gets: text (``delivered <urn> <aspect>``), as every emitter's
-    callback gets, that also answers like the confluent-kafka ``Message`` DataHub's Kafka emitter
-    passes: ``message.topic()``, ``.partition()``, ``.offset()``, ``.key()``, ``.value()``."""
+class KafkaMessage(str):
+    """The message a callback gets: text, as every emitter's callback gets (``delivered <urn> <aspect>``,
+    or the error's message), that also answers like the confluent-kafka ``Message`` DataHub's Kafka
+    emitter passes: ``message.topic()``, ``.partition()``, ``.offset()``, ``.key()``, ``.value()``.
+
+    A message that never reached librdkafka (its record could not be written, the Schema Registry
+    did not answer) answers with its topic and key, partition -1 and offset -1001 (librdkafka's
+    "unassigned" and "invalid"), so a callback written for DataHub's emitter never fails on it.
+    """
 
     __slots__ = ("_message",)
 
-    def __new__(cls, text: str, message: Any) -> DeliveredMessage:
+    def __new__(cls, text: str, message: Any) -> KafkaMessage:
         self = super().__new__(cls, text)
         self._message = message
         return self
@@ -60,10 +65,35 @@ class DeliveredMessage(str):
         return self._message.value()
 
 
-def call_safely(callback: Callback, error: BaseException | None, message: str) -> None:
-    """Call a user's callback; an exception in it is logged, never raised into librdkafka's poll loop."""
+class Unsent:
+    """What :class:`KafkaMessage` answers for a message librdkafka never had."""
+
+    __slots__ = ("_topic", "_key")
+
+    def __init__(self, topic: str, key: str | None) -> None:
+        self._topic, self._key = topic, key
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return -1
+
+    def offset(self) -> int:
+        return -1001
+
+    def key(self) -> bytes | None:
+        return self._key.encode("utf-8") if self._key is not None else None
+
+    def value(self) -> bytes | None:
+        return None
+
+
+def call_safely(callback: Callback, error: BaseException, message: Any) -> None:
+    """Call a user's callback with a failure: ``message`` is librdkafka's message, or an :class:`Unsent`.
+    An exception in the callback is logged, never raised into librdkafka's poll loop or the caller."""
     try:
-        callback(error, message)
+        callback(error, KafkaMessage(str(error), message))
     except Exception:
         log.exception("kafka delivery callback raised")
 
@@ -148,12 +178,12 @@ class DeliveryLedger:
             # Runs once per message on the hot path: keep the success branch lean.
             if err is None:
                 try:
-                    callback(None, DeliveredMessage(f"delivered {urn} {aspect}", msg))
+                    callback(None, KafkaMessage(f"delivered {urn} {aspect}", msg))
                 except Exception:
                     log.exception("kafka delivery callback raised")
             else:
                 error = self.record_failure(err, msg, urn, aspect)
-                call_safely(callback, error, str(error))
+                call_safely(callback, error, msg)
 
         return report
 

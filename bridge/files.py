@@ -2,16 +2,26 @@
 
 Inputs may be gzip-compressed (``*.json.gz``, ``*.jsonl.gz``, ``*.ndjson.gz``, or any file
 starting with gzip's magic bytes): producers and archives often keep events that way.
+
+An input is read whole, so it may hold at most :func:`input_limit` bytes (decompressed: a
+small gzip that inflates to gigabytes is refused once it passes the limit, not after).
 """
 
 from __future__ import annotations
 
-import gzip
+import os
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["INPUT_SUFFIXES", "decompress", "input_files", "read_input"]
+from bridge.errors import ConfigError
+
+__all__ = ["INPUT_SUFFIXES", "MAX_INPUT_BYTES", "decompress", "input_files", "input_limit", "read_input",
+           "read_stream"]
+
+#: the default most one input may hold, decompressed (``$BRIDGE_MAX_INPUT_BYTES`` changes it)
+MAX_INPUT_BYTES = 1 << 30
 
 #: file name endings read when walking a folder (explicitly named files are always read).
 INPUT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
@@ -38,24 +48,68 @@ def input_files(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def decompress(data: bytes) -> bytes:
+def input_limit() -> int:
+    """The most one input may hold, decompressed: ``$BRIDGE_MAX_INPUT_BYTES`` or :data:`MAX_INPUT_BYTES`.
+
+    Raises:
+        ConfigError: the variable is not a positive whole number.
+    """
+    raw = os.environ.get("BRIDGE_MAX_INPUT_BYTES", "").strip()
+    if not raw:
+        return MAX_INPUT_BYTES
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"must be a positive number of bytes, got {raw!r}", key="BRIDGE_MAX_INPUT_BYTES")
+    return int(raw)
+
+
+def _too_large(limit: int, what: str) -> OSError:
+    return OSError(f"{what} over the {limit}-byte input limit (split it, or raise $BRIDGE_MAX_INPUT_BYTES)")
+
+
+def decompress(data: bytes, limit: int | None = None) -> bytes:
     """``data`` itself, or its decompressed content if it is gzip (told by its first bytes, not its name).
 
     Raises:
-        OSError: the data starts as gzip but is not whole gzip (cut short, corrupt).
+        OSError: the data starts as gzip but is not whole gzip (cut short, corrupt), or it decompresses
+            to more than ``limit`` bytes (by default :func:`input_limit`).
     """
     if not data.startswith(_GZIP_MAGIC):
         return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise OSError(f"not readable as gzip ({exc or type(exc).__name__})") from exc
+    limit = input_limit() if limit is None else limit
+    out: list[bytes] = []
+    size, rest = 0, data
+    while rest.strip(b"\0"):  # members one after another (what `cat a.gz b.gz` makes) are one stream
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise OSError(f"not readable as gzip ({exc})") from exc
+        size += len(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise _too_large(limit, "decompresses to")
+        if not inflater.eof:
+            raise OSError("not readable as gzip (cut short)")
+        out.append(chunk)
+        rest = inflater.unused_data
+    return b"".join(out)
 
 
-def read_input(path: str | Path) -> bytes:
+def read_input(path: str | Path, limit: int | None = None) -> bytes:
     """The content of an input file, decompressed if it is gzip.
 
     Raises:
-        OSError: it cannot be read, or is broken gzip.
+        OSError: it cannot be read, is broken gzip, or holds more than ``limit`` bytes (by default
+            :func:`input_limit`), decompressed or not.
     """
-    return decompress(Path(path).read_bytes())
+    limit = input_limit() if limit is None else limit
+    with open(path, "rb") as file:
+        return read_stream(file, limit)
+
+
+def read_stream(stream: BinaryIO, limit: int | None = None) -> bytes:
+    """What :func:`read_input` reads, from an open binary stream (stdin, say)."""
+    limit = input_limit() if limit is None else limit
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(limit, "holds")
+    return decompress(data, limit)

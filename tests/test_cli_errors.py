@@ -152,13 +152,57 @@ def test_gzip_on_standard_input_is_read(tmp_path):
     assert json.loads(result.stdout)
 
 
-def test_a_broken_gzip_file_is_named(tmp_path):
+def rejected_input(result) -> str:
+    """The one ``rejected:`` line of an input that could not be read; no traceback."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    [line] = [line for line in result.output.splitlines() if line.startswith("rejected:")]
+    return line
+
+
+def test_a_broken_gzip_file_is_named_and_the_files_after_it_are_read(tmp_path):
     broken = tmp_path / "cut.json.gz"
     broken.write_bytes(gzip.compress(EVENT.read_bytes())[:20])
-    result = run(tmp_path, "translate", str(broken))
-    assert result.exit_code != 0
-    line = one_error_line(result)
-    assert str(broken) in line and "gzip" in line
+    result = run(tmp_path, "translate", str(broken), str(EVENT))
+    assert result.exit_code == 1
+    line = rejected_input(result)
+    assert str(broken) in line and "gzip" in line and "cut short" in line
+    assert "events read: 1, rejected: 1" in result.stderr
+
+
+def test_a_gzip_bomb_is_refused_at_the_limit_and_the_files_after_it_are_read(tmp_path):
+    """1 GiB of spaces in a few MB of gzip: refused once it passes the input limit (here 16 MiB), named,
+    without inflating the rest; the good file named after it is translated."""
+    bomb = tmp_path / "bomb.json.gz"
+    with gzip.open(bomb, "wb", compresslevel=1) as out:
+        block = b" " * (1 << 20)
+        for _ in range(1024):
+            out.write(block)
+    assert bomb.stat().st_size < 8 << 20
+    result = run(tmp_path, "translate", str(bomb), str(EVENT), "-o", str(tmp_path / "out.json"),
+                 env={"BRIDGE_MAX_INPUT_BYTES": str(16 << 20)})  # fmt: skip
+    assert result.exit_code == 1, result.output
+    line = rejected_input(result)
+    assert str(bomb) in line and "decompresses to over the 16777216-byte input limit" in line
+    assert "BRIDGE_MAX_INPUT_BYTES" in line
+    assert json.loads((tmp_path / "out.json").read_text()), "the good file after the bomb was not translated"
+
+
+def test_a_plain_file_over_the_input_limit_is_refused_by_name(tmp_path):
+    big = tmp_path / "big.jsonl"
+    big.write_bytes(EVENT.read_bytes().replace(b"\n", b"") + b"\n")
+    limit = big.stat().st_size - 1
+    result = run(tmp_path, "translate", str(big), env={"BRIDGE_MAX_INPUT_BYTES": str(limit)})
+    assert result.exit_code == 1
+    assert f"holds over the {limit}-byte input limit" in rejected_input(result)
+    fits = run(tmp_path, "translate", str(big), env={"BRIDGE_MAX_INPUT_BYTES": str(limit + 1)})
+    assert fits.exit_code == 0, fits.output
+
+
+def test_a_bad_input_limit_is_a_config_error(tmp_path):
+    result = run(tmp_path, "translate", str(EVENT), env={"BRIDGE_MAX_INPUT_BYTES": "1GB"})
+    assert result.exit_code != 0 and "BRIDGE_MAX_INPUT_BYTES" in result.output
+    assert "Traceback" not in result.output
 
 
 # -- 5. config errors: one form, with "did you mean" ---------------------------------------------

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from bridge.files import decompress, input_files
+from bridge.errors import InvalidEventError
+from bridge.files import input_files, input_limit, read_input, read_stream
 
 __all__ = ["expand_paths", "read_inputs"]
 
@@ -26,14 +27,21 @@ def _size(path: str) -> int:
     return 0 if path == "-" else Path(path).stat().st_size
 
 
-def read_inputs(paths: Sequence[str], *, progress: bool | None = None, unit: str = "B") -> Iterator[tuple[str, bytes]]:
+def read_inputs(
+    paths: Sequence[str], *, progress: bool | None = None, unit: str = "B"
+) -> Iterator[tuple[str, bytes | InvalidEventError]]:
     """Yield ``(name, content)`` of each input, showing a byte progress bar on a terminal.
+
+    An input that cannot be read (gone, unreadable, broken gzip, over the input limit of
+    :func:`bridge.files.input_limit`, more than memory holds) comes as an :class:`InvalidEventError`
+    naming it and why, in place of its content: the inputs after it are still read.
 
     Args:
         paths: files, folders, or ``-``.
         progress: force the bar on/off; by default shown when stderr is a terminal and input is over 1 MiB.
     """
     files = expand_paths(paths)
+    limit = input_limit()
     total = sum(_size(p) for p in files)
     if progress is None:
         progress = sys.stderr.isatty() and total > 1 << 20
@@ -44,21 +52,17 @@ def read_inputs(paths: Sequence[str], *, progress: bool | None = None, unit: str
         bar = tqdm(total=total, unit=unit, unit_scale=True, desc="reading", file=sys.stderr, leave=False)
     try:
         for name in files:
-            if name == "-":
-                try:
-                    data = decompress(sys.stdin.buffer.read())
-                except OSError as exc:
-                    raise click.FileError("<stdin>", hint=str(exc)) from exc
-                yield "<stdin>", data
-                continue
+            shown = "<stdin>" if name == "-" else name
             try:
-                raw = Path(name).read_bytes()
-                data = decompress(raw)
+                data: bytes | InvalidEventError = (
+                    read_stream(sys.stdin.buffer, limit) if name == "-" else read_input(name, limit))
             except OSError as exc:
-                raise click.FileError(name, hint=exc.strerror or str(exc)) from exc
-            yield name, data
+                data = InvalidEventError(f"cannot read: {exc.strerror or exc}", location=shown)
+            except MemoryError:
+                data = InvalidEventError("cannot read: more than this machine's memory holds", location=shown)
+            yield shown, data
             if bar is not None:
-                bar.update(len(raw))
+                bar.update(_size(name))
     finally:
         if bar is not None:
             bar.close()

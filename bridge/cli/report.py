@@ -150,6 +150,9 @@ def iter_events(paths: Sequence[str], report: Report) -> Iterator[Event]:
     from translators.openlineage import parse_events
 
     for name, data in read_inputs(paths):
+        if isinstance(data, InvalidEventError):
+            report.reject(data)
+            continue
         # An event without a usable eventTime takes the time it was read (the edge may read the clock).
         received_at = dt.datetime.now(dt.UTC)
         before = report.read
@@ -168,6 +171,9 @@ def iter_mcps(paths: Sequence[str], report: Report) -> Iterator[MetadataChangePr
     from translators.openlineage import iter_json_records
 
     for name, data in read_inputs(paths):
+        if isinstance(data, InvalidEventError):
+            report.reject(data)
+            continue
         before = report.read
         for location, obj in iter_json_records(data, source=name):
             report.read += 1

@@ -30,9 +30,12 @@ log = logging.getLogger(__name__)
 LINEAGE_ROUTES = ("/api/v1/lineage", "/openapi/openlineage/api/v1/lineage")
 NOOP_ROUTE = "/_noop/api/v1/lineage"
 VALIDATE_ROUTE = "/_validate/api/v1/lineage"
-#: Bodies larger than this are decoded and validated in a thread, so the event loop keeps
-#: answering other requests meanwhile.
+#: Bodies larger than this, and every compressed body (16 KB of gzip can be 16 MiB of JSON), are
+#: decoded and validated in a thread, so the event loop keeps answering other requests meanwhile.
 PARSE_IN_THREAD_BYTES = 256 * 1024
+#: Such bodies parsed at once: decoded JSON takes up to ~30 times its text, so this bounds what
+#: concurrent large requests cost (parsing holds the GIL: more threads would not be faster).
+PARSE_THREADS = 2
 
 
 def refused(exc: Refused) -> Any:
@@ -85,16 +88,19 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         journal = Journal.in_state_dir(service.config.state_dir,
                                        secrets=Secrets.from_settings(service.config.translator))
 
+    parse_slots = asyncio.Semaphore(PARSE_THREADS)
+
     def events_of(body: bytes, encoding: str | None) -> list[tuple[str, str]]:
         return parse_events(decode_body(body, encoding, limit), validate_event, settings.max_event_bytes,
-                            key=key)
+                            key=key, max_events=settings.max_batch_events)
 
     async def read_events(request: Any) -> list[tuple[str, str]]:
         check_token(request.headers, settings.token)
         body = await read_body(request, limit, settings.body_timeout)
         encoding = request.headers.get("content-encoding")
-        if len(body) > PARSE_IN_THREAD_BYTES or (encoding and len(body) > PARSE_IN_THREAD_BYTES // 16):
-            return await asyncio.to_thread(events_of, body, encoding)
+        if len(body) > PARSE_IN_THREAD_BYTES or (encoding and encoding.strip().lower() != "identity"):
+            async with parse_slots:
+                return await asyncio.to_thread(events_of, body, encoding)
         return events_of(body, encoding)
 
     def disconnected(request: Any) -> Response:

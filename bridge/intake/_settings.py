@@ -57,6 +57,8 @@ class ServeSettings:
         tls_cert: PEM certificate (chain) to serve HTTPS with; with ``tls_key``.
         tls_key: its PEM private key.
         max_event_bytes: largest single event, as stored (422 above it, naming the event).
+        max_batch_events: most events one JSON array may hold (413 above it, saying the limit and the
+            count, before any event is checked), so one request's work is bounded.
         max_header_bytes: largest request line plus headers (431 above it, before they are kept).
         header_timeout: seconds a connection may take from opening (or from a request's first byte)
             to the end of its headers; idle new connections and slow senders are closed after it.
@@ -83,6 +85,7 @@ class ServeSettings:
     tls_cert: str | None = None
     tls_key: str | None = attrs.field(default=None, repr=False)
     max_event_bytes: int = attrs.field(default=8 * 1024 * 1024, converter=int)
+    max_batch_events: int = attrs.field(default=10_000, converter=int)
     max_header_bytes: int = attrs.field(default=64 * 1024, converter=int)
     header_timeout: float = attrs.field(default=10.0, converter=float)
     body_timeout: float = attrs.field(default=60.0, converter=float)
@@ -93,7 +96,8 @@ class ServeSettings:
 
     def __attrs_post_init__(self) -> None:
         for key, least in (("max_body_bytes", 1024), ("max_event_bytes", 1024), ("max_header_bytes", 1024),
-                           ("header_timeout", 0.1), ("body_timeout", 0.1), ("max_connections", 1)):
+                           ("header_timeout", 0.1), ("body_timeout", 0.1), ("max_connections", 1),
+                           ("max_batch_events", 1)):
             if getattr(self, key) < least:
                 raise ConfigError(f"must be at least {least}, got {getattr(self, key)}", key=f"serve.{key}")
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -65,6 +65,10 @@ class ServeSettings:
         body_timeout: seconds a request may take to send its body once its headers are read (408).
         max_connections: open connections at once; the ones over it are closed as they come (and
             the limit is lowered to what the process's file-descriptor limit allows).
+        max_connections_per_client: open connections at once from one remote IP address (503 over
+            it), so one client's idle or slow connections cannot take all of ``max_connections``.
+            Behind a proxy or load balancer every connection comes from its address: raise this to
+            ``max_connections`` there.
         to_topic: produce accepted events to this Kafka topic instead of the local spool, and answer
             201 once the broker acknowledged them (``bridge consume`` workers deliver them); nothing
             is kept locally, so the delivery settings and the state directory are not used.
@@ -90,6 +94,7 @@ class ServeSettings:
     header_timeout: float = attrs.field(default=10.0, converter=float)
     body_timeout: float = attrs.field(default=60.0, converter=float)
     max_connections: int = attrs.field(default=1000, converter=int)
+    max_connections_per_client: int = attrs.field(default=100, converter=int)
     to_topic: str | None = None
     topic_bootstrap: str | None = None
     producer_config: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, repr=False)
@@ -97,7 +102,7 @@ class ServeSettings:
     def __attrs_post_init__(self) -> None:
         for key, least in (("max_body_bytes", 1024), ("max_event_bytes", 1024), ("max_header_bytes", 1024),
                            ("header_timeout", 0.1), ("body_timeout", 0.1), ("max_connections", 1),
-                           ("max_batch_events", 1)):
+                           ("max_connections_per_client", 1), ("max_batch_events", 1)):
             if getattr(self, key) < least:
                 raise ConfigError(f"must be at least {least}, got {getattr(self, key)}", key=f"serve.{key}")
         if bool(self.tls_cert) != bool(self.tls_key):

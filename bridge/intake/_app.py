@@ -66,6 +66,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     """
     require("starlette", "serve")
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
@@ -174,7 +175,25 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     if settings.noop_route:
         routes.append(Route(NOOP_ROUTE, noop, methods=["POST"]))
         routes.append(Route(VALIDATE_ROUTE, validate_only, methods=["POST"]))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+
+
+async def http_error(request: Any, exc: Any) -> Any:
+    """Starlette's own refusals (no such route, a method the route does not take) as JSON, like the
+    app's: ``{"error": "not_found" | "method_not_allowed", "field": null, "reason": ...}``, with their
+    headers (``Allow`` for a 405)."""
+    from starlette.responses import JSONResponse
+
+    status, headers = exc.status_code, dict(exc.headers or {})
+    where = f"{request.method} {request.url.path}"
+    if status == 405:  # (Starlette builds Allow from a set: sorted, it is the same every time)
+        allowed = headers["Allow"] = ", ".join(sorted(m.strip() for m in headers.get("Allow", "").split(",")))
+        error, reason = "method_not_allowed", f"{where}: the method is not allowed here (allowed: {allowed})"
+    elif status == 404:
+        error, reason = "not_found", f"{where}: no such route (events go to POST {LINEAGE_ROUTES[0]})"
+    else:
+        error, reason = "http_error", f"{where}: {exc.detail}"
+    return JSONResponse({"error": error, "field": None, "reason": reason}, status_code=status, headers=headers)
 
 
 def _client(request: Any) -> str:

@@ -9,6 +9,8 @@ makes a subclass that, before anything reaches the app (and so before the token 
 * closes a connection that has not finished its headers ``header_timeout`` seconds after it
   opened or after its request's first byte (408 when it had sent something): idle and
   slowloris connections;
+* answers a request that is not HTTP/1.1 with a JSON 400 (``invalid_http``, not uvicorn's plain
+  text) and closes the connection;
 * answers 503 and closes new connections while ``max_connections`` are open, or while the same
   client (remote IP address) has ``max_connections_per_client`` open, so one client cannot take
   them all.
@@ -32,7 +34,7 @@ __all__ = ["guarded_protocol"]
 log = logging.getLogger(__name__)
 
 _HEADERS_END = b"\r\n\r\n"
-_REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
 
 
 def _response(status: int, error: str, reason: str) -> bytes:
@@ -146,6 +148,9 @@ def guarded_protocol(settings: ServeSettings, metrics: Metrics | None) -> type[a
                 refused("idle_connection", self.client, level=logging.INFO)
                 self._closed = True
                 self.transport.close()
+
+        def send_400_response(self, msg: str) -> None:  # (uvicorn's, for a request httptools cannot parse)
+            self._refuse(400, "invalid_http", f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})")
 
         def _refuse(self, status: int, error: str, reason: str) -> None:
             refused(error, self.client, status)

@@ -99,6 +99,9 @@ def _check_mode(ctx: click.Context, settings: Any) -> None:
 @click.option("--max-body-bytes", type=click.IntRange(1024), help="Largest request body (after gzip). Default 16 MiB.")
 @click.option("--max-event-bytes", type=click.IntRange(1024), help="Largest single event (422 above). Default 8 MiB.")
 @click.option("--max-connections", type=click.IntRange(1), help="Open connections at once (503 above). Default 1000.")
+@click.option("--max-connections-per-client", type=click.IntRange(1),
+              help="Open connections at once from one IP address (503 above). Default 100; behind a proxy, "
+                   "raise it to --max-connections.")
 @click.option("--tls-cert", metavar="PEM", help="Serve HTTPS with this certificate (chain) file ([serve] tls_cert).")
 @click.option("--tls-key", metavar="PEM", help="The private key of --tls-cert ([serve] tls_key).")
 @click.option("--noop-route", is_flag=True, hidden=True, help="Benchmark: also serve a no-op endpoint.")
@@ -118,6 +121,7 @@ def _check_mode(ctx: click.Context, settings: Any) -> None:
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, bridge_token: str | None,
           old_bridge_token: str | None, max_body_bytes: int | None, max_event_bytes: int | None, max_connections: int | None,
+          max_connections_per_client: int | None,
           tls_cert: str | None, tls_key: str | None, noop_route: bool, to_topic: str | None,
           topic_bootstrap: str | None, producer_config: dict[str, str], workers: int | None,
           batch_size: int | None, synchronous: str | None, **options: Any) -> None:
@@ -148,8 +152,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, bridge_token: 
 
     Before a request reaches the token check, headers over 64 KiB get 431, a
     connection that has not sent its headers within 10 s is closed, and
-    connections over --max-connections get 503 ([serve] max_header_bytes,
-    header_timeout, body_timeout, max_connections; see README, "Limits").
+    connections over --max-connections (or over --max-connections-per-client from
+    one IP address) get 503 ([serve] max_header_bytes, header_timeout,
+    body_timeout, max_connections, max_connections_per_client; see README, "Limits").
 
     \b
     Examples:
@@ -163,6 +168,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, bridge_token: 
     overrides = {
         "host": host, "port": port, "token": bridge_token or old_bridge_token, "max_body_bytes": max_body_bytes,
         "max_event_bytes": max_event_bytes, "max_connections": max_connections,
+        "max_connections_per_client": max_connections_per_client,
         "synchronous": synchronous.upper() if synchronous else None, "workers": workers, "batch_size": batch_size,
         "noop_route": noop_route or None, "tls_cert": tls_cert, "tls_key": tls_key,
         "to_topic": to_topic, "topic_bootstrap": topic_bootstrap, "producer_config": producer_config,

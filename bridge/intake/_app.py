@@ -30,9 +30,12 @@ log = logging.getLogger(__name__)
 LINEAGE_ROUTES = ("/api/v1/lineage", "/openapi/openlineage/api/v1/lineage")
 NOOP_ROUTE = "/_noop/api/v1/lineage"
 VALIDATE_ROUTE = "/_validate/api/v1/lineage"
-#: Bodies larger than this are decoded and validated in a thread, so the event loop keeps
-#: answering other requests meanwhile.
+#: Bodies larger than this, and every compressed body (16 KB of gzip can be 16 MiB of JSON), are
+#: decoded and validated in a thread, so the event loop keeps answering other requests meanwhile.
 PARSE_IN_THREAD_BYTES = 256 * 1024
+#: Such bodies parsed at once: decoded JSON takes up to ~30 times its text, so this bounds what
+#: concurrent large requests cost (parsing holds the GIL: more threads would not be faster).
+PARSE_THREADS = 2
 
 
 def refused(exc: Refused) -> Any:
@@ -63,6 +66,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     """
     require("starlette", "serve")
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
     from starlette.requests import ClientDisconnect
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
@@ -85,16 +89,19 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         journal = Journal.in_state_dir(service.config.state_dir,
                                        secrets=Secrets.from_settings(service.config.translator))
 
+    parse_slots = asyncio.Semaphore(PARSE_THREADS)
+
     def events_of(body: bytes, encoding: str | None) -> list[tuple[str, str]]:
         return parse_events(decode_body(body, encoding, limit), validate_event, settings.max_event_bytes,
-                            key=key)
+                            key=key, max_events=settings.max_batch_events)
 
     async def read_events(request: Any) -> list[tuple[str, str]]:
         check_token(request.headers, settings.token)
         body = await read_body(request, limit, settings.body_timeout)
         encoding = request.headers.get("content-encoding")
-        if len(body) > PARSE_IN_THREAD_BYTES or (encoding and len(body) > PARSE_IN_THREAD_BYTES // 16):
-            return await asyncio.to_thread(events_of, body, encoding)
+        if len(body) > PARSE_IN_THREAD_BYTES or (encoding and encoding.strip().lower() != "identity"):
+            async with parse_slots:
+                return await asyncio.to_thread(events_of, body, encoding)
         return events_of(body, encoding)
 
     def disconnected(request: Any) -> Response:
@@ -168,7 +175,25 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
     if settings.noop_route:
         routes.append(Route(NOOP_ROUTE, noop, methods=["POST"]))
         routes.append(Route(VALIDATE_ROUTE, validate_only, methods=["POST"]))
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+
+
+async def http_error(request: Any, exc: Any) -> Any:
+    """Starlette's own refusals (no such route, a method the route does not take) as JSON, like the
+    app's: ``{"error": "not_found" | "method_not_allowed", "field": null, "reason": ...}``, with their
+    headers (``Allow`` for a 405)."""
+    from starlette.responses import JSONResponse
+
+    status, headers = exc.status_code, dict(exc.headers or {})
+    where = f"{request.method} {request.url.path}"
+    if status == 405:  # (Starlette builds Allow from a set: sorted, it is the same every time)
+        allowed = headers["Allow"] = ", ".join(sorted(m.strip() for m in headers.get("Allow", "").split(",")))
+        error, reason = "method_not_allowed", f"{where}: the method is not allowed here (allowed: {allowed})"
+    elif status == 404:
+        error, reason = "not_found", f"{where}: no such route (events go to POST {LINEAGE_ROUTES[0]})"
+    else:
+        error, reason = "http_error", f"{where}: {exc.detail}"
+    return JSONResponse({"error": error, "field": None, "reason": reason}, status_code=status, headers=headers)
 
 
 def _client(request: Any) -> str:

@@ -109,8 +109,12 @@ def _loads(body: bytes) -> tuple[Any, bool]:
         raise Refused(400, "invalid_json", reason) from exc
 
 
+#: The most errors one 422 lists; ``errors_omitted`` counts the rest.
+MAX_ERRORS = 100
+
+
 def parse_events(body: bytes, validate: Any, max_event_bytes: int,
-                 *, key: Callable[[Any], str] = event_key) -> list[tuple[str, str]]:
+                 *, key: Callable[[Any], str] = event_key, max_events: int | None = None) -> list[tuple[str, str]]:
     """Validate the events of one request; returns ``(key, compact JSON)`` pairs to store.
 
     Args:
@@ -120,16 +124,25 @@ def parse_events(body: bytes, validate: Any, max_event_bytes: int,
             happens on delivery).
         max_event_bytes: largest event as stored (its compact UTF-8 JSON).
         key: the key of a valid event (the spool's ordering key by default; the sink's).
+        max_events: most events one array may hold (checked before any event is).
 
     Raises:
-        Refused: 400 for a body that is not JSON; 422 naming the event and field when an event
-            is invalid, holds a lone surrogate (not storable as UTF-8) or is over the size limit.
+        Refused: 400 for a body that is not JSON; 413 for an array over ``max_events``; 422 naming
+            the event and field when an event is invalid, holds a lone surrogate (not storable as
+            UTF-8) or is over the size limit. A 422 for an array lists the first :data:`MAX_ERRORS`
+            errors, with ``error_count`` (every bad event) and ``errors_omitted`` (those not listed).
     """
     data, by_orjson = _loads(body)
     single = type(data) is not list
     items = [data] if single else data
+    del data
     if not items:
         raise Refused(422, "invalid_event", "the array holds no events")
+    if max_events is not None and len(items) > max_events:
+        count = len(items)
+        del items  # (the verdict is known: free them before the answer is built)
+        raise Refused(413, "too_many_events", f"the array holds {count} events, over the {max_events}-event limit "
+                      "(serve.max_batch_events); send them in smaller batches", limit=max_events, count=count)
     fast = fast_json() if by_orjson else None
 
     def encode(obj: Any) -> bytes:
@@ -140,6 +153,7 @@ def parse_events(body: bytes, validate: Any, max_event_bytes: int,
         return event_json(obj).encode("utf-8")
 
     errors: list[dict[str, Any]] = []
+    bad = 0
     out: list[tuple[str, str]] = []
     for index, obj in enumerate(items):
         try:
@@ -148,20 +162,23 @@ def parse_events(body: bytes, validate: Any, max_event_bytes: int,
             if len(raw) > max_event_bytes:
                 raise InvalidEventError(f"the event is {len(raw)} bytes, over the {max_event_bytes}-byte limit "
                                         "(serve.max_event_bytes)")
-            out.append((key(obj), raw.decode("utf-8")))
+            if not bad:  # once one event is bad the request is refused: nothing more to store
+                out.append((key(obj), raw.decode("utf-8")))
+            continue
         except InvalidEventError as exc:
-            errors.append({"index": index, "field": exc.field, "reason": exc.reason})
+            error = {"index": index, "field": exc.field, "reason": exc.reason} if bad < MAX_ERRORS else None
         except (RecursionError, ValueError, TypeError) as exc:
             # Only InvalidEventError is expected; anything else is still the input's fault.
-            errors.append({"index": index, "field": None, "reason": f"cannot read event: {type(exc).__name__}: {exc}"})
-    if errors:
-        first = errors[0]
-        prefix = "" if single else f"event [{first['index']}]: "
-        raise Refused(
-            422,
-            "invalid_event",
-            prefix + first["reason"],
-            field=first["field"],
-            errors=errors if not single else None,
-        )
-    return out
+            error = ({"index": index, "field": None, "reason": f"cannot read event: {type(exc).__name__}: {exc}"}
+                     if bad < MAX_ERRORS else None)
+        bad += 1
+        out = []
+        if error is not None:
+            errors.append(error)
+    if not bad:
+        return out
+    first = errors[0]
+    if single:
+        raise Refused(422, "invalid_event", first["reason"], field=first["field"])
+    raise Refused(422, "invalid_event", f"event [{first['index']}]: {first['reason']}", field=first["field"],
+                  errors=errors, error_count=bad, errors_omitted=bad - len(errors))

@@ -9,7 +9,11 @@ makes a subclass that, before anything reaches the app (and so before the token 
 * closes a connection that has not finished its headers ``header_timeout`` seconds after it
   opened or after its request's first byte (408 when it had sent something): idle and
   slowloris connections;
-* answers 503 and closes new connections while ``max_connections`` are open.
+* answers a request that is not HTTP/1.1 with a JSON 400 (``invalid_http``, not uvicorn's plain
+  text) and closes the connection;
+* answers 503 and closes new connections while ``max_connections`` are open, or while the same
+  client (remote IP address) has ``max_connections_per_client`` open, so one client cannot take
+  them all.
 
 Each refusal is counted in ``bridge_events_rejected_total{reason=...}``.
 """
@@ -30,7 +34,7 @@ __all__ = ["guarded_protocol"]
 log = logging.getLogger(__name__)
 
 _HEADERS_END = b"\r\n\r\n"
-_REASONS = {408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
+_REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fields Too Large", 503: "Service Unavailable"}
 
 
 def _response(status: int, error: str, reason: str) -> bytes:
@@ -46,6 +50,8 @@ def guarded_protocol(settings: ServeSettings, metrics: Metrics | None) -> type[a
     max_header_bytes = settings.max_header_bytes
     header_timeout = settings.header_timeout
     max_connections = settings.max_connections
+    per_client = min(settings.max_connections_per_client, max_connections)
+    open_by_client: dict[str, int] = {}  # remote IP -> connections open (counted ones only)
 
     throttle = LogThrottle()
 
@@ -61,21 +67,40 @@ def guarded_protocol(settings: ServeSettings, metrics: Metrics | None) -> type[a
         _header_bytes = 0
         _tail = b""
         _timer: asyncio.TimerHandle | None = None
+        _counted: str | None = None  # the remote IP this connection is counted under
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+            peer = transport.get_extra_info("peername")
+            host = peer[0] if isinstance(peer, (tuple, list)) and peer else None
             if len(self.connections) >= max_connections:
-                self.transport = transport  # (connection_lost reads it)
-                self._closed = True
-                refused("too_many_connections", status=503)
-                transport.write(_response(503, "too_many_connections",
-                                          f"the server has {max_connections} connections open; try again"))
-                transport.close()
+                self._turn_away(transport, "too_many_connections",
+                                f"the server has {max_connections} connections open; try again", peer)
                 return
+            if host is not None and open_by_client.get(host, 0) >= per_client:
+                self._turn_away(transport, "too_many_client_connections",
+                                f"{host} has {per_client} connections open, its share of the server's "
+                                "(serve.max_connections_per_client); reuse one or try again", peer)
+                return
+            if host is not None:
+                open_by_client[host] = open_by_client.get(host, 0) + 1
+                self._counted = host
             super().connection_made(transport)
             self._arm()
 
+        def _turn_away(self, transport: Any, error: str, reason: str, peer: Any) -> None:
+            self.transport = transport  # (connection_lost reads it)
+            self._closed = True
+            refused(error, peer if isinstance(peer, (tuple, list)) else None, status=503)
+            transport.write(_response(503, error, reason))
+            transport.close()
+
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            if self._counted is not None:
+                left = open_by_client.pop(self._counted) - 1
+                if left:
+                    open_by_client[self._counted] = left
+                self._counted = None
             if self._closed and self.flow is None:  # refused before it was set up
                 return
             super().connection_lost(exc)
@@ -123,6 +148,9 @@ def guarded_protocol(settings: ServeSettings, metrics: Metrics | None) -> type[a
                 refused("idle_connection", self.client, level=logging.INFO)
                 self._closed = True
                 self.transport.close()
+
+        def send_400_response(self, msg: str) -> None:  # (uvicorn's, for a request httptools cannot parse)
+            self._refuse(400, "invalid_http", f"the request is not valid HTTP/1.1 ({msg.rstrip('.')})")
 
         def _refuse(self, status: int, error: str, reason: str) -> None:
             refused(error, self.client, status)

@@ -57,12 +57,18 @@ class ServeSettings:
         tls_cert: PEM certificate (chain) to serve HTTPS with; with ``tls_key``.
         tls_key: its PEM private key.
         max_event_bytes: largest single event, as stored (422 above it, naming the event).
+        max_batch_events: most events one JSON array may hold (413 above it, saying the limit and the
+            count, before any event is checked), so one request's work is bounded.
         max_header_bytes: largest request line plus headers (431 above it, before they are kept).
         header_timeout: seconds a connection may take from opening (or from a request's first byte)
             to the end of its headers; idle new connections and slow senders are closed after it.
         body_timeout: seconds a request may take to send its body once its headers are read (408).
         max_connections: open connections at once; the ones over it are closed as they come (and
             the limit is lowered to what the process's file-descriptor limit allows).
+        max_connections_per_client: open connections at once from one remote IP address (503 over
+            it), so one client's idle or slow connections cannot take all of ``max_connections``.
+            Behind a proxy or load balancer every connection comes from its address: raise this to
+            ``max_connections`` there.
         to_topic: produce accepted events to this Kafka topic instead of the local spool, and answer
             201 once the broker acknowledged them (``bridge consume`` workers deliver them); nothing
             is kept locally, so the delivery settings and the state directory are not used.
@@ -83,17 +89,20 @@ class ServeSettings:
     tls_cert: str | None = None
     tls_key: str | None = attrs.field(default=None, repr=False)
     max_event_bytes: int = attrs.field(default=8 * 1024 * 1024, converter=int)
+    max_batch_events: int = attrs.field(default=10_000, converter=int)
     max_header_bytes: int = attrs.field(default=64 * 1024, converter=int)
     header_timeout: float = attrs.field(default=10.0, converter=float)
     body_timeout: float = attrs.field(default=60.0, converter=float)
     max_connections: int = attrs.field(default=1000, converter=int)
+    max_connections_per_client: int = attrs.field(default=100, converter=int)
     to_topic: str | None = None
     topic_bootstrap: str | None = None
     producer_config: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, repr=False)
 
     def __attrs_post_init__(self) -> None:
         for key, least in (("max_body_bytes", 1024), ("max_event_bytes", 1024), ("max_header_bytes", 1024),
-                           ("header_timeout", 0.1), ("body_timeout", 0.1), ("max_connections", 1)):
+                           ("header_timeout", 0.1), ("body_timeout", 0.1), ("max_connections", 1),
+                           ("max_connections_per_client", 1), ("max_batch_events", 1)):
             if getattr(self, key) < least:
                 raise ConfigError(f"must be at least {least}, got {getattr(self, key)}", key=f"serve.{key}")
         if bool(self.tls_cert) != bool(self.tls_key):

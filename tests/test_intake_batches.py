@@ -1,0 +1,95 @@
+"""A rejected batch costs little: a real ``bridge serve`` process given a huge array of bad events
+answers quickly with a bounded body, its memory stays bounded and it keeps answering meanwhile."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+
+import requests
+
+from tests.test_serve_attacks import LINEAGE, _bridge, _event, _ok
+
+MAX_BODY = 16 * 1024 * 1024 - 1  # the default max_body_bytes, less one
+
+
+def _ones(size: int) -> bytes:
+    """``[1,1,...,1]`` of ``size`` bytes (odd): (size - 1) / 2 elements that are not events."""
+    return b"[" + b"1," * ((size - 3) // 2) + b"1]"
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def _healthz_while(url: str, busy: threading.Event, worst: list[float]) -> None:
+    with requests.Session() as session:
+        while not busy.is_set():
+            started = time.monotonic()
+            assert session.get(url + "/healthz", timeout=30).status_code == 200
+            worst.append(time.monotonic() - started)
+            time.sleep(0.05)
+
+
+def test_a_huge_array_gets_413_quickly_and_costs_little(tmp_path):
+    body = _ones(MAX_BODY)
+    with _bridge(tmp_path) as bridge:
+        before = _peak_rss_mb(bridge.process.pid)
+        done, worst = threading.Event(), []
+        probe = threading.Thread(target=_healthz_while, args=(bridge.url, done, worst))
+        probe.start()
+        try:
+            for data, headers in ((body, {}), (gzip.compress(body), {"Content-Encoding": "gzip"})):
+                started = time.monotonic()
+                r = requests.post(bridge.url + LINEAGE, data=data, timeout=20,
+                                  headers={"Content-Type": "application/json", **headers})
+                assert time.monotonic() - started < 10
+                assert r.status_code == 413, r.text[:300]
+                assert len(r.content) < 1000
+                answer = r.json()
+                assert answer["error"] == "too_many_events"
+                assert (answer["limit"], answer["count"]) == (10_000, (MAX_BODY - 1) // 2)
+                assert "10000-event limit" in answer["reason"] and "max_batch_events" in answer["reason"]
+        finally:
+            done.set()
+            probe.join()
+        assert worst and max(worst) < 2.0, worst
+        assert _peak_rss_mb(bridge.process.pid) - before < 1000
+        _ok(bridge.url)
+
+
+def test_a_batch_of_bad_events_lists_the_first_100_errors_and_counts_the_rest(tmp_path):
+    with _bridge(tmp_path, max_batch_events=20_000) as bridge:
+        batch = [_event() for _ in range(3)] + [1] * 15_000 + [_event()]
+        started = time.monotonic()
+        r = requests.post(bridge.url + LINEAGE, json=batch, timeout=30)
+        assert time.monotonic() - started < 10
+        assert r.status_code == 422
+        assert len(r.content) < 30_000
+        answer = r.json()
+        assert [e["index"] for e in answer["errors"]] == list(range(3, 103))
+        assert (answer["error_count"], answer["errors_omitted"]) == (15_000, 14_900)
+        assert answer["reason"].startswith("event [3]: ")
+        over = requests.post(bridge.url + LINEAGE, json=[_event()] * 20_001, timeout=30)
+        assert over.status_code == 413 and over.json()["count"] == 20_001
+        _ok(bridge.url)
+
+
+def test_a_single_bad_event_and_a_small_bad_batch_answer_as_before(tmp_path):
+    with _bridge(tmp_path) as bridge:
+        bad = _event()
+        del bad["job"]["name"]
+        r = requests.post(bridge.url + LINEAGE, json=bad, timeout=10)
+        assert r.status_code == 422
+        assert set(r.json()) == {"error", "field", "reason"}
+        r = requests.post(bridge.url + LINEAGE, json=[_event(), bad, bad], timeout=10)
+        answer = r.json()
+        assert (answer["error_count"], answer["errors_omitted"]) == (2, 0)
+        assert [e["field"] for e in answer["errors"]] == ["job.name", "job.name"]
+        assert json.loads(r.content)["field"] == "job.name"

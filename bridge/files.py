@@ -17,8 +17,8 @@ from typing import BinaryIO
 
 from bridge.errors import ConfigError
 
-__all__ = ["INPUT_SUFFIXES", "MAX_INPUT_BYTES", "decompress", "input_files", "input_limit", "read_input",
-           "read_stream"]
+__all__ = ["INPUT_SUFFIXES", "MAX_INPUT_BYTES", "OverLimit", "decompress", "inflate", "input_files", "input_limit",
+           "read_input", "read_stream"]
 
 #: the default most one input may hold, decompressed (``$BRIDGE_MAX_INPUT_BYTES`` changes it)
 MAX_INPUT_BYTES = 1 << 30
@@ -66,6 +66,41 @@ def _too_large(limit: int, what: str) -> OSError:
     return OSError(f"{what} over the {limit}-byte input limit (split it, or raise $BRIDGE_MAX_INPUT_BYTES)")
 
 
+class OverLimit(OSError):
+    """Compressed data that decompresses to more than its limit."""
+
+
+def inflate(data: bytes, limit: int, *, deflate: bool = False) -> bytes:
+    """gzip ``data`` decompressed (every member of a multi-member one, as ``cat a.gz b.gz`` makes; zero
+    padding after the end tolerated), or one zlib stream with ``deflate=True``; it stops as soon as the
+    output passes ``limit`` bytes.
+
+    Raises:
+        OverLimit: it decompresses to more than ``limit`` bytes.
+        OSError: it is not valid, is cut short, or (``deflate``) has bytes after its end.
+    """
+    wbits = zlib.MAX_WBITS if deflate else 16 + zlib.MAX_WBITS
+    out: list[bytes] = []
+    size, rest = 0, data
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            chunk = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise OSError(f"not valid: {exc}") from exc
+        size += len(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise OverLimit(f"decompresses to over the {limit}-byte limit")
+        if not inflater.eof:
+            raise OSError("cut short")
+        out.append(chunk)
+        rest = inflater.unused_data
+        if not rest.strip(b"\0"):
+            return b"".join(out)
+        if deflate:
+            raise OSError(f"{len(rest)} bytes after the end of the stream")
+
+
 def decompress(data: bytes, limit: int | None = None) -> bytes:
     """``data`` itself, or its decompressed content if it is gzip (told by its first bytes, not its name).
 
@@ -76,22 +111,12 @@ def decompress(data: bytes, limit: int | None = None) -> bytes:
     if not data.startswith(_GZIP_MAGIC):
         return data
     limit = input_limit() if limit is None else limit
-    out: list[bytes] = []
-    size, rest = 0, data
-    while rest.strip(b"\0"):  # members one after another (what `cat a.gz b.gz` makes) are one stream
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            chunk = inflater.decompress(rest, limit + 1 - size)
-        except zlib.error as exc:
-            raise OSError(f"not readable as gzip ({exc})") from exc
-        size += len(chunk)
-        if size > limit or inflater.unconsumed_tail:
-            raise _too_large(limit, "decompresses to")
-        if not inflater.eof:
-            raise OSError("not readable as gzip (cut short)")
-        out.append(chunk)
-        rest = inflater.unused_data
-    return b"".join(out)
+    try:
+        return inflate(data, limit)
+    except OverLimit:
+        raise _too_large(limit, "decompresses to") from None
+    except OSError as exc:
+        raise OSError(f"not readable as gzip ({exc})") from exc
 
 
 def read_input(path: str | Path, limit: int | None = None) -> bytes:

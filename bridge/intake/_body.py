@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import zlib
 from collections.abc import Callable
 from typing import Any
 
 from bridge._json import fast_json, loads
 from bridge.errors import InvalidEventError
+from bridge.files import OverLimit, inflate
 from bridge.spool import event_key
 from translators.openlineage import event_json
 
@@ -71,26 +71,12 @@ def decode_body(body: bytes, encoding: str | None, limit: int) -> bytes:
         return body
     if encoding not in ("gzip", "x-gzip", "deflate"):
         raise Refused(415, "unsupported_encoding", f"Content-Encoding {encoding!r} is not supported (use gzip)")
-    wbits = 16 + zlib.MAX_WBITS if encoding != "deflate" else zlib.MAX_WBITS
-    out: list[bytes] = []
-    size, rest = 0, body
-    while True:  # gzip: members one after another (what `cat a.gz b.gz` makes) are one stream
-        inflater = zlib.decompressobj(wbits)
-        try:
-            chunk = inflater.decompress(rest, limit + 1 - size)
-        except zlib.error as exc:
-            raise Refused(400, "invalid_encoding", f"body is not valid {encoding}: {exc}") from exc
-        size += len(chunk)
-        if size > limit or inflater.unconsumed_tail:
-            raise Refused(413, "too_large", f"decompressed body is over the {limit}-byte limit")
-        if not inflater.eof:
-            raise Refused(400, "invalid_encoding", f"{encoding} body is truncated")
-        out.append(chunk)
-        rest = inflater.unused_data
-        if not rest.strip(b"\0"):  # (gzip tolerates zero padding at the end)
-            return b"".join(out)
-        if encoding == "deflate":
-            raise Refused(400, "invalid_encoding", f"{len(rest)} bytes after the end of the deflate stream")
+    try:
+        return inflate(body, limit, deflate=encoding == "deflate")
+    except OverLimit:
+        raise Refused(413, "too_large", f"decompressed body is over the {limit}-byte limit") from None
+    except OSError as exc:
+        raise Refused(400, "invalid_encoding", f"{encoding} body: {exc}") from exc
 
 
 def _loads(body: bytes) -> tuple[Any, bool]:

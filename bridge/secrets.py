@@ -28,13 +28,19 @@ import attrs
 
 from bridge.errors import ConfigError
 
-__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "REDACTED", "Secrets", "check_secret_keys", "secret_values"]
+__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "MAX_DEPTH", "REDACTED", "TOO_DEEP", "Secrets", "check_secret_keys",
+           "secret_values"]
 
 #: What a secret-looking key contains, unless configured otherwise (``secret_keys`` adds to these).
 DEFAULT_SECRET_KEYS = ("passw", "secret", "token", "credential", "private_key", "access_key", "api_key",
                        "jaas", "sasl")
 #: What a secret value becomes.
 REDACTED = "***"
+#: Objects and arrays nested deeper than this in a redacted value are replaced by :data:`TOO_DEEP`:
+#: redaction cannot look into them without unbounded recursion, so they are not kept.
+MAX_DEPTH = 100
+#: What an object or array nested deeper than :data:`MAX_DEPTH` becomes.
+TOO_DEEP = f"*** (nested deeper than {MAX_DEPTH} levels)"
 
 _SEPARATOR = re.compile(r"\\[._-]|_")
 
@@ -95,15 +101,22 @@ class Secrets:
             known = self._known[key] = self._pattern.search(key) is not None
         return known
 
-    def redact(self, value: Any) -> Any:
-        """``value`` (any JSON) with what secret-looking keys hold, at any depth, replaced by ``***``."""
+    def redact(self, value: Any, _depth: int = 0) -> Any:
+        """``value`` (any JSON) with what secret-looking keys hold, at any depth, replaced by ``***``.
+
+        An object or array nested deeper than :data:`MAX_DEPTH` levels becomes :data:`TOO_DEEP`.
+        """
         if _is_map(value):
+            if _depth >= MAX_DEPTH:
+                return TOO_DEEP
             name = value.get("name")
             pair = isinstance(name, str) and "value" in value and self.is_secret(name)
             return {k: REDACTED if (isinstance(k, str) and self.is_secret(k)) or (pair and k == "value")
-                    else self.redact(v) for k, v in value.items()}
+                    else self.redact(v, _depth + 1) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.redact(v) for v in value]
+            if _depth >= MAX_DEPTH:
+                return TOO_DEEP
+            return [self.redact(v, _depth + 1) for v in value]
         return value
 
     @classmethod

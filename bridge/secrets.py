@@ -11,6 +11,10 @@ A key looks like a secret when it contains one of :data:`DEFAULT_SECRET_KEYS` or
 matches ``apiKey``, ``API-KEY`` and ``x.api.key``). A ``{"name": ..., "value": ...}`` pair whose
 name looks like a secret (how OpenLineage lists environment variables) has its value replaced.
 
+Secrets inside values go too (:meth:`Secrets.redact_text`, part of :meth:`Secrets.redact`): a URL's
+``user:password@`` password, a ``password=...`` (or other secret-looking) parameter, SQL's
+``IDENTIFIED BY ...``. A dataset's name never holds a password (:func:`without_credentials`).
+
 The same test decides which log fields are masked (:mod:`bridge.logs`, plus ``authorization``) and
 which Kafka client settings' values are scrubbed from broker error texts (:func:`secret_values`).
 
@@ -28,13 +32,19 @@ import attrs
 
 from bridge.errors import ConfigError
 
-__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "REDACTED", "Secrets", "check_secret_keys", "secret_values"]
+__all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "MAX_DEPTH", "REDACTED", "TOO_DEEP", "Secrets", "check_secret_keys",
+           "secret_values", "without_credentials"]
 
 #: What a secret-looking key contains, unless configured otherwise (``secret_keys`` adds to these).
 DEFAULT_SECRET_KEYS = ("passw", "secret", "token", "credential", "private_key", "access_key", "api_key",
                        "jaas", "sasl")
 #: What a secret value becomes.
 REDACTED = "***"
+#: Objects and arrays nested deeper than this in a redacted value are replaced by :data:`TOO_DEEP`:
+#: redaction cannot look into them without unbounded recursion, so they are not kept.
+MAX_DEPTH = 100
+#: What an object or array nested deeper than :data:`MAX_DEPTH` becomes.
+TOO_DEEP = f"*** (nested deeper than {MAX_DEPTH} levels)"
 
 _SEPARATOR = re.compile(r"\\[._-]|_")
 
@@ -64,6 +74,30 @@ def check_secret_keys(value: Any) -> tuple[str, ...]:
     return tuple(words)
 
 
+# Secrets inside a value. Each has a cheap substring test before any regex (this runs on every string
+# of every event): scheme://user:password@host (a password may hold ':' or '@'; the host part has none);
+# Oracle's jdbc:oracle:thin:user/password@host; name=value parameters (;password=..., ?password=...&)
+# whose name looks like a secret; SQL's IDENTIFIED BY <password> and PASSWORD '<password>'.
+_USERINFO = re.compile(r"(://)([^/?#@\s:]*):[^/?#\s]*@")
+_ORACLE_THIN = re.compile(r"(:thin:[^/@\s:]*)/[^@\s]*@", re.IGNORECASE)
+_SQL_PASSWORD = re.compile(r"(\bIDENTIFIED\s+BY\s+)(?:'(?:[^']|''){0,1000}'|\"[^\"]{0,1000}\"|[^\s;,)]+)"
+                           r"|(\bPASSWORD\s+)'(?:[^']|''){0,1000}'", re.IGNORECASE)
+_VALUE = r"=(?:'[^']*'|\"[^\"]*\"|[^;&\s,'\")]*)"
+
+
+def _param_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    # name=value (no spaces: a parameter, not SQL's "password = x") where the name contains a secret
+    # word (or pwd); the value quoted, or up to ; & , ) or a space
+    name = r"[\w.-]{0,60}?(?:" + "|".join(_word(w) for w in (*words, "pwd")) + r")[\w.-]{0,60}"
+    return re.compile(r"(?<![\w.-])(" + name + r")" + _VALUE, re.IGNORECASE)
+
+
+def without_credentials(uri: str) -> str:
+    """``uri`` without a ``user:password@`` (``s3://AKIA..:secret@bucket`` -> ``s3://bucket``): what
+    names a dataset in a URN. A user without a password (``abfss://container@account``) stays."""
+    return _USERINFO.sub(r"\1", uri) if "@" in uri else uri
+
+
 def _is_map(value: Any) -> bool:
     # Facets decoded from JSON are dicts; the abstract check is only the fallback (it is slow).
     return type(value) is dict or isinstance(value, Mapping)
@@ -79,12 +113,18 @@ class Secrets:
 
     extra: tuple[str, ...] = attrs.field(default=(), converter=check_secret_keys)
     _pattern: re.Pattern[str] = attrs.field(init=False, repr=False, eq=False)
+    _params: re.Pattern[str] = attrs.field(init=False, repr=False, eq=False)
+    # what any secret-looking parameter name holds, lower-cased: the cheap test before _params
+    _hints: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
     # key -> is_secret: the same property names (Spark's, Airflow's) come in every event
     _known: dict[str, bool] = attrs.field(init=False, repr=False, eq=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         words = dict.fromkeys(DEFAULT_SECRET_KEYS + self.extra)
         object.__setattr__(self, "_pattern", re.compile("|".join(_word(w) for w in words), re.IGNORECASE))
+        object.__setattr__(self, "_params", _param_pattern(words))
+        object.__setattr__(self, "_hints", tuple(dict.fromkeys(
+            _SEPARATOR.split(re.escape(w.strip().lower()))[0].replace("\\", "") for w in (*words, "pwd"))))
 
     def is_secret(self, key: str) -> bool:
         """Whether values under ``key`` are never kept."""
@@ -95,15 +135,42 @@ class Secrets:
             known = self._known[key] = self._pattern.search(key) is not None
         return known
 
-    def redact(self, value: Any) -> Any:
-        """``value`` (any JSON) with what secret-looking keys hold, at any depth, replaced by ``***``."""
+    def redact_text(self, text: str) -> str:
+        """``text`` with the secrets inside it replaced by ``***``: the password of a URL's
+        ``user:password@`` (``jdbc:postgresql://u:***@h/db``, Oracle's ``thin:u/***@h``), the value
+        of a parameter whose name looks like a secret (``;password=***``, ``?password=***&``) and
+        SQL's ``IDENTIFIED BY ***`` and ``PASSWORD ***``."""
+        if "@" in text:
+            text = _USERINFO.sub(rf"\1\2:{REDACTED}@", text)
+            if ":thin:" in text or ":THIN:" in text:
+                text = _ORACLE_THIN.sub(rf"\1/{REDACTED}@", text)
+        if "=" in text or "DENTIFIED" in text or "dentified" in text or "ASSWORD" in text or "assword" in text:
+            low = text.lower()
+            if "=" in text and any(hint in low for hint in self._hints):
+                text = self._params.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+            if "identified" in low or "password" in low:
+                text = _SQL_PASSWORD.sub(lambda m: f"{m.group(1) or m.group(2)}{REDACTED}", text)
+        return text
+
+    def redact(self, value: Any, _depth: int = 0) -> Any:
+        """``value`` (any JSON) with what secret-looking keys hold, at any depth, replaced by ``***``,
+        and the secrets inside its text too (:meth:`redact_text`).
+
+        An object or array nested deeper than :data:`MAX_DEPTH` levels becomes :data:`TOO_DEEP`.
+        """
+        if type(value) is str:
+            return self.redact_text(value)
         if _is_map(value):
+            if _depth >= MAX_DEPTH:
+                return TOO_DEEP
             name = value.get("name")
             pair = isinstance(name, str) and "value" in value and self.is_secret(name)
             return {k: REDACTED if (isinstance(k, str) and self.is_secret(k)) or (pair and k == "value")
-                    else self.redact(v) for k, v in value.items()}
+                    else self.redact(v, _depth + 1) for k, v in value.items()}
         if isinstance(value, list):
-            return [self.redact(v) for v in value]
+            if _depth >= MAX_DEPTH:
+                return TOO_DEEP
+            return [self.redact(v, _depth + 1) for v in value]
         return value
 
     @classmethod

@@ -58,6 +58,28 @@ _COUNTERS = {
 }
 
 
+#: At most this many distinct label values per labelled counter; the rest are counted under :data:`OTHER`.
+MAX_LABELS = 200
+#: Longer label values are cut to this many characters (and end in ``...``).
+MAX_LABEL_LENGTH = 100
+#: The label value of what is over :data:`MAX_LABELS`.
+OTHER = "_other"
+
+
+def _label(value: str) -> str:
+    return value if len(value) <= MAX_LABEL_LENGTH else value[: MAX_LABEL_LENGTH - 3] + "..."
+
+
+def _add(counts: dict[str, int], name: str, amount: int) -> None:
+    """``counts[name] += amount``, keeping at most MAX_LABELS names (plus OTHER for the rest)."""
+    if name in counts:
+        counts[name] += amount
+    elif len(counts) < MAX_LABELS:
+        counts[name] = amount
+    else:
+        counts[OTHER] = counts.get(OTHER, 0) + amount
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -73,7 +95,9 @@ class Metrics:
         self._lock = threading.Lock()
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._rejected: dict[str, int] = {}
-        self._unmapped: dict[str, int] = {}  # facet name -> delivered events' occurrences nothing mapped
+        # facet name -> delivered events' occurrences nothing mapped (at most MAX_LABELS names, see _add)
+        self._unmapped: dict[str, int] = {}
+        self._unmapped_changed = False  # since the last snapshot()
         self._gauges: dict[str, tuple[str, Callable[[], float]]] = {}
         self._families: dict[str, tuple[str, str, Callable[[], Mapping[str, float]]]] = {}
         self.delivery_latency = _Histogram(_LATENCY_BUCKETS)
@@ -97,11 +121,20 @@ class Metrics:
         return base + (self._remote["counters"].get(name, 0) if self._remote else 0)
 
     def snapshot(self) -> dict:
-        """Counters and the delivery-latency histogram, to send to another process."""
+        """Counters and the delivery-latency histogram, to send to another process.
+
+        The unmapped facets (at most :data:`MAX_LABELS` of them) are in it only when they changed
+        since the previous snapshot: :meth:`absorb` keeps the last ones it got otherwise, so an idle
+        child's report every quarter second stays a few hundred bytes.
+        """
         with self._lock:
             hist = self.delivery_latency
-            return {"counters": dict(self._counters), "unmapped": dict(self._unmapped),
-                    "delivery": {"counts": list(hist.counts), "sum": hist.sum, "count": hist.count}}
+            out = {"counters": dict(self._counters),
+                   "delivery": {"counts": list(hist.counts), "sum": hist.sum, "count": hist.count}}
+            if self._unmapped_changed:
+                out["unmapped"] = dict(self._unmapped)
+                self._unmapped_changed = False
+            return out
 
     def absorb(self, snapshot: dict | None, *, keep: bool = False) -> None:
         """Take a delivery child's latest snapshot; ``keep=True`` when that child died (its counts stay)."""
@@ -112,7 +145,7 @@ class Metrics:
                     for key, value in self._remote["counters"].items():
                         base["counters"][key] = base["counters"].get(key, 0) + value
                     for key, value in self._remote.get("unmapped", {}).items():
-                        base["unmapped"][key] = base["unmapped"].get(key, 0) + value
+                        _add(base["unmapped"], key, value)
                     d = self._remote["delivery"]
                     base["delivery"]["counts"] = [a + b for a, b in zip(base["delivery"]["counts"], d["counts"],
                                                                         strict=True)]
@@ -120,6 +153,8 @@ class Metrics:
                     base["delivery"]["count"] += d["count"]
                 self._remote = None
             else:
+                if snapshot is not None and "unmapped" not in snapshot:
+                    snapshot = {**snapshot, "unmapped": (self._remote or {}).get("unmapped", {})}
                 self._remote = snapshot
 
     def _delivery_histogram(self) -> _Histogram:
@@ -140,19 +175,24 @@ class Metrics:
     def reject(self, reason: str, amount: int = 1) -> None:
         """Count a refused request/event by reason (``invalid_json``, ``invalid_event``, ``unauthorized``, ...)."""
         with self._lock:
-            self._rejected[reason] = self._rejected.get(reason, 0) + amount
+            _add(self._rejected, _label(reason), amount)
 
     def rejected(self, reason: str) -> int:
         with self._lock:
             return self._rejected.get(reason, 0)
 
     def count_unmapped_facets(self, counts: Mapping[str, int]) -> None:
-        """Count facets of a delivered event that nothing mapped (``bridge_facets_unmapped_total{facet}``)."""
+        """Count facets of a delivered event that nothing mapped (``bridge_facets_unmapped_total{facet}``).
+
+        Facet names are the producers': the first :data:`MAX_LABELS` distinct ones (cut to
+        :data:`MAX_LABEL_LENGTH` characters) get a label each, later ones are counted as :data:`OTHER`.
+        """
         if not counts:
             return
         with self._lock:
             for name, count in counts.items():
-                self._unmapped[name] = self._unmapped.get(name, 0) + count
+                _add(self._unmapped, _label(name), count)
+            self._unmapped_changed = True
 
     def unmapped_facets(self) -> dict[str, int]:
         """Facet name -> count, this process's and its delivery children's."""
@@ -163,7 +203,7 @@ class Metrics:
         total = dict(self._unmapped)
         for part in (self._remote_base["unmapped"], (self._remote or {}).get("unmapped", {})):
             for name, count in part.items():
-                total[name] = total.get(name, 0) + count
+                _add(total, name, count)
         return total
 
     def observe_delivery(self, seconds: float) -> None:

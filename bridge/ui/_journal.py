@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bridge._json import read_json
 from bridge.logs import log_fields
 from bridge.rounds import digest
 from bridge.secrets import DEFAULT_SECRETS, Secrets
@@ -55,10 +56,14 @@ CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
 """
 
 
+#: What is kept of an event the journal could not redact (the page says so instead of showing it).
+NOT_SHOWN = {"_bridge": "this event could not be redacted for the status page; it is not shown"}
+
+
 def _row(received: float, key: str, body: str, secrets: Secrets = DEFAULT_SECRETS) -> tuple:
     try:
-        event = json.loads(body)
-    except ValueError:
+        event = read_json(body)
+    except (ValueError, RecursionError):
         event = None
     if not isinstance(event, dict):
         return (received, key, digest(body), None, None, None, None, "", json.dumps(event))
@@ -68,10 +73,28 @@ def _row(received: float, key: str, body: str, secrets: Secrets = DEFAULT_SECRET
              for d in event.get(side) or () if isinstance(d, dict)]
     if isinstance(event.get("dataset"), dict):
         names.append(f"{event['dataset'].get('namespace')}/{event['dataset'].get('name')}")
+    try:
+        shown = json.dumps(secrets.redact(event), separators=(",", ":"))
+    except Exception as exc:  # noqa: BLE001 - the page says the event is there, without showing it
+        log.warning("status page journal keeps an event without its body", extra=log_fields(
+            key=key, run_id=run.get("runId"), error=f"{type(exc).__name__}: {exc}"))
+        shown = json.dumps(NOT_SHOWN)
     return (received, key, digest(body), run.get("runId"),
             f"{job.get('namespace')}/{job.get('name')}" if job else None,
             event.get("eventType") or ("JOB" if job else "DATASET"), event.get("eventTime"), "\n".join(names),
-            json.dumps(secrets.redact(event), separators=(",", ":")))
+            shown)
+
+
+def _rows(items: list[tuple[float, str, str]], secrets: Secrets) -> list[tuple]:
+    """The rows of ``items``; one that fails (a bug) is left out and logged, the others are kept."""
+    rows = []
+    for item in items:
+        try:
+            rows.append(_row(*item, secrets))
+        except Exception as exc:  # noqa: BLE001 - one event must not cost the page the others
+            log.error("status page journal skipped an event", extra=log_fields(
+                key=item[1], error=f"{type(exc).__name__}: {exc}"))
+    return rows
 
 
 class Journal:
@@ -132,12 +155,16 @@ class Journal:
             time.sleep(self.interval)
             if self._queue:
                 idle = 0.0
-                self.flush()
+                try:
+                    self.flush()
+                except Exception as exc:  # noqa: BLE001 - a view: the thread goes on, the spool has the events
+                    log.error("status page journal write failed", extra=log_fields(
+                        path=str(self.path), error=f"{type(exc).__name__}: {exc}"))
             else:
                 idle += self.interval
 
     def _write(self, items: list[tuple[float, str, str]]) -> None:
-        rows = [_row(*item, self.secrets) for item in items]
+        rows = _rows(items, self.secrets)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None)
         try:

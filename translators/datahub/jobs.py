@@ -293,7 +293,7 @@ class FlowJobHooks:
 
     def get_data_transform_logic(self, event: RunEvent | JobEvent) -> dict[str, Any] | None:
         """``dataTransformLogic`` of the job: its SQL and code (override to keep them out of DataHub)."""
-        return data_transform_logic(event.job)
+        return data_transform_logic(event.job, self.secrets)
 
     # -- the MCPs ----------------------------------------------------------------------------
 

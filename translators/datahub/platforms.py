@@ -39,7 +39,8 @@ namespace never fails: it becomes platform ``unknown`` with name
 prefix, may set the platform, and apply to paths too (DataHub's ``connections``
 map matches exact keys and only for non-path datasets). DataHub remembers
 "original URN -> symlinked URN" aliases across events in a mutable map; pass
-``aliases`` to get the same effect. Names with ``,`` ``(`` ``)`` are
+``aliases`` to get the same effect. A ``user:password@`` in a URI is dropped
+(``s3://key:secret@bucket`` + ``a`` -> ``bucket/a``; DataHub keeps it in the URN). Names with ``,`` ``(`` ``)`` are
 percent-encoded as DataHub's Python SDK does (the Java converter's ``TupleKey``
 joins them raw, which yields URNs DataHub's own parsers split wrongly).
 """
@@ -51,6 +52,7 @@ import re
 from collections.abc import MutableMapping, Sequence
 
 from bridge.model import Symlink
+from bridge.secrets import without_credentials
 from translators.datahub.platform_config import DatasetRef, NamespaceOverride, PlatformConfig, dataset_urn
 
 __all__ = ["resolve_dataset", "resolve_dataset_urn"]
@@ -155,6 +157,8 @@ def _find_override(keys: Sequence[str], config: PlatformConfig) -> NamespaceOver
 
 
 def _resolve_one(namespace: str, name: str, config: PlatformConfig, key_override: str | None) -> DatasetRef:
+    # A password in the URI is no part of the dataset's name (DataHub's converter keeps it: s3://k:secret@b).
+    namespace, name = without_credentials(namespace), without_credentials(name)
     if config.lowercase_urns:
         namespace, name = namespace.lower(), name.lower()
     keys = [k for k in (key_override, _connection_key(namespace), namespace) if k]

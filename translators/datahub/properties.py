@@ -108,11 +108,12 @@ def _put(out: dict[str, str], key: str, value: Any, max_length: int, secrets: Se
         return
     if type(value) is str:  # the common case, kept cheap
         if value:
+            value = secrets.redact_text(value)  # a password in a JDBC URL, SQL's IDENTIFIED BY ...
             out[key] = value if len(value) <= max_length else _cut(value, max_length)
         return
     if value is None:
         return
-    out[key] = _cut(_text(value), max_length)
+    out[key] = _cut(_text(secrets.redact(value)), max_length)
 
 
 def tag_label(tag: Tag) -> str:

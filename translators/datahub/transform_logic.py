@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.model import Job
+from bridge.secrets import DEFAULT_SECRETS, Secrets
 
 __all__ = ["data_transform_logic"]
 
@@ -24,12 +25,16 @@ def _transform(text: str, language: str) -> dict[str, Any]:
     return {"queryStatement": {"value": text, "language": language}}
 
 
-def data_transform_logic(job: Job) -> dict[str, Any] | None:
-    """``dataTransformLogic`` of a job: its SQL, then its source code; ``None`` when it has neither."""
+def data_transform_logic(job: Job, secrets: Secrets = DEFAULT_SECRETS) -> dict[str, Any] | None:
+    """``dataTransformLogic`` of a job: its SQL, then its source code; ``None`` when it has neither.
+
+    Secrets inside the text (``IDENTIFIED BY '...'``, a JDBC URL's password) are redacted
+    (:meth:`bridge.secrets.Secrets.redact_text`).
+    """
     transforms = []
     if job.sql and job.sql.strip():
-        transforms.append(_transform(job.sql, "SQL"))
+        transforms.append(_transform(secrets.redact_text(job.sql), "SQL"))
     if job.source_code and job.source_code.strip():
         language = "SQL" if (job.source_language or "").strip().upper() == "SQL" else "UNKNOWN"
-        transforms.append(_transform(job.source_code, language))
+        transforms.append(_transform(secrets.redact_text(job.source_code), language))
     return {"transforms": transforms} if transforms else None

@@ -96,22 +96,27 @@ def _escaped(path: str | None) -> str | None:
 
 
 def _surrogate_path(value: Any, path: str = "") -> str | None:
-    """The JSON path of the first string (or key) holding a lone surrogate, if any."""
-    if isinstance(value, str):
-        return path if not value.isascii() and _has_surrogate(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and _has_surrogate(key):
-                return where
-            found = _surrogate_path(item, where)
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _surrogate_path(item, f"{path}[{i}]")
-            if found is not None:
-                return found
+    """The JSON path of the first string (or key) holding a lone surrogate, if any.
+
+    A walk with a stack of its own, not recursion: the event may be nested as deep as JSON parsers allow.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _has_surrogate(value):
+                return path
+        elif isinstance(value, dict):
+            items = []
+            for key, item in value.items():
+                where = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and _has_surrogate(key):
+                    items.append((key, where))  # found when popped, in document order
+                    break
+                items.append((item, where))
+            stack.extend(reversed(items))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(value))))
     return None
 
 

@@ -4,7 +4,8 @@ Every option of DataHub's own plugin (``acryl-datahub-dagster-plugin``,
 ``DatahubDagsterSourceConfig``) is accepted under its name and honoured, or
 refused with a :class:`~bridge.errors.ConfigError` naming it and what to use
 instead (``emit_queries``: query entities are not written), so
-a user's existing setup reads the same. ``datahub_client_config`` takes any bridge emitter config::
+a user's existing setup reads the same. DataHub's name (:class:`DatahubDagsterSourceConfig`) gives
+DataHub's defaults; the bridge's name (:class:`DagsterPluginConfig`) gives the bridge's. ``datahub_client_config`` takes any bridge emitter config::
 
     {"kind": "rest", "gms_server": "http://gms:8080", "token": "..."}
     {"server": "http://gms:8080", "token": "..."}                 # DataHub's DatahubClientConfig shape
@@ -162,16 +163,19 @@ class DagsterPluginConfig:
             (``["prod", "snowflake", "db", "schema", "table"]``) as the asset's physical table.
         emit_assets: report assets as ``dagster`` datasets; False connects the ops to the physical
             datasets only (tables named by metadata, key convention or converter), as DataHub's plugin.
-        emit_siblings: link each asset to its physical table with ``siblings``.
-        dagster_is_primary_sibling: make the asset, not its table, the primary sibling.
+        emit_siblings: link each asset to its physical table with ``siblings`` (the bridge's option: DataHub's
+            plugin writes no siblings).
+        dagster_is_primary_sibling: make the asset, not its table, the primary sibling (the bridge's option).
         materialize_dependencies: write ``status`` (and schema) on the datasets the runs read and
-            write, creating them in DataHub; False names them in lineage only. None: True.
+            write, creating them in DataHub; False names them in lineage only. None: True here,
+            False under :class:`DatahubDagsterSourceConfig` (DataHub's default).
         emit_mode: DataHub's ``EmitMode`` (``SYNC_PRIMARY``, ``SYNC_WAIT``, ``ASYNC``, ``ASYNC_WAIT``)
             for the REST emitter; a name or DataHub's enum.
         debug_mode: log every delivered MCP at DEBUG level (on the ``dagster_plugin`` logger).
-        urn_scheme: ``bridge`` (flows ``(dagster,<job>,<env>)``, jobs ``<job>.<op>``) or
-            ``datahub-dagster-plugin``: the URNs DataHub's plugin writes (``(dagster,<module>/<job>,<env>)``,
-            jobs ``<module>/<op>``, see :mod:`dagster_plugin.compat`), so moving from it makes no duplicates.
+        urn_scheme: ``bridge`` (the default here; flows ``(dagster,<job>,<env>)``, jobs ``<job>.<op>``) or
+            ``datahub-dagster-plugin`` (the default of :class:`DatahubDagsterSourceConfig`): the URNs
+            DataHub's plugin writes (``(dagster,<module>/<job>,<env>)``, jobs ``<module>/<op>``, see
+            :mod:`dagster_plugin.compat`), so moving from it makes no duplicates.
             ``translator={"compat": "datahub-dagster-plugin"}`` means the same.
         enable_asset_query_metadata_parsing: turn SQL in asset metadata (``asset_query_metadata_keys``) into
             table lineage with sqlglot (:mod:`dagster_plugin.sql`), as DataHub's plugin: the tables it reads
@@ -209,8 +213,9 @@ class DagsterPluginConfig:
     tick_deadline_sec: float = attrs.field(default=40.0, converter=float)
     backfill: bool = attrs.field(default=False, converter=_default_false)
     table_platform: str | None = None
-    # DataHub's plugin options, with its defaults except emit_siblings (the bridge always linked assets
-    # to their tables) and materialize_dependencies (None: the bridge's default, materialize)
+    # DataHub's plugin options, with its defaults except materialize_dependencies (None: the bridge's
+    # default, materialize; DatahubDagsterSourceConfig has DataHub's). emit_siblings and
+    # dagster_is_primary_sibling are the bridge's own (DataHub's plugin writes no siblings).
     connect_ops_to_ops: bool = attrs.field(default=False, converter=_default_false)
     capture_dataset_from_asset_key: bool = attrs.field(default=True, converter=_default_true)
     emit_assets: bool = attrs.field(default=True, converter=_default_true)
@@ -315,12 +320,25 @@ class DagsterPluginConfig:
 
 @attrs.frozen(kw_only=True, init=False)
 class DatahubDagsterSourceConfig(DagsterPluginConfig):
-    """:class:`DagsterPluginConfig` under the name DataHub's plugin users know (same options).
+    """:class:`DagsterPluginConfig` under the name DataHub's plugin users know, with DataHub's defaults.
+
+    The same options; those that decide what is written default as in DataHub's plugin, so a pipeline
+    moved from it writes to the same flows, jobs and runs and no more than it did:
+
+    * ``urn_scheme="datahub-dagster-plugin"``: DataHub's plugin's URNs (:mod:`dagster_plugin.compat`),
+      not the bridge's (which would show every moved pipeline twice);
+    * ``materialize_dependencies=False`` (``None`` too, as in DataHub's plugin): the datasets named in
+      lineage get no ``status`` (a dataset someone soft-deleted stays deleted).
+
+    The bridge's own name, :class:`DagsterPluginConfig`, keeps the bridge's defaults.
 
     Raises:
         ConfigError: an unknown option (the message lists the known ones), or an option value
             this plugin cannot honour (the message says what to use instead).
     """
+
+    urn_scheme: str = "datahub-dagster-plugin"
+    materialize_dependencies: bool = attrs.field(default=False, converter=_default_false)
 
     def __init__(self, **options: Any) -> None:
         _check_known(type(self), options)

@@ -11,6 +11,9 @@ Usage, as in DataHub's Dagster guide::
     )
     defs = Definitions(assets=[...], jobs=[...], sensors=[make_datahub_sensor(config)])
 
+``DatahubDagsterSourceConfig`` (DataHub's name) defaults as DataHub's plugin does (its URNs, no
+``status`` on the datasets named in lineage); ``DagsterPluginConfig`` (the bridge's) as the bridge.
+
 The first tick (or the first after the cursor was reset) starts from now, unless the
 config's ``backfill`` is set (see :mod:`dagster_plugin.tick`). Each tick reads the
 instance's run-finished events after the cursor, reports

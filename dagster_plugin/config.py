@@ -9,6 +9,7 @@ DataHub's defaults; the bridge's name (:class:`DagsterPluginConfig`) gives the b
 
     {"kind": "rest", "gms_server": "http://gms:8080", "token": "..."}
     {"server": "http://gms:8080", "token": "..."}                 # DataHub's DatahubClientConfig shape
+    DatahubClientConfig(server="http://gms:8080", token="...")     # or the object (:mod:`dagster_plugin.client_config`)
     {"kind": "kafka", "connection": {"bootstrap": "broker:9092", "schema_registry_url": "http://sr:8081"}}
     {"kind": "file", "filename": "mcps.json"}
 
@@ -28,6 +29,7 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
+from dagster_plugin.client_config import client_config, emitter_kind_and_config
 from dagster_plugin.env_values import parse_value
 
 __all__ = [
@@ -56,20 +58,6 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "BRIDGE_DAGSTER_BACKFILL": ("backfill", "bool"),
     "BRIDGE_DAGSTER_TABLE_PLATFORM": ("table_platform", "str"),
 }
-
-
-def _client_config(value: Any) -> dict[str, Any]:
-    """Accept a mapping or an object with DataHub's client-config attributes (server, token, ...)."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return dict(value)
-    # A DataHub DatahubClientConfig (pydantic) or similar: read its public fields, import nothing.
-    # Only what the user set: the defaults of DataHub's client are not options of our emitters.
-    dump = getattr(value, "model_dump", None) or getattr(value, "dict", None)
-    if callable(dump):
-        return {k: v for k, v in dump(exclude_unset=True).items() if v is not None}
-    raise ConfigError(f"must be a mapping, got {type(value).__name__}", key="datahub_client_config")
 
 
 def _default_true(value: Any) -> bool:
@@ -196,7 +184,7 @@ class DagsterPluginConfig:
             oldest first, spread over ticks by ``max_runs_per_tick`` and ``tick_deadline_sec``.
     """
 
-    datahub_client_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_client_config)
+    datahub_client_config: Mapping[str, Any] = attrs.field(factory=dict, converter=client_config)
     dagster_url: str | None = None
     capture_asset_materialization: bool = True
     capture_input_output: bool = False
@@ -296,12 +284,12 @@ class DagsterPluginConfig:
             if value is None:
                 continue
             if key == "datahub_client_config":
-                value = _client_config(value)
+                value = client_config(value)
             data[key] = value
         return cls.from_dict(data)
 
     def emitter(self) -> tuple[str, dict[str, Any]]:
-        """The emitter kind and its config dict (see :func:`emitter_kind_and_config`).
+        """The emitter kind and its config dict (see :func:`~dagster_plugin.client_config.emitter_kind_and_config`).
 
         ``emit_mode`` wins over the client config's, as in DataHub's plugin.
 
@@ -350,37 +338,3 @@ def _check_known(cls: type, data: Mapping[str, Any]) -> None:
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-
-
-def emitter_kind_and_config(client_config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Decide the emitter kind of a ``datahub_client_config`` and convert DataHub's REST shape.
-
-    ``kind`` wins; else ``connection`` means Kafka, ``filename`` means file, and
-    ``server``/``gms_server`` mean REST. DataHub's ``server`` key becomes ``gms_server``.
-
-    Raises:
-        ConfigError: no kind can be told from the keys.
-    """
-    config = dict(client_config)
-    kind = config.pop("kind", None)
-    if kind is None:
-        if "connection" in config:
-            kind = "kafka"
-        elif "filename" in config:
-            kind = "file"
-        elif "server" in config or "gms_server" in config:
-            kind = "rest"
-        else:
-            raise ConfigError(
-                "cannot tell the emitter: give 'kind' (rest, kafka, file, console) or 'server' "
-                "(or set DATAHUB_GMS_URL / BRIDGE_DAGSTER_CLIENT_CONFIG)",
-                key="datahub_client_config",
-            )
-    if kind == "rest" and "server" in config:
-        server = config.pop("server")
-        config.setdefault("gms_server", server)
-    # DataHub client options this bridge has no use for; dropping them keeps old configs working.
-    # (The REST emitter takes ``default_emit_mode`` as its ``emit_mode``.)
-    for ignored in ("client_mode", "datahub_component", *(() if kind == "rest" else ("default_emit_mode",))):
-        config.pop(ignored, None)
-    return str(kind), config

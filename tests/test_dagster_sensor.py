@@ -412,7 +412,13 @@ def test_unconfigured_sensor_says_what_is_missing_and_keeps_the_cursor(instance,
     execute(defs, instance, "failing_job")
     out = tick(sensor, defs, instance, None)
     assert "not configured" in out.skip_message and "DATAHUB_GMS_URL" in out.skip_message
-    assert out.cursor is None  # nothing was consumed: the run is reported once configured
+    # where the sensor started (after the run that finished before it, as a configured sensor starts from
+    # now), so once configured it reports the runs finished since (tests/test_dagster_client_config.py)
+    started = SensorCursor.parse(out.cursor)
+    assert started.after > 0 and not started.retry and not started.dead
+    execute(defs, instance, "failing_job")
+    again = tick(sensor, defs, instance, out.cursor)
+    assert "not configured" in again.skip_message and again.cursor == out.cursor  # kept: nothing consumed
 
 
 def test_per_tick_budget_and_monitored_jobs(instance):

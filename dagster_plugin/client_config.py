@@ -16,7 +16,7 @@ from typing import Any
 
 from bridge.errors import ConfigError
 
-__all__ = ["IGNORED", "client_config", "emitter_kind_and_config"]
+__all__ = ["FIELDS", "IGNORED", "DatahubClientConfig", "client_config", "emitter_kind_and_config"]
 
 logger = logging.getLogger("dagster_plugin")
 
@@ -30,6 +30,48 @@ IGNORED: dict[str, str] = {
     "client_mode": "a DataHub client telemetry setting",
     "datahub_component": "a DataHub client telemetry setting",
 }
+
+
+#: The fields of acryl-datahub's ``DatahubClientConfig`` (``datahub.ingestion.graph.config``).
+FIELDS = (
+    "server", "token", "auth", "timeout_sec", "retry_status_codes", "retry_max_times", "pool_connections",
+    "pool_maxsize", "extra_headers", "ca_certificate_path", "client_certificate_path", "client_key_path",
+    "disable_ssl_verification", "openapi_ingestion", "respect_mcp_sync_marker", "client_mode", "datahub_component",
+    "server_config_refresh_interval", "tcp_keepalive", "default_emit_mode",
+)
+
+
+class DatahubClientConfig:
+    """DataHub's ``DatahubClientConfig`` without acryl-datahub: its fields, for ``datahub_client_config``.
+
+    ``DatahubClientConfig(server="http://gms:8080", token="...")`` as the guide writes it; what it
+    becomes is :func:`client_config`'s (the fields set, those with no REST equivalent ignored with a warning).
+
+    Raises:
+        ConfigError: a name that is none of DataHub's fields (:data:`FIELDS`), or both ``token`` and ``auth``.
+    """
+
+    def __init__(self, server: str, **fields: Any) -> None:
+        unknown = sorted(set(fields) - set(FIELDS))
+        if unknown:
+            raise ConfigError(f"unknown DatahubClientConfig field(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}",
+                              key="datahub_client_config")
+        if fields.get("token") is not None and fields.get("auth") is not None:
+            raise ConfigError("give either token or auth, not both", key="datahub_client_config")
+        self._set = {"server": server, **fields}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in FIELDS:
+            return self.__dict__["_set"].get(name)
+        raise AttributeError(name)
+
+    def model_dump(self, *, exclude_unset: bool = False) -> dict[str, Any]:
+        """The fields set (all of them, unset ones None, unless ``exclude_unset``), as pydantic's."""
+        return dict(self._set) if exclude_unset else {name: self._set.get(name) for name in FIELDS}
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if k in ("token", "auth") else v) for k, v in self._set.items()}
+        return f"DatahubClientConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
 def client_config(value: Any) -> dict[str, Any]:

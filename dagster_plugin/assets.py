@@ -24,6 +24,8 @@ from dagster_plugin.datasets import (
     column_lineage,
     dataset_from_key_convention,
     datasets_from_metadata,
+    key_of,
+    name_only,
     owner_from_dagster,
     schema_fields,
     table_platform,
@@ -31,20 +33,16 @@ from dagster_plugin.datasets import (
 from dagster_plugin.runs import AssetInfo, CheckEvaluation, RunInfo
 from dagster_plugin.sql import parse_tables
 
-__all__ = ["PRODUCER", "AssetDatasets", "assertion", "drop_none", "key_of", "props", "unique"]
+__all__ = ["PRODUCER", "AssetDatasets", "assertion", "drop_none", "props", "unique"]
 
 PRODUCER = "https://github.com/lineage-bridge/lineage-bridge/dagster_plugin"
 # metadata keys that are lineage/schema, not properties
 _STRUCTURAL = {"dagster/column_schema", "dagster/column_lineage", "datahub.inputs", "datahub.outputs"}
 
 
-def key_of(dataset: Dataset) -> tuple[str, str]:
-    return (dataset.namespace, dataset.name)
-
-
 def unique(datasets: Iterable[Dataset]) -> tuple[Dataset, ...]:
     """First occurrence of each dataset wins, except a richer (described) one replaces a bare one."""
-    out: dict[tuple[str, str], Dataset] = {}
+    out: dict[tuple[str, ...], Dataset] = {}
     for dataset in datasets:
         old = out.get(key_of(dataset))
         if old is None or (old.fields is None and not old.facets and (dataset.fields is not None or dataset.facets)):
@@ -252,7 +250,7 @@ class AssetDatasets:
         out: list[Dataset] = []
         for key, checks in latest.items():
             facet = {"assertions": [assertion(c) for c in checks.values()]}
-            out += [Dataset(namespace=d.namespace, name=d.name, input_facets={"dataQualityAssertions": facet})
+            out += [attrs.evolve(name_only(d), input_facets={"dataQualityAssertions": facet})
                     for d in self.reported(key, identity=True)]
         return unique(out)
 

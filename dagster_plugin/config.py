@@ -4,10 +4,12 @@ Every option of DataHub's own plugin (``acryl-datahub-dagster-plugin``,
 ``DatahubDagsterSourceConfig``) is accepted under its name and honoured, or
 refused with a :class:`~bridge.errors.ConfigError` naming it and what to use
 instead (``emit_queries``: query entities are not written), so
-a user's existing setup reads the same. ``datahub_client_config`` takes any bridge emitter config::
+a user's existing setup reads the same. DataHub's name (:class:`DatahubDagsterSourceConfig`) gives
+DataHub's defaults; the bridge's name (:class:`DagsterPluginConfig`) gives the bridge's. ``datahub_client_config`` takes any bridge emitter config::
 
     {"kind": "rest", "gms_server": "http://gms:8080", "token": "..."}
     {"server": "http://gms:8080", "token": "..."}                 # DataHub's DatahubClientConfig shape
+    DatahubClientConfig(server="http://gms:8080", token="...")     # or the object (:mod:`dagster_plugin.client_config`)
     {"kind": "kafka", "connection": {"bootstrap": "broker:9092", "schema_registry_url": "http://sr:8081"}}
     {"kind": "file", "filename": "mcps.json"}
 
@@ -27,6 +29,7 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
+from dagster_plugin.client_config import client_config, emitter_kind_and_config
 from dagster_plugin.env_values import parse_value
 
 __all__ = [
@@ -55,20 +58,6 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "BRIDGE_DAGSTER_BACKFILL": ("backfill", "bool"),
     "BRIDGE_DAGSTER_TABLE_PLATFORM": ("table_platform", "str"),
 }
-
-
-def _client_config(value: Any) -> dict[str, Any]:
-    """Accept a mapping or an object with DataHub's client-config attributes (server, token, ...)."""
-    if value is None:
-        return {}
-    if isinstance(value, Mapping):
-        return dict(value)
-    # A DataHub DatahubClientConfig (pydantic) or similar: read its public fields, import nothing.
-    # Only what the user set: the defaults of DataHub's client are not options of our emitters.
-    dump = getattr(value, "model_dump", None) or getattr(value, "dict", None)
-    if callable(dump):
-        return {k: v for k, v in dump(exclude_unset=True).items() if v is not None}
-    raise ConfigError(f"must be a mapping, got {type(value).__name__}", key="datahub_client_config")
 
 
 def _default_true(value: Any) -> bool:
@@ -162,16 +151,19 @@ class DagsterPluginConfig:
             (``["prod", "snowflake", "db", "schema", "table"]``) as the asset's physical table.
         emit_assets: report assets as ``dagster`` datasets; False connects the ops to the physical
             datasets only (tables named by metadata, key convention or converter), as DataHub's plugin.
-        emit_siblings: link each asset to its physical table with ``siblings``.
-        dagster_is_primary_sibling: make the asset, not its table, the primary sibling.
+        emit_siblings: link each asset to its physical table with ``siblings`` (the bridge's option: DataHub's
+            plugin writes no siblings).
+        dagster_is_primary_sibling: make the asset, not its table, the primary sibling (the bridge's option).
         materialize_dependencies: write ``status`` (and schema) on the datasets the runs read and
-            write, creating them in DataHub; False names them in lineage only. None: True.
+            write, creating them in DataHub; False names them in lineage only. None: True here,
+            False under :class:`DatahubDagsterSourceConfig` (DataHub's default).
         emit_mode: DataHub's ``EmitMode`` (``SYNC_PRIMARY``, ``SYNC_WAIT``, ``ASYNC``, ``ASYNC_WAIT``)
             for the REST emitter; a name or DataHub's enum.
         debug_mode: log every delivered MCP at DEBUG level (on the ``dagster_plugin`` logger).
-        urn_scheme: ``bridge`` (flows ``(dagster,<job>,<env>)``, jobs ``<job>.<op>``) or
-            ``datahub-dagster-plugin``: the URNs DataHub's plugin writes (``(dagster,<module>/<job>,<env>)``,
-            jobs ``<module>/<op>``, see :mod:`dagster_plugin.compat`), so moving from it makes no duplicates.
+        urn_scheme: ``bridge`` (the default here; flows ``(dagster,<job>,<env>)``, jobs ``<job>.<op>``) or
+            ``datahub-dagster-plugin`` (the default of :class:`DatahubDagsterSourceConfig`): the URNs
+            DataHub's plugin writes (``(dagster,<module>/<job>,<env>)``, jobs ``<module>/<op>``, see
+            :mod:`dagster_plugin.compat`), so moving from it makes no duplicates.
             ``translator={"compat": "datahub-dagster-plugin"}`` means the same.
         enable_asset_query_metadata_parsing: turn SQL in asset metadata (``asset_query_metadata_keys``) into
             table lineage with sqlglot (:mod:`dagster_plugin.sql`), as DataHub's plugin: the tables it reads
@@ -192,7 +184,7 @@ class DagsterPluginConfig:
             oldest first, spread over ticks by ``max_runs_per_tick`` and ``tick_deadline_sec``.
     """
 
-    datahub_client_config: Mapping[str, Any] = attrs.field(factory=dict, converter=_client_config)
+    datahub_client_config: Mapping[str, Any] = attrs.field(factory=dict, converter=client_config)
     dagster_url: str | None = None
     capture_asset_materialization: bool = True
     capture_input_output: bool = False
@@ -209,8 +201,9 @@ class DagsterPluginConfig:
     tick_deadline_sec: float = attrs.field(default=40.0, converter=float)
     backfill: bool = attrs.field(default=False, converter=_default_false)
     table_platform: str | None = None
-    # DataHub's plugin options, with its defaults except emit_siblings (the bridge always linked assets
-    # to their tables) and materialize_dependencies (None: the bridge's default, materialize)
+    # DataHub's plugin options, with its defaults except materialize_dependencies (None: the bridge's
+    # default, materialize; DatahubDagsterSourceConfig has DataHub's). emit_siblings and
+    # dagster_is_primary_sibling are the bridge's own (DataHub's plugin writes no siblings).
     connect_ops_to_ops: bool = attrs.field(default=False, converter=_default_false)
     capture_dataset_from_asset_key: bool = attrs.field(default=True, converter=_default_true)
     emit_assets: bool = attrs.field(default=True, converter=_default_true)
@@ -291,12 +284,12 @@ class DagsterPluginConfig:
             if value is None:
                 continue
             if key == "datahub_client_config":
-                value = _client_config(value)
+                value = client_config(value)
             data[key] = value
         return cls.from_dict(data)
 
     def emitter(self) -> tuple[str, dict[str, Any]]:
-        """The emitter kind and its config dict (see :func:`emitter_kind_and_config`).
+        """The emitter kind and its config dict (see :func:`~dagster_plugin.client_config.emitter_kind_and_config`).
 
         ``emit_mode`` wins over the client config's, as in DataHub's plugin.
 
@@ -315,12 +308,25 @@ class DagsterPluginConfig:
 
 @attrs.frozen(kw_only=True, init=False)
 class DatahubDagsterSourceConfig(DagsterPluginConfig):
-    """:class:`DagsterPluginConfig` under the name DataHub's plugin users know (same options).
+    """:class:`DagsterPluginConfig` under the name DataHub's plugin users know, with DataHub's defaults.
+
+    The same options; those that decide what is written default as in DataHub's plugin, so a pipeline
+    moved from it writes to the same flows, jobs and runs and no more than it did:
+
+    * ``urn_scheme="datahub-dagster-plugin"``: DataHub's plugin's URNs (:mod:`dagster_plugin.compat`),
+      not the bridge's (which would show every moved pipeline twice);
+    * ``materialize_dependencies=False`` (``None`` too, as in DataHub's plugin): the datasets named in
+      lineage get no ``status`` (a dataset someone soft-deleted stays deleted).
+
+    The bridge's own name, :class:`DagsterPluginConfig`, keeps the bridge's defaults.
 
     Raises:
         ConfigError: an unknown option (the message lists the known ones), or an option value
             this plugin cannot honour (the message says what to use instead).
     """
+
+    urn_scheme: str = "datahub-dagster-plugin"
+    materialize_dependencies: bool = attrs.field(default=False, converter=_default_false)
 
     def __init__(self, **options: Any) -> None:
         _check_known(type(self), options)
@@ -332,37 +338,3 @@ def _check_known(cls: type, data: Mapping[str, Any]) -> None:
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
-
-
-def emitter_kind_and_config(client_config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Decide the emitter kind of a ``datahub_client_config`` and convert DataHub's REST shape.
-
-    ``kind`` wins; else ``connection`` means Kafka, ``filename`` means file, and
-    ``server``/``gms_server`` mean REST. DataHub's ``server`` key becomes ``gms_server``.
-
-    Raises:
-        ConfigError: no kind can be told from the keys.
-    """
-    config = dict(client_config)
-    kind = config.pop("kind", None)
-    if kind is None:
-        if "connection" in config:
-            kind = "kafka"
-        elif "filename" in config:
-            kind = "file"
-        elif "server" in config or "gms_server" in config:
-            kind = "rest"
-        else:
-            raise ConfigError(
-                "cannot tell the emitter: give 'kind' (rest, kafka, file, console) or 'server' "
-                "(or set DATAHUB_GMS_URL / BRIDGE_DAGSTER_CLIENT_CONFIG)",
-                key="datahub_client_config",
-            )
-    if kind == "rest" and "server" in config:
-        server = config.pop("server")
-        config.setdefault("gms_server", server)
-    # DataHub client options this bridge has no use for; dropping them keeps old configs working.
-    # (The REST emitter takes ``default_emit_mode`` as its ``emit_mode``.)
-    for ignored in ("client_mode", "datahub_component", *(() if kind == "rest" else ("default_emit_mode",))):
-        config.pop(ignored, None)
-    return str(kind), config

@@ -8,7 +8,9 @@ URN; a namespace without ``://`` is the platform itself):
   dataset URN for it;
 * a dataset URN (from the converter, ``datahub.inputs``/``datahub.outputs``
   metadata or a lineage extractor) becomes ``namespace=<platform>``,
-  ``name=<name>``;
+  ``name=<name>`` carrying the URN itself (facet ``datahubUrn``), which the
+  translator writes as given, whatever ``env`` or ``platform_instance`` say (as
+  DataHub's plugin does): :func:`given_urn`, :func:`key_of`;
 * ``dagster/uri`` and ``path`` metadata are URIs (``s3://bucket/key``,
   ``/tmp/file``); ``dagster/table_name`` is a table of the asset's storage
   kind (``kinds={"snowflake"}``), else of its ``dagster/uri``'s scheme, else of the
@@ -38,7 +40,11 @@ __all__ = [
     "AssetNamer",
     "dataset_from_urn",
     "dataset_from_uri",
+    "dataset_of_key",
     "datasets_from_metadata",
+    "given_urn",
+    "name_only",
+    "key_of",
     "owner_from_dagster",
     "schema_fields",
     "table_platform",
@@ -54,8 +60,12 @@ _TABLE_PLATFORMS = {
 _PLATFORM_ALIASES = {"postgresql": "postgres", "gs": "gcs", "s3a": "s3", "s3n": "s3"}
 
 
+_GIVEN_URN = "datahubUrn"
+
+
 def dataset_from_urn(urn: str) -> Dataset:
-    """``urn:li:dataset:(urn:li:dataPlatform:<p>,<name>,<env>)`` -> ``Dataset(namespace=p, name=name)``.
+    """``urn:li:dataset:(urn:li:dataPlatform:<p>,<name>,<env>)`` -> ``Dataset(namespace=p, name=name)``
+    carrying ``urn`` (see :func:`given_urn`).
 
     Raises:
         InvalidEventError: ``urn`` is not a dataset URN.
@@ -65,7 +75,33 @@ def dataset_from_urn(urn: str) -> Dataset:
         raise InvalidEventError(f"not a dataset URN: {urn!r}", field="dataset urn")
     platform, name, env = parts
     return Dataset(namespace=platform.removeprefix("urn:li:dataPlatform:"), name=name,
-                   facets={"datahubUrn": {"urn": urn, "env": env}})
+                   facets={_GIVEN_URN: {"urn": urn, "env": env}})
+
+
+def given_urn(dataset: Dataset) -> str | None:
+    """The DataHub URN the user wrote out for ``dataset`` (:func:`dataset_from_urn`), or None: the
+    translator writes it as given (:meth:`dagster_plugin.translator.DagsterTranslator.get_dataset_urn`)."""
+    facet = dataset.facets.get(_GIVEN_URN)
+    urn = facet.get("urn") if isinstance(facet, Mapping) else None
+    return urn if isinstance(urn, str) else None
+
+
+def key_of(dataset: Dataset) -> tuple[str, ...]:
+    """Which dataset ``dataset`` is: ``(namespace, name)``, and the URN given for it if any (the same table
+    under another env is another dataset). The ``upstreams``/``twins`` of the ``dagsterAsset`` facet are these."""
+    urn = given_urn(dataset)
+    return (dataset.namespace, dataset.name) if urn is None else (dataset.namespace, dataset.name, urn)
+
+
+def dataset_of_key(key: Sequence[str]) -> Dataset:
+    """The dataset :func:`key_of` names (the URN given for it kept)."""
+    namespace, name, *urn = key
+    return dataset_from_urn(urn[0]) if urn else Dataset(namespace=namespace, name=name)
+
+
+def name_only(dataset: Dataset) -> Dataset:
+    """``dataset`` by name only (its schema and lineage left out), the URN given for it kept."""
+    return dataset_of_key(key_of(dataset))
 
 
 def dataset_from_uri(uri: str) -> Dataset | None:

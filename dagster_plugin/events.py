@@ -44,12 +44,14 @@ from bridge.model import (
     RunEvent,
     Tag,
 )
-from dagster_plugin.assets import PRODUCER, AssetDatasets, drop_none, key_of, props, unique
+from dagster_plugin.assets import PRODUCER, AssetDatasets, drop_none, props, unique
 from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.datasets import (
     AssetNamer,
     dataset_from_urn,
     datasets_from_metadata,
+    key_of,
+    name_only,
     owner_from_dagster,
     urns_in,
 )
@@ -289,7 +291,8 @@ class _Builder:
             for upstream in op.upstream_ops if op else ():
                 for other in self.run.steps:
                     if other.op == upstream and other.key != step.key:
-                        inputs += tuple(_identity(d) for d in self._own_datasets(other)[1])
+                        # as inputs: names only (schema and lineage belong to the step that wrote them)
+                        inputs += tuple(name_only(d) for d in self._own_datasets(other)[1])
             out_keys = {key_of(d) for d in outputs}
             self._datasets[step.key] = (tuple(d for d in unique(inputs) if key_of(d) not in out_keys), outputs)
         return self._datasets[step.key]
@@ -340,11 +343,6 @@ class _Builder:
         out = unique(outputs)
         out_keys = {key_of(d) for d in out}
         return tuple(d for d in unique(inputs) if key_of(d) not in out_keys), out
-
-def _identity(dataset: Dataset) -> Dataset:
-    """A dataset as an input: its name only (its schema and lineage belong to the step that wrote it)."""
-    return Dataset(namespace=dataset.namespace, name=dataset.name)
-
 
 def _as_dataset(item: Any) -> Dataset:
     if isinstance(item, Dataset):

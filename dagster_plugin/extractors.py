@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from bridge.errors import ConfigError
 from dagster_plugin.runs import OpLineage
+from dagster_plugin.urns import DatasetUrn
 
-__all__ = ["DATAHUB_STYLE", "DagsterGeneratorShim", "ExtractorUnsupportedError", "call_extractor",
-           "extractor_style", "normalise_extracted"]
+__all__ = ["DATAHUB_STYLE", "DagsterGenerator", "DagsterGeneratorShim", "DataHubGraph", "DatasetLineage",
+           "ExtractorUnsupportedError", "call_extractor", "extractor_style", "normalise_extracted"]
 
 DATAHUB_STYLE = "datahub"
 DEFAULT_SENSOR_NAME = "datahub_sensor"
@@ -65,15 +66,17 @@ def extractor_style(fn: Callable[..., Any]) -> str:
     return "run" if max(required, min(len(positional), 2)) == 1 and not varargs else "run_context"
 
 
-class _DatasetUrn(str):
-    """A dataset URN string that also answers ``.urn()``, as DataHub's ``DatasetUrn`` does."""
+class DatasetLineage(NamedTuple):
+    """DataHub's ``DatasetLineage`` (``datahub_dagster_plugin.client.dagster_generator``): what one op or
+    step read and wrote, as sets of :class:`~dagster_plugin.urns.DatasetUrn` or URN strings."""
 
-    def urn(self) -> str:
-        return str(self)
+    inputs: set[Any]
+    outputs: set[Any]
 
 
-class _NoGraph:
-    """Stands for the ``DataHubGraph`` DataHub's plugin passes: this plugin has none to give."""
+class DataHubGraph:
+    """Stands for the ``DataHubGraph`` DataHub's plugin passes a DataHub-style extractor (the name its guide
+    annotates ``graph`` with): this plugin has none to give, so any use of it is an error saying so."""
 
     def __getattr__(self, name: str) -> Any:
         raise ExtractorUnsupportedError(
@@ -98,21 +101,24 @@ class DagsterGeneratorShim:
         self.config = config
         self.logger = logger
 
-    def dataset_urn_from_asset(self, asset_key: Sequence[str]) -> _DatasetUrn:
-        return _DatasetUrn(f"urn:li:dataset:(urn:li:dataPlatform:dagster,{'.'.join(asset_key)},{self.config.env})")
+    def dataset_urn_from_asset(self, asset_key: Sequence[str]) -> DatasetUrn:
+        return DatasetUrn.from_string(
+            f"urn:li:dataset:(urn:li:dataPlatform:dagster,{'.'.join(asset_key)},{self.config.env})")
 
-    def asset_keys_to_dataset_urn_converter(self, asset_key: Sequence[str]) -> _DatasetUrn | None:
+    def asset_keys_to_dataset_urn_converter(self, asset_key: Sequence[str]) -> DatasetUrn | None:
         """The user's converter, else DataHub's ``[env, platform, *name]`` key convention, else None."""
         if self.config.asset_keys_to_dataset_urn_converter is not None:
             urn = self.config.asset_keys_to_dataset_urn_converter(asset_key)
-            return None if urn is None else _DatasetUrn(urn.urn() if callable(getattr(urn, "urn", None)) else urn)
+            if urn is None:
+                return None
+            return DatasetUrn.from_string(urn.urn() if callable(getattr(urn, "urn", None)) else urn)
         if len(asset_key) >= 3:
-            return _DatasetUrn(
+            return DatasetUrn.from_string(
                 f"urn:li:dataset:(urn:li:dataPlatform:{asset_key[1]},{'.'.join(asset_key[2:])},{asset_key[0]})")
         return None
 
     def emit_asset(self, graph: Any, asset_key: Sequence[str], description: str | None = None,
-                   properties: Mapping[str, str] | None = None, *args: Any, **kwargs: Any) -> _DatasetUrn:
+                   properties: Mapping[str, str] | None = None, *args: Any, **kwargs: Any) -> DatasetUrn:
         return self.dataset_urn_from_asset(asset_key)
 
     def __getattr__(self, name: str) -> Any:
@@ -121,6 +127,10 @@ class DagsterGeneratorShim:
             "asset_keys_to_dataset_urn_converter and emit_asset); return the lineage as DatasetLineage instead",
             key="asset_lineage_extractor",
         )
+
+
+#: DataHub's name (``datahub_dagster_plugin.client.dagster_generator.DagsterGenerator``), for the guide's annotations.
+DagsterGenerator = DagsterGeneratorShim
 
 
 def _run_status_context(instance: Any, run_id: str, sensor_context: Any) -> Any:
@@ -152,7 +162,7 @@ def call_extractor(fn: Callable[..., Any], config: Any, run: Any, *, instance: A
     if style == "run_context":
         return fn(run, context)
     status_context = _run_status_context(instance, run.run_id, context)
-    return fn(status_context, DagsterGeneratorShim(config, status_context.log), _NoGraph())
+    return fn(status_context, DagsterGeneratorShim(config, status_context.log), DataHubGraph())
 
 
 def normalise_extracted(value: Any) -> dict[str, OpLineage]:

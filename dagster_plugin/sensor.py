@@ -11,6 +11,9 @@ Usage, as in DataHub's Dagster guide::
     )
     defs = Definitions(assets=[...], jobs=[...], sensors=[make_datahub_sensor(config)])
 
+``DatahubDagsterSourceConfig`` (DataHub's name) defaults as DataHub's plugin does (its URNs, no
+``status`` on the datasets named in lineage); ``DagsterPluginConfig`` (the bridge's) as the bridge.
+
 The first tick (or the first after the cursor was reset) starts from now, unless the
 config's ``backfill`` is set (see :mod:`dagster_plugin.tick`). Each tick reads the
 instance's run-finished events after the cursor, reports
@@ -36,7 +39,7 @@ from dagster_plugin.config import DagsterPluginConfig
 from dagster_plugin.cursor import SensorCursor
 from dagster_plugin.reporter import RunReporter
 from dagster_plugin.selection import RunSelection
-from dagster_plugin.tick import Tick
+from dagster_plugin.tick import Tick, latest_finished_event
 from emitters.base import Emitter
 
 __all__ = ["DEFAULT_SENSOR_NAME", "datahub_sensor", "make_datahub_sensor"]
@@ -121,12 +124,27 @@ def make_datahub_sensor(
         except (ConfigError, MissingDependencyError) as exc:
             message = f"{name} - not configured: {exc}"
             context.log.error(message)
-            return dg.SensorResult(skip_reason=message)
+            known = state["reporter"].config if "reporter" in state else config
+            return dg.SensorResult(skip_reason=message, cursor=_start_while_misconfigured(context, name, known, selection))
         tick.log(logging.INFO, "Emitting metadata...")
         new_cursor = tick.run(cursor)
         return dg.SensorResult(skip_reason=tick.summary(new_cursor), cursor=new_cursor.serialize())
 
     return _sensor
+
+
+def _start_while_misconfigured(context: Any, name: str, config: DagsterPluginConfig | None,
+                               selection: RunSelection) -> str | None:
+    """The cursor a tick that cannot report stores: with no cursor yet, where the sensor started (the newest
+    finished run), so once it is configured it reports the runs finished since its first tick, not only those
+    after the fix; nothing is reported meanwhile. None (the cursor is kept) when one is stored already or
+    ``backfill`` is asked for (the configured sensor then reports every run anyway)."""
+    if context.cursor or (config is not None and config.backfill):
+        return None
+    started = latest_finished_event(context.instance, selection.job_names)
+    context.log.info(f"{name} - started at run event {started}: the runs finishing after it are reported once the "
+                     "sensor is configured")
+    return SensorCursor().skipped(started).serialize()
 
 
 #: A ready sensor configured from the environment when it first runs (see README "Dagster"):

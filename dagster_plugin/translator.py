@@ -16,6 +16,11 @@ does and adds what the plugin's facets say (see :mod:`dagster_plugin.events`):
   physical datasets holding its data (table name, URI, path, DataHub's ``[env, platform, ...]``
   key convention) as ``siblings``, written on both sides (the table's only while it has none).
 
+A dataset URN the user wrote out in full (``datahub.inputs``/``datahub.outputs`` metadata, the
+``asset_keys_to_dataset_urn_converter``, a lineage extractor) is written as given wherever it appears
+(:meth:`DagsterTranslator.get_dataset_urn`), as DataHub's plugin writes it: ``env``,
+``platform_instance`` and the platform rules apply to the datasets the bridge names itself.
+
 Options of DataHub's plugin it honours (given by the sensor's config): ``connect_ops_to_ops``
 (upstream ops as upstream data jobs), ``emit_siblings`` / ``dagster_is_primary_sibling``, and the
 ``urn_scheme`` (:mod:`dagster_plugin.compat`).
@@ -32,6 +37,7 @@ import attrs
 
 from bridge.model import Dataset, DatasetEvent, RunEvent
 from dagster_plugin.compat import BRIDGE, DATAHUB_PLUGIN, URN_SCHEMES, PluginNames
+from dagster_plugin.datasets import dataset_of_key, given_urn
 from translators.datahub import DataHubTranslator, TranslatorConfig, aspects
 
 __all__ = ["DagsterTranslator"]
@@ -132,6 +138,18 @@ class DagsterTranslator(DataHubTranslator):
             job = attrs.evolve(event.job, name=f"{flow}.{op}", facets={**event.job.facets, "dagsterJob": upstream})
             urns.append(self.get_job_urn(attrs.evolve(event, job=job), flow_urn))
         return list(dict.fromkeys(urns))
+
+    # -- datasets ----------------------------------------------------------------
+
+    def get_dataset_urn(self, dataset: Dataset) -> str:
+        """A dataset URN the user wrote out in full, as given (:func:`dagster_plugin.datasets.given_urn`);
+        else the bridge's (``env``, ``platform_instance``, the platform rules)."""
+        urn = given_urn(dataset)
+        return urn if urn is not None else super().get_dataset_urn(dataset)
+
+    def _urns_of(self, keys: Sequence[Sequence[str]]) -> list[str]:
+        """The URNs of the datasets named in a ``dagsterAsset`` facet (:func:`dagster_plugin.datasets.key_of`)."""
+        return [self.get_dataset_urn(dataset_of_key(key)) for key in keys]
 
     # -- runs ------------------------------------------------------------------
 
@@ -268,7 +286,7 @@ class DagsterTranslator(DataHubTranslator):
         facet = self._asset(event)
         if facet is None:
             return super().get_dataset_upstreams(event)
-        return [self.dataset_urn_of(ns, name) for ns, name in facet.get("upstreams") or ()]
+        return self._urns_of(facet.get("upstreams") or ())
 
     def get_siblings(self, event: Any, datasets: Sequence[Dataset]) -> tuple[list[str], bool] | None:
         """The asset and its table/file are the same data (as dbt models and their tables): siblings, on both
@@ -277,5 +295,4 @@ class DagsterTranslator(DataHubTranslator):
         facet = self._asset(event)
         if facet is None or not self.emit_siblings or not facet.get("twins"):
             return super().get_siblings(event, datasets)
-        twins = [self.dataset_urn_of(ns, name) for ns, name in facet["twins"]]
-        return twins, self.dagster_is_primary_sibling
+        return self._urns_of(facet["twins"]), self.dagster_is_primary_sibling

@@ -43,10 +43,10 @@ def report_job(instance: dg.DagsterInstance, assets: list, job: Any,
     """Run the asset ``job`` once, report it with one sensor tick (``options`` configure the sensor, from the
     first run on), check every MCP against DataHub's classes and return them."""
     from bridge.testing import RecordingEmitter
-    from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor
+    from dagster_plugin import DagsterPluginConfig, make_datahub_sensor
 
     recorder = RecordingEmitter()
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, backfill=True, **options)
+    config = DagsterPluginConfig(datahub_client_config={"kind": "console"}, backfill=True, **options)
     sensor = make_datahub_sensor(config, emitter=lambda: recorder)
     defs = dg.Definitions(assets=assets, jobs=[job], sensors=[sensor])
     assert execute(defs, instance, job.name).success

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor
+from dagster_plugin import DagsterPluginConfig, make_datahub_sensor
 from examples.dagster import assets_job, ops_job
 
 
@@ -19,7 +19,7 @@ def extractor(run):
     return {}
 
 
-config = DatahubDagsterSourceConfig(backfill=True,
+config = DagsterPluginConfig(backfill=True,
     datahub_client_config={"server": os.environ.get("STALL_TEST_GMS", "http://127.0.0.1:1")},
     asset_lineage_extractor=extractor,
     max_tries=2,

@@ -11,7 +11,7 @@ import datetime as dt
 import dagster as dg
 
 from bridge.testing import RecordingEmitter
-from dagster_plugin import DatahubDagsterSourceConfig, build_events, make_datahub_sensor, read_run
+from dagster_plugin import DagsterPluginConfig, build_events, make_datahub_sensor, read_run
 from tests.dagster_helpers import dataset, execute, tick, validate_all
 
 
@@ -35,7 +35,7 @@ def receipts() -> int:
 RECEIPTS_JOB = dg.define_asset_job("receipts_job", selection=[receipts])
 JOB = dg.define_asset_job("payments_job", selection=dg.AssetSelection.assets(payments)
                           | dg.AssetSelection.checks(amounts_positive))
-CONFIG = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, backfill=True)
+CONFIG = DagsterPluginConfig(datahub_client_config={"kind": "console"}, backfill=True)
 PAYMENTS = dataset("dagster", "payments")
 
 

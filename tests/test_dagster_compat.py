@@ -14,7 +14,7 @@ from datahub.utilities.urns.dataset_urn import DatasetUrn
 
 from bridge.errors import ConfigError
 from bridge.testing import RecordingEmitter
-from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor
+from dagster_plugin import DagsterPluginConfig, DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor
 from dagster_plugin.selection import RunSelection
 from tests.dagster_helpers import dataset, execute, last, tick, validate_all
 
@@ -43,6 +43,14 @@ def do_stuff():
 @dg.job
 def other_job():
     extract()
+
+
+# what acryl-datahub's DataFlow / DataJob build for DataHub's plugin's ids (DatahubDagsterSourceConfig's default)
+PLUGIN_FLOW = DataFlow(orchestrator="dagster", id="prod/do_stuff", env="PROD")
+
+
+def plugin_job(op: str) -> str:
+    return str(DataJob(id=f"prod/{op}", flow_urn=PLUGIN_FLOW.urn, name=op).urn)
 
 
 def sent(instance, jobs, config, **sensor_args):
@@ -100,7 +108,7 @@ def test_monitored_jobs_and_job_selection_limit_what_is_reported(instance):
             mcps, runs, out = sent(inst, ("do_stuff", "other_job"), config, **selection)
             assert out.skip_message.startswith("reported 1 run(s)"), (selection, out.skip_message)
             flows = {m.entity_urn for m in mcps if m.entity_type == "dataFlow"}
-            assert flows == {"urn:li:dataFlow:(dagster,do_stuff,PROD)"}, selection
+            assert flows == {str(PLUGIN_FLOW.urn)}, selection
             # the unmonitored run is passed over, not kept for later
             assert SensorCursor.parse(out.cursor).retry == {}
 
@@ -166,9 +174,9 @@ def test_a_datahub_style_extractor_works(instance):
     mcps, _, out = sent(instance, ("do_stuff",), config)
     assert out.skip_message.startswith("reported 1 run(s)"), out.skip_message
     validate_all(mcps)
-    extract_io = io(mcps, "urn:li:dataJob:(urn:li:dataFlow:(dagster,do_stuff,PROD),do_stuff.extract)")
+    extract_io = io(mcps, plugin_job("extract"))
     assert extract_io["outputDatasetEdges"] == {dataset("dagster", "raw.events")}
-    transform_io = io(mcps, "urn:li:dataJob:(urn:li:dataFlow:(dagster,do_stuff,PROD),do_stuff.transform)")
+    transform_io = io(mcps, plugin_job("transform"))
     assert dataset("snowflake", "tableA") in transform_io["inputDatasetEdges"]
 
 
@@ -195,14 +203,17 @@ def test_an_extractor_no_call_fits_is_refused_when_the_config_is_built(fn):
 # -- DataHub's plugin's URNs ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", [{"urn_scheme": "datahub-dagster-plugin"},
-                                 {"translator": {"compat": "datahub-dagster-plugin"}}])
-def test_urns_as_datahubs_plugin_writes_them(instance, how):
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, connect_ops_to_ops=True, **how)
+@pytest.mark.parametrize(("config_class", "how"), [
+    (DatahubDagsterSourceConfig, {}),  # DataHub's name: DataHub's URNs by default
+    (DagsterPluginConfig, {"urn_scheme": "datahub-dagster-plugin"}),
+    (DagsterPluginConfig, {"translator": {"compat": "datahub-dagster-plugin"}}),
+])
+def test_urns_as_datahubs_plugin_writes_them(instance, config_class, how):
+    config = config_class(backfill=True, datahub_client_config={"kind": "console"}, connect_ops_to_ops=True, **how)
     mcps, runs, _ = sent(instance, ("do_stuff",), config)
     validate_all(mcps)
     # what acryl-datahub's DataFlow / DataJob / DataProcessInstance build for the plugin's ids
-    flow = DataFlow(orchestrator="dagster", id="prod/do_stuff", env="PROD")
+    flow = PLUGIN_FLOW
     jobs = {op: DataJob(id=f"prod/{op}", flow_urn=flow.urn, name=op) for op in ("extract", "transform")}
     flow_run = DataProcessInstance.from_dataflow(dataflow=flow, id=runs[0])
     op_runs = {DataProcessInstance.from_datajob(datajob=j, id=f"{runs[0]}.{j.id}").urn.urn() for j in jobs.values()}
@@ -222,11 +233,16 @@ def test_urns_as_datahubs_plugin_writes_them(instance, how):
 
 
 def test_plugin_urns_with_a_platform_instance(instance):
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, platform_instance="eu",
-                                        urn_scheme="datahub-dagster-plugin")
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, platform_instance="eu")
     mcps, _, _ = sent(instance, ("do_stuff",), config)
     flow = DataFlow(orchestrator="dagster", id="prod/do_stuff", env="PROD", platform_instance="eu")
     assert {m.entity_urn for m in mcps if m.entity_type == "dataFlow"} == {str(flow.urn)}
+
+
+def test_the_bridges_name_keeps_the_bridges_urns(instance):
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={"kind": "console"})
+    mcps, _, _ = sent(instance, ("do_stuff",), config)
+    assert {m.entity_urn for m in mcps if m.entity_type == "dataFlow"} == {"urn:li:dataFlow:(dagster,do_stuff,PROD)"}
 
 
 def test_an_unknown_urn_scheme_is_a_config_error():

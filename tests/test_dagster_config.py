@@ -135,6 +135,8 @@ def test_exported_names():
         "DatahubDagsterSourceConfig", "DeadLetter", "IOEvent", "OpInfo", "OpLineage", "ReportResult", "RunInfo", "RunReporter",
         "SensorCursor", "StepInfo", "build_events", "datahub_sensor", "dead_letters", "make_datahub_sensor",
         "read_run", "requeue_dead_letters", "step_run_id",
+        # DataHub's names from its guide (tests/test_dagster_guide_examples.py)
+        "DatahubClientConfig", "DatasetUrn", "DagsterGenerator", "DatasetLineage", "DataHubGraph",
     }
     for name in dagster_plugin.__all__:
         assert getattr(dagster_plugin, name) is not None

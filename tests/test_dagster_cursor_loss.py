@@ -10,7 +10,7 @@ server's store.
 import logging
 
 from bridge.testing import RecordingEmitter
-from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor
+from dagster_plugin import DagsterPluginConfig, SensorCursor, make_datahub_sensor
 from tests.dagster_helpers import dataset, example_defs, execute, tick
 from tests.servers.gms import GmsServer
 
@@ -23,7 +23,7 @@ def _finished(recorder: RecordingEmitter) -> set[str]:
 
 def test_no_cursor_starts_from_now_and_says_so(instance, caplog):
     recorder = RecordingEmitter()
-    sensor = make_datahub_sensor(DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}),
+    sensor = make_datahub_sensor(DagsterPluginConfig(datahub_client_config={"kind": "console"}),
                                  emitter=lambda: recorder)
     defs = example_defs(sensor)
     before = execute(defs, instance, "raw_assets")
@@ -43,7 +43,7 @@ def test_no_cursor_starts_from_now_and_says_so(instance, caplog):
 
 def test_an_empty_instance_starts_at_the_first_run(instance):
     recorder = RecordingEmitter()
-    sensor = make_datahub_sensor(DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}),
+    sensor = make_datahub_sensor(DagsterPluginConfig(datahub_client_config={"kind": "console"}),
                                  emitter=lambda: recorder)
     defs = example_defs(sensor)
     first = tick(sensor, defs, instance, None)
@@ -55,7 +55,7 @@ def test_an_empty_instance_starts_at_the_first_run(instance):
 
 def test_backfill_reports_the_runs_finished_before_spread_over_ticks(instance, caplog):
     recorder = RecordingEmitter()
-    config = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, backfill=True,
+    config = DagsterPluginConfig(datahub_client_config={"kind": "console"}, backfill=True,
                                         max_runs_per_tick=2)
     sensor = make_datahub_sensor(config, emitter=lambda: recorder)
     defs = example_defs(sensor)
@@ -78,7 +78,7 @@ def test_backfill_is_off_unless_asked():
 def test_re_report_after_a_lost_cursor_keeps_full_dataset_properties(instance):
     """Report, lose the cursor, report everything again: what GMS holds for the assets is unchanged."""
     with GmsServer(validate_aspects=True) as gms:
-        config = DatahubDagsterSourceConfig(datahub_client_config={"server": gms.url},
+        config = DagsterPluginConfig(datahub_client_config={"server": gms.url},
                                             dagster_url="http://dagster:3000", backfill=True)
         sensor = make_datahub_sensor(config)
         defs = example_defs(sensor)

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor, step_run_id
+from dagster_plugin import DagsterPluginConfig, SensorCursor, make_datahub_sensor, step_run_id
 from tests.dagster_helpers import datajob, dataset, example_defs, execute, flow, shown, tick
 from tests.servers.gms import GmsServer
 
@@ -22,7 +22,7 @@ def gms():
 
 
 def test_loading_definitions_connects_nowhere_and_a_tick_delivers_over_rest(gms, instance):
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"server": gms.url}, dagster_url="http://dagster:3000")
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={"server": gms.url}, dagster_url="http://dagster:3000")
     sensor = make_datahub_sensor(config)
     defs = example_defs(sensor)
     defs.get_repository_def()  # what Dagster does when it loads a code location
@@ -44,7 +44,7 @@ def test_loading_definitions_connects_nowhere_and_a_tick_delivers_over_rest(gms,
 
 
 def test_gms_outage_keeps_the_run_for_a_later_tick(gms, instance, caplog):
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"server": gms.url, "retry_max_times": 0})
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={"server": gms.url, "retry_max_times": 0})
     sensor = make_datahub_sensor(config)
     defs = example_defs(sensor)
     run = execute(defs, instance, "failing_job")
@@ -70,7 +70,7 @@ def test_gms_outage_keeps_the_run_for_a_later_tick(gms, instance, caplog):
 def test_nothing_listening_stops_the_tick_and_keeps_every_run(instance):
     with GmsServer() as server:
         url = server.url  # a port that then closes
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"server": url, "retry_max_times": 0})
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={"server": url, "retry_max_times": 0})
     sensor = make_datahub_sensor(config)
     defs = example_defs(sensor)
     runs = [execute(defs, instance, "failing_job").run_id for _ in range(2)]
@@ -88,7 +88,7 @@ def test_kafka_delivery_to_a_real_broker(kafka_broker_server, schema_registry, i
 
     topic = f"dagster-mcp-{uuid.uuid4().hex[:8]}"
     kafka_broker_server.create_topics([topic])
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={
         "kind": "kafka",
         "connection": {"bootstrap": kafka_broker_server.bootstrap, "schema_registry_url": schema_registry.url},
         "topic_routes": {"MetadataChangeProposal": topic},
@@ -123,13 +123,13 @@ def test_kafka_delivery_to_a_real_broker(kafka_broker_server, schema_registry, i
 def test_a_new_emitter_gets_everything_though_the_memory_remembers_the_old_one(instance, gms, tmp_path):
     # The sensor's memory lives beside the instance and outlives the switch; it is kept per destination.
     out = tmp_path / "mcps.json"
-    to_file = make_datahub_sensor(DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "file",
+    to_file = make_datahub_sensor(DagsterPluginConfig(backfill=True, datahub_client_config={"kind": "file",
                                                                                      "filename": str(out)}))
     defs = example_defs(to_file)
     execute(defs, instance, "raw_assets")
     tick(to_file, defs, instance, None)
     in_file = {(m["entityUrn"], m["aspectName"]) for m in json.loads(out.read_text())}
     assert len(in_file) > 30
-    to_gms = make_datahub_sensor(DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"server": gms.url}))
+    to_gms = make_datahub_sensor(DagsterPluginConfig(backfill=True, datahub_client_config={"server": gms.url}))
     tick(to_gms, example_defs(to_gms), instance, None)  # a new cursor: the run is reported again, to GMS
     assert {(p["entityUrn"], p["aspectName"]) for p in gms.proposals} == in_file

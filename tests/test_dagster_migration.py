@@ -1,7 +1,9 @@
 """Moving from DataHub's plugin (acryl-datahub-dagster-plugin): its options, sensor arguments and URNs.
 
 Every option of DataHub's ``DatahubDagsterSourceConfig`` is accepted and honoured, or refused with a
-ConfigError naming it and what to use instead. Runs are real (a temporary Dagster instance); the
+ConfigError naming it and what to use instead; under that name the options default as in DataHub's
+plugin (its URNs, no ``status`` on the datasets named in lineage), under ``DagsterPluginConfig`` as
+in the bridge. Runs are real (a temporary Dagster instance); the
 sensor is ticked as the daemon ticks it.
 """
 
@@ -16,7 +18,8 @@ import pytest
 from bridge.errors import ConfigError
 from bridge.testing import RecordingEmitter
 from dagster_plugin import DagsterPluginConfig, DatahubDagsterSourceConfig, make_datahub_sensor
-from tests.dagster_helpers import dataset, execute, tick, validate_all, values
+from tests.dagster_helpers import dataset, execute, shown, tick, validate_all, values
+from tests.servers.gms import GmsServer
 
 # Every field of DataHub's DatahubDagsterSourceConfig (client/dagster_generator.py, its
 # DatasetSourceConfigMixin's env and platform_instance included) with DataHub's defaults.
@@ -34,9 +37,7 @@ DATAHUB_OPTIONS = {
     "emit_queries": False,
     "emit_assets": True,
     "debug_mode": False,
-    "emit_mode": None,
-    "emit_siblings": False,
-    "dagster_is_primary_sibling": False,
+    "emit_mode": "ASYNC",
     "env": "PROD",
     "platform_instance": None,
 }
@@ -70,11 +71,12 @@ def chain():
     transform(extract())
 
 
-def report(jobs: tuple[str, ...] = ("chain", "tables"), **options) -> list:
+def report(jobs: tuple[str, ...] = ("chain", "tables"), config_class: type = DatahubDagsterSourceConfig,
+           **options) -> list:
     """Run ``jobs`` in a fresh instance and tick a sensor with ``options`` once; the MCPs it sent."""
     recorder = RecordingEmitter()
     options.setdefault("capture_input_output", False)  # DataHub's default: no IO-manager pickle files
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, **options)
+    config = config_class(backfill=True, datahub_client_config={"kind": "console"}, **options)
     sensor = make_datahub_sensor(config, emitter=lambda: recorder)
     defs = dg.Definitions(assets=[orders_tbl, flat], jobs=[chain, dg.define_asset_job("tables", [orders_tbl, flat])],
                           sensors=[sensor])
@@ -119,6 +121,21 @@ def test_every_datahub_option_is_accepted_with_its_default():
     assert (nones.emit_assets, nones.connect_ops_to_ops, nones.capture_dataset_from_asset_key) == (True, False, True)
 
 
+def test_datahubs_name_defaults_as_datahubs_plugin_and_the_bridges_name_as_the_bridge():
+    datahub = DatahubDagsterSourceConfig()
+    # emit_mode None: the emitter's own default (DataHub's ASYNC is a REST-only setting, and an error with
+    # Kafka); emit_queries None is False; enable_asset_query_metadata_parsing None: on when sqlglot is installed
+    same = {k: v for k, v in DATAHUB_OPTIONS.items()
+            if k not in ("datahub_client_config", "emit_mode", "emit_queries", "enable_asset_query_metadata_parsing")}
+    assert {k: getattr(datahub, k) for k in same} == same
+    assert datahub.urn_scheme == "datahub-dagster-plugin"  # DataHub's URNs: a moved pipeline is not shown twice
+    assert DatahubDagsterSourceConfig(materialize_dependencies=None).materialize_dependencies is False  # as DataHub's
+    assert DatahubDagsterSourceConfig.from_env({}).urn_scheme == "datahub-dagster-plugin"
+    assert DatahubDagsterSourceConfig(urn_scheme="bridge", materialize_dependencies=True).urn_scheme == "bridge"
+    bridge = DagsterPluginConfig()
+    assert (bridge.urn_scheme, bridge.materialize_dependencies) == ("bridge", None)
+
+
 def test_an_unknown_option_is_a_config_error_listing_the_known_ones():
     with pytest.raises(ConfigError, match=r"unknown option\(s\) emit_everything; known: .*connect_ops_to_ops"):
         DatahubDagsterSourceConfig(emit_everything=True)
@@ -160,9 +177,9 @@ def test_emit_mode_errors_name_the_option():
 
 def test_connect_ops_to_ops():
     off = report(("chain",))
-    assert edges(off, job_urn(off, "chain.transform"), "inputDatajobEdges") == set()
+    assert edges(off, job_urn(off, "prod/transform"), "inputDatajobEdges") == set()
     on = report(("chain",), connect_ops_to_ops=True)
-    assert edges(on, job_urn(on, "chain.transform"), "inputDatajobEdges") == {job_urn(on, "chain.extract")}
+    assert edges(on, job_urn(on, "prod/transform"), "inputDatajobEdges") == {job_urn(on, "prod/extract")}
 
 
 def test_capture_dataset_from_asset_key():
@@ -178,9 +195,9 @@ def test_emit_assets_false_reports_only_physical_datasets():
     mcps = report(("tables",), emit_assets=False)
     urns = {m.entity_urn for m in mcps}
     assert not any(":dagster," in u for u in urns if u.startswith("urn:li:dataset:")), sorted(urns)
-    step = job_urn(mcps, "tables.prod__snowflake__db__public__orders_tbl")
+    step = job_urn(mcps, "prod/prod__snowflake__db__public__orders_tbl")  # DataHub's plugin's job id
     assert edges(mcps, step, "outputDatasetEdges") == {WAREHOUSE_TABLE}
-    assert edges(mcps, job_urn(mcps, "tables.flat"), "outputDatasetEdges") == set()
+    assert edges(mcps, job_urn(mcps, "prod/flat"), "outputDatasetEdges") == set()
 
 
 def test_emit_siblings_and_primary():
@@ -191,11 +208,27 @@ def test_emit_siblings_and_primary():
 
 def test_materialize_dependencies():
     out_table = dataset("snowflake", "db.public.out_tbl")
-    assert values(report(("chain",)), out_table, "status")  # the bridge's default
+    assert not values(report(("chain",)), out_table, "status")  # DataHub's default under DataHub's name
+    assert not values(report(("chain",), materialize_dependencies=None), out_table, "status")  # as DataHub's
+    assert values(report(("chain",), config_class=DagsterPluginConfig), out_table, "status")  # the bridge's default
     assert values(report(("chain",), materialize_dependencies=True), out_table, "status")
     lineage_only = report(("chain",), materialize_dependencies=False)
     assert not values(lineage_only, out_table, "status")
-    assert out_table in edges(lineage_only, job_urn(lineage_only, "chain.transform"), "outputDatasetEdges")
+    assert out_table in edges(lineage_only, job_urn(lineage_only, "prod/transform"), "outputDatasetEdges")
+
+
+def test_a_dataset_someone_soft_deleted_stays_deleted():
+    out_table = dataset("snowflake", "db.public.out_tbl")
+    with GmsServer() as gms, dg.instance_for_test() as instance:
+        gms.seed(out_table, "status", {"removed": True})
+        sensor = make_datahub_sensor(DatahubDagsterSourceConfig(datahub_client_config={"server": gms.url},
+                                                                backfill=True))
+        defs = dg.Definitions(jobs=[chain], sensors=[sensor])
+        assert execute(defs, instance, "chain").success
+        assert tick(sensor, defs, instance, None).skip_message.startswith("reported 1 run(s)")
+        assert gms.aspects[(out_table, "status")] == {"removed": True}
+        transform = next(u for (u, a) in gms.aspects if a == "dataJobInputOutput" and u.endswith("prod/transform)"))
+        assert shown(gms.aspects, transform, "dataJobInputOutput")["outputDatasets"] == [out_table]
 
 
 def test_debug_mode_logs_every_mcp(caplog):

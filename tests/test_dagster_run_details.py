@@ -10,10 +10,10 @@
 import dagster as dg
 
 from bridge.testing import RecordingEmitter
-from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor, step_run_id
+from dagster_plugin import DagsterPluginConfig, make_datahub_sensor, step_run_id
 from tests.dagster_helpers import dataset, example_defs, execute, last, tick, validate_all, values
 
-CONFIG = DatahubDagsterSourceConfig(datahub_client_config={"kind": "console"}, backfill=True)
+CONFIG = DagsterPluginConfig(datahub_client_config={"kind": "console"}, backfill=True)
 
 
 def test_partition_key_is_the_partition_spec_of_run_events_and_operations(instance):

@@ -14,7 +14,7 @@ import pytest
 from dagster._core.errors import DagsterExecutionInterruptedError
 
 from bridge.testing import RecordingEmitter, RecordingEmitterConfig
-from dagster_plugin import DatahubDagsterSourceConfig, SensorCursor, make_datahub_sensor, step_run_id
+from dagster_plugin import DagsterPluginConfig, SensorCursor, make_datahub_sensor, step_run_id
 from examples.dagster import assets_job, custom_lineage_extractor, ops_job
 from tests.dagster_helpers import datajob, dataset, execute, flow, last, tick, validate_all
 
@@ -69,7 +69,7 @@ def make_defs(sensor: dg.SensorDefinition) -> dg.Definitions:
     )
 
 
-CONFIG = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, dagster_url="http://dagster:3000")
+CONFIG = DagsterPluginConfig(backfill=True, datahub_client_config={"kind": "console"}, dagster_url="http://dagster:3000")
 
 
 @pytest.fixture()
@@ -334,7 +334,7 @@ def test_delivery_failure_is_retried_on_a_later_tick_never_dropped(instance, cap
 
 def test_custom_lineage_extractor_and_asset_key_converter(instance):
     recorder = RecordingEmitter()
-    config = DatahubDagsterSourceConfig(backfill=True,
+    config = DagsterPluginConfig(backfill=True,
         datahub_client_config={"kind": "console"},
         asset_lineage_extractor=custom_lineage_extractor.lineage_extractor,
         asset_keys_to_dataset_urn_converter=custom_lineage_extractor.asset_key_to_urn,
@@ -412,12 +412,18 @@ def test_unconfigured_sensor_says_what_is_missing_and_keeps_the_cursor(instance,
     execute(defs, instance, "failing_job")
     out = tick(sensor, defs, instance, None)
     assert "not configured" in out.skip_message and "DATAHUB_GMS_URL" in out.skip_message
-    assert out.cursor is None  # nothing was consumed: the run is reported once configured
+    # where the sensor started (after the run that finished before it, as a configured sensor starts from
+    # now), so once configured it reports the runs finished since (tests/test_dagster_client_config.py)
+    started = SensorCursor.parse(out.cursor)
+    assert started.after > 0 and not started.retry and not started.dead
+    execute(defs, instance, "failing_job")
+    again = tick(sensor, defs, instance, out.cursor)
+    assert "not configured" in again.skip_message and again.cursor == out.cursor  # kept: nothing consumed
 
 
 def test_per_tick_budget_and_monitored_jobs(instance):
     recorder = RecordingEmitter()
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, max_runs_per_tick=1)
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={"kind": "console"}, max_runs_per_tick=1)
     sensor = make_datahub_sensor(config, emitter=lambda: recorder, monitored_jobs=["raw_assets", ops_job.failing_job])
     defs = make_defs(sensor)
     runs = [execute(defs, instance, job).run_id for job in ("raw_assets", "events_pipeline", "failing_job")]

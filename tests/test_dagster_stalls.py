@@ -13,7 +13,7 @@ import time
 from bridge.testing import RecordingEmitter
 from dagster_plugin import (
     REQUEUE_TAG,
-    DatahubDagsterSourceConfig,
+    DagsterPluginConfig,
     SensorCursor,
     dead_letters,
     make_datahub_sensor,
@@ -53,7 +53,7 @@ class BrokenForFailingJob:
 def test_runs_failing_for_good_are_dead_lettered_and_never_block_good_runs(instance, caplog):
     recorder = RecordingEmitter()
     extractor = BrokenForFailingJob()
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, max_runs_per_tick=2,
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={"kind": "console"}, max_runs_per_tick=2,
                                         max_tries=3, asset_lineage_extractor=extractor)
     sensor = make_datahub_sensor(config, emitter=lambda: recorder)
     defs = example_defs(sensor)
@@ -103,7 +103,7 @@ def test_runs_failing_for_good_are_dead_lettered_and_never_block_good_runs(insta
 def test_retries_do_not_starve_new_runs_within_a_tick(instance):
     recorder = RecordingEmitter()
     extractor = BrokenForFailingJob()
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"}, max_runs_per_tick=4,
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={"kind": "console"}, max_runs_per_tick=4,
                                         max_tries=100, asset_lineage_extractor=extractor)
     sensor = make_datahub_sensor(config, emitter=lambda: recorder)
     defs = example_defs(sensor)
@@ -120,7 +120,7 @@ def test_retries_do_not_starve_new_runs_within_a_tick(instance):
 
 def test_an_outage_never_dead_letters_a_run(instance):
     with GmsServer() as gms:
-        config = DatahubDagsterSourceConfig(backfill=True, max_tries=1, datahub_client_config={"server": gms.url,
+        config = DagsterPluginConfig(backfill=True, max_tries=1, datahub_client_config={"server": gms.url,
                                                                                   "retry_max_times": 0})
         sensor = make_datahub_sensor(config)
         defs = example_defs(sensor)
@@ -159,7 +159,7 @@ def test_a_gms_that_never_answers_cannot_hold_a_tick_past_its_deadline(instance)
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     port = listener.getsockname()[1]
-    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"server": f"http://127.0.0.1:{port}"},
+    config = DagsterPluginConfig(backfill=True, datahub_client_config={"server": f"http://127.0.0.1:{port}"},
                                         tick_deadline_sec=DEADLINE)
     sensor = make_datahub_sensor(config)
     defs = example_defs(sensor)
@@ -194,7 +194,7 @@ def test_a_gms_that_never_answers_cannot_hold_a_tick_past_its_deadline(instance)
 def test_a_delivery_finishing_after_its_tick_is_counted_once_not_sent_again(instance, caplog):
     caplog.set_level(logging.INFO, logger="dagster_plugin")
     with GmsServer() as gms:
-        config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"server": gms.url}, tick_deadline_sec=1.0)
+        config = DagsterPluginConfig(backfill=True, datahub_client_config={"server": gms.url}, tick_deadline_sec=1.0)
         sensor = make_datahub_sensor(config)
         defs = example_defs(sensor)
         runs = [execute(defs, instance, job).run_id for job in ("raw_assets", "failing_job")]

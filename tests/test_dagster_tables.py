@@ -9,7 +9,7 @@
 
 import dagster as dg
 
-from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor
+from dagster_plugin import DagsterPluginConfig, make_datahub_sensor
 from tests.dagster_helpers import datajob, dataset, execute, last, report_job, shown, tick
 from tests.servers.gms import GmsServer
 
@@ -67,7 +67,7 @@ def test_asset_and_table_are_siblings_on_both_sides_and_other_siblings_stay(inst
         # the daily table already is a dbt model's sibling: that link stays
         gms.seed(dataset("snowflake", "analytics.public.daily"), "siblings", {"siblings": [dbt_model],
                                                                               "primary": True})
-        config = DatahubDagsterSourceConfig(datahub_client_config={"server": gms.url}, backfill=True,
+        config = DagsterPluginConfig(datahub_client_config={"server": gms.url}, backfill=True,
                                             table_platform="snowflake")
         sensor = make_datahub_sensor(config)
         defs = dg.Definitions(assets=[orders, daily], jobs=[JOB], sensors=[sensor])

@@ -31,7 +31,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor
+from dagster_plugin import DagsterPluginConfig, make_datahub_sensor
 from tests.dagster_helpers import execute, tick
 from tests.servers.gms import GmsServer
 from tests.servers.gms_state import job_edges
@@ -183,7 +183,7 @@ def _deliver_everywhere(tmp_path: Path, broker, gms: GmsServer, policy: dict[str
         for process in other:
             _, err = process.communicate(timeout=120)
             assert process.returncode == 0, err.decode()[-3000:]
-        sensor = make_datahub_sensor(DatahubDagsterSourceConfig(
+        sensor = make_datahub_sensor(DagsterPluginConfig(
             datahub_client_config={"server": gms.url}, translator={"write_policy": policy}, backfill=True))  # fmt: skip
         defs = dg.Definitions(jobs=[publish_job], sensors=[sensor])
         with dg.instance_for_test() as instance:

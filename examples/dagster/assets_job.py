@@ -8,7 +8,7 @@ your own ``Definitions`` and start the sensor in the Dagster UI.
 
 import dagster as dg
 
-from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor
+from dagster_plugin import DagsterPluginConfig, make_datahub_sensor
 
 daily = dg.DailyPartitionsDefinition(start_date="2024-01-01")
 
@@ -70,7 +70,7 @@ raw_job = dg.define_asset_job("raw_assets", selection=dg.AssetSelection.groups("
 revenue_job = dg.define_asset_job("revenue_daily", selection=[customer_revenue])
 
 datahub_sensor = make_datahub_sensor(
-    DatahubDagsterSourceConfig(
+    DagsterPluginConfig(
         datahub_client_config={"kind": "file", "filename": "dagster-example-mcps.json"},
         dagster_url="http://localhost:3000",
     )

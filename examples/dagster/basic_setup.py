@@ -1,4 +1,8 @@
-"""The basic setup from DataHub's Dagster guide: the ready ``datahub_sensor`` in ``Definitions``.
+"""The basic setup of DataHub's Dagster guide, the bridge's way: the ready ``datahub_sensor`` in ``Definitions``.
+
+The ready sensor has the bridge's defaults (``DagsterPluginConfig``). The guide's own code, with
+``DatahubDagsterSourceConfig`` and ``make_datahub_sensor`` imported from ``dagster_plugin``, has
+DataHub's plugin's (README, "From DataHub's Dagster plugin").
 
 The sensor reads its configuration from the environment when it first runs
 (nothing connects when Dagster loads this file)::

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from dagster_plugin import DatahubDagsterSourceConfig, OpLineage, RunInfo, make_datahub_sensor
+from dagster_plugin import DagsterPluginConfig, OpLineage, RunInfo, make_datahub_sensor
 
 
 @dg.asset(key_prefix=["prod", "snowflake", "analytics", "public"])
@@ -50,7 +50,7 @@ def asset_key_to_urn(key: Sequence[str]) -> str | None:
 
 
 datahub_sensor = make_datahub_sensor(
-    DatahubDagsterSourceConfig(
+    DagsterPluginConfig(
         datahub_client_config={"kind": "file", "filename": "dagster-example-mcps.json"},
         asset_lineage_extractor=lineage_extractor,
         asset_keys_to_dataset_urn_converter=asset_key_to_urn,

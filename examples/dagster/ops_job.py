@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dagster_plugin import DatahubDagsterSourceConfig, make_datahub_sensor
+from dagster_plugin import DagsterPluginConfig, make_datahub_sensor
 
 SOURCE = "urn:li:dataset:(urn:li:dataPlatform:postgres,shop.public.raw_events,PROD)"
 
@@ -65,7 +65,7 @@ def failing_job():
 
 
 datahub_sensor = make_datahub_sensor(
-    DatahubDagsterSourceConfig(datahub_client_config={"kind": "file", "filename": "dagster-example-mcps.json"})
+    DagsterPluginConfig(datahub_client_config={"kind": "file", "filename": "dagster-example-mcps.json"})
 )
 
 defs = dg.Definitions(jobs=[events_pipeline, failing_job], sensors=[datahub_sensor])

@@ -82,7 +82,8 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         from bridge.secrets import Secrets
         from bridge.ui import Journal
 
-        journal = Journal.in_state_dir(service.config.state_dir,
+        journal = Journal.in_state_dir(service.config.state_dir, keep=settings.journal_events,
+                                       max_bytes=settings.journal_bytes,
                                        secrets=Secrets.from_settings(service.config.translator))
 
     def events_of(body: bytes, encoding: str | None) -> list[tuple[str, str]]:

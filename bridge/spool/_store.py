@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bridge.errors import ConfigError
-from bridge.spool import _dead, _queue
+from bridge.spool import _dead, _queue, _space
 from bridge.spool._health import (
     SpoolCorruptError,
     SpoolHealth,
@@ -125,6 +125,8 @@ class Spool:
                 raise SpoolCorruptError(self.path, problems[0] + (" and more" if len(problems) > 1 else ""))
             conns[0].executescript(SCHEMA)
             upgrade(conns[0])
+            if exclusive:  # (its owner: nobody else writes yet)
+                _space.enable(conns[0], self.path)
             conns.append(connect(self.path, self._synchronous))
         except BaseException as exc:
             for conn in conns:

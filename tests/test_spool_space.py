@@ -142,3 +142,22 @@ def test_an_older_journal_file_is_pruned_by_bytes_and_shrinks(tmp_path):
     assert stored <= 4 * MB and count == 4  # three old heavy events and the new one
     assert _size(path) < 10 * MB
     assert os.path.exists(path)
+
+
+
+class _NoRoom(sqlite3.Connection):
+    def execute(self, sql, *args):
+        if sql == "VACUUM":
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().execute(sql, *args)
+
+
+def test_an_older_file_that_cannot_be_switched_keeps_working(tmp_path, caplog):
+    from bridge.spool import _space
+
+    path = _old_spool(tmp_path / "state", 4, 2)
+    db = sqlite3.connect(path, isolation_level=None, factory=_NoRoom)
+    assert _space.enable(db, path) is False  # (logged, not raised: the spool opens as it is)
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 2
+    db.close()
+    assert "could not switch" in caplog.text

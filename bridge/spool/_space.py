@@ -54,9 +54,14 @@ def enable(conn: sqlite3.Connection, path: Path, *, below: int | None = None) ->
     used = (_pragma(conn, "page_count") - _pragma(conn, "freelist_count")) * page
     if used >= below:
         return False
-    conn.execute(AUTO_VACUUM)
-    conn.execute("VACUUM")
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # (the file shrinks at the checkpoint)
+    try:
+        conn.execute(AUTO_VACUUM)
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # (the file shrinks at the checkpoint)
+    except sqlite3.Error as exc:  # (busy, or no room for the copy): the file works as it is; next start
+        log.warning("could not switch the database to incremental vacuuming; it keeps its free space",
+                    extra=log_fields(path=str(path), error=str(exc)))
+        return False
     log.info("database switched to incremental vacuuming: it gives back free space from now on",
              extra=log_fields(path=str(path), bytes_kept=used))
     return _pragma(conn, "auto_vacuum") == 2

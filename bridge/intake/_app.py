@@ -86,7 +86,8 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         from bridge.secrets import Secrets
         from bridge.ui import Journal
 
-        journal = Journal.in_state_dir(service.config.state_dir,
+        journal = Journal.in_state_dir(service.config.state_dir, keep=settings.journal_events,
+                                       max_bytes=settings.journal_bytes,
                                        secrets=Secrets.from_settings(service.config.translator))
 
     parse_slots = asyncio.Semaphore(PARSE_THREADS)

@@ -73,6 +73,8 @@ class ServeSettings:
             201 once the broker acknowledged them (``bridge consume`` workers deliver them); nothing
             is kept locally, so the delivery settings and the state directory are not used.
         topic_bootstrap: the bootstrap servers of ``to_topic``'s cluster (``HOST:PORT[,...]``).
+        journal_events: most events the status page's journal keeps (``<state_dir>/journal.sqlite3``).
+        journal_bytes: most bytes of event JSON it keeps (the newest event is kept whatever its size).
         producer_config: librdkafka producer settings for ``to_topic`` (SASL, TLS,
             ``message.timeout.ms``: how long a request waits for the broker before its 503, 4 s
             by default). Never logged. ``enable.idempotence`` and ``acks=all`` cannot be changed.
@@ -95,6 +97,8 @@ class ServeSettings:
     body_timeout: float = attrs.field(default=60.0, converter=float)
     max_connections: int = attrs.field(default=1000, converter=int)
     max_connections_per_client: int = attrs.field(default=100, converter=int)
+    journal_events: int = attrs.field(default=2000, converter=int)
+    journal_bytes: int = attrs.field(default=64 << 20, converter=int)
     to_topic: str | None = None
     topic_bootstrap: str | None = None
     producer_config: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, repr=False)
@@ -102,7 +106,8 @@ class ServeSettings:
     def __attrs_post_init__(self) -> None:
         for key, least in (("max_body_bytes", 1024), ("max_event_bytes", 1024), ("max_header_bytes", 1024),
                            ("header_timeout", 0.1), ("body_timeout", 0.1), ("max_connections", 1),
-                           ("max_connections_per_client", 1), ("max_batch_events", 1)):
+                           ("max_connections_per_client", 1), ("max_batch_events", 1), ("journal_events", 1),
+                           ("journal_bytes", 1)):
             if getattr(self, key) < least:
                 raise ConfigError(f"must be at least {least}, got {getattr(self, key)}", key=f"serve.{key}")
         if bool(self.tls_cert) != bool(self.tls_key):

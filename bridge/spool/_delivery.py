@@ -13,7 +13,13 @@ Failures:
   circuit breaker so a DataHub that is down is probed, not hammered;
 * rejected (GMS said 4xx about a proposal): the round's undecided events are
   re-delivered one at a time, so only the event whose proposals GMS rejects is
-  dead-lettered, with GMS's message.
+  dead-lettered, with GMS's message;
+* out of memory while translating: the events translated before it are delivered and the rest
+  of the round waits for the next one, which starts with that event; only an event that runs out
+  of memory first in its round (alone) is dead-lettered, with its size.
+
+A round takes at most ``batch_size`` events and ``batch_bytes`` of their JSON (at least one
+event), so what it holds in memory at once is bounded whatever the events are.
 """
 
 from __future__ import annotations
@@ -45,13 +51,15 @@ log = logging.getLogger(__name__)
 
 class RoundResult(NamedTuple):
     """What one round did: per row the error (None: delivered), the reason a row can never work,
-    MCPs sent and found unchanged, and per translated row the facets nothing maps."""
+    MCPs sent and found unchanged, per translated row the facets nothing maps, and the rows left for
+    the next round."""
 
     outcome: dict[int, BaseException | None]
     invalid: dict[int, str]
     sent: int
     unchanged: int
     unmapped: dict[int, Counter[str]]
+    deferred: frozenset[int] = frozenset()  # not tried (out of memory before them): for the next round
 
 
 def deliver_round(rows: list[PendingEvent], *, parse: Any, core: DeliveryCore) -> RoundResult:
@@ -69,13 +77,28 @@ def deliver_round(rows: list[PendingEvent], *, parse: Any, core: DeliveryCore) -
     invalid: dict[int, str] = {}
     unmapped: dict[int, Counter[str]] = {}
     translated: list[tuple[int, list[MetadataChangeProposalWrapper]]] = []
-    for row in rows:
+    deferred: frozenset[int] = frozenset()
+    for index, row in enumerate(rows):
         try:
             # An event without a usable eventTime takes the time the intake received it.
             event = parse(read_json(row.body), location=f"spool event {row.id}",
                           received_at=dt.datetime.fromtimestamp(row.received, dt.UTC))
-            translated.append((row.id, core.translator.translate(event)))
-            unmapped[row.id] = unmapped_facets(event)
+            mcps = core.translator.translate(event)
+            facets = unmapped_facets(event)
+            translated.append((row.id, mcps))
+            unmapped[row.id] = facets
+        except MemoryError:
+            event = mcps = None  # (what it had built is freed)
+            if index:
+                # The events translated before it hold memory: they go now; it and the rest wait for
+                # the next round, which starts with it.
+                deferred = frozenset(r.id for r in rows[index:])
+                log.warning("out of memory translating a round: delivering the events before it, the rest "
+                            "in the next round", extra=log_fields(event_id=row.id, delivered_now=index,
+                                                                 deferred=len(deferred)))
+                break
+            invalid[row.id] = _out_of_memory(row)
+            log.error("out of memory translating an event alone", extra=log_fields(event_id=row.id))
         except InvalidEventError as exc:
             invalid[row.id] = f"invalid event: {exc}"
         except Exception as exc:  # noqa: BLE001 - a translator bug must not block the spool
@@ -95,7 +118,13 @@ def deliver_round(rows: list[PendingEvent], *, parse: Any, core: DeliveryCore) -
             log.exception("emitter flush failed")
     core.settle_unconfirmed(round_)
     core.commit()
-    return RoundResult(round_.outcome(), invalid, len(round_.sent), round_.unchanged, unmapped)
+    return RoundResult(round_.outcome(), invalid, len(round_.sent), round_.unchanged, unmapped, deferred)
+
+
+def _out_of_memory(row: PendingEvent) -> str:
+    size = len(row.body.encode("utf-8", "surrogatepass"))
+    return (f"cannot translate: out of memory (MemoryError) translating this event alone, "
+            f"{size} bytes of JSON; give the delivery process more memory, then `bridge spool retry` it")
 
 
 def _plan_apart(core: DeliveryCore, translated: list[tuple[int, list[Any]]], invalid: dict[int, str]) -> Any:
@@ -146,7 +175,8 @@ class DeliveryWorker(threading.Thread):
         self.parse = parse
         self._stopping = threading.Event()
         self.rounds = 0
-        self.last_round = 0
+        self.last_round = 0  # events the last round took
+        self.last_round_bytes = 0  # and their JSON (characters)
         self._failed_rounds = 0  # rounds in a row that raised
         self._failed_with: str | None = None  # the error last logged
 
@@ -172,8 +202,9 @@ class DeliveryWorker(threading.Thread):
                 self._housekeeping()
             if not worked:
                 self.spool.wait_for_new(self.config.idle_wait)
-            elif self.config.linger > 0 and self.last_round < self.config.batch_size:
-                self._stopping.wait(self.config.linger)
+            elif (self.config.linger > 0 and self.last_round < self.config.batch_size
+                  and self.last_round_bytes < self.config.batch_bytes // 2):
+                self._stopping.wait(self.config.linger)  # (a round near either limit gains nothing by waiting)
 
     def _round_failed(self, exc: BaseException) -> float:
         """Count and log a failed round; returns how long to wait before the next one.
@@ -213,14 +244,19 @@ class DeliveryWorker(threading.Thread):
 
     def run_once(self) -> bool:
         """Run one round; returns whether there was anything to do."""
-        rows = self.spool.pending(limit=self.config.batch_size, worker=self.index, workers=self.config.workers)
+        rows = self.spool.pending(limit=self.config.batch_size, worker=self.index, workers=self.config.workers,
+                                  max_bytes=self.config.batch_bytes)
         self.last_round = len(rows)
+        self.last_round_bytes = sum(len(row.body) for row in rows)
         if not rows:
             return False
         self.rounds += 1
         settlement = Settlement()
         result = deliver_round(rows, parse=self.parse, core=self.core)
         outcome, invalid = result.outcome, result.invalid
+        if result.deferred:
+            rows = [row for row in rows if row.id not in result.deferred]  # untouched: due again at once
+            self.last_round_bytes = self.config.batch_bytes  # (no lingering before the rest)
         rejected = any(e is not None and is_rejection(e) for e in outcome.values())
         delivered_any = False
         held_keys: set[str] = set()

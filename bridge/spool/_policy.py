@@ -22,6 +22,10 @@ class DeliveryConfig:
     Args:
         workers: delivery threads (each owns a share of the jobs; one keeps strict global order).
         batch_size: most events per round.
+        batch_bytes: most event JSON per round, in bytes (a round always takes at least one event, so an
+            event larger than this is delivered alone). What a round translates is held in memory at once
+            (about ten times the JSON for heavy column lineage), so this bounds a round's memory whatever
+            the events are; ``batch_size`` alone would let 500 events of several MiB each into one round.
         backoff_initial: first retry delay of an event, seconds (doubles per attempt, with jitter).
         backoff_max: longest retry delay, seconds.
         breaker_threshold: rounds in a row that delivered nothing before the breaker opens.
@@ -40,6 +44,7 @@ class DeliveryConfig:
 
     workers: int = 1
     batch_size: int = 500
+    batch_bytes: int = 16 << 20
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     breaker_threshold: int = 2
@@ -59,8 +64,8 @@ class DeliveryConfig:
             config = cls(**{k: type(getattr(cls(), k))(v) for k, v in data.items()})
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"bad delivery setting: {exc}", key="serve.delivery") from exc
-        if config.workers < 1 or config.batch_size < 1:
-            raise ConfigError("workers and batch_size must be at least 1", key="serve.delivery")
+        if config.workers < 1 or config.batch_size < 1 or config.batch_bytes < 1:
+            raise ConfigError("workers, batch_size and batch_bytes must be at least 1", key="serve.delivery")
         return config
 
 

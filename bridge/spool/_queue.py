@@ -7,10 +7,10 @@ take the spool's read function.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bridge.spool._records import PendingEvent, Read, Settlement, Source, bucket_of
+from bridge.spool._records import PendingEvent, Read, Scan, Settlement, Source, bucket_of
 from bridge.spool._writer import Op
 
 __all__ = ["append_op", "depth", "forget_op", "pending", "settle_op", "status", "undelivered"]
@@ -95,17 +95,33 @@ def settle_op(settlement: Settlement) -> Op:
     return op
 
 
-def pending(read: Read, *, limit: int, worker: int, workers: int, now: float | None) -> list[PendingEvent]:
-    """The next events due for delivery for one worker, oldest first (see :meth:`Spool.pending`)."""
+def pending(scan: Scan, *, limit: int, worker: int, workers: int, now: float | None,
+            max_bytes: int | None = None) -> list[PendingEvent]:
+    """The next events due for delivery for one worker, oldest first (see :meth:`Spool.pending`).
+
+    ``max_bytes``: stop before the event that would take the bodies' total over it (the first event is
+    always taken). Rows are read one at a time and reading stops there, so the events after it are
+    neither sized nor read.
+    """
     now = time.time() if now is None else now
-    rows = read(
-        "SELECT id, key, body, received, attempts FROM events"
+
+    def take(rows: Iterator[tuple]) -> list[PendingEvent]:
+        out: list[PendingEvent] = []
+        total = 0
+        for *row, size in rows:
+            if out and max_bytes is not None and total + size > max_bytes:
+                break
+            total += size
+            out.append(PendingEvent(*row))
+        return out
+
+    return scan(
+        "SELECT id, key, body, received, attempts, length(CAST(body AS BLOB)) FROM events"
         " WHERE next_attempt <= ?1 AND bucket % ?2 = ?3"
         " AND key NOT IN (SELECT key FROM events WHERE next_attempt > 0 AND next_attempt > ?1)"
         " ORDER BY id LIMIT ?4",
-        (now, workers, worker, limit),
+        (now, workers, worker, limit), take,
     )
-    return [PendingEvent(*row) for row in rows]
 
 
 def depth(read: Read) -> int:

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import attrs
 
-__all__ = ["BUCKETS", "SCHEMA", "Source", "DeadLetter", "PendingEvent", "Read", "Settlement", "bucket_of"]
+__all__ = ["BUCKETS", "SCHEMA", "Source", "DeadLetter", "PendingEvent", "Read", "Scan", "Settlement", "bucket_of"]
 
 BUCKETS = 1024
 
 #: How the spool's modules read: ``read(sql, args)`` -> rows, on the spool's reading connection.
 Read = Callable[[str, Sequence[Any]], list[tuple]]
+#: ``scan(sql, args, take)`` -> ``take(rows)``: ``take`` reads the rows as they come and may stop early.
+Scan = Callable[[str, Sequence[Any], Callable[[Iterator[tuple]], Any]], Any]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events(

@@ -24,6 +24,7 @@ import attrs
 from bridge.errors import BridgeError
 from bridge.spool._health import integrity_problems, is_corruption
 from bridge.spool._records import SCHEMA
+from bridge.spool._space import AUTO_VACUUM
 from bridge.spool._store import SPOOL_FILE, lock_state_dir
 
 __all__ = ["CheckResult", "Recovery", "SpoolRecoveryError", "TableRecovery", "check_spool", "recover_spool"]
@@ -165,6 +166,7 @@ def _copy_readable(path: Path, fresh: Path) -> dict[str, TableRecovery]:
         leftover.unlink(missing_ok=True)  # an earlier recovery that was interrupted
     out = sqlite3.connect(fresh, isolation_level=None)
     try:
+        out.execute(AUTO_VACUUM)
         out.execute("PRAGMA synchronous=FULL")
         out.executescript(SCHEMA)
         source = _open_read_only(path)

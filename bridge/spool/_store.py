@@ -23,12 +23,12 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from bridge.errors import ConfigError
-from bridge.spool import _dead, _queue
+from bridge.spool import _dead, _queue, _space
 from bridge.spool._health import (
     SpoolCorruptError,
     SpoolHealth,
@@ -125,6 +125,8 @@ class Spool:
                 raise SpoolCorruptError(self.path, problems[0] + (" and more" if len(problems) > 1 else ""))
             conns[0].executescript(SCHEMA)
             upgrade(conns[0])
+            if exclusive:  # (its owner: nobody else writes yet)
+                _space.enable(conns[0], self.path)
             conns.append(connect(self.path, self._synchronous))
         except BaseException as exc:
             for conn in conns:
@@ -274,13 +276,27 @@ class Spool:
             except sqlite3.Error as exc:
                 raise_noted(self._health, exc)
 
-    def pending(self, *, limit: int, worker: int = 0, workers: int = 1, now: float | None = None) -> list[PendingEvent]:
-        """The next events due for delivery for one worker, oldest first.
+    def _scan(self, sql: str, args: Sequence[Any], take: Callable[[Iterator[tuple]], Any]) -> Any:
+        with self._reader_lock:
+            try:
+                cursor = self._reader.execute(sql, args)
+                try:
+                    return take(iter(cursor))
+                finally:
+                    cursor.close()  # (ends the read, also when ``take`` stopped early)
+            except sqlite3.Error as exc:
+                raise_noted(self._health, exc)
+
+    def pending(self, *, limit: int, worker: int = 0, workers: int = 1, now: float | None = None,
+                max_bytes: int | None = None) -> list[PendingEvent]:
+        """The next events due for delivery for one worker, oldest first: at most ``limit`` of them,
+        and (``max_bytes``) no more event JSON than that, but always at least one.
 
         A key with an event waiting for a retry is held back entirely, so a job's
         events are never delivered out of order.
         """
-        return _queue.pending(self._read, limit=limit, worker=worker, workers=workers, now=now)
+        return _queue.pending(self._scan, limit=limit, worker=worker, workers=workers, now=now,
+                              max_bytes=max_bytes)
 
     def wait_for_new(self, timeout: float) -> None:
         """Block until something is committed (or ``timeout`` seconds pass)."""

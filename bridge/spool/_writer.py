@@ -21,6 +21,7 @@ from typing import Any
 
 from bridge.logs import log_fields
 from bridge.spool._health import SpoolHealth
+from bridge.spool._space import AUTO_VACUUM, reclaim
 
 __all__ = ["WAL_SIZE_LIMIT", "GroupCommit", "Op", "SpoolClosedError", "connect"]
 
@@ -43,6 +44,7 @@ def connect(path: Path, synchronous: str) -> sqlite3.Connection:
     """A connection to the spool with its settings (WAL, durability level, lock wait, WAL size limit)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     try:
+        conn.execute(AUTO_VACUUM)  # (a new file only; before WAL mode writes its first page)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA busy_timeout=30000")
@@ -72,6 +74,7 @@ class GroupCommit:
         self._generation = 0
         self.commits = 0
         self.last_error: str | None = None
+        self._reclaim_error: str | None = None
         self._thread = threading.Thread(target=self._loop, name="spool-writer", daemon=True)
         self._thread.start()
 
@@ -141,6 +144,21 @@ class GroupCommit:
             else:
                 future.set_exception(value)
         self.wake()
+        if conn.total_changes != changes:
+            self._reclaim()
+
+    def _reclaim(self) -> None:
+        # After deletes (delivered events, purged dead letters): the file gives the space back.
+        try:
+            given = reclaim(self._conn)
+        except sqlite3.Error as exc:  # only disk space is at stake; tried again after the next commit
+            if str(exc) != self._reclaim_error:
+                self._reclaim_error = str(exc)
+                log.warning("giving the spool's free space back failed", extra=log_fields(error=str(exc)))
+            return
+        self._reclaim_error = None
+        if given:
+            log.debug("spool space given back", extra=log_fields(bytes=given))
 
     def wait_for_new(self, timeout: float) -> None:
         """Block until something is committed (or :meth:`wake` is called, or ``timeout`` seconds pass)."""

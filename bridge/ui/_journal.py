@@ -1,15 +1,16 @@
 """The journal: the last events ``bridge serve`` received, kept for the status page.
 
 The spool forgets an event once it is delivered, so the page could not show a run's history
-from it. The journal keeps the newest events (2,000 by default) in ``<state_dir>/journal.sqlite3``,
-with the values of secret-looking keys already redacted (:mod:`bridge.secrets`, the
+from it. The journal keeps the newest events (2,000 and 64 MiB of them by default, whichever is
+less; always the newest one) in ``<state_dir>/journal.sqlite3``, with the values of secret-looking keys already redacted (:mod:`bridge.secrets`, the
 translator's own rules), so ``bridge ui --state-dir`` can show them after the
 server stopped.
 
-It costs the intake next to nothing: :meth:`Journal.record` only appends to a bounded in-memory
-queue; a thread of its own decodes and writes the newest events about twice a second (and once
+It costs the intake next to nothing: :meth:`Journal.record` only appends to an in-memory queue,
+bounded by the same count and bytes; a thread of its own decodes and writes the newest events about twice a second (and once
 more at exit). It is a view, not a store: an event accepted just before a crash may be missing
-from it, never from the spool.
+from it, never from the spool. The file gives back the space of what it drops
+(:mod:`bridge.spool._space`), so heavy events do not keep it large once they are pruned.
 """
 
 from __future__ import annotations
@@ -31,13 +32,18 @@ from bridge._json import read_json
 from bridge.logs import log_fields
 from bridge.rounds import digest
 from bridge.secrets import DEFAULT_SECRETS, Secrets
+from bridge.spool._space import AUTO_VACUUM, CONVERT_BELOW, enable, reclaim
+from bridge.spool._writer import WAL_SIZE_LIMIT
 
-__all__ = ["JOURNAL_FILE", "Journal"]
+__all__ = ["JOURNAL_BYTES", "JOURNAL_EVENTS", "JOURNAL_FILE", "Journal"]
 
 log = logging.getLogger(__name__)
 
 #: The journal's file in a state directory.
 JOURNAL_FILE = "journal.sqlite3"
+#: Most events the journal keeps, and most bytes of their (redacted) JSON.
+JOURNAL_EVENTS = 2000
+JOURNAL_BYTES = 64 << 20
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events(
@@ -50,9 +56,22 @@ CREATE TABLE IF NOT EXISTS events(
     event_type TEXT,
     event_time TEXT,
     datasets TEXT NOT NULL DEFAULT '',
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    size INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
+"""
+#: ``size``: the body's length, added since the first release (filled in once for older rows). Pruning
+#: by bytes reads it from its index alone, never the bodies (the column sits after them in the row).
+_SIZES = """
+CREATE INDEX IF NOT EXISTS events_size ON events(id, size);
+UPDATE events SET size = length(body) WHERE id IN (SELECT id FROM events INDEXED BY events_size WHERE size IS NULL);
+"""
+#: Keeps the newest rows whose bodies add up to at most ``?1`` bytes, and always the newest one.
+_PRUNE_BYTES = """
+DELETE FROM events WHERE id < coalesce(
+    (SELECT min(id) FROM (SELECT id, sum(size) OVER (ORDER BY id DESC) AS total FROM events) WHERE total <= ?1),
+    (SELECT max(id) FROM events))
 """
 
 
@@ -86,14 +105,17 @@ def _row(received: float, key: str, body: str, secrets: Secrets = DEFAULT_SECRET
 
 
 def _rows(items: list[tuple[float, str, str]], secrets: Secrets) -> list[tuple]:
-    """The rows of ``items``; one that fails (a bug) is left out and logged, the others are kept."""
+    """The rows of ``items``, each with its shown event's size last (ASCII JSON: its length is its
+    bytes); one that fails (a bug) is left out and logged, the others are kept."""
     rows = []
     for item in items:
         try:
-            rows.append(_row(*item, secrets))
+            row = _row(*item, secrets)
         except Exception as exc:  # noqa: BLE001 - one event must not cost the page the others
             log.error("status page journal skipped an event", extra=log_fields(
                 key=item[1], error=f"{type(exc).__name__}: {exc}"))
+        else:
+            rows.append(row + (len(row[-1]),))
     return rows
 
 
@@ -103,18 +125,23 @@ class Journal:
     Args:
         path: the SQLite file (``<state_dir>/journal.sqlite3``).
         keep: how many events the file keeps (older ones are dropped).
+        max_bytes: how many bytes of event JSON the file (and the queue waiting for it) keeps, older
+            events dropped first; the newest event is kept whatever its size.
         interval: seconds between writes.
         secrets: whose values are redacted before anything is written (the translator's
             ``secret_keys`` over the defaults; see :mod:`bridge.secrets`).
     """
 
-    def __init__(self, path: str | Path, *, keep: int = 2000, interval: float = 0.5,
-                 secrets: Secrets = DEFAULT_SECRETS) -> None:
+    def __init__(self, path: str | Path, *, keep: int = JOURNAL_EVENTS, max_bytes: int = JOURNAL_BYTES,
+                 interval: float = 0.5, secrets: Secrets = DEFAULT_SECRETS) -> None:
         self.path = Path(path)
         self.secrets = secrets
         self.keep = keep
+        self.max_bytes = max_bytes
         self.interval = interval
-        self._queue: collections.deque[tuple[float, str, str]] = collections.deque(maxlen=keep)
+        self._queue: collections.deque[tuple[float, str, str]] = collections.deque()
+        self._queued_bytes = 0
+        self._queue_lock = threading.Lock()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._ready = False
@@ -129,7 +156,13 @@ class Journal:
     def record(self, items: Sequence[tuple[str, str]]) -> None:
         """Note one request's accepted ``(key, event JSON)`` pairs (cheap: decoded later, off the event loop)."""
         now = time.time()
-        self._queue.extend((now, key, body) for key, body in items)
+        with self._queue_lock:
+            for key, body in items:
+                self._queue.append((now, key, body))
+                self._queued_bytes += len(body)
+            # What the file would drop anyway is not kept waiting for it either.
+            while len(self._queue) > self.keep or (self._queued_bytes > self.max_bytes and len(self._queue) > 1):
+                self._queued_bytes -= len(self._queue.popleft()[2])
         if self._thread is None or not self._thread.is_alive():
             with self._lock:
                 if self._thread is None or not self._thread.is_alive():
@@ -139,9 +172,10 @@ class Journal:
     def flush(self) -> None:
         """Write what was recorded so far."""
         with self._lock:
-            items = []
-            while self._queue:
-                items.append(self._queue.popleft())
+            with self._queue_lock:
+                items = list(self._queue)
+                self._queue.clear()
+                self._queued_bytes = 0
             if not items:
                 return
             try:
@@ -168,16 +202,28 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None)
         try:
-            if not self._ready:
+            first = not self._ready
+            if first:
+                db.execute(AUTO_VACUUM)  # (a new file: before WAL mode writes its first page)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
+                if "size" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
+                    db.execute("ALTER TABLE events ADD COLUMN size INTEGER")
+                db.executescript(_SIZES)
                 self._ready = True
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             db.execute("BEGIN")
             db.executemany("INSERT INTO events(received, key, digest, run_id, job, event_type, event_time, datasets,"
-                           " body) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+                           " body, size) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
             db.execute("DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?", (self.keep,))
+            db.execute(_PRUNE_BYTES, (self.max_bytes,))
             db.execute("COMMIT")
+            # Give back the space of what was dropped; an older file (made without incremental
+            # vacuuming) is rewritten once, holding at most about max_bytes now.
+            if first:
+                enable(db, self.path, below=max(CONVERT_BELOW, 2 * self.max_bytes))
+            reclaim(db, above=max(1 << 20, min(self.max_bytes // 4, 32 << 20)))
         finally:
             with contextlib.suppress(sqlite3.Error):
                 db.close()

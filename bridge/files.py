@@ -134,7 +134,17 @@ def read_input(path: str | Path, limit: int | None = None) -> bytes:
 def read_stream(stream: BinaryIO, limit: int | None = None) -> bytes:
     """What :func:`read_input` reads, from an open binary stream (stdin, say)."""
     limit = input_limit() if limit is None else limit
-    data = stream.read(limit + 1)
-    if len(data) > limit:
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:  # in pieces: read(limit + 1) would set aside the whole limit's memory first
+        chunk = stream.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
         raise _too_large(limit, "holds")
-    return decompress(data, limit)
+    return decompress(b"".join(chunks), limit)
+
+
+_CHUNK = 16 << 20

@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 
 from bridge.errors import ConfigError
 from bridge.run_names import RunNames
+from bridge.sqlite_files import WAL_SIZE_LIMIT
 
 __all__ = ["DestinationMemory", "Entry", "LineageMemory", "MEMORY_FILE", "RUN_URNS", "TIMESERIES_PATH"]
 
@@ -87,9 +88,6 @@ _Rows = dict[str, dict[tuple[str, str], "Entry | None"]]  # urn -> (aspect, path
 log = logging.getLogger(__name__)
 
 
-#: After a checkpoint the write-ahead log is cut back to this size; SQLite reuses the log rather
-#: than shrinking it, so without a limit one large write (a big forget_old) would keep its size.
-WAL_SIZE_LIMIT = 64 << 20
 
 
 def _connect(path: Path | None) -> sqlite3.Connection:

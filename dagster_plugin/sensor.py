@@ -28,6 +28,7 @@ A tick ends by ``tick_deadline_sec`` and carries what is left to the next one
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -138,8 +139,11 @@ def _start_while_misconfigured(context: Any, name: str, config: DagsterPluginCon
     """The cursor a tick that cannot report stores: with no cursor yet, where the sensor started (the newest
     finished run), so once it is configured it reports the runs finished since its first tick, not only those
     after the fix; nothing is reported meanwhile. None (the cursor is kept) when one is stored already or
-    ``backfill`` is asked for (the configured sensor then reports every run anyway)."""
-    if context.cursor or (config is not None and config.backfill):
+    ``backfill`` is asked for (the configured sensor then reports every run anyway), or may be: with no
+    config read, ``$BRIDGE_DAGSTER_BACKFILL`` set at all."""
+    if context.cursor:
+        return None
+    if config.backfill if config is not None else os.environ.get("BRIDGE_DAGSTER_BACKFILL", "").strip():
         return None
     started = latest_finished_event(context.instance, selection.job_names)
     context.log.info(f"{name} - started at run event {started}: the runs finishing after it are reported once the "

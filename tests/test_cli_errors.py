@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import tomllib
@@ -197,6 +198,24 @@ def test_a_plain_file_over_the_input_limit_is_refused_by_name(tmp_path):
     assert f"holds over the {limit}-byte input limit" in rejected_input(result)
     fits = run(tmp_path, "translate", str(big), env={"BRIDGE_MAX_INPUT_BYTES": str(limit + 1)})
     assert fits.exit_code == 0, fits.output
+
+
+def test_reading_a_small_input_sets_aside_no_more_than_it_holds(tmp_path):
+    """The 1 GiB limit is a ceiling, not a reservation: under a 1 GiB address-space limit (less than the
+    process plus the limit) a small file still translates."""
+    import resource
+    import sys
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    out = tmp_path / "out.json"
+    done = subprocess.run([sys.executable, "-c", "from bridge.cli import main; main()", "translate", str(EVENT), "-o",
+                           str(out)],
+                          capture_output=True, text=True, timeout=120, preexec_fn=limited, cwd=tmp_path,
+                          env={k: v for k, v in os.environ.items() if k not in CLEAN_ENV})  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rejected: 0" in done.stderr and json.loads(out.read_text())
 
 
 def test_a_bad_input_limit_is_a_config_error(tmp_path):

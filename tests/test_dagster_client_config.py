@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 
 import dagster as dg
+import pytest
 from datahub.api.entities.datajob import DataFlow
 from datahub.api.entities.dataprocess.dataprocess_instance import DataProcessInstance
 from datahub.emitter.rest_emitter import EmitMode
@@ -123,3 +124,22 @@ def test_a_misconfigured_sensor_with_backfill_stores_no_start(instance):
     execute(defs, instance, "do_stuff")
     out = tick(bad, defs, instance, None)
     assert "cannot tell the emitter" in out.skip_message and out.cursor is None  # the fixed sensor reports all
+
+
+@pytest.mark.parametrize(("backfill", "stored"), [("1", False), (None, True)])
+def test_the_ready_sensor_whose_environment_cannot_be_read_keeps_backfill(instance, monkeypatch, backfill, stored):
+    """``datahub_sensor`` with an unreadable ``$BRIDGE_DAGSTER_CLIENT_CONFIG``: its config (backfill included)
+    is unknown, so a set ``$BRIDGE_DAGSTER_BACKFILL`` stores no start (the fixed sensor reports every run)."""
+    from dagster_plugin import datahub_sensor
+
+    monkeypatch.setenv("BRIDGE_DAGSTER_CLIENT_CONFIG", "{bad")
+    if backfill is None:
+        monkeypatch.delenv("BRIDGE_DAGSTER_BACKFILL", raising=False)
+    else:
+        monkeypatch.setenv("BRIDGE_DAGSTER_BACKFILL", backfill)
+    defs = dg.Definitions(jobs=[do_stuff], sensors=[datahub_sensor])
+    execute(defs, instance, "do_stuff")
+    out = tick(datahub_sensor, defs, instance, None)
+    assert "not configured" in out.skip_message
+    assert (out.cursor is not None) is stored
+

@@ -99,3 +99,9 @@ def test_the_status_page_shows_no_password_and_the_urns_delivered(bridge_serve, 
     delivered = (tmp_path / "mcps.json").read_text()
     assert "S3CRET" not in delivered
     assert {d["urn"] for d in shown["datasets"]} == _urns(delivered)
+    # nor is one on disk anywhere in the state (the journal's searchable names included), nor found by a search
+    found = requests.get(f"{server.url}/ui/api/search", params={"q": "S3CRET"}, timeout=10)
+    assert found.ok and found.json()["runs"] == [] and RUN_ID not in found.text
+    for path in (tmp_path / "state").rglob("*"):
+        if path.is_file() and path.name.startswith("journal"):
+            assert b"S3CRET" not in path.read_bytes(), path

@@ -76,7 +76,7 @@ def test_an_older_spool_file_is_switched_when_it_opens_and_keeps_its_events(tmp_
 
 
 def test_an_older_spool_file_holding_much_is_left_for_a_later_start(tmp_path, monkeypatch):
-    from bridge.spool import _space
+    from bridge import sqlite_files as _space
 
     path = _old_spool(tmp_path / "state", 12, 6)
     monkeypatch.setattr(_space, "CONVERT_BELOW", 4 * MB)  # (6 MiB still queued: not rewritten now)
@@ -153,7 +153,7 @@ class _NoRoom(sqlite3.Connection):
 
 
 def test_an_older_file_that_cannot_be_switched_keeps_working(tmp_path, caplog):
-    from bridge.spool import _space
+    from bridge import sqlite_files as _space
 
     path = _old_spool(tmp_path / "state", 4, 2)
     db = sqlite3.connect(path, isolation_level=None, factory=_NoRoom)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -62,7 +63,8 @@ def read_inputs(
                 data = InvalidEventError("cannot read: more than this machine's memory holds", location=shown)
             yield shown, data
             if bar is not None:
-                bar.update(_size(name))
+                with contextlib.suppress(OSError):  # (gone since: its bytes are not counted)
+                    bar.update(_size(name))
     finally:
         if bar is not None:
             bar.close()

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 LINEAGE_ROUTES = ("/api/v1/lineage", "/openapi/openlineage/api/v1/lineage")
 NOOP_ROUTE = "/_noop/api/v1/lineage"
 VALIDATE_ROUTE = "/_validate/api/v1/lineage"
-#: Bodies larger than this, and every compressed body (16 KB of gzip can be 16 MiB of JSON), are
+#: Bodies larger than this, compressed or once decompressed (16 KB of gzip can be 16 MiB of JSON), are
 #: decoded and validated in a thread, so the event loop keeps answering other requests meanwhile.
 PARSE_IN_THREAD_BYTES = 256 * 1024
 #: Such bodies parsed at once: decoded JSON takes up to ~30 times its text, so this bounds what
@@ -92,18 +92,25 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
 
     parse_slots = asyncio.Semaphore(PARSE_THREADS)
 
-    def events_of(body: bytes, encoding: str | None) -> list[tuple[str, str]]:
-        return parse_events(decode_body(body, encoding, limit), validate_event, settings.max_event_bytes,
-                            key=key, max_events=settings.max_batch_events)
+    def events_of(data: bytes) -> list[tuple[str, str]]:
+        return parse_events(data, validate_event, settings.max_event_bytes, key=key,
+                            max_events=settings.max_batch_events)
 
     async def read_events(request: Any) -> list[tuple[str, str]]:
         check_token(request.headers, settings.token)
         body = await read_body(request, limit, settings.body_timeout)
         encoding = request.headers.get("content-encoding")
-        if len(body) > PARSE_IN_THREAD_BYTES or (encoding and encoding.strip().lower() != "identity"):
-            async with parse_slots:
-                return await asyncio.to_thread(events_of, body, encoding)
-        return events_of(body, encoding)
+        if len(body) <= PARSE_IN_THREAD_BYTES:
+            inline = min(limit, PARSE_IN_THREAD_BYTES)
+            try:  # the usual small gzip body: inflated here, as far as the threshold at most
+                small = decode_body(body, encoding, inline)
+            except Refused as exc:
+                if exc.status != 413 or inline == limit:
+                    raise
+            else:
+                return events_of(small)
+        async with parse_slots:
+            return await asyncio.to_thread(lambda: events_of(decode_body(body, encoding, limit)))
 
     def disconnected(request: Any) -> Response:
         metrics.reject("client_disconnected")

@@ -24,8 +24,8 @@ import attrs
 from bridge.errors import BridgeError
 from bridge.spool._health import integrity_problems, is_corruption
 from bridge.spool._records import SCHEMA
-from bridge.spool._space import AUTO_VACUUM
 from bridge.spool._store import SPOOL_FILE, lock_state_dir
+from bridge.sqlite_files import AUTO_VACUUM
 
 __all__ = ["CheckResult", "Recovery", "SpoolRecoveryError", "TableRecovery", "check_spool", "recover_spool"]
 

@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from bridge import sqlite_files as _space
 from bridge.errors import ConfigError
-from bridge.spool import _dead, _queue, _space
+from bridge.spool import _dead, _queue
 from bridge.spool._health import (
     SpoolCorruptError,
     SpoolHealth,

@@ -21,7 +21,7 @@ from typing import Any
 
 from bridge.logs import log_fields
 from bridge.spool._health import SpoolHealth
-from bridge.spool._space import AUTO_VACUUM, reclaim
+from bridge.sqlite_files import AUTO_VACUUM, WAL_SIZE_LIMIT, reclaim
 
 __all__ = ["WAL_SIZE_LIMIT", "GroupCommit", "Op", "SpoolClosedError", "connect"]
 
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 #: After a checkpoint, the write-ahead log is cut back to this size. SQLite reuses the log instead
 #: of shrinking it, so without a limit one large write (a burst, a big re-queue) keeps its size on
 #: disk for good. Above the ~40 MB the intake lets the log reach between checkpoints.
-WAL_SIZE_LIMIT = 64 << 20
 
 #: A write: runs inside the writer's transaction; its result resolves the caller's future.
 Op = Callable[[sqlite3.Connection], Any]

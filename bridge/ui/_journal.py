@@ -10,7 +10,7 @@ It costs the intake next to nothing: :meth:`Journal.record` only appends to an i
 bounded by the same count and bytes; a thread of its own decodes and writes the newest events about twice a second (and once
 more at exit). It is a view, not a store: an event accepted just before a crash may be missing
 from it, never from the spool. The file gives back the space of what it drops
-(:mod:`bridge.spool._space`), so heavy events do not keep it large once they are pruned.
+(:mod:`bridge.sqlite_files`), so heavy events do not keep it large once they are pruned.
 """
 
 from __future__ import annotations
@@ -32,8 +32,7 @@ from bridge._json import read_json
 from bridge.logs import log_fields
 from bridge.rounds import digest
 from bridge.secrets import DEFAULT_SECRETS, Secrets
-from bridge.spool._space import AUTO_VACUUM, CONVERT_BELOW, enable, reclaim
-from bridge.spool._writer import WAL_SIZE_LIMIT
+from bridge.sqlite_files import AUTO_VACUUM, CONVERT_BELOW, WAL_SIZE_LIMIT, enable, reclaim
 
 __all__ = ["JOURNAL_BYTES", "JOURNAL_EVENTS", "JOURNAL_FILE", "Journal"]
 
@@ -88,10 +87,11 @@ def _row(received: float, key: str, body: str, secrets: Secrets = DEFAULT_SECRET
         return (received, key, digest(body), None, None, None, None, "", json.dumps(event))
     run = event.get("run") if isinstance(event.get("run"), dict) else {}
     job = event.get("job") if isinstance(event.get("job"), dict) else None
-    names = [f"{d.get('namespace')}/{d.get('name')}" for side in ("inputs", "outputs")
+    # searchable names, redacted as the body is: a namespace may carry a user:password@
+    names = [secrets.redact_text(f"{d.get('namespace')}/{d.get('name')}") for side in ("inputs", "outputs")
              for d in event.get(side) or () if isinstance(d, dict)]
     if isinstance(event.get("dataset"), dict):
-        names.append(f"{event['dataset'].get('namespace')}/{event['dataset'].get('name')}")
+        names.append(secrets.redact_text(f"{event['dataset'].get('namespace')}/{event['dataset'].get('name')}"))
     try:
         shown = json.dumps(secrets.redact(event), separators=(",", ":"))
     except Exception as exc:  # noqa: BLE001 - the page says the event is there, without showing it

@@ -74,6 +74,7 @@ __all__ = [
     "PATCHABLE",
     "PATCH_FORMATS",
     "WRITE_MODES",
+    "WritePolicy",
     "apply_policy",
     "expiring",
     "merge_run_aspect",
@@ -129,7 +130,7 @@ def _add(path: str, value: Any) -> dict[str, Any]:
     return {"op": "add", "path": path, "value": value}
 
 
-def write_policy(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+def write_policy(overrides: Mapping[str, str] | None = None) -> WritePolicy:
     """The default policy with ``overrides`` applied, checked.
 
     A key is an aspect name (``status``: for every entity type) or ``<entity type>.<aspect name>``
@@ -149,17 +150,29 @@ def write_policy(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
                 f"the bridge has no patch form for {aspect!r}; patchable: {sorted(PATCHABLE)}",
                 key=f"write_policy.{key}",
             )
-        if entity_type:
+        if entity_type and key not in DEFAULT_WRITE_POLICY:  # (the defaults' own keys are known good)
             _check_scoped(entity_type, aspect, key)
         else:  # the aspect named alone: for every entity type, unless the overrides scope it too
             for default in [k for k in DEFAULT_WRITE_POLICY if k.endswith(f".{key}") and k not in overrides]:
                 del policy[default]
         policy[key] = mode
-    return policy
+    return WritePolicy(policy)
+
+
+class WritePolicy(dict):  # type: ignore[type-arg]
+    """A checked write policy (:func:`write_policy`): key -> mode, and which aspects some entity type
+    has a mode of its own for (``scoped``), worked out once rather than per event."""
+
+    __slots__ = ("scoped",)
+
+    def __init__(self, policy: Mapping[str, str]) -> None:
+        super().__init__(policy)
+        self.scoped = frozenset(key.rpartition(".")[2] for key in policy if "." in key)
 
 
 def _check_scoped(entity_type: str, aspect: str, key: str) -> None:
-    from translators.datahub.registry import entity_registry  # the registry's data: loaded only for such keys
+    # imported here: only a configured scoped key needs the registry
+    from translators.datahub.registry import entity_registry
 
     entities = entity_registry().entities
     if entity_type not in entities:
@@ -290,7 +303,7 @@ def apply_policy(
     """
     table = mode_of if isinstance(mode_of, Mapping) else None
     # aspects some entity type has its own mode for (dataset.status): only these are looked up twice
-    scoped = {key.rpartition(".")[2] for key in table if "." in key} if table is not None else set()
+    scoped = frozenset() if table is None else (table if isinstance(table, WritePolicy) else WritePolicy(table)).scoped
     out = []
     for mcp in mcps:
         if mcp.change_type != "UPSERT":

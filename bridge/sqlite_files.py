@@ -1,4 +1,5 @@
-"""Giving disk space back: SQLite files that shrink once what filled them is gone.
+"""The bridge's SQLite files (spool, lineage memory, status-page journal): how big their write-ahead log
+may stay (:data:`WAL_SIZE_LIMIT`), and giving disk space back once what filled them is gone.
 
 SQLite keeps the pages of deleted rows as free pages inside the file and reuses them, but never
 shrinks the file by itself: a burst of large events leaves the spool (or the status page's journal)
@@ -21,9 +22,12 @@ from pathlib import Path
 
 from bridge.logs import log_fields
 
-__all__ = ["AUTO_VACUUM", "CONVERT_BELOW", "RECLAIM_ABOVE", "enable", "reclaim"]
+__all__ = ["AUTO_VACUUM", "CONVERT_BELOW", "RECLAIM_ABOVE", "WAL_SIZE_LIMIT", "enable", "reclaim"]
 
 log = logging.getLogger(__name__)
+
+#: how big a file's write-ahead log may stay between checkpoints (``PRAGMA journal_size_limit``)
+WAL_SIZE_LIMIT = 64 << 20
 
 #: Run first on a new connection: takes effect on a new (empty) file, changes nothing on another.
 AUTO_VACUUM = "PRAGMA auto_vacuum=INCREMENTAL"

@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bridge.errors import ConfigError
+from bridge.logs import log_fields
 from bridge.run_names import RunNames
-from bridge.sqlite_files import WAL_SIZE_LIMIT
+from bridge.sqlite_files import AUTO_VACUUM, WAL_SIZE_LIMIT, reclaim
 
 __all__ = ["DestinationMemory", "Entry", "LineageMemory", "MEMORY_FILE", "RUN_URNS", "TIMESERIES_PATH"]
 
@@ -94,6 +95,7 @@ def _connect(path: Path | None) -> sqlite3.Connection:
     db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, isolation_level=None,
                          timeout=30.0)  # fmt: skip
     if path is not None:
+        db.execute(AUTO_VACUUM)  # (a new file only: one of an earlier version keeps its free pages for reuse)
         db.execute("PRAGMA journal_mode=WAL")
         # a commit survives the process dying; the memory is an optimisation, not worth an fsync
         db.execute("PRAGMA synchronous=NORMAL")
@@ -186,8 +188,8 @@ class LineageMemory:
             return view
 
     def forget_old(self, before: float) -> int:
-        """Drop runs, their other names and timeseries points last seen before ``before`` (epoch seconds);
-        returns the rows dropped.
+        """Drop runs, their other names and timeseries points last seen before ``before`` (epoch seconds),
+        giving their space back to the disk (a file made by this version); returns the rows dropped.
 
         Every run and every point adds rows that matter only while their events arrive.
         """
@@ -199,6 +201,11 @@ class LineageMemory:
             count += self.run_names.forget(before)
             for view in self._views.values():
                 view.clear_cache()
+            if count:
+                try:  # the space of what went is given back: a burst of runs does not keep the file large
+                    reclaim(self._db)
+                except sqlite3.Error as exc:  # (busy, full disk: the pages stay free for reuse)
+                    log.warning("lineage memory could not give space back", extra=log_fields(error=str(exc)))
             return count
 
     def summary(self) -> list[dict[str, Any]]:

@@ -88,6 +88,27 @@ def test_forget_old_drops_runs_and_timeseries_points_only(tmp_path):
     memory.close()
 
 
+def test_forgotten_runs_give_their_space_back(tmp_path):
+    """A burst of runs fills the file; once they are forgotten the file shrinks (after a checkpoint)."""
+    path = tmp_path / "m.sqlite3"
+    memory = LineageMemory(path)
+    view = memory.destination("rest:x")
+    padding = "x" * 2000
+    for i in range(15_000):  # about 70 MB of run rows (digest and keys)
+        view.put_many(f"urn:li:dataProcessInstance:run-{i}", "dataProcessInstanceProperties",
+                      [("", entry(padding, seen=10))])
+    view.put_many(JOB, "dataJobInputOutput", [(PATH, entry("d", seen=10, edge=True))])
+    memory.flush()
+    memory._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    full = path.stat().st_size
+    assert full > 40 << 20
+    assert memory.forget_old(before=100) == 15_000
+    memory._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert path.stat().st_size < full / 2
+    assert view.get(JOB, "dataJobInputOutput", PATH) is not None
+    memory.close()
+
+
 def test_files_of_earlier_versions_are_upgraded(tmp_path):
     # The Dagster plugin's memory before it was keyed by destination: unusable, so it is dropped.
     path = tmp_path / "memory.sqlite"

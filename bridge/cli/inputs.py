@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -43,7 +42,8 @@ def read_inputs(
     """
     files = expand_paths(paths)
     limit = input_limit()
-    total = sum(_size(p) for p in files)
+    sizes = [_size(p) for p in files]  # (looked at once: the bar counts them as each is read)
+    total = sum(sizes)
     if progress is None:
         progress = sys.stderr.isatty() and total > 1 << 20
     bar: Any = None
@@ -52,7 +52,7 @@ def read_inputs(
 
         bar = tqdm(total=total, unit=unit, unit_scale=True, desc="reading", file=sys.stderr, leave=False)
     try:
-        for name in files:
+        for name, size in zip(files, sizes, strict=True):
             shown = "<stdin>" if name == "-" else name
             try:
                 data: bytes | InvalidEventError = (
@@ -63,8 +63,7 @@ def read_inputs(
                 data = InvalidEventError("cannot read: more than this machine's memory holds", location=shown)
             yield shown, data
             if bar is not None:
-                with contextlib.suppress(OSError):  # (gone since: its bytes are not counted)
-                    bar.update(_size(name))
+                bar.update(size)
     finally:
         if bar is not None:
             bar.close()

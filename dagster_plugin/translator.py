@@ -149,7 +149,9 @@ class DagsterTranslator(DataHubTranslator):
 
     def _urns_of(self, keys: Sequence[Sequence[str]]) -> list[str]:
         """The URNs of the datasets named in a ``dagsterAsset`` facet (:func:`dagster_plugin.datasets.key_of`)."""
-        return [self.get_dataset_urn(dataset_of_key(key)) for key in keys]
+        # by name: the translator's cached dataset_urn_of; a given URN: the hook, which keeps it
+        return [self.get_dataset_urn(dataset_of_key(key)) if len(key) > 2 else self.dataset_urn_of(key[0], key[1])
+                for key in keys]
 
     # -- runs ------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from translators.datahub.urns import (
     make_tag_urn,
     make_user_urn,
 )
-from translators.datahub.writes import apply_policy
+from translators.datahub.writes import WritePolicy, apply_policy
 
 if TYPE_CHECKING:
     from translators.datahub.config import TranslatorConfig
@@ -55,7 +55,7 @@ __all__ = ["DatasetHooks"]
 MCPW = MetadataChangeProposalWrapper
 _GROUP_PREFIXES = ("team:", "group:")
 _USER_PREFIXES = ("user:",)
-_IF_ABSENT = {"siblings": "if_absent"}
+_IF_ABSENT = WritePolicy({"siblings": "if_absent"})
 
 
 class DatasetHooks:

@@ -26,7 +26,10 @@ __all__ = ["AUTO_VACUUM", "CONVERT_BELOW", "RECLAIM_ABOVE", "WAL_SIZE_LIMIT", "e
 
 log = logging.getLogger(__name__)
 
-#: how big a file's write-ahead log may stay between checkpoints (``PRAGMA journal_size_limit``)
+#: After a checkpoint, the write-ahead log is cut back to this size (``PRAGMA journal_size_limit``).
+#: SQLite reuses the log instead of shrinking it, so without a limit one large write (a burst, a big
+#: re-queue) keeps its size on disk for good. Above the ~40 MB the intake lets the log reach between
+#: checkpoints.
 WAL_SIZE_LIMIT = 64 << 20
 
 #: Run first on a new connection: takes effect on a new (empty) file, changes nothing on another.
@@ -75,10 +78,14 @@ def reclaim(conn: sqlite3.Connection, *, above: int = RECLAIM_ABOVE) -> int:
     """Give free pages back (from an incrementally vacuumed file) while there are over ``above`` bytes
     of them, down to a quarter of that (so steady traffic does not shrink and grow the file all the
     time); returns the bytes given back. Call with no transaction open."""
+    free = _pragma(conn, "freelist_count")  # (after nearly every commit: the usual answer is known from it)
+    if not free:
+        return 0
     page = _pragma(conn, "page_size")
+    if free * page <= above or _pragma(conn, "auto_vacuum") != 2:
+        return 0
     given = 0
-    free = _pragma(conn, "freelist_count")
-    while free * page > above and _pragma(conn, "auto_vacuum") == 2:
+    while free * page > above:
         pages = max(1, min(free - above // 4 // page, _CHUNK // page))
         # (executescript steps the pragma to its end: one execute() frees a single page)
         conn.executescript(f"PRAGMA incremental_vacuum({int(pages)});")

@@ -70,12 +70,12 @@ class FileEmitter(Emitter):
         self._created = False  # this emitter started the file's array (it held nothing of ours)
         self._cancel_exit_flush: Callable[[], None] | None = None
         # One encoder for every indented MCP: json.dumps() with keyword arguments builds a new one per call.
-        self._encoder = json.JSONEncoder(indent=config.indent, ensure_ascii=False)
+        self._encoder = None if config.indent is None else json.JSONEncoder(indent=config.indent, ensure_ascii=False)
 
     def encode(self, item: MetadataChangeProposalWrapper) -> bytes:
         """One MCP as the file holds it: compact, one line (``item.to_obj_json()``), or
         ``json.dumps(item.to_obj(), indent=..., ensure_ascii=False)`` with an ``indent``."""
-        if self.config.indent is None:
+        if self._encoder is None:
             return item.to_obj_json()
         return self._encoder.encode(item.to_obj()).encode()
 

@@ -22,7 +22,7 @@ import requests
 from bridge.lineage import WAL_SIZE_LIMIT as MEMORY_WAL_LIMIT
 from bridge.lineage import Entry, LineageMemory
 from bridge.spool import Spool, SpoolFullError
-from bridge.spool._writer import WAL_SIZE_LIMIT as SPOOL_WAL_LIMIT
+from bridge.sqlite_files import WAL_SIZE_LIMIT as SPOOL_WAL_LIMIT
 from tests.servers.bridge_process import ROOT
 from tests.servers.kafka_broker import free_port
 from tests.waiting import wait_until

@@ -152,15 +152,15 @@ def parse_events(body: bytes, validate: Any, max_event_bytes: int,
                 out.append((key(obj), raw.decode("utf-8")))
             continue
         except InvalidEventError as exc:
-            error = {"index": index, "field": exc.field, "reason": exc.reason} if bad < MAX_ERRORS else None
+            field, reason = exc.field, exc.reason
         except (RecursionError, ValueError, TypeError) as exc:
             # Only InvalidEventError is expected; anything else is still the input's fault.
-            error = ({"index": index, "field": None, "reason": f"cannot read event: {type(exc).__name__}: {exc}"}
-                     if bad < MAX_ERRORS else None)
+            field, reason = None, f"cannot read event: {type(exc).__name__}: {exc}"
+        if not bad:
+            out.clear()
+        if bad < MAX_ERRORS:
+            errors.append({"index": index, "field": field, "reason": reason})
         bad += 1
-        out = []
-        if error is not None:
-            errors.append(error)
     if not bad:
         return out
     first = errors[0]

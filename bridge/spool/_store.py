@@ -271,11 +271,7 @@ class Spool:
     # -- reads -----------------------------------------------------------------
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        with self._reader_lock:
-            try:
-                return self._reader.execute(sql, args).fetchall()
-            except sqlite3.Error as exc:
-                raise_noted(self._health, exc)
+        return self._scan(sql, args, list)  # type: ignore[no-any-return]
 
     def _scan(self, sql: str, args: Sequence[Any], take: Callable[[Iterator[tuple]], Any]) -> Any:
         with self._reader_lock:

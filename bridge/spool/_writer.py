@@ -23,13 +23,9 @@ from bridge.logs import log_fields
 from bridge.spool._health import SpoolHealth
 from bridge.sqlite_files import AUTO_VACUUM, WAL_SIZE_LIMIT, reclaim
 
-__all__ = ["WAL_SIZE_LIMIT", "GroupCommit", "Op", "SpoolClosedError", "connect"]
+__all__ = ["GroupCommit", "Op", "SpoolClosedError", "connect"]
 
 log = logging.getLogger(__name__)
-
-#: After a checkpoint, the write-ahead log is cut back to this size. SQLite reuses the log instead
-#: of shrinking it, so without a limit one large write (a burst, a big re-queue) keeps its size on
-#: disk for good. Above the ~40 MB the intake lets the log reach between checkpoints.
 
 #: A write: runs inside the writer's transaction; its result resolves the caller's future.
 Op = Callable[[sqlite3.Connection], Any]

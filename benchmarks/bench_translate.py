@@ -15,6 +15,11 @@ Rows (same run, same corpus of 74 real events repeated N times), each as
 * the whole path, bytes -> MCPs -> REST body and bytes -> MCPs -> file form:
   the per-event CPU cost of the bridge (``bridge serve``'s delivery child with
   a REST sink; ``bridge translate``);
+* ``floor: the same output, built and written by C`` -- reading and parsing as the bridge does, then
+  the *same* MCPs (the file form's JSON, made outside the timing) turned into Python objects and
+  back into JSON by orjson: no translation logic at all, only the cost of making and writing this
+  much output from Python. The bridge's whole path is reported against it too
+  (``whole path / floor``): the part of the cost that translation logic adds.
 * ``acryl-datahub: serialise same MCPs`` -- acryl-datahub has no Python
   OpenLineage converter (DataHub's is Java, inside GMS), so the closest
   comparison is its SDK turning the *same* MCPs (typed aspect classes, built
@@ -132,6 +137,19 @@ def main(argv: list[str] | None = None) -> None:
     ]
     theirs = theirs * args.repeat
 
+    # The floor: each event's MCPs in file form (made outside the timing), decoded and encoded again
+    # by orjson (C) after the bridge's own read and parse: the output's cost with no translation logic.
+    import orjson
+
+    made = [[file_form(m) for m in translator.translate(parse_event(json.loads(b)))]
+            for b in corpus] * args.repeat
+
+    def output_floor() -> None:
+        for b, outputs in zip(blobs, made, strict=True):
+            parse_event(read_json(b))
+            for out in outputs:
+                orjson.dumps(orjson.loads(out))
+
     def datahub_serialise() -> None:
         # DatahubRestEmitter.emit_mcp's request body for one proposal.
         for mcp in theirs:
@@ -141,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     t_floor = _best(floor, args.rounds)
     t_rest = _best(whole(rest_body), args.rounds)
     t_dh = _best(datahub_serialise, args.rounds)
+    t_out = _best(output_floor, args.rounds)
     rows = [
         ("json.loads (floor)", t_floor),
         ("stage: read (bytes -> JSON, as the bridge)", _best(read, args.rounds)),
@@ -150,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         ("stage: MCPs -> file form", _best(serialise(file_form), args.rounds, fresh_mcps)),
         ("bridge: bytes -> MCPs -> REST body", t_rest),
         ("bridge: bytes -> MCPs -> file form", _best(whole(file_form), args.rounds)),
+        ("floor: the same output, built and written by C", t_out),
         ("acryl-datahub: same MCPs -> GMS JSON", t_dh),
     ]
     mcps = counter["mcps"]
@@ -157,9 +177,11 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"corpus: {len(corpus)} events x {args.repeat} = {n} events, {mcps} MCPs ({mcps / n:.1f} per event)"
     )
-    print(f"{'path':42} {'events/s':>10} {'µs/event':>9} {'x json.loads':>13}")
+    width = max(len(label) for label, _ in rows)
+    print(f"{'path':{width}} {'events/s':>10} {'µs/event':>9} {'x json.loads':>13}")
     for label, seconds in rows:
-        print(f"{label:42} {n / seconds:10,.0f} {seconds / n * 1e6:9.1f} {seconds / t_floor:13.2f}")
+        print(f"{label:{width}} {n / seconds:10,.0f} {seconds / n * 1e6:9.1f} {seconds / t_floor:13.2f}")
+    print(f"whole path (bytes -> REST body) / floor (same output built and written by C): {t_rest / t_out:.2f}x")
     print(f"ratio acryl-datahub (serialising only) / bridge (bytes -> REST body): {t_dh / t_rest:.2f}x")
     print(
         "note: acryl-datahub has no Python OpenLineage -> MCP converter; its row only serialises the same MCPs."

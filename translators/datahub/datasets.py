@@ -108,7 +108,16 @@ class DatasetHooks:
     def _named_urn(self, ref: DatasetRef) -> str:
         return dataset_urn(self._named_ref(ref))
 
-    def _identity_of(self, urn: str, ref: DatasetRef) -> DatasetRef:
+    def urn_and_identity(self, dataset: Dataset) -> tuple[str, DatasetRef, bool]:
+        """``(URN, ref, whether ref is already the URN's identity)`` of an event's dataset: the URN
+        :meth:`get_dataset_urn` gives (made from the ref at hand when that hook is not overridden) and
+        :meth:`get_dataset_ref`'s ref; when the flag is false, :meth:`identity_of` gives the identity (asked only for a URN first seen)."""
+        ref = self.get_dataset_ref(dataset)
+        if self._default_dataset_urn:
+            return self._ref_urn(ref), ref, self._default_platform_urn
+        return self.get_dataset_urn(dataset), ref, False
+
+    def identity_of(self, urn: str, ref: DatasetRef) -> DatasetRef:
         """The identity whose URN is ``urn``: :meth:`_named_ref` if it is ``ref``'s, else (an overridden
         :meth:`get_dataset_urn`'s) read back from it (``ref``'s platform instance kept if its name still has it)."""
         return self._named_ref(ref) if self._ref_urn(ref) == urn else dataset_ref_of(

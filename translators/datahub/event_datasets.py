@@ -69,17 +69,13 @@ class EventDatasets:
 
     def _add(self, tr: DatasetHooks, datasets: Iterable[Dataset]) -> list[str]:
         urns: dict[str, None] = {}  # ordered, and a membership test in O(1)
-        default = tr._default_dataset_urn
-        plain = default and tr._default_platform_urn  # the URN is the very ref's
         for ds in datasets:
-            ref = tr.get_dataset_ref(ds)
-            # the default get_dataset_urn is the URN of this very ref: made from it, not asked for again
-            urn = tr._ref_urn(ref) if default else tr.get_dataset_urn(ds)
+            urn, ref, plain = tr.urn_and_identity(ds)
             self.by_key.setdefault((ds.namespace, ds.name), urn)
             seen = self.sightings.get(urn)
             if seen is None:
                 self.sightings[urn] = [ds]
-                self.refs[urn] = ref if plain else tr._identity_of(urn, ref)
+                self.refs[urn] = ref if plain else tr.identity_of(urn, ref)
             else:
                 seen.append(ds)
             urns[urn] = None

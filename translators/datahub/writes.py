@@ -169,6 +169,13 @@ class WritePolicy(dict):  # type: ignore[type-arg]
         super().__init__(policy)
         self.scoped = frozenset(key.rpartition(".")[2] for key in policy if "." in key)
 
+    def mode(self, entity_type: str, aspect_name: str) -> str:
+        """``<entity type>.<aspect>``'s mode, else the aspect's, else ``upsert`` (only aspects some
+        entity type has a mode of its own for are looked up twice)."""
+        if aspect_name in self.scoped:
+            return self.get(f"{entity_type}.{aspect_name}") or self.get(aspect_name, "upsert")
+        return self.get(aspect_name, "upsert")  # type: ignore[no-any-return]
+
 
 def _check_scoped(entity_type: str, aspect: str, key: str) -> None:
     # imported here: only a configured scoped key needs the registry
@@ -184,8 +191,11 @@ def _check_scoped(entity_type: str, aspect: str, key: str) -> None:
 
 def policy_mode(policy: Mapping[str, str], mcp: MetadataChangeProposalWrapper) -> str:
     """The policy's mode for ``mcp``: ``<entity type>.<aspect>``'s, else the aspect's, else ``upsert``."""
-    name = mcp.aspect_name
-    return policy.get(f"{mcp.entity_type}.{name}") or policy.get(name, "upsert")
+    return _as_policy(policy).mode(mcp.entity_type, mcp.aspect_name)
+
+
+def _as_policy(policy: Mapping[str, str]) -> WritePolicy:
+    return policy if isinstance(policy, WritePolicy) else WritePolicy(policy)
 
 
 # -- value -> operations, per aspect ---------------------------------------------------------
@@ -301,16 +311,13 @@ def apply_policy(
     nothing); ``if_absent`` -> ``CREATE`` with ``If-None-Match: *``; ``skip`` -> dropped;
     ``upsert`` -> as is.
     """
-    table = mode_of if isinstance(mode_of, Mapping) else None
-    # aspects some entity type has its own mode for (dataset.status): only these are looked up twice
-    scoped = frozenset() if table is None else (table if isinstance(table, WritePolicy) else WritePolicy(table)).scoped
+    table = _as_policy(mode_of).mode if isinstance(mode_of, Mapping) else None
     out = []
     for mcp in mcps:
         if mcp.change_type != "UPSERT":
             mode = "upsert"
-        elif table is not None:  # the table itself, looked up here: no call per MCP
-            name = mcp.aspect_name
-            mode = table.get(name, "upsert") if name not in scoped else policy_mode(table, mcp)
+        elif table is not None:  # the table itself: no hook call per MCP
+            mode = table(mcp.entity_type, mcp.aspect_name)
         else:
             mode = mode_of(mcp)  # type: ignore[operator]
         if mode == "upsert":

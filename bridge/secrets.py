@@ -6,14 +6,32 @@ Producers put credentials where the bridge may keep them: Spark properties
 (``capture_raw_facets``, ``env.<NAME>``, Spark properties) and the status page's journal of the
 events received -- the value of a key that looks like a secret is replaced by ``***``.
 
-A key looks like a secret when it contains one of :data:`DEFAULT_SECRET_KEYS` or of the configured
-``secret_keys`` (case-insensitive; ``_``, ``.``, ``-`` or nothing between words: ``api_key``
-matches ``apiKey``, ``API-KEY`` and ``x.api.key``). A ``{"name": ..., "value": ...}`` pair whose
-name looks like a secret (how OpenLineage lists environment variables) has its value replaced.
+When a key looks like a secret (:meth:`Secrets.is_secret`): the key is cut into lower-case words at
+``_``, ``.``, ``-`` (any character but a letter or a digit) and where camelCase starts a word
+(``keyStorePassword`` -> ``key store password``, ``APIKey`` -> ``api key``). A secret word
+(:data:`DEFAULT_SECRET_KEYS` and the configured ``secret_keys``, cut the same way) must *end* one of
+those words, followed at most by a plural ``s`` or digits: ``password``, ``db.password``,
+``PGPASSWORD``, ``clientSecret``, ``access_tokens``, ``password2``; a secret word of several words
+may be written with or without separators (``api_key`` matches ``apiKey``, ``API-KEY``,
+``x.api.key`` and ``apikey``). A word that only begins with it is another word: ``passwordless``,
+``tokenizer``, ``secretary``. Compounds name what their last word names, so a key whose last word
+says what about the secret it holds (:data:`DESCRIBING`: ``count``, ``length``, ``less``, ``hash``,
+``type``, ``file``, ``url``, ``name``, ...) holds no secret: ``token_count``, ``password-less``,
+``password_hash``, ``private_key_file``, ``aws.credentials.provider``; nor does one counting
+secrets (``max_tokens``, ``num_secrets``: :data:`COUNTING` before the word). A
+``{"name": ..., "value": ...}`` pair whose name looks like a secret (how OpenLineage lists
+environment variables) has its value replaced.
 
-Secrets inside values go too (:meth:`Secrets.redact_text`, part of :meth:`Secrets.redact`): a URL's
-``user:password@`` password, a ``password=...`` (or other secret-looking) parameter, SQL's
-``IDENTIFIED BY ...``. A dataset's name never holds a password (:func:`without_credentials`).
+Secrets inside values go too (:meth:`Secrets.redact_text`, part of :meth:`Secrets.redact`), by the
+same rule: a URL's ``user:password@`` password (Oracle's ``thin:user/password@`` too); the value of a
+``name=value`` parameter (``;password=...;``, ``?password=...&``, ``password = ...``, quoted, or
+an ODBC ``{braced;value}`` whole) whose name :meth:`~Secrets.is_secret` (``token_count=5`` stays); the
+value of a connection string's or URL query's ``pwd``, ``sig`` or ``signature`` parameter (after
+``;``, ``?`` or ``&``: ``Server=x;Pwd=***``, an Azure SAS ``&sig=***``, ``X-Amz-Signature=***``),
+names that are no secret elsewhere (``PWD`` is the shell's working directory); SQL's
+``IDENTIFIED [WITH plugin] BY ...`` (and its ``REPLACE ...``), ``PASSWORD '...'``,
+``PASSWORD('...')`` and ``SET PASSWORD FOR u = '...'``, in any case. A dataset's name never holds a
+password (:func:`without_credentials`).
 
 The same test decides which log fields are masked (:mod:`bridge.logs`, plus ``authorization``) and
 which Kafka client settings' values are scrubbed from broker error texts (:func:`secret_values`).
@@ -35,9 +53,17 @@ from bridge.errors import ConfigError
 __all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "MAX_DEPTH", "REDACTED", "TOO_DEEP", "Secrets", "check_secret_keys",
            "secret_values", "without_credentials"]
 
-#: What a secret-looking key contains, unless configured otherwise (``secret_keys`` adds to these).
-DEFAULT_SECRET_KEYS = ("passw", "secret", "token", "credential", "private_key", "access_key", "api_key",
-                       "jaas", "sasl")
+#: The words of a secret-looking key, unless configured otherwise (``secret_keys`` adds to these).
+DEFAULT_SECRET_KEYS = ("password", "passwd", "passphrase", "secret", "token", "credential", "private_key",
+                       "access_key", "api_key", "account_key", "jaas", "sasl")
+#: A key whose last word is one of these says something about a secret, not the secret:
+#: ``token_count``, ``password_hash``, ``private_key_file``.
+DESCRIBING = frozenset(("count", "counts", "num", "number", "length", "len", "size", "min", "max", "limit",
+                        "less", "hash", "type", "kind", "policy", "expiry", "expires", "expiration", "ttl", "age",
+                        "file", "path", "location", "dir", "url", "uri", "endpoint", "provider", "name",
+                        "enabled", "required"))
+#: A secret word right after one of these counts secrets: ``max_tokens``, ``num_secrets``.
+COUNTING = frozenset(("max", "min", "num", "total"))
 #: What a secret value becomes.
 REDACTED = "***"
 #: Objects and arrays nested deeper than this in a redacted value are replaced by :data:`TOO_DEEP`:
@@ -46,11 +72,16 @@ MAX_DEPTH = 100
 #: What an object or array nested deeper than :data:`MAX_DEPTH` becomes.
 TOO_DEEP = f"*** (nested deeper than {MAX_DEPTH} levels)"
 
-_SEPARATOR = re.compile(r"\\[._-]|_")
+# A key's words: a cut where camelCase starts a word, and at anything but a letter or a digit.
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+# Parameters named as secrets only in a connection string or a URL's query (PWD is a directory).
+_PARAMETER_ONLY = frozenset(("pwd", "sig", "signature"))
 
 
-def _word(key: str) -> str:
-    return _SEPARATOR.sub("[._-]?", re.escape(key.strip()))
+def _words(key: str) -> str:
+    """``key``'s words, lower-case, joined by ``_``: ``keyStorePassword`` -> ``key_store_password``."""
+    return _NOT_ALNUM.sub("_", _CAMEL.sub("_", key)).strip("_").lower()
 
 
 def check_secret_keys(value: Any) -> tuple[str, ...]:
@@ -76,20 +107,37 @@ def check_secret_keys(value: Any) -> tuple[str, ...]:
 
 # Secrets inside a value. Each has a cheap substring test before any regex (this runs on every string
 # of every event): scheme://user:password@host (a password may hold ':' or '@'; the host part has none);
-# Oracle's jdbc:oracle:thin:user/password@host; name=value parameters (;password=..., ?password=...&)
-# whose name looks like a secret; SQL's IDENTIFIED BY <password> and PASSWORD '<password>'.
+# Oracle's jdbc:oracle:thin:user/password@host; name=value parameters (;password=..., ?password=...&,
+# password = ...) whose name is_secret; SQL's IDENTIFIED BY <password> and PASSWORD '<password>'.
 _USERINFO = re.compile(r"(://)([^/?#@\s:]*):[^/?#\s]*@")
 _ORACLE_THIN = re.compile(r"(:thin:[^/@\s:]*)/[^@\s]*@", re.IGNORECASE)
-_SQL_PASSWORD = re.compile(r"(\bIDENTIFIED\s+BY\s+)(?:'(?:[^']|''){0,1000}'|\"[^\"]{0,1000}\"|[^\s;,)]+)"
-                           r"|(\bPASSWORD\s+)'(?:[^']|''){0,1000}'", re.IGNORECASE)
-_VALUE = r"=(?:'[^']*'|\"[^\"]*\"|[^;&\s,'\")]*)"
+_SQL_TEXT = r"'(?:[^']|''){0,1000}'"
+_SQL_VALUE = rf"(?:{_SQL_TEXT}|\"[^\"]{{0,1000}}\"|[^\s;,)]+)"
+_SQL_PASSWORD = re.compile(
+    rf"(\bIDENTIFIED\s+(?:WITH\s+['\"]?\w+['\"]?\s+)?BY\s+(?:PASSWORD\s+)?){_SQL_VALUE}(?:(\s+REPLACE\s+){_SQL_VALUE})?"
+    rf"|(\bSET\s+PASSWORD\s+FOR\s+[^=;]{{1,200}}?=\s*|\bPASSWORD(?:\s+|\s*\(\s*)){_SQL_TEXT}", re.IGNORECASE)
+# name=value: the name, the spaces around '=' (not '=='), the value: quoted (closed or not), an ODBC
+# {braced} value (}} inside), or up to ; & , ) a quote or a space.
+_PARAM = re.compile(r"(?<![\w.-])([\w.-]{1,100})([ \t]*)=(?!=)([ \t]*)"
+                    r"(?:'(?:[^']|''){0,1000}'|\"(?:[^\"\\]|\\.){0,1000}\"|\{(?:[^}]|\}\}){0,1000}\}"
+                    r"|['\"]?[^;&\s,'\")]*)")
 
 
-def _param_pattern(words: Iterable[str]) -> re.Pattern[str]:
-    # name=value (no spaces: a parameter, not SQL's "password = x") where the name contains a secret
-    # word (or pwd); the value quoted, or up to ; & , ) or a space
-    name = r"[\w.-]{0,60}?(?:" + "|".join(_word(w) for w in (*words, "pwd")) + r")[\w.-]{0,60}"
-    return re.compile(r"(?<![\w.-])(" + name + r")" + _VALUE, re.IGNORECASE)
+def _in_connection_string(match: re.Match[str]) -> bool:
+    # a URL query's parameter (right after ? or a single &: not a shell's &&), a connection string's
+    # (after ;, spaces aside), or the first of a connection string (followed by ;)
+    text, i = match.string, match.start() - 1
+    if i >= 0 and (text[i] == "?" or (text[i] == "&" and not text.startswith("&", i - 1))):
+        return True
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    return text[i] == ";" if i >= 0 else text.startswith(";", match.end())
+
+
+def _sql_password(match: re.Match[str]) -> str:
+    if match.group(3):
+        return f"{match.group(3)}{REDACTED}"
+    return f"{match.group(1)}{REDACTED}{match.group(2) + REDACTED if match.group(2) else ''}"
 
 
 def without_credentials(uri: str) -> str:
@@ -108,48 +156,70 @@ class Secrets:
     """Which keys look like secrets, and redaction of the values they hold.
 
     Args:
-        extra: words to add to :data:`DEFAULT_SECRET_KEYS` (``[translator] secret_keys``).
+        extra: words to add to :data:`DEFAULT_SECRET_KEYS` (``[translator] secret_keys``); a word of
+            several words is written with separators or in camelCase (``signing_key``, ``signingKey``)
+            to match all their spellings (``signingkey`` matches ``xsigningkey``, not ``signingKey``).
     """
 
     extra: tuple[str, ...] = attrs.field(default=(), converter=check_secret_keys)
+    # a secret word ending a word of a key's _words (plural s or digits after it)
     _pattern: re.Pattern[str] = attrs.field(init=False, repr=False, eq=False)
-    _params: re.Pattern[str] = attrs.field(init=False, repr=False, eq=False)
-    # what any secret-looking parameter name holds, lower-cased: the cheap test before _params
+    # what a text holding a secret parameter's name holds, lower-cased: the cheap test before _PARAM
     _hints: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
     # key -> is_secret: the same property names (Spark's, Airflow's) come in every event
     _known: dict[str, bool] = attrs.field(init=False, repr=False, eq=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
-        words = dict.fromkeys(DEFAULT_SECRET_KEYS + self.extra)
-        object.__setattr__(self, "_pattern", re.compile("|".join(_word(w) for w in words), re.IGNORECASE))
-        object.__setattr__(self, "_params", _param_pattern(words))
-        object.__setattr__(self, "_hints", tuple(dict.fromkeys(
-            _SEPARATOR.split(re.escape(w.strip().lower()))[0].replace("\\", "") for w in (*words, "pwd"))))
+        words = [w for w in dict.fromkeys(_words(w) for w in DEFAULT_SECRET_KEYS + self.extra) if w]
+        pattern = "|".join(re.escape(w).replace("_", "_?") for w in words)
+        object.__setattr__(self, "_pattern", re.compile(rf"(?:{pattern})s?[0-9]*(?=_|$)"))
+        # the start of a word's first word is in any spelling of the name, lower-cased (apiKey -> apikey
+        # holds api); a loop of `in` is the quickest test (a regex of alternatives takes longer)
+        hints = {w.split("_")[0][:4] for w in words} | {w[:4] for w in _PARAMETER_ONLY}
+        object.__setattr__(self, "_hints", tuple(sorted(h for h in hints if not any(o != h and o in h for o in hints))))
 
     def is_secret(self, key: str) -> bool:
-        """Whether values under ``key`` are never kept."""
+        """Whether values under ``key`` are never kept (the rule is the module's)."""
         known = self._known.get(key)
         if known is None:
             if len(self._known) >= 4096:
                 self._known.clear()
-            known = self._known[key] = self._pattern.search(key) is not None
+            known = self._known[key] = self._looks_secret(_words(key))
         return known
+
+    def _looks_secret(self, words: str) -> bool:
+        if words.rpartition("_")[2] in DESCRIBING:
+            return False
+        for found in self._pattern.finditer(words):
+            start = found.start()
+            if not (start and words[start - 1] == "_" and words[:start - 1].rpartition("_")[2] in COUNTING):
+                return True
+        return False
+
+    def _parameter(self, match: re.Match[str]) -> str:
+        name = match.group(1)
+        if self.is_secret(name) or (_words(name).rpartition("_")[2] in _PARAMETER_ONLY
+                                    and _in_connection_string(match)):
+            return f"{name}{match.group(2)}={match.group(3)}{REDACTED}"
+        return match.group(0)
 
     def redact_text(self, text: str) -> str:
         """``text`` with the secrets inside it replaced by ``***``: the password of a URL's
         ``user:password@`` (``jdbc:postgresql://u:***@h/db``, Oracle's ``thin:u/***@h``), the value
-        of a parameter whose name looks like a secret (``;password=***``, ``?password=***&``) and
-        SQL's ``IDENTIFIED BY ***`` and ``PASSWORD ***``."""
+        of a parameter whose name looks like a secret (``;password=***``, ``?password=***&``,
+        ``password = ***``, ``Pwd=***`` in a connection string) and SQL's ``IDENTIFIED BY ***`` and
+        ``PASSWORD ***``."""
         if "@" in text:
             text = _USERINFO.sub(rf"\1\2:{REDACTED}@", text)
-            if ":thin:" in text or ":THIN:" in text:
+            if ":thin:" in text.lower():
                 text = _ORACLE_THIN.sub(rf"\1/{REDACTED}@", text)
-        if "=" in text or "DENTIFIED" in text or "dentified" in text or "ASSWORD" in text or "assword" in text:
-            low = text.lower()
-            if "=" in text and any(hint in low for hint in self._hints):
-                text = self._params.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
-            if "identified" in low or "password" in low:
-                text = _SQL_PASSWORD.sub(lambda m: f"{m.group(1) or m.group(2)}{REDACTED}", text)
+        low = text.lower()
+        if "identified" in low or "password" in low:
+            text = _SQL_PASSWORD.sub(_sql_password, text)
+        if "=" in text:
+            for hint in self._hints:
+                if hint in low:
+                    return _PARAM.sub(self._parameter, text)
         return text
 
     def redact(self, value: Any, _depth: int = 0) -> Any:

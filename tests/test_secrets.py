@@ -110,3 +110,42 @@ def test_kafka_client_secrets_are_the_values_scrubbed_from_broker_errors():
               "sasl.username": "svc-lineage", "ssl.key.password": "abc"}  # (3 characters: too short to scrub)
     # every sasl.* value goes, the user name too: it says whose password to try
     assert sorted(secret_values(config)) == ["-----BEGIN KEY-----", "cs-123456", "hunter2-pw", "svc-lineage"]
+
+
+# The key rule (bridge.secrets' docstring): a secret word must end a word of the key (split at _ . -
+# and camelCase), a plural s or digits after it; a last word saying what about the secret it is, or a
+# counting word before it, makes the key no secret.
+SECRET_KEYS = ["password", "db.password", "PGPASSWORD", "clientSecret", "access_tokens", "password2", "apikey",
+               "APIKey", "keyStorePassword", "ssl.key.passphrase", "SharedAccessKey", "private_key_file_pwd",
+               "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net", "AZURE_STORAGE_ACCOUNT_KEY"]
+PLAIN_KEYS = ["token_count", "tokenCount", "passwordless", "password-less", "tokenizer", "secretary",
+              "password_length", "password_hash", "max_tokens", "token_type", "private_key_file",
+              "spark.hadoop.fs.s3a.aws.credentials.provider", "SharedAccessKeyName", "db_password_secret_name",
+              "PWD", "env.PWD", "OLDPWD"]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_a_secret_word_ending_a_word_of_the_key_makes_a_secret(key):
+    assert DEFAULT_SECRETS.is_secret(key)
+    assert DEFAULT_SECRETS.redact({key: "v", "other": "w"}) == {key: "***", "other": "w"}
+
+
+@pytest.mark.parametrize("key", PLAIN_KEYS)
+def test_a_key_about_secrets_or_merely_beginning_with_a_secret_word_is_kept(key):
+    assert not DEFAULT_SECRETS.is_secret(key)
+    assert DEFAULT_SECRETS.redact({key: 5, "password": "p"}) == {key: 5, "password": "***"}
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS + PLAIN_KEYS + ["api_key", "access_token", "secret", "primaryKey"])
+def test_a_parameter_inside_text_is_redacted_exactly_when_its_name_as_a_key_would_be(key):
+    """One rule for keys and for name=value inside values (pwd, sig: see the connection-string tests)."""
+    text = f"x {key}=v1 y"
+    assert DEFAULT_SECRETS.redact_text(text) == (f"x {key}=*** y" if DEFAULT_SECRETS.is_secret(key) else text)
+
+
+def test_added_words_follow_the_same_rule():
+    secrets = Secrets(extra=("ssn", "signingKey"))
+    assert secrets.is_secret("CUSTOMER_SSN") and secrets.is_secret("customer_ssn_salt")
+    assert secrets.is_secret("jwt.signing.key") and secrets.is_secret("JWT_SIGNINGKEY")
+    assert not secrets.is_secret("ssn_count") and not secrets.is_secret("ssnap")  # begins with it: another word
+    assert secrets.redact_text("ssn = 123-45-6789, ssn_length=11") == "ssn = ***, ssn_length=11"

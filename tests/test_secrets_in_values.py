@@ -105,3 +105,74 @@ def test_the_status_page_shows_no_password_and_the_urns_delivered(bridge_serve, 
     for path in (tmp_path / "state").rglob("*"):
         if path.is_file() and path.name.startswith("journal"):
             assert b"S3CRET" not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    # spaces around '=' (a config dump, SQL, Python source)
+    ("password = hunter2", "password = ***"),
+    ("db_password =  'a b' # x", "db_password =  *** # x"),
+    ("UPDATE users SET password = 'x' WHERE id = 1", "UPDATE users SET password = *** WHERE id = 1"),
+    # any case
+    ("ALTER USER x IDENTIFIED by tiger", "ALTER USER x IDENTIFIED by ***"),
+    ("alter user x identified BY tiger", "alter user x identified BY ***"),
+    ("create role r login PassWord 'x'", "create role r login PassWord ***"),
+    ("jdbc:oracle:THIN:scott/tiger@ora:1521/orcl", "jdbc:oracle:THIN:scott/***@ora:1521/orcl"),
+    # an ODBC / SQL Server braced value, ; and }} inside, goes whole
+    ("Driver={ODBC Driver 18 for SQL Server};Server=h;Uid=sa;Pwd={p;w};Database=dw",
+     "Driver={ODBC Driver 18 for SQL Server};Server=h;Uid=sa;Pwd=***;Database=dw"),
+    ("Server=h;Password={a;b}}c};Encrypt=yes", "Server=h;Password=***;Encrypt=yes"),
+    ("jdbc:sqlserver://h:1433;user=sa;password={p;w};encrypt=true", "jdbc:sqlserver://h:1433;user=sa;password=***;encrypt=true"),
+    ("Server=h; PWD=abc;", "Server=h; PWD=***;"),
+    ("Pwd=abc;Server=h", "Pwd=***;Server=h"),
+    # a quote left open still hides what follows
+    ("password='abc", "password=***"),
+])
+def test_more_forms_of_secrets_inside_text(text, kept):
+    assert DEFAULT_SECRETS.redact_text(text) == kept
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("DefaultEndpointsProtocol=https;AccountName=a;AccountKey=bXk=;EndpointSuffix=core.windows.net",
+     "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=***;EndpointSuffix=core.windows.net"),
+    ("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=c2s=",
+     "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey=***"),
+    ("https://acct.blob.core.windows.net/c/f.csv?sv=2022-11-02&sp=r&sig=abc%3D",
+     "https://acct.blob.core.windows.net/c/f.csv?sv=2022-11-02&sp=r&sig=***"),
+    ("https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=f00d",
+     "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=***"),
+    ("jdbc:snowflake://a.snowflakecomputing.com/?private_key_file=/k.p8&private_key_file_pwd=zz",
+     "jdbc:snowflake://a.snowflakecomputing.com/?private_key_file=/k.p8&private_key_file_pwd=***"),
+    ("jdbc:mysql://my/db?password=pw", "jdbc:mysql://my/db?password=***"),
+    ("host=db user=u password=p dbname=x", "host=db user=u password=*** dbname=x"),
+    ("ALTER USER u IDENTIFIED WITH caching_sha2_password BY 'x'",
+     "ALTER USER u IDENTIFIED WITH caching_sha2_password BY ***"),
+    ("GRANT ALL ON *.* TO u IDENTIFIED BY PASSWORD '*2470C0C06DEE'", "GRANT ALL ON *.* TO u IDENTIFIED BY PASSWORD ***"),
+    ('ALTER USER scott IDENTIFIED BY "new" REPLACE "old"', "ALTER USER scott IDENTIFIED BY *** REPLACE ***"),
+    ("SET PASSWORD FOR 'u'@'localhost' = 'x'", "SET PASSWORD FOR 'u'@'localhost' = ***"),
+    ("SET PASSWORD = PASSWORD('x')", "SET PASSWORD = ***)"),
+])
+def test_the_same_family_in_other_connection_strings_urls_and_sql(text, kept):
+    assert DEFAULT_SECRETS.redact_text(text) == kept
+
+
+@pytest.mark.parametrize("text", [
+    "token_count=5", "tokenCount=5", "passwordless=true", "password-less=true", "password_length=12",
+    "max_tokens=100", "private_key_file=/keys/rsa.p8", "token_url=https://idp/token",
+    "UPDATE accounts SET pwd_reset=1 WHERE id=7", "SELECT cwd, pwd=1 FROM shell_history",
+    "PWD=/home/airflow", "cd /data && PWD=/data ./run.sh", "x = y == password", "if password == x: pass",
+    "Driver={ODBC Driver 18 for SQL Server};Server=h;Uid=sa", "SELECT signature FROM t WHERE sig=1",
+])
+def test_a_parameter_about_a_secret_or_a_pwd_outside_a_connection_string_is_kept(text):
+    assert DEFAULT_SECRETS.redact_text(text) == text
+
+
+def test_through_the_translator_a_count_is_kept_and_a_braced_password_goes():
+    event = json.loads(json.dumps(EVENT))
+    event["run"]["facets"]["spark_properties"]["properties"].update({
+        "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net": "S3CRET-9", "llm.token_count": "1234",
+        "spark.odbc": "Driver={ODBC Driver 18 for SQL Server};Server=h;Pwd={S3CRET;10}"})
+    text = _mcps(event)
+    assert "S3CRET" not in text and "10}" not in text
+    assert '"llm.token_count": "1234"' in text
+    assert '"spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net": "***"' in text
+    assert "Server=h;Pwd=***" in text

@@ -7,7 +7,7 @@ should do about them:
   :class:`ConfigError`, :class:`RejectedError`, :class:`AuthError`,
   :class:`MissingDependencyError`;
 * try again later: :class:`RetriableError` and its subclasses
-  (:class:`ConnectionFailedError`, :class:`QueueFullError`);
+  (:class:`ConnectionFailedError`, also an :class:`OSError`; :class:`QueueFullError`);
 * give up on what is left: :class:`UndeliveredError` (``flush`` could not
   deliver everything; it carries the count and the first errors).
 
@@ -171,8 +171,12 @@ class RetriableError(DeliveryError):
     """A transient failure (connection, timeout, 429, 5xx): retry later."""
 
 
-class ConnectionFailedError(RetriableError):
-    """Nothing answered at the configured address, or the connection broke."""
+class ConnectionFailedError(RetriableError, OSError):
+    """Nothing answered at the configured address, or the connection broke.
+
+    Also an :class:`OSError`, as the network errors it replaces are (``socket``'s, ``requests``'
+    ``ConnectionError``), so ``except OSError`` around a delivery still catches it.
+    """
 
 
 class QueueFullError(RetriableError):

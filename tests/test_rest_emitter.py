@@ -17,6 +17,7 @@ from bridge.errors import (
     RejectedError,
     RetriableError,
     UndeliveredError,
+    is_retriable,
 )
 from bridge.mcp import MetadataChangeProposalWrapper
 from emitters.rest import RestEmitter
@@ -359,6 +360,15 @@ def test_nothing_listening():
     with pytest.raises(ConnectionFailedError) as info:
         RestEmitter(gms_server=url, retry_max_times=1, **FAST).emit(props_mcp(1))
     assert "gave up after 2 attempts" in str(info.value)
+
+
+def test_a_connection_failure_is_an_os_error_like_the_network_errors_it_replaces():
+    """``except OSError`` (what catches socket's and requests' connection errors) still catches it."""
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(OSError) as info:
+        RestEmitter(gms_server=url, retry_max_times=0).emit(props_mcp(1))
+    assert isinstance(info.value, ConnectionFailedError) and is_retriable(info.value)
+    assert info.value.errno is None and str(info.value).startswith(f"nothing is listening at {url}")
 
 
 def test_gms_errors_on_config_are_plain(gms_server):

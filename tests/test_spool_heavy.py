@@ -56,8 +56,33 @@ def test_pending_stops_at_the_byte_budget_and_always_takes_one(tmp_path):
         assert [r.key for r in spool.pending(limit=10, max_bytes=500)] == ["a"]  # over alone: still taken
         assert [r.key for r in spool.pending(limit=10, max_bytes=900)] == ["a", "b"]  # stops, skips nothing
         assert [r.key for r in spool.pending(limit=10, max_bytes=1219)] == ["a", "b", "c"]  # é is 2 bytes
+        assert spool.pending(limit=10, max_bytes=1219).size == 1200  # what it summed to stop there
         assert [r.key for r in spool.pending(limit=10, max_bytes=1220)] == ["a", "b", "c", "d"]
         assert len(spool.pending(limit=10)) == 4
+
+
+def test_a_rounds_bytes_are_those_its_budget_counted(tmp_path):
+    """Whether a round came near ``batch_bytes`` (and so lingers or not) is judged by the bytes of
+    JSON the spool summed while taking its events, the figure ``batch_bytes`` limits: not by a
+    second count, in characters, that says less for non-ASCII events."""
+    from bridge.delivery import DeliveryCore
+    from bridge.spool import CircuitBreaker, DeliveryWorker, Metrics
+    from emitters.file import FileEmitter
+    from translators.datahub import DataHubTranslator
+    from translators.openlineage import parse_event
+
+    bodies = [json.dumps(_event(f"job{i}", pad="é" * 1000), ensure_ascii=False) for i in range(3)]
+    with Spool(tmp_path) as spool:
+        spool.append([(f"job{i}", body) for i, body in enumerate(bodies)]).result(5)
+        core = DeliveryCore(FileEmitter.from_config({"filename": str(tmp_path / "out.json")}), DataHubTranslator())
+        worker = DeliveryWorker(0, spool=spool, core=core, config=DeliveryConfig.from_dict(FAST), metrics=Metrics(),
+                                breaker=CircuitBreaker(), parse=parse_event)
+        try:
+            assert worker.run_once()
+        finally:
+            core.emitter.close()
+        assert (worker.last_round, spool.depth()) == (3, 0)
+        assert worker.last_round_bytes == sum(len(body.encode()) for body in bodies)
 
 
 def test_heavy_events_then_good_ones_rounds_stay_within_the_byte_budget(tmp_path, monkeypatch):

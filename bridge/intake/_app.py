@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, cast
 
 from bridge.errors import require
@@ -38,16 +39,18 @@ PARSE_IN_THREAD_BYTES = 256 * 1024
 PARSE_THREADS = 2
 
 
-def refused(exc: Refused) -> Any:
-    """The answer to a refused request (intake's and the status page's): the reason as JSON; a 401
-    says how to authenticate, a 408 closes the connection."""
+def refused(exc: Refused, headers: Mapping[str, str] | None = None) -> Any:
+    """Every JSON error answer (intake's, the sink's, Starlette's 404 / 405, the status page's):
+    ``exc.body`` with ``exc.status`` and ``headers``; a 401 says how to authenticate, a 408 closes
+    the connection."""
     from starlette.responses import JSONResponse
 
-    body = {k: v for k, v in exc.body.items() if v is not None or k in ("field", "reason")}
-    headers = {"WWW-Authenticate": 'Bearer realm="lineage-bridge"'} if exc.status == 401 else {}
+    headers = dict(headers or {})
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="lineage-bridge"'
     if exc.status == 408:
         headers["Connection"] = "close"  # the rest of the body may still come: not another request
-    return JSONResponse(body, status_code=exc.status, headers=headers or None)
+    return JSONResponse(exc.body, status_code=exc.status, headers=headers or None)
 
 
 def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics: Metrics | None = None,
@@ -132,8 +135,7 @@ def create_app(service: SpoolService | None, settings: ServeSettings, *, metrics
         try:
             await target.add(items)
         except Exception as exc:  # noqa: BLE001 - the sink says what it means: 422 (cannot help) or 503 (retry)
-            status, answer = target.refusal(exc)
-            return JSONResponse(answer, status_code=status)
+            return refused(target.refusal(exc))
         metrics.observe_acceptance(time.perf_counter() - started)
         if journal is not None:
             journal.record(items)
@@ -190,8 +192,6 @@ async def http_error(request: Any, exc: Any) -> Any:
     """Starlette's own refusals (no such route, a method the route does not take) as JSON, like the
     app's: ``{"error": "not_found" | "method_not_allowed", "field": null, "reason": ...}``, with their
     headers (``Allow`` for a 405)."""
-    from starlette.responses import JSONResponse
-
     status, headers = exc.status_code, dict(exc.headers or {})
     where = f"{request.method} {request.url.path}"
     if status == 405:  # (Starlette builds Allow from a set: sorted, it is the same every time)
@@ -201,9 +201,10 @@ async def http_error(request: Any, exc: Any) -> Any:
         error, reason = "not_found", f"{where}: no such route (events go to POST {LINEAGE_ROUTES[0]})"
     else:
         error, reason = "http_error", f"{where}: {exc.detail}"
-    return JSONResponse({"error": error, "field": None, "reason": reason}, status_code=status, headers=headers)
+    return refused(Refused(status, error, reason), headers)
 
 
 def _client(request: Any) -> str:
-    client = request.client
-    return f"{client.host}:{client.port}" if client else "unknown"
+    from uvicorn.protocols.utils import get_client_addr
+
+    return get_client_addr(request.scope) or "unknown"

@@ -22,12 +22,17 @@ __all__ = ["Refused", "check_token", "decode_body", "parse_events", "read_body"]
 
 
 class Refused(Exception):
-    """A request answered with a 4xx and a reason."""
+    """A request answered with an error status and a reason.
+
+    ``body`` is every JSON error answer's shape: ``{"error", "field", "reason"}`` (``field`` may be
+    null) and the ``extra`` items that are not ``None``.
+    """
 
     def __init__(self, status: int, error: str, reason: str, *, field: str | None = None, **extra: Any) -> None:
         super().__init__(reason)
         self.status = status
-        self.body = {"error": error, "field": field, "reason": reason, **extra}
+        self.body = {"error": error, "field": field, "reason": reason,
+                     **{k: v for k, v in extra.items() if v is not None}}
 
 
 def check_token(headers: Any, token: str | None) -> None:

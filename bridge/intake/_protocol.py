@@ -25,6 +25,7 @@ import json
 import logging
 from typing import Any
 
+from bridge.intake._body import Refused
 from bridge.intake._settings import ServeSettings
 from bridge.logs import LogThrottle
 from bridge.spool import Metrics
@@ -38,7 +39,8 @@ _REASONS = {400: "Bad Request", 408: "Request Timeout", 431: "Request Header Fie
 
 
 def _response(status: int, error: str, reason: str) -> bytes:
-    body = json.dumps({"error": error, "field": None, "reason": reason}).encode()
+    """The raw HTTP answer (no app yet to build it) with the app's JSON error body (:class:`Refused`)."""
+    body = json.dumps(Refused(status, error, reason).body).encode()
     return (f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode() + body
 
@@ -46,16 +48,18 @@ def _response(status: int, error: str, reason: str) -> bytes:
 def guarded_protocol(settings: ServeSettings, metrics: Metrics | None) -> type[asyncio.Protocol]:
     """uvicorn's httptools protocol with the guards above, for ``uvicorn.Config(http=...)``."""
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.protocols.utils import get_remote_addr
 
     max_header_bytes = settings.max_header_bytes
     header_timeout = settings.header_timeout
     max_connections = settings.max_connections
-    per_client = min(settings.max_connections_per_client, max_connections)
+    per_client = settings.max_connections_per_client  # (over max_connections, the server's bound comes first)
     open_by_client: dict[str, int] = {}  # remote IP -> connections open (counted ones only)
 
     throttle = LogThrottle()
 
-    def refused(reason: str, client: Any = None, status: int | None = None, level: int = logging.WARNING) -> None:
+    def refused(reason: str, client: tuple[str, int] | None, status: int | None = None,
+                level: int = logging.WARNING) -> None:
         if metrics is not None:
             metrics.reject(reason)
         throttle.log(log, level, "connection closed", reason, reason=reason, status=status,
@@ -70,8 +74,8 @@ def guarded_protocol(settings: ServeSettings, metrics: Metrics | None) -> type[a
         _counted: str | None = None  # the remote IP this connection is counted under
 
         def connection_made(self, transport: Any) -> None:  # type: ignore[override]
-            peer = transport.get_extra_info("peername")
-            host = peer[0] if isinstance(peer, (tuple, list)) and peer else None
+            peer = get_remote_addr(transport)  # (what uvicorn's protocol takes as the client)
+            host = peer[0] if peer is not None else None
             if len(self.connections) >= max_connections:
                 self._turn_away(transport, "too_many_connections",
                                 f"the server has {max_connections} connections open; try again", peer)
@@ -87,10 +91,10 @@ def guarded_protocol(settings: ServeSettings, metrics: Metrics | None) -> type[a
             super().connection_made(transport)
             self._arm()
 
-        def _turn_away(self, transport: Any, error: str, reason: str, peer: Any) -> None:
+        def _turn_away(self, transport: Any, error: str, reason: str, peer: tuple[str, int] | None) -> None:
             self.transport = transport  # (connection_lost reads it)
             self._closed = True
-            refused(error, peer if isinstance(peer, (tuple, list)) else None, status=503)
+            refused(error, peer, status=503)
             transport.write(_response(503, error, reason))
             transport.close()
 

@@ -11,6 +11,7 @@ import attrs
 
 from bridge.errors import ConfigError
 from bridge.spool import DeliveryConfig
+from bridge.ui._journal import JOURNAL_BYTES, JOURNAL_EVENTS
 
 __all__ = ["BACKGROUND_FLUSH_EVERY", "FIXED_PRODUCER_SETTINGS", "ServeSettings", "producer_settings"]
 
@@ -97,8 +98,8 @@ class ServeSettings:
     body_timeout: float = attrs.field(default=60.0, converter=float)
     max_connections: int = attrs.field(default=1000, converter=int)
     max_connections_per_client: int = attrs.field(default=100, converter=int)
-    journal_events: int = attrs.field(default=2000, converter=int)
-    journal_bytes: int = attrs.field(default=64 << 20, converter=int)
+    journal_events: int = attrs.field(default=JOURNAL_EVENTS, converter=int)
+    journal_bytes: int = attrs.field(default=JOURNAL_BYTES, converter=int)
     to_topic: str | None = None
     topic_bootstrap: str | None = None
     producer_config: Mapping[str, Any] = attrs.field(factory=dict, converter=dict, repr=False)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable
 from typing import Any, Protocol, cast
 
 from bridge.errors import BridgeError
+from bridge.intake._body import Refused
 from bridge.intake._commit import GroupCommit
 from bridge.logs import log_fields
 from bridge.spool import Metrics, SpoolService, event_key
@@ -44,9 +45,9 @@ class Sink(Protocol):
         """Take one request's ``(key, event JSON)`` pairs; the awaitable resolves to their count once
         they are durable, or raises. Called on the event loop; must not block it."""
 
-    def refusal(self, error: BaseException) -> tuple[int, dict[str, Any]]:
-        """The HTTP status and JSON body for a request whose :meth:`add` raised ``error``
-        (4xx when retrying cannot help, else 503); also logs and counts it."""
+    def refusal(self, error: BaseException) -> Refused:
+        """The answer to a request whose :meth:`add` raised ``error`` (4xx when retrying cannot
+        help, else 503); also logs and counts it."""
 
     async def readiness(self) -> tuple[bool, dict[str, str]]:
         """Whether ``/readyz`` says ready, and what it checked (name -> state)."""
@@ -79,14 +80,13 @@ class SpoolSink:
     def add(self, items: list[tuple[str, str]]) -> Awaitable[int]:
         return self.commit.add(items)
 
-    def refusal(self, error: BaseException) -> tuple[int, dict[str, Any]]:
+    def refusal(self, error: BaseException) -> Refused:
         if _unstorable(error):
             self.metrics.reject("unstorable")
             log.info("events refused by the spool", extra=log_fields(error=str(error)))
-            return 422, {"error": "invalid_event", "field": None,
-                         "reason": f"the events cannot be stored: {type(error).__name__}: {error}"}
+            return Refused(422, "invalid_event", f"the events cannot be stored: {type(error).__name__}: {error}")
         log.error("spool write failed", extra=log_fields(error=str(error)))
-        return 503, {"error": "spool_unavailable", "field": None, "reason": f"could not store the events: {error}"}
+        return Refused(503, "spool_unavailable", f"could not store the events: {error}")
 
     async def readiness(self) -> tuple[bool, dict[str, str]]:
         svc = self.service

@@ -26,6 +26,7 @@ from bridge.errors import (
     RetriableError,
     require,
 )
+from bridge.intake._body import Refused
 from bridge.intake._keys import message_key
 from bridge.intake._settings import ServeSettings, producer_settings
 from bridge.intake._topic_metrics import TopicMetrics
@@ -248,17 +249,17 @@ class TopicSink:
     def _last(self) -> str:
         return f"; last broker error: {self.last_error}" if self.last_error else ""
 
-    def refusal(self, error: BaseException) -> tuple[int, dict[str, Any]]:
+    def refusal(self, error: BaseException) -> Refused:
         if isinstance(error, RejectedError):
             self.metrics.reject("too_large_for_topic")
             log.info("event too large for the topic", extra=log_fields(topic=self.topic, error=str(error)))
-            return 422, {"error": "invalid_event", "field": None, "reason": str(error)}
+            return Refused(422, "invalid_event", str(error))
         if not isinstance(error, DeliveryError):  # a bug: said plainly, never as a traceback to the client
             log.error("producing to Kafka failed", exc_info=error, extra=log_fields(topic=self.topic))
             error = RetriableError(f"could not produce to topic {self.topic!r}: {type(error).__name__}: {error}")
         self._throttle.log(log, logging.WARNING, "events not acknowledged by Kafka: 503",
                            f"refused:{type(error).__name__}", topic=self.topic, error=str(error))
-        return 503, {"error": "topic_unavailable", "field": None, "reason": str(error), "topic": self.topic}
+        return Refused(503, "topic_unavailable", str(error), topic=self.topic)
 
     async def readiness(self) -> tuple[bool, dict[str, str]]:
         """Ready while the broker answers with the topic's metadata (checked at most every 5 s while it does)."""

@@ -176,7 +176,7 @@ class DeliveryWorker(threading.Thread):
         self._stopping = threading.Event()
         self.rounds = 0
         self.last_round = 0  # events the last round took
-        self.last_round_bytes = 0  # and their JSON (characters)
+        self.last_round_bytes = 0  # and the bytes of their JSON
         self._failed_rounds = 0  # rounds in a row that raised
         self._failed_with: str | None = None  # the error last logged
 
@@ -247,7 +247,7 @@ class DeliveryWorker(threading.Thread):
         rows = self.spool.pending(limit=self.config.batch_size, worker=self.index, workers=self.config.workers,
                                   max_bytes=self.config.batch_bytes)
         self.last_round = len(rows)
-        self.last_round_bytes = sum(len(row.body) for row in rows)
+        self.last_round_bytes = rows.size  # (as summed while they were taken)
         if not rows:
             return False
         self.rounds += 1

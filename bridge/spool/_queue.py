@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from bridge.spool._records import PendingEvent, Read, Scan, Settlement, Source, bucket_of
+from bridge.spool._records import PendingEvent, PendingEvents, Read, Scan, Settlement, Source, bucket_of
 from bridge.spool._writer import Op
 
 __all__ = ["append_op", "depth", "forget_op", "pending", "settle_op", "status", "undelivered"]
@@ -96,7 +96,7 @@ def settle_op(settlement: Settlement) -> Op:
 
 
 def pending(scan: Scan, *, limit: int, worker: int, workers: int, now: float | None,
-            max_bytes: int | None = None) -> list[PendingEvent]:
+            max_bytes: int | None = None) -> PendingEvents:
     """The next events due for delivery for one worker, oldest first (see :meth:`Spool.pending`).
 
     ``max_bytes``: stop before the event that would take the bodies' total over it (the first event is
@@ -105,13 +105,12 @@ def pending(scan: Scan, *, limit: int, worker: int, workers: int, now: float | N
     """
     now = time.time() if now is None else now
 
-    def take(rows: Iterator[tuple]) -> list[PendingEvent]:
-        out: list[PendingEvent] = []
-        total = 0
+    def take(rows: Iterator[tuple]) -> PendingEvents:
+        out = PendingEvents()
         for *row, size in rows:
-            if out and max_bytes is not None and total + size > max_bytes:
+            if out and max_bytes is not None and out.size + size > max_bytes:
                 break
-            total += size
+            out.size += size
             out.append(PendingEvent(*row))
         return out
 

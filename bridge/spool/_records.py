@@ -9,7 +9,8 @@ from typing import Any
 
 import attrs
 
-__all__ = ["BUCKETS", "SCHEMA", "Source", "DeadLetter", "PendingEvent", "Read", "Scan", "Settlement", "bucket_of"]
+__all__ = ["BUCKETS", "SCHEMA", "Source", "DeadLetter", "PendingEvent", "PendingEvents", "Read", "Scan", "Settlement",
+           "bucket_of"]
 
 BUCKETS = 1024
 
@@ -105,6 +106,13 @@ class PendingEvent:
     body: str
     received: float
     attempts: int
+
+
+class PendingEvents(list[PendingEvent]):
+    """The events one read of the queue took, oldest first, and ``size``: the bytes of their JSON,
+    as summed while they were taken (against ``max_bytes``)."""
+
+    size = 0
 
 
 @attrs.frozen(kw_only=True)

@@ -38,7 +38,7 @@ from bridge.spool._health import (
     raise_noted,
 )
 from bridge.spool._intake import IntakeWriter
-from bridge.spool._records import SCHEMA, DeadLetter, PendingEvent, Settlement, Source, upgrade
+from bridge.spool._records import SCHEMA, DeadLetter, PendingEvent, PendingEvents, Settlement, Source, upgrade
 from bridge.spool._writer import GroupCommit, Op, SpoolClosedError, connect
 
 __all__ = ["DeadLetter", "PendingEvent", "Settlement", "Spool", "SpoolClosedError", "SpoolLockedError"]
@@ -285,9 +285,10 @@ class Spool:
                 raise_noted(self._health, exc)
 
     def pending(self, *, limit: int, worker: int = 0, workers: int = 1, now: float | None = None,
-                max_bytes: int | None = None) -> list[PendingEvent]:
+                max_bytes: int | None = None) -> PendingEvents:
         """The next events due for delivery for one worker, oldest first: at most ``limit`` of them,
-        and (``max_bytes``) no more event JSON than that, but always at least one.
+        and (``max_bytes``) no more bytes of event JSON than that, but always at least one; their
+        total is the result's ``size``.
 
         A key with an event waiting for a retry is held back entirely, so a job's
         events are never delivered out of order.

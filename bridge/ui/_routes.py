@@ -94,7 +94,7 @@ def ui_routes(backend: UiBackend) -> list[Any]:
     async def run(request: Any) -> Any:
         found = await asyncio.to_thread(views.run, request.path_params["run_id"])
         if found is None:
-            return JSONResponse({"error": "not_found", "reason": "no such run in the journal"}, status_code=404)
+            return refused(Refused(404, "not_found", "no such run in the journal"))
         return found
 
     async def dead(request: Any) -> dict[str, Any]:
@@ -102,19 +102,18 @@ def ui_routes(backend: UiBackend) -> list[Any]:
 
     async def retry(request: Any) -> Response:
         if backend.token is None:  # (guarded: with a token, only its holder gets here)
-            return JSONResponse({"error": "forbidden", "reason": "retrying from the page needs the bridge's token: "
-                                 "start it with --bridge-token (or use `bridge spool retry`)"}, status_code=403)
+            return refused(Refused(403, "forbidden", "retrying from the page needs the bridge's token: "
+                                   "start it with --bridge-token (or use `bridge spool retry`)"))
         letter_id = int(request.path_params["letter_id"])
         moved = await asyncio.to_thread(backend.retry, letter_id)
         if not moved:
-            return JSONResponse({"error": "not_found", "reason": f"no dead letter {letter_id}"}, status_code=404)
+            return refused(Refused(404, "not_found", f"no dead letter {letter_id}"))
         return JSONResponse({"requeued": moved})
 
     async def lineage(request: Any) -> Any:
         urn = request.query_params.get("urn")
         if not urn:
-            return JSONResponse({"error": "invalid", "field": "urn", "reason": "give ?urn=<job or dataset URN>"},
-                                status_code=400)
+            return refused(Refused(400, "invalid", "give ?urn=<job or dataset URN>", field="urn"))
         return await asyncio.to_thread(views.lineage, urn, depth=number(request, "depth", 2, MAX_DEPTH),
                                        limit=number(request, "limit", EDGES, MAX_EDGES))
 

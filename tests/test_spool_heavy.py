@@ -167,3 +167,37 @@ def test_batch_bytes_must_be_positive(value):
 
     with pytest.raises(ConfigError, match="batch_bytes"):
         DeliveryConfig.from_dict({"batch_bytes": value})
+
+
+class _PlanBound(_MemoryBound):
+    """Planning a round needs room for what the round still holds: over ``plan_limit`` units, MemoryError
+    (raised from a translator hook the delivery core calls while planning, as an allocation would)."""
+
+    def __init__(self, limit: int, plan_limit: int, units: dict[str, int]) -> None:
+        super().__init__(limit, units)
+        self.plan_limit = plan_limit
+        self.planned: list[int] = []  # units held at each successful planning look
+
+    def is_timeseries(self, aspect_name: str) -> bool:
+        held = sum(b.units for b in self.live)
+        if held > self.plan_limit:
+            raise MemoryError
+        self.planned.append(held)
+        return False
+
+
+def test_out_of_memory_planning_a_round_delivers_what_fits_and_costs_only_an_event_too_big_alone(tmp_path):
+    names = ["heavy_a", "heavy_b", "good_1", "good_2", "monster", "good_3"]
+    translator = _PlanBound(100, 3, {"heavy_a": 2, "heavy_b": 2, "good_1": 1, "good_2": 1, "monster": 4})
+    service = _service(tmp_path, translator=translator)
+    with service:
+        service.submit([(f"job:{n}", json.dumps(_event(n))) for n in names]).result(10)  # one round
+        _drain(service)
+        letters = service.spool.dead_letters()
+        assert [json.loads(d.body)["job"]["name"] for d in letters] == ["monster"], [d.reason for d in letters]
+        assert "out of memory" in letters[0].reason and "planning this event's writes alone" in letters[0].reason
+        assert service.metrics.get("delivered") == 5
+    # every event but the monster delivered, in order; the waiting events' MCPs were let go before each retry
+    delivered = [m["entityUrn"] for m in json.loads((tmp_path / "out.json").read_text())]
+    assert delivered == [f"urn:li:corpuser:{n}" for n in names if n != "monster"]
+    assert max(translator.planned) <= 3

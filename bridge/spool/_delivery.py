@@ -106,8 +106,14 @@ def deliver_round(rows: list[PendingEvent], *, parse: Any, core: DeliveryCore) -
             log.exception("translation failed", extra=log_fields(event_id=row.id))
     try:
         round_ = core.plan(translated)
+    except MemoryError:  # the round's own size: planned again below, once the traceback lets go of it
+        round_ = None
     except Exception:  # noqa: BLE001 - a bad MCP or a translator hook's bug: find out whose, event by event
         round_ = _plan_apart(core, translated, invalid)
+    if round_ is None:  # as many of its first events as fit; the rest wait
+        event = mcps = None
+        round_, later = _plan_what_fits(core, translated, invalid)
+        deferred |= later
     core.send(round_)
     if round_.sent:
         try:
@@ -125,6 +131,32 @@ def _out_of_memory(row: PendingEvent) -> str:
     size = len(row.body.encode("utf-8", "surrogatepass"))
     return (f"cannot translate: out of memory (MemoryError) translating this event alone, "
             f"{size} bytes of JSON; give the delivery process more memory, then `bridge spool retry` it")
+
+
+def _plan_what_fits(core: DeliveryCore, translated: list[tuple[int, list[Any]]],
+                    invalid: dict[int, str]) -> tuple[Any, frozenset[int]]:
+    """Plan the first half of the events, then the first quarter... until it fits in memory; the rest
+    (their MCPs let go first) wait for the next round, which starts with them. Only an event that
+    cannot be planned alone is dead-lettered, as one that cannot be translated alone is."""
+    keep, later = len(translated), frozenset[int]()
+    while True:
+        later |= {row_id for row_id, _ in translated[keep:]}
+        del translated[keep:]  # what the waiting events had built is freed before trying again
+        try:
+            round_ = core.plan(translated)
+        except MemoryError:
+            if keep > 1:
+                keep //= 2
+                continue
+            row_id = translated.pop()[0]
+            invalid[row_id] = ("cannot deliver: out of memory (MemoryError) planning this event's writes "
+                               "alone; give the delivery process more memory, then `bridge spool retry` it")
+            log.error("out of memory planning an event alone", extra=log_fields(event_id=row_id))
+            return core.plan([]), later
+        if later:
+            log.warning("out of memory planning a round: delivering its first events, the rest in the "
+                        "next round", extra=log_fields(delivered_now=keep, deferred=len(later)))
+        return round_, later
 
 
 def _plan_apart(core: DeliveryCore, translated: list[tuple[int, list[Any]]], invalid: dict[int, str]) -> Any:

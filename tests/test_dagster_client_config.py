@@ -126,10 +126,14 @@ def test_a_misconfigured_sensor_with_backfill_stores_no_start(instance):
     assert "cannot tell the emitter" in out.skip_message and out.cursor is None  # the fixed sensor reports all
 
 
-@pytest.mark.parametrize(("backfill", "stored"), [("1", False), (None, True)])
+@pytest.mark.parametrize(("backfill", "stored"), [
+    ("1", False), ("true", False), (" TRUE ", False), ("maybe", False),  # on, or may be: no start stored
+    ("false", True), ("0", True), ("", True), (None, True),  # off, as the config reads it: the start is stored
+])
 def test_the_ready_sensor_whose_environment_cannot_be_read_keeps_backfill(instance, monkeypatch, backfill, stored):
-    """``datahub_sensor`` with an unreadable ``$BRIDGE_DAGSTER_CLIENT_CONFIG``: its config (backfill included)
-    is unknown, so a set ``$BRIDGE_DAGSTER_BACKFILL`` stores no start (the fixed sensor reports every run)."""
+    """``datahub_sensor`` with an unreadable ``$BRIDGE_DAGSTER_CLIENT_CONFIG``: its config is unknown, so
+    ``$BRIDGE_DAGSTER_BACKFILL`` is read as the config reads it; on (or unreadable: it may mean on), no start is
+    stored (the fixed sensor reports every run)."""
     from dagster_plugin import datahub_sensor
 
     monkeypatch.setenv("BRIDGE_DAGSTER_CLIENT_CONFIG", "{bad")

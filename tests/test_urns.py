@@ -106,6 +106,33 @@ def test_dataset_urn(platform: str, name: str, instance: str | None, env: str) -
     _same(ours.make_dataset_urn, dh.make_dataset_urn, platform, name, env)
 
 
+maybe_dataset_urn = st.one_of(
+    maybe_urn,
+    st.tuples(maybe_urn, tricky_text, tricky_text).map(lambda t: f"urn:li:dataset:({t[0]},{t[1]},{t[2]})"),
+    st.tuples(tricky_text, tricky_text, st.sampled_from(["PROD", "dev", "BOGUS"])).map(
+        lambda t: f"urn:li:dataset:(urn:li:dataPlatform:{t[0]},{t[1]},{t[2]})"),
+)
+
+
+def _their_dataset_parts(urn: str) -> tuple[str, str, str]:
+    from datahub.utilities.urns.dataset_urn import DatasetUrn
+
+    parsed = DatasetUrn.from_string(urn)
+    return parsed.platform.removeprefix("urn:li:dataPlatform:"), parsed.name, parsed.env
+
+
+@_SETTINGS
+@given(maybe_dataset_urn)
+@example("urn:li:dataset:(snowflake,t,PROD)")
+@example("urn:li:dataset:(urn:li:dataPlatform:,t,PROD)")
+@example("urn:li:dataset:(urn:li:dataPlatform:hive,db.t%281%29,PROD)")
+@example("urn:li:dataset:(urn:li:dataPlatform:hive,t)")
+@example("urn:li:corpuser:x")
+def test_parse_dataset_urn(urn: str) -> None:
+    """The one dataset-URN parser accepts what DataHub's ``DatasetUrn.from_string`` accepts, with the same parts."""
+    assert _outcome(ours.parse_dataset_urn, urn) == _outcome(_their_dataset_parts, urn), urn
+
+
 @_SETTINGS
 @given(tricky_text, tricky_text, tricky_text, optional_text)
 def test_data_flow_and_job_urn(orchestrator: str, flow_id: str, job_id: str, instance: str | None) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import ConfigError, InvalidEventError
-from translators.datahub.urns import _parse_typed, make_dataset_urn_with_platform_instance, split_urn
+from bridge.errors import ConfigError
+from translators.datahub.urns import _parse_typed, make_dataset_urn_with_platform_instance, parse_dataset_urn
 
 __all__ = ["FABRIC_TYPES", "DatasetRef", "NamespaceOverride", "PathSpec", "PlatformConfig", "data_platform_name",
            "dataset_ref_of", "dataset_urn"]
@@ -188,9 +188,6 @@ def dataset_urn(ref: DatasetRef) -> str:
     return make_dataset_urn_with_platform_instance(ref.platform, ref.name, ref.platform_instance, ref.env)
 
 
-_PLATFORM_PREFIX = "urn:li:dataPlatform:"
-
-
 def dataset_ref_of(urn: str, *, platform_instance: str | None = None) -> DatasetRef:
     """The identity whose URN is ``urn``: the inverse of :func:`dataset_urn`.
 
@@ -200,11 +197,7 @@ def dataset_ref_of(urn: str, *, platform_instance: str | None = None) -> Dataset
     Raises:
         InvalidEventError: ``urn`` is not a dataset URN (``field`` names the hook that makes them).
     """
-    kind, parts = split_urn(urn, arg="get_dataset_urn")
-    if kind != "dataset" or len(parts) != 3 or not parts[0].startswith(_PLATFORM_PREFIX):
-        raise InvalidEventError(f"{urn!r} is not a dataset URN (urn:li:dataset:(urn:li:dataPlatform:<platform>,"
-                                "<name>,<env>))", field="get_dataset_urn")  # fmt: skip
-    platform, name, env = parts[0][len(_PLATFORM_PREFIX) :], parts[1], parts[2]
+    platform, name, env = parse_dataset_urn(urn, arg="get_dataset_urn")
     if platform_instance and name.startswith(f"{platform_instance}."):
         name = name[len(platform_instance) + 1 :]
     else:

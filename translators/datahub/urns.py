@@ -53,6 +53,7 @@ __all__ = [
     "make_tag_urn",
     "make_term_urn",
     "make_user_urn",
+    "parse_dataset_urn",
     "split_urn",
 ]
 
@@ -160,6 +161,44 @@ def _parse_typed(urn: str, entity_type: str, n_parts: int, arg: str) -> list[str
         if _has_reserved(part):
             raise _invalid(arg, f"{urn!r} has reserved characters , ( ) in a part")
     return parts
+
+
+_DATASET_SHAPE = "urn:li:dataset:(urn:li:dataPlatform:<platform>,<name>,<env>)"
+
+
+def parse_dataset_urn(urn: str, *, arg: str = "urn") -> tuple[str, str, str]:
+    """Parse a dataset URN as DataHub's ``DatasetUrn.from_string`` does (which checks no env names).
+
+    Args:
+        urn: ``urn:li:dataset:(urn:li:dataPlatform:<platform>,<name>,<env>)``.
+        arg: name of the argument, used in the error.
+
+    Returns:
+        ``(platform, name, env)`` as written (the name still percent-encoded): the inverse of
+        :func:`make_dataset_urn_with_platform_instance` with no platform instance.
+
+    Raises:
+        InvalidEventError: ``urn`` is not a dataset URN; the message names it and what is wrong.
+    """
+
+    def invalid(why: str) -> InvalidEventError:
+        return _invalid(arg, f"{urn!r} is not a dataset URN ({_DATASET_SHAPE}): {why}")
+
+    if not isinstance(urn, str):
+        raise invalid(f"a {type(urn).__name__}, not a string")
+    kind, parts = split_urn(urn, arg=arg)
+    if kind != "dataset":
+        raise invalid(f"it is a {kind} URN")
+    if len(parts) != 3:
+        raise invalid(f"it has {len(parts)} part(s), not 3")
+    platform_urn, name, env = parts
+    try:
+        (platform,) = _parse_typed(platform_urn, "dataPlatform", 1, arg)
+    except InvalidEventError:
+        raise invalid(f"its platform {platform_urn!r} is not a dataPlatform URN") from None
+    if _has_reserved(name) or _has_reserved(env):
+        raise invalid("its name or env holds a reserved character (\u241f)")
+    return platform, name, env
 
 
 def _non_empty(value: str, arg: str) -> str:

@@ -33,7 +33,7 @@ from bridge.model import (
     Transformation,
 )
 from dagster_plugin.urns import converted_urn
-from translators.datahub.urns import parse_dataset_urn
+from translators.datahub.urn_parsing import parse_dataset_urn
 
 __all__ = [
     "ASSET_PLATFORM",

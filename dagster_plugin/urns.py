@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bridge.errors import InvalidEventError
-from translators.datahub.urns import make_dataset_urn_with_platform_instance, parse_dataset_urn
+from translators.datahub.urn_parsing import parse_dataset_urn
+from translators.datahub.urns import make_dataset_urn_with_platform_instance
 
 __all__ = ["DatasetUrn", "converted_urn"]
 

@@ -23,7 +23,7 @@ from tests.dagster_helpers import dataset, execute, last, tick, validate_all, va
 from translators.datahub import TranslatorConfig
 from translators.datahub.explain import explain_event
 from translators.datahub.platform_config import dataset_ref_of
-from translators.datahub.urns import parse_dataset_urn
+from translators.datahub.urn_parsing import parse_dataset_urn
 
 TABLE_A = dataset("snowflake", "tableA")  # PROD, while the sensor says env="DEV"
 TABLE_B = dataset("snowflake", "tableB")

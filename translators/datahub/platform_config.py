@@ -15,7 +15,8 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
-from translators.datahub.urns import _parse_typed, make_dataset_urn_with_platform_instance, parse_dataset_urn
+from translators.datahub.urn_parsing import parse_dataset_urn, parse_typed_urn
+from translators.datahub.urns import make_dataset_urn_with_platform_instance
 
 __all__ = ["FABRIC_TYPES", "DatasetRef", "NamespaceOverride", "PathSpec", "PlatformConfig", "data_platform_name",
            "dataset_ref_of", "dataset_urn"]
@@ -213,5 +214,5 @@ def data_platform_name(platform_urn: str) -> str:
     Raises:
         InvalidEventError: ``platform_urn`` is not a dataPlatform URN (``field`` names the hook that makes them).
     """
-    (name,) = _parse_typed(platform_urn, "dataPlatform", 1, "get_platform_urn")
+    (name,) = parse_typed_urn(platform_urn, "dataPlatform", 1, "get_platform_urn")
     return name

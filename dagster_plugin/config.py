@@ -29,14 +29,13 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
-from dagster_plugin.client_config import client_config, emitter_kind_and_config
+from dagster_plugin.client_config import client_config
 from dagster_plugin.env_values import parse_value
 
 __all__ = [
     "ENV_VARS",
     "DagsterPluginConfig",
     "DatahubDagsterSourceConfig",
-    "emitter_kind_and_config",
     "env_option",
 ]
 
@@ -300,22 +299,27 @@ class DagsterPluginConfig:
             else:
                 data[option] = value
         for key, value in options.items():
-            if value is None:
-                continue
-            if key == "datahub_client_config":
-                value = client_config(value)
-            data[key] = value
+            if value is not None:
+                data[key] = value
         return cls.from_dict(data)
 
     def emitter(self) -> tuple[str, dict[str, Any]]:
-        """The emitter kind and its config dict (see :func:`~dagster_plugin.client_config.emitter_kind_and_config`).
+        """The emitter kind and its config dict, from ``datahub_client_config`` (as
+        :func:`~dagster_plugin.client_config.client_config` converted it).
 
         ``emit_mode`` wins over the client config's, as in DataHub's plugin.
 
         Raises:
             ConfigError: no emitter kind can be told, or ``emit_mode`` is set for a non-REST emitter.
         """
-        kind, config = emitter_kind_and_config(self.datahub_client_config)
+        config = dict(self.datahub_client_config)
+        kind = config.pop("kind", None)
+        if kind is None:
+            raise ConfigError(
+                "cannot tell the emitter: give 'kind' (rest, kafka, file, console) or 'server' "
+                "(or set DATAHUB_GMS_URL / BRIDGE_DAGSTER_CLIENT_CONFIG)",
+                key="datahub_client_config",
+            )
         if self.emit_mode is not None:
             if kind != "rest":
                 raise ConfigError(f"applies to DataHub's REST API only, not to the {kind} emitter; remove it",

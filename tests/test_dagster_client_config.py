@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+import attrs
 import dagster as dg
 import pytest
 from datahub.api.entities.datajob import DataFlow
@@ -71,6 +72,26 @@ def test_auth_a_static_token_is_the_token_another_provider_is_ignored_with_a_war
     oidc = {"server": "http://gms:8080", "auth": {"type": "oidc_client_credentials", "config": {"client_id": "c"}}}
     assert DatahubDagsterSourceConfig(datahub_client_config=oidc).emitter()[1] == {"gms_server": "http://gms:8080"}
     assert "auth (only DataHub's static token provider" in _warnings(caplog)[0]
+
+
+@pytest.mark.parametrize(("given", "kept"), [
+    (DatahubClientConfig(server="http://gms:8080", token="t", tcp_keepalive=True),
+     {"kind": "rest", "gms_server": "http://gms:8080", "token": "t"}),
+    ({"server": "http://gms:8080", "auth": {"type": "static", "config": {"token": "s"}}, "default_emit_mode": "ASYNC"},
+     {"kind": "rest", "gms_server": "http://gms:8080", "token": "s", "default_emit_mode": "ASYNC"}),
+    ({"connection": {"bootstrap": "b:9092"}, "default_emit_mode": "ASYNC"},
+     {"kind": "kafka", "connection": {"bootstrap": "b:9092"}}),
+    ({"bootstrap": "x"}, {"bootstrap": "x"}),  # no emitter to tell: kept, for emitter() to refuse at the first tick
+])
+def test_the_client_config_is_converted_once_when_the_config_is_built(given, kept, caplog):
+    """One conversion, when the config is built: what the config keeps is the emitter's config, and building
+    it again from that (``attrs.evolve``) changes nothing and warns no more."""
+    config = DatahubDagsterSourceConfig(datahub_client_config=given)
+    assert config.datahub_client_config == kept
+    warned = len(_warnings(caplog))
+    assert attrs.evolve(config).datahub_client_config == kept and len(_warnings(caplog)) == warned
+    if "kind" in kept:
+        assert config.emitter() == (kept["kind"], {k: v for k, v in kept.items() if k != "kind"})
 
 
 def test_other_emitters_settings_are_not_dropped():

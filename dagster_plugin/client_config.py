@@ -1,8 +1,9 @@
-"""``datahub_client_config``: any bridge emitter config, or DataHub's ``DatahubClientConfig`` (the one conversion).
+"""``datahub_client_config``: any bridge emitter config, or DataHub's ``DatahubClientConfig``, converted once
+(:func:`client_config`) when the plugin's config is built.
 
 Every field of acryl-datahub's ``DatahubClientConfig`` is accepted, as a mapping or as DataHub's
 (pydantic) object. Those the bridge's REST emitter has are passed on under its names (``server`` ->
-``gms_server``, ``default_emit_mode`` -> ``emit_mode``; ``token``, ``timeout_sec``, ``retry_*``,
+``gms_server``; ``default_emit_mode``, its ``emit_mode``; ``token``, ``timeout_sec``, ``retry_*``,
 ``pool_maxsize``, ``extra_headers``, the TLS paths, ``disable_ssl_verification``, ``openapi_ingestion``
 as they are; ``auth`` with DataHub's ``static`` token provider is its ``token``); the others
 (:data:`IGNORED`) are left out with one warning naming them.
@@ -16,7 +17,7 @@ from typing import Any
 
 from bridge.errors import ConfigError
 
-__all__ = ["FIELDS", "IGNORED", "DatahubClientConfig", "client_config", "emitter_kind_and_config"]
+__all__ = ["FIELDS", "IGNORED", "DatahubClientConfig", "client_config"]
 
 logger = logging.getLogger("dagster_plugin")
 
@@ -75,9 +76,17 @@ class DatahubClientConfig:
 
 
 def client_config(value: Any) -> dict[str, Any]:
-    """A ``datahub_client_config`` as a plain mapping: a mapping, or DataHub's ``DatahubClientConfig`` (read
-    through its public fields; nothing of acryl-datahub is imported). DataHub's REST fields with no
-    equivalent here are dropped, with one warning naming them.
+    """``datahub_client_config`` as the bridge's emitter config, ``{"kind": ..., **its settings}``: the one
+    conversion (``DagsterPluginConfig`` keeps what it returns; :meth:`~dagster_plugin.DagsterPluginConfig.emitter`
+    reads it back).
+
+    The value is a mapping, or DataHub's ``DatahubClientConfig`` (read through its public fields, only those
+    set; nothing of acryl-datahub is imported). The kind: ``kind`` if given, else ``connection`` means Kafka,
+    ``filename`` file, ``server``/``gms_server`` REST. For REST, DataHub's fields become the REST emitter's
+    (``server`` -> ``gms_server``, a ``static`` ``auth`` -> ``token``) and those with no equivalent
+    (:data:`IGNORED`) are dropped with one warning naming them; other emitters get no ``default_emit_mode``.
+    A mapping whose emitter cannot be told is kept as given: ``emitter()`` says so when the sensor first runs.
+    Converting its own result again changes nothing.
 
     Raises:
         ConfigError: not a mapping nor an object with DataHub's client-config fields.
@@ -92,17 +101,25 @@ def client_config(value: Any) -> dict[str, Any]:
         if not callable(dump):
             raise ConfigError(f"must be a mapping, got {type(value).__name__}", key="datahub_client_config")
         config = {k: v for k, v in dump(exclude_unset=True).items() if v is not None}
-    if _kind(config) == "rest":
-        static = _static_token(config.get("auth"))
-        if static is not None and not config.get("token"):
-            config["token"] = static  # DataHub's static token provider is a token
-            del config["auth"]
-        dropped = sorted(k for k in config if k in IGNORED)
-        for key in dropped:
-            del config[key]
-        if dropped:
-            logger.warning("datahub_client_config: DataHub client settings with no equivalent here are ignored: %s",
-                           "; ".join(f"{k} ({IGNORED[k]})" for k in dropped))
+    kind = _kind(config)
+    if kind is None:
+        return config
+    config["kind"] = kind
+    if kind != "rest":
+        config.pop("default_emit_mode", None)  # DataHub's REST client setting: the REST emitter takes it
+        return config
+    if "server" in config:
+        config.setdefault("gms_server", config.pop("server"))
+    static = _static_token(config.get("auth"))
+    if static is not None and not config.get("token"):
+        config["token"] = static  # DataHub's static token provider is a token
+        del config["auth"]
+    dropped = sorted(k for k in config if k in IGNORED)
+    for key in dropped:
+        del config[key]
+    if dropped:
+        logger.warning("datahub_client_config: DataHub client settings with no equivalent here are ignored: %s",
+                       "; ".join(f"{k} ({IGNORED[k]})" for k in dropped))
     return config
 
 
@@ -123,30 +140,3 @@ def _kind(config: Mapping[str, Any]) -> str | None:
     if "server" in config or "gms_server" in config:
         return "rest"
     return None
-
-
-def emitter_kind_and_config(datahub_client_config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Decide the emitter kind of a ``datahub_client_config`` and convert DataHub's REST shape.
-
-    ``kind`` wins; else ``connection`` means Kafka, ``filename`` means file, and
-    ``server``/``gms_server`` mean REST. DataHub's ``server`` key becomes ``gms_server``.
-
-    Raises:
-        ConfigError: no kind can be told from the keys.
-    """
-    config = dict(datahub_client_config)
-    kind = _kind(config)
-    config.pop("kind", None)
-    if kind is None:
-        raise ConfigError(
-            "cannot tell the emitter: give 'kind' (rest, kafka, file, console) or 'server' "
-            "(or set DATAHUB_GMS_URL / BRIDGE_DAGSTER_CLIENT_CONFIG)",
-            key="datahub_client_config",
-        )
-    if kind == "rest" and "server" in config:
-        server = config.pop("server")
-        config.setdefault("gms_server", server)
-    # The REST emitter takes DataHub's ``default_emit_mode`` as its ``emit_mode``; others have no use for it.
-    if kind != "rest":
-        config.pop("default_emit_mode", None)
-    return kind, config

@@ -1,4 +1,4 @@
-"""The plugin's configuration: one frozen object and the one function that reads the environment.
+"""The plugin's configuration: one frozen object, and the environment read in one place.
 
 Every option of DataHub's own plugin (``acryl-datahub-dagster-plugin``,
 ``DatahubDagsterSourceConfig``) is accepted under its name and honoured, or
@@ -15,9 +15,9 @@ DataHub's defaults; the bridge's name (:class:`DagsterPluginConfig`) gives the b
 
 Lookup order (first match wins, per option): the arguments given to
 :meth:`DagsterPluginConfig.from_env`, then the environment variables in
-:data:`ENV_VARS`, then the defaults. :meth:`DagsterPluginConfig.from_env` is
-the only place that reads the environment. Building a config never opens a
-connection.
+:data:`ENV_VARS`, then the defaults. Only :meth:`DagsterPluginConfig.from_env` and
+:func:`env_option` (one option, for a sensor whose config cannot be built) read the environment,
+both through ``_env_value``. Building a config never opens a connection.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
-from dagster_plugin.client_config import client_config, emitter_kind_and_config
+from dagster_plugin.client_config import client_config
 from dagster_plugin.env_values import parse_value
 
 __all__ = [
     "ENV_VARS",
     "DagsterPluginConfig",
     "DatahubDagsterSourceConfig",
-    "emitter_kind_and_config",
+    "env_option",
 ]
 
 #: environment variable -> (option, how to parse it). Documented in README.md ("Dagster").
@@ -58,6 +58,25 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "BRIDGE_DAGSTER_BACKFILL": ("backfill", "bool"),
     "BRIDGE_DAGSTER_TABLE_PLATFORM": ("table_platform", "str"),
 }
+
+
+def _env_value(environ: Mapping[str, str], name: str, kind: str) -> Any:
+    """The value of variable ``name`` parsed as ``kind``; None when it is unset (or empty, but for a flag)."""
+    raw = environ.get(name)
+    if raw is None or (raw == "" and kind != "bool"):
+        return None
+    return parse_value(name, raw, kind)
+
+
+def env_option(option: str, environ: Mapping[str, str] | None = None) -> Any:
+    """What the environment sets one option to (read as :meth:`DagsterPluginConfig.from_env` reads it), or
+    None when its variable is unset: for a sensor whose config cannot be built because another variable is wrong.
+
+    Raises:
+        ConfigError: the variable cannot be parsed (the message names it).
+    """
+    [(name, kind)] = [(name, kind) for name, (key, kind) in ENV_VARS.items() if key == option]
+    return _env_value(os.environ if environ is None else environ, name, kind)
 
 
 def _default_true(value: Any) -> bool:
@@ -252,7 +271,7 @@ class DagsterPluginConfig:
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> DagsterPluginConfig:
         """Resolve the config: ``options`` first, then the environment (:data:`ENV_VARS`), then defaults.
 
-        This is the only function that reads the environment.
+        With :func:`env_option`, the only function that reads the environment.
 
         Args:
             environ: the environment to read (defaults to ``os.environ``).
@@ -267,10 +286,9 @@ class DagsterPluginConfig:
         environ = os.environ if environ is None else environ
         data: dict[str, Any] = {}
         for name, (option, kind) in ENV_VARS.items():
-            raw = environ.get(name)
-            if raw is None or (raw == "" and kind != "bool"):
+            value = _env_value(environ, name, kind)
+            if value is None:
                 continue
-            value = parse_value(name, raw, kind)
             if "." in option:
                 section, key = option.split(".", 1)
                 data.setdefault(section, {})
@@ -281,22 +299,27 @@ class DagsterPluginConfig:
             else:
                 data[option] = value
         for key, value in options.items():
-            if value is None:
-                continue
-            if key == "datahub_client_config":
-                value = client_config(value)
-            data[key] = value
+            if value is not None:
+                data[key] = value
         return cls.from_dict(data)
 
     def emitter(self) -> tuple[str, dict[str, Any]]:
-        """The emitter kind and its config dict (see :func:`~dagster_plugin.client_config.emitter_kind_and_config`).
+        """The emitter kind and its config dict, from ``datahub_client_config`` (as
+        :func:`~dagster_plugin.client_config.client_config` converted it).
 
         ``emit_mode`` wins over the client config's, as in DataHub's plugin.
 
         Raises:
             ConfigError: no emitter kind can be told, or ``emit_mode`` is set for a non-REST emitter.
         """
-        kind, config = emitter_kind_and_config(self.datahub_client_config)
+        config = dict(self.datahub_client_config)
+        kind = config.pop("kind", None)
+        if kind is None:
+            raise ConfigError(
+                "cannot tell the emitter: give 'kind' (rest, kafka, file, console) or 'server' "
+                "(or set DATAHUB_GMS_URL / BRIDGE_DAGSTER_CLIENT_CONFIG)",
+                key="datahub_client_config",
+            )
         if self.emit_mode is not None:
             if kind != "rest":
                 raise ConfigError(f"applies to DataHub's REST API only, not to the {kind} emitter; remove it",

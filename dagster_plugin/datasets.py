@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridge.errors import InvalidEventError
 from bridge.model import (
     ColumnLineage,
     Dataset,
@@ -33,7 +32,8 @@ from bridge.model import (
     Tag,
     Transformation,
 )
-from translators.datahub.urns import split_urn
+from dagster_plugin.urns import converted_urn
+from translators.datahub.urn_parsing import parse_dataset_urn
 
 __all__ = [
     "ASSET_PLATFORM",
@@ -70,12 +70,8 @@ def dataset_from_urn(urn: str) -> Dataset:
     Raises:
         InvalidEventError: ``urn`` is not a dataset URN.
     """
-    kind, parts = split_urn(urn, arg="dataset urn") if isinstance(urn, str) else ("", [])
-    if kind != "dataset" or len(parts) != 3:
-        raise InvalidEventError(f"not a dataset URN: {urn!r}", field="dataset urn")
-    platform, name, env = parts
-    return Dataset(namespace=platform.removeprefix("urn:li:dataPlatform:"), name=name,
-                   facets={_GIVEN_URN: {"urn": urn, "env": env}})
+    platform, name, env = parse_dataset_urn(urn, arg="dataset urn")
+    return Dataset(namespace=platform, name=name, facets={_GIVEN_URN: {"urn": urn, "env": env}})
 
 
 def given_urn(dataset: Dataset) -> str | None:
@@ -101,7 +97,8 @@ def dataset_of_key(key: Sequence[str]) -> Dataset:
 
 def name_only(dataset: Dataset) -> Dataset:
     """``dataset`` by name only (its schema and lineage left out), the URN given for it kept."""
-    return dataset_of_key(key_of(dataset))
+    given = {_GIVEN_URN: dataset.facets[_GIVEN_URN]} if given_urn(dataset) is not None else {}
+    return Dataset(namespace=dataset.namespace, name=dataset.name, facets=given)
 
 
 def dataset_from_uri(uri: str) -> Dataset | None:
@@ -235,11 +232,9 @@ class AssetNamer:
         return self._cache[key]
 
     def _name(self, key: tuple[str, ...]) -> Dataset:
-        if self._converter is not None:
-            urn = self._converter(list(key))
-            if urn is not None:
-                urn = urn.urn() if callable(getattr(urn, "urn", None)) else str(urn)
-                return dataset_from_urn(urn)
+        urn = converted_urn(self._converter, key) if self._converter is not None else None
+        if urn is not None:
+            return dataset_from_urn(str(urn))
         return Dataset(namespace=ASSET_PLATFORM, name=".".join(key))
 
 

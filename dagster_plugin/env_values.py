@@ -1,7 +1,7 @@
 """Values of the plugin's environment variables, parsed (``str``, ``bool``, ``int``, ``float``, JSON, ``module:function``).
 
-Only :meth:`dagster_plugin.DagsterPluginConfig.from_env` reads the environment; this module turns what it
-read into option values, with errors naming the variable.
+Only :mod:`dagster_plugin.config` reads the environment (``DagsterPluginConfig.from_env``, ``env_option``);
+this module turns what it read into option values, with errors naming the variable.
 """
 
 from __future__ import annotations

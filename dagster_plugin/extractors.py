@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 from bridge.errors import ConfigError
 from dagster_plugin.runs import OpLineage
-from dagster_plugin.urns import DatasetUrn
+from dagster_plugin.urns import DatasetUrn, converted_urn
 
 __all__ = ["DATAHUB_STYLE", "DagsterGenerator", "DagsterGeneratorShim", "DataHubGraph", "DatasetLineage",
            "ExtractorUnsupportedError", "call_extractor", "extractor_style", "normalise_extracted"]
@@ -102,19 +102,15 @@ class DagsterGeneratorShim:
         self.logger = logger
 
     def dataset_urn_from_asset(self, asset_key: Sequence[str]) -> DatasetUrn:
-        return DatasetUrn.from_string(
-            f"urn:li:dataset:(urn:li:dataPlatform:dagster,{'.'.join(asset_key)},{self.config.env})")
+        return DatasetUrn("dagster", ".".join(asset_key), self.config.env)
 
     def asset_keys_to_dataset_urn_converter(self, asset_key: Sequence[str]) -> DatasetUrn | None:
-        """The user's converter, else DataHub's ``[env, platform, *name]`` key convention, else None."""
+        """The user's converter (what it returns checked: :func:`~dagster_plugin.urns.converted_urn`), else DataHub's
+        ``[env, platform, *name]`` key convention (built as DataHub's plugin builds it), else None."""
         if self.config.asset_keys_to_dataset_urn_converter is not None:
-            urn = self.config.asset_keys_to_dataset_urn_converter(asset_key)
-            if urn is None:
-                return None
-            return DatasetUrn.from_string(urn.urn() if callable(getattr(urn, "urn", None)) else urn)
+            return converted_urn(self.config.asset_keys_to_dataset_urn_converter, asset_key)
         if len(asset_key) >= 3:
-            return DatasetUrn.from_string(
-                f"urn:li:dataset:(urn:li:dataPlatform:{asset_key[1]},{'.'.join(asset_key[2:])},{asset_key[0]})")
+            return DatasetUrn(asset_key[1], ".".join(asset_key[2:]), asset_key[0])
         return None
 
     def emit_asset(self, graph: Any, asset_key: Sequence[str], description: str | None = None,

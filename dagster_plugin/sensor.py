@@ -28,7 +28,6 @@ A tick ends by ``tick_deadline_sec`` and carries what is left to the next one
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,11 +35,11 @@ from typing import Any
 import dagster as dg
 
 from bridge.errors import ConfigError, MissingDependencyError
-from dagster_plugin.config import DagsterPluginConfig
+from dagster_plugin.config import DagsterPluginConfig, env_option
 from dagster_plugin.cursor import SensorCursor
 from dagster_plugin.reporter import RunReporter
 from dagster_plugin.selection import RunSelection
-from dagster_plugin.tick import Tick, latest_finished_event
+from dagster_plugin.tick import Tick, start_from
 from emitters.base import Emitter
 
 __all__ = ["DEFAULT_SENSOR_NAME", "datahub_sensor", "make_datahub_sensor"]
@@ -126,7 +125,10 @@ def make_datahub_sensor(
             message = f"{name} - not configured: {exc}"
             context.log.error(message)
             known = state["reporter"].config if "reporter" in state else config
-            return dg.SensorResult(skip_reason=message, cursor=_start_while_misconfigured(context, name, known, selection))
+            # with no cursor yet, where it started, so once fixed it reports the runs finished since then
+            started = start_from(context, name, selection.job_names, backfill=_backfill(known))
+            return dg.SensorResult(skip_reason=message,
+                                   cursor=None if started is None else SensorCursor().skipped(started).serialize())
         tick.log(logging.INFO, "Emitting metadata...")
         new_cursor = tick.run(cursor)
         return dg.SensorResult(skip_reason=tick.summary(new_cursor), cursor=new_cursor.serialize())
@@ -134,21 +136,16 @@ def make_datahub_sensor(
     return _sensor
 
 
-def _start_while_misconfigured(context: Any, name: str, config: DagsterPluginConfig | None,
-                               selection: RunSelection) -> str | None:
-    """The cursor a tick that cannot report stores: with no cursor yet, where the sensor started (the newest
-    finished run), so once it is configured it reports the runs finished since its first tick, not only those
-    after the fix; nothing is reported meanwhile. None (the cursor is kept) when one is stored already or
-    ``backfill`` is asked for (the configured sensor then reports every run anyway), or may be: with no
-    config read, ``$BRIDGE_DAGSTER_BACKFILL`` set at all."""
-    if context.cursor:
-        return None
-    if config.backfill if config is not None else os.environ.get("BRIDGE_DAGSTER_BACKFILL", "").strip():
-        return None
-    started = latest_finished_event(context.instance, selection.job_names)
-    context.log.info(f"{name} - started at run event {started}: the runs finishing after it are reported once the "
-                     "sensor is configured")
-    return SensorCursor().skipped(started).serialize()
+def _backfill(config: DagsterPluginConfig | None) -> bool:
+    """Whether a sensor that cannot report has ``backfill`` on, so stores no start (the fixed sensor then reports
+    every run). With no config read (the environment's is wrong), ``$BRIDGE_DAGSTER_BACKFILL`` as the config reads
+    it; a value that cannot be read counts as on, as it may mean it: runs are then reported, not skipped."""
+    if config is not None:
+        return config.backfill
+    try:
+        return bool(env_option("backfill"))
+    except ConfigError:
+        return True
 
 
 #: A ready sensor configured from the environment when it first runs (see README "Dagster"):

@@ -35,7 +35,7 @@ from dagster_plugin.dead_letters import requeue_requests, requeue_token
 from dagster_plugin.reporter import RunReporter
 from dagster_plugin.selection import RunSelection
 
-__all__ = ["Tick", "finished_events", "latest_finished_event"]
+__all__ = ["Tick", "finished_events", "latest_finished_event", "start_from"]
 
 logger = logging.getLogger("dagster_plugin")
 
@@ -64,6 +64,33 @@ def latest_finished_event(instance: Any, job_names: Sequence[str] | None) -> int
     """The storage id of the newest run success/failure/cancel event (0 when there is none)."""
     newest = _status_changes(instance, job_names, after=None, limit=1, ascending=False)
     return newest[0].storage_id if newest else 0
+
+
+def _log(context: Any, name: str, level: int, message: str, *args: Any) -> None:
+    """Log to the sensor's evaluation log and the ``dagster_plugin`` logger, prefixed by the sensor's name."""
+    text = f"{name} - {message % args if args else message}"
+    context.log.log(level, text)
+    logger.log(level, text)
+
+
+def start_from(context: Any, name: str, job_names: Sequence[str] | None, *, backfill: bool) -> int | None:
+    """Where a sensor with no cursor (first tick, or its cursor was reset) starts: the storage id of the newest
+    finished run, whose runs up to it are not reported. None when the stored cursor is kept: there is one, or
+    ``backfill`` asks for every finished run. Both are logged. Also for a sensor that cannot report yet (its config
+    is wrong), so once fixed it reports the runs finished since its first tick.
+    """
+    if context.cursor:
+        return None
+    if backfill:
+        _log(context, name, logging.INFO, "no cursor (first tick, or the cursor was reset): backfill is on, so every "
+             "finished run in the instance is reported, oldest first, over as many ticks as it takes")
+        return None
+    started = latest_finished_event(context.instance, job_names)
+    _log(context, name, logging.WARNING,
+         "no cursor (first tick, or the cursor was reset): starting from now; runs that finished before "
+         "(run events up to storage id %d) are not reported. Set backfill=True (BRIDGE_DAGSTER_BACKFILL=true) "
+         "and reset the cursor to report them", started)
+    return started
 
 
 class Tick:
@@ -96,9 +123,7 @@ class Tick:
         self.started_from: int | None = None  # no cursor: where the sensor started from (not a backfill)
 
     def log(self, level: int, message: str, *args: Any) -> None:
-        text = f"{self.name} - {message % args if args else message}"
-        self.context.log.log(level, text)
-        logger.log(level, text)
+        _log(self.context, self.name, level, message, *args)
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -213,18 +238,8 @@ class Tick:
 
     def start(self, cursor: SensorCursor) -> SensorCursor:
         """A sensor with no cursor starts after the newest finished run, unless ``backfill`` is set."""
-        if self.context.cursor:
-            return cursor
-        if self.reporter.config.backfill:
-            self.log(logging.INFO, "no cursor (first tick, or the cursor was reset): backfill is on, so every "
-                     "finished run in the instance is reported, oldest first, over as many ticks as it takes")
-            return cursor
-        self.started_from = latest_finished_event(self.context.instance, self.job_names)
-        self.log(logging.WARNING,
-                 "no cursor (first tick, or the cursor was reset): starting from now; runs that finished before "
-                 "(run events up to storage id %d) are not reported. Set backfill=True (BRIDGE_DAGSTER_BACKFILL=true) "
-                 "and reset the cursor to report them", self.started_from)
-        return cursor.skipped(self.started_from)
+        self.started_from = start_from(self.context, self.name, self.job_names, backfill=self.reporter.config.backfill)
+        return cursor if self.started_from is None else cursor.skipped(self.started_from)
 
     def run(self, cursor: SensorCursor) -> SensorCursor:
         cursor = self.start(cursor)

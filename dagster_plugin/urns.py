@@ -3,13 +3,21 @@
 The guide's examples name datasets with it (``DatasetUrn("snowflake", "tableA").urn()``); imported from
 :mod:`dagster_plugin` they run unchanged and give the URNs DataHub's class gives: the platform as a
 ``dataPlatform`` URN, ``,`` ``(`` ``)`` in the name percent-encoded, the env upper-cased.
+:func:`converted_urn` is what ``asset_keys_to_dataset_urn_converter`` names an asset key, checked.
 """
 
 from __future__ import annotations
 
-from translators.datahub.urns import make_dataset_urn_with_platform_instance, split_urn
+from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["DatasetUrn"]
+from bridge.errors import InvalidEventError
+from translators.datahub.urn_parsing import parse_dataset_urn
+from translators.datahub.urns import make_dataset_urn_with_platform_instance
+
+__all__ = ["DatasetUrn", "converted_urn"]
+
+_CONVERTER = "asset_keys_to_dataset_urn_converter"
 
 
 class DatasetUrn(str):
@@ -24,44 +32,69 @@ class DatasetUrn(str):
         InvalidEventError (a ValueError): an empty part, reserved characters in ``env``, a malformed URN.
     """
 
+    _platform: str
+    _name: str
+    _env: str
+
     def __new__(cls, platform: str, name: str, env: str = "PROD") -> DatasetUrn:
-        return str.__new__(cls, make_dataset_urn_with_platform_instance(platform, name, None, env))
+        return cls._parsed(make_dataset_urn_with_platform_instance(platform, name, None, env))
+
+    @classmethod
+    def _parsed(cls, urn: str) -> DatasetUrn:
+        """The one way an instance is made: the URN parsed once, its parts kept."""
+        self = str.__new__(cls, urn)
+        self._platform, self._name, self._env = parse_dataset_urn(urn, arg="dataset urn")
+        return self
 
     @classmethod
     def create_from_ids(cls, platform_id: str, table_name: str, env: str,
                         platform_instance: str | None = None) -> DatasetUrn:
         """As DataHub's: the platform instance prefixes the name (``<instance>.<table>``)."""
-        return str.__new__(cls, make_dataset_urn_with_platform_instance(platform_id, table_name, platform_instance,
-                                                                        env))  # fmt: skip
+        return cls._parsed(make_dataset_urn_with_platform_instance(platform_id, table_name, platform_instance, env))
 
     @classmethod
     def from_string(cls, urn: str) -> DatasetUrn:
-        """Parse ``urn:li:dataset:(<platform urn>,<name>,<env>)`` (kept as written)."""
-        kind, parts = split_urn(str(urn), arg="dataset urn")
-        if kind != "dataset" or len(parts) != 3 or not parts[0].startswith("urn:li:dataPlatform:"):
-            raise ValueError(f"not a dataset URN: {urn!r}")
-        return str.__new__(cls, str(urn))
+        """Parse ``urn:li:dataset:(<platform urn>,<name>,<env>)`` (kept as written; a DataHub ``Urn`` too).
+
+        Raises:
+            InvalidEventError (a ValueError): not a dataset URN; the message names it and what is wrong.
+        """
+        return cls._parsed(str(urn))
 
     create_from_string = from_string
 
     def urn(self) -> str:
         return str(self)
 
-    def _parts(self) -> list[str]:
-        return split_urn(str(self))[1]
-
     @property
     def platform(self) -> str:
         """The dataPlatform URN."""
-        return self._parts()[0]
+        return f"urn:li:dataPlatform:{self._platform}"
 
     @property
     def name(self) -> str:
-        return self._parts()[1]
+        return self._name
 
     @property
     def env(self) -> str:
-        return self._parts()[2]
+        return self._env
 
     def __repr__(self) -> str:
         return f"DatasetUrn({str(self)!r})"
+
+
+def converted_urn(converter: Callable[[list[str]], Any], asset_key: Sequence[str]) -> DatasetUrn | None:
+    """The dataset ``converter`` (DataHub's ``asset_keys_to_dataset_urn_converter``) names ``asset_key``: None
+    (it names none), or its DataHub ``DatasetUrn`` or URN string as a :class:`DatasetUrn`.
+
+    Raises:
+        InvalidEventError: it returned something else; ``field`` names the converter, the message the asset key,
+            what it returned and what is wrong with it.
+    """
+    urn = converter(list(asset_key))
+    if urn is None:
+        return None
+    try:
+        return DatasetUrn.from_string(urn.urn() if callable(getattr(urn, "urn", None)) else str(urn))
+    except InvalidEventError as exc:
+        raise InvalidEventError(f"asset key {list(asset_key)}: {exc.reason}", field=_CONVERTER) from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+import attrs
 import dagster as dg
 import pytest
 from datahub.api.entities.datajob import DataFlow
@@ -73,6 +74,26 @@ def test_auth_a_static_token_is_the_token_another_provider_is_ignored_with_a_war
     assert "auth (only DataHub's static token provider" in _warnings(caplog)[0]
 
 
+@pytest.mark.parametrize(("given", "kept"), [
+    (DatahubClientConfig(server="http://gms:8080", token="t", tcp_keepalive=True),
+     {"kind": "rest", "gms_server": "http://gms:8080", "token": "t"}),
+    ({"server": "http://gms:8080", "auth": {"type": "static", "config": {"token": "s"}}, "default_emit_mode": "ASYNC"},
+     {"kind": "rest", "gms_server": "http://gms:8080", "token": "s", "default_emit_mode": "ASYNC"}),
+    ({"connection": {"bootstrap": "b:9092"}, "default_emit_mode": "ASYNC"},
+     {"kind": "kafka", "connection": {"bootstrap": "b:9092"}}),
+    ({"bootstrap": "x"}, {"bootstrap": "x"}),  # no emitter to tell: kept, for emitter() to refuse at the first tick
+])
+def test_the_client_config_is_converted_once_when_the_config_is_built(given, kept, caplog):
+    """One conversion, when the config is built: what the config keeps is the emitter's config, and building
+    it again from that (``attrs.evolve``) changes nothing and warns no more."""
+    config = DatahubDagsterSourceConfig(datahub_client_config=given)
+    assert config.datahub_client_config == kept
+    warned = len(_warnings(caplog))
+    assert attrs.evolve(config).datahub_client_config == kept and len(_warnings(caplog)) == warned
+    if "kind" in kept:
+        assert config.emitter() == (kept["kind"], {k: v for k, v in kept.items() if k != "kind"})
+
+
 def test_other_emitters_settings_are_not_dropped():
     # DataHub's REST client fields mean nothing to Kafka: the Kafka emitter's own check names them
     client = {"kind": "kafka", "connection": {"bootstrap": "b:9092"}, "tcp_keepalive": True}
@@ -126,10 +147,14 @@ def test_a_misconfigured_sensor_with_backfill_stores_no_start(instance):
     assert "cannot tell the emitter" in out.skip_message and out.cursor is None  # the fixed sensor reports all
 
 
-@pytest.mark.parametrize(("backfill", "stored"), [("1", False), (None, True)])
+@pytest.mark.parametrize(("backfill", "stored"), [
+    ("1", False), ("true", False), (" TRUE ", False), ("maybe", False),  # on, or may be: no start stored
+    ("false", True), ("0", True), ("", True), (None, True),  # off, as the config reads it: the start is stored
+])
 def test_the_ready_sensor_whose_environment_cannot_be_read_keeps_backfill(instance, monkeypatch, backfill, stored):
-    """``datahub_sensor`` with an unreadable ``$BRIDGE_DAGSTER_CLIENT_CONFIG``: its config (backfill included)
-    is unknown, so a set ``$BRIDGE_DAGSTER_BACKFILL`` stores no start (the fixed sensor reports every run)."""
+    """``datahub_sensor`` with an unreadable ``$BRIDGE_DAGSTER_CLIENT_CONFIG``: its config is unknown, so
+    ``$BRIDGE_DAGSTER_BACKFILL`` is read as the config reads it; on (or unreadable: it may mean on), no start is
+    stored (the fixed sensor reports every run)."""
     from dagster_plugin import datahub_sensor
 
     monkeypatch.setenv("BRIDGE_DAGSTER_CLIENT_CONFIG", "{bad")

@@ -193,6 +193,37 @@ def test_an_extractor_using_the_graph_is_dead_lettered_at_once_with_a_clear_erro
     assert "graph.get_aspect: this plugin passes no DataHubGraph" in caplog.text
 
 
+def test_the_generators_urns_are_built_as_datahubs_plugin_builds_them():
+    """``dagster_generator``'s URN helpers: DataHub's ``DatasetUrn(platform=, name=, env=)`` (env upper-cased,
+    reserved characters encoded), as DataHub's ``DagsterGenerator`` builds them."""
+    from dagster_plugin import DagsterGenerator
+
+    generator = DagsterGenerator(DatahubDagsterSourceConfig(env="dev"), logger=None)
+    assert generator.dataset_urn_from_asset(["raw", "events"]).urn() == DatasetUrn(
+        platform="dagster", name="raw.events", env="dev").urn()
+    key = ["prod", "snowflake", "db", "t(1),x"]
+    assert generator.asset_keys_to_dataset_urn_converter(key).urn() == DatasetUrn(
+        platform="snowflake", name="db.t(1),x", env="prod").urn()
+    assert generator.asset_keys_to_dataset_urn_converter(["raw", "events"]) is None
+
+
+def test_a_converter_naming_no_dataset_urn_is_a_clear_error(instance, caplog):
+    """A DataHub-style extractor asking ``dagster_generator`` for a converter's URN that is none: the run fails
+    with an error naming the converter, the asset key, what it returned and what is wrong."""
+    def extractor(context, dagster_generator, graph):
+        urn = dagster_generator.asset_keys_to_dataset_urn_converter(["raw", "events"])
+        return {"extract": DatasetLineage(set(), {urn})}
+
+    config = DatahubDagsterSourceConfig(backfill=True, datahub_client_config={"kind": "console"},
+                                        asset_lineage_extractor=extractor,
+                                        asset_keys_to_dataset_urn_converter=lambda key: "snowflake.db.events")
+    _, runs, out = sent(instance, ("do_stuff",), config)
+    assert "1 failed" in out.skip_message, out.skip_message
+    error = SensorCursor.parse(out.cursor).retry[runs[0]].error
+    assert error == ("asset_keys_to_dataset_urn_converter: asset key ['raw', 'events']: 'snowflake.db.events' is not "
+                     "a URN (it must start with 'urn:li:')"), error
+
+
 @pytest.mark.parametrize("fn", [lambda: {}, lambda a, b, c, d: {}, lambda *, run: {}])
 def test_an_extractor_no_call_fits_is_refused_when_the_config_is_built(fn):
     with pytest.raises(ConfigError, match="asset_lineage_extractor: must be fn\\(run\\), fn\\(run, context\\), or "

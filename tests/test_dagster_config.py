@@ -10,7 +10,6 @@ import pytest
 import dagster_plugin
 from bridge.errors import ConfigError
 from dagster_plugin import ENV_VARS, DagsterPluginConfig, DatahubDagsterSourceConfig, SensorCursor
-from dagster_plugin.config import emitter_kind_and_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -40,7 +39,7 @@ def test_defaults_match_datahubs_guide():
     ],
 )
 def test_client_config_shapes(client, kind, expected):
-    assert emitter_kind_and_config(client) == (kind, expected)
+    assert DagsterPluginConfig(datahub_client_config=client).emitter() == (kind, expected)
 
 
 def test_datahub_pydantic_client_config_is_accepted():

@@ -12,13 +12,18 @@ import json
 import re
 
 import dagster as dg
+import pytest
 
+from bridge.errors import InvalidEventError
 from bridge.testing import RecordingEmitter
-from dagster_plugin import DagsterPluginConfig, build_events, make_datahub_sensor, read_run
+from dagster_plugin import DagsterPluginConfig, DatasetUrn, build_events, make_datahub_sensor, read_run
+from dagster_plugin.datasets import dataset_from_urn, key_of, name_only
 from dagster_plugin.translator import DagsterTranslator
 from tests.dagster_helpers import dataset, execute, last, tick, validate_all, values
 from translators.datahub import TranslatorConfig
 from translators.datahub.explain import explain_event
+from translators.datahub.platform_config import dataset_ref_of
+from translators.datahub.urn_parsing import parse_dataset_urn
 
 TABLE_A = dataset("snowflake", "tableA")  # PROD, while the sensor says env="DEV"
 TABLE_B = dataset("snowflake", "tableB")
@@ -119,3 +124,47 @@ def test_urns_written_out_are_written_as_given_everywhere():
                 and e.outputs)  # fmt: skip
     shown = [(role, x.urn) for role, x in explain_event(translator, step) if role in ("input", "output")]
     assert shown == [("input", TABLE_A), ("output", TABLE_B)]
+
+
+@pytest.mark.parametrize("urn", [
+    TABLE_A, "urn:li:dataset:(urn:li:dataPlatform:hive,inst.db.t%2C1,dev)",
+    "urn:li:dataset:(snowflake,t,PROD)", "urn:li:dataset:(urn:li:dataPlatform:,t,PROD)",
+    "urn:li:corpuser:x", "urn:li:dataset:(urn:li:dataPlatform:hive,t)", "snowflake.db.t",
+])
+def test_every_reader_of_a_dataset_urn_reads_it_alike(urn):
+    """``DatasetUrn``, the datasets a URN names and the translator's identities take one parser's word: the same
+    parts, or the same error (naming the URN and what is wrong)."""
+    try:
+        expected: object = parse_dataset_urn(urn, arg="x")
+    except InvalidEventError as exc:
+        expected = exc.reason
+    readers = {
+        "DatasetUrn": lambda: (lambda d: (d.platform.removeprefix("urn:li:dataPlatform:"), d.name, d.env))(
+            DatasetUrn.from_string(urn)),
+        "dataset_from_urn": lambda: (lambda d: (d.namespace, d.name, d.facets["datahubUrn"]["env"]))(
+            dataset_from_urn(urn)),
+        "dataset_ref_of": lambda: (lambda r: (r.platform, r.name, r.env))(dataset_ref_of(urn)),
+    }
+    for reader, read in readers.items():
+        try:
+            got: object = read()
+        except InvalidEventError as exc:
+            got = exc.reason
+        assert got == expected, reader
+
+
+def test_a_dataset_urn_is_parsed_once(monkeypatch):
+    """``DatasetUrn``'s parts are read when it is made, and a dataset named by a URN keeps it by name only
+    without reading the URN again."""
+    urns = [DatasetUrn.from_string(TABLE_A), DatasetUrn("snowflake", "db.t", "dev")]
+    named = dataset_from_urn(TABLE_A)
+
+    def no_parsing(*args, **kwargs):
+        raise AssertionError("a URN parsed again")
+
+    for module in ("dagster_plugin.urns", "dagster_plugin.datasets"):
+        for parser in ("parse_dataset_urn", "split_urn"):
+            monkeypatch.setattr(f"{module}.{parser}", no_parsing, raising=False)
+    assert [(u.platform, u.name, u.env) for u in urns] == [
+        ("urn:li:dataPlatform:snowflake", "tableA", "PROD"), ("urn:li:dataPlatform:snowflake", "db.t", "DEV")]
+    assert key_of(name_only(named)) == key_of(named) == ("snowflake", "tableA", TABLE_A)

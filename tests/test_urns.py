@@ -1,4 +1,4 @@
-"""URN builders: compared with acryl-datahub's own builders on arbitrary text.
+"""URN builders and the dataset-URN parser: compared with acryl-datahub's own on arbitrary text.
 
 acryl-datahub is the reference here (tests only). For every builder, on any
 input, either both implementations reject it or both return the same string,
@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import InvalidEventError
+from translators.datahub import urn_parsing
 from translators.datahub import urns as ours
 
 # DataHub lower-cases dataset names process-wide when this is set; the reference must run without it.
@@ -104,6 +105,33 @@ def test_dataset_urn(platform: str, name: str, instance: str | None, env: str) -
         env,
     )
     _same(ours.make_dataset_urn, dh.make_dataset_urn, platform, name, env)
+
+
+maybe_dataset_urn = st.one_of(
+    maybe_urn,
+    st.tuples(maybe_urn, tricky_text, tricky_text).map(lambda t: f"urn:li:dataset:({t[0]},{t[1]},{t[2]})"),
+    st.tuples(tricky_text, tricky_text, st.sampled_from(["PROD", "dev", "BOGUS"])).map(
+        lambda t: f"urn:li:dataset:(urn:li:dataPlatform:{t[0]},{t[1]},{t[2]})"),
+)
+
+
+def _their_dataset_parts(urn: str) -> tuple[str, str, str]:
+    from datahub.utilities.urns.dataset_urn import DatasetUrn
+
+    parsed = DatasetUrn.from_string(urn)
+    return parsed.platform.removeprefix("urn:li:dataPlatform:"), parsed.name, parsed.env
+
+
+@_SETTINGS
+@given(maybe_dataset_urn)
+@example("urn:li:dataset:(snowflake,t,PROD)")
+@example("urn:li:dataset:(urn:li:dataPlatform:,t,PROD)")
+@example("urn:li:dataset:(urn:li:dataPlatform:hive,db.t%281%29,PROD)")
+@example("urn:li:dataset:(urn:li:dataPlatform:hive,t)")
+@example("urn:li:corpuser:x")
+def test_parse_dataset_urn(urn: str) -> None:
+    """The one dataset-URN parser accepts what DataHub's ``DatasetUrn.from_string`` accepts, with the same parts."""
+    assert _outcome(urn_parsing.parse_dataset_urn, urn) == _outcome(_their_dataset_parts, urn), urn
 
 
 @_SETTINGS
@@ -215,5 +243,6 @@ def test_errors_name_the_argument() -> None:
 
 
 def test_exported_names() -> None:
-    for name in ours.__all__:
-        assert hasattr(ours, name), name
+    for module in (ours, urn_parsing):
+        for name in module.__all__:
+            assert hasattr(module, name), name

@@ -26,7 +26,7 @@ EDGES, MAX_EDGES = 500, 5000
 
 def node_label(urn: str) -> tuple[str, str]:
     """``(kind, short label)`` of a job or dataset URN, for the graph."""
-    from translators.datahub.urns import split_urn
+    from translators.datahub.urn_parsing import split_urn
 
     try:
         kind, parts = split_urn(urn)

@@ -14,8 +14,9 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import ConfigError, InvalidEventError
-from translators.datahub.urns import _parse_typed, make_dataset_urn_with_platform_instance, split_urn
+from bridge.errors import ConfigError
+from translators.datahub.urn_parsing import parse_dataset_urn, parse_typed_urn
+from translators.datahub.urns import make_dataset_urn_with_platform_instance
 
 __all__ = ["FABRIC_TYPES", "DatasetRef", "NamespaceOverride", "PathSpec", "PlatformConfig", "data_platform_name",
            "dataset_ref_of", "dataset_urn"]
@@ -188,9 +189,6 @@ def dataset_urn(ref: DatasetRef) -> str:
     return make_dataset_urn_with_platform_instance(ref.platform, ref.name, ref.platform_instance, ref.env)
 
 
-_PLATFORM_PREFIX = "urn:li:dataPlatform:"
-
-
 def dataset_ref_of(urn: str, *, platform_instance: str | None = None) -> DatasetRef:
     """The identity whose URN is ``urn``: the inverse of :func:`dataset_urn`.
 
@@ -200,11 +198,7 @@ def dataset_ref_of(urn: str, *, platform_instance: str | None = None) -> Dataset
     Raises:
         InvalidEventError: ``urn`` is not a dataset URN (``field`` names the hook that makes them).
     """
-    kind, parts = split_urn(urn, arg="get_dataset_urn")
-    if kind != "dataset" or len(parts) != 3 or not parts[0].startswith(_PLATFORM_PREFIX):
-        raise InvalidEventError(f"{urn!r} is not a dataset URN (urn:li:dataset:(urn:li:dataPlatform:<platform>,"
-                                "<name>,<env>))", field="get_dataset_urn")  # fmt: skip
-    platform, name, env = parts[0][len(_PLATFORM_PREFIX) :], parts[1], parts[2]
+    platform, name, env = parse_dataset_urn(urn, arg="get_dataset_urn")
     if platform_instance and name.startswith(f"{platform_instance}."):
         name = name[len(platform_instance) + 1 :]
     else:
@@ -220,5 +214,5 @@ def data_platform_name(platform_urn: str) -> str:
     Raises:
         InvalidEventError: ``platform_urn`` is not a dataPlatform URN (``field`` names the hook that makes them).
     """
-    (name,) = _parse_typed(platform_urn, "dataPlatform", 1, "get_platform_urn")
+    (name,) = parse_typed_urn(platform_urn, "dataPlatform", 1, "get_platform_urn")
     return name

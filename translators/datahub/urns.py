@@ -1,4 +1,4 @@
-"""DataHub URN builders.
+"""DataHub URN builders (reading URNs back: :mod:`translators.datahub.urn_parsing`).
 
 The functions here have the same names, arguments and results as DataHub's
 ``datahub.emitter.mce_builder`` builders, so that users who know those know
@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bridge.errors import InvalidEventError
+from translators.datahub.urn_parsing import has_reserved, parse_typed_urn
 
 __all__ = [
     "DEFAULT_ENV",
@@ -53,7 +54,6 @@ __all__ = [
     "make_tag_urn",
     "make_term_urn",
     "make_user_urn",
-    "split_urn",
 ]
 
 DEFAULT_ENV = "PROD"
@@ -73,11 +73,6 @@ class OwnerType(enum.StrEnum):
     GROUP = "corpGroup"
 
 
-def _has_reserved(value: str) -> bool:
-    # spelled out, not any(): this is on every URN the translator makes
-    return "," in value or "(" in value or ")" in value or "\u241f" in value
-
-
 def encode_urn_part(value: str) -> str:
     """Percent-encode DataHub's reserved URN characters in one free-text part.
 
@@ -87,79 +82,13 @@ def encode_urn_part(value: str) -> str:
     Returns:
         ``value`` with ``,`` ``(`` ``)`` ``␟`` percent-encoded; anything else unchanged.
     """
-    if not _has_reserved(value):
+    if not has_reserved(value):
         return value
     return value.translate(_RESERVED_TABLE)
 
 
 def _invalid(arg: str, reason: str) -> InvalidEventError:
     return InvalidEventError(reason, field=arg)
-
-
-def _split_ids(ids: str, arg: str) -> list[str]:
-    """Split ``(a,b,(c,d))`` into its top-level parts (a plain id is one part)."""
-    if not (ids.startswith("(") and ids.endswith(")")):
-        return [ids]
-    parts: list[str] = []
-    depth = 1
-    start = 1
-    for i in range(1, len(ids)):
-        c = ids[i]
-        if c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth < 0:
-                raise _invalid(arg, f"mismatched parentheses in URN ids {ids!r}")
-        elif c == "," and depth == 1:
-            if i == start:
-                raise _invalid(arg, f"empty part in URN ids {ids!r}")
-            parts.append(ids[start:i])
-            start = i + 1
-    if depth != 0:
-        raise _invalid(arg, f"mismatched parentheses in URN ids {ids!r}")
-    parts.append(ids[start:-1])
-    return parts
-
-
-def split_urn(urn: str, *, arg: str = "urn") -> tuple[str, list[str]]:
-    """Parse a URN string into its entity type and top-level id parts.
-
-    Follows DataHub's parser (``Urn.from_string``): ``urn:li:<type>:<id>`` or
-    ``urn:li:<type>:(<id1>,<id2>,...)`` where ids may themselves be URNs.
-
-    Args:
-        urn: the URN text.
-        arg: name of the argument, used in the error.
-
-    Returns:
-        ``(entity_type, parts)``.
-
-    Raises:
-        InvalidEventError: if ``urn`` is not a well-formed URN.
-    """
-    if not urn.startswith(_PREFIX):
-        raise _invalid(arg, f"{urn!r} is not a URN (it must start with 'urn:li:')")
-    pieces = urn.split(":", 3)
-    if len(pieces) != 4 or "" in pieces:
-        raise _invalid(arg, f"{urn!r} is not a URN (expected urn:li:<type>:<id>)")
-    parts = _split_ids(pieces[3], arg)
-    if "" in parts:
-        raise _invalid(arg, f"{urn!r} has an empty id part")
-    return pieces[2], parts
-
-
-def _parse_typed(urn: str, entity_type: str, n_parts: int, arg: str) -> list[str]:
-    """Parse ``urn`` as a URN of ``entity_type`` with ``n_parts`` plain-text parts."""
-    kind, parts = split_urn(urn, arg=arg)
-    if kind != entity_type:
-        raise _invalid(arg, f"expected a {entity_type} URN, got {urn!r}")
-    if len(parts) != n_parts:
-        raise _invalid(arg, f"a {entity_type} URN has {n_parts} part(s), {urn!r} has {len(parts)}")
-    for part in parts:
-        if _has_reserved(part):
-            raise _invalid(arg, f"{urn!r} has reserved characters , ( ) in a part")
-    return parts
 
 
 def _non_empty(value: str, arg: str) -> str:
@@ -178,7 +107,7 @@ def make_data_platform_urn(platform: str) -> str:
         The data platform URN.
     """
     if platform.startswith(_PREFIX):
-        (name,) = _parse_typed(platform, "dataPlatform", 1, "platform")
+        (name,) = parse_typed_urn(platform, "dataPlatform", 1, "platform")
         return f"{_PREFIX}dataPlatform:{name}"
     return f"{_PREFIX}dataPlatform:{_non_empty(encode_urn_part(platform), 'platform')}"
 
@@ -202,7 +131,7 @@ def make_dataset_urn_with_platform_instance(
     full_name = f"{platform_instance}.{name}" if platform_instance else name
     full_name = _non_empty(encode_urn_part(full_name), "name")
     env = _non_empty(env.upper(), "env")
-    if _has_reserved(env):
+    if has_reserved(env):
         raise _invalid("env", f"{env!r} contains reserved characters , ( )")
     return f"{_PREFIX}dataset:({platform_urn},{full_name},{env})"
 
@@ -383,7 +312,7 @@ def make_data_job_urn_with_flow(flow_urn: str, job_id: str) -> str:
     Returns:
         The data job URN.
     """
-    orchestrator, flow_id, cluster = _parse_typed(flow_urn, "dataFlow", 3, "flow_urn")
+    orchestrator, flow_id, cluster = parse_typed_urn(flow_urn, "dataFlow", 3, "flow_urn")
     job_id = _non_empty(encode_urn_part(job_id), "job_id")
     return f"{_PREFIX}dataJob:({_PREFIX}dataFlow:({orchestrator},{flow_id},{cluster}),{job_id})"
 

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 from bridge.errors import ConfigError
 from bridge.logs import log_fields
 from bridge.run_names import RunNames
-from bridge.sqlite_files import AUTO_VACUUM, WAL_SIZE_LIMIT, reclaim
+from bridge.sqlite_files import connect, enable, reclaim
 
 __all__ = ["DestinationMemory", "Entry", "LineageMemory", "MEMORY_FILE", "RUN_URNS", "TIMESERIES_PATH"]
 
@@ -89,18 +89,12 @@ _Rows = dict[str, dict[tuple[str, str], "Entry | None"]]  # urn -> (aspect, path
 log = logging.getLogger(__name__)
 
 
-
-
 def _connect(path: Path | None) -> sqlite3.Connection:
-    db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, isolation_level=None,
-                         timeout=30.0)  # fmt: skip
-    if path is not None:
-        db.execute(AUTO_VACUUM)  # (a new file only: one of an earlier version keeps its free pages for reuse)
-        db.execute("PRAGMA journal_mode=WAL")
-        # a commit survives the process dying; the memory is an optimisation, not worth an fsync
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-    return db
+    """The file's connection (``synchronous=NORMAL``: a commit survives the process dying; the memory is
+    an optimisation, not worth an fsync), or an in-process database."""
+    if path is None:
+        return sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    return connect(path)
 
 
 def _move_old_run_names(db: sqlite3.Connection) -> None:
@@ -147,6 +141,8 @@ class LineageMemory:
             self._db = _connect(self.path)
             self._db.executescript(_SCHEMA)
             _move_old_run_names(self._db)
+            if self.path is not None:  # a file of an earlier version, if small, gives space back from now on
+                enable(self._db, self.path)
             # A file is written by a thread of its own, on its own connection: a delivery round
             # hands its confirmed writes over and goes on (see DestinationMemory.commit).
             self._writer_db = _connect(self.path) if self.path is not None else None
@@ -189,7 +185,7 @@ class LineageMemory:
 
     def forget_old(self, before: float) -> int:
         """Drop runs, their other names and timeseries points last seen before ``before`` (epoch seconds),
-        giving their space back to the disk (a file made by this version); returns the rows dropped.
+        giving their space back to the disk; returns the rows dropped.
 
         Every run and every point adds rows that matter only while their events arrive.
         """
@@ -201,11 +197,8 @@ class LineageMemory:
             count += self.run_names.forget(before)
             for view in self._views.values():
                 view.clear_cache()
-            if count:
-                try:  # the space of what went is given back: a burst of runs does not keep the file large
-                    reclaim(self._db)
-                except sqlite3.Error as exc:  # (busy, full disk: the pages stay free for reuse)
-                    log.warning("lineage memory could not give space back", extra=log_fields(error=str(exc)))
+            if count:  # the space of what went is given back: a burst of runs does not keep the file large
+                reclaim(self._db)
             return count
 
     def summary(self) -> list[dict[str, Any]]:
@@ -266,7 +259,7 @@ class LineageMemory:
             try:
                 _write(self._writer_db, view._dest, rows)
             except Exception as exc:  # noqa: BLE001 - an optimisation: what is not remembered is sent again
-                log.warning("lineage memory write failed", extra={"fields": {"entities": len(rows), "error": str(exc)}})
+                log.warning("lineage memory write failed", extra=log_fields(entities=len(rows), error=str(exc)))
             finally:
                 view._written(rows)
                 with self._idle:

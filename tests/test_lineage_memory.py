@@ -109,6 +109,39 @@ def test_forgotten_runs_give_their_space_back(tmp_path):
     memory.close()
 
 
+def test_a_file_made_before_incremental_vacuuming_gives_space_back_from_its_next_open(tmp_path):
+    """An earlier version's file (``auto_vacuum=NONE``) kept the pages of what it forgot for good; one
+    that holds little is switched when it opens, and forget_old shrinks it from then on."""
+    from bridge.lineage import _SCHEMA
+
+    path = tmp_path / "memory.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.executescript(_SCHEMA)
+    conn.execute("INSERT INTO destinations (id, key) VALUES (1, 'rest:x')")
+    conn.execute("INSERT INTO written VALUES (1, ?, 'status', '', 'd', 0, 10, 10, NULL)", (JOB,))
+    padding = "x" * 3000
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO written VALUES (1, ?, 'dataProcessInstanceProperties', '', ?, 0, ?, ?, NULL)",
+                     ((f"urn:li:dataProcessInstance:run-{i:05}", padding, 5 + 5 * (i % 3 > 0), 10)
+                      for i in range(15_000)))  # about 66 MB of run rows  # fmt: skip
+    conn.execute("COMMIT")
+    conn.execute("DELETE FROM written WHERE seen < 6")  # forgotten then: a third of the file is free pages
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    conn.close()
+    full = path.stat().st_size
+    assert full > 60 << 20
+
+    memory = LineageMemory(path)
+    assert memory._query("PRAGMA auto_vacuum", ()) == [(2,)]
+    assert memory.forget_old(before=100) == 10_000
+    memory._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert path.stat().st_size < full / 2
+    assert memory.destination("rest:x").get(JOB, "status") == Entry("d", False, 10, 10, None)
+    memory.close()
+
+
 def test_files_of_earlier_versions_are_upgraded(tmp_path):
     # The Dagster plugin's memory before it was keyed by destination: unusable, so it is dropped.
     path = tmp_path / "memory.sqlite"

@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from bridge.lineage import WAL_SIZE_LIMIT as MEMORY_WAL_LIMIT
 from bridge.lineage import Entry, LineageMemory
 from bridge.spool import Spool, SpoolFullError
-from bridge.sqlite_files import WAL_SIZE_LIMIT as SPOOL_WAL_LIMIT
+from bridge.sqlite_files import WAL_SIZE_LIMIT
 from tests.servers.bridge_process import ROOT
 from tests.servers.kafka_broker import free_port
 from tests.waiting import wait_until
@@ -122,18 +121,18 @@ def _checkpoint(path: Path) -> None:
 def test_the_spool_write_ahead_log_shrinks_back_after_a_large_write(tmp_path):
     with Spool(tmp_path, synchronous="NORMAL") as spool:
         body = "x" * 4000
-        count = SPOOL_WAL_LIMIT // len(body) + 2000
+        count = WAL_SIZE_LIMIT // len(body) + 2000
         spool.append([(f"job:{i % 7}", body) for i in range(count)]).result(120)
-        assert _wal(spool.path) > SPOOL_WAL_LIMIT  # one transaction: the log grew past the limit
+        assert _wal(spool.path) > WAL_SIZE_LIMIT  # one transaction: the log grew past the limit
         _checkpoint(spool.path)
         spool.append([("job:a", "small")]).result(5)  # the next write starts the log over, cut back
-        assert _wal(spool.path) <= SPOOL_WAL_LIMIT
+        assert _wal(spool.path) <= WAL_SIZE_LIMIT
         # The intake's own connection sets the limit too.
         spool.append_now([(f"job:{i % 7}", body) for i in range(count)])
-        assert _wal(spool.path) > SPOOL_WAL_LIMIT
+        assert _wal(spool.path) > WAL_SIZE_LIMIT
         _checkpoint(spool.path)
         spool.append_now([("job:a", "small")])
-        assert _wal(spool.path) <= SPOOL_WAL_LIMIT
+        assert _wal(spool.path) <= WAL_SIZE_LIMIT
 
 
 def test_the_lineage_memory_write_ahead_log_shrinks_back_after_a_large_write(tmp_path):
@@ -141,14 +140,14 @@ def test_the_lineage_memory_write_ahead_log_shrinks_back_after_a_large_write(tmp
     try:
         view = memory.destination("file:out.json")
         value = "v" * 4000
-        for start in range(0, MEMORY_WAL_LIMIT // len(value) + 2000, 1000):
+        for start in range(0, WAL_SIZE_LIMIT // len(value) + 2000, 1000):
             view.put_many(f"urn:li:dataset:{start}", "schemaMetadata",
                           [(f"p{i}", Entry(f"d{i}", False, 1.0, 1.0, value)) for i in range(1000)])
         memory.flush()  # one transaction
-        assert _wal(memory.path) > MEMORY_WAL_LIMIT
+        assert _wal(memory.path) > WAL_SIZE_LIMIT
         _checkpoint(memory.path)
         view.put_many("urn:li:dataset:x", "schemaMetadata", [("", Entry("d", False, 1.0, 1.0, None))])
         memory.flush()
-        assert _wal(memory.path) <= MEMORY_WAL_LIMIT
+        assert _wal(memory.path) <= WAL_SIZE_LIMIT
     finally:
         memory.close()

@@ -114,6 +114,19 @@ def test_reads_only_the_rows_it_needs_however_large_the_memory(state, monkeypatc
     assert not [plan for plan in plans if any(step.startswith("SCAN written") for step in plan)]
 
 
+def test_a_graph_opens_the_memory_once_however_many_hops_and_queries(state, monkeypatch):
+    opened: list[sqlite3.Connection] = []
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: opened.append(real_connect(*args, **kwargs))
+                        or opened[-1])  # fmt: skip
+    graph = Views(StateReader(state), translator=None).lineage(RAW, depth=5)
+    monkeypatch.undo()
+    assert _edges(graph) == {(RAW, STAGED), (STAGED, LOAD), (LOAD, MART)}  # (each hop: several queries)
+    assert len(opened) == 1
+    with pytest.raises(sqlite3.ProgrammingError):  # and closed again
+        opened[0].execute("SELECT 1")
+
+
 def test_a_graph_larger_than_the_limit_is_cut_nearest_first_and_says_so(tmp_path):
     """A dataset read by 30 jobs, each writing a table of its own: 30 edges one hop away, 30 two."""
     memory = LineageMemory.in_state_dir(tmp_path)

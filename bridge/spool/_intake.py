@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bridge.spool._health import SpoolHealth, raise_noted
 from bridge.spool._records import bucket_of
-from bridge.spool._writer import SpoolClosedError, connect
+from bridge.spool._writer import SpoolClosedError
+from bridge.sqlite_files import connect
 
 __all__ = ["IntakeWriter"]
 
@@ -120,7 +121,7 @@ class IntakeWriter:
     def _conn(self, wait: bool) -> sqlite3.Connection:
         conn = self._wait if wait else self._nowait
         if conn is None:
-            conn = connect(self.path, self._synchronous)
+            conn = connect(self.path, synchronous=self._synchronous)
             # Checkpoints (copying the WAL into the database) are left to the delivery side's
             # commits, off the acknowledgement path; this is only a backstop (~40 MB of WAL).
             conn.execute("PRAGMA wal_autocheckpoint=10000")

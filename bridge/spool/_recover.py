@@ -25,7 +25,7 @@ from bridge.errors import BridgeError
 from bridge.spool._health import integrity_problems, is_corruption
 from bridge.spool._records import SCHEMA
 from bridge.spool._store import SPOOL_FILE, lock_state_dir
-from bridge.sqlite_files import AUTO_VACUUM
+from bridge.sqlite_files import connect, connect_read_only
 
 __all__ = ["CheckResult", "Recovery", "SpoolRecoveryError", "TableRecovery", "check_spool", "recover_spool"]
 
@@ -89,12 +89,6 @@ class Recovery:
     dead: TableRecovery
 
 
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    # Read-only: SQLite neither checkpoints nor otherwise writes to the damaged file (its
-    # write-ahead log is read, as a normal open would).
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
-
-
 def check_spool(state_dir: str | os.PathLike[str]) -> CheckResult:
     """Run SQLite's full integrity check on a state directory's spool (safe next to a running server).
 
@@ -103,7 +97,7 @@ def check_spool(state_dir: str | os.PathLike[str]) -> CheckResult:
     """
     path = Path(state_dir) / SPOOL_FILE
     try:
-        conn = _open_read_only(path)
+        conn = connect_read_only(path)
     except sqlite3.Error as exc:
         return CheckResult(path=path, problems=[str(exc)])
     try:
@@ -164,12 +158,10 @@ def _copy_readable(path: Path, fresh: Path) -> dict[str, TableRecovery]:
     """Build the fresh spool at ``fresh`` from what ``path`` still gives; returns what each table gave."""
     for leftover in (fresh, Path(f"{fresh}-journal")):
         leftover.unlink(missing_ok=True)  # an earlier recovery that was interrupted
-    out = sqlite3.connect(fresh, isolation_level=None)
+    out = connect(fresh, synchronous="FULL", wal=False)  # (renamed when done: no write-ahead log beside it)
     try:
-        out.execute(AUTO_VACUUM)
-        out.execute("PRAGMA synchronous=FULL")
         out.executescript(SCHEMA)
-        source = _open_read_only(path)
+        source = connect_read_only(path)  # (nothing is written to the damaged file)
         try:
             out.execute("BEGIN")
             last_ids = _last_ids(source)

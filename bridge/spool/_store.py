@@ -39,7 +39,7 @@ from bridge.spool._health import (
 )
 from bridge.spool._intake import IntakeWriter
 from bridge.spool._records import SCHEMA, DeadLetter, PendingEvent, PendingEvents, Settlement, Source, upgrade
-from bridge.spool._writer import GroupCommit, Op, SpoolClosedError, connect
+from bridge.spool._writer import GroupCommit, Op, SpoolClosedError
 
 __all__ = ["DeadLetter", "PendingEvent", "Settlement", "Spool", "SpoolClosedError", "SpoolLockedError"]
 
@@ -121,14 +121,14 @@ class Spool:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             if exclusive:
                 self._lock_file = lock_state_dir(self.state_dir)
-            conns.append(connect(self.path, self._synchronous))
+            conns.append(_space.connect(self.path, synchronous=self._synchronous))
             if verify and (problems := integrity_problems(conns[0], limit=2)):
                 raise SpoolCorruptError(self.path, problems[0] + (" and more" if len(problems) > 1 else ""))
             conns[0].executescript(SCHEMA)
             upgrade(conns[0])
             if exclusive:  # (its owner: nobody else writes yet)
                 _space.enable(conns[0], self.path)
-            conns.append(connect(self.path, self._synchronous))
+            conns.append(_space.connect(self.path, synchronous=self._synchronous))
         except BaseException as exc:
             for conn in conns:
                 conn.close()

@@ -16,14 +16,13 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from bridge.logs import log_fields
 from bridge.spool._health import SpoolHealth
-from bridge.sqlite_files import AUTO_VACUUM, WAL_SIZE_LIMIT, reclaim
+from bridge.sqlite_files import reclaim
 
-__all__ = ["GroupCommit", "Op", "SpoolClosedError", "connect"]
+__all__ = ["GroupCommit", "Op", "SpoolClosedError"]
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +32,6 @@ Op = Callable[[sqlite3.Connection], Any]
 
 class SpoolClosedError(RuntimeError):
     """The spool was closed; nothing more can be written."""
-
-
-def connect(path: Path, synchronous: str) -> sqlite3.Connection:
-    """A connection to the spool with its settings (WAL, durability level, lock wait, WAL size limit)."""
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
-    try:
-        conn.execute(AUTO_VACUUM)  # (a new file only; before WAL mode writes its first page)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-    except sqlite3.Error:
-        conn.close()
-        raise
-    return conn
 
 
 class GroupCommit:
@@ -69,7 +53,6 @@ class GroupCommit:
         self._generation = 0
         self.commits = 0
         self.last_error: str | None = None
-        self._reclaim_error: str | None = None
         self._thread = threading.Thread(target=self._loop, name="spool-writer", daemon=True)
         self._thread.start()
 
@@ -140,20 +123,7 @@ class GroupCommit:
                 future.set_exception(value)
         self.wake()
         if conn.total_changes != changes:
-            self._reclaim()
-
-    def _reclaim(self) -> None:
-        # After deletes (delivered events, purged dead letters): the file gives the space back.
-        try:
-            given = reclaim(self._conn)
-        except sqlite3.Error as exc:  # only disk space is at stake; tried again after the next commit
-            if str(exc) != self._reclaim_error:
-                self._reclaim_error = str(exc)
-                log.warning("giving the spool's free space back failed", extra=log_fields(error=str(exc)))
-            return
-        self._reclaim_error = None
-        if given:
-            log.debug("spool space given back", extra=log_fields(bytes=given))
+            reclaim(conn)  # after deletes (delivered events, purged dead letters): the file gives the space back
 
     def wait_for_new(self, timeout: float) -> None:
         """Block until something is committed (or :meth:`wake` is called, or ``timeout`` seconds pass)."""

@@ -7,9 +7,10 @@ translator's own rules), so ``bridge ui --state-dir`` can show them after the
 server stopped.
 
 It costs the intake next to nothing: :meth:`Journal.record` only appends to an in-memory queue,
-bounded by the same count and bytes; a thread of its own decodes and writes the newest events about twice a second (and once
-more at exit). It is a view, not a store: an event accepted just before a crash may be missing
-from it, never from the spool. The file gives back the space of what it drops
+bounded by the same count and bytes; a thread of its own decodes and writes the newest events about
+twice a second (and once more at exit), keeping the file open while it runs (it stops, closing it,
+after :data:`IDLE_STOP` seconds without events). It is a view, not a store: an event accepted just
+before a crash may be missing from it, never from the spool. The file gives back the space of what it drops
 (:mod:`bridge.sqlite_files`), so heavy events do not keep it large once they are pruned.
 """
 
@@ -32,7 +33,7 @@ from bridge._json import read_json
 from bridge.logs import log_fields
 from bridge.rounds import digest
 from bridge.secrets import DEFAULT_SECRETS, Secrets
-from bridge.sqlite_files import AUTO_VACUUM, CONVERT_BELOW, WAL_SIZE_LIMIT, enable, reclaim
+from bridge.sqlite_files import CONVERT_BELOW, connect, enable, reclaim
 
 __all__ = ["JOURNAL_BYTES", "JOURNAL_EVENTS", "JOURNAL_FILE", "Journal"]
 
@@ -43,6 +44,9 @@ JOURNAL_FILE = "journal.sqlite3"
 #: Most events the journal keeps, and most bytes of their (redacted) JSON.
 JOURNAL_EVENTS = 2000
 JOURNAL_BYTES = 64 << 20
+#: Seconds without events after which the journal's thread stops (and closes the file); the next event
+#: starts another.
+IDLE_STOP = 10.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events(
@@ -144,10 +148,10 @@ class Journal:
         self._queue_lock = threading.Lock()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._ready = False
+        self._db: sqlite3.Connection | None = None  # (open while the thread runs; guarded by _lock)
         # Written once more at exit; a weak reference, so a journal nobody holds can go.
         ref = weakref.ref(self)
-        atexit.register(lambda: (journal := ref()) is not None and journal.flush())
+        atexit.register(lambda: (journal := ref()) is not None and journal.close())
 
     @classmethod
     def in_state_dir(cls, state_dir: str | Path, **kwargs: Any) -> Journal:
@@ -181,11 +185,21 @@ class Journal:
             try:
                 self._write(items)
             except (OSError, sqlite3.Error) as exc:  # a view: the spool has the events
+                self._close_db()  # (what was begun is rolled back; the next write opens the file again)
                 log.warning("status page journal write failed", extra=log_fields(path=str(self.path), error=str(exc)))
+            except BaseException:
+                self._close_db()
+                raise
+
+    def close(self) -> None:
+        """Write what was recorded so far and close the file (the next write opens it again)."""
+        self.flush()
+        with self._lock:
+            self._close_db()
 
     def _loop(self) -> None:
         idle = 0.0
-        while idle < 10.0:
+        while idle < IDLE_STOP:
             time.sleep(self.interval)
             if self._queue:
                 idle = 0.0
@@ -196,34 +210,42 @@ class Journal:
                         path=str(self.path), error=f"{type(exc).__name__}: {exc}"))
             else:
                 idle += self.interval
+        with self._lock:
+            self._close_db()
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = connect(self.path, timeout=10.0)
+        try:
+            db.executescript(SCHEMA)
+            if "size" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
+                db.execute("ALTER TABLE events ADD COLUMN size INTEGER")
+            db.executescript(_SIZES)
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _write(self, items: list[tuple[float, str, str]]) -> None:
         rows = _rows(items, self.secrets)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(str(self.path), timeout=10.0, isolation_level=None)
-        try:
-            first = not self._ready
-            if first:
-                db.execute(AUTO_VACUUM)  # (a new file: before WAL mode writes its first page)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-                if "size" not in {row[1] for row in db.execute("PRAGMA table_info(events)")}:
-                    db.execute("ALTER TABLE events ADD COLUMN size INTEGER")
-                db.executescript(_SIZES)
-                self._ready = True
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-            db.execute("BEGIN")
-            db.executemany("INSERT INTO events(received, key, digest, run_id, job, event_type, event_time, datasets,"
-                           " body, size) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-            db.execute("DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?", (self.keep,))
-            db.execute(_PRUNE_BYTES, (self.max_bytes,))
-            db.execute("COMMIT")
-            # Give back the space of what was dropped; an older file (made without incremental
-            # vacuuming) is rewritten once, holding at most about max_bytes now.
-            if first:
-                enable(db, self.path, below=max(CONVERT_BELOW, 2 * self.max_bytes))
-            reclaim(db, above=max(1 << 20, min(self.max_bytes // 4, 32 << 20)))
-        finally:
-            with contextlib.suppress(sqlite3.Error):
-                db.close()
+        opened = self._db is None
+        if opened:
+            self._db = self._open()
+        db = self._db
+        db.execute("BEGIN")
+        db.executemany("INSERT INTO events(received, key, digest, run_id, job, event_type, event_time, datasets,"
+                       " body, size) VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        db.execute("DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?", (self.keep,))
+        db.execute(_PRUNE_BYTES, (self.max_bytes,))
+        db.execute("COMMIT")
+        # Give back the space of what was dropped; an older file (made without incremental vacuuming)
+        # is rewritten once, holding at most about max_bytes now.
+        if opened:
+            enable(db, self.path, below=max(CONVERT_BELOW, 2 * self.max_bytes))
+        reclaim(db, above=max(1 << 20, min(self.max_bytes // 4, 32 << 20)))

@@ -159,21 +159,7 @@ class Views:
         Hop by hop, nearest first, at most ``limit`` edges: ``truncated`` says there were more.
         ``depth`` is 1 to :data:`MAX_DEPTH`.
         """
-        depth = max(1, min(depth, MAX_DEPTH))
-        kept: set[tuple[str, str]] = set()
-        frontier = {True: [urn], False: [urn]}  # upstream (or downstream): the entities of this hop
-        seen = {True: {urn}, False: {urn}}
-        truncated = False
-        for _hop in range(depth):
-            for upstream in (True, False):
-                if truncated or not frontier[upstream]:
-                    continue
-                found, again, truncated = self.reader.lineage_edges(frontier[upstream], upstream=upstream,
-                                                                    limit=limit - len(kept), known=kept)
-                kept.update(found)
-                ahead = dict.fromkeys(source if upstream else target for source, target in found + again)
-                frontier[upstream] = [u for u in ahead if u not in seen[upstream]]
-                seen[upstream].update(ahead)
+        kept, truncated = self.reader.lineage(urn, depth=max(1, min(depth, MAX_DEPTH)), limit=limit)
         nodes = {urn, *(u for edge in kept for u in edge)}
         return {
             "focus": urn,

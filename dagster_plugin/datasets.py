@@ -32,7 +32,7 @@ from bridge.model import (
     Tag,
     Transformation,
 )
-from dagster_plugin.urns import converted_urn
+from dagster_plugin.urns import DatasetUrn, converted_urn
 from translators.datahub.urn_parsing import parse_dataset_urn
 
 __all__ = [
@@ -177,10 +177,11 @@ _FABRIC_TYPES = {
 
 def dataset_from_key_convention(key: Sequence[str]) -> Dataset | None:
     """DataHub's asset-key convention ``[env, platform, *name]`` (``["prod", "snowflake", "db", "t"]``)
-    as the physical dataset it names; None for other keys."""
+    as the physical dataset it names, in the env the key names (as DataHub's plugin, whatever the
+    configured ``env``); None for other keys."""
     if len(key) >= 3 and key[0].upper() in _FABRIC_TYPES and key[1]:
         platform = _PLATFORM_ALIASES.get(key[1].lower(), key[1].lower())
-        return Dataset(namespace=platform, name=".".join(key[2:]))
+        return dataset_from_urn(DatasetUrn(platform, ".".join(key[2:]), key[0]).urn())
     return None
 
 

@@ -191,6 +191,15 @@ def test_capture_dataset_from_asset_key():
     assert WAREHOUSE_TABLE not in {m.entity_urn for m in off}
 
 
+def test_the_key_conventions_env_is_the_keys_own_whatever_env_is_configured():
+    """``["prod", "snowflake", ...]`` names the PROD table under ``env="DEV"`` too, as DataHub's plugin
+    (``DatasetUrn(platform=key[1], env=key[0], ...)``); the asset itself is in the configured env."""
+    mcps = report(("tables",), env="DEV")
+    asset = dataset("dagster", "prod.snowflake.db.public.orders_tbl", "DEV")
+    assert values(mcps, asset, "siblings")[-1]["siblings"] == [WAREHOUSE_TABLE]
+    assert dataset("snowflake", "db.public.orders_tbl", "DEV") not in {m.entity_urn for m in mcps}
+
+
 def test_emit_assets_false_reports_only_physical_datasets():
     mcps = report(("tables",), emit_assets=False)
     urns = {m.entity_urn for m in mcps}

@@ -13,6 +13,7 @@ import attrs
 import pytest
 
 from bridge.errors import InvalidEventError
+from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import ColumnLineage, Dataset, DatasetEvent, InputField, RunEvent, SchemaField
 from bridge.ui import Journal, StateReader, Views
 from dagster_plugin.translator import DagsterTranslator
@@ -20,6 +21,7 @@ from translators.datahub import DataHubTranslator, TranslatorConfig
 from translators.datahub.column_lineage import column_inputs
 from translators.datahub.explain import explain_event
 from translators.datahub.platform_config import DatasetRef, dataset_urn
+from translators.datahub.writes import LinkedAspect
 from translators.openlineage import parse_event
 
 CORPUS = Path(__file__).parent / "corpus" / "openlineage"
@@ -182,6 +184,24 @@ def test_the_other_side_of_any_translators_siblings_is_written_only_if_absent_un
     assert modes(Twinned()) == {own: "UPSERT", other: "CREATE"}
     assert modes(Twinned(TranslatorConfig(write_policy={"siblings": "upsert"}))) == {own: "UPSERT", other: "UPSERT"}
     assert modes(Twinned(TranslatorConfig(write_policy={"siblings": "skip"}))) == {}
+    assert modes(Twinned(TranslatorConfig(write_policy={"dataset.siblings": "upsert"}))) == {own: "UPSERT",
+                                                                                           other: "UPSERT"}
+
+    class Asked(Twinned):  # get_write_mode decides both sides, and can tell them apart
+        def get_write_mode(self, mcp):
+            if mcp.aspect_name == "siblings":
+                return "skip" if isinstance(mcp, LinkedAspect) else "if_absent"
+            return super().get_write_mode(mcp)
+
+    assert modes(Asked()) == {own: "CREATE"}
+
+    class Default(Twinned):  # an override that defers to the default keeps the default's sides
+        def get_write_mode(self, mcp):
+            return super().get_write_mode(mcp)
+
+    assert modes(Default()) == modes(Twinned())
+    assert all(type(m) is MetadataChangeProposalWrapper for m in Twinned(TranslatorConfig(
+        write_policy={"siblings": "upsert"})).translate(event))  # none leaves the translator as a LinkedAspect
 
 
 def test_an_override_that_gives_no_dataset_urn_is_named_in_the_error():

@@ -45,7 +45,7 @@ from translators.datahub.urns import (
     make_tag_urn,
     make_user_urn,
 )
-from translators.datahub.writes import WritePolicy, apply_policy
+from translators.datahub.writes import LinkedAspect
 
 if TYPE_CHECKING:
     from translators.datahub.config import TranslatorConfig
@@ -55,7 +55,6 @@ __all__ = ["DatasetHooks"]
 MCPW = MetadataChangeProposalWrapper
 _GROUP_PREFIXES = ("team:", "group:")
 _USER_PREFIXES = ("user:",)
-_IF_ABSENT = WritePolicy({"siblings": "if_absent"})
 
 
 class DatasetHooks:
@@ -208,8 +207,9 @@ class DatasetHooks:
         sides; None (the default): no siblings. Name them as :meth:`get_dataset_upstreams` does.
 
         The other side (a warehouse table, say) is another source's dataset, so its ``siblings``
-        are written only while it has none (``if_absent``): a dbt model's link stays. When
-        ``write_policy`` names ``siblings``, both sides are written as it says."""
+        (a :class:`~translators.datahub.writes.LinkedAspect`) are written only while it has none
+        (``if_absent``): a dbt model's link stays. When ``write_policy`` names ``siblings``, both sides
+        are written as it says; an overridden :meth:`get_write_mode` decides both sides."""
         return None
 
     def get_dataset_partition(self, event: Event, urn: str, datasets: Sequence[Dataset]) -> str | None:
@@ -298,11 +298,9 @@ class DatasetHooks:
         if siblings is not None:
             others, primary = sorted(set(siblings[0]) - {urn}), siblings[1]
             out.append(mcp(urn, "dataset", "siblings", {"siblings": others, "primary": primary}))
-            theirs = [mcp(other, "dataset", "siblings", {"siblings": [urn], "primary": not primary}) for other in others]
             # another source's datasets: written only while they have no siblings, unless the policy names siblings
-            policy = self.config.write_policy
-            named = "siblings" in policy or "dataset.siblings" in policy
-            out.extend(theirs if named else apply_policy(theirs, _IF_ABSENT))
+            out.extend(LinkedAspect._unchecked(other, "dataset", "siblings", {"siblings": [urn], "primary": not primary})
+                       for other in others)  # fmt: skip
         partition = self.get_dataset_partition(event, urn, seen) if output else None
         out.extend(mcp(urn, "dataset", name, value)
                    for name, value in dataset_measurements(seen, time_ms, output=output, completed=completed,

@@ -124,9 +124,9 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
     __call__ = translate
 
     def translate_aspects(self, event: Event) -> list[MetadataChangeProposalWrapper]:
-        """The event's aspects as whole values (``UPSERT`` MCPs), before the write policy; the ``siblings``
-        of the other side of a link, another source's dataset, are already ``if_absent`` unless the policy
-        names ``siblings`` (:meth:`get_siblings`)."""
+        r"""The event's aspects as whole values (``UPSERT`` MCPs), before the write policy; the ``siblings``
+        of the other side of a link, another source's dataset, are
+        :class:`~translators.datahub.writes.LinkedAspect`\ s (:meth:`get_siblings`)."""
         if isinstance(event, DatasetEvent):
             dsets = EventDatasets(self, (event.dataset,), ())
             return self.dataset_mcps(event, dsets, epoch_millis(event.event_time), materialize=True, completed=False)
@@ -153,7 +153,9 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
 
     def get_write_mode(self, mcp: MetadataChangeProposalWrapper) -> str:
         """``patch``, ``upsert``, ``if_absent`` or ``skip`` for this aspect of this entity type
-        (``config.write_policy``: ``dataset.status`` before ``status``)."""
+        (``config.write_policy``: ``dataset.status`` before ``status``). Asked for every MCP, the other
+        side of a link too (a :class:`~translators.datahub.writes.LinkedAspect`: ``if_absent`` unless the
+        policy names its aspect)."""
         return policy_mode(self.config.write_policy, mcp)
 
     def to_writes(self, mcps: list[MetadataChangeProposalWrapper]) -> list[MetadataChangeProposalWrapper]:

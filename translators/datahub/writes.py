@@ -20,9 +20,10 @@ aspect                    mode         why
                                        an OpenLineage schema is often partial, and must not
                                        replace the one the warehouse's own source wrote
 ``siblings``              ``upsert``   on the dataset the event names; on the other side of the
-                          (other side  link (another source's dataset: a warehouse table) only while
-                          ``if_absent``) it has none, so a dbt model's link stays -- unless the
-                                       policy names ``siblings``, which then applies to both sides
+                          (linked      link (another source's dataset: a warehouse table,
+                          side         :class:`LinkedAspect`) only while it has none, so a dbt
+                          ``if_absent``) model's link stays -- unless the policy names
+                                       ``siblings``, which then applies to both sides
 ``dataset.status``        ``if_absent``  a dataset soft-deleted in the UI or by the warehouse's
                                        stateful ingestion stays deleted; one nobody wrote yet shows
 anything else             ``upsert``   run-scoped (``dataProcessInstance*``), timeseries
@@ -74,6 +75,7 @@ __all__ = [
     "PATCHABLE",
     "PATCH_FORMATS",
     "WRITE_MODES",
+    "LinkedAspect",
     "WritePolicy",
     "apply_policy",
     "expiring",
@@ -169,9 +171,12 @@ class WritePolicy(dict):  # type: ignore[type-arg]
         super().__init__(policy)
         self.scoped = frozenset(key.rpartition(".")[2] for key in policy if "." in key)
 
-    def mode(self, entity_type: str, aspect_name: str) -> str:
+    def mode(self, entity_type: str, aspect_name: str, linked: bool = False) -> str:
         """``<entity type>.<aspect>``'s mode, else the aspect's, else ``upsert`` (only aspects some
-        entity type has a mode of its own for are looked up twice)."""
+        entity type has a mode of its own for are looked up twice); for a :class:`LinkedAspect` the
+        policy does not name, ``if_absent``."""
+        if linked and aspect_name not in self and f"{entity_type}.{aspect_name}" not in self:
+            return "if_absent"
         if aspect_name in self.scoped:
             return self.get(f"{entity_type}.{aspect_name}") or self.get(aspect_name, "upsert")
         return self.get(aspect_name, "upsert")  # type: ignore[no-any-return]
@@ -189,9 +194,21 @@ def _check_scoped(entity_type: str, aspect: str, key: str) -> None:
         raise ConfigError(f"a {entity_type} has no aspect {aspect!r}", key=f"write_policy.{key}")
 
 
+class LinkedAspect(MetadataChangeProposalWrapper):
+    """An aspect an event writes on another source's entity because of a link it makes: the other
+    side of ``siblings`` (a warehouse table a dbt model may already be the sibling of).
+
+    The policy writes it ``if_absent`` unless it names the aspect (``siblings`` or ``dataset.siblings``);
+    an overridden ``get_write_mode`` sees it like any MCP (``isinstance(mcp, LinkedAspect)`` tells the
+    side). :func:`apply_policy` hands on plain MCPs: none leaves the translator as this class."""
+
+    __slots__ = ()
+
+
 def policy_mode(policy: Mapping[str, str], mcp: MetadataChangeProposalWrapper) -> str:
-    """The policy's mode for ``mcp``: ``<entity type>.<aspect>``'s, else the aspect's, else ``upsert``."""
-    return _as_policy(policy).mode(mcp.entity_type, mcp.aspect_name)
+    """The policy's mode for ``mcp``: ``<entity type>.<aspect>``'s, else the aspect's, else ``upsert``
+    (``if_absent`` for a :class:`LinkedAspect` the policy does not name)."""
+    return _as_policy(policy).mode(mcp.entity_type, mcp.aspect_name, type(mcp) is LinkedAspect)
 
 
 def _as_policy(policy: Mapping[str, str]) -> WritePolicy:
@@ -307,21 +324,24 @@ def apply_policy(
 ) -> list[MetadataChangeProposalWrapper]:
     """Whole-value ``UPSERT`` MCPs as the policy writes them (other change types pass unchanged).
 
-    ``mode_of`` gives each MCP's mode: a function of the MCP, or a policy table (:func:`policy_mode`). ``patch`` -> a ``PATCH`` MCP (none when the value adds
-    nothing); ``if_absent`` -> ``CREATE`` with ``If-None-Match: *``; ``skip`` -> dropped;
-    ``upsert`` -> as is.
+    ``mode_of`` gives each MCP's mode: a function of the MCP, or a policy table (:func:`policy_mode`).
+    ``patch`` -> a ``PATCH`` MCP (none when the value adds nothing); ``if_absent`` -> ``CREATE`` with
+    ``If-None-Match: *``; ``skip`` -> dropped; ``upsert`` -> as is (a :class:`LinkedAspect` as a plain MCP).
     """
     table = _as_policy(mode_of).mode if isinstance(mode_of, Mapping) else None
     out = []
     for mcp in mcps:
+        linked = type(mcp) is LinkedAspect
         if mcp.change_type != "UPSERT":
             mode = "upsert"
         elif table is not None:  # the table itself: no hook call per MCP
-            mode = table(mcp.entity_type, mcp.aspect_name)
+            mode = table(mcp.entity_type, mcp.aspect_name, linked)
         else:
             mode = mode_of(mcp)  # type: ignore[operator]
         if mode == "upsert":
-            out.append(mcp)
+            out.append(mcp if not linked else MetadataChangeProposalWrapper._unchecked(
+                mcp.entity_urn, mcp.entity_type, mcp.aspect_name, mcp.aspect, mcp.change_type, mcp.system_metadata,
+                mcp.headers))
             continue
         if mode == "skip":
             continue

@@ -125,8 +125,9 @@ def make_datahub_sensor(
             message = f"{name} - not configured: {exc}"
             context.log.error(message)
             known = state["reporter"].config if "reporter" in state else config
-            # with no cursor yet, where it started, so once fixed it reports the runs finished since then
-            started = start_from(context, name, selection.job_names, backfill=_backfill(known))
+            # with no cursor yet, where it started, so once fixed it reports the runs finished since then;
+            # with backfill on, nothing to store (nor to say: nothing is reported while it cannot report)
+            started = None if _backfill(known) else start_from(context, name, selection.job_names, backfill=False)
             return dg.SensorResult(skip_reason=message,
                                    cursor=None if started is None else SensorCursor().skipped(started).serialize())
         tick.log(logging.INFO, "Emitting metadata...")

@@ -18,9 +18,9 @@ def test_bench_translate_quick(capsys):
         "json.loads (floor)",
         "parse_event",
         "bridge: bytes -> MCPs",
-        "floor: the same output, built and written by C",
+        "floor: the same file form, built and written by C",
         "acryl-datahub: same MCPs -> GMS JSON",
-        "whole path (bytes -> REST body) / floor",
+        "whole path (bytes -> file form) / floor",
     ):
         assert row in out
     assert "74 events x 2 = 148 events" in out

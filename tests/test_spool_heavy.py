@@ -196,7 +196,8 @@ def test_out_of_memory_planning_a_round_delivers_what_fits_and_costs_only_an_eve
     names = ["heavy_a", "heavy_b", "good_1", "good_2", "monster", "good_3"]
     translator = _PlanBound(100, 3, {"heavy_a": 2, "heavy_b": 2, "good_1": 1, "good_2": 1, "monster": 4})
     reason, delivered = _one_round_with_a_monster(tmp_path, translator, names)
-    assert "out of memory" in reason and "planning this event's writes alone" in reason
+    size = len(json.dumps(_event("monster")).encode())
+    assert "out of memory" in reason and "planning this event's writes alone" in reason and f"{size} bytes" in reason
     # every event but the monster delivered, in order; the waiting events' MCPs were let go before each retry
     assert delivered == [f"urn:li:corpuser:{n}" for n in names if n != "monster"]
     assert max(translator.planned) <= 3

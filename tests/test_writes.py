@@ -31,7 +31,8 @@ from bridge.mcp import MetadataChangeProposalWrapper as MCPW
 from bridge.model import ColumnLineage as CL
 from bridge.model import Dataset, InputField, Job, Owner, Run, RunEvent, SchemaField, Tag, Transformation
 from translators.datahub import DataHubTranslator, TranslatorConfig
-from translators.datahub.writes import PATCHABLE, expiring, merge_run_aspect, to_patch
+from translators.datahub.run_merge import merge_run_aspect
+from translators.datahub.writes import PATCHABLE, expiring, to_patch
 from translators.openlineage import parse_event
 
 CORPUS = sorted(Path(__file__).parent.glob("corpus/openlineage/**/*.json"))

@@ -11,7 +11,7 @@ import attrs
 
 from bridge.errors import ConfigError
 from bridge.spool import DeliveryConfig
-from bridge.ui._journal import JOURNAL_BYTES, JOURNAL_EVENTS
+from bridge.ui import JOURNAL_BYTES, JOURNAL_EVENTS
 
 __all__ = ["BACKGROUND_FLUSH_EVERY", "FIXED_PRODUCER_SETTINGS", "ServeSettings", "producer_settings"]
 

@@ -16,7 +16,9 @@ Failures:
   dead-lettered, with GMS's message;
 * out of memory while translating: the events translated before it are delivered and the rest
   of the round waits for the next one, which starts with that event; only an event that runs out
-  of memory first in its round (alone) is dead-lettered, with its size.
+  of memory first in its round (alone) is dead-lettered, with its size. Out of memory while
+  planning the round's writes: the first half of its events is planned (then a quarter...), the
+  rest wait; only an event that cannot be planned alone is dead-lettered, with its size.
 
 A round takes at most ``batch_size`` events and ``batch_bytes`` of their JSON (at least one
 event), so what it holds in memory at once is bounded whatever the events are.
@@ -112,7 +114,7 @@ def deliver_round(rows: list[PendingEvent], *, parse: Any, core: DeliveryCore) -
         round_ = _plan_apart(core, translated, invalid)
     if round_ is None:  # as many of its first events as fit; the rest wait
         event = mcps = None
-        round_, later = _plan_what_fits(core, translated, invalid)
+        round_, later = _plan_what_fits(core, translated, invalid, {row.id: row for row in rows})
         deferred |= later
     core.send(round_)
     if round_.sent:
@@ -127,18 +129,25 @@ def deliver_round(rows: list[PendingEvent], *, parse: Any, core: DeliveryCore) -
     return RoundResult(round_.outcome(), invalid, len(round_.sent), round_.unchanged, unmapped, deferred)
 
 
-def _out_of_memory(row: PendingEvent) -> str:
+def _out_of_memory(row: PendingEvent, doing: str = "translating this event") -> str:
     size = len(row.body.encode("utf-8", "surrogatepass"))
-    return (f"cannot translate: out of memory (MemoryError) translating this event alone, "
-            f"{size} bytes of JSON; give the delivery process more memory, then `bridge spool retry` it")
+    return (f"cannot {'translate' if doing.startswith('translating') else 'deliver'}: out of memory (MemoryError) "
+            f"{doing} alone, {size} bytes of JSON; give the delivery process more memory, then `bridge spool retry` it")
 
 
-def _plan_what_fits(core: DeliveryCore, translated: list[tuple[int, list[Any]]],
-                    invalid: dict[int, str]) -> tuple[Any, frozenset[int]]:
-    """Plan the first half of the events, then the first quarter... until it fits in memory; the rest
+def _plan_what_fits(core: DeliveryCore, translated: list[tuple[int, list[Any]]], invalid: dict[int, str],
+                    rows: dict[int, PendingEvent]) -> tuple[Any, frozenset[int]]:
+    """Plan the first half of the events, else the first quarter... until it fits in memory; the rest
     (their MCPs let go first) wait for the next round, which starts with them. Only an event that
-    cannot be planned alone is dead-lettered, as one that cannot be translated alone is."""
-    keep, later = len(translated), frozenset[int]()
+    cannot be planned alone is dead-lettered, as one that cannot be translated alone is.
+
+    Raises:
+        MemoryError: nothing to plan (no event was translated) and still no memory: the round fails
+            and its events are tried again after a backoff.
+    """
+    if not translated:
+        raise MemoryError("out of memory planning a round with no translated event")
+    keep, later = max(1, len(translated) // 2), frozenset[int]()
     while True:
         later |= {row_id for row_id, _ in translated[keep:]}
         del translated[keep:]  # what the waiting events had built is freed before trying again
@@ -149,8 +158,7 @@ def _plan_what_fits(core: DeliveryCore, translated: list[tuple[int, list[Any]]],
                 keep //= 2
                 continue
             row_id = translated.pop()[0]
-            invalid[row_id] = ("cannot deliver: out of memory (MemoryError) planning this event's writes "
-                               "alone; give the delivery process more memory, then `bridge spool retry` it")
+            invalid[row_id] = _out_of_memory(rows[row_id], "planning this event's writes")
             log.error("out of memory planning an event alone", extra=log_fields(event_id=row_id))
             return core.plan([]), later
         if later:

@@ -12,13 +12,15 @@ Nothing here imports starlette until the routes are built.
 
 from __future__ import annotations
 
-from bridge.ui._journal import JOURNAL_FILE, Journal
+from bridge.ui._journal import JOURNAL_BYTES, JOURNAL_EVENTS, JOURNAL_FILE, Journal
 from bridge.ui._modes import offline_app, offline_backend, serving_backend
 from bridge.ui._reader import StateReader
 from bridge.ui._routes import UiBackend, ui_routes
 from bridge.ui._views import Views
 
 __all__ = [
+    "JOURNAL_BYTES",
+    "JOURNAL_EVENTS",
     "JOURNAL_FILE",
     "Journal",
     "StateReader",

@@ -41,16 +41,9 @@ from translators.datahub.datasets import DatasetHooks
 from translators.datahub.event_datasets import EventDatasets
 from translators.datahub.jobs import FlowJobHooks
 from translators.datahub.producers import orchestrator_from_producer
+from translators.datahub.run_merge import MERGED_FROM, MERGED_RUN_ASPECTS, merge_run_aspect, needs_duration
 from translators.datahub.runs import RunHooks, epoch_millis
-from translators.datahub.writes import (
-    MERGED_FROM,
-    MERGED_RUN_ASPECTS,
-    apply_policy,
-    expiring,
-    merge_run_aspect,
-    needs_duration,
-    policy_mode,
-)
+from translators.datahub.writes import apply_policy, expiring, policy_mode
 
 __all__ = ["DataHubTranslator", "orchestrator_from_producer", "translate"]
 
@@ -169,7 +162,7 @@ class DataHubTranslator(FlowJobHooks, RunHooks, DatasetHooks):
 
         Called by the delivery core for MCPs :meth:`is_merged` says are merged, with the last
         value this destination confirmed (``None`` at first); see
-        :func:`~translators.datahub.writes.merge_run_aspect`.
+        :func:`~translators.datahub.run_merge.merge_run_aspect`.
         """
         value = merge_run_aspect(mcp.aspect_name, before, mcp.aspect_value)
         return mcp if value == mcp.aspect_value else attrs.evolve(mcp, aspect=value)

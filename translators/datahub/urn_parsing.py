@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from bridge.errors import InvalidEventError
 
-__all__ = ["has_reserved", "parse_dataset_urn", "parse_typed_urn", "split_urn"]
+__all__ = ["PREFIX", "has_reserved", "invalid_part", "parse_dataset_urn", "parse_typed_urn", "split_urn"]
 
-_PREFIX = "urn:li:"
+#: What every URN starts with.
+PREFIX = "urn:li:"
 
 
 def has_reserved(value: str) -> bool:
@@ -21,7 +22,8 @@ def has_reserved(value: str) -> bool:
     return "," in value or "(" in value or ")" in value or "\u241f" in value
 
 
-def _invalid(arg: str, reason: str) -> InvalidEventError:
+def invalid_part(arg: str, reason: str) -> InvalidEventError:
+    """The error for a URN (or one of its parts) named by ``arg`` that DataHub would refuse."""
     return InvalidEventError(reason, field=arg)
 
 
@@ -39,14 +41,14 @@ def _split_ids(ids: str, arg: str) -> list[str]:
         elif c == ")":
             depth -= 1
             if depth < 0:
-                raise _invalid(arg, f"mismatched parentheses in URN ids {ids!r}")
+                raise invalid_part(arg, f"mismatched parentheses in URN ids {ids!r}")
         elif c == "," and depth == 1:
             if i == start:
-                raise _invalid(arg, f"empty part in URN ids {ids!r}")
+                raise invalid_part(arg, f"empty part in URN ids {ids!r}")
             parts.append(ids[start:i])
             start = i + 1
     if depth != 0:
-        raise _invalid(arg, f"mismatched parentheses in URN ids {ids!r}")
+        raise invalid_part(arg, f"mismatched parentheses in URN ids {ids!r}")
     parts.append(ids[start:-1])
     return parts
 
@@ -67,14 +69,14 @@ def split_urn(urn: str, *, arg: str = "urn") -> tuple[str, list[str]]:
     Raises:
         InvalidEventError: if ``urn`` is not a well-formed URN.
     """
-    if not urn.startswith(_PREFIX):
-        raise _invalid(arg, f"{urn!r} is not a URN (it must start with 'urn:li:')")
+    if not urn.startswith(PREFIX):
+        raise invalid_part(arg, f"{urn!r} is not a URN (it must start with 'urn:li:')")
     pieces = urn.split(":", 3)
     if len(pieces) != 4 or "" in pieces:
-        raise _invalid(arg, f"{urn!r} is not a URN (expected urn:li:<type>:<id>)")
+        raise invalid_part(arg, f"{urn!r} is not a URN (expected urn:li:<type>:<id>)")
     parts = _split_ids(pieces[3], arg)
     if "" in parts:
-        raise _invalid(arg, f"{urn!r} has an empty id part")
+        raise invalid_part(arg, f"{urn!r} has an empty id part")
     return pieces[2], parts
 
 
@@ -82,12 +84,12 @@ def parse_typed_urn(urn: str, entity_type: str, n_parts: int, arg: str) -> list[
     """Parse ``urn`` as a URN of ``entity_type`` with ``n_parts`` plain-text parts."""
     kind, parts = split_urn(urn, arg=arg)
     if kind != entity_type:
-        raise _invalid(arg, f"expected a {entity_type} URN, got {urn!r}")
+        raise invalid_part(arg, f"expected a {entity_type} URN, got {urn!r}")
     if len(parts) != n_parts:
-        raise _invalid(arg, f"a {entity_type} URN has {n_parts} part(s), {urn!r} has {len(parts)}")
+        raise invalid_part(arg, f"a {entity_type} URN has {n_parts} part(s), {urn!r} has {len(parts)}")
     for part in parts:
         if has_reserved(part):
-            raise _invalid(arg, f"{urn!r} has reserved characters , ( ) in a part")
+            raise invalid_part(arg, f"{urn!r} has reserved characters , ( ) in a part")
     return parts
 
 
@@ -110,7 +112,7 @@ def parse_dataset_urn(urn: str, *, arg: str = "urn") -> tuple[str, str, str]:
     """
 
     def invalid(why: str) -> InvalidEventError:
-        return _invalid(arg, f"{urn!r} is not a dataset URN ({_DATASET_SHAPE}): {why}")
+        return invalid_part(arg, f"{urn!r} is not a dataset URN ({_DATASET_SHAPE}): {why}")
 
     if not isinstance(urn, str):
         raise invalid(f"a {type(urn).__name__}, not a string")

@@ -28,8 +28,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.errors import InvalidEventError
-from translators.datahub.urn_parsing import has_reserved, parse_typed_urn
+from translators.datahub.urn_parsing import PREFIX as _PREFIX
+from translators.datahub.urn_parsing import has_reserved, invalid_part, parse_typed_urn
 
 __all__ = [
     "DEFAULT_ENV",
@@ -60,7 +60,6 @@ DEFAULT_ENV = "PROD"
 # DataHub's data-flow "cluster" default is lower-case, unlike the dataset env.
 DEFAULT_FLOW_CLUSTER = "prod"
 
-_PREFIX = "urn:li:"
 # Percent-encoded forms, as urllib.parse.quote produces them (what DataHub uses).
 _RESERVED = {",": "%2C", "(": "%28", ")": "%29", "\u241f": "%E2%90%9F"}
 _RESERVED_TABLE = str.maketrans(_RESERVED)
@@ -87,13 +86,9 @@ def encode_urn_part(value: str) -> str:
     return value.translate(_RESERVED_TABLE)
 
 
-def _invalid(arg: str, reason: str) -> InvalidEventError:
-    return InvalidEventError(reason, field=arg)
-
-
 def _non_empty(value: str, arg: str) -> str:
     if not value:
-        raise _invalid(arg, "must not be empty")
+        raise invalid_part(arg, "must not be empty")
     return value
 
 
@@ -132,7 +127,7 @@ def make_dataset_urn_with_platform_instance(
     full_name = _non_empty(encode_urn_part(full_name), "name")
     env = _non_empty(env.upper(), "env")
     if has_reserved(env):
-        raise _invalid("env", f"{env!r} contains reserved characters , ( )")
+        raise invalid_part("env", f"{env!r} contains reserved characters , ( )")
     return f"{_PREFIX}dataset:({platform_urn},{full_name},{env})"
 
 
@@ -174,7 +169,7 @@ def make_schema_field_urn(parent_urn: str, field_path: str) -> str:
         The schema field URN.
     """
     if not parent_urn.startswith(_PREFIX):
-        raise _invalid("parent_urn", f"a schema field's parent must be a URN, got {parent_urn!r}")
+        raise invalid_part("parent_urn", f"a schema field's parent must be a URN, got {parent_urn!r}")
     return f"{_PREFIX}schemaField:({parent_urn},{encode_urn_part(field_path)})"
 
 
@@ -251,7 +246,7 @@ def make_owner_urn(owner: str, owner_type: OwnerType | str) -> str:
     try:
         kind = OwnerType(owner_type)
     except ValueError as exc:
-        raise _invalid("owner_type", f"unknown owner type {owner_type!r}") from exc
+        raise invalid_part("owner_type", f"unknown owner type {owner_type!r}") from exc
     return make_user_urn(owner) if kind is OwnerType.USER else make_group_urn(owner)
 
 
@@ -260,7 +255,7 @@ def make_tag_urn(tag: str) -> str:
     if tag.startswith(f"{_PREFIX}tag:"):
         return tag
     if tag.startswith(_PREFIX):
-        raise _invalid("tag", f"expected a tag name or tag URN, got {tag!r}")
+        raise invalid_part("tag", f"expected a tag name or tag URN, got {tag!r}")
     return f"{_PREFIX}tag:{_non_empty(encode_urn_part(tag), 'tag')}"
 
 

@@ -8,15 +8,19 @@ events received -- the value of a key that looks like a secret is replaced by ``
 
 When a key looks like a secret (:meth:`Secrets.is_secret`): the key is cut into lower-case words at
 ``_``, ``.``, ``-`` (any character but a letter or a digit) and where camelCase starts a word
-(``keyStorePassword`` -> ``key store password``, ``APIKey`` -> ``api key``). A secret word
-(:data:`DEFAULT_SECRET_KEYS` and the configured ``secret_keys``, cut the same way) must *end* one of
-those words, followed at most by a plural ``s`` or digits: ``password``, ``db.password``,
-``PGPASSWORD``, ``clientSecret``, ``access_tokens``, ``password2``; a secret word of several words
-may be written with or without separators (``api_key`` matches ``apiKey``, ``API-KEY``,
-``x.api.key`` and ``apikey``). A word that only begins with it is another word: ``passwordless``,
-``tokenizer``, ``secretary``. Compounds name what their last word names, so a key whose last word
-says what about the secret it holds (:data:`DESCRIBING`: ``count``, ``length``, ``less``, ``hash``,
-``type``, ``file``, ``url``, ``name``, ...) holds no secret: ``token_count``, ``password-less``,
+(``keyStorePassword`` -> ``key store password``, ``APIKey`` -> ``api key``). A key one of whose words
+holds a secret word of :data:`DEFAULT_SECRET_KEYS` (cut the same way) is a secret: one ending it,
+followed at most by a plural ``s`` or digits (``password``, ``db.password``, ``PGPASSWORD``,
+``clientSecret``, ``access_tokens``, ``password2``), and one holding it glued to more letters
+(``secretkey``, ``MINIO_SECRETKEY``, ``tokenvalue``, ``PASSWORDENC``) unless that word is one of the
+few English words made from a secret word that name none (:data:`HARMLESS`: ``passwordless``,
+``tokenizer``, ``secretary``, ...). A secret word of several words may be written with or without
+separators (``api_key`` matches ``apiKey``, ``API-KEY``, ``x.api.key`` and ``apikey``). A word added
+by ``secret_keys`` must begin or end a word of the key (``ssn`` matches ``CUSTOMER_SSN`` and
+``ssnumber``, ``auth`` matches ``authorization``, not ``classname``: an added word may be short).
+Compounds name what their last word names, so a key whose last word (a separate one) says what about
+the secret it holds (:data:`DESCRIBING`: ``count``, ``length``, ``less``, ``hash``, ``type``,
+``file``, ``url``, ``name``, ...) holds no secret: ``token_count``, ``password-less``,
 ``password_hash``, ``private_key_file``, ``aws.credentials.provider``; nor does one counting
 secrets (``max_tokens``, ``num_secrets``: :data:`COUNTING` before the word). A
 ``{"name": ..., "value": ...}`` pair whose name looks like a secret (how OpenLineage lists
@@ -24,8 +28,10 @@ environment variables) has its value replaced.
 
 Secrets inside values go too (:meth:`Secrets.redact_text`, part of :meth:`Secrets.redact`), by the
 same rule: a URL's ``user:password@`` password (Oracle's ``thin:user/password@`` too); the value of a
-``name=value`` parameter (``;password=...;``, ``?password=...&``, ``password = ...``, quoted, or
-an ODBC ``{braced;value}`` whole) whose name :meth:`~Secrets.is_secret` (``token_count=5`` stays); the
+``name=value`` parameter (``;password=...;``, ``?password=...&``, ``password = ...``, quoted however
+long, an open quote to the end of the text, or an ODBC ``{braced;value}`` whole) whose name
+:meth:`~Secrets.is_secret` (``token_count=5`` stays), wherever it is: in the value of another
+parameter too (``spark.jdbc.url=jdbc:postgresql://h/db?password=***``, ``-Dpassword=***``); the
 value of a connection string's or URL query's ``pwd``, ``sig`` or ``signature`` parameter (after
 ``;``, ``?`` or ``&``: ``Server=x;Pwd=***``, an Azure SAS ``&sig=***``, ``X-Amz-Signature=***``),
 names that are no secret elsewhere (``PWD`` is the shell's working directory); SQL's
@@ -64,6 +70,10 @@ DESCRIBING = frozenset(("count", "counts", "num", "number", "length", "len", "si
                         "enabled", "required"))
 #: A secret word right after one of these counts secrets: ``max_tokens``, ``num_secrets``.
 COUNTING = frozenset(("max", "min", "num", "total"))
+#: Words holding a secret word glued to more letters that name no secret (any other such word is a
+#: secret: ``secretkey``, ``tokenvalue``, ``PASSWORDENC``): English words made from a secret word.
+HARMLESS = frozenset(("passwordless", "secretary", "secretariat", "tokenize", "tokenized", "tokenizer", "tokenizers",
+                      "tokenizing", "tokenization", "detokenize", "detokenizer"))
 #: What a secret value becomes.
 REDACTED = "***"
 #: Objects and arrays nested deeper than this in a redacted value are replaced by :data:`TOO_DEEP`:
@@ -109,29 +119,38 @@ def check_secret_keys(value: Any) -> tuple[str, ...]:
 # of every event): scheme://user:password@host (a password may hold ':' or '@'; the host part has none);
 # Oracle's jdbc:oracle:thin:user/password@host; name=value parameters (;password=..., ?password=...&,
 # password = ...) whose name is_secret; SQL's IDENTIFIED BY <password> and PASSWORD '<password>'.
+# A quoted value has no length limit and runs to the end of the text when its quote is left open;
+# each pattern is linear in the text (no nested repeats that overlap).
 _USERINFO = re.compile(r"(://)([^/?#@\s:]*):[^/?#\s]*@")
 _ORACLE_THIN = re.compile(r"(:thin:[^/@\s:]*)/[^@\s]*@", re.IGNORECASE)
-_SQL_TEXT = r"'(?:[^']|''){0,1000}'"
-_SQL_VALUE = rf"(?:{_SQL_TEXT}|\"[^\"]{{0,1000}}\"|[^\s;,)]+)"
+_SQL_TEXT = r"'[^']*(?:''[^']*)*'?"
+_SQL_VALUE = rf"(?:{_SQL_TEXT}|\"[^\"]*\"?|[^\s;,)]+)"
 _SQL_PASSWORD = re.compile(
     rf"(\bIDENTIFIED\s+(?:WITH\s+['\"]?\w+['\"]?\s+)?BY\s+(?:PASSWORD\s+)?){_SQL_VALUE}(?:(\s+REPLACE\s+){_SQL_VALUE})?"
     rf"|(\bSET\s+PASSWORD\s+FOR\s+[^=;]{{1,200}}?=\s*|\bPASSWORD(?:\s+|\s*\(\s*)){_SQL_TEXT}", re.IGNORECASE)
-# name=value: the name, the spaces around '=' (not '=='), the value: quoted (closed or not), an ODBC
-# {braced} value (}} inside), or up to ; & , ) a quote or a space.
-_PARAM = re.compile(r"(?<![\w.-])([\w.-]{1,100})([ \t]*)=(?!=)([ \t]*)"
-                    r"(?:'(?:[^']|''){0,1000}'|\"(?:[^\"\\]|\\.){0,1000}\"|\{(?:[^}]|\}\}){0,1000}\}"
-                    r"|['\"]?[^;&\s,'\")]*)")
+# name=: the name and the spaces around '=' (not '=='). Only a secret's value is taken in (_VALUE, at
+# the match's end), so the value of any other name is still searched for parameters (url=...?password=).
+_PARAM = re.compile(r"(?<![\w.-])([\w.-]{1,100})[ \t]*=(?!=)[ \t]*")
+# a parameter's value: quoted ('' or \" inside; to the end of the text if left open), an ODBC {braced}
+# value (}} inside; the same), or up to ; & , ) a quote or a space
+_VALUE = re.compile(r"'[^']*(?:''[^']*)*'?|\"[^\"\\]*(?:\\.[^\"\\]*)*\"?|\{[^}]*(?:\}\}[^}]*)*\}?"
+                    r"|[^;&\s,'\")]*", re.DOTALL)
 
 
-def _in_connection_string(match: re.Match[str]) -> bool:
-    # a URL query's parameter (right after ? or a single &: not a shell's &&), a connection string's
-    # (after ;, spaces aside), or the first of a connection string (followed by ;)
-    text, i = match.string, match.start() - 1
-    if i >= 0 and (text[i] == "?" or (text[i] == "&" and not text.startswith("&", i - 1))):
+def _value_end(text: str, start: int) -> int:
+    found = _VALUE.match(text, start)
+    return found.end() if found else start
+
+
+def _in_connection_string(text: str, start: int, end: int) -> bool:
+    # the parameter text[start:end] is a URL query's (right after ? or a single &: not a shell's &&), a
+    # connection string's (after ;, spaces aside), or the first of a connection string (followed by ;)
+    i = start - 1
+    if i >= 0 and (text[i] == "?" or (text[i] == "&" and not (i > 0 and text[i - 1] == "&"))):
         return True
     while i >= 0 and text[i] in " \t":
         i -= 1
-    return text[i] == ";" if i >= 0 else text.startswith(";", match.end())
+    return text[i] == ";" if i >= 0 else text.startswith(";", end)
 
 
 def _sql_password(match: re.Match[str]) -> str:
@@ -156,13 +175,14 @@ class Secrets:
     """Which keys look like secrets, and redaction of the values they hold.
 
     Args:
-        extra: words to add to :data:`DEFAULT_SECRET_KEYS` (``[translator] secret_keys``); a word of
+        extra: words to add to :data:`DEFAULT_SECRET_KEYS` (``[translator] secret_keys``), matched
+            where they begin or end a word of a key (``auth`` matches ``authorization``); a word of
             several words is written with separators or in camelCase (``signing_key``, ``signingKey``)
             to match all their spellings (``signingkey`` matches ``xsigningkey``, not ``signingKey``).
     """
 
     extra: tuple[str, ...] = attrs.field(default=(), converter=check_secret_keys)
-    # a secret word ending a word of a key's _words (plural s or digits after it)
+    # a secret word in a key's _words: a default one anywhere, an added one beginning or ending a word
     _pattern: re.Pattern[str] = attrs.field(init=False, repr=False, eq=False)
     # what a text holding a secret parameter's name holds, lower-cased: the cheap test before _PARAM
     _hints: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
@@ -170,12 +190,16 @@ class Secrets:
     _known: dict[str, bool] = attrs.field(init=False, repr=False, eq=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
-        words = [w for w in dict.fromkeys(_words(w) for w in DEFAULT_SECRET_KEYS + self.extra) if w]
-        pattern = "|".join(re.escape(w).replace("_", "_?") for w in words)
-        object.__setattr__(self, "_pattern", re.compile(rf"(?:{pattern})s?[0-9]*(?=_|$)"))
+        defaults = [_words(w) for w in DEFAULT_SECRET_KEYS]
+        added = [w for w in dict.fromkeys(_words(w) for w in self.extra) if w and w not in defaults]
+        pattern = "|".join(re.escape(w).replace("_", "_?") for w in defaults)
+        if added:
+            own = "|".join(re.escape(w).replace("_", "_?") for w in added)
+            pattern += rf"|(?<![a-z0-9])(?:{own})|(?:{own})(?=s?[0-9]*(?:_|$))"
+        object.__setattr__(self, "_pattern", re.compile(pattern))
         # the start of a word's first word is in any spelling of the name, lower-cased (apiKey -> apikey
         # holds api); a loop of `in` is the quickest test (a regex of alternatives takes longer)
-        hints = {w.split("_")[0][:4] for w in words} | {w[:4] for w in _PARAMETER_ONLY}
+        hints = {w.split("_")[0][:4] for w in defaults + added} | {w[:4] for w in _PARAMETER_ONLY}
         object.__setattr__(self, "_hints", tuple(sorted(h for h in hints if not any(o != h and o in h for o in hints))))
 
     def is_secret(self, key: str) -> bool:
@@ -191,23 +215,45 @@ class Secrets:
         if words.rpartition("_")[2] in DESCRIBING:
             return False
         for found in self._pattern.finditer(words):
-            start = found.start()
-            if not (start and words[start - 1] == "_" and words[:start - 1].rpartition("_")[2] in COUNTING):
+            start, end = found.span()
+            first, last = words.rfind("_", 0, start) + 1, words.find("_", end)
+            last = len(words) if last < 0 else last
+            if words[end:last].rstrip("0123456789") in ("", "s"):  # it ends the word: unless counted (max_tokens)
+                if not (start == first > 0 and words[:start - 1].rpartition("_")[2] in COUNTING):
+                    return True
+            elif words[first:last] not in HARMLESS:  # more letters after it: secretkey, tokenvalue
                 return True
         return False
 
-    def _parameter(self, match: re.Match[str]) -> str:
-        name = match.group(1)
-        if self.is_secret(name) or (_words(name).rpartition("_")[2] in _PARAMETER_ONLY
-                                    and _in_connection_string(match)):
-            return f"{name}{match.group(2)}={match.group(3)}{REDACTED}"
-        return match.group(0)
+    def _parameters(self, text: str) -> str:
+        # every name=, left to right; a secret's value (or a connection string's pwd's) is replaced, and
+        # a name inside a replaced value is skipped; any other name's value is searched like the rest
+        kept: list[str] = []
+        done = 0  # text[:done] is in kept
+        for match in _PARAM.finditer(text):
+            start, end = match.span()
+            if start < done:
+                continue
+            name = match.group(1)
+            if self.is_secret(name):
+                value_end = _value_end(text, end)
+            # (the last letters first: _words takes longer)
+            elif name[-3:].lower() in ("pwd", "sig", "ure") and _words(name).rpartition("_")[2] in _PARAMETER_ONLY:
+                value_end = _value_end(text, end)
+                if not _in_connection_string(text, start, value_end):
+                    continue
+            else:
+                continue
+            kept += (text[done:end], REDACTED)
+            done = value_end
+        return "".join(kept) + text[done:] if kept else text
 
     def redact_text(self, text: str) -> str:
         """``text`` with the secrets inside it replaced by ``***``: the password of a URL's
         ``user:password@`` (``jdbc:postgresql://u:***@h/db``, Oracle's ``thin:u/***@h``), the value
         of a parameter whose name looks like a secret (``;password=***``, ``?password=***&``,
-        ``password = ***``, ``Pwd=***`` in a connection string) and SQL's ``IDENTIFIED BY ***`` and
+        ``password = ***``, ``Pwd=***`` in a connection string), wherever it is (in another
+        parameter's value too: ``url=jdbc:...?password=***``) and SQL's ``IDENTIFIED BY ***`` and
         ``PASSWORD ***``."""
         if "@" in text:
             text = _USERINFO.sub(rf"\1\2:{REDACTED}@", text)
@@ -219,7 +265,7 @@ class Secrets:
         if "=" in text:
             for hint in self._hints:
                 if hint in low:
-                    return _PARAM.sub(self._parameter, text)
+                    return self._parameters(text)
         return text
 
     def redact(self, value: Any, _depth: int = 0) -> Any:

@@ -147,5 +147,33 @@ def test_added_words_follow_the_same_rule():
     secrets = Secrets(extra=("ssn", "signingKey"))
     assert secrets.is_secret("CUSTOMER_SSN") and secrets.is_secret("customer_ssn_salt")
     assert secrets.is_secret("jwt.signing.key") and secrets.is_secret("JWT_SIGNINGKEY")
-    assert not secrets.is_secret("ssn_count") and not secrets.is_secret("ssnap")  # begins with it: another word
+    assert not secrets.is_secret("ssn_count")
+    assert secrets.is_secret("ssnumber") and not secrets.is_secret("classname")  # an added word begins or ends a word
     assert secrets.redact_text("ssn = 123-45-6789, ssn_length=11") == "ssn = ***, ssn_length=11"
+
+
+# A secret word glued to more letters makes a secret too (an explicit list of English words aside).
+GLUED_SECRETS = ["secretkey", "SECRETKEY", "MINIO_SECRETKEY", "secretvalue", "tokenvalue", "passwordvalue",
+                 "SECRETSTRING", "PASSWORDENC", "AWSSECRETKEY", "x.accesskeyid"]
+
+
+@pytest.mark.parametrize("key", GLUED_SECRETS)
+def test_a_secret_word_glued_to_more_letters_makes_a_secret(key):
+    assert DEFAULT_SECRETS.is_secret(key)
+    assert DEFAULT_SECRETS.redact({key: "v", "other": "w"}) == {key: "***", "other": "w"}
+    assert DEFAULT_SECRETS.redact_text(f"{key}=v1 y") == f"{key}=*** y"
+
+
+@pytest.mark.parametrize("key", ["TOKENIZERS_PARALLELISM", "tokenization", "tokenize", "detokenizer", "secretariat",
+                                 "password_hash", "passwordless_login"])
+def test_the_words_made_from_a_secret_word_that_name_none_are_kept(key):
+    assert not DEFAULT_SECRETS.is_secret(key)
+
+
+@pytest.mark.parametrize(("word", "key"), [("auth", "authorization"), ("auth", "AUTH_HEADER"),
+                                           ("conn", "connection_string"), ("conn", "spark.jdbc.connectionString")])
+def test_an_added_word_covers_the_words_it_begins(word, key):
+    """As before the words had to end a word: secret_keys = ["auth"] hides an Authorization header."""
+    secrets = Secrets(extra=(word,))
+    assert secrets.is_secret(key) and not DEFAULT_SECRETS.is_secret(key)
+    assert secrets.redact_text(f"{key}=v1 y") == f"{key}=*** y"

@@ -176,3 +176,57 @@ def test_through_the_translator_a_count_is_kept_and_a_braced_password_goes():
     assert '"llm.token_count": "1234"' in text
     assert '"spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net": "***"' in text
     assert "Server=h;Pwd=***" in text
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("spark.jdbc.url=jdbc:postgresql://h/db?password=abc", "spark.jdbc.url=jdbc:postgresql://h/db?password=***"),
+    ("CREATE TABLE t USING jdbc OPTIONS (url='jdbc:postgresql://h/db?user=u&password=abc', dbtable='x')",
+     "CREATE TABLE t USING jdbc OPTIONS (url='jdbc:postgresql://h/db?user=u&password=***', dbtable='x')"),
+    ("spark-submit --conf spark.driver.extraJavaOptions=-Dpassword=abc app.py",
+     "spark-submit --conf spark.driver.extraJavaOptions=-Dpassword=*** app.py"),
+    ('JAVA_OPTS="-Ddb.password=abc -Xmx1g"', 'JAVA_OPTS="-Ddb.password=*** -Xmx1g"'),
+    ("redirect_uri=https://h/cb?access_token=abc", "redirect_uri=https://h/cb?access_token=***"),
+    ('conn="Server=h;Pwd=abc"', 'conn="Server=h;Pwd=***"'),
+    # a name inside a value already replaced is not looked at again
+    ("password='a token=b c' x=1", "password=*** x=1"),
+])
+def test_a_secret_inside_the_value_of_a_harmless_name_goes(text, kept):
+    assert DEFAULT_SECRETS.redact_text(text) == kept
+
+
+_PEM = "-----BEGIN PRIVATE KEY----- " + " ".join(["MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"] * 40) + " -----END PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    (f"private_key='{_PEM}'", "private_key=***"),
+    (f'private_key="{_PEM}" next=1', "private_key=*** next=1"),
+    (f"Server=h;Pwd={{{_PEM}}};Database=dw", "Server=h;Pwd=***;Database=dw"),
+    (f"CREATE ROLE r LOGIN PASSWORD '{_PEM}' VALID UNTIL 'x'", "CREATE ROLE r LOGIN PASSWORD *** VALID UNTIL 'x'"),
+    (f"ALTER USER x IDENTIFIED BY '{_PEM}' ACCOUNT UNLOCK", "ALTER USER x IDENTIFIED BY *** ACCOUNT UNLOCK"),
+    # a quote or brace left open hides the rest of the text
+    ("password='a b c", "password=***"), ('token="a b c', "token=***"), ("Server=h;Pwd={a b;c", "Server=h;Pwd=***"),
+    ("CREATE ROLE r PASSWORD 'a b c", "CREATE ROLE r PASSWORD ***"),
+])
+def test_a_quoted_value_goes_whole_however_long(text, kept):
+    assert len(_PEM) > 1000
+    assert DEFAULT_SECRETS.redact_text(text) == kept
+
+
+@pytest.mark.parametrize("text", [
+    "password='S3CRET " + "a b " * 50_000, "x='" + "a b " * 50_000 + "' password=S3CRET",
+    "a=b&" * 50_000 + "password=S3CRET", "PASSWORD 'S3CRET " + "a b " * 50_000,
+    "Server=h;Pwd={S3CRET " + "a;b " * 50_000, 'password="S3CRET ' + "a\\" * 200_000,
+    "IDENTIFIED BY 'S3CRET " + "a''b " * 40_000,
+])
+def test_a_200_kb_text_is_redacted(text):
+    """Each pattern is linear (no timing asserted: a quadratic one would not end in a test's time)."""
+    assert len(text) > 200_000
+    assert "S3CRET" not in DEFAULT_SECRETS.redact_text(text)
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("&sig=abc&", "&sig=***&"), ("&sig=abc", "&sig=***"),
+    ("true&&PWD=/data ./run.sh", "true&&PWD=/data ./run.sh"),  # a shell's &&: no URL query
+])
+def test_a_url_query_at_the_start_of_the_text(text, kept):
+    assert DEFAULT_SECRETS.redact_text(text) == kept

@@ -122,7 +122,9 @@ def check_secret_keys(value: Any) -> tuple[str, ...]:
 # A quoted value has no length limit and runs to the end of the text when its quote is left open;
 # each pattern is linear in the text (no nested repeats that overlap).
 _USERINFO = re.compile(r"(://)([^/?#@\s:]*):[^/?#\s]*@")
-_ORACLE_THIN = re.compile(r"(:thin:[^/@\s:]*)/[^@\s]*@", re.IGNORECASE)
+# (the password stops at the next ':thin:': each character is looked at from one ':thin:' only, so a text
+# of many is linear, not quadratic)
+_ORACLE_THIN = re.compile(r"(:thin:[^/@\s:]*)/(?:(?!:thin:)[^@\s])*@", re.IGNORECASE)
 _SQL_TEXT = r"'[^']*(?:''[^']*)*'?"
 _SQL_VALUE = rf"(?:{_SQL_TEXT}|\"[^\"]*\"?|[^\s;,)]+)"
 _SQL_PASSWORD = re.compile(

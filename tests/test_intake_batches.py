@@ -28,9 +28,9 @@ def _peak_rss_mb(pid: int) -> float:
     raise AssertionError("no VmHWM")
 
 
-def _healthz_while(url: str, busy: threading.Event, answers: list[tuple[object, float]]) -> None:
-    """Ask ``/healthz`` until ``busy`` is set; each answer's status (or the error) and how long it took.
-    The test's own thread asserts them: a failed assertion here would only end this thread."""
+def _healthz_while(url: str, busy: threading.Event, answers: list[tuple[object, float, float]]) -> None:
+    """Ask ``/healthz`` until ``busy`` is set; each answer's status (or the error), when it was asked and
+    when it came. The test's own thread asserts them: a failed assertion here would only end this thread."""
     with requests.Session() as session:
         while not busy.is_set():
             started = time.monotonic()
@@ -38,8 +38,8 @@ def _healthz_while(url: str, busy: threading.Event, answers: list[tuple[object, 
                 status: object = session.get(url + "/healthz", timeout=30).status_code
             except requests.RequestException as exc:
                 status = exc
-            answers.append((status, time.monotonic() - started))
-            time.sleep(0.05)
+            answers.append((status, started, time.monotonic()))
+            time.sleep(0.005)
 
 
 def test_a_huge_array_gets_413_quickly_and_costs_little(tmp_path):
@@ -49,12 +49,13 @@ def test_a_huge_array_gets_413_quickly_and_costs_little(tmp_path):
         done, answers = threading.Event(), []
         probe = threading.Thread(target=_healthz_while, args=(bridge.url, done, answers))
         probe.start()
+        posted = []  # (asked, answered) of each big request
         try:
             for data, headers in ((body, {}), (gzip.compress(body), {"Content-Encoding": "gzip"})):
                 started = time.monotonic()
-                r = requests.post(bridge.url + LINEAGE, data=data, timeout=20,
+                r = requests.post(bridge.url + LINEAGE, data=data, timeout=60,
                                   headers={"Content-Type": "application/json", **headers})
-                assert time.monotonic() - started < 10
+                posted.append((started, time.monotonic()))
                 assert r.status_code == 413, r.text[:300]
                 assert len(r.content) < 1000
                 answer = r.json()
@@ -64,8 +65,10 @@ def test_a_huge_array_gets_413_quickly_and_costs_little(tmp_path):
         finally:
             done.set()
             probe.join()
-        assert answers and all(status == 200 for status, _ in answers), answers
-        assert max(took for _, took in answers) < 2.0, answers
+        # /healthz answered all along, also while the big bodies were handled (how fast is not asserted:
+        # no timing thresholds in tests; the refusal's cost is bounded by the RSS and body-size checks)
+        assert any(asked < a for _, a, _ in answers for asked, _ in posted), (posted, answers)
+        assert answers and all(status == 200 for status, _, _ in answers), answers
         # Refused after decoding: ~225 MB more at peak here (~14 times the body's text), ~240 MB for the
         # gzip one; ~4.4 GB when every bad event's error was kept. The bound: 30 times the body (~480 MB),
         # what decoding JSON may take (see bridge.intake._app.PARSE_THREADS).
@@ -77,9 +80,7 @@ def test_a_huge_array_gets_413_quickly_and_costs_little(tmp_path):
 def test_a_batch_of_bad_events_lists_the_first_100_errors_and_counts_the_rest(tmp_path):
     with _bridge(tmp_path, max_batch_events=20_000) as bridge:
         batch = [_event() for _ in range(3)] + [1] * 15_000 + [_event()]
-        started = time.monotonic()
-        r = requests.post(bridge.url + LINEAGE, json=batch, timeout=30)
-        assert time.monotonic() - started < 10
+        r = requests.post(bridge.url + LINEAGE, json=batch, timeout=60)
         assert r.status_code == 422
         assert len(r.content) < 30_000
         answer = r.json()

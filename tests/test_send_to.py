@@ -157,7 +157,8 @@ def test_a_send_that_stops_says_what_was_accepted_and_where_it_stopped(bridge_se
     path = write_jsonl(tmp_path / "events.jsonl", [event(i) for i in range(3)])
     result = send(tmp_path, str(path), "--to", server.url, "--bridge-token", "wrong")
     assert result.exit_code == 1
-    assert f"0 of 3 event(s) from 1 file(s) accepted by {server.url}; stopped at {path}:1" in result.stderr
+    assert f"0 event(s) accepted by {server.url} before it stopped at {path}:1: that event and those after it " \
+           "were not sent" in result.stderr
     assert "Error: the bridge refused the token; status=403" in result.stderr
 
     down = f"http://127.0.0.1:{free_port()}"

@@ -51,12 +51,12 @@ class SendSummary:
             self.rejected.append((location, field, reason))
 
     def __str__(self) -> str:
-        lines = [
-            f"{self.accepted} of {self.sent} event(s) from {self.files} file(s) accepted by {self.url}"
-            + (f"; {self.rejected_count} rejected" if self.rejected_count else "")
-        ]
-        if self.stopped_at is not None:
-            lines[0] += f"; stopped at {self.stopped_at}: it and the events after it were not sent"
+        if self.stopped_at is None:
+            first = f"{self.accepted} of {self.sent} event(s) from {self.files} file(s) accepted by {self.url}"
+        else:  # (what was read is not all there is)
+            first = (f"{self.accepted} event(s) accepted by {self.url} before it stopped at {self.stopped_at}: "
+                     "that event and those after it were not sent")
+        lines = [first + (f"; {self.rejected_count} rejected" if self.rejected_count else "")]
         for location, field, reason in self.rejected[:SHOWN_REJECTED]:
             lines.append(f"  rejected {location}: {field + ': ' if field else ''}{reason}")
         if self.rejected_count > SHOWN_REJECTED:

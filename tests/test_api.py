@@ -268,3 +268,20 @@ def test_an_event_that_cannot_be_sent_among_many_is_named_by_its_place():
     assert info.value.location == f"event {bad}"
     assert "holds a lone surrogate \\ud800" in str(info.value) and "db.out\\ud800" in str(info.value)
     assert len(emitter.urns("dataProcessInstance")) == ROUND_EVENTS  # the round before it went; its own did not
+
+
+def test_a_password_in_a_job_namespace_reaches_no_urn_property_or_browse_path():
+    """Dataset namespaces lost their ``user:password@``; a job's went into its flow's URN (the cluster),
+    the job's ``namespace`` property and the browse path, and the parent run's into ``parentJob``."""
+    from bridge.model import ParentRun
+
+    emitter = RecordingEmitter()
+    parent = ParentRun(run_id="0192963f-929e-731b-a075-9bb14bf41d38", job_namespace="airflow://admin:hunter2@af:8080",
+                       job_name="dag")
+    with Bridge(emitter=emitter).run("load", namespace="spark://etl:s3cret@master:7077", parent=parent,
+                                     inputs=[INPUT]):
+        pass
+    everything = json.dumps([m.to_obj() for m in emitter.mcps])
+    assert "s3cret" not in everything and "hunter2" not in everything
+    assert emitter.urns("dataFlow") == ["urn:li:dataFlow:(python,load,spark://master:7077)"]
+    assert "airflow://af:8080/dag" in everything  # the parent job, named without it

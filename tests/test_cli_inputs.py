@@ -208,3 +208,14 @@ def test_a_symbolic_link_loop_and_a_socket_are_said_to_be_what_they_are(tmp_path
         server.bind(str(tmp_path / "s.sock"))
         result, _ = bridge(tmp_path, "translate", str(tmp_path / "s.sock"))
     assert result.exit_code == 2 and "s.sock: a socket, not a file" in result.output
+
+
+def test_a_password_in_a_job_namespace_of_a_file_reaches_no_mcp(tmp_path):
+    event = json.loads(LINES[0])
+    event["job"]["namespace"] = "spark://etl:s3cret@master:7077"
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(event) + "\n")
+    result, mcps = bridge(tmp_path, "translate", str(path))
+    assert result.exit_code == 0, result.output
+    assert "s3cret" not in json.dumps(mcps)
+    assert any(m["entityUrn"].endswith(",spark://master:7077)") for m in mcps if m["entityType"] == "dataFlow")

@@ -182,3 +182,16 @@ def test_json_lines_are_posted_as_they_are_read_and_a_lone_surrogate_is_that_eve
     assert "39 of 40 event(s) from 1 file(s) accepted" in result.stderr
     assert f"rejected {path}:8: producer: holds a lone surrogate \\ud800" in result.stderr
     assert spooled_runs(server) == run_ids(*(i for i in range(40) if i != 7))
+
+
+def test_a_password_in_the_bridges_url_is_never_shown(tmp_path, caplog):
+    """``--to https://user:password@proxy/`` (basic auth of a proxy in front of the bridge): the password
+    was in every error, log line and summary."""
+    path = write_jsonl(tmp_path / "events.jsonl", [event(0)])
+    url = f"http://etl:pw-s3cret@127.0.0.1:{free_port()}"
+    with pytest.raises(ConnectionFailedError) as info:
+        send_files([str(path)], url, progress=False, retries=1)
+    said = [str(info.value), str(info.value.summary), *(r.getMessage() + str(getattr(r, "fields", ""))
+                                                         for r in caplog.records)]
+    assert len(said) >= 3 and "etl:***@127.0.0.1" in said[0]
+    assert not [text for text in said if "pw-s3cret" in text]

@@ -11,7 +11,7 @@ import attrs
 
 from bridge.errors import BridgeError, InvalidEventError
 from bridge.files import UnreadableInput, input_files, open_input, read_records
-from bridge.intake.client import MAX_BATCH_BYTES, _Poster, _text
+from bridge.intake.client import MAX_BATCH_BYTES, _Poster, _text, shown_url
 
 __all__ = ["SendSummary", "send_files"]
 
@@ -105,7 +105,7 @@ def send_files(
         the first event it left unsent.
     """
     files = input_files(paths)
-    summary = SendSummary(url=url, files=len(files))
+    summary = SendSummary(url=shown_url(url), files=len(files))
 
     def items() -> Iterator[tuple[str, str]]:
         for name in files:

@@ -80,6 +80,7 @@ class _Poster:
     def __init__(self, url: str, token: str | None, *, timeout: float, session: requests.Session | None,
                  verify: bool | str, retries: int, backoff: float = 0.5, backoff_max: float = 8.0) -> None:
         self.endpoint = _endpoint(url)
+        self.shown = shown_url(self.endpoint)  # what messages and logs say: no password of a user:password@
         self.http = session or requests.Session()
         self.own_session = session is None
         self.headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
@@ -130,7 +131,7 @@ class _Poster:
         elif status >= 500:
             raise RetriableError("the bridge failed", status=status, server_message=_reason(response))
         else:
-            raise DeliveryError(f"unexpected answer from {self.endpoint}", status=status,
+            raise DeliveryError(f"unexpected answer from {self.shown}", status=status,
                                 server_message=_reason(response))
 
     def post(self, texts: list[str]) -> requests.Response:
@@ -148,7 +149,7 @@ class _Poster:
             else:
                 if response.status_code not in RETRY_STATUSES:
                     return response
-                error = RetriableError(f"the bridge at {self.endpoint} is busy or unavailable",
+                error = RetriableError(f"the bridge at {self.shown} is busy or unavailable",
                                        status=response.status_code, server_message=_reason(response))
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             if not isinstance(error, RetriableError) or attempt >= self.retries:
@@ -158,14 +159,14 @@ class _Poster:
             attempt += 1
             wait = min(self.backoff_max, retry_after if retry_after is not None else self.backoff * 2 ** (attempt - 1))
             log.warning("the bridge did not take the events; trying again",
-                        extra=log_fields(url=self.endpoint, attempt=attempt, wait_sec=round(wait, 3), error=str(error)))
+                        extra=log_fields(url=self.shown, attempt=attempt, wait_sec=round(wait, 3), error=str(error)))
             time.sleep(wait)
 
     def _no_answer(self, exc: requests.RequestException) -> DeliveryError:
         """The error for a request that got no HTTP answer, saying what happened in words."""
         from emitters.rest.errors import _root_reason
 
-        url, reason = self.endpoint, _root_reason(exc)
+        url, reason = self.shown, _root_reason(exc)
         lowered = reason.lower()
         if isinstance(exc, requests.exceptions.SSLError):
             return DeliveryError(f"TLS handshake with {url} failed ({reason}); give the CA that signed the bridge's "
@@ -181,6 +182,13 @@ class _Poster:
         if isinstance(exc, requests.ConnectionError):
             return ConnectionFailedError(f"the connection to {url} broke ({reason})")
         return DeliveryError(f"request to {url} failed ({reason})")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: the password of a ``user:password@`` (a proxy's basic auth) as ``***``."""
+    from bridge.secrets import Secrets
+
+    return Secrets().redact_text(url) if "@" in url else url
 
 
 def _batches(items: Iterable[tuple[Any, str]], size: int, max_bytes: int) -> Iterator[list[tuple[Any, str]]]:

@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import traceback
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,54 @@ log = logging.getLogger("bridge.api")
 PRODUCER = "https://github.com/lineage-bridge/lineage-bridge/python-api"
 
 
+#: events one round of :meth:`Bridge.emit` translates and sends at most
+ROUND_EVENTS = 500
+
+
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _not_an_event(value: object, index: int | None) -> str:
+    """What ``value`` is instead of an event, and how to make one of it."""
+    kind = type(value)
+    what = f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+    events = "bridge events (bridge.RunEvent, JobEvent, DatasetEvent)"
+    if index is None:
+        text = f"Bridge.emit takes one of the {events} or an iterable of them, got {what}"
+    else:
+        text = f"Bridge.emit: item {index} of the events is {what}, not one of the {events}"
+    if isinstance(value, Mapping):
+        return text + "; OpenLineage JSON becomes one with translators.openlineage.parse_event(obj)"
+    if isinstance(value, str | bytes | bytearray):
+        return text + "; OpenLineage JSON text becomes one with translators.openlineage.parse_event(json.loads(text))"
+    if kind.__module__.startswith("openlineage."):
+        return text + "; an openlineage-python event becomes one with translators.openlineage.from_client_event(event)"
+    return text
+
+
+def _rounds(events: Iterable[Any], size: int) -> Iterator[list[Event]]:
+    """The events in lists of at most ``size``; anything that is not an event is a ``TypeError`` saying where."""
+    batch: list[Event] = []
+    for index, event in enumerate(events):
+        if not isinstance(event, RunEvent | JobEvent | DatasetEvent):
+            raise TypeError(_not_an_event(event, index))
+        batch.append(event)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _text(text: str) -> str:
+    """``text`` as it can be sent: a lone surrogate (a file name that was not UTF-8, in an exception's
+    message) written as its escape, ``\\udcff``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _as_dataset(item: Dataset | tuple[str, str]) -> Dataset:
@@ -141,11 +187,45 @@ class Bridge:
     def emitter(self) -> Emitter:
         return self.pipeline.emitter
 
-    def emit(self, events: Event | Iterable[Event], callback: Callback | None = None) -> SendResult:
-        """Translate and emit one event or many. Delivery may be asynchronous: call :meth:`flush`."""
-        if isinstance(events, RunEvent | JobEvent | DatasetEvent):
-            events = [events]
-        return self.pipeline.send(events, callback)
+    def emit(self, events: Event | Iterable[Event], callback: Callback | None = None, *,
+             progress: Callable[[int], object] | None = None) -> SendResult:
+        """Translate and emit one event or many. Delivery may be asynchronous: call :meth:`flush`.
+
+        Many events (a generator, a long list) go in rounds of :data:`ROUND_EVENTS`, read as they are
+        sent: memory holds one round, however many there are. What is the same in a round (a job's
+        lineage repeated by every run) is sent once in it.
+
+        Args:
+            events: a :class:`~bridge.model.RunEvent`, :class:`~bridge.model.JobEvent` or
+                :class:`~bridge.model.DatasetEvent`, or an iterable of them (OpenLineage JSON becomes
+                one with ``translators.openlineage.parse_event``, an openlineage-python event with
+                ``from_client_event``).
+            callback: ``callback(error, message)`` for each MCP, once delivered or failed.
+            progress: called with the number of events just handled, after each round (``tqdm.update``).
+
+        Raises:
+            TypeError: something that is not an event, naming its place in ``events``.
+            InvalidEventError: an event cannot be translated, naming its place; the rounds before
+                its own were sent, nothing of its round or after.
+        """
+        one = isinstance(events, RunEvent | JobEvent | DatasetEvent)
+        if one:
+            events = [events]  # type: ignore[list-item]
+        elif not isinstance(events, Iterable) or isinstance(events, str | bytes | bytearray | Mapping):
+            raise TypeError(_not_an_event(events, None))
+        result = SendResult()
+        start = 0
+        for round_ in _rounds(events, ROUND_EVENTS):  # type: ignore[arg-type]
+            done = self.pipeline.send(round_, callback,
+                                      name_event=None if one else lambda i, start=start: f"event {start + i}")
+            result.sent_before += len(result.sent)
+            result.events += done.events
+            result.unchanged += done.unchanged
+            result.sent = done.sent
+            start += len(round_)
+            if progress is not None:
+                progress(len(round_))
+        return result
 
     def flush(self, timeout: float | None = None) -> None:
         self.pipeline.flush(timeout)
@@ -225,8 +305,8 @@ class Bridge:
             yield handle
         except BaseException as exc:
             error = ErrorInfo(
-                message=f"{type(exc).__name__}: {exc}",
-                stack_trace="".join(traceback.format_exception(exc)),
+                message=_text(f"{type(exc).__name__}: {exc}"),
+                stack_trace=_text("".join(traceback.format_exception(exc))),
                 language="python",
             )
             self._deliver(self._event(handle, EventType.FAIL, error=error), undelivered)
@@ -238,7 +318,12 @@ class Bridge:
             raise UndeliveredError(len(undelivered), undelivered)
 
     def _deliver(self, event: RunEvent, undelivered: list[BaseException], *, flush: bool = True) -> None:
-        """Emit (and flush) one event of :meth:`run`; delivery failures are collected, not raised."""
+        """Emit (and flush) one event of :meth:`run`; delivery failures are collected, not raised.
+
+        Only a START that cannot be described raises (before the block runs); whatever else goes
+        wrong, a bug of a translator or emitter too, is noted and logged: lineage never replaces the
+        block's own exception, nor fails a block that succeeded.
+        """
 
         def note(error: BaseException | None, message: str) -> None:
             if error is not None:
@@ -248,15 +333,24 @@ class Bridge:
             self.emit(event, callback=note)
             if flush:
                 self.flush()
-        except InvalidEventError:
+        except InvalidEventError as exc:
             if event.event_type is EventType.START:
                 raise  # the run cannot be described: say so before the work starts
-            undelivered.append(InvalidEventError(f"cannot describe the run {event.run.run_id}"))
+            undelivered.append(InvalidEventError(f"cannot describe the run {event.run.run_id}: {exc}"))
         except UndeliveredError as exc:
             undelivered.extend(e for e in exc.errors if e not in undelivered)
             if not exc.errors:
                 undelivered.append(exc)
         except BridgeError as exc:
+            undelivered.append(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug, not the block's business: logged with where it happened
+            from bridge.secrets import Secrets
+
+            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            log.error("reporting the run failed", extra=log_fields(
+                job=event.job.name, run_id=event.run.run_id, event_type=event.event_type.value,
+                error=Secrets().redact_text(_text(repr(exc))),
+                where=f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else None))
             undelivered.append(exc)
 
     def _report_undelivered(self, handle: RunHandle, undelivered: list[BaseException], *, failed: bool) -> None:

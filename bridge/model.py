@@ -104,6 +104,16 @@ def _tuple_of(kind: type) -> Any:
     return check
 
 
+def _job_namespace(value: Any) -> Any:
+    """A job namespace without a URL's ``user:password@`` (``spark://etl:secret@host:7077``): it names the
+    job's flow in DataHub (the cluster of its URN), its browse path and a property, where no password goes."""
+    if isinstance(value, str) and "@" in value:
+        from bridge.secrets import without_credentials
+
+        return without_credentials(value)
+    return value
+
+
 def _facets(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return dict(value) if value else {}
 
@@ -231,10 +241,10 @@ class ParentRun:
     """The run that started this one (and the root of the tree, when known)."""
 
     run_id: str = attrs.field(validator=_non_empty)
-    job_namespace: str = attrs.field(validator=_non_empty)
+    job_namespace: str = attrs.field(converter=_job_namespace, validator=_non_empty)
     job_name: str = attrs.field(validator=_non_empty)
     root_run_id: str | None = None
-    root_job_namespace: str | None = None
+    root_job_namespace: str | None = attrs.field(default=None, converter=_job_namespace)
     root_job_name: str | None = None
 
 
@@ -286,7 +296,7 @@ class Dataset:
 class Job:
     """A job: identified by namespace + name; the rest describes it."""
 
-    namespace: str = attrs.field(validator=_non_empty)
+    namespace: str = attrs.field(converter=_job_namespace, validator=_non_empty)  # (no user:password@)
     name: str = attrs.field(validator=_non_empty)
     processing_type: str | None = None  # BATCH | STREAMING
     integration: str | None = None  # SPARK, AIRFLOW, DAGSTER, DBT, ...

@@ -8,12 +8,13 @@ remembering behave the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import attrs
 
 from bridge.delivery import DeliveryCore
+from bridge.errors import InvalidEventError
 from bridge.lineage import LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Event
@@ -31,15 +32,24 @@ class Translator(Protocol):
 
 @attrs.define
 class SendResult:
-    """What one :meth:`Pipeline.send` call did."""
+    """What one :meth:`Pipeline.send` call (or one :meth:`bridge.Bridge.emit`) did.
+
+    Attributes:
+        events: events translated.
+        unchanged: MCPs not sent: the destination holds them already.
+        sent: the MCPs handed to the emitter (of the last round only, for an emit of many rounds).
+        sent_before: MCPs handed to the emitter by the earlier rounds of the same emit: counted, not kept.
+    """
 
     events: int = 0
     unchanged: int = 0
     sent: list[MetadataChangeProposalWrapper] = attrs.field(factory=list)
+    sent_before: int = 0
 
     @property
     def mcps(self) -> int:
-        return len(self.sent)
+        """MCPs handed to the emitter."""
+        return self.sent_before + len(self.sent)
 
 
 class Pipeline:
@@ -78,20 +88,33 @@ class Pipeline:
     def translator(self) -> Translator:
         return self.core.translator
 
-    def send(self, events: Iterable[Event], callback: Callback | None = None) -> SendResult:
+    def send(self, events: Iterable[Event], callback: Callback | None = None, *,
+             name_event: Callable[[int], str] | None = None) -> SendResult:
         """Translate the events and hand what the destination lacks to the emitter, as one round.
 
         Delivery may be asynchronous (call :meth:`flush`); each MCP is remembered once the emitter
-        confirms it, and ``callback(error, message)`` hears about each.
+        confirms it, and ``callback(error, message)`` hears about each. ``name_event(i)`` is the
+        location errors give the ``i``-th event (``event 12``), when it has none of its own.
 
         Raises:
-            InvalidEventError: an event cannot be translated (nothing of this call was sent).
+            InvalidEventError: an event cannot be translated, or holds text that is not valid Unicode (a
+                lone surrogate, which no text sent can hold); nothing of this call was sent.
             DeliveryError: without a ``callback``, the first error the emitter raised (a
                 synchronous emitter); the rest of the round was still sent.
         """
         self.core.commit()
-        translated = [(i, self.core.translator.translate(event)) for i, event in enumerate(events)]
-        round_ = self.core.plan(translated)
+        translated = []
+        for i, event in enumerate(events):
+            try:
+                translated.append((i, self.core.translator.translate(event)))
+            except InvalidEventError as exc:
+                if name_event is None or exc.location:
+                    raise
+                raise exc.at(name_event(i)) from exc.__cause__
+        try:
+            round_ = self.core.plan(translated)
+        except UnicodeEncodeError:
+            raise _not_unicode(translated, name_event) from None
         raised = self.core.send(round_, callback)
         self._open = [r for r in self._open if not all(w.settled for w in r.writes)]
         if round_.sent:
@@ -119,3 +142,23 @@ class Pipeline:
             self.core.emitter.close()
         finally:
             self.core.commit()
+
+
+def _not_unicode(translated: list[tuple[int, list[MetadataChangeProposalWrapper]]],
+                 name_event: Callable[[int], str] | None) -> InvalidEventError:
+    """The error for a round that could not be planned because some text holds a lone surrogate: which
+    event, URN and aspect (looked for only then: every MCP's JSON is encoded once more)."""
+    for index, mcps in translated:
+        for mcp in mcps:
+            for text in (mcp.entity_urn, mcp.aspect_json):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    bad = ord(exc.object[exc.start])
+                    urn, near = (t.encode("utf-8", "backslashreplace").decode("utf-8")
+                                 for t in (mcp.entity_urn, text[max(0, exc.start - 40):exc.start + 1]))
+                    error = InvalidEventError(f"holds a lone surrogate \\u{bad:04x} (half of a UTF-16 pair), which "
+                                              f"is not valid Unicode and cannot be sent: in {mcp.aspect_name} of {urn}, "
+                                              f"at ...{near}")
+                    return error.at(name_event(index)) if name_event is not None else error
+    return InvalidEventError("holds text that is not valid Unicode (a lone surrogate) and cannot be sent")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 
 from bridge import Bridge, Dataset, MetadataChangeProposalWrapper
-from bridge.errors import UndeliveredError
+from bridge.errors import InvalidEventError, UndeliveredError
+from bridge.model import EventType, Job, Run, RunEvent
 from bridge.testing import RecordingEmitter
 from tests.servers.gms_state import held, job_edges
+from translators.openlineage import from_client_event
 
 INPUT = Dataset(namespace="postgres://db:5432", name="shop.public.orders")
 OUTPUT = Dataset(namespace="s3://lake", name="orders/daily")
@@ -136,3 +139,149 @@ def test_progress_reports_never_raise_into_the_block(caplog):
     with _down().run("job", inputs=[INPUT]) as run:
         run.running(outputs=[OUTPUT])  # DataHub down: noted, not raised
         assert run.undelivered
+
+
+# -- what the API is given: odd text, a broken translator, things that are not events, many events ----
+
+
+def test_an_exception_naming_a_file_that_is_not_utf8_is_reported_and_comes_out_unchanged():
+    """``os.fsdecode`` leaves bytes that are not UTF-8 as lone surrogates: sending the FAIL event raised
+    UnicodeEncodeError in place of the block's own exception."""
+    import os
+
+    emitter = RecordingEmitter()
+    missing = os.fsdecode(b"/data/caf\xe9.csv")  # a Latin-1 file name
+    with pytest.raises(FileNotFoundError) as info, Bridge(emitter=emitter).run("job", inputs=[INPUT]):
+        raise FileNotFoundError(missing)
+    assert str(info.value) == missing
+    [fail] = [e for e in run_events(emitter) if e["status"] == "COMPLETE"]
+    assert fail["result"]["type"] == "FAILURE"
+    everything = json.dumps([m.aspect_value for m in emitter.mcps])
+    assert "FileNotFoundError: /data/caf\\\\udce9.csv" in everything  # the byte, written as its escape
+
+
+def test_text_that_cannot_be_sent_never_replaces_the_blocks_exception_nor_fails_a_good_block(caplog):
+    lineage = Bridge(emitter=RecordingEmitter())
+    with pytest.raises(ValueError, match="the work failed"), lineage.run("job", inputs=[INPUT]) as run:
+        run.add_outputs(("hive", "db.out\ud800"))  # a lone surrogate: no text sent can hold it
+        raise ValueError("the work failed")
+    with lineage.run("job", inputs=[INPUT]) as run:
+        run.add_outputs(("hive", "db.out\ud800"))
+    assert run.undelivered and "holds a lone surrogate \\ud800" in str(run.undelivered[0])
+    assert "db.out\\ud800" in str(run.undelivered[0])  # the URN it is in
+    assert [r.fields["block_failed"] for r in caplog.records
+            if r.getMessage() == "lineage of the run was not delivered"] == [True, False]
+    # known before the work starts: a START that cannot be described, said before the block runs
+    ran = []
+    with pytest.raises(InvalidEventError, match="holds a lone surrogate"), lineage.run("job", inputs=[("hive", "a\udcff")]):
+        ran.append(True)
+    assert not ran
+
+
+def test_a_translator_that_breaks_never_replaces_the_blocks_exception_nor_fails_a_good_block(caplog):
+    from translators.datahub import DataHubTranslator
+
+    class Broken(DataHubTranslator):
+        def get_flow_urn(self, event):
+            if event.event_type.value != "START":
+                raise KeyError("a bug in a hook")
+            return super().get_flow_urn(event)
+
+    emitter = RecordingEmitter()
+    lineage = Bridge(emitter=emitter, translator=Broken())
+    with pytest.raises(ZeroDivisionError), lineage.run("job", inputs=[INPUT]):
+        1 / 0  # noqa: B018
+    with lineage.run("job", inputs=[INPUT]) as run:
+        pass
+    assert isinstance(run.undelivered[0], KeyError)
+    broke = [r for r in caplog.records if r.getMessage() == "reporting the run failed"]
+    assert len(broke) == 2 and broke[0].fields["where"].endswith("in get_flow_urn")
+    assert {e["status"] for e in run_events(emitter)} == {"STARTED"}
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    ({"eventType": "START"}, "got dict; OpenLineage JSON becomes one with translators.openlineage.parse_event(obj)"),
+    (b'{"eventType": "START"}', "got bytes; OpenLineage JSON text becomes one with"),
+    (None, "got NoneType"),
+    ([INPUT], "item 0 of the events is bridge.model.Dataset, not one of the bridge events"),
+])
+def test_what_is_not_an_event_is_a_type_error_saying_what_it_is_and_how_to_make_one(given, said):
+    """A dict was iterated (``expected a RunEvent, JobEvent or DatasetEvent, got str``: its keys), bytes gave
+    ``got int``, None ``'NoneType' object is not iterable``."""
+    with pytest.raises(TypeError, match="^Bridge.emit") as info:
+        Bridge(emitter=RecordingEmitter()).emit(given)
+    assert said in str(info.value)
+
+
+def test_an_openlineage_python_event_is_said_to_need_from_client_event():
+    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+
+    event = RunEvent(eventType=RunState.START, eventTime="2024-10-16T17:00:00Z", producer="https://example.com/t",
+                     run=Run(runId="0192963f-c099-7dff-8d04-a90a16c16859"), job=Job(namespace="n", name="j"))
+    lineage = Bridge(emitter=RecordingEmitter())
+    with pytest.raises(TypeError, match=r"translators\.openlineage\.from_client_event\(event\)"):
+        lineage.emit(event)
+    with pytest.raises(TypeError, match=r"item 1 of the events is openlineage\.client\..*from_client_event"):
+        lineage.emit([from_client_event(event), event])
+    assert lineage.emit(from_client_event(event)).mcps > 0
+
+
+def _runs(count: int, produced: list[int], bad: int | None = None):
+    """A generator of ``count`` START events of distinct runs of one job; ``produced`` counts what it gave."""
+    for i in range(count):
+        produced[0] += 1
+        name = "db.out\ud800" if i == bad else f"db.out_{i % 7}"
+        yield RunEvent(event_type=EventType.START, event_time=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+                       producer="https://example.com/t", run=Run(run_id=f"00000000-0000-4000-8000-{i:012d}"),
+                       job=Job(namespace="ns", name="job"), inputs=(INPUT,), outputs=(Dataset(namespace="hive", name=name),))
+
+
+def test_many_events_go_in_rounds_as_they_are_read_with_progress():
+    """A generator of events was made a list and planned as one round: a million events held whole in
+    memory (50,000 took 800 MB and 114 s, the planning quadratic in the events of a round)."""
+    from bridge.api import ROUND_EVENTS
+
+    emitter = RecordingEmitter()
+    produced, handled, seen = [0], [], []
+
+    def progress(count: int) -> None:
+        handled.append(count)
+        seen.append((produced[0], len(emitter.mcps)))
+
+    total = 2 * ROUND_EVENTS + 17
+    result = Bridge(emitter=emitter).emit(_runs(total, produced), progress=progress)
+    assert handled == [ROUND_EVENTS, ROUND_EVENTS, 17]
+    # after each round, the generator had given no more than that round (and the emitter had its MCPs)
+    assert [p for p, _ in seen] == [ROUND_EVENTS, 2 * ROUND_EVENTS, total]
+    assert 0 < seen[0][1] < seen[1][1] < seen[2][1] == len(emitter.mcps)
+    assert (result.events, result.mcps) == (total, len(emitter.mcps))
+    assert len(emitter.urns("dataProcessInstance")) == total
+
+
+def test_an_event_that_cannot_be_sent_among_many_is_named_by_its_place():
+    from bridge.api import ROUND_EVENTS
+
+    emitter = RecordingEmitter()
+    bad = ROUND_EVENTS + 112
+    with pytest.raises(InvalidEventError) as info:
+        Bridge(emitter=emitter).emit(_runs(2 * ROUND_EVENTS, [0], bad=bad))
+    assert info.value.location == f"event {bad}"
+    assert "holds a lone surrogate \\ud800" in str(info.value) and "db.out\\ud800" in str(info.value)
+    assert len(emitter.urns("dataProcessInstance")) == ROUND_EVENTS  # the round before it went; its own did not
+
+
+def test_a_password_in_a_job_namespace_reaches_no_urn_property_or_browse_path():
+    """Dataset namespaces lost their ``user:password@``; a job's went into its flow's URN (the cluster),
+    the job's ``namespace`` property and the browse path, and the parent run's into ``parentJob``."""
+    from bridge.model import ParentRun
+
+    emitter = RecordingEmitter()
+    parent = ParentRun(run_id="0192963f-929e-731b-a075-9bb14bf41d38", job_namespace="airflow://admin:hunter2@af:8080",
+                       job_name="dag")
+    with Bridge(emitter=emitter).run("load", namespace="spark://etl:s3cret@master:7077", parent=parent,
+                                     inputs=[INPUT]):
+        pass
+    everything = json.dumps([m.to_obj() for m in emitter.mcps])
+    assert "s3cret" not in everything and "hunter2" not in everything
+    assert emitter.urns("dataFlow") == ["urn:li:dataFlow:(python,load,spark://master:7077)"]
+    assert "airflow://af:8080/dag" in everything  # the parent job, named without it

@@ -77,7 +77,9 @@ def test_bridge_send_to_an_https_bridge_with_its_ca(bridge_serve, tls_files):
     server = bridge_serve(token="s3cret", tls_cert=str(tls_files.server_cert), tls_key=str(tls_files.server_key))
     folder = str(CORPUS / "simple_run_event")
     refused = CliRunner().invoke(main, ["send", folder, "--to", server.url, "--bridge-token", "s3cret"])
-    assert refused.exit_code != 0 and "cannot connect" in refused.output  # the system CAs do not know ours
+    assert refused.exit_code != 0  # the system CAs do not know ours, and it is said what to do
+    assert f"TLS handshake with {server.url}/api/v1/lineage failed" in refused.output
+    assert "give the CA that signed the bridge's certificate (--bridge-ca)" in refused.output
     sent = CliRunner().invoke(main, ["send", folder, "--to", server.url, "--bridge-token", "s3cret",
                                      "--bridge-ca", str(tls_files.ca_cert)])
     assert sent.exit_code == 0, sent.output

@@ -125,7 +125,10 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, b
     console); what the destination already holds from earlier runs (the lineage
     memory in the state directory) is not sent again. With --to, they are posted
     to a running `bridge serve`, which makes them durable before it acknowledges
-    them.
+    them: in batches of 100 events (at most 4 MiB), a refused batch posted again
+    event by event so each bad event is reported with its file and line, a busy
+    or unreachable bridge tried again 5 times with backoff; when it stops, it
+    says how many events were accepted and the first one that was not.
 
     \b
     Examples:
@@ -165,11 +168,14 @@ def send(paths: tuple[str, ...], to_url: str | None, bridge_token: str | None, b
 
 
 def _send_to(paths: Iterable[str], url: str, token: str | None, verify: bool | str) -> None:
-    from bridge.intake.client import send_files
+    from bridge.intake._replay import send_files
 
     try:
         summary = send_files(list(paths), url, token=token, verify=verify)
     except BridgeError as exc:
+        done = getattr(exc, "summary", None)  # what was accepted before it, and where it stopped
+        if done is not None:
+            click.echo(str(done), err=True)
         fail(exc)
     click.echo(str(summary), err=True)
     if not summary.ok:

@@ -17,6 +17,7 @@ import click
 
 from bridge.cli.inputs import read_inputs
 from bridge.errors import DeliveryError, InvalidEventError
+from bridge.files import UnreadableInput
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Event
 
@@ -147,35 +148,36 @@ def iter_events(paths: Sequence[str], report: Report) -> Iterator[Event]:
     """Parse OpenLineage events from the inputs; rejected ones are reported with file, line and reason."""
     import datetime as dt
 
-    from translators.openlineage import parse_events
+    from translators.openlineage._read import parse_record
 
-    for name, data in read_inputs(paths):
-        if isinstance(data, InvalidEventError):
-            report.reject(data)
-            continue
+    for name, records in read_inputs(paths):
+        before, unreadable = report.read, False
         # An event without a usable eventTime takes the time it was read (the edge may read the clock).
         received_at = dt.datetime.now(dt.UTC)
-        before = report.read
-        for _location, result in parse_events(data, source=name, received_at=received_at):
+        for location, obj in records:
+            if isinstance(obj, UnreadableInput):
+                report.reject(obj)
+                unreadable = True
+                continue
             report.read += 1
+            result = parse_record(obj, location, received_at)
             if isinstance(result, InvalidEventError):
                 report.reject(result)
             else:
                 yield result
-        if report.read == before:
+        if report.read == before and not unreadable:
             report.empty(name, "events")
 
 
 def iter_mcps(paths: Sequence[str], report: Report) -> Iterator[MetadataChangeProposalWrapper]:
     """Read MCPs from DataHub file-format files (JSON arrays), JSON Lines or one object; bad ones are reported."""
-    from translators.openlineage import iter_json_records
-
-    for name, data in read_inputs(paths):
-        if isinstance(data, InvalidEventError):
-            report.reject(data)
-            continue
-        before = report.read
-        for location, obj in iter_json_records(data, source=name):
+    for name, records in read_inputs(paths):
+        before, unreadable = report.read, False
+        for location, obj in records:
+            if isinstance(obj, UnreadableInput):
+                report.reject(obj)
+                unreadable = True
+                continue
             report.read += 1
             if isinstance(obj, InvalidEventError):
                 report.reject(obj)
@@ -184,5 +186,5 @@ def iter_mcps(paths: Sequence[str], report: Report) -> Iterator[MetadataChangePr
                 yield MetadataChangeProposalWrapper.from_obj(obj)  # type: ignore[arg-type]
             except InvalidEventError as exc:
                 report.reject(exc.at(location))
-        if report.read == before:
+        if report.read == before and not unreadable:
             report.empty(name, "MCPs")

@@ -1,23 +1,37 @@
-"""Replay events to a running ``bridge serve``: :func:`post_events` (``bridge send --to URL``)."""
+"""Replay events to a running ``bridge serve``: :func:`post_events` (``bridge send --to URL``).
+
+Events go as gzip-compressed JSON arrays of at most ``batch`` events and :data:`MAX_BATCH_BYTES`.
+The bridge takes an array all or nothing: a refused one (422) is posted again event by event, so
+the good events are still accepted and each bad one is reported; one over the bridge's body limit
+(413) is halved until it fits, and an event that alone is over it is reported. An answer that
+says "later" (429, 502-504, no answer, a connection that broke) is tried again with backoff.
+"""
 
 from __future__ import annotations
 
 import gzip
-import json
-import sys
+import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import attrs
 import requests
 
-from bridge.errors import AuthError, ConnectionFailedError, DeliveryError, InvalidEventError, RetriableError
-from bridge.files import input_files, read_input
+from bridge.errors import AuthError, BridgeError, ConnectionFailedError, DeliveryError, RetriableError
+from bridge.logs import log_fields
 
-__all__ = ["PostResult", "SendSummary", "post_events", "send_files"]
+__all__ = ["MAX_BATCH_BYTES", "PostResult", "SendSummary", "post_events", "send_files"]
+
+log = logging.getLogger("bridge.intake.client")
 
 DEFAULT_PATH = "/api/v1/lineage"
+#: most bytes of event JSON one request carries (the bridge takes 16 MiB by default; a 413 is split further)
+MAX_BATCH_BYTES = 4 << 20
+#: answers tried again (with backoff, honouring ``Retry-After``): the bridge or a proxy in front of it is busy
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+Reject = Callable[[Any, "str | None", str], None]
 
 
 @attrs.define
@@ -27,29 +41,178 @@ class PostResult:
     Attributes:
         sent: events posted.
         accepted: events the server made durable (answered 201).
-        rejected: ``(index, field, reason)`` for every event the server refused as unusable.
+        rejected: ``(index, field, reason)`` for every event the server refused as unusable (or that
+            cannot be sent: a lone surrogate, which no text can hold).
+        stopped_at: when posting stopped on an error, the index of the first event not accepted because
+            of it (the events from there on were not sent).
     """
 
     sent: int = 0
     accepted: int = 0
     rejected: list[tuple[int, str | None, str]] = attrs.field(factory=list)
-
-
-def _batches(events: Iterable[Any], size: int) -> Iterator[list[tuple[int, str]]]:
-    batch: list[tuple[int, str]] = []
-    for index, event in enumerate(events):
-        text = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-        batch.append((index, text))
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+    stopped_at: int | None = None
 
 
 def _endpoint(url: str) -> str:
     url = url.rstrip("/")
     return url if url.endswith("/lineage") else url + DEFAULT_PATH
+
+
+def _text(event: str | dict[str, Any]) -> tuple[str | None, str | None, str]:
+    """``(text, field, reason)``: the event's compact JSON, or why it cannot be sent."""
+    from translators.openlineage import event_json
+
+    if isinstance(event, str):
+        try:
+            event.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return None, None, f"holds a lone surrogate \\u{ord(exc.object[exc.start]):04x} at character {exc.start}"
+        return event, None, ""
+    try:
+        return event_json(event), None, ""
+    except BridgeError as exc:  # InvalidEventError: a lone surrogate, naming its field
+        return None, getattr(exc, "field", None), getattr(exc, "reason", str(exc))
+
+
+class _Poster:
+    """Posts batches to one endpoint, tries again what may work later, splits what is refused."""
+
+    def __init__(self, url: str, token: str | None, *, timeout: float, session: requests.Session | None,
+                 verify: bool | str, retries: int, backoff: float = 0.5, backoff_max: float = 8.0) -> None:
+        self.endpoint = _endpoint(url)
+        self.shown = shown_url(self.endpoint)  # what messages and logs say: no password of a user:password@
+        self.http = session or requests.Session()
+        self.own_session = session is None
+        self.headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.timeout, self.verify = timeout, verify
+        self.retries, self.backoff, self.backoff_max = max(0, retries), backoff, backoff_max
+
+    def close(self) -> None:
+        if self.own_session:
+            self.http.close()
+
+    def run(self, items: Iterable[tuple[Any, str]], *, batch: int, max_bytes: int, accept: Callable[[int], None],
+            reject: Reject, progress: Callable[[int], None] | None) -> None:
+        """Post every item; an error raised carries ``stopped_at`` (see :meth:`send`)."""
+        for chunk in _batches(items, max(1, batch), max(1, max_bytes)):
+            self.send(chunk, accept, reject)
+            if progress is not None:
+                progress(len(chunk))
+
+    def send(self, chunk: list[tuple[Any, str]], accept: Callable[[int], None], reject: Reject) -> None:
+        """Post ``chunk``; an error raised carries ``stopped_at``, the key of the first item it left unsent."""
+        try:
+            self._send(chunk, accept, reject)
+        except BridgeError as exc:
+            if not hasattr(exc, "stopped_at"):
+                exc.stopped_at = chunk[0][0]  # type: ignore[attr-defined]
+            raise
+
+    def _send(self, chunk: list[tuple[Any, str]], accept: Callable[[int], None], reject: Reject) -> None:
+        response = self.post([text for _, text in chunk])
+        status = response.status_code
+        if status in (200, 201, 202):
+            accept(len(chunk))
+        elif status == 413 and len(chunk) > 1:  # over the bridge's body or batch limit: halves
+            middle = len(chunk) // 2
+            self.send(chunk[:middle], accept, reject)
+            self.send(chunk[middle:], accept, reject)
+        elif status == 413:
+            reject(chunk[0][0], None, f"too large for the bridge: {_reason(response)}")
+        elif status in (400, 422) and len(chunk) > 1:  # all or nothing: each on its own
+            for item in chunk:
+                self.send([item], accept, reject)
+        elif status in (400, 422):
+            reject(chunk[0][0], *_field_reason(response))
+        elif status in (401, 403):
+            raise AuthError("the bridge refused the token", status=status, server_message=_reason(response))
+        elif status >= 500:
+            raise RetriableError("the bridge failed", status=status, server_message=_reason(response))
+        else:
+            raise DeliveryError(f"unexpected answer from {self.shown}", status=status,
+                                server_message=_reason(response))
+
+    def post(self, texts: list[str]) -> requests.Response:
+        """One request, tried again while the answer says later (at most ``retries`` times)."""
+        body = gzip.compress(("[" + ",".join(texts) + "]").encode("utf-8"), compresslevel=5)
+        attempt = 0
+        while True:
+            retry_after = None
+            try:
+                # Per request: requests lets $REQUESTS_CA_BUNDLE override a session's own CA.
+                response = self.http.post(self.endpoint, data=body, headers=self.headers, timeout=self.timeout,
+                                          verify=self.verify)
+            except requests.RequestException as exc:
+                error = self._no_answer(exc)
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                error = RetriableError(f"the bridge at {self.shown} is busy or unavailable",
+                                       status=response.status_code, server_message=_reason(response))
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+            if not isinstance(error, RetriableError) or attempt >= self.retries:
+                if attempt:
+                    error = type(error)(f"gave up after {attempt + 1} attempts: {error}")
+                raise error
+            attempt += 1
+            wait = min(self.backoff_max, retry_after if retry_after is not None else self.backoff * 2 ** (attempt - 1))
+            log.warning("the bridge did not take the events; trying again",
+                        extra=log_fields(url=self.shown, attempt=attempt, wait_sec=round(wait, 3), error=str(error)))
+            time.sleep(wait)
+
+    def _no_answer(self, exc: requests.RequestException) -> DeliveryError:
+        """The error for a request that got no HTTP answer, saying what happened in words."""
+        from emitters.rest.errors import _root_reason
+
+        url, reason = self.shown, _root_reason(exc)
+        lowered = reason.lower()
+        if isinstance(exc, requests.exceptions.SSLError):
+            return DeliveryError(f"TLS handshake with {url} failed ({reason}); give the CA that signed the bridge's "
+                                 "certificate (--bridge-ca)")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return ConnectionFailedError(f"no answer from {url} while connecting (timed out; is the host reachable?)")
+        if isinstance(exc, requests.exceptions.Timeout):
+            return RetriableError(f"no answer from {url} within {self.timeout:g}s")
+        if "refused" in lowered:
+            return ConnectionFailedError(f"nothing is listening at {url} (connection refused)")
+        if "name or service not known" in lowered or "name resolution" in lowered or "nodename nor servname" in lowered:
+            return ConnectionFailedError(f"cannot resolve the host of {url} ({reason})")
+        if isinstance(exc, requests.ConnectionError):
+            return ConnectionFailedError(f"the connection to {url} broke ({reason})")
+        return DeliveryError(f"request to {url} failed ({reason})")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages show it: the password of a ``user:password@`` (a proxy's basic auth) as ``***``."""
+    from bridge.secrets import Secrets
+
+    return Secrets().redact_text(url) if "@" in url else url
+
+
+def _batches(items: Iterable[tuple[Any, str]], size: int, max_bytes: int) -> Iterator[list[tuple[Any, str]]]:
+    """At most ``size`` items and (unless one alone is larger) ``max_bytes`` of text per batch."""
+    batch: list[tuple[Any, str]] = []
+    held = 0
+    for item in items:
+        length = len(item[1])  # characters: bytes for the ASCII that event JSON mostly is
+        if batch and held + length > max_bytes:
+            yield batch
+            batch, held = [], 0
+        batch.append(item)
+        held += length
+        if len(batch) >= size:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
+
+
+def _retry_after(value: str | None) -> float | None:
+    from emitters.rest.client import parse_retry_after
+
+    return parse_retry_after(value)
 
 
 def post_events(
@@ -62,16 +225,19 @@ def post_events(
     timeout: float = 30.0,
     session: requests.Session | None = None,
     verify: bool | str = True,
+    retries: int = 5,
+    max_batch_bytes: int = MAX_BATCH_BYTES,
 ) -> PostResult:
     """Post OpenLineage events to a running bridge (or any OpenLineage HTTP endpoint).
 
-    Events go as gzip-compressed JSON arrays of ``batch`` events. The bridge takes
-    an array all or nothing; when it refuses one (422), its events are posted one
-    by one so the good ones are still accepted and each bad one is reported.
+    Events go as gzip-compressed JSON arrays of ``batch`` events (and at most ``max_batch_bytes``).
+    The bridge takes an array all or nothing; when it refuses one (422), its events are posted one
+    by one so the good ones are still accepted and each bad one is reported; an array over its body
+    limit (413) is halved until it fits, and an event alone over it is reported as rejected.
 
     Args:
         url: the server (``http://host:5000``) or the full lineage endpoint URL.
-        events_json_iter: events as JSON strings or decoded objects.
+        events_json_iter: events as JSON strings or decoded objects (read as they are posted).
         token: bearer token, if the server requires one.
         batch: events per request.
         progress: called with the number of events just handled (e.g. ``tqdm.update``).
@@ -79,70 +245,54 @@ def post_events(
         session: a ``requests.Session`` to reuse.
         verify: for HTTPS: a CA bundle (PEM path) to check the server against, or ``True`` for
             the system's (``$REQUESTS_CA_BUNDLE`` works too), ``False`` to not check.
+        retries: how many times a request is tried again when the answer says later (429, 502,
+            503, 504, no answer, a broken connection), with backoff from 0.5 s (doubling, at most
+            8 s, or as ``Retry-After`` says); each is logged.
+        max_batch_bytes: most bytes of JSON per request.
 
     Returns:
         A :class:`PostResult` (counts and each rejected event's index, field and reason).
 
     Raises:
         AuthError: the server refused the token (401/403).
-        ConnectionFailedError: nothing answered at ``url``.
-        RetriableError: the server failed (5xx); events before the failing batch were accepted.
+        ConnectionFailedError: nothing answered at ``url``, or the connection broke, every time.
+        RetriableError: the server failed (5xx), or stayed busy.
         DeliveryError: any other unexpected answer.
+        Each carries ``result``: the :class:`PostResult` of what was done before, whose ``stopped_at``
+        is the index of the first event not accepted because of the error.
     """
-    endpoint = _endpoint(url)
-    http = session or requests.Session()
-    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     result = PostResult()
 
-    def post(texts: list[str]) -> requests.Response:
-        body = gzip.compress(("[" + ",".join(texts) + "]").encode("utf-8"), compresslevel=5)
-        try:
-            # Per request: requests lets $REQUESTS_CA_BUNDLE override a session's own CA.
-            return http.post(endpoint, data=body, headers=headers, timeout=timeout, verify=verify)
-        except requests.ConnectionError as exc:
-            raise ConnectionFailedError(f"cannot connect to {endpoint}: {exc}") from exc
-        except requests.Timeout as exc:
-            raise RetriableError(f"no answer from {endpoint} within {timeout}s") from exc
-
-    def check(response: requests.Response) -> None:
-        if response.status_code in (401, 403):
-            raise AuthError("the bridge refused the token", status=response.status_code, server_message=_reason(response))
-        if response.status_code >= 500:
-            raise RetriableError("the bridge failed", status=response.status_code, server_message=_reason(response))
-        if response.status_code not in (200, 201, 202, 422):
-            raise DeliveryError("unexpected answer", status=response.status_code, server_message=_reason(response))
-
-    try:
-        for chunk in _batches(events_json_iter, max(1, batch)):
-            result.sent += len(chunk)
-            response = post([text for _, text in chunk])
-            check(response)
-            if response.status_code != 422:
-                result.accepted += len(chunk)
-            elif len(chunk) == 1:
-                result.rejected.append((chunk[0][0], *_field_reason(response)))
+    def items() -> Iterator[tuple[int, str]]:
+        for index, event in enumerate(events_json_iter):
+            result.sent += 1
+            text, field, reason = _text(event)
+            if text is None:
+                result.rejected.append((index, field, reason))
             else:
-                for index, text in chunk:
-                    single = post([text])
-                    check(single)
-                    if single.status_code == 422:
-                        result.rejected.append((index, *_field_reason(single)))
-                    else:
-                        result.accepted += 1
-            if progress is not None:
-                progress(len(chunk))
+                yield index, text
+
+    def accept(count: int) -> None:
+        result.accepted += count
+
+    poster = _Poster(url, token, timeout=timeout, session=session, verify=verify, retries=retries)
+    try:
+        poster.run(items(), batch=batch, max_bytes=max_batch_bytes, accept=accept,
+                   reject=lambda index, field, reason: result.rejected.append((index, field, reason)),
+                   progress=progress)
+    except BridgeError as exc:
+        result.stopped_at = getattr(exc, "stopped_at", None)
+        exc.result = result  # type: ignore[attr-defined]
+        raise
     finally:
-        if session is None:
-            http.close()
+        poster.close()
     return result
 
 
 def _reason(response: requests.Response) -> str:
     try:
         return str(response.json().get("reason") or response.text[:500])
-    except ValueError:
+    except (ValueError, AttributeError):
         return response.text[:500]
 
 
@@ -150,102 +300,8 @@ def _field_reason(response: requests.Response) -> tuple[str | None, str]:
     try:
         body = response.json()
         return body.get("field"), str(body.get("reason"))
-    except ValueError:
+    except (ValueError, AttributeError):
         return None, response.text[:500]
 
 
-
-
-@attrs.define
-class SendSummary:
-    """What :func:`send_files` did; ``str()`` is the one-paragraph summary the CLI prints."""
-
-    url: str
-    files: int = 0
-    sent: int = 0
-    accepted: int = 0
-    rejected: list[tuple[str, str | None, str]] = attrs.field(factory=list)  # location, field, reason
-
-    @property
-    def ok(self) -> bool:
-        return not self.rejected and self.accepted == self.sent
-
-    def __str__(self) -> str:
-        lines = [
-            f"{self.accepted} of {self.sent} event(s) from {self.files} file(s) accepted by {self.url}"
-            + (f"; {len(self.rejected)} rejected" if self.rejected else "")
-        ]
-        for location, field, reason in self.rejected[:20]:
-            lines.append(f"  rejected {location}: {field + ': ' if field else ''}{reason}")
-        if len(self.rejected) > 20:
-            lines.append(f"  ... and {len(self.rejected) - 20} more")
-        return "\n".join(lines)
-
-
-def _raw_events(path: Path, bad: list[tuple[str, str | None, str]]) -> Iterator[tuple[str, str]]:
-    """``(location, event JSON)`` of a JSON object, array or JSON Lines file; unreadable ones go to ``bad``."""
-    from translators.openlineage import iter_json_records
-
-    try:
-        data = read_input(path)  # gzip too (*.json.gz), as every other command reads inputs
-    except OSError as exc:
-        bad.append((str(path), None, f"cannot read file: {exc}"))
-        return
-    for location, obj in iter_json_records(data, source=str(path)):
-        if isinstance(obj, InvalidEventError):
-            bad.append((location, None, obj.reason))
-        else:
-            yield location, json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
-
-def send_files(
-    paths: Iterable[str],
-    url: str,
-    *,
-    token: str | None = None,
-    batch: int = 100,
-    progress: bool | None = None,
-    verify: bool | str = True,
-) -> SendSummary:
-    """Post every OpenLineage event in files/folders to a running bridge (``bridge send PATH --to URL``).
-
-    Args:
-        paths: files (JSON object, array or JSON Lines) and folders (``*.json``, ``*.jsonl``, ``*.ndjson``).
-        url: the bridge (``http://127.0.0.1:5000``) or its full lineage endpoint.
-        token: the bridge's bearer token.
-        batch: events per request.
-        progress: show a progress bar on stderr (default: when stderr is a terminal).
-        verify: for an HTTPS bridge: a CA bundle (PEM path) to check its certificate against,
-            or ``True`` for the system's (``$REQUESTS_CA_BUNDLE`` works too).
-
-    Returns:
-        A :class:`SendSummary`; ``.ok`` is false when any event was refused or unreadable.
-
-    Raises:
-        The errors of :func:`post_events` (auth, connection, server failure).
-    """
-    files = [Path(f) for f in input_files(paths)]
-    summary = SendSummary(url=url, files=len(files))
-    locations: list[str] = []
-
-    def events() -> Iterator[str]:
-        for path in files:
-            for location, text in _raw_events(path, summary.rejected):
-                locations.append(location)
-                yield text
-
-    bar: Any = None
-    if progress if progress is not None else sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(unit="event", desc="sending", file=sys.stderr, leave=False)
-    try:
-        result = post_events(url, events(), token, batch=batch, progress=bar.update if bar else None,
-                             verify=verify)
-    finally:
-        if bar is not None:
-            bar.close()
-    summary.sent = result.sent + sum(1 for loc, *_ in summary.rejected if loc not in locations)
-    summary.accepted = result.accepted
-    summary.rejected.extend((locations[index], field, reason) for index, field, reason in result.rejected)
-    return summary
+from bridge.intake._replay import SendSummary, send_files  # noqa: E402 - (here too, where it was first)

@@ -19,6 +19,7 @@ from bridge.errors import InvalidEventError
 from bridge.model import Event
 
 from ._parse import parse_event
+from ._validate import event_json
 from ._values import warn
 
 __all__ = ["iter_json_records", "parse_events", "read_events"]
@@ -45,7 +46,13 @@ def parse_events(
         result is the parsed event or the :class:`InvalidEventError` saying why it was refused.
     """
     for location, obj in iter_json_records(data, source=source):
-        yield location, obj if isinstance(obj, InvalidEventError) else _one(obj, location, received_at)
+        yield location, parse_record(obj, location, received_at)
+
+
+def parse_record(obj: object, location: str, received_at: dt.datetime | None = None) -> Event | InvalidEventError:
+    """One record of :func:`iter_json_records` as an event, or the error saying why it is none (its own, if it
+    is one already)."""
+    return obj if isinstance(obj, InvalidEventError) else _one(obj, location, received_at)
 
 
 def iter_json_records(data: bytes | str, *, source: str = "<input>") -> Iterator[tuple[str, object]]:
@@ -53,21 +60,27 @@ def iter_json_records(data: bytes | str, *, source: str = "<input>") -> Iterator
 
     Yields:
         ``(location, value)`` as :func:`parse_events` names locations; text that is not
-        JSON (a bad line, bad UTF-8) is yielded as an :class:`InvalidEventError` in place of
-        the value, and the records around it still come.
+        JSON (a bad line, bad UTF-8) and a value holding a lone surrogate (``"\\ud800"``: valid
+        JSON, but no text can hold it) are yielded as an :class:`InvalidEventError` in place of
+        the value, and the records around them still come.
     """
+    escaped = False  # bytes that are not UTF-8 are in the text as lone surrogates (U+DC80..U+DCFF)
     if isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
         try:
-            text = bytes(data).decode("utf-8-sig")
+            text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            yield (
-                source,
-                InvalidEventError(f"not UTF-8 text (byte {exc.start}): {exc.reason}", location=source),
-            )
-            return
+            text = raw.decode("utf-8-sig", "surrogateescape")
+            if not _is_json_lines(text):  # one document: nothing of it can be read
+                yield source, InvalidEventError(_not_utf8(raw, exc), location=source)
+                return
+            escaped = True
     else:
         text = data[1:] if data[:1] == "\ufeff" else data
     if not text.strip():
+        return
+    if escaped:
+        yield from _lines(text, source, escaped=True)
         return
     try:
         obj = read_json(text)
@@ -79,11 +92,67 @@ def iter_json_records(data: bytes | str, *, source: str = "<input>") -> Iterator
         # or one document (or several, one after another) broken somewhere: one error, at its place.
         yield from (_lines(text, source) if _is_json_lines(text) else _documents(text, source))
         return
+    check = _MAY_HOLD_SURROGATE(text) is not None
     if type(obj) is list:
         for index, item in enumerate(obj):
-            yield f"{source}[{index}]", item
+            yield _checked(f"{source}[{index}]", item, check)
     else:
-        yield source, obj
+        yield _checked(source, obj, check)
+
+
+def record_of_line(line: str, location: str, *, escaped: bool = False) -> object:
+    """The JSON value of one line of JSON Lines, the :class:`InvalidEventError` saying why it cannot be read,
+    or :data:`BLANK` for a blank line. ``escaped``: bytes that were not UTF-8 are in ``line`` as lone surrogates."""
+    if not line or line.isspace():
+        return BLANK
+    if line[:1] == "\ufeff":  # a byte-order mark starting a line: files with one, concatenated
+        line = line[1:]
+    if escaped:
+        bad = _ESCAPED_BYTE(line)
+        if bad is not None:
+            column = bad.start() + 1
+            return InvalidEventError(f"not UTF-8 text at column {column} (byte 0x{ord(bad.group()) - 0xDC00:02x})",
+                                     location=location)
+    try:
+        obj = read_json(line)
+    except json.JSONDecodeError as exc:
+        obj = _without_trailing_comma(line)
+        if obj is None:
+            return InvalidEventError(_json_error(exc, f"column {exc.colno}"), location=location)
+        warn(location, "", "line ends with a comma (an element of a broken JSON array?); read without it")
+    except RecursionError:
+        return InvalidEventError(_TOO_DEEP, location=location)
+    return _checked(location, obj, _MAY_HOLD_SURROGATE(line) is not None)[1]
+
+
+#: what :func:`record_of_line` gives for a blank line
+BLANK = object()
+#: a JSON escape that may spell half of a UTF-16 pair (the only way JSON text can hold a lone surrogate)
+_MAY_HOLD_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]").search
+#: a byte that was not UTF-8, as ``surrogateescape`` decoding leaves it
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]").search
+
+
+def _checked(location: str, obj: object, check: bool) -> tuple[str, object]:
+    """``(location, obj)``, or the error for ``obj`` when a string of it holds a lone surrogate: no text can
+    hold one, so it could be neither sent nor stored (``check``: its JSON text has an escape that may spell one)."""
+    if check:
+        try:
+            event_json(obj, location=location)
+        except InvalidEventError as exc:
+            return location, exc
+    return location, obj
+
+
+def _not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 is, by line and column, and what the text may be instead."""
+    start = exc.start
+    line = raw.count(b"\n", 0, start) + 1
+    column = start - (raw.rfind(b"\n", 0, start) + 1) + 1
+    hint = ""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        hint = " (it starts as UTF-16 text does: save it as UTF-8)"
+    return f"not UTF-8 text at line {line} column {column} (byte {start}): {exc.reason}{hint}"
 
 
 def read_events(path: str | os.PathLike[str], *, received_at: dt.datetime | None = None) -> Iterator[Result]:
@@ -169,10 +238,11 @@ def _documents(text: str, source: str) -> Iterator[tuple[str, object]]:
         values.append((position, value))
         position = _skip_blank(text, end)
     line, counted = 1, 0
+    check = _MAY_HOLD_SURROGATE(text) is not None
     for start, value in values:
         line += text.count("\n", counted, start)
         counted = start
-        yield f"{source}:{line}", value
+        yield _checked(f"{source}:{line}", value, check)
     if error is not None:
         yield source, error
 
@@ -182,28 +252,13 @@ def _skip_blank(text: str, position: int) -> int:
     return match.start() if match else len(text)
 
 
-def _lines(text: str, source: str) -> Iterator[tuple[str, object]]:
-    loads = read_json
+def _lines(text: str, source: str, *, escaped: bool = False) -> Iterator[tuple[str, object]]:
     # split on "\n" only: str.splitlines() also splits on U+2028 & co., which JSON strings may hold raw
     for number, line in enumerate(text.split("\n"), start=1):
-        if not line or line.isspace():
-            continue
         location = f"{source}:{number}"
-        try:
-            obj = loads(line)
-        except json.JSONDecodeError as exc:
-            obj = _without_trailing_comma(line)
-            if obj is None:
-                yield (
-                    location,
-                    InvalidEventError(_json_error(exc, f"column {exc.colno}"), location=location),
-                )
-                continue
-            warn(location, "", "line ends with a comma (an element of a broken JSON array?); read without it")
-        except RecursionError:
-            yield location, InvalidEventError(_TOO_DEEP, location=location)
-            continue
-        yield location, obj
+        obj = record_of_line(line, location, escaped=escaped)
+        if obj is not BLANK:
+            yield location, obj
 
 
 def _without_trailing_comma(line: str) -> object | None:

@@ -83,11 +83,14 @@ def event_json(obj: Any, *, location: str | None = None) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        bad = exc.object[exc.start]
-        raise InvalidEventError(f"holds a lone surrogate \\u{ord(bad):04x} (half of a UTF-16 pair), which is not "
-                                "valid Unicode and cannot be stored as UTF-8",
-                                field=_escaped(_surrogate_path(obj)), location=location) from None
+        raise _surrogate_error(exc.object[exc.start], _surrogate_path(obj), location) from None
     return text
+
+
+def _surrogate_error(bad: str, path: str | None, location: str | None) -> InvalidEventError:
+    return InvalidEventError(f"holds a lone surrogate \\u{ord(bad):04x} (half of a UTF-16 pair), which is not "
+                             "valid Unicode and cannot be stored as UTF-8",
+                             field=_escaped(path), location=location)
 
 
 def _escaped(path: str | None) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import BridgeError, InvalidEventError
+from bridge.errors import InvalidEventError
 from bridge.files import UnreadableInput, input_files, open_input, read_records
 from bridge.intake.client import MAX_BATCH_BYTES, _Poster, _text, shown_url
 
@@ -124,9 +124,6 @@ def send_files(
                 else:
                     yield location, text
 
-    def accept(count: int) -> None:
-        summary.accepted += count
-
     bar: Any = None
     if progress if progress is not None else sys.stderr.isatty():
         from tqdm import tqdm
@@ -134,14 +131,9 @@ def send_files(
         bar = tqdm(unit="event", desc="sending", file=sys.stderr, leave=False)
     poster = _Poster(url, token, timeout=timeout, session=None, verify=verify, retries=retries)
     try:
-        poster.run(items(), batch=batch, max_bytes=MAX_BATCH_BYTES, accept=accept, reject=summary.reject,
-                   progress=bar.update if bar is not None else None)
-    except BridgeError as exc:
-        summary.stopped_at = getattr(exc, "stopped_at", None)
-        exc.summary = summary  # type: ignore[attr-defined]
-        raise
+        poster.post_all(items(), summary, attach="summary", batch=batch, max_bytes=MAX_BATCH_BYTES,
+                        reject=summary.reject, progress=bar.update if bar is not None else None)
     finally:
-        poster.close()
         if bar is not None:
             bar.close()
     return summary

@@ -93,13 +93,25 @@ class _Poster:
         if self.own_session:
             self.http.close()
 
-    def run(self, items: Iterable[tuple[Any, str]], *, batch: int, max_bytes: int, accept: Callable[[int], None],
-            reject: Reject, progress: Callable[[int], None] | None) -> None:
-        """Post every item; an error raised carries ``stopped_at`` (see :meth:`send`)."""
-        for chunk in _batches(items, max(1, batch), max(1, max_bytes)):
-            self.send(chunk, accept, reject)
-            if progress is not None:
-                progress(len(chunk))
+    def post_all(self, items: Iterable[tuple[Any, str]], tally: Any, *, attach: str, batch: int, max_bytes: int,
+                 reject: Reject, progress: Callable[[int], None] | None) -> None:
+        """Post every item, counting what is accepted in ``tally.accepted``, then close. An error raised
+        carries ``tally`` as its attribute ``attach``, and ``tally.stopped_at`` is where it stopped."""
+
+        def accept(count: int) -> None:
+            tally.accepted += count
+
+        try:
+            for chunk in _batches(items, max(1, batch), max(1, max_bytes)):
+                self.send(chunk, accept, reject)
+                if progress is not None:
+                    progress(len(chunk))
+        except BridgeError as exc:
+            tally.stopped_at = getattr(exc, "stopped_at", None)
+            setattr(exc, attach, tally)
+            raise
+        finally:
+            self.close()
 
     def send(self, chunk: list[tuple[Any, str]], accept: Callable[[int], None], reject: Reject) -> None:
         """Post ``chunk``; an error raised carries ``stopped_at``, the key of the first item it left unsent."""
@@ -272,20 +284,10 @@ def post_events(
             else:
                 yield index, text
 
-    def accept(count: int) -> None:
-        result.accepted += count
-
     poster = _Poster(url, token, timeout=timeout, session=session, verify=verify, retries=retries)
-    try:
-        poster.run(items(), batch=batch, max_bytes=max_batch_bytes, accept=accept,
-                   reject=lambda index, field, reason: result.rejected.append((index, field, reason)),
-                   progress=progress)
-    except BridgeError as exc:
-        result.stopped_at = getattr(exc, "stopped_at", None)
-        exc.result = result  # type: ignore[attr-defined]
-        raise
-    finally:
-        poster.close()
+    poster.post_all(items(), result, attach="result", batch=batch, max_bytes=max_batch_bytes,
+                    reject=lambda index, field, reason: result.rejected.append((index, field, reason)),
+                    progress=progress)
     return result
 
 

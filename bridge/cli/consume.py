@@ -175,3 +175,8 @@ def replay_dead(from_topic: str, bootstrap: str, to_topic: str | None, group: st
         fail(exc)
     where = ", ".join(f"{count} to {topic}" for topic, count in sorted(stats.by_topic.items())) or "nothing to replay"
     click.echo(f"replayed {stats.sent} dead letter(s) from {from_topic}: {where}", err=True)
+    if stats.not_replayed:
+        shown = ", ".join(stats.not_replayed[:10]) + (", ..." if len(stats.not_replayed) > 10 else "")
+        click.echo(f"not replayed: {len(stats.not_replayed)} dead letter(s) that do not hold the whole message (cut "
+                   f"to fit {from_topic}, or unreadable); the messages are still in their topic while Kafka keeps "
+                   f"them: {shown}", err=True)

@@ -1,0 +1,146 @@
+"""``bridge consume`` attacked where Kafka itself carries the harm: dead letters too large for the dead-letter
+topic.
+
+Real parts only: the tansu broker, the GMS test server, ``bridge consume`` as a real process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bridge.consume import DEAD_BODY_LIMIT
+from tests.servers.gms import GmsServer
+from tests.servers.kafka_broker import committed_offsets, read_topic
+from tests.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUP_TIMING = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+MiB = 1024 * 1024
+
+
+def _event(name: str) -> dict:
+    return {"eventType": "COMPLETE", "eventTime": "2024-10-16T17:00:00Z",
+            "run": {"runId": str(uuid.uuid5(uuid.NAMESPACE_URL, name))},
+            "job": {"namespace": "attacks", "name": name}, "producer": "https://example.com/attacks",
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+            "inputs": [], "outputs": []}
+
+
+def _produce(bootstrap: str, topic: str, values: list[bytes], **config: object) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 1_000_000_000, **config})
+    for value in values:
+        while True:
+            try:
+                producer.produce(topic, value=value)
+                break
+            except BufferError:
+                producer.poll(0.5)
+    assert producer.flush(60) == 0
+
+
+class Consume:
+    """One ``bridge consume`` process delivering to a GMS test server."""
+
+    def __init__(self, tmp_path: Path, bootstrap: str, topic: str, gms: GmsServer, *extra: str) -> None:
+        self.group, self.err = f"g-{topic}", tmp_path / "consume.err"
+        args = ["--topic", topic, "--kafka-bootstrap", bootstrap, "--group", self.group,
+                "--state-dir", str(tmp_path / "state"), "--emitter", "rest", "--gms-server", gms.url,
+                *[f"--consumer-config={k}={v}" for k, v in GROUP_TIMING.items()], *extra]
+        with self.err.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from bridge.cli import main; main()", "--log-level", "info", "consume", *args],
+                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=err)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> str:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(60)
+        finally:
+            if self.alive():
+                self.process.kill()
+        return self.err.read_text()
+
+
+def _jobs(gms: GmsServer) -> set[str]:
+    return {p["entityUrn"].rpartition(",")[2].rstrip(")") for p in list(gms.proposals) if p["entityType"] == "dataJob"}
+
+
+@pytest.mark.slow
+def test_a_dead_letter_too_large_for_the_dead_letter_topic_is_cut_and_its_partition_moves_on(
+        kafka_broker_server, tmp_path):
+    """librdkafka's producer takes at most 1,000,000 bytes (a broker's default too); the dead letter of a
+    1.5 MB poison message was refused every time, and every dead letter behind it waited with it: the
+    partition's offset never moved again."""
+    bootstrap = kafka_broker_server.bootstrap
+    topic, dead = f"bigdead-{uuid.uuid4().hex[:8]}", f"bigdead-dead-{uuid.uuid4().hex[:8]}"
+    kafka_broker_server.create_topics([topic, dead])
+    poison = b"{" + b"x" * (1500 * 1024)
+    _produce(bootstrap, topic, [poison, b"{not json", json.dumps(_event("after")).encode()])
+    with GmsServer() as gms:
+        worker = Consume(tmp_path, bootstrap, topic, gms, "--dead-letter-topic", dead)
+        try:
+            wait_until(lambda: not worker.alive() or committed_offsets(bootstrap, worker.group, topic) == 3, 90,
+                       "the partition did not move past its dead letters")
+            assert worker.alive(), worker.err.read_text()
+            assert "after" in _jobs(gms)
+        finally:
+            log = worker.stop()
+    letters = read_topic(bootstrap, dead, count=3, timeout=10)
+    assert len(letters) == 2, log
+    big, small = letters
+    headers = dict(big.headers())
+    assert len(big.value()) + len(big.key()) + sum(len(k) + len(v) for k, v in big.headers()) < 1_000_000
+    assert big.value() == poison[:len(big.value())]
+    assert int(headers["bridge.truncated"]) == DEAD_BODY_LIMIT  # what the worker's spool kept of the message
+    assert headers["bridge.reason"].startswith(f"{topic}[0]@0: not valid JSON".encode())
+    assert (headers["bridge.source.offset"], small.value()) == (b"0", b"{not json")
+    assert "bridge.truncated" not in dict(small.headers())
+
+    # A cut dead letter is not the message: replay-dead sends back only the whole one, and says where the other is.
+    replay = subprocess.run([sys.executable, "-c", "from bridge.cli import main; main()", "replay-dead",
+                             "--from-topic", dead, "--kafka-bootstrap", bootstrap, "--to-topic", f"{topic}-replayed"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert replay.returncode == 0, replay.stderr
+    assert f"replayed 1 dead letter(s) from {dead}: 1 to {topic}-replayed" in replay.stderr
+    assert "not replayed: 1 dead letter(s) that do not hold the whole message" in replay.stderr
+    assert f"{topic}[0]@0" in replay.stderr
+    [replayed] = read_topic(bootstrap, f"{topic}-replayed", count=2, timeout=5)
+    assert replayed.value() == b"{not json"
+
+
+@pytest.mark.slow
+def test_the_dead_letter_topics_own_smaller_limit_cuts_dead_letters_shorter(kafka_broker_server, tmp_path):
+    """Where the dead-letter topic takes less than the producer's limit, a refusal as too large makes the
+    next dead letters shorter, until they fit."""
+    from bridge.consume._dead_topic import DeadLetterTopic, producer_settings
+    from bridge.spool import Spool
+
+    bootstrap = kafka_broker_server.bootstrap
+    dead = f"small-dead-{uuid.uuid4().hex[:8]}"
+    kafka_broker_server.create_topics([dead])
+    with Spool(tmp_path / "state") as spool:
+        spool.add_dead([("kafka:t[0]@7", "y" * 300_000, "t[0]@7: not valid JSON")], [("t[0]", 7, 0)]).result()
+        # The producer takes 50 KB at most, as a topic with max.message.bytes=50000 would.
+        topic = DeadLetterTopic(dead, {**producer_settings(bootstrap, {}), "message.max.bytes": 50_000})
+        topic.max_bytes = 1_000_000  # what it believes at first
+        sent = [topic.forward(spool, timeout=10) for _ in range(6)]
+        assert sum(sent) == 1, sent
+        assert spool.to_forward() == []
+        topic.close()
+    [letter] = read_topic(bootstrap, dead, count=1, timeout=10)
+    assert dict(letter.headers())["bridge.truncated"] == b"300000"
+    assert 0 < len(letter.value()) < 50_000

@@ -1,5 +1,5 @@
 """``bridge consume`` attacked where Kafka itself carries the harm: dead letters too large for the dead-letter
-topic.
+topic, a compressed record batch librdkafka cannot read, batches of messages near the size limit.
 
 Real parts only: the tansu broker, the GMS test server, ``bridge consume`` as a real process.
 """
@@ -63,6 +63,13 @@ class Consume:
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def peak_rss(self) -> int:
+        """The process's peak resident memory so far, in bytes (Linux)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmHWM")
 
     def stop(self) -> str:
         if self.alive():
@@ -144,3 +151,59 @@ def test_the_dead_letter_topics_own_smaller_limit_cuts_dead_letters_shorter(kafk
     [letter] = read_topic(bootstrap, dead, count=1, timeout=10)
     assert dict(letter.headers())["bridge.truncated"] == b"300000"
     assert 0 < len(letter.value()) < 50_000
+
+
+@pytest.mark.slow
+def test_a_record_batch_librdkafka_cannot_read_is_dead_lettered_and_the_partition_moves_on(
+        kafka_broker_server, tmp_path):
+    """A zstd batch larger decompressed than receive.message.max.bytes (or a corrupt one): librdkafka reports
+    _BAD_COMPRESSION at its offset and fetches it again forever, so the events behind it were never read."""
+    bootstrap = kafka_broker_server.bootstrap
+    topic = f"zstd-{uuid.uuid4().hex[:8]}"
+    kafka_broker_server.create_topics([topic])
+    _produce(bootstrap, topic, [json.dumps(_event("before")).encode()])
+    _produce(bootstrap, topic, [b" " * (5 * MiB)], **{"compression.type": "zstd"})  # a few hundred bytes on the wire
+    _produce(bootstrap, topic, [json.dumps(_event(f"after_{i}")).encode() for i in range(3)])
+    with GmsServer() as gms:
+        worker = Consume(tmp_path, bootstrap, topic, gms, "--consumer-config=receive.message.max.bytes=2000000",
+                         "--consumer-config=fetch.max.bytes=1000000")
+        try:
+            wait_until(lambda: not worker.alive() or {"before", "after_0", "after_1", "after_2"} <= _jobs(gms), 90,
+                       "the events behind the unreadable batch were not delivered")
+            assert worker.alive(), worker.err.read_text()
+            wait_until(lambda: committed_offsets(bootstrap, worker.group, topic) == 5, 30, "offsets stopped short")
+        finally:
+            log = worker.stop()
+    assert "read 5 message(s): 4 event(s) spooled, 1 dead-lettered" in log, log
+    from bridge.spool import Spool
+
+    with Spool(tmp_path / "state", exclusive=False) as spool:
+        [letter] = spool.dead_letters()
+    assert letter.key == f"kafka:{topic}[0]@1"
+    assert letter.reason.startswith(f"{topic}[0]@1: the Kafka record batch holding this message cannot be read "
+                                    "(Decompression (codec 0x4) of message at 1"), letter.reason
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory from /proc")
+def test_a_batch_of_messages_near_the_size_limit_is_bounded_in_bytes(kafka_broker_server, tmp_path):
+    """``consume(500)`` bounds only the count: 120 messages of 3.9 MB read at once held them all (and their
+    decoded text). A batch now holds what fits in batch_bytes (32 MiB)."""
+    bootstrap = kafka_broker_server.bootstrap
+    topic = f"nearlimit-{uuid.uuid4().hex[:8]}"
+    kafka_broker_server.create_topics([topic])
+    n = 120
+    _produce(bootstrap, topic, [b"{" + bytes([65 + i % 26]) * (4 * MiB - 100_000) for i in range(n)]
+             + [json.dumps(_event("behind")).encode()], **{"linger.ms": 200})
+    with GmsServer() as gms:
+        worker = Consume(tmp_path, bootstrap, topic, gms, "--max-message-bytes", str(4 * MiB))
+        try:
+            wait_until(lambda: not worker.alive() or "behind" in _jobs(gms), 120, "the event behind was not delivered")
+            assert worker.alive(), worker.err.read_text()
+            peak = worker.peak_rss()
+        finally:
+            log = worker.stop()
+    assert f"read {n + 1} message(s): 1 event(s) spooled, {n} dead-lettered" in log, log
+    # The messages are 470 MB in all; the process once held most of them at the same time (over 1 GB with
+    # their text); now a batch of at most 32 MiB, with librdkafka's own read-ahead beside it.
+    assert peak < 400 * MiB, f"peak RSS {peak / MiB:.0f} MiB"

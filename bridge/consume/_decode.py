@@ -28,7 +28,8 @@ class Decoded:
     Attributes:
         events: ``(ordering key, event JSON)`` pairs to spool (text that encodes to UTF-8).
         reason: why the message is unusable (it is dead-lettered); ``None`` if usable.
-        raw: the message as text, storable as UTF-8 (undecodable bytes escaped), for the dead letter.
+        raw: the message as text, storable as UTF-8 (undecodable bytes escaped), for the dead letter
+            (empty for a usable message).
         skip: a tombstone (no value): nothing to spool, nothing to dead-letter.
         kind: why, in the words ``bridge serve`` counts refusals with (``bridge_events_rejected_total``'s
             ``reason``): ``invalid_json`` (not UTF-8, not JSON, nested too deeply, empty), ``too_large``
@@ -73,7 +74,7 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
         raw = value[:DEAD_BODY_LIMIT].decode("utf-8", "backslashreplace")
         return Decoded(reason=f"{location}: message of {len(value)} bytes is over the {max_bytes}-byte limit "
                               f"(dead letter keeps its first {len(raw)} characters)", raw=raw, kind="too_large")
-    raw = value.decode("utf-8", "backslashreplace")
+    raw = value.decode("utf-8", "backslashreplace")  # (for a dead letter; a usable message keeps none)
     try:
         text = value.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -102,4 +103,4 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
             detail = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
             return Decoded(reason=f"{where}: cannot read event: {detail}", raw=raw)
         out.append((key, body))
-    return Decoded(events=tuple(out), raw=raw)
+    return Decoded(events=tuple(out))

@@ -16,8 +16,9 @@ from bridge.consume._dead_topic import DeadLetterTopic, producer_settings
 from bridge.consume._decode import Decoded, decode_message
 from bridge.consume._kafka import ConsumeHealth, KafkaWatch
 from bridge.consume._partitions import Partitions
+from bridge.consume._poll import poll, skip_unreadable
 from bridge.consume._store import Polled, SpoolDown, store
-from bridge.errors import ConfigError, DeliveryError, require
+from bridge.errors import ConfigError, require
 from bridge.logs import log_fields
 from bridge.spool import SpoolService
 
@@ -39,6 +40,8 @@ class ConsumeSettings:
         bootstrap: Kafka bootstrap servers.
         group_id: consumer group shared by all workers.
         batch_size: most messages per poll.
+        batch_bytes: most bytes of message values (and keys) per poll: a batch of messages near
+            ``max_message_bytes`` holds a few of them, not ``batch_size`` (at least one message).
         poll_timeout: seconds to wait for messages per poll.
         auto_offset_reset: where a new group starts (``earliest`` reads what was written before).
         max_message_bytes: a larger message is dead-lettered unread (its first
@@ -56,6 +59,7 @@ class ConsumeSettings:
     bootstrap: str
     group_id: str = "lineage-bridge"
     batch_size: int = 500
+    batch_bytes: int = 32 * 1024 * 1024
     poll_timeout: float = 0.5
     auto_offset_reset: str = "earliest"
     max_message_bytes: int = 16 * 1024 * 1024
@@ -179,18 +183,7 @@ def consume(
     try:
         while not stop.is_set():
             _pace(service, settings, partitions)
-            messages = consumer.consume(num_messages=settings.batch_size, timeout=settings.poll_timeout)
-            batch: list[Polled] = []
-            for message in messages:
-                error = message.error()
-                if error is not None:
-                    if error.fatal():
-                        raise DeliveryError(f"fatal Kafka consumer error: {watch.scrub(str(error))}")
-                    watch.emit(logging.WARNING, "kafka consumer error", f"error:{error.code()}", error=str(error))
-                    continue
-                location = f"{message.topic()}[{message.partition()}]@{message.offset()}"
-                batch.append(Polled(message.topic(), message.partition(), message.offset(), location,
-                                    decode(message.value(), location)))
+            batch, unreadable = poll(consumer, ck, settings, decode, watch)
             if batch:
                 watch.reachable()
                 try:
@@ -206,6 +199,8 @@ def consume(
                     pause = min(pause * 2, _BACKOFF[1])
                     continue
                 partitions.stored((p.topic, p.partition, p.offset) for p in batch)
+                if unreadable:
+                    skip_unreadable(consumer, ck, batch, unreadable)
                 if health.spool_error is not None:
                     log.warning("spool writes work again")
                 health.spool_error, pause = None, _BACKOFF[0]

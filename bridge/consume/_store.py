@@ -52,7 +52,10 @@ def _spool_down(exc: BaseException) -> bool:
 
 
 def _dead_row(polled: Polled, reason: str, body: str | None = None) -> tuple[str, str, str]:
-    raw = polled.decoded.raw if body is None else body
+    if body is None:  # a usable message keeps no text of its own: its events are what it held
+        events = [event for _key, event in polled.decoded.events]
+        body = polled.decoded.raw or (events[0] if len(events) == 1 else f"[{','.join(events)}]")
+    raw = body
     return f"kafka:{polled.location}", storable(raw, DEAD_BODY_LIMIT), storable(reason, _REASON_LIMIT)
 
 

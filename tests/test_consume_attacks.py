@@ -207,3 +207,74 @@ def test_a_batch_of_messages_near_the_size_limit_is_bounded_in_bytes(kafka_broke
     # The messages are 470 MB in all; the process once held most of them at the same time (over 1 GB with
     # their text); now a batch of at most 32 MiB, with librdkafka's own read-ahead beside it.
     assert peak < 400 * MiB, f"peak RSS {peak / MiB:.0f} MiB"
+
+
+@pytest.mark.slow
+def test_a_stream_of_poison_costs_bounded_disk_and_says_so_in_a_few_lines(kafka_broker_server, tmp_path):
+    """Every dead letter of a consumed message was kept in the worker's spool forever (up to a MiB each):
+    a stream of poison filled its disk, and then nothing was read at all. Now the newest ones within
+    --max-dead-bytes are kept, and the log says what happens once a minute, not once a message."""
+    from bridge.spool import Spool
+
+    bootstrap = kafka_broker_server.bootstrap
+    topic = f"poisonstream-{uuid.uuid4().hex[:8]}"
+    kafka_broker_server.create_topics([topic])
+    n, limit = 1500, 2 * MiB
+    _produce(bootstrap, topic, [b"{" + bytes([65 + i % 26]) * 100_000 for i in range(n)]  # 150 MB of poison
+             + [json.dumps(_event("behind")).encode()])
+    with GmsServer() as gms:
+        worker = Consume(tmp_path, bootstrap, topic, gms, "--max-dead-bytes", str(limit))
+        try:
+            wait_until(lambda: not worker.alive() or "behind" in _jobs(gms), 120, "the event behind was not delivered")
+            assert worker.alive(), worker.err.read_text()
+        finally:
+            log = worker.stop()
+    assert f"read {n + 1} message(s): 1 event(s) spooled, {n} dead-lettered" in log, log
+    with Spool(tmp_path / "state", exclusive=False) as spool:
+        kept = spool.dead_letters(limit=n)
+    assert 0 < len(kept) < n
+    # The newest are kept, up to the limit (and what came since the last trim, a quarter of it at most).
+    assert [d.key for d in kept] == [f"kafka:{topic}[0]@{i}" for i in range(n - len(kept), n)]
+    assert sum(len(d.body) + len(d.reason) + len(d.key) for d in kept) <= limit * 1.25
+    # The spool's file: the dead letters kept, plus one poll's (32 MiB) before they are trimmed.
+    assert (tmp_path / "state" / "spool.sqlite3").stat().st_size < limit * 1.25 + 40 * MiB
+    lines = [line for line in log.splitlines() if 'msg="message dead-lettered"' in line]
+    assert len(lines) == 1 and "kind=invalid_json" in lines[0] and f"reason=\"{topic}[0]@0: not valid JSON" in lines[0]
+    assert 'msg="oldest dead letters dropped from the spool' in log
+
+
+def _metric(port: int, name: str) -> float:
+    import requests
+
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    except requests.RequestException:
+        return -1.0
+    return next((float(line.split()[1]) for line in text.splitlines() if line.startswith(name + " ")), -1.0)
+
+
+@pytest.mark.slow
+def test_reading_pauses_while_dead_letters_wait_for_a_failing_dead_letter_topic(kafka_broker_server, tmp_path):
+    """A dead letter waiting for the dead-letter topic holds its partition's offset but not its reading: with
+    the topic refusing every send, a stream of poison piled up in the spool without end."""
+    from tests.servers.kafka_broker import free_port
+
+    bootstrap = kafka_broker_server.bootstrap
+    topic = f"dltdown-{uuid.uuid4().hex[:8]}"
+    kafka_broker_server.create_topics([topic])
+    n = 3000
+    _produce(bootstrap, topic, [b"{not json %d" % i for i in range(n)])
+    port = free_port()
+    with GmsServer() as gms:
+        worker = Consume(tmp_path, bootstrap, topic, gms, "--dead-letter-topic", "not a topic!", "--metrics-port",
+                         str(port))
+        try:
+            wait_until(lambda: not worker.alive() or _metric(port, "bridge_kafka_paused") == 1, 90,
+                       "reading did not pause while dead letters waited")
+            assert worker.alive(), worker.err.read_text()
+            read = _metric(port, "bridge_events_received_total")
+            assert 256 <= read <= 256 + 500  # the threshold, plus at most one poll
+            assert committed_offsets(bootstrap, worker.group, topic) == 0
+        finally:
+            log = worker.stop()
+    assert "dead letters wait for the dead-letter topic" in log, log

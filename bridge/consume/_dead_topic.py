@@ -47,6 +47,8 @@ __all__ = ["DeadLetterTopic", "ReplayStats", "producer_settings", "replay_dead"]
 TRUNCATED = "bridge.truncated"
 #: Bytes kept for a record's framing besides its key, value and headers.
 _FRAMING = 512
+#: Most characters of dead letters read from the spool per send (a poison stream's are up to a MiB each).
+_CHUNK = 16 * 1024 * 1024
 #: The least a dead letter's size limit is cut down to when the broker refuses dead letters as too large.
 _LEAST = 4096
 
@@ -91,7 +93,7 @@ class DeadLetterTopic:
 
     def forward(self, spool: Spool, *, timeout: float = 10.0) -> int:
         """Send what waits (a batch at most); returns how many the broker acked. Never raises for Kafka."""
-        letters = spool.to_forward()
+        letters = spool.to_forward(max_chars=_CHUNK)
         if not letters:
             return 0
         acked: list[int] = []

@@ -43,6 +43,24 @@ class Decoded:
     kind: str = "invalid_event"
 
 
+_PLAIN = ("bridge consume reads plain JSON values, as openlineage-python's Kafka transport writes them; "
+          "Kafka compresses batches itself (the producer's compression.type)")
+
+
+def _framing(value: bytes) -> str:
+    """What the start of a value that is not JSON says it is, if it says (``""`` otherwise)."""
+    if value[:2] == b"\x1f\x8b":
+        return f" (it is gzip-compressed: {_PLAIN})"
+    if value[:4] == b"\x28\xb5\x2f\xfd":
+        return f" (it is zstd-compressed: {_PLAIN})"
+    if value[:1] == b"\x00" and len(value) >= 5:
+        schema = int.from_bytes(value[1:5], "big")
+        return (f" (it starts with a Schema Registry header, schema id {schema}: bridge consume reads plain JSON "
+                "values, as openlineage-python's Kafka transport writes them, not Avro, Protobuf or JSON Schema "
+                "serializers' framed ones)")
+    return ""
+
+
 def storable(text: str, limit: int | None = None) -> str:
     """``text`` cut to ``limit`` characters, with what UTF-8 cannot encode (lone surrogates) escaped."""
     if limit is not None and len(text) > limit:
@@ -78,7 +96,8 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
     try:
         text = value.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return Decoded(reason=f"{location}: not valid UTF-8 at byte {exc.start}", raw=raw, kind="invalid_json")
+        return Decoded(reason=f"{location}: not valid UTF-8 at byte {exc.start}{_framing(value)}", raw=raw,
+                       kind="invalid_json")
     if not text.strip():
         return Decoded(reason=f"{location}: empty message", raw=raw, kind="invalid_json")
     try:
@@ -86,7 +105,7 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
     except RecursionError:
         return Decoded(reason=f"{location}: not usable JSON: nested too deeply", raw=raw, kind="invalid_json")
     except ValueError as exc:
-        return Decoded(reason=f"{location}: not valid JSON: {exc}", raw=raw, kind="invalid_json")
+        return Decoded(reason=f"{location}: not valid JSON: {exc}{_framing(value)}", raw=raw, kind="invalid_json")
     items = data if type(data) is list else [data]
     if not items:
         return Decoded(reason=f"{location}: the array holds no events", raw=raw)

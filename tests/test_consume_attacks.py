@@ -278,3 +278,32 @@ def test_reading_pauses_while_dead_letters_wait_for_a_failing_dead_letter_topic(
         finally:
             log = worker.stop()
     assert "dead letters wait for the dead-letter topic" in log, log
+
+
+@pytest.mark.slow
+def test_a_password_in_a_namespace_never_reaches_the_log(kafka_broker_server, tmp_path):
+    """An event's job namespace is in its ordering key and in its job's URN, and both were logged as they
+    were when DataHub rejected the event: ``postgres://admin:<password>@db`` in clear text."""
+    from translators.datahub import DataHubTranslator
+    from translators.openlineage import parse_event
+
+    secret = "hunter2-in-a-namespace"
+    bootstrap = kafka_broker_server.bootstrap
+    topic = f"secretns-{uuid.uuid4().hex[:8]}"
+    kafka_broker_server.create_topics([topic])
+    event = _event("rejected")
+    event["job"]["namespace"] = f"postgres://admin:{secret}@db:5432"
+    rejected = next(m.entity_urn for m in DataHubTranslator().translate_aspects(parse_event(event))
+                    if m.aspect_name == "dataJobInfo")
+    _produce(bootstrap, topic, [json.dumps(event).encode(), json.dumps(_event("after")).encode()])
+    with GmsServer(reject_urns=[rejected]) as gms:
+        worker = Consume(tmp_path, bootstrap, topic, gms)
+        try:
+            wait_until(lambda: not worker.alive() or "after" in _jobs(gms), 90, "the event behind was not delivered")
+            assert worker.alive(), worker.err.read_text()
+            wait_until(lambda: "event dead-lettered" in worker.err.read_text(), 60, "the event was not dead-lettered")
+        finally:
+            log = worker.stop()
+    assert secret not in log
+    assert "key=job:postgres://admin:***@db:5432/rejected " in log, log
+    assert "GMS rejected a proposal urn=urn:li:dataJob:(urn:li:dataFlow:(" in log

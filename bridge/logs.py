@@ -1,7 +1,10 @@
 """Structured logging: one ``key=value`` line per record, secrets never printed.
 
 Pass context with ``extra={"fields": {...}}``; values whose key looks like a
-secret (:mod:`bridge.secrets`: token, password, secret, api key..., and authorization) are masked.
+secret (:mod:`bridge.secrets`: token, password, secret, api key..., and authorization) are masked,
+and the secrets inside any text logged (the message, field values, a traceback) are replaced by ``***``
+(:meth:`~bridge.secrets.Secrets.redact_text`: a URL's ``user:password@``, ``;password=...``): an
+event's namespace (``postgres://user:password@host``) is in its ordering key and its job's URN.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from bridge.secrets import Secrets
 __all__ = ["KeyValueFormatter", "LogThrottle", "configure_logging", "log_fields"]
 
 # a field whose name looks like a secret (bridge.secrets), or an Authorization header, is masked
-_is_secret = Secrets(extra=("authorization",)).is_secret
+_SECRETS = Secrets(extra=("authorization",))
+_is_secret = _SECRETS.is_secret
 
 
 def _quote(value: Any) -> str:
-    text = str(value)
+    text = _SECRETS.redact_text(str(value))
     if not text or any(c in text for c in ' "=\n\t'):
         text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
     return text
@@ -76,7 +80,7 @@ class KeyValueFormatter(logging.Formatter):
         for key, value in (getattr(record, "fields", None) or {}).items():
             parts.append(f"{key}={'***' if _is_secret(key) else _quote(value)}")
         if record.exc_info:
-            parts.append(f"exc={_quote(self.formatException(record.exc_info))}")
+            parts.append(f"exc={_quote(self.formatException(record.exc_info))}")  # (redacted too)
         return " ".join(parts)
 
 

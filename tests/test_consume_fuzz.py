@@ -129,3 +129,24 @@ def test_refusals_are_counted_with_serves_reasons():
     assert decode_message(b"x" * 11, WHERE, max_bytes=10).kind == "too_large"
     assert decode_message(json.dumps({"eventType": "START", "run": {"runId": "x"}}).encode(), WHERE).kind == (
         "invalid_event")
+
+
+def test_a_value_that_is_not_plain_json_says_what_it_seems_to_be():
+    """A producer with the wrong serializer: the reason says what the value is, not only where JSON failed."""
+    import gzip
+    import struct
+
+    event = json.dumps(EVENTS[0]).encode()
+    gz = decode_message(gzip.compress(event), WHERE).reason
+    assert gz == f"{WHERE}: not valid UTF-8 at byte 1 (it is gzip-compressed: bridge consume reads plain JSON " \
+                 "values, as openlineage-python's Kafka transport writes them; Kafka compresses batches itself " \
+                 "(the producer's compression.type))"
+    framed = decode_message(b"\x00" + struct.pack(">I", 7) + event, WHERE)
+    assert framed.kind == "invalid_json"
+    assert framed.reason.startswith(f"{WHERE}: not valid JSON: Expecting value: line 1 column 1 (char 0) (it starts "
+                                    "with a Schema Registry header, schema id 7: ")
+    avro = decode_message(b"\x00" + struct.pack(">I", 12) + b"\x02\x10avro", WHERE).reason
+    assert "Schema Registry header, schema id 12" in avro
+    assert decode_message(b"\x28\xb5\x2f\xfd\x00\x01", WHERE).reason.endswith("the producer's compression.type))")
+    assert decode_message(b"{not json", WHERE).reason == (
+        f"{WHERE}: not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)")

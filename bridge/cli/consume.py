@@ -88,6 +88,11 @@ def _serve_metrics(service: Any, health: Any, host: str, port: int) -> Any:
          "Default: dead letters stay in this worker's spool only (`bridge spool dead`).",
 )
 @click.option(
+    "--max-dead-bytes", type=click.IntRange(1024), default=256 * 1024 * 1024, show_default=True,
+    help="The spool keeps the newest dead letters of consumed messages holding about this many bytes; older ones "
+         "are dropped (the messages stay in Kafka while it keeps them; with --dead-letter-topic, they are there).",
+)
+@click.option(
     "--max-pending", type=click.IntRange(1), default=5000, show_default=True,
     help="Events read and not delivered yet, at most: reading pauses there (and while the destination is down).",
 )
@@ -95,7 +100,7 @@ def _serve_metrics(service: Any, health: Any, host: str, port: int) -> Any:
 @handle_errors
 def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tuple[str, ...],
             metrics_port: int | None, metrics_host: str, max_message_bytes: int, dead_letter_topic: str | None,
-            max_pending: int, workers: int | None, batch_size: int | None, synchronous: str | None,
+            max_dead_bytes: int, max_pending: int, workers: int | None, batch_size: int | None, synchronous: str | None,
             **options: Any) -> None:
     """Read OpenLineage events from a Kafka topic (openlineage-python's Kafka transport) and deliver them.
 
@@ -120,7 +125,8 @@ def consume(topic: str, source_bootstrap: str, group: str, consumer_config: tupl
     )
     source = ConsumeSettings(
         topic=topic, bootstrap=source_bootstrap, group_id=group, max_message_bytes=max_message_bytes,
-        max_pending=max_pending, dead_letter_topic=dead_letter_topic, consumer_config=_kafka_setting(consumer_config),
+        max_pending=max_pending, dead_letter_topic=dead_letter_topic, max_dead_bytes=max_dead_bytes,
+        consumer_config=_kafka_setting(consumer_config),
     )
     health = ConsumeHealth()
     stop = threading.Event()
@@ -175,3 +181,8 @@ def replay_dead(from_topic: str, bootstrap: str, to_topic: str | None, group: st
         fail(exc)
     where = ", ".join(f"{count} to {topic}" for topic, count in sorted(stats.by_topic.items())) or "nothing to replay"
     click.echo(f"replayed {stats.sent} dead letter(s) from {from_topic}: {where}", err=True)
+    if stats.not_replayed:
+        shown = ", ".join(stats.not_replayed[:10]) + (", ..." if len(stats.not_replayed) > 10 else "")
+        click.echo(f"not replayed: {len(stats.not_replayed)} dead letter(s) that do not hold the whole message (cut "
+                   f"to fit {from_topic}, or unreadable); the messages are still in their topic while Kafka keeps "
+                   f"them: {shown}", err=True)

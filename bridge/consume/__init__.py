@@ -11,10 +11,13 @@ destination is down, or too much is undelivered, the partitions are paused and
 polling goes on, so the worker stays in the group with bounded state.
 
 One message never stops a partition: whatever it holds (not UTF-8, not JSON,
-nested past the recursion limit, a lone surrogate, not an event, too large),
-it is dead-lettered with the reason and its place (``topic[partition]@offset``)
-and the next message is read; with a dead-letter topic the offset moves past it
-once the broker has the dead letter (:mod:`bridge.consume._dead_topic`). A
+nested past the recursion limit, a lone surrogate, not an event, too large, in a
+record batch librdkafka cannot read), it is dead-lettered with the reason and its
+place (``topic[partition]@offset``) and the next message is read; with a
+dead-letter topic the offset moves past it once the broker has the dead letter
+(:mod:`bridge.consume._dead_topic`, which cuts one to fit the topic). A poll is
+bounded in bytes as well as count (:mod:`bridge.consume._poll`), and the spool
+keeps dead letters of consumed messages within ``max_dead_bytes``. A
 failure of the spool itself (disk full, I/O error) is not the message's fault:
 nothing is dead-lettered; the batch is read again after a pause.
 

@@ -28,7 +28,8 @@ class Decoded:
     Attributes:
         events: ``(ordering key, event JSON)`` pairs to spool (text that encodes to UTF-8).
         reason: why the message is unusable (it is dead-lettered); ``None`` if usable.
-        raw: the message as text, storable as UTF-8 (undecodable bytes escaped), for the dead letter.
+        raw: the message as text, storable as UTF-8 (undecodable bytes escaped), for the dead letter
+            (empty for a usable message).
         skip: a tombstone (no value): nothing to spool, nothing to dead-letter.
         kind: why, in the words ``bridge serve`` counts refusals with (``bridge_events_rejected_total``'s
             ``reason``): ``invalid_json`` (not UTF-8, not JSON, nested too deeply, empty), ``too_large``
@@ -40,6 +41,24 @@ class Decoded:
     raw: str = ""
     skip: bool = False
     kind: str = "invalid_event"
+
+
+_PLAIN = ("bridge consume reads plain JSON values, as openlineage-python's Kafka transport writes them; "
+          "Kafka compresses batches itself (the producer's compression.type)")
+
+
+def _framing(value: bytes) -> str:
+    """What the start of a value that is not JSON says it is, if it says (``""`` otherwise)."""
+    if value[:2] == b"\x1f\x8b":
+        return f" (it is gzip-compressed: {_PLAIN})"
+    if value[:4] == b"\x28\xb5\x2f\xfd":
+        return f" (it is zstd-compressed: {_PLAIN})"
+    if value[:1] == b"\x00" and len(value) >= 5:
+        schema = int.from_bytes(value[1:5], "big")
+        return (f" (it starts with a Schema Registry header, schema id {schema}: bridge consume reads plain JSON "
+                "values, as openlineage-python's Kafka transport writes them, not Avro, Protobuf or JSON Schema "
+                "serializers' framed ones)")
+    return ""
 
 
 def storable(text: str, limit: int | None = None) -> str:
@@ -73,11 +92,12 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
         raw = value[:DEAD_BODY_LIMIT].decode("utf-8", "backslashreplace")
         return Decoded(reason=f"{location}: message of {len(value)} bytes is over the {max_bytes}-byte limit "
                               f"(dead letter keeps its first {len(raw)} characters)", raw=raw, kind="too_large")
-    raw = value.decode("utf-8", "backslashreplace")
+    raw = value.decode("utf-8", "backslashreplace")  # (for a dead letter; a usable message keeps none)
     try:
         text = value.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return Decoded(reason=f"{location}: not valid UTF-8 at byte {exc.start}", raw=raw, kind="invalid_json")
+        return Decoded(reason=f"{location}: not valid UTF-8 at byte {exc.start}{_framing(value)}", raw=raw,
+                       kind="invalid_json")
     if not text.strip():
         return Decoded(reason=f"{location}: empty message", raw=raw, kind="invalid_json")
     try:
@@ -85,7 +105,7 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
     except RecursionError:
         return Decoded(reason=f"{location}: not usable JSON: nested too deeply", raw=raw, kind="invalid_json")
     except ValueError as exc:
-        return Decoded(reason=f"{location}: not valid JSON: {exc}", raw=raw, kind="invalid_json")
+        return Decoded(reason=f"{location}: not valid JSON: {exc}{_framing(value)}", raw=raw, kind="invalid_json")
     items = data if type(data) is list else [data]
     if not items:
         return Decoded(reason=f"{location}: the array holds no events", raw=raw)
@@ -102,4 +122,4 @@ def decode_message(value: bytes | None, location: str, *, parse_event: Callable[
             detail = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
             return Decoded(reason=f"{where}: cannot read event: {detail}", raw=raw)
         out.append((key, body))
-    return Decoded(events=tuple(out), raw=raw)
+    return Decoded(events=tuple(out))

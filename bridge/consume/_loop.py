@@ -16,8 +16,9 @@ from bridge.consume._dead_topic import DeadLetterTopic, producer_settings
 from bridge.consume._decode import Decoded, decode_message
 from bridge.consume._kafka import ConsumeHealth, KafkaWatch
 from bridge.consume._partitions import Partitions
-from bridge.consume._store import Polled, SpoolDown, store
-from bridge.errors import ConfigError, DeliveryError, require
+from bridge.consume._poll import poll, skip_unreadable
+from bridge.consume._store import DeadLetters, Polled, SpoolDown, store
+from bridge.errors import ConfigError, require
 from bridge.logs import log_fields
 from bridge.spool import SpoolService
 
@@ -28,6 +29,8 @@ log = logging.getLogger("bridge.consume")
 _BACKOFF = (1.0, 30.0)  # first and longest pause before reading a batch again after a spool failure
 _COMMIT_EVERY = 0.5  # seconds between two commits of what was delivered
 _LAG_EVERY = 5.0  # seconds between two looks at the partitions' ends (for the lag gauge)
+#: Dead letters waiting for the dead-letter topic (it is failing) at which reading pauses.
+DEAD_WAITING = 256
 
 
 @attrs.frozen(kw_only=True)
@@ -39,6 +42,8 @@ class ConsumeSettings:
         bootstrap: Kafka bootstrap servers.
         group_id: consumer group shared by all workers.
         batch_size: most messages per poll.
+        batch_bytes: most bytes of message values (and keys) per poll: a batch of messages near
+            ``max_message_bytes`` holds a few of them, not ``batch_size`` (at least one message).
         poll_timeout: seconds to wait for messages per poll.
         auto_offset_reset: where a new group starts (``earliest`` reads what was written before).
         max_message_bytes: a larger message is dead-lettered unread (its first
@@ -49,6 +54,10 @@ class ConsumeSettings:
             destination is failing); what is left is read again by the partition's next owner.
         dead_letter_topic: send dead letters here (and let a partition's offset move past one only
             once the broker has it); ``None``: dead letters stay in this worker's spool only.
+        max_dead_bytes: the spool keeps the newest dead letters of consumed messages holding about this
+            many characters (those waiting for the dead-letter topic aside); older ones are dropped
+            (the messages stay in Kafka while it keeps them). Reading pauses while
+            :data:`DEAD_WAITING` dead letters wait for the dead-letter topic.
         consumer_config: extra librdkafka settings (security, SASL, ...); never logged.
     """
 
@@ -56,12 +65,14 @@ class ConsumeSettings:
     bootstrap: str
     group_id: str = "lineage-bridge"
     batch_size: int = 500
+    batch_bytes: int = 32 * 1024 * 1024
     poll_timeout: float = 0.5
     auto_offset_reset: str = "earliest"
     max_message_bytes: int = 16 * 1024 * 1024
     max_pending: int = 5000
     drain_timeout: float = 10.0
     dead_letter_topic: str | None = None
+    max_dead_bytes: int = 256 * 1024 * 1024
     consumer_config: Mapping[str, Any] = attrs.field(factory=dict, repr=False)
 
     @classmethod
@@ -174,23 +185,14 @@ def consume(
         extra=log_fields(topic=settings.topic, bootstrap=settings.bootstrap, group=settings.group_id,
                          dead_letter_topic=settings.dead_letter_topic),
     )
+    dead = DeadLetters(spool, settings.max_dead_bytes, forwarding=dead_topic is not None)
+    dead.trim()
     pause = _BACKOFF[0]
     last_commit = last_lag = 0.0
     try:
         while not stop.is_set():
-            _pace(service, settings, partitions)
-            messages = consumer.consume(num_messages=settings.batch_size, timeout=settings.poll_timeout)
-            batch: list[Polled] = []
-            for message in messages:
-                error = message.error()
-                if error is not None:
-                    if error.fatal():
-                        raise DeliveryError(f"fatal Kafka consumer error: {watch.scrub(str(error))}")
-                    watch.emit(logging.WARNING, "kafka consumer error", f"error:{error.code()}", error=str(error))
-                    continue
-                location = f"{message.topic()}[{message.partition()}]@{message.offset()}"
-                batch.append(Polled(message.topic(), message.partition(), message.offset(), location,
-                                    decode(message.value(), location)))
+            _pace(service, settings, partitions, spool.forward_count() if dead_topic is not None else 0)
+            batch, unreadable = poll(consumer, ck, settings, decode, watch)
             if batch:
                 watch.reachable()
                 try:
@@ -206,12 +208,16 @@ def consume(
                     pause = min(pause * 2, _BACKOFF[1])
                     continue
                 partitions.stored((p.topic, p.partition, p.offset) for p in batch)
+                dead.stored(batch)
+                if unreadable:
+                    skip_unreadable(consumer, ck, batch, unreadable)
                 if health.spool_error is not None:
                     log.warning("spool writes work again")
                 health.spool_error, pause = None, _BACKOFF[0]
             if dead_topic is not None:
                 stats.forwarded += dead_topic.forward(spool)
                 health.dead_letter_error = dead_topic.error
+            dead.tick()
             if health.kafka == "reachable" and time.monotonic() - last_lag >= _LAG_EVERY:
                 last_lag = time.monotonic()
                 partitions.refresh_lag()
@@ -248,14 +254,17 @@ def _drain(consumer: Any, service: SpoolService, settings: ConsumeSettings, part
         consumer.consume(num_messages=1, timeout=0.1)  # keeps the membership; paused: reads nothing
 
 
-def _pace(service: SpoolService, settings: ConsumeSettings, partitions: Partitions) -> None:
-    """Pause reading while the destination is down or too much is undelivered; resume when it catches up."""
+def _pace(service: SpoolService, settings: ConsumeSettings, partitions: Partitions, dead_waiting: int) -> None:
+    """Pause reading while the destination is down, too much is undelivered or too many dead letters wait
+    for the dead-letter topic; resume when it catches up."""
     depth = service.spool.depth() if service.spool is not None else 0
     if service.delivery_paused and depth:
         partitions.pause("the destination is failing")
     elif depth >= settings.max_pending:
         partitions.pause(f"{depth} events read and not delivered yet (max_pending {settings.max_pending})")
-    elif partitions.paused and depth <= settings.max_pending // 2:
+    elif dead_waiting >= DEAD_WAITING:
+        partitions.pause(f"{dead_waiting} dead letters wait for the dead-letter topic")
+    elif partitions.paused and depth <= settings.max_pending // 2 and dead_waiting <= DEAD_WAITING // 2:
         partitions.resume()
 
 

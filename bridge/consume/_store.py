@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import collections
 import logging
+import time
 from typing import Any, cast
 
 import attrs
 
 from bridge.consume._decode import DEAD_BODY_LIMIT, Decoded, storable
 from bridge.consume._partitions import source_of
-from bridge.logs import log_fields
-from bridge.spool import SpoolClosedError, SpoolService
+from bridge.logs import LogThrottle, log_fields
+from bridge.secrets import DEFAULT_SECRETS
+from bridge.spool import Spool, SpoolClosedError, SpoolService
 
-__all__ = ["Polled", "SpoolDown", "store"]
+__all__ = ["DeadLetters", "Polled", "SpoolDown", "store"]
 
 log = logging.getLogger("bridge.consume")
 
@@ -52,7 +54,10 @@ def _spool_down(exc: BaseException) -> bool:
 
 
 def _dead_row(polled: Polled, reason: str, body: str | None = None) -> tuple[str, str, str]:
-    raw = polled.decoded.raw if body is None else body
+    if body is None:  # a usable message keeps no text of its own: its events are what it held
+        events = [event for _key, event in polled.decoded.events]
+        body = polled.decoded.raw or (events[0] if len(events) == 1 else f"[{','.join(events)}]")
+    raw = body
     return f"kafka:{polled.location}", storable(raw, DEAD_BODY_LIMIT), storable(reason, _REASON_LIMIT)
 
 
@@ -119,3 +124,52 @@ def store(service: SpoolService, batch: list[Polled], stats: Any) -> None:
     for reason, count in (*kinds.items(), ("tombstone", skipped)):
         if count:
             service.metrics.reject(reason, count)
+
+
+class DeadLetters:
+    """The dead letters of what the worker read: said in the log (each kind at most once a minute, with
+    how many more), and the spool's kept within ``max_chars`` characters (see :meth:`Spool.trim_dead`).
+
+    The spool is trimmed once dead letters of about a quarter of ``max_chars`` were added, and once a
+    minute when the count changed (delivery dead-letters events too).
+    """
+
+    #: Characters a dead letter is counted as besides its text and reason.
+    ROW = 100
+
+    def __init__(self, spool: Spool, max_chars: int, *, forwarding: bool, every: float = 60.0) -> None:
+        self.spool = spool
+        self.forwarding = forwarding
+        self.max_chars = max_chars
+        self.every = every
+        self.dropped = 0
+        self._added = 0
+        self._throttle = LogThrottle(every=every)
+        self._checked = (time.monotonic(), -1)  # when the spool was last trimmed, and its count then
+
+    def stored(self, batch: list[Polled]) -> None:
+        """Note a stored batch's dead letters; trim the spool if enough were added."""
+        for polled in batch:
+            reason = polled.decoded.reason
+            if reason is None:
+                continue
+            self._added += min(len(polled.decoded.raw), DEAD_BODY_LIMIT) + min(len(reason), _REASON_LIMIT) + self.ROW
+            self._throttle.log(log, logging.WARNING, "message dead-lettered", f"dead:{polled.decoded.kind}",
+                               kind=polled.decoded.kind, reason=DEFAULT_SECRETS.redact_text(reason[:_REASON_LIMIT]))
+        if self._added >= self.max_chars // 4:
+            self.trim()
+
+    def tick(self) -> None:
+        """Trim the spool if a minute passed and its dead letters changed."""
+        if time.monotonic() - self._checked[0] >= self.every and self.spool.dead_count() != self._checked[1]:
+            self.trim()
+
+    def trim(self) -> int:
+        dropped = cast(int, self.spool.trim_dead(self.max_chars, forwarding=self.forwarding).result())
+        self._added, self._checked = 0, (time.monotonic(), self.spool.dead_count())
+        if dropped:
+            self.dropped += dropped
+            self._throttle.log(log, logging.WARNING, "oldest dead letters dropped from the spool: they are over "
+                               "max_dead_bytes (the messages stay in Kafka while it keeps them)", "dead:trim",
+                               dropped=dropped, dropped_total=self.dropped, max_dead_bytes=self.max_chars)
+        return dropped

@@ -13,7 +13,8 @@ from typing import Any
 from bridge.spool._records import DeadLetter, Read, Source, bucket_of
 from bridge.spool._writer import Op
 
-__all__ = ["add_op", "count", "forwarded_op", "ids_clause", "letters", "purge_op", "requeue_op", "to_forward"]
+__all__ = ["add_op", "count", "forward_count", "forwarded_op", "ids_clause", "letters", "purge_op", "requeue_op",
+           "to_forward", "trim_op"]
 
 def ids_clause(ids: Sequence[int] | None) -> tuple[str, tuple]:
     """``WHERE id IN (...)`` for those ids, or nothing (all) for ``None``."""
@@ -44,9 +45,52 @@ def add_op(items: Iterable[tuple[str, str, str]], sources: Sequence[Source] | No
     return op
 
 
-def to_forward(read: Read, *, limit: int) -> list[DeadLetter]:
-    """Dead letters of consumed events waiting to be sent to the dead-letter topic, oldest first."""
-    return _letters(read, "WHERE forward = 1 AND source IS NOT NULL", (), limit)
+def to_forward(read: Read, *, limit: int, max_chars: int | None = None) -> list[DeadLetter]:
+    """Dead letters of consumed events waiting to be sent to the dead-letter topic, oldest first; with
+    ``max_chars``, only as many as hold that many characters of text (at least one)."""
+    if max_chars is None:
+        return _letters(read, "WHERE forward = 1 AND source IS NOT NULL", (), limit)
+    sizes = read("SELECT id, length(body) + length(reason) FROM dead WHERE forward = 1 AND source IS NOT NULL"
+                 " ORDER BY id LIMIT ?", (limit,))
+    ids, total = [], 0
+    for letter_id, size in sizes:
+        total += size or 0
+        if ids and total > max_chars:
+            break
+        ids.append(letter_id)
+    return _letters(read, f"WHERE id IN ({','.join('?' * len(ids))})", tuple(ids), limit) if ids else []
+
+
+def forward_count(read: Read) -> int:
+    """How many dead letters of consumed events wait for the dead-letter topic."""
+    return read("SELECT count(*) FROM dead WHERE forward = 1 AND source IS NOT NULL", ())[0][0]
+
+
+#: Characters a dead letter is counted as besides its key, body and reason (its row's other columns).
+_ROW = 100
+
+
+def trim_op(max_chars: int, *, forwarding: bool) -> Op:
+    """Delete the oldest dead letters of consumed messages (read from Kafka; with ``forwarding``, those
+    not waiting for the dead-letter topic) beyond the newest ones holding ``max_chars`` characters;
+    returns how many went.
+
+    The messages are still in Kafka (their place is their key) while it keeps them; a worker's spool
+    is a cache, and a stream of poison must not fill its disk.
+    """
+    where = "source IS NOT NULL" + (" AND forward = 0" if forwarding else "")
+
+    def op(conn: Any) -> int:
+        total = 0
+        rows = conn.execute(f"SELECT id, length(key) + length(body) + length(reason) FROM dead WHERE {where}"  # noqa: S608
+                            " ORDER BY id DESC")
+        for letter_id, size in rows:
+            total += (size or 0) + _ROW
+            if total > max_chars:
+                return conn.execute(f"DELETE FROM dead WHERE {where} AND id <= ?", (letter_id,)).rowcount  # noqa: S608
+        return 0
+
+    return op
 
 
 def forwarded_op(ids: Sequence[int]) -> Op:

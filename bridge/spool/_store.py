@@ -223,6 +223,12 @@ class Spool:
         ``dead``: also the dead letters not yet sent to the dead-letter topic (their offsets wait for them)."""
         return self.submit(_queue.forget_op(sources, dead))
 
+    def trim_dead(self, max_chars: int, *, forwarding: bool = False) -> concurrent.futures.Future:
+        """Delete the oldest dead letters of consumed messages (``forwarding``: not waiting for the dead-letter
+        topic) beyond the newest ones holding ``max_chars`` characters (see :func:`_dead.trim_op`); resolves
+        to how many."""
+        return self.submit(_dead.trim_op(max_chars, forwarding=forwarding))
+
     def forwarded(self, ids: Sequence[int]) -> concurrent.futures.Future:
         """Note that these dead letters were sent to the dead-letter topic."""
         return self.submit(_dead.forwarded_op(ids))
@@ -313,9 +319,14 @@ class Spool:
         """Per source (``topic[partition]``), the lowest offset not delivered yet (see :func:`_queue.undelivered`)."""
         return _queue.undelivered(self._read, forwarding=forwarding)
 
-    def to_forward(self, limit: int = 500) -> list[DeadLetter]:
-        """Dead letters of consumed events waiting for the dead-letter topic."""
-        return _dead.to_forward(self._read, limit=limit)
+    def to_forward(self, limit: int = 500, *, max_chars: int | None = None) -> list[DeadLetter]:
+        """Dead letters of consumed events waiting for the dead-letter topic (``max_chars``: holding about
+        that many characters at most, at least one)."""
+        return _dead.to_forward(self._read, limit=limit, max_chars=max_chars)
+
+    def forward_count(self) -> int:
+        """How many dead letters of consumed events wait for the dead-letter topic."""
+        return _dead.forward_count(self._read)
 
     def status(self) -> dict[str, Any]:
         """Counts and ages: what ``bridge spool status`` prints."""

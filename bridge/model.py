@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ import attrs
 from bridge.errors import InvalidEventError
 
 __all__ = [
+    "USERINFO",
     "ColumnLineage",
     "Dataset",
     "DatasetEvent",
@@ -40,6 +42,7 @@ __all__ = [
     "Symlink",
     "Tag",
     "Transformation",
+    "without_credentials",
 ]
 
 
@@ -104,14 +107,22 @@ def _tuple_of(kind: type) -> Any:
     return check
 
 
+#: A URL's ``user:password@`` (group 2: the user): what :func:`without_credentials` drops and
+#: :mod:`bridge.secrets` masks in kept text.
+USERINFO = re.compile(r"(://)([^/?#@\s:]*):[^/?#\s]*@")
+
+
+def without_credentials(uri: str) -> str:
+    """``uri`` without a ``user:password@`` (``s3://AKIA..:secret@bucket`` -> ``s3://bucket``): what
+    names a dataset or a job's namespace in a URN. A user without a password (``abfss://container@account``)
+    stays."""
+    return USERINFO.sub(r"\1", uri) if "@" in uri else uri
+
+
 def _job_namespace(value: Any) -> Any:
     """A job namespace without a URL's ``user:password@`` (``spark://etl:secret@host:7077``): it names the
     job's flow in DataHub (the cluster of its URN), its browse path and a property, where no password goes."""
-    if isinstance(value, str) and "@" in value:
-        from bridge.secrets import without_credentials
-
-        return without_credentials(value)
-    return value
+    return without_credentials(value) if isinstance(value, str) else value
 
 
 def _facets(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -55,6 +55,8 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
+from bridge.model import USERINFO as _USERINFO
+from bridge.model import without_credentials
 
 __all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "MAX_DEPTH", "REDACTED", "TOO_DEEP", "Secrets", "check_secret_keys",
            "secret_values", "without_credentials"]
@@ -121,7 +123,6 @@ def check_secret_keys(value: Any) -> tuple[str, ...]:
 # password = ...) whose name is_secret; SQL's IDENTIFIED BY <password> and PASSWORD '<password>'.
 # A quoted value has no length limit and runs to the end of the text when its quote is left open;
 # each pattern is linear in the text (no nested repeats that overlap).
-_USERINFO = re.compile(r"(://)([^/?#@\s:]*):[^/?#\s]*@")
 # (the password stops at the next ':thin:': each character is looked at from one ':thin:' only, so a text
 # of many is linear, not quadratic)
 _ORACLE_THIN = re.compile(r"(:thin:[^/@\s:]*)/(?:(?!:thin:)[^@\s])*@", re.IGNORECASE)
@@ -159,12 +160,6 @@ def _sql_password(match: re.Match[str]) -> str:
     if match.group(3):
         return f"{match.group(3)}{REDACTED}"
     return f"{match.group(1)}{REDACTED}{match.group(2) + REDACTED if match.group(2) else ''}"
-
-
-def without_credentials(uri: str) -> str:
-    """``uri`` without a ``user:password@`` (``s3://AKIA..:secret@bucket`` -> ``s3://bucket``): what
-    names a dataset in a URN. A user without a password (``abfss://container@account``) stays."""
-    return _USERINFO.sub(r"\1", uri) if "@" in uri else uri
 
 
 def _is_map(value: Any) -> bool:

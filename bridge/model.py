@@ -22,7 +22,6 @@ import attrs
 from bridge.errors import InvalidEventError
 
 __all__ = [
-    "USERINFO",
     "ColumnLineage",
     "Dataset",
     "DatasetEvent",
@@ -107,16 +106,18 @@ def _tuple_of(kind: type) -> Any:
     return check
 
 
-#: A URL's ``user:password@`` (group 2: the user): what :func:`without_credentials` drops and
-#: :mod:`bridge.secrets` masks in kept text.
-USERINFO = re.compile(r"(://)([^/?#@\s:]*):[^/?#\s]*@")
+#: A URL's ``user:password@``, as :func:`without_credentials` drops it from a name: the password stops
+#: before a ``;name=``, so a JDBC-style ``sqlserver://h:1433;user=a@b`` keeps its host and port (what
+#: looked like a password is a port and a property); ``u:p;w@db`` is still a password. :mod:`bridge.secrets`
+#: masks wider in kept text.
+_USERINFO = re.compile(r"(://)([^/?#@\s:]*):(?:(?!;\w+=)[^/?#\s])*@")
 
 
 def without_credentials(uri: str) -> str:
     """``uri`` without a ``user:password@`` (``s3://AKIA..:secret@bucket`` -> ``s3://bucket``): what
     names a dataset or a job's namespace in a URN. A user without a password (``abfss://container@account``)
     stays."""
-    return USERINFO.sub(r"\1", uri) if "@" in uri else uri
+    return _USERINFO.sub(r"\1", uri) if "@" in uri else uri
 
 
 def _job_namespace(value: Any) -> Any:

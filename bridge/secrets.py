@@ -55,7 +55,6 @@ from typing import Any
 import attrs
 
 from bridge.errors import ConfigError
-from bridge.model import USERINFO as _USERINFO
 from bridge.model import without_credentials
 
 __all__ = ["DEFAULT_SECRET_KEYS", "DEFAULT_SECRETS", "MAX_DEPTH", "REDACTED", "TOO_DEEP", "Secrets", "check_secret_keys",
@@ -123,6 +122,9 @@ def check_secret_keys(value: Any) -> tuple[str, ...]:
 # password = ...) whose name is_secret; SQL's IDENTIFIED BY <password> and PASSWORD '<password>'.
 # A quoted value has no length limit and runs to the end of the text when its quote is left open;
 # each pattern is linear in the text (no nested repeats that overlap).
+# A URL's user:password@ in kept text (group 2: the user): wider than a name's (bridge.model.without_credentials),
+# whose password stops at a ';': here a password with ';' is masked whole.
+_USERINFO = re.compile(r"(://)([^/?#@\s:]*):[^/?#\s]*@")
 # (the password stops at the next ':thin:': each character is looked at from one ':thin:' only, so a text
 # of many is linear, not quadratic)
 _ORACLE_THIN = re.compile(r"(:thin:[^/@\s:]*)/(?:(?!:thin:)[^@\s])*@", re.IGNORECASE)

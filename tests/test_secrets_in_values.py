@@ -230,3 +230,18 @@ def test_a_200_kb_text_is_redacted(text):
 ])
 def test_a_url_query_at_the_start_of_the_text(text, kept):
     assert DEFAULT_SECRETS.redact_text(text) == kept
+
+
+@pytest.mark.parametrize(("name", "kept"), [
+    ("s3://AKIA:secret@bucket", "s3://bucket"),
+    ("spark://etl:s3cret@master:7077", "spark://master:7077"),
+    ("postgres://u:p;w@db", "postgres://db"),  # a ';' inside a password is still the password
+    ("sqlserver://h:1433;user=a@b", "sqlserver://h:1433;user=a@b"),  # a port and a property, no password
+    ("abfss://container@account.dfs.core.windows.net", "abfss://container@account.dfs.core.windows.net"),
+    ("kafka://b1:9092,b2:9092", "kafka://b1:9092,b2:9092"),
+])
+def test_a_names_password_goes_and_nothing_else(name, kept):
+    from bridge.model import Job, without_credentials
+
+    assert without_credentials(name) == kept
+    assert Job(namespace=name, name="j").namespace == kept  # a job's namespace too (its flow's URN)

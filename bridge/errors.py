@@ -22,6 +22,7 @@ from typing import Any
 
 __all__ = [
     "AuthError",
+    "lone_surrogate",
     "BridgeError",
     "ConfigError",
     "ConnectionFailedError",
@@ -217,3 +218,8 @@ def is_retriable(error: BaseException) -> bool:
     if isinstance(error, UndeliveredError):
         return error.retriable
     return isinstance(error, RetriableError)
+
+
+def lone_surrogate(char: str) -> str:
+    """What is wrong with text holding ``char``, a lone surrogate: the start of every error that says so."""
+    return f"holds a lone surrogate \\u{ord(char):04x} (half of a UTF-16 pair), which is not valid Unicode"

@@ -24,8 +24,8 @@ from typing import Any, BinaryIO
 
 from bridge.errors import ConfigError, InvalidEventError
 
-__all__ = ["INPUT_SUFFIXES", "MAX_INPUT_BYTES", "OverLimit", "decompress", "inflate", "input_files", "input_limit",
-           "open_input", "read_input", "read_records", "read_stream", "UnreadableInput"]
+__all__ = ["INPUT_SUFFIXES", "MAX_INPUT_BYTES", "OverLimit", "inflate", "input_files", "input_limit",
+           "open_input", "read_records", "UnreadableInput"]
 
 #: the default most one input may hold, decompressed (``$BRIDGE_MAX_INPUT_BYTES`` changes it)
 MAX_INPUT_BYTES = 1 << 30
@@ -106,52 +106,6 @@ def inflate(data: bytes, limit: int, *, deflate: bool = False) -> bytes:
             return b"".join(out)
         if deflate:
             raise OSError(f"{len(rest)} bytes after the end of the stream")
-
-
-def decompress(data: bytes, limit: int | None = None) -> bytes:
-    """``data`` itself, or its decompressed content if it is gzip (told by its first bytes, not its name).
-
-    Raises:
-        OSError: the data starts as gzip but is not whole gzip (cut short, corrupt), or it decompresses
-            to more than ``limit`` bytes (by default :func:`input_limit`).
-    """
-    if not data.startswith(_GZIP_MAGIC):
-        return data
-    limit = input_limit() if limit is None else limit
-    try:
-        return inflate(data, limit)
-    except OverLimit:
-        raise _too_large(limit, "decompresses to") from None
-    except OSError as exc:
-        raise OSError(f"not readable as gzip ({exc})") from exc
-
-
-def read_input(path: str | Path, limit: int | None = None) -> bytes:
-    """The content of an input file, decompressed if it is gzip.
-
-    Raises:
-        OSError: it cannot be read, is broken gzip, or holds more than ``limit`` bytes (by default
-            :func:`input_limit`), decompressed or not.
-    """
-    limit = input_limit() if limit is None else limit
-    with open(path, "rb") as file:
-        return read_stream(file, limit)
-
-
-def read_stream(stream: BinaryIO, limit: int | None = None) -> bytes:
-    """What :func:`read_input` reads, from an open binary stream (stdin, say)."""
-    limit = input_limit() if limit is None else limit
-    chunks: list[bytes] = []
-    size = 0
-    while size <= limit:  # in pieces: read(limit + 1) would set aside the whole limit's memory first
-        chunk = stream.read(min(_CHUNK, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:
-        raise _too_large(limit, "holds")
-    return decompress(b"".join(chunks), limit)
 
 
 _CHUNK = 16 << 20

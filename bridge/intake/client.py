@@ -18,7 +18,14 @@ from typing import Any
 import attrs
 import requests
 
-from bridge.errors import AuthError, BridgeError, ConnectionFailedError, DeliveryError, RetriableError
+from bridge.errors import (
+    AuthError,
+    BridgeError,
+    ConnectionFailedError,
+    DeliveryError,
+    RetriableError,
+    lone_surrogate,
+)
 from bridge.logs import log_fields
 
 __all__ = ["MAX_BATCH_BYTES", "PostResult", "SendSummary", "post_events", "send_files"]
@@ -66,7 +73,7 @@ def _text(event: str | dict[str, Any]) -> tuple[str | None, str | None, str]:
         try:
             event.encode("utf-8")
         except UnicodeEncodeError as exc:
-            return None, None, f"holds a lone surrogate \\u{ord(exc.object[exc.start]):04x} at character {exc.start}"
+            return None, None, f"{lone_surrogate(exc.object[exc.start])}, at character {exc.start}"
         return event, None, ""
     try:
         return event_json(event), None, ""

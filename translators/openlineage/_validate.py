@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.errors import InvalidEventError
+from bridge.errors import InvalidEventError, lone_surrogate
 
 from ._parse import _json_type, _kind, _object
 from ._values import identity
@@ -88,8 +88,7 @@ def event_json(obj: Any, *, location: str | None = None) -> str:
 
 
 def _surrogate_error(bad: str, path: str | None, location: str | None) -> InvalidEventError:
-    return InvalidEventError(f"holds a lone surrogate \\u{ord(bad):04x} (half of a UTF-16 pair), which is not "
-                             "valid Unicode and cannot be stored as UTF-8",
+    return InvalidEventError(f"{lone_surrogate(bad)} and cannot be stored as UTF-8",
                              field=_escaped(path), location=location)
 
 

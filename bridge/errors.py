@@ -152,6 +152,7 @@ class DeliveryError(BridgeError):
         status: int | None = None,
         server_message: str | None = None,
     ) -> None:
+        self.message = message  # (without the attributes appended below)
         self.urn = urn
         self.aspect = aspect
         self.status = status

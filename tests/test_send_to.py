@@ -195,3 +195,38 @@ def test_a_password_in_the_bridges_url_is_never_shown(tmp_path, caplog):
                                                          for r in caplog.records)]
     assert len(said) >= 3 and "etl:***@127.0.0.1" in said[0]
     assert not [text for text in said if "pw-s3cret" in text]
+
+
+def test_giving_up_keeps_the_status_and_what_the_server_said(tmp_path):
+    """A bridge busy every time: the error after the retries still carries the answer's status and reason
+    (they were only in its text), and the last answer's error is its cause."""
+    import http.server
+
+    from bridge.errors import RetriableError
+    from bridge.intake import post_events
+
+    class Busy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server name
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps({"error": "spool_full", "reason": "the spool is full"}).encode()
+            self.send_response(503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(RetriableError) as info:
+            post_events(f"http://127.0.0.1:{server.server_port}", [event(1)], retries=2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    error = info.value
+    assert "gave up after 3 attempts" in str(error), error
+    assert (error.status, error.server_message) == (503, "the spool is full")
+    assert isinstance(error.__cause__, RetriableError) and error.__cause__.status == 503

@@ -172,8 +172,10 @@ class _Poster:
                                        status=response.status_code, server_message=_reason(response))
                 retry_after = _retry_after(response.headers.get("Retry-After"))
             if not isinstance(error, RetriableError) or attempt >= self.retries:
-                if attempt:
-                    error = type(error)(f"gave up after {attempt + 1} attempts: {error}")
+                if attempt:  # the same error, its status and server message kept, saying it was tried again
+                    raise type(error)(f"gave up after {attempt + 1} attempts: {error.message}", urn=error.urn,
+                                      aspect=error.aspect, status=error.status,
+                                      server_message=error.server_message) from error
                 raise error
             attempt += 1
             wait = min(self.backoff_max, retry_after if retry_after is not None else self.backoff * 2 ** (attempt - 1))

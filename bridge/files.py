@@ -203,7 +203,7 @@ def read_records(stream: BinaryIO, *, source: str, limit: int | None = None) -> 
     limit = input_limit() if limit is None else limit
     head: list[bytes] = []  # what was read before the form is known
     size = number = 0
-    first: tuple[int, str] | None = None  # the first line (number, text) when it is a JSON object by itself
+    first: tuple[int, str, bool] | None = None  # the first line (number, text, escaped) when shaped as an object
     try:
         while True:
             line = stream.readline(limit + 1)
@@ -237,13 +237,13 @@ def read_records(stream: BinaryIO, *, source: str, limit: int | None = None) -> 
                                             location=location)
             if head:  # something follows the first object: JSON Lines
                 head = []
-                yield f"{source}:{first[0]}", record_of_line(first[1], f"{source}:{first[0]}")
+                yield f"{source}:{first[0]}", record_of_line(first[1], f"{source}:{first[0]}", escaped=first[2])
             yield location, obj
             if len(line) > limit:
                 return
         if first is not None:
             if head:  # the first object alone: the whole input is that one object
-                yield source, record_of_line(first[1], source)
+                yield source, record_of_line(first[1], source, escaped=first[2])
             return
         if size > limit:
             raise _too_large(limit, "holds")
@@ -266,20 +266,17 @@ class UnreadableInput(InvalidEventError):
         return cls(f"cannot read: {reason}", location=source)
 
 
-def _object_line(line: bytes, number: int) -> tuple[int, str] | None:
-    """``(number, text)`` when ``line`` is a JSON object by itself (JSON Lines, if more follows), else ``None``."""
-    from bridge._json import read_json
-
+def _object_line(line: bytes, number: int) -> tuple[int, str, bool] | None:
+    """``(number, text, escaped)`` when ``line`` has the shape of a JSON object on a line of its own (``{``
+    to ``}``: JSON Lines, if more follows), else ``None``. By shape, not by parsing: a broken first line
+    is that line's error, the file still read a line at a time. ``escaped``: bytes that were not UTF-8 are
+    in ``text`` as lone surrogates (see :func:`translators.openlineage.record_of_line`)."""
     try:
-        text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+        text, escaped = line.decode("utf-8-sig" if number == 1 else "utf-8"), False
     except UnicodeDecodeError:
-        return None
-    if text[:1] != "{":
-        return None
-    try:
-        return (number, text) if type(read_json(text)) is dict else None
-    except (ValueError, RecursionError):
-        return None
+        text, escaped = line.decode("utf-8-sig" if number == 1 else "utf-8", "surrogateescape"), True
+    shape = text.strip()
+    return (number, text, escaped) if shape[:1] == "{" and shape[-1:] == "}" else None
 
 
 def _read_up_to(stream: BinaryIO, most: int) -> list[bytes]:

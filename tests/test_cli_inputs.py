@@ -219,3 +219,19 @@ def test_a_password_in_a_job_namespace_of_a_file_reaches_no_mcp(tmp_path):
     assert result.exit_code == 0, result.output
     assert "s3cret" not in json.dumps(mcps)
     assert any(m["entityUrn"].endswith(",spark://master:7077)") for m in mcps if m["entityType"] == "dataFlow")
+
+
+@pytest.mark.parametrize("command", ["translate", "send"])
+def test_json_lines_whose_first_line_is_broken_are_still_read_a_line_at_a_time(tmp_path, command):
+    """JSON Lines are told by their shape: a first line that does not parse is that line's error, and a file
+    over the input limit is still read (it was read whole, and refused whole: every good line lost)."""
+    limit = max(map(len, LINES)) + 1
+    broken = b'{"eventType": "START",}'  # an object's line with a trailing comma
+    lines = [broken, *(LINES * 10)]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert path.stat().st_size > 2 * limit
+    result, mcps = bridge(tmp_path, command, str(path), env={"BRIDGE_MAX_INPUT_BYTES": str(limit)})
+    assert result.exit_code == 1, result.output
+    assert [line.split(": ", 2)[1] for line in rejected(result)] == [f"{path}:1"], result.stderr
+    assert run_ids(mcps) == expected_runs(*LINES)

@@ -31,8 +31,9 @@ def translate(paths: tuple[str, ...], output: str | None, skip_invalid: bool, re
     PATH is a file (one event, a JSON array, or JSON Lines; gzip-compressed too),
     a folder (read recursively: *.json, *.jsonl, *.ndjson and the same with .gz),
     - for standard input, or a named pipe (<(zcat events.jsonl.gz)). JSON Lines
-    are read a line at a time, so a file may be of any size; a line, or a file of
-    any other form, may hold at most 1 GiB ($BRIDGE_MAX_INPUT_BYTES). The output
+    are read a line at a time, so such a file may be of any size, a line at most
+    1 GiB ($BRIDGE_MAX_INPUT_BYTES); a file of any other form, and a gzip file
+    decompressed, may hold at most that much. The output
     loads as is with DataHub's file source (`datahub ingest` with a `file` source).
 
     Each rejected event is reported on stderr with its file, line and reason, and

@@ -245,3 +245,13 @@ def test_a_names_password_goes_and_nothing_else(name, kept):
 
     assert without_credentials(name) == kept
     assert Job(namespace=name, name="j").namespace == kept  # a job's namespace too (its flow's URN)
+
+
+def test_an_ordering_key_holds_no_namespaces_password():
+    """``bridge spool dead`` shows it and forwarded dead letters are keyed by it."""
+    from bridge.spool import event_key
+
+    assert event_key({"job": {"namespace": "postgres://admin:hunter2@db:5432", "name": "j"}}) == "job:postgres://db:5432/j"
+    assert event_key({"dataset": {"namespace": "s3://AKIA:k@b", "name": "d"}}) == "dataset:s3://b/d"
+    assert event_key({"job": {"namespace": "spark://master:7077", "name": "j"}}) == "job:spark://master:7077/j"
+    assert event_key([1]) == "other"

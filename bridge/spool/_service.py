@@ -16,6 +16,7 @@ from bridge.delivery import DeliveryCore
 from bridge.errors import ConnectionFailedError
 from bridge.lineage import LineageMemory
 from bridge.logs import log_fields
+from bridge.model import without_credentials
 from bridge.spool._delivery import DeliveryWorker
 from bridge.spool._metrics import Metrics
 from bridge.spool._policy import CircuitBreaker, DeliveryConfig
@@ -27,13 +28,15 @@ log = logging.getLogger(__name__)
 
 
 def event_key(obj: Any) -> str:
-    """The ordering key of a raw OpenLineage event: its job (or dataset), so a run stays in order."""
-    job = obj.get("job") if isinstance(obj, dict) else None
-    if isinstance(job, dict):
-        return f"job:{job.get('namespace')}/{job.get('name')}"
-    dataset = obj.get("dataset") if isinstance(obj, dict) else None
-    if isinstance(dataset, dict):
-        return f"dataset:{dataset.get('namespace')}/{dataset.get('name')}"
+    """The ordering key of a raw OpenLineage event: its job (or dataset), so a run stays in order. A
+    namespace's ``user:password@`` is left out (the key is shown by ``bridge spool dead`` and keys
+    forwarded dead letters), as it is from the job's and dataset's names in DataHub."""
+    for kind in ("job", "dataset"):
+        named = obj.get(kind) if isinstance(obj, dict) else None
+        if isinstance(named, dict):
+            namespace = named.get("namespace")
+            namespace = without_credentials(namespace) if isinstance(namespace, str) else namespace
+            return f"{kind}:{namespace}/{named.get('name')}"
     return "other"
 
 

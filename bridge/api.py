@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from bridge.config import BridgeConfig, load_config
-from bridge.errors import BridgeError, InvalidEventError, UndeliveredError
+from bridge.errors import BridgeError, DeliveryError, InvalidEventError, UndeliveredError
 from bridge.lineage import LineageMemory
 from bridge.logs import log_fields
 from bridge.model import (
@@ -207,6 +207,9 @@ class Bridge:
             TypeError: something that is not an event, naming its place in ``events``.
             InvalidEventError: an event cannot be translated, naming its place; the rounds before
                 its own were sent, nothing of its round or after.
+            DeliveryError: without a ``callback``, the first error a synchronous emitter raised, once
+                every round was sent (a failed proposal does not stop the others); its ``result`` is
+                the :class:`~bridge.pipeline.SendResult` of the whole call.
         """
         one = isinstance(events, RunEvent | JobEvent | DatasetEvent)
         if one:
@@ -215,9 +218,14 @@ class Bridge:
             raise TypeError(_not_an_event(events, None))
         result = SendResult()
         start = 0
+        failed: DeliveryError | None = None  # the first, raised once every round is sent
         for round_ in _rounds(events, ROUND_EVENTS):  # type: ignore[arg-type]
-            done = self.pipeline.send(round_, callback,
-                                      name_event=None if one else lambda i, start=start: f"event {start + i}")
+            try:
+                done = self.pipeline.send(round_, callback,
+                                          name_event=None if one else lambda i, start=start: f"event {start + i}")
+            except DeliveryError as exc:
+                failed = failed or exc
+                done = exc.result  # type: ignore[attr-defined]
             result.sent_before += len(result.sent)
             result.events += done.events
             result.unchanged += done.unchanged
@@ -225,6 +233,9 @@ class Bridge:
             start += len(round_)
             if progress is not None:
                 progress(len(round_))
+        if failed is not None:
+            failed.result = result  # type: ignore[attr-defined]
+            raise failed
         return result
 
     def flush(self, timeout: float | None = None) -> None:

@@ -100,7 +100,8 @@ class Pipeline:
             InvalidEventError: an event cannot be translated, or holds text that is not valid Unicode (a
                 lone surrogate, which no text sent can hold); nothing of this call was sent.
             DeliveryError: without a ``callback``, the first error the emitter raised (a
-                synchronous emitter); the rest of the round was still sent.
+                synchronous emitter); the rest of the round was still sent. Its ``result`` is the
+                :class:`SendResult`.
         """
         self.core.commit()
         translated = []
@@ -120,9 +121,11 @@ class Pipeline:
         if round_.sent:
             self._open.append(round_)
         self.core.housekeeping()
+        result = SendResult(events=len(translated), unchanged=round_.unchanged, sent=round_.sent)
         if raised and callback is None:
+            raised[0].result = result  # type: ignore[attr-defined]
             raise raised[0]
-        return SendResult(events=len(translated), unchanged=round_.unchanged, sent=round_.sent)
+        return result
 
     def flush(self, timeout: float | None = None) -> None:
         """Deliver what is queued, then write what the destination confirmed to the memory.

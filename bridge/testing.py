@@ -22,10 +22,13 @@ __all__ = ["RecordingEmitter", "RecordingEmitterConfig"]
 class RecordingEmitterConfig:
     """Args:
     fail_when: a predicate; MCPs for which it returns True are failed with ``error_class``.
+    raise_errors: a failed MCP's error is raised by ``emit`` (as a synchronous emitter's is), besides
+        being given to the callback.
     """
 
     fail_when: Callable[[MetadataChangeProposalWrapper], bool] | None = None
     error_class: type[DeliveryError] = RejectedError
+    raise_errors: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RecordingEmitterConfig:
@@ -51,6 +54,8 @@ class RecordingEmitter(Emitter):
             self.failed.append((item, error))
             if callback is not None:
                 callback(error, str(error))
+            if self.config.raise_errors:
+                raise error
             return
         self.mcps.append(item)
         if callback is not None:

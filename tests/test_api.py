@@ -285,3 +285,21 @@ def test_a_password_in_a_job_namespace_reaches_no_urn_property_or_browse_path():
     assert "s3cret" not in everything and "hunter2" not in everything
     assert emitter.urns("dataFlow") == ["urn:li:dataFlow:(python,load,spark://master:7077)"]
     assert "airflow://af:8080/dag" in everything  # the parent job, named without it
+
+
+def test_a_proposal_refused_in_one_round_stops_no_other_round():
+    """A synchronous emitter refusing a proposal of the first round: every round is still sent, then the
+    first error is raised with what the whole call did (it stopped the rounds after it)."""
+    from bridge.api import ROUND_EVENTS
+    from bridge.errors import RejectedError
+    from bridge.testing import RecordingEmitterConfig
+
+    total = 2 * ROUND_EVENTS + 17
+    refused = "urn:li:dataProcessInstance:"  # one run of the first round
+    emitter = RecordingEmitter(RecordingEmitterConfig(
+        fail_when=lambda m: m.entity_type == "dataProcessInstance" and not emitter.failed, raise_errors=True))
+    with pytest.raises(RejectedError) as info:
+        Bridge(emitter=emitter).emit(_runs(total, [0]))
+    assert len(emitter.failed) == 1 and emitter.failed[0][0].entity_urn.startswith(refused)
+    assert len(emitter.urns("dataProcessInstance")) == total  # the refused proposal's run has its others
+    assert info.value.result.events == total and info.value.result.mcps == len(emitter.mcps) + 1

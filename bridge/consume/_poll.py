@@ -103,6 +103,7 @@ class _Search:
     """The end of one unreadable record batch, looked for: ``inside`` < end <= ``past``."""
 
     bad: int  # the offset librdkafka reports the batch at (its first)
+    first: int  # the first offset skipped, where the dead letter goes (``bad``, unless the log's end misled)
     error: str
     inside: int  # the highest offset known to fetch the batch again
     probe: int  # where the partition was sought last
@@ -117,19 +118,28 @@ class Unreadable:
     seeking: X+1, X+2, X+4, ... until a seek fetches something else (or reaches the log's end), then back down
     by halves to the first offset past it. Each probe is one seek and one fetch; a batch of n records costs
     about 2·log2(n). The messages a probe fetches are let go (they are read again once the partition is moved
-    past the batch). The dead letter, at X, names the offsets skipped; it stands for all of them (:attr:`Polled.through`),
-    so the partition's offset moves past them only once it is stored (or in the dead-letter topic).
+    past the batch). The dead letter, at X, names the offsets skipped; it stands for all of them
+    (:attr:`Polled.through`), so the partition's offset moves past them only once it is stored (or in the
+    dead-letter topic).
+
+    A probe never goes past the log's end (the broker's high watermark): Kafka would say the offset is out
+    of range and librdkafka would move the partition to ``auto.offset.reset``. The batch ends there at the
+    latest. A broker whose high watermark is inside the batch (tansu gives the last batch's first offset + 1)
+    is not believed: the same error after the seek there goes on looking from there, and the rest of the
+    batch is a second dead letter, at that offset (X is dead-lettered once).
     """
 
     def __init__(self, consumer: Any, ck: Any) -> None:
         self.consumer = consumer
         self.ck = ck
         self.searches: dict[tuple[str, int], _Search] = {}
+        self.ended: dict[tuple[str, int], tuple[int, int]] = {}  # per partition: the last batch skipped, its end
 
     def forget(self, keys: Iterable[tuple[str, int]]) -> None:
         """Stop looking on these partitions (let go of, or sought back to read a batch again)."""
         for key in keys:
             self.searches.pop(key, None)
+            self.ended.pop(key, None)
 
     def answer(self, key: tuple[str, int], offset: int, *, bad: bool, error: str) -> Polled | None:
         """What a fetch of ``key`` gave: librdkafka's error at ``offset`` (``bad``) or a message there.
@@ -142,7 +152,9 @@ class Unreadable:
         if search is None:
             if not bad:
                 return None
-            search = self.searches[key] = _Search(bad=offset, error=error, inside=offset, probe=offset)
+            bad_at, end = self.ended.pop(key, (None, offset))
+            first = end if bad_at == offset else offset  # sought past it, the same batch again: look on from there
+            search = self.searches[key] = _Search(bad=offset, first=first, error=error, inside=first, probe=first)
         elif bad and offset == search.bad:
             search.inside = max(search.inside, search.probe)
         elif offset >= search.probe or bad:
@@ -157,11 +169,12 @@ class Unreadable:
         if search.past is None:
             probe = search.bad + max(1, 2 * (search.inside - search.bad))
             high = self._high(key)
-            if high is not None and probe >= high:
+            if high is not None and search.inside < high <= probe:
                 search.past = max(high, search.inside + 1)  # the batch ends at the log's end at the latest
         if search.past is not None:
             if search.past - search.inside <= 1:
                 del self.searches[key]
+                self.ended[key] = (search.bad, search.past)
                 self._seek(key, search.past)
                 return _dead_letter(key, search)
             probe = (search.inside + search.past) // 2
@@ -190,10 +203,11 @@ class Unreadable:
 def _dead_letter(key: tuple[str, int], search: _Search) -> Polled:
     """An unreadable record batch as one message to dead-letter (it has no text to keep), at its first offset."""
     topic, partition = key
-    first, last = search.bad, search.past - 1 if search.past is not None else search.bad
+    first, last = search.first, search.past - 1 if search.past is not None else search.first
     location = f"{topic}[{partition}]@{first}"
     skipped = f"offset {first}" if last == first else f"offsets {first}..{last}"
-    reason = (f"{location}: the Kafka record batch holding this message cannot be read ({search.error}): it is corrupt, "
+    batch = "" if first == search.bad else f" (the rest of the batch at offset {search.bad}, dead-lettered there)"
+    reason = (f"{location}: the Kafka record batch holding this message{batch} cannot be read ({search.error}): it is corrupt, "
               "or compressed and larger decompressed than the consumer takes (receive.message.max.bytes); "
               f"dead-lettered unread: {skipped} of {topic}[{partition}] were skipped unread (the batch's records). "
               f"They stay in Kafka while it keeps them: a consumer with a larger receive.message.max.bytes reads "

@@ -185,6 +185,52 @@ def test_a_record_batch_librdkafka_cannot_read_is_dead_lettered_and_the_partitio
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("inside", [2, 12], ids=["3-records", "13-records"])
+def test_an_unreadable_batch_of_many_records_is_dead_lettered_once_and_the_partition_moves_past_it(
+        kafka_broker_server, tmp_path, inside):
+    """librdkafka reports an unreadable batch at its first offset X, and fetches the whole batch again for any
+    offset inside it: seeking to X+1 gave the same error at X, dead-lettered again, forever (only the events
+    before it were delivered). Producers batch many records, so this is the usual case. The batch's end is
+    found exactly: no event right after it is skipped. (Not at the log's end: tansu's high watermark is the
+    last batch's first offset + 1, so there the worker waits for a record past the batch.)"""
+    bootstrap = kafka_broker_server.bootstrap
+    topic = f"zstdmany-{uuid.uuid4().hex[:8]}"
+    kafka_broker_server.create_topics([topic])
+    _produce(bootstrap, topic, [json.dumps(_event("before")).encode()])
+    # Offsets 1..inside+1: one zstd record batch (linger.ms holds it together), larger decompressed than the
+    # consumer takes.
+    _produce(bootstrap, topic, [b" " * (5 * MiB)] + [json.dumps(_event(f"inbatch_{i}")).encode() for i in range(inside)],
+             **{"compression.type": "zstd", "linger.ms": 2000, "batch.size": 100_000_000, "batch.num.messages": 100})
+    after = 3
+    _produce(bootstrap, topic, [json.dumps(_event(f"after_{i}")).encode() for i in range(after)])
+    end = 2 + inside + after
+    wanted = {"before"} | {f"after_{i}" for i in range(after)}
+    with GmsServer() as gms:
+        worker = Consume(tmp_path, bootstrap, topic, gms, "--consumer-config=receive.message.max.bytes=2000000",
+                         "--consumer-config=fetch.max.bytes=1000000")
+        try:
+            # A deadline on waiting: the old worker dead-lettered offset 1 again and again and never got further.
+            wait_until(lambda: not worker.alive() or wanted <= _jobs(gms), 90,
+                       "the events behind the unreadable batch were not delivered")
+            assert worker.alive(), worker.err.read_text()
+            wait_until(lambda: committed_offsets(bootstrap, worker.group, topic) == end, 30, "offsets stopped short")
+            jobs = _jobs(gms)
+        finally:
+            log = worker.stop()
+    assert jobs == wanted  # the batch was one: none of it could be read
+    assert f"read {after + 2} message(s): {after + 1} event(s) spooled, 1 dead-lettered" in log, log
+    from bridge.spool import Spool
+
+    with Spool(tmp_path / "state", exclusive=False) as spool:
+        [letter] = spool.dead_letters()
+    assert letter.key == f"kafka:{topic}[0]@1"
+    assert letter.reason.startswith(f"{topic}[0]@1: the Kafka record batch holding this message cannot be read "
+                                    "(Decompression (codec 0x4) of message at 1"), letter.reason
+    assert f"dead-lettered unread: offsets 1..{inside + 1} of {topic}[0] were skipped unread" in letter.reason
+    assert "They stay in Kafka while it keeps them" in letter.reason
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak memory from /proc")
 def test_a_batch_of_messages_near_the_size_limit_is_bounded_in_bytes(kafka_broker_server, tmp_path):
     """``consume(500)`` bounds only the count: 120 messages of 3.9 MB read at once held them all (and their

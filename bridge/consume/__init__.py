@@ -12,8 +12,9 @@ polling goes on, so the worker stays in the group with bounded state.
 
 One message never stops a partition: whatever it holds (not UTF-8, not JSON,
 nested past the recursion limit, a lone surrogate, not an event, too large, in a
-record batch librdkafka cannot read), it is dead-lettered with the reason and its
-place (``topic[partition]@offset``) and the next message is read; with a
+record batch librdkafka cannot read: the batch is one dead letter naming the offsets
+skipped), it is dead-lettered with the reason and its place (``topic[partition]@offset``)
+and the next message is read; with a
 dead-letter topic the offset moves past it once the broker has the dead letter
 (:mod:`bridge.consume._dead_topic`, which cuts one to fit the topic). A poll is
 bounded in bytes as well as count (:mod:`bridge.consume._poll`), and the spool

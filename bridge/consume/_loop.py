@@ -16,7 +16,7 @@ from bridge.consume._dead_topic import DeadLetterTopic, producer_settings
 from bridge.consume._decode import Decoded, decode_message
 from bridge.consume._kafka import ConsumeHealth, KafkaWatch
 from bridge.consume._partitions import Partitions
-from bridge.consume._poll import poll, skip_unreadable
+from bridge.consume._poll import Unreadable, poll
 from bridge.consume._store import DeadLetters, Polled, SpoolDown, store
 from bridge.errors import ConfigError, require
 from bridge.logs import log_fields
@@ -95,11 +95,12 @@ class ConsumeStats:
     forwarded: int = 0
 
 
-def _rewind(consumer: Any, ck: Any, remaining: list[Polled]) -> None:
+def _rewind(consumer: Any, ck: Any, remaining: list[Polled], unreadable: Unreadable) -> None:
     """Make the next poll read ``remaining`` again (their offsets are not committed)."""
     first: dict[tuple[str, int], int] = {}
     for polled in remaining:
         first.setdefault((polled.topic, polled.partition), polled.offset)
+    unreadable.forget(first)  # a batch's end being looked for there is looked for again when it is reached
     for (topic, partition), offset in first.items():
         try:
             consumer.seek(ck.TopicPartition(topic, partition, offset))
@@ -174,8 +175,10 @@ def consume(
     if dropped:
         log.info("undelivered events of an earlier run dropped: they are read again from Kafka",
                     extra=log_fields(events=dropped))
+    unreadable = Unreadable(consumer, ck)
     partitions = Partitions(consumer, ck, spool, forwarding=dead_topic is not None, metrics=service.metrics,
-                            cooperative="cooperative" in str(config["partition.assignment.strategy"]))
+                            cooperative="cooperative" in str(config["partition.assignment.strategy"]),
+                            let_go=unreadable.forget)
     consumer.subscribe([settings.topic], on_assign=partitions.on_assign, on_revoke=partitions.on_revoke,
                        on_lost=partitions.on_lost)
     _gauges(service, health, partitions)
@@ -192,25 +195,23 @@ def consume(
     try:
         while not stop.is_set():
             _pace(service, settings, partitions, spool.forward_count() if dead_topic is not None else 0)
-            batch, unreadable = poll(consumer, ck, settings, decode, watch)
+            batch = poll(consumer, ck, settings, decode, watch, unreadable)
             if batch:
                 watch.reachable()
                 try:
                     store(service, batch, stats)
                 except SpoolDown as exc:
                     # Not the messages' fault: keep them unread, read them again after a pause.
-                    partitions.stored((p.topic, p.partition, p.offset) for p in batch[:exc.index])
+                    partitions.stored((p.topic, p.partition, p.last) for p in batch[:exc.index])
                     health.spool_error = str(exc)
                     watch.emit(logging.ERROR, "spool write failed: reading the batch again after a pause",
                                "spool", to=log, error=str(exc), pause=pause)
-                    _rewind(consumer, ck, batch[exc.index:])
+                    _rewind(consumer, ck, batch[exc.index:], unreadable)
                     stop.wait(pause)
                     pause = min(pause * 2, _BACKOFF[1])
                     continue
-                partitions.stored((p.topic, p.partition, p.offset) for p in batch)
+                partitions.stored((p.topic, p.partition, p.last) for p in batch)
                 dead.stored(batch)
-                if unreadable:
-                    skip_unreadable(consumer, ck, batch, unreadable)
                 if health.spool_error is not None:
                     log.warning("spool writes work again")
                 health.spool_error, pause = None, _BACKOFF[0]

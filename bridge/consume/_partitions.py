@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from bridge.logs import log_fields
@@ -37,11 +37,13 @@ class Partitions:
         forwarding: dead letters go to a dead-letter topic (an offset waits for them to be sent).
         metrics: the worker's metrics (rebalances are counted).
         cooperative: the assignment strategy is incremental (``cooperative-sticky``).
+        let_go: called with the partitions let go of (revoked or lost).
     """
 
     def __init__(self, consumer: Any, ck: Any, spool: Spool, *, forwarding: bool, metrics: Any,
-                 cooperative: bool = True) -> None:
+                 cooperative: bool = True, let_go: Callable[[list[tuple[str, int]]], None] | None = None) -> None:
         self.consumer = consumer
+        self.let_go = let_go
         self.cooperative = cooperative
         self.ck = ck
         self.spool = spool
@@ -184,6 +186,8 @@ class Partitions:
             self.committed.pop(key, None)
             self.first_read.pop(key, None)
             self.lag.pop(source_of(*key), None)
+        if keys and self.let_go is not None:
+            self.let_go(keys)
         if keys:
             self.spool.forget_sources([source_of(*key) for key in keys], dead=self.forwarding).result()
 

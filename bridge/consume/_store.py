@@ -30,6 +30,14 @@ class Polled:
     offset: int
     location: str
     decoded: Decoded
+    #: The last offset this message stands for, when it stands for several: an unreadable record batch,
+    #: dead-lettered at its first offset (``None``: only its own).
+    through: int | None = None
+
+    @property
+    def last(self) -> int:
+        """The last offset this message stands for: the partition was read past it once it is stored."""
+        return self.offset if self.through is None else self.through
 
     @property
     def source(self) -> str:

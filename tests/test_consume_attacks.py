@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -353,3 +354,24 @@ def test_a_password_in_a_namespace_never_reaches_the_log(kafka_broker_server, tm
     assert secret not in log
     assert "key=job:postgres://admin:***@db:5432/rejected " in log, log
     assert "GMS rejected a proposal urn=urn:li:dataJob:(urn:li:dataFlow:(" in log
+
+
+def test_dead_letters_are_counted_at_most_once_a_minute_while_nothing_changes(tmp_path, monkeypatch):
+    """``tick`` runs on every loop iteration: once a minute had passed with the count unchanged, it asked
+    the spool for its dead-letter count on every iteration after."""
+    from bridge.consume._store import DeadLetters
+    from bridge.spool import Spool
+
+    with Spool(tmp_path) as spool:
+        asked = []
+        real = spool.dead_count
+        monkeypatch.setattr(spool, "dead_count", lambda: asked.append(1) or real())
+        letters = DeadLetters(spool, 1 << 20, forwarding=False, every=1.0)
+        time.sleep(1.05)
+        letters.tick()  # a minute (here: a second) passed, the count is new: trimmed, counted
+        time.sleep(1.05)
+        letters.tick()  # passed again, unchanged: counted once
+        before = len(asked)
+        for _ in range(100):
+            letters.tick()  # within the next interval: not counted
+        assert len(asked) == before, len(asked) - before

@@ -13,8 +13,7 @@ import attrs
 from bridge.consume._decode import DEAD_BODY_LIMIT, Decoded, storable
 from bridge.consume._partitions import source_of
 from bridge.logs import LogThrottle, log_fields
-from bridge.secrets import DEFAULT_SECRETS
-from bridge.spool import Spool, SpoolClosedError, SpoolService
+from bridge.spool import DEAD_ROW, Spool, SpoolClosedError, SpoolService
 
 __all__ = ["DeadLetters", "Polled", "SpoolDown", "store"]
 
@@ -142,9 +141,6 @@ class DeadLetters:
     minute when the count changed (delivery dead-letters events too).
     """
 
-    #: Characters a dead letter is counted as besides its text and reason.
-    ROW = 100
-
     def __init__(self, spool: Spool, max_chars: int, *, forwarding: bool, every: float = 60.0) -> None:
         self.spool = spool
         self.forwarding = forwarding
@@ -161,16 +157,21 @@ class DeadLetters:
             reason = polled.decoded.reason
             if reason is None:
                 continue
-            self._added += min(len(polled.decoded.raw), DEAD_BODY_LIMIT) + min(len(reason), _REASON_LIMIT) + self.ROW
+            self._added += min(len(polled.decoded.raw), DEAD_BODY_LIMIT) + min(len(reason), _REASON_LIMIT) + DEAD_ROW
             self._throttle.log(log, logging.WARNING, "message dead-lettered", f"dead:{polled.decoded.kind}",
-                               kind=polled.decoded.kind, reason=DEFAULT_SECRETS.redact_text(reason[:_REASON_LIMIT]))
+                               kind=polled.decoded.kind, reason=reason[:_REASON_LIMIT])  # (log fields are redacted)
         if self._added >= self.max_chars // 4:
             self.trim()
 
     def tick(self) -> None:
-        """Trim the spool if a minute passed and its dead letters changed."""
-        if time.monotonic() - self._checked[0] >= self.every and self.spool.dead_count() != self._checked[1]:
+        """Trim the spool if a minute passed and its dead letters changed (counted at most once a minute)."""
+        if time.monotonic() - self._checked[0] < self.every:
+            return
+        count = self.spool.dead_count()
+        if count != self._checked[1]:
             self.trim()
+        else:
+            self._checked = (time.monotonic(), count)
 
     def trim(self) -> int:
         dropped = cast(int, self.spool.trim_dead(self.max_chars, forwarding=self.forwarding).result())

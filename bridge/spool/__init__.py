@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from bridge.spool._dead import DEAD_ROW
 from bridge.spool._delivery import DeliveryWorker, deliver_round
 from bridge.spool._health import SpoolCorruptError, SpoolFullError
 from bridge.spool._metrics import Metrics
@@ -25,6 +26,7 @@ from bridge.spool._store import (
 )
 
 __all__ = [
+    "DEAD_ROW",
     "CircuitBreaker",
     "DeadLetter",
     "DeliveryConfig",

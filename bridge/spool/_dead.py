@@ -67,7 +67,7 @@ def forward_count(read: Read) -> int:
 
 
 #: Characters a dead letter is counted as besides its key, body and reason (its row's other columns).
-_ROW = 100
+DEAD_ROW = 100
 
 
 def trim_op(max_chars: int, *, forwarding: bool) -> Op:
@@ -85,7 +85,7 @@ def trim_op(max_chars: int, *, forwarding: bool) -> Op:
         rows = conn.execute(f"SELECT id, length(key) + length(body) + length(reason) FROM dead WHERE {where}"  # noqa: S608
                             " ORDER BY id DESC")
         for letter_id, size in rows:
-            total += (size or 0) + _ROW
+            total += (size or 0) + DEAD_ROW
             if total > max_chars:
                 return conn.execute(f"DELETE FROM dead WHERE {where} AND id <= ?", (letter_id,)).rowcount  # noqa: S608
         return 0

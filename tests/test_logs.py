@@ -31,6 +31,22 @@ def test_records_are_key_value_lines_with_secrets_masked():
     assert line.startswith("ts=") and "\n" not in line
 
 
+def test_a_secret_inside_a_message_or_a_fields_text_is_masked():
+    """Every message and field value goes through the value redaction: a URL's password in a URN, a key
+    or the message itself (consume logged a rejected event's key and URN with the namespace's password)."""
+    stream = io.StringIO()
+    configure_logging(logging.INFO, stream)
+    try:
+        logging.getLogger("bridge.test").warning(
+            "rejected postgres://admin:hunter2@db:5432", extra=log_fields(
+                key="job:postgres://admin:hunter2@db:5432/j", urn="urn:li:dataFlow:(x,j,postgres://admin:hunter2@db)"))
+    finally:
+        configure_logging(logging.WARNING)
+    line = stream.getvalue().strip()
+    assert "hunter2" not in line, line
+    assert "key=job:postgres://admin:***@db:5432/j" in line and "rejected postgres://admin:***@db:5432" in line
+
+
 def test_debug_logs_of_a_delivery_never_contain_the_token():
     token = "tok-do-not-print-9f8e7d"
     with GmsServer(token=token) as gms:

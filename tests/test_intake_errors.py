@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 
-import pytest
 import requests
 
-from tests.test_serve_attacks import LINEAGE, _bridge, _event, _ok, _refused
+from tests.test_serve_attacks import LINEAGE, _bridge, _ok, _refused
 
 
 def test_a_wrong_method_or_path_is_answered_in_json(tmp_path):
@@ -47,21 +45,3 @@ def test_a_request_that_is_not_http_gets_a_json_400(tmp_path):
                                     "reason": "the request is not valid HTTP/1.1 (Invalid HTTP request received)"}
         assert _refused(bridge.url, "invalid_http") == 1
         _ok(bridge.url)
-
-
-@pytest.mark.parametrize(("raised", "status", "body"), [
-    (sqlite3.OperationalError("disk I/O error"), 503,
-     {"error": "spool_unavailable", "field": None, "reason": "could not store the events: disk I/O error"}),
-    (ValueError("no"), 422,
-     {"error": "invalid_event", "field": None, "reason": "the events cannot be stored: ValueError: no"}),
-])
-def test_what_the_spool_refuses_is_answered_like_every_refusal(bridge_serve, monkeypatch, raised, status, body):
-    from bridge.intake._commit import GroupCommit
-
-    async def fails(self, items):
-        raise raised
-
-    monkeypatch.setattr(GroupCommit, "add", fails)
-    server = bridge_serve(deliver=False)
-    answer = requests.post(server.url + LINEAGE, json=_event(), timeout=10)
-    assert (answer.status_code, answer.headers["content-type"], answer.json()) == (status, "application/json", body)

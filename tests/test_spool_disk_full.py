@@ -70,11 +70,16 @@ def test_readyz_says_the_spool_disk_is_full_until_space_is_freed(tmp_path):
         event = json.loads(next((CORPUS / "simple_run_event").glob("*.json")).read_text())
         answers = []
         for i in range(100):  # ~200 KB each: a 4 MB disk is full long before
-            answers.append(requests.post(url + "/api/v1/lineage", json={**event, "producer": f"{i}" + "p" * 200_000},
-                                         timeout=30).status_code)
+            answer = requests.post(url + "/api/v1/lineage", json={**event, "producer": f"{i}" + "p" * 200_000},
+                                   timeout=30)
+            answers.append(answer.status_code)
             if answers[-1] != 201:
                 break
         assert answers[-1] == 503 and 201 in answers  # intake: stored while there was room, then refused
+        # answered like every refusal: JSON saying what and why
+        assert (answer.headers["content-type"], answer.json()) == ("application/json", {
+            "error": "spool_unavailable", "field": None,
+            "reason": "could not store the events: database or disk is full"})
         spool = requests.get(url + "/readyz", timeout=30).json()["spool"]
         assert "disk full" in spool, spool
 

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from bridge.config import BridgeConfig, load_config
-from bridge.errors import BridgeError, DeliveryError, InvalidEventError, UndeliveredError
+from bridge.errors import BridgeError, DeliveryError, InvalidEventError, UndeliveredError, storable
 from bridge.lineage import LineageMemory
 from bridge.logs import log_fields
 from bridge.model import (
@@ -91,16 +91,6 @@ def _rounds(events: Iterable[Any], size: int) -> Iterator[list[Event]]:
             batch = []
     if batch:
         yield batch
-
-
-def _text(text: str) -> str:
-    """``text`` as it can be sent: a lone surrogate (a file name that was not UTF-8, in an exception's
-    message) written as its escape, ``\\udcff``."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 def _as_dataset(item: Dataset | tuple[str, str]) -> Dataset:
@@ -316,8 +306,8 @@ class Bridge:
             yield handle
         except BaseException as exc:
             error = ErrorInfo(
-                message=_text(f"{type(exc).__name__}: {exc}"),
-                stack_trace=_text("".join(traceback.format_exception(exc))),
+                message=storable(f"{type(exc).__name__}: {exc}"),
+                stack_trace=storable("".join(traceback.format_exception(exc))),
                 language="python",
             )
             self._deliver(self._event(handle, EventType.FAIL, error=error), undelivered)
@@ -360,7 +350,7 @@ class Bridge:
             frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
             log.error("reporting the run failed", extra=log_fields(
                 job=event.job.name, run_id=event.run.run_id, event_type=event.event_type.value,
-                error=Secrets().redact_text(_text(repr(exc))),
+                error=Secrets().redact_text(storable(repr(exc))),
                 where=f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else None))
             undelivered.append(exc)
 

@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "AuthError",
     "lone_surrogate",
+    "storable",
     "BridgeError",
     "ConfigError",
     "ConnectionFailedError",
@@ -224,3 +225,15 @@ def is_retriable(error: BaseException) -> bool:
 def lone_surrogate(char: str) -> str:
     """What is wrong with text holding ``char``, a lone surrogate: the start of every error that says so."""
     return f"holds a lone surrogate \\u{ord(char):04x} (half of a UTF-16 pair), which is not valid Unicode"
+
+
+def storable(text: str, limit: int | None = None) -> str:
+    """``text`` cut to ``limit`` characters, with what UTF-8 cannot encode (lone surrogates) escaped
+    (``\\udcff``): as it can be stored, sent or shown."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

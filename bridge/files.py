@@ -226,10 +226,8 @@ def read_records(stream: BinaryIO, *, source: str, limit: int | None = None) -> 
                 obj: object = InvalidEventError(
                     f"the line {_too_large(limit, 'holds')}; the lines after it were not read", location=location)
             else:
-                try:
-                    obj = record_of_line(line.decode("utf-8"), location)
-                except UnicodeDecodeError:
-                    obj = record_of_line(line.decode("utf-8", "surrogateescape"), location, escaped=True)
+                text, escaped = _decoded(line)
+                obj = record_of_line(text, location, escaped=escaped)
                 if obj is BLANK:
                     continue
                 if not line.endswith(b"\n") and isinstance(obj, InvalidEventError) and obj.reason.startswith("invalid JSON"):
@@ -266,15 +264,20 @@ class UnreadableInput(InvalidEventError):
         return cls(f"cannot read: {reason}", location=source)
 
 
+def _decoded(line: bytes, encoding: str = "utf-8") -> tuple[str, bool]:
+    """``(text, escaped)``: ``line`` decoded; bytes that are not UTF-8 as lone surrogates (``escaped``)."""
+    try:
+        return line.decode(encoding), False
+    except UnicodeDecodeError:
+        return line.decode(encoding, "surrogateescape"), True
+
+
 def _object_line(line: bytes, number: int) -> tuple[int, str, bool] | None:
     """``(number, text, escaped)`` when ``line`` has the shape of a JSON object on a line of its own (``{``
     to ``}``: JSON Lines, if more follows), else ``None``. By shape, not by parsing: a broken first line
     is that line's error, the file still read a line at a time. ``escaped``: bytes that were not UTF-8 are
     in ``text`` as lone surrogates (see :func:`translators.openlineage.record_of_line`)."""
-    try:
-        text, escaped = line.decode("utf-8-sig" if number == 1 else "utf-8"), False
-    except UnicodeDecodeError:
-        text, escaped = line.decode("utf-8-sig" if number == 1 else "utf-8", "surrogateescape"), True
+    text, escaped = _decoded(line, "utf-8-sig" if number == 1 else "utf-8")
     shape = text.strip()
     return (number, text, escaped) if shape[:1] == "{" and shape[-1:] == "}" else None
 

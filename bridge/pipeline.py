@@ -14,7 +14,7 @@ from typing import Protocol
 import attrs
 
 from bridge.delivery import DeliveryCore
-from bridge.errors import InvalidEventError, lone_surrogate
+from bridge.errors import InvalidEventError, lone_surrogate, storable
 from bridge.lineage import LineageMemory
 from bridge.mcp import MetadataChangeProposalWrapper
 from bridge.model import Event
@@ -157,8 +157,7 @@ def _not_unicode(translated: list[tuple[int, list[MetadataChangeProposalWrapper]
                 try:
                     text.encode("utf-8")
                 except UnicodeEncodeError as exc:
-                    urn, near = (t.encode("utf-8", "backslashreplace").decode("utf-8")
-                                 for t in (mcp.entity_urn, text[max(0, exc.start - 40):exc.start + 1]))
+                    urn, near = storable(mcp.entity_urn), storable(text[max(0, exc.start - 40):exc.start + 1])
                     error = InvalidEventError(f"{lone_surrogate(exc.object[exc.start])} and cannot be sent: in "
                                               f"{mcp.aspect_name} of {urn}, at ...{near}")
                     return error.at(name_event(index)) if name_event is not None else error

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-from bridge.errors import InvalidEventError
+from bridge.errors import InvalidEventError, storable
 from bridge.spool import event_key
 from translators.openlineage import event_json
 from translators.openlineage import parse_event as default_parse_event
@@ -59,17 +59,6 @@ def _framing(value: bytes) -> str:
                 "values, as openlineage-python's Kafka transport writes them, not Avro, Protobuf or JSON Schema "
                 "serializers' framed ones)")
     return ""
-
-
-def storable(text: str, limit: int | None = None) -> str:
-    """``text`` cut to ``limit`` characters, with what UTF-8 cannot encode (lone surrogates) escaped."""
-    if limit is not None and len(text) > limit:
-        text = text[:limit]
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def decode_message(value: bytes | None, location: str, *, parse_event: Callable[..., Any] | None = None,

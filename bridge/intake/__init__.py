@@ -11,9 +11,10 @@ Nothing here imports starlette or uvicorn until it is used.
 from __future__ import annotations
 
 from bridge.intake._app import LINEAGE_ROUTES, create_app
+from bridge.intake._replay import SendSummary, send_files
 from bridge.intake._server import BackgroundServer, build_server, run_foreground, serve
 from bridge.intake._settings import ServeSettings
-from bridge.intake.client import PostResult, SendSummary, post_events, send_files
+from bridge.intake.client import PostResult, post_events
 
 __all__ = [
     "LINEAGE_ROUTES",

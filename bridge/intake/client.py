@@ -28,7 +28,7 @@ from bridge.errors import (
 )
 from bridge.logs import log_fields
 
-__all__ = ["MAX_BATCH_BYTES", "PostResult", "SendSummary", "post_events", "send_files"]
+__all__ = ["MAX_BATCH_BYTES", "PostResult", "post_events"]
 
 log = logging.getLogger("bridge.intake.client")
 
@@ -170,7 +170,9 @@ class _Poster:
                     return response
                 error = RetriableError(f"the bridge at {self.shown} is busy or unavailable",
                                        status=response.status_code, server_message=_reason(response))
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                from emitters.rest.client import parse_retry_after
+
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
             if not isinstance(error, RetriableError) or attempt >= self.retries:
                 if attempt:  # the same error, its status and server message kept, saying it was tried again
                     raise type(error)(f"gave up after {attempt + 1} attempts: {error.message}", urn=error.urn,
@@ -228,12 +230,6 @@ def _batches(items: Iterable[tuple[Any, str]], size: int, max_bytes: int) -> Ite
             batch, held = [], 0
     if batch:
         yield batch
-
-
-def _retry_after(value: str | None) -> float | None:
-    from emitters.rest.client import parse_retry_after
-
-    return parse_retry_after(value)
 
 
 def post_events(
@@ -313,6 +309,3 @@ def _field_reason(response: requests.Response) -> tuple[str | None, str]:
         return body.get("field"), str(body.get("reason"))
     except (ValueError, AttributeError):
         return None, response.text[:500]
-
-
-from bridge.intake._replay import SendSummary, send_files  # noqa: E402 - (here too, where it was first)

@@ -20,7 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from bridge.errors import InvalidEventError, lone_surrogate
+from bridge.errors import InvalidEventError, lone_surrogate, storable
 
 from ._parse import _json_type, _kind, _object
 from ._values import identity
@@ -94,7 +94,7 @@ def _surrogate_error(bad: str, path: str | None, location: str | None) -> Invali
 
 def _escaped(path: str | None) -> str | None:
     """The path as text that can be sent and stored (a key may hold the surrogate itself)."""
-    return path.encode("utf-8", "backslashreplace").decode("utf-8") if path else None
+    return storable(path) if path else None
 
 
 def _surrogate_path(value: Any, path: str = "") -> str | None:
